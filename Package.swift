@@ -1,0 +1,95 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Portail",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "portail", targets: ["portail"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+    ],
+    targets: [
+        // Pure values and rules: no I/O.
+        .target(name: "PortailDomain"),
+        // centers/*.yaml -> validated configuration.
+        .target(
+            name: "PortailConfig",
+            dependencies: [
+                "PortailDomain",
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The payment provider protocol and helpers; nothing provider-specific.
+        .target(name: "PaymentKit"),
+        // PostgreSQL: migrations, tenant-scoped transactions, repositories, embedded cluster.
+        .target(
+            name: "PortailStore",
+            dependencies: [
+                "PortailDomain",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            resources: [.copy("Migrations")]
+        ),
+        // HTTP: pages, middleware, health and metrics.
+        .target(
+            name: "PortailApp",
+            dependencies: [
+                "PortailDomain",
+                "PortailConfig",
+                "PortailStore",
+                "PaymentKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Templates"), .copy("Public")]
+        ),
+        // Payment providers: each depends on PaymentKit only.
+        .target(name: "Simulator", dependencies: ["PaymentKit"], path: "Plugins/Simulator"),
+        .target(name: "SystemPay", dependencies: ["PaymentKit"], path: "Plugins/SystemPay"),
+        .executableTarget(
+            name: "portail",
+            dependencies: [
+                "PortailApp",
+                "PortailConfig",
+                "PortailStore",
+                "Simulator",
+                "SystemPay",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "PortailDomainTests", dependencies: ["PortailDomain"]),
+        .testTarget(
+            name: "PortailConfigTests",
+            dependencies: ["PortailConfig"],
+            resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "PaymentKitTests", dependencies: ["PaymentKit", "Simulator", "SystemPay"]),
+        .testTarget(name: "PortailStoreTests", dependencies: ["PortailStore", "PortailConfig"]),
+        .testTarget(
+            name: "PortailAppTests",
+            dependencies: [
+                "PortailApp",
+                "PortailStore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+import PortailConfig
+import PortailDomain
+import PortailStore
+
+/// Start-up steps shared by `serve`, `demo` and the tests: find the database, migrate, import the
+/// center files, and build the directory of served centers.
+public enum Bootstrap {
+    /// The database from DATABASE_URL / DATABASE_OWNER_URL, or else an embedded cluster in `dataDirectory`.
+    public static func database(
+        environment: [String: String], dataDirectory: String, logger: Logger
+    ) throws -> (settings: DatabaseSettings, embedded: EmbeddedPostgres?) {
+        if let settings = try DatabaseSettings.fromEnvironment(environment) {
+            return (settings, nil)
+        }
+        let embedded = EmbeddedPostgres(directory: dataDirectory, logger: logger)
+        try embedded.start()
+        return (embedded.settings(), embedded)
+    }
+
+    /// Reads the center files, imports the valid ones, and returns what to serve: the centers as stored
+    /// and every file or import that failed (served centers are never stopped by another's error).
+    public static func loadCenters(
+        files: [String], paymentRules: [PaymentTypeRule], environment: [String: String],
+        database: Database, logger: Logger
+    ) async throws -> CenterDirectory.Snapshot {
+        let catalog = CenterCatalog.load(files: files, paymentRules: paymentRules, environment: environment)
+        var failures = catalog.failures
+        for failure in catalog.failures {
+            for issue in failure.issues { logger.error("center file error: \(issue)") }
+        }
+        let outcomes = try await CenterImporter(database: database).importCenters(
+            catalog.centers.map { ($0.center, $0.file) }, dryRun: false
+        )
+        for outcome in outcomes {
+            if let refusal = outcome.refusal {
+                logger.error("center \(outcome.code) not imported: \(refusal)")
+                let file = catalog.centers.first { $0.center.code == outcome.code }?.file ?? outcome.code
+                failures.append(.init(file: file, code: outcome.code,
+                                      issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "import refused: \(refusal)")]))
+            } else if outcome.applied {
+                logger.info("center \(outcome.code) imported: \(outcome.diff.changes.count) change(s)")
+            }
+        }
+        let records = try await CenterRepository.loadAll(database)
+        // A center whose file is broken keeps being served from what was imported before, and reported.
+        return CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures)
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Hummingbird
+import Logging
+import PortailStore
+import ServiceLifecycle
+
+/// Builds the portal's HTTP application over a database and a directory of centers.
+public enum PortailApplication {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String = "127.0.0.1", port: Int = 8080) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public static func build(
+        configuration: Configuration,
+        database: Database,
+        directory: CenterDirectory,
+        services: [any Service] = [],
+        logger: Logger
+    ) async throws -> some ApplicationProtocol {
+        let registry = PortailMetrics.registry
+        let templates = try await Templates.load()
+        let routes = PortailRoutes(
+            templates: templates,
+            directory: directory,
+            health: HealthCheck(database: database, directory: directory),
+            metrics: MetricsEndpoint(registry: registry)
+        )
+        let router = Router(context: AppRequestContext.self)
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        routes.add(to: router)
+        let responder = TenantResponder(
+            inner: router.buildResponder(),
+            directory: directory,
+            globalPaths: PortailRoutes.globalPaths,
+            globalPrefixes: PortailRoutes.globalPrefixes
+        )
+        return Application(
+            responder: responder,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            services: database.services + services,
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,25 @@
+import Hummingbird
+
+/// The portal's routes and what they need; each page folder adds its own in an extension.
+struct PortailRoutes: Sendable {
+    let templates: Templates
+    let directory: CenterDirectory
+    let health: HealthCheck
+    let metrics: MetricsEndpoint
+
+    func add(to router: Router<AppRequestContext>) {
+        router.get("/healthz") { _, _ in try await health.response() }
+        router.get("/metrics") { _, _ in metrics.response() }
+        router.get("/static/portail.css") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(string: templates.stylesheet))
+            )
+        }
+        addHomeRoutes(to: router)
+    }
+
+    static let globalPaths: Set<String> = ["/healthz", "/metrics"]
+    static let globalPrefixes = ["/static/"]
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Hummingbird
+import Mustache
+
+/// The page templates (`Templates/*.mustache`) and static files (`Public/`), loaded once at start.
+public struct Templates: Sendable {
+    let library: MustacheLibrary
+    let stylesheet: String
+
+    public static func load() async throws -> Templates {
+        guard let templates = Bundle.module.url(forResource: "Templates", withExtension: nil),
+              let css = Bundle.module.url(forResource: "Public/portail", withExtension: "css")
+                ?? Bundle.module.url(forResource: "Public", withExtension: nil)?.appendingPathComponent("portail.css")
+        else { fatalError("the PortailApp resources are missing from the build") }
+        return Templates(
+            library: try await MustacheLibrary(directory: templates.path),
+            stylesheet: try String(contentsOf: css, encoding: .utf8)
+        )
+    }
+
+    /// Renders a page as an HTML response.
+    func page(_ name: String, _ model: Any, status: HTTPResponse.Status = .ok) -> Response {
+        guard let html = library.render(model, withTemplate: name) else {
+            return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "template \(name) is missing")))
+        }
+        return Pages.html(html, status: status)
+    }
+}
+
+enum Pages {
+    static func html(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: html))
+        )
+    }
+
+    /// The same plain page for every unknown address: it reveals nothing about the centers.
+    static func notFound() -> Response {
+        html("""
+        <!DOCTYPE html>
+        <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>Page introuvable</title></head>
+        <body><main><h1>Page introuvable</h1><p>L'adresse demandée n'existe pas.</p></main></body></html>
+        """, status: .notFound)
+    }
+}

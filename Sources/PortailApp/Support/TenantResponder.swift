@@ -1,0 +1,43 @@
+import Hummingbird
+import HTTPTypes
+
+/// Resolves the center of each request before routing: by the Host header (a center's `hosts:`) or by a
+/// path prefix (`/opio/...`, for development and single-domain deployments), whose prefix it strips.
+/// Federation-wide paths (`/healthz`, `/metrics`, `/static/`) need no center. Anything else gets a plain
+/// 404 that says nothing about which centers exist.
+struct TenantResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context == AppRequestContext {
+    let inner: Inner
+    let directory: CenterDirectory
+    let globalPaths: Set<String>
+    let globalPrefixes: [String]
+
+    func respond(to request: Request, context: AppRequestContext) async throws -> Response {
+        let path = request.uri.path
+        if globalPaths.contains(path) || globalPrefixes.contains(where: { path.hasPrefix($0) }) {
+            return try await inner.respond(to: request, context: context)
+        }
+        var context = context
+        if let host = request.head.authority, let center = directory.center(forHost: host) {
+            context.center = center
+            return try await inner.respond(to: request, context: context)
+        }
+        // "/opio" or "/opio/..." -> center opio, path "/" or "/...".
+        let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        if segments.count >= 2, let center = directory.center(forCode: String(segments[1].prefix { $0 != "/" })) {
+            let code = center.center.code
+            let rest = String(path.dropFirst(code.count + 1))
+            if rest.isEmpty {
+                // "/opio" -> "/opio/" so that relative links resolve inside the center.
+                let query = request.uri.query.map { "?\($0)" } ?? ""
+                return Response(status: .permanentRedirect, headers: [.location: "/\(code)/\(query)"])
+            }
+            var head = request.head
+            let query = request.uri.query.map { "?\($0)" } ?? ""
+            head.path = rest + query
+            context.center = center
+            context.basePath = "/" + code
+            return try await inner.respond(to: Request(head: head, body: request.body), context: context)
+        }
+        return Pages.notFound()
+    }
+}

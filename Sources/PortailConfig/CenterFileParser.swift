@@ -1,0 +1,515 @@
+import Foundation
+import PortailDomain
+import Yams
+
+/// Reads one center file into a `Center`, reporting every problem it finds in one pass.
+struct CenterFileParser {
+    let diagnostics: Diagnostics
+    let paymentRules: [String: PaymentTypeRule]
+    let environment: [String: String]
+    /// Whether a secret missing from the environment is an error (serving) or a warning (checking a file).
+    let secretsRequired: Bool
+
+    static let centerKeys = [
+        "code", "name", "organisation", "hosts", "time_zone", "coordinates", "invoice_prefix",
+        "cart_hold_minutes", "units", "age_groups", "tariffs", "periods", "payment",
+    ]
+
+    func parse(text: String) -> Center? {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                diagnostics.report("the file is empty: a center file starts with \"code:\"", at: nil, path: "")
+                return nil
+            }
+            root = node
+        } catch let error as YamlError {
+            reportSyntax(error)
+            return nil
+        } catch {
+            diagnostics.report("cannot read YAML: \(error)", at: nil, path: "")
+            return nil
+        }
+        let top = Field(node: root, path: "", diagnostics: diagnostics)
+        guard let m = top.mapping(keys: Self.centerKeys) else { return nil }
+
+        let code = m.required("code").flatMap { f in
+            f.remember(as: "code")
+            return f.nonEmptyString.flatMap { checkCode($0, f) }
+        }
+        let name = m.required("name")?.nonEmptyString
+        let organisation = m["organisation"]?.nonEmptyString ?? ""
+        let hosts = m.required("hosts").flatMap(parseHosts) ?? []
+        let timeZone = m["time_zone"].map(parseTimeZone) ?? "Europe/Paris"
+        let coordinates = m.required("coordinates").flatMap(parseCoordinates)
+        let invoicePrefix = m.required("invoice_prefix").flatMap(parseInvoicePrefix)
+        let hold = m["cart_hold_minutes"].flatMap { f -> Int? in
+            guard let v = f.int else { return nil }
+            guard (5...1440).contains(v) else { f.report("must be between 5 and 1440 minutes, found \(v)"); return nil }
+            return v
+        } ?? 30
+        let units = m.required("units").flatMap(parseUnits) ?? []
+        let groups = m.required("age_groups").flatMap(parseAgeGroups) ?? []
+        let tariffs = m.required("tariffs").flatMap { parseTariffs($0, units: units) } ?? []
+        let periods = m.required("periods").flatMap { parsePeriods($0, units: units, groups: groups, tariffs: tariffs) } ?? []
+        let payment = m["payment"].flatMap(parsePayment)
+
+        guard let code, let name, let coordinates, let invoicePrefix else { return nil }
+        return Center(
+            code: code, name: name, organisation: organisation, hosts: hosts, timeZone: timeZone,
+            coordinates: coordinates, invoicePrefix: invoicePrefix, cartHoldMinutes: hold, units: units,
+            ageGroups: groups, tariffs: tariffs, periods: periods, payment: payment
+        )
+    }
+
+    private func reportSyntax(_ error: YamlError) {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            diagnostics.report("YAML syntax error: \(problem)", line: mark.line, column: mark.column)
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            diagnostics.report("duplicate key \(duplicates.map { "\"\($0)\"" }.joined(separator: ", ")): each key may appear once",
+                               line: context.mark.line, column: context.mark.column)
+        default:
+            diagnostics.report("YAML syntax error: \(error)", line: 1, column: 1)
+        }
+    }
+
+    // MARK: identity
+
+    /// Codes are lowercase letters, digits and dashes: they appear in URLs and in the database.
+    private func checkCode(_ code: String, _ field: Field) -> String? {
+        let ok = code.range(of: "^[a-z0-9][a-z0-9-]{0,39}$", options: .regularExpression) != nil
+        if !ok { field.report("\"\(code)\" is not a valid code: use lowercase letters, digits and dashes (at most 40)") }
+        return ok ? code : nil
+    }
+
+    private func parseHosts(_ field: Field) -> [String]? {
+        guard let items = field.list else { return nil }
+        if items.isEmpty { field.report("list at least one host name, such as portail.example.org") }
+        var seen = Set<String>()
+        return items.compactMap { item in
+            guard let host = item.nonEmptyString?.lowercased() else { return nil }
+            guard host.range(of: #"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"#, options: .regularExpression) != nil else {
+                item.report("\"\(host)\" is not a host name: write it without scheme, port or path, e.g. portail.example.org")
+                return nil
+            }
+            guard seen.insert(host).inserted else { item.report("host \"\(host)\" is listed twice"); return nil }
+            item.remember(as: "host:\(host)")
+            return host
+        }
+    }
+
+    private func parseTimeZone(_ field: Field) -> String {
+        guard let s = field.nonEmptyString else { return "Europe/Paris" }
+        guard TimeZone(identifier: s) != nil, s.contains("/") || s == "UTC" else {
+            field.report("unknown time zone \"\(s)\": use an IANA name such as Europe/Paris")
+            return "Europe/Paris"
+        }
+        return s
+    }
+
+    private func parseInvoicePrefix(_ field: Field) -> String? {
+        guard let s = field.nonEmptyString else { return nil }
+        guard s.range(of: "^[A-Z]{2,6}$", options: .regularExpression) != nil else {
+            field.report("\"\(s)\" is not a valid invoice prefix: 2 to 6 capital letters, such as OPI")
+            return nil
+        }
+        return s
+    }
+
+    // MARK: coordinates
+
+    private func parseCoordinates(_ field: Field) -> Coordinates? {
+        guard let m = field.mapping(keys: ["name", "address", "postcode", "city", "phone", "email", "office_hours", "portal_url"]) else { return nil }
+        let name = m.required("name")?.nonEmptyString
+        let address = m.required("address").flatMap { f -> [String]? in
+            guard let items = f.list else { return nil }
+            if items.isEmpty { f.report("give at least one address line") }
+            return items.compactMap(\.nonEmptyString)
+        }
+        let postcode = m.required("postcode").flatMap { f -> String? in
+            guard let s = f.nonEmptyString else { return nil }
+            guard s.range(of: "^[0-9]{5}$", options: .regularExpression) != nil else {
+                f.report("\"\(s)\" is not a French postcode: five digits, in quotes so that a leading 0 is kept (\"06650\")")
+                return nil
+            }
+            return s
+        }
+        let city = m.required("city")?.nonEmptyString
+        let phone = m.required("phone").flatMap(parsePhone)
+        let email = m.required("email").flatMap(parseEmail)
+        let hours = m["office_hours"].flatMap(parseOfficeHours) ?? []
+        let url = m.required("portal_url").flatMap(parseURL)
+        guard let name, let address, let postcode, let city, let phone, let email, let url else { return nil }
+        return Coordinates(name: name, addressLines: address, postcode: postcode, city: city, phone: phone,
+                           email: email, officeHours: hours, portalURL: url)
+    }
+
+    private func parsePhone(_ field: Field) -> String? {
+        guard let s = field.nonEmptyString else { return nil }
+        let digits = s.filter(\.isNumber)
+        let ok = s.range(of: #"^\+?[0-9 .\-]+$"#, options: .regularExpression) != nil
+            && (digits.count == 10 && digits.hasPrefix("0") || s.hasPrefix("+") && (11...15).contains(digits.count))
+        guard ok else {
+            field.report("\"\(s)\" is not a phone number: ten digits starting with 0 (04 93 77 25 50) or an international +33 4 93 77 25 50")
+            return nil
+        }
+        return s
+    }
+
+    private func parseEmail(_ field: Field) -> String? {
+        guard let s = field.nonEmptyString else { return nil }
+        guard s.range(of: #"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$"#, options: .regularExpression) != nil else {
+            field.report("\"\(s)\" is not an e-mail address such as accueil@example.org")
+            return nil
+        }
+        return s
+    }
+
+    private func parseURL(_ field: Field) -> String? {
+        guard let s = field.nonEmptyString else { return nil }
+        guard let url = URL(string: s), let scheme = url.scheme, ["http", "https"].contains(scheme),
+              let host = url.host, !host.isEmpty, !s.contains(" ") else {
+            field.report("\"\(s)\" is not a web address: write it in full, such as https://portail.example.org")
+            return nil
+        }
+        return s
+    }
+
+    private func parseOfficeHours(_ field: Field) -> [OfficeHours]? {
+        guard let entries = field.entries else { return nil }
+        var result: [OfficeHours] = []
+        for (key, keyNode, value) in entries {
+            guard let day = Weekday(rawValue: key.lowercased()) else {
+                let hint = nearest(to: key, in: Weekday.allCases.map(\.rawValue)).map { " (did you mean \"\($0)\"?)" } ?? ""
+                diagnostics.report("unknown weekday \"\(key)\"\(hint)", at: keyNode, path: value.path)
+                continue
+            }
+            let texts: [Field] = if case .sequence = value.node { value.list ?? [] } else { [value] }
+            let slots = texts.compactMap { f -> TimeSlot? in
+                guard let s = f.nonEmptyString else { return nil }
+                let parts = s.split(separator: "-").map { $0.trimmingCharacters(in: .whitespaces) }
+                guard parts.count == 2, let a = LocalTime(parsing: parts[0]), let b = LocalTime(parsing: parts[1]) else {
+                    f.report("\"\(s)\" is not a time range: write it HH:MM-HH:MM, such as \"14:00-16:00\"")
+                    return nil
+                }
+                guard a < b else { f.report("\"\(s)\" ends before it starts"); return nil }
+                return TimeSlot(start: a, end: b)
+            }
+            result.append(OfficeHours(weekday: day, slots: slots))
+        }
+        return result.sorted { $0.weekday < $1.weekday }
+    }
+
+    // MARK: units and groups
+
+    private func parseUnits(_ field: Field) -> [BookingUnit]? {
+        guard let items = field.list else { return nil }
+        if items.isEmpty { field.report("declare at least one unit, such as journee") }
+        var units: [(BookingUnit, [Field])] = []
+        var codes = Set<String>()
+        for item in items {
+            guard let m = item.mapping(keys: ["code", "label", "consumes"]) else { continue }
+            guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { continue }
+            if !codes.insert(code).inserted { codeField.report("unit \"\(code)\" is declared twice"); continue }
+            let label = m.required("label")?.nonEmptyString ?? code
+            let consumesFields = m["consumes"]?.list ?? []
+            units.append((BookingUnit(code: code, label: label, consumes: consumesFields.compactMap(\.nonEmptyString)), consumesFields))
+        }
+        // A unit consumes capacity units that are themselves declared units consuming their own places.
+        let selfConsuming = Set(units.filter { $0.0.consumes.isEmpty }.map(\.0.code))
+        for (unit, fields) in units {
+            for f in fields {
+                guard let name = f.string else { continue }
+                if !codes.contains(name) {
+                    f.report("unknown unit \"\(name)\"\(hint(name, codes)): declare it under units")
+                } else if !selfConsuming.contains(name) {
+                    f.report("unit \"\(unit.code)\" consumes \"\(name)\", which itself consumes other units: name the units that hold places")
+                }
+            }
+        }
+        return units.map(\.0)
+    }
+
+    private func parseAgeGroups(_ field: Field) -> [AgeGroup]? {
+        guard let items = field.list else { return nil }
+        var codes = Set<String>()
+        return items.compactMap { item in
+            guard let m = item.mapping(keys: ["code", "label", "min_age", "max_age"]) else { return nil }
+            guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { return nil }
+            if !codes.insert(code).inserted { codeField.report("age group \"\(code)\" is declared twice"); return nil }
+            let label = m.required("label")?.nonEmptyString
+            let minAge = m.required("min_age")?.int
+            let maxField = m.required("max_age")
+            let maxAge = maxField?.int
+            guard let label, let minAge, let maxAge else { return nil }
+            if minAge < 0 || maxAge > 25 || minAge > maxAge {
+                maxField?.report("ages \(minAge)-\(maxAge) are out of order or out of range (0 to 25, min_age ≤ max_age)")
+                return nil
+            }
+            return AgeGroup(code: code, label: label, minAge: minAge, maxAge: maxAge)
+        }
+    }
+
+    // MARK: tariffs
+
+    private func parseTariffs(_ field: Field, units: [BookingUnit]) -> [Tariff]? {
+        guard let items = field.list else { return nil }
+        let unitCodes = Set(units.map(\.code))
+        var codes = Set<String>()
+        return items.compactMap { item in
+            guard let m = item.mapping(keys: ["code", "label", "valid_from", "valid_to", "model", "prices", "brackets"]) else { return nil }
+            guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { return nil }
+            if !codes.insert(code).inserted { codeField.report("tariff \"\(code)\" is declared twice"); return nil }
+            let label = m["label"]?.nonEmptyString ?? code
+            let from = m["valid_from"]?.date
+            let toField = m["valid_to"]
+            let to = toField?.date
+            if let from, let to, to < from { toField?.report("valid_to \(to) is before valid_from \(from)") }
+            guard let modelField = m.required("model"), let modelName = modelField.nonEmptyString else { return nil }
+            let model: TariffModel?
+            switch modelName {
+            case "flat":
+                if m["brackets"] != nil { m["brackets"]?.report("a flat tariff has prices, not brackets") }
+                model = m.required("prices").flatMap { parsePrices($0, unitCodes: unitCodes) }.map(TariffModel.flat)
+            case "qf":
+                if m["prices"] != nil { m["prices"]?.report("a qf tariff gives its prices inside each bracket") }
+                model = m.required("brackets").flatMap { parseBrackets($0, unitCodes: unitCodes) }.map(TariffModel.quotientBrackets)
+            case "siblings":
+                if m["brackets"] != nil { m["brackets"]?.report("a siblings tariff has prices, not brackets") }
+                model = m.required("prices").flatMap { parseRankPrices($0, unitCodes: unitCodes) }.map(TariffModel.siblings)
+            default:
+                let models = ["flat", "qf", "siblings"]
+                let h = nearest(to: modelName, in: models).map { " (did you mean \"\($0)\"?)" } ?? ""
+                modelField.report("unknown tariff model \"\(modelName)\"\(h): use flat, qf or siblings")
+                model = nil
+            }
+            guard let model else { return nil }
+            return Tariff(code: code, label: label, validFrom: from, validTo: to, model: model)
+        }
+    }
+
+    private func parsePrices(_ field: Field, unitCodes: Set<String>) -> [String: Money]? {
+        guard let entries = field.entries else { return nil }
+        if entries.isEmpty { field.report("give at least one price, such as journee: \"12.50\"") }
+        var prices: [String: Money] = [:]
+        for (unit, keyNode, value) in entries {
+            guard unitCodes.contains(unit) else {
+                diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
+                continue
+            }
+            if let money = value.money { prices[unit] = money }
+        }
+        return prices
+    }
+
+    private func parseRankPrices(_ field: Field, unitCodes: Set<String>) -> [String: [Money]]? {
+        guard let entries = field.entries else { return nil }
+        var prices: [String: [Money]] = [:]
+        for (unit, keyNode, value) in entries {
+            guard unitCodes.contains(unit) else {
+                diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
+                continue
+            }
+            guard let items = value.list else { continue }
+            if items.isEmpty { value.report("give the price of the 1st child, then the 2nd ...") }
+            let amounts = items.compactMap(\.money)
+            if amounts.count == items.count { prices[unit] = amounts }
+        }
+        return prices
+    }
+
+    private func parseBrackets(_ field: Field, unitCodes: Set<String>) -> [QuotientBracket]? {
+        guard let items = field.list else { return nil }
+        if items.isEmpty { field.report("give at least one bracket; the last one applies to families without QF") }
+        var result: [QuotientBracket] = []
+        for item in items {
+            guard let m = item.mapping(keys: ["qf_min", "qf_max", "prices"]) else { continue }
+            let low = m["qf_min"]?.int
+            let highField = m["qf_max"]
+            let high = highField?.int
+            if let low, let high, high < low { highField?.report("qf_max \(high) is below qf_min \(low)") }
+            if let previous = result.last?.max, let low, low <= previous {
+                m["qf_min"]?.report("bracket starts at \(low) but the previous one ends at \(previous): brackets must not overlap")
+            }
+            guard let prices = m.required("prices").flatMap({ parsePrices($0, unitCodes: unitCodes) }) else { continue }
+            result.append(QuotientBracket(min: low, max: high, prices: prices))
+        }
+        return result
+    }
+
+    // MARK: periods
+
+    private func parsePeriods(_ field: Field, units: [BookingUnit], groups: [AgeGroup], tariffs: [Tariff]) -> [Period]? {
+        guard let items = field.list else { return nil }
+        let unitCodes = Set(units.map(\.code))
+        let groupCodes = Set(groups.map(\.code))
+        let tariffsByCode = Dictionary(uniqueKeysWithValues: tariffs.map { ($0.code, $0) })
+        var codes = Set<String>()
+        var periods: [(Period, Field)] = []
+        for item in items {
+            guard let m = item.mapping(keys: [
+                "code", "label", "age_group", "starts_on", "ends_on", "weekdays", "closed_days", "units",
+                "places", "tariff", "booking",
+            ]) else { continue }
+            guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { continue }
+            if !codes.insert(code).inserted { codeField.report("period \"\(code)\" is declared twice"); continue }
+            let label = m.required("label")?.nonEmptyString
+            let group = m.required("age_group").flatMap { f -> String? in
+                guard let g = f.nonEmptyString else { return nil }
+                guard groupCodes.contains(g) else {
+                    f.report("unknown age group \"\(g)\"\(hint(g, groupCodes)): declare it under age_groups"); return nil
+                }
+                return g
+            }
+            let starts = m.required("starts_on")?.date
+            let endsField = m.required("ends_on")
+            let ends = endsField?.date
+            if let starts, let ends, ends < starts {
+                endsField?.report("the period ends on \(ends.iso), before it starts on \(starts.iso)")
+            }
+            let weekdays = m["weekdays"].flatMap { f -> [Weekday]? in
+                guard let items = f.list else { return nil }
+                return Array(Set(items.compactMap(\.weekday))).sorted()
+            } ?? [.lundi, .mardi, .mercredi, .jeudi, .vendredi]
+            let closed = m["closed_days"].flatMap { f -> [LocalDate]? in
+                guard let items = f.list else { return nil }
+                return items.compactMap { item -> LocalDate? in
+                    guard let d = item.date else { return nil }
+                    if let starts, let ends, d < starts || d > ends {
+                        item.report("closed day \(d.iso) is outside the period (\(starts.iso) to \(ends.iso))")
+                    }
+                    return d
+                }
+            } ?? []
+            let offered = m.required("units").flatMap { f -> [String]? in
+                guard let items = f.list else { return nil }
+                if items.isEmpty { f.report("offer at least one unit") }
+                return items.compactMap { item -> String? in
+                    guard let u = item.nonEmptyString else { return nil }
+                    guard unitCodes.contains(u) else {
+                        item.report("unknown unit \"\(u)\"\(hint(u, unitCodes)): declare it under units"); return nil
+                    }
+                    return u
+                }
+            } ?? []
+            let places = m.required("places").flatMap { f -> [String: Int]? in
+                guard let entries = f.entries else { return nil }
+                var result: [String: Int] = [:]
+                for (unit, keyNode, value) in entries {
+                    guard unitCodes.contains(unit) else {
+                        diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
+                        continue
+                    }
+                    guard let n = value.int else { continue }
+                    guard (0...10_000).contains(n) else { value.report("places must be between 0 and 10000, found \(n)"); continue }
+                    result[unit] = n
+                }
+                return result
+            } ?? [:]
+            // Every capacity unit used by an offered unit needs a number of places.
+            let needed = Set(offered.flatMap { code in units.first { $0.code == code }?.capacityUnits ?? [] })
+            for capacity in needed.sorted() where places[capacity] == nil {
+                m["places"]?.report("no places given for \"\(capacity)\", which the offered units consume")
+            }
+            let tariffCode = m.required("tariff").flatMap { f -> String? in
+                guard let t = f.nonEmptyString else { return nil }
+                guard let tariff = tariffsByCode[t] else {
+                    f.report("unknown tariff \"\(t)\"\(hint(t, Set(tariffsByCode.keys))): declare it under tariffs"); return nil
+                }
+                let unpriced = offered.filter { !tariff.pricedUnits.contains($0) }
+                if !unpriced.isEmpty {
+                    f.report("tariff \"\(t)\" has no price for \(unpriced.map { "\"\($0)\"" }.joined(separator: ", ")), offered in this period")
+                }
+                return t
+            }
+            let booking = m["booking"].map { parseBooking($0, periodStart: starts) }
+            guard let label, let group, let starts, let ends, let tariffCode, ends >= starts else { continue }
+            periods.append((Period(
+                code: code, label: label, ageGroup: group, startsOn: starts, endsOn: ends, weekdays: weekdays,
+                closedDays: closed.sorted(), units: offered, places: places, tariff: tariffCode,
+                bookingOpensAt: booking?.opens, bookingClosesAt: booking?.closes,
+                deadline: booking?.deadline ?? .dayBeforeNoon
+            ), item))
+        }
+        // Two periods of one age group must not share a day: a child's day would have two prices.
+        for (i, (a, _)) in periods.enumerated() {
+            for (b, fieldB) in periods[(i + 1)...] where a.ageGroup == b.ageGroup && a.overlaps(b) {
+                fieldB.report("period \"\(b.code)\" overlaps period \"\(a.code)\" for age group \"\(a.ageGroup)\" (\(b.startsOn.iso) to \(b.endsOn.iso) against \(a.startsOn.iso) to \(a.endsOn.iso))")
+            }
+        }
+        return periods.map(\.0)
+    }
+
+    private func parseBooking(_ field: Field, periodStart: LocalDate?) -> (opens: LocalDateTime?, closes: LocalDateTime?, deadline: DeadlineRule?) {
+        guard let m = field.mapping(keys: ["opens_at", "closes_at", "deadline"]) else { return (nil, nil, nil) }
+        let opens = m["opens_at"]?.dateTime
+        let closesField = m["closes_at"]
+        let closes = closesField?.dateTime
+        if let opens, let closes, closes <= opens {
+            closesField?.report("booking closes at \(closes) before it opens at \(opens)")
+        }
+        let deadline = m["deadline"].flatMap { f -> DeadlineRule? in
+            guard let d = f.mapping(keys: ["days_before", "at", "skip_weekends", "skip_public_holidays"]) else { return nil }
+            let days = d.required("days_before").flatMap { df -> Int? in
+                guard let n = df.int else { return nil }
+                guard (0...365).contains(n) else { df.report("days_before must be between 0 and 365, found \(n)"); return nil }
+                return n
+            }
+            let at = d["at"]?.time ?? LocalTime(hour: 12, minute: 0)!
+            let weekends = d["skip_weekends"]?.bool ?? false
+            let holidays = d["skip_public_holidays"]?.bool ?? false
+            guard let days else { return nil }
+            return DeadlineRule(daysBefore: days, at: at, skipWeekends: weekends, skipPublicHolidays: holidays)
+        }
+        return (opens, closes, deadline)
+    }
+
+    // MARK: payment
+
+    private func parsePayment(_ field: Field) -> PaymentSettings? {
+        guard let entries = field.entries else { return nil }
+        var parameters: [String: String] = [:]
+        var fields: [String: Field] = [:]
+        var typeField: Field?
+        for (key, _, value) in entries {
+            if key == "type" { typeField = value; continue }
+            guard let text = value.string else { continue }
+            if key.hasSuffix("_env") {
+                // Secrets never live in the file: it names the environment variable that holds them.
+                guard text.range(of: "^[A-Z_][A-Z0-9_]*$", options: .regularExpression) != nil else {
+                    value.report("\"\(text)\" is not an environment variable name: secrets are never written here, name the variable that holds them (e.g. OPIO_SYSTEMPAY_TEST_KEY)")
+                    continue
+                }
+            }
+            parameters[key] = text
+            fields[key] = value
+        }
+        guard let typeField else {
+            diagnostics.report("missing required key \"type\"", at: field.node, path: "\(field.path).type")
+            return nil
+        }
+        guard let type = typeField.nonEmptyString else { return nil }
+        guard let rule = paymentRules[type] else {
+            let known = paymentRules.keys.sorted()
+            let h = nearest(to: type, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+            typeField.report("unknown payment provider \"\(type)\"\(h); known: \(known.joined(separator: ", "))")
+            return nil
+        }
+        let problems = rule.validate(parameters, environment)
+        var fatal = false
+        for problem in problems {
+            let isWarning = problem.missingSecret && !secretsRequired
+            fatal = fatal || !isWarning
+            let node = fields[problem.parameter]?.node ?? field.node
+            let path = fields[problem.parameter]?.path ?? "\(field.path).\(problem.parameter)"
+            diagnostics.report(problem.message, line: node.mark?.line ?? 1, column: node.mark?.column ?? 1, path: path, isWarning: isWarning)
+        }
+        return fatal ? nil : PaymentSettings(type: type, parameters: parameters)
+    }
+
+    private func hint(_ word: String, _ candidates: Set<String>) -> String {
+        nearest(to: word, in: candidates.sorted()).map { " (did you mean \"\($0)\"?)" } ?? ""
+    }
+}
+

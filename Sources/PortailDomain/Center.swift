@@ -1,0 +1,138 @@
+import Foundation
+
+/// A leisure center (ALSH) of the federation, as declared in its YAML file.
+public struct Center: Sendable, Hashable, Codable {
+    /// Stable code, also the development path prefix ("opio" -> /opio/).
+    public var code: String
+    public var name: String
+    public var organisation: String
+    /// Host names the portal answers to for this center.
+    public var hosts: [String]
+    /// IANA identifier, "Europe/Paris" by default.
+    public var timeZone: String
+    public var coordinates: Coordinates
+    /// Prefix of invoice numbers: "OPI" gives OPI00337.
+    public var invoicePrefix: String
+    /// How long a cart holds its places before it expires.
+    public var cartHoldMinutes: Int
+    public var units: [BookingUnit]
+    public var ageGroups: [AgeGroup]
+    public var tariffs: [Tariff]
+    public var periods: [Period]
+    public var payment: PaymentSettings?
+
+    public init(
+        code: String, name: String, organisation: String, hosts: [String], timeZone: String,
+        coordinates: Coordinates, invoicePrefix: String, cartHoldMinutes: Int, units: [BookingUnit],
+        ageGroups: [AgeGroup], tariffs: [Tariff], periods: [Period], payment: PaymentSettings?
+    ) {
+        self.code = code
+        self.name = name
+        self.organisation = organisation
+        self.hosts = hosts
+        self.timeZone = timeZone
+        self.coordinates = coordinates
+        self.invoicePrefix = invoicePrefix
+        self.cartHoldMinutes = cartHoldMinutes
+        self.units = units
+        self.ageGroups = ageGroups
+        self.tariffs = tariffs
+        self.periods = periods
+        self.payment = payment
+    }
+
+    public var zone: TimeZone { TimeZone(identifier: timeZone) ?? TimeZone(identifier: "Europe/Paris")! }
+}
+
+/// The block the seed titles "COORDONNÉES".
+public struct Coordinates: Sendable, Hashable, Codable {
+    public var name: String
+    public var addressLines: [String]
+    public var postcode: String
+    public var city: String
+    public var phone: String
+    public var email: String
+    public var officeHours: [OfficeHours]
+    public var portalURL: String
+
+    public init(name: String, addressLines: [String], postcode: String, city: String, phone: String,
+                email: String, officeHours: [OfficeHours], portalURL: String) {
+        self.name = name
+        self.addressLines = addressLines
+        self.postcode = postcode
+        self.city = city
+        self.phone = phone
+        self.email = email
+        self.officeHours = officeHours
+        self.portalURL = portalURL
+    }
+}
+
+/// Opening hours of the office on one weekday ("permanence").
+public struct OfficeHours: Sendable, Hashable, Codable {
+    public var weekday: Weekday
+    public var slots: [TimeSlot]
+
+    public init(weekday: Weekday, slots: [TimeSlot]) {
+        self.weekday = weekday
+        self.slots = slots
+    }
+
+    /// "lundi: 14h00 à 16h00"
+    public var french: String {
+        "\(weekday.rawValue): " + slots.map { "\($0.start.french) à \($0.end.french)" }.joined(separator: ", ")
+    }
+}
+
+public struct TimeSlot: Sendable, Hashable, Codable {
+    public var start: LocalTime
+    public var end: LocalTime
+    public init(start: LocalTime, end: LocalTime) {
+        self.start = start
+        self.end = end
+    }
+}
+
+/// A unit a parent books on a day (journée, matin, repas ...) and the capacity units it uses.
+public struct BookingUnit: Sendable, Hashable, Codable {
+    public var code: String
+    public var label: String
+    /// Capacity units whose places one booking of this unit takes; a unit that names none uses its own.
+    public var consumes: [String]
+
+    public init(code: String, label: String, consumes: [String]) {
+        self.code = code
+        self.label = label
+        self.consumes = consumes
+    }
+
+    public var capacityUnits: [String] { consumes.isEmpty ? [code] : consumes }
+}
+
+/// An age group such as "maternelle 3-6 ans".
+public struct AgeGroup: Sendable, Hashable, Codable {
+    public var code: String
+    public var label: String
+    public var minAge: Int
+    public var maxAge: Int
+
+    public init(code: String, label: String, minAge: Int, maxAge: Int) {
+        self.code = code
+        self.label = label
+        self.minAge = minAge
+        self.maxAge = maxAge
+    }
+}
+
+/// Which provider takes a center's online payments; secrets are names of environment variables.
+public struct PaymentSettings: Sendable, Hashable, Codable {
+    /// Provider type, the key of the provider registry ("systempay", "simulator").
+    public var type: String
+    /// Provider parameters as written in the YAML (strings), validated by the provider.
+    public var parameters: [String: String]
+
+    public init(type: String, parameters: [String: String]) {
+        self.type = type
+        self.parameters = parameters
+    }
+}

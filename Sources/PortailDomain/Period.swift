@@ -1,0 +1,90 @@
+import Foundation
+
+/// A booking period: a holiday or a school term for one age group, with its days, units and places.
+public struct Period: Sendable, Hashable, Codable {
+    public var code: String
+    public var label: String
+    public var ageGroup: String
+    public var startsOn: LocalDate
+    public var endsOn: LocalDate
+    public var weekdays: [Weekday]
+    public var closedDays: [LocalDate]
+    /// Booking units offered in this period.
+    public var units: [String]
+    /// Places per day for each capacity unit.
+    public var places: [String: Int]
+    public var tariff: String
+    public var bookingOpensAt: LocalDateTime?
+    public var bookingClosesAt: LocalDateTime?
+    public var deadline: DeadlineRule
+
+    public init(code: String, label: String, ageGroup: String, startsOn: LocalDate, endsOn: LocalDate,
+                weekdays: [Weekday], closedDays: [LocalDate], units: [String], places: [String: Int],
+                tariff: String, bookingOpensAt: LocalDateTime?, bookingClosesAt: LocalDateTime?,
+                deadline: DeadlineRule) {
+        self.code = code
+        self.label = label
+        self.ageGroup = ageGroup
+        self.startsOn = startsOn
+        self.endsOn = endsOn
+        self.weekdays = weekdays
+        self.closedDays = closedDays
+        self.units = units
+        self.places = places
+        self.tariff = tariff
+        self.bookingOpensAt = bookingOpensAt
+        self.bookingClosesAt = bookingClosesAt
+        self.deadline = deadline
+    }
+
+    /// The days the center is open in this period: the weekdays offered, minus closed days.
+    public var openDays: [LocalDate] {
+        let closed = Set(closedDays)
+        let open = Set(weekdays)
+        return (startsOn.dayNumber...endsOn.dayNumber).map(LocalDate.init(dayNumber:))
+            .filter { open.contains($0.weekday) && !closed.contains($0) }
+    }
+
+    /// Whether two periods share at least one calendar day.
+    public func overlaps(_ other: Period) -> Bool {
+        startsOn <= other.endsOn && other.startsOn <= endsOn
+    }
+}
+
+/// A wall-clock date and time in the center's time zone ("2026-12-01T08:00").
+public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
+    public var date: LocalDate
+    public var time: LocalTime
+
+    public init(date: LocalDate, time: LocalTime) {
+        self.date = date
+        self.time = time
+    }
+
+    /// Parses "2026-12-01T08:00" or "2026-12-01 08:00".
+    public init?(parsing text: String) {
+        let sep: Character = text.contains("T") ? "T" : " "
+        let parts = text.split(separator: sep)
+        guard parts.count == 2, let d = LocalDate(iso: String(parts[0])), let t = LocalTime(parsing: String(parts[1])) else {
+            return nil
+        }
+        self.init(date: d, time: t)
+    }
+
+    public var description: String { "\(date.iso)T\(time)" }
+    public static func < (a: LocalDateTime, b: LocalDateTime) -> Bool { (a.date, a.time) < (b.date, b.time) }
+    public func instant(in zone: TimeZone) -> Date { date.instant(at: time, in: zone) }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let v = LocalDateTime(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a date-time: \(text)"))
+        }
+        self = v
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+
+/// The two connection pools of the portal: `app` serves requests under row-level security,
+/// `owner` runs migrations and imports. Both are services to run for as long as they are used.
+public final class Database: Sendable {
+    public let app: PostgresClient
+    public let owner: PostgresClient
+    public let settings: DatabaseSettings
+    public let logger: Logger
+
+    public init(settings: DatabaseSettings, logger: Logger) {
+        var appConfiguration = settings.app
+        appConfiguration.options.maximumConnections = 40
+        var ownerConfiguration = settings.owner
+        ownerConfiguration.options.maximumConnections = 4
+        self.app = PostgresClient(configuration: appConfiguration, backgroundLogger: logger)
+        self.owner = PostgresClient(configuration: ownerConfiguration, backgroundLogger: logger)
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// The pools as services, for an application's service group.
+    public var services: [any Service] { [app, owner] }
+
+    /// Runs the pools around `body`, for commands that are not a long-running server.
+    public func run<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { await self.app.run(); return nil }
+            group.addTask { await self.owner.run(); return nil }
+            defer { group.cancelAll() }
+            return try await body(self)
+        }
+    }
+
+    /// Applies the pending migrations as the owner.
+    @discardableResult
+    public func migrate() async throws -> [String] {
+        try await owner.withConnection { connection in
+            try await Migrator().migrate(connection, logger: logger)
+        }
+    }
+
+    /// Runs `body` in one transaction of the application role, scoped to one center: row-level
+    /// security shows and accepts only that center's rows.
+    public func withCenter<T>(
+        _ centerID: Int64,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        try await app.withConnection { connection in
+            try await Self.transaction(on: connection, center: centerID, logger: logger, body)
+        }
+    }
+
+    /// BEGIN, set the center, run, COMMIT; ROLLBACK and rethrow the original error on failure.
+    static func transaction<T>(
+        on connection: PostgresConnection, center: Int64?, logger: Logger,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            if let center {
+                try await connection.query("SELECT set_config('portail.center_id', \(String(center)), true)", logger: logger)
+            }
+            let value = try await body(connection)
+            try await connection.query("COMMIT", logger: logger)
+            return value
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    /// Whether the database answers, for /healthz.
+    public func ping() async -> Bool {
+        do {
+            let rows = try await app.query("SELECT 1")
+            for try await _ in rows {}
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import PostgresNIO
+
+/// Where the database is and with which roles: the owner runs migrations and imports, the application
+/// role serves requests under row-level security.
+public struct DatabaseSettings: Sendable {
+    public var owner: PostgresClient.Configuration
+    public var app: PostgresClient.Configuration
+    /// For logs: where the data lives, without passwords.
+    public var description: String
+
+    public init(owner: PostgresClient.Configuration, app: PostgresClient.Configuration, description: String) {
+        self.owner = owner
+        self.app = app
+        self.description = description
+    }
+
+    public enum SettingsError: Error, CustomStringConvertible {
+        case invalidURL(String, String)
+        case missingOwnerURL
+
+        public var description: String {
+            switch self {
+            case .invalidURL(let variable, let reason):
+                "\(variable) is not a usable PostgreSQL URL (\(reason)); expected postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+            case .missingOwnerURL:
+                "DATABASE_URL is set but DATABASE_OWNER_URL is not: the portal migrates and imports as the tables' owner "
+                    + "and serves as a role without ownership (see docs/operations.md)"
+            }
+        }
+    }
+
+    /// From `DATABASE_URL` (application role) and `DATABASE_OWNER_URL` (schema owner); nil when neither is set.
+    public static func fromEnvironment(_ environment: [String: String]) throws -> DatabaseSettings? {
+        guard let appURL = environment["DATABASE_URL"], !appURL.isEmpty else { return nil }
+        guard let ownerURL = environment["DATABASE_OWNER_URL"], !ownerURL.isEmpty else { throw SettingsError.missingOwnerURL }
+        let app = try configuration(from: appURL, variable: "DATABASE_URL")
+        let owner = try configuration(from: ownerURL, variable: "DATABASE_OWNER_URL")
+        let host = URLComponents(string: appURL)?.host ?? "socket"
+        return DatabaseSettings(owner: owner, app: app, description: "PostgreSQL at \(host)")
+    }
+
+    /// Parses postgres://user:password@host:port/database?sslmode=require (or ?host=/socket/dir).
+    public static func configuration(from text: String, variable: String) throws -> PostgresClient.Configuration {
+        guard let url = URLComponents(string: text), let scheme = url.scheme, ["postgres", "postgresql"].contains(scheme) else {
+            throw SettingsError.invalidURL(variable, "it must start with postgres://")
+        }
+        guard let user = url.user, !user.isEmpty else { throw SettingsError.invalidURL(variable, "no user name") }
+        let database = String(url.path.dropFirst())
+        guard !database.isEmpty else { throw SettingsError.invalidURL(variable, "no database name") }
+        let query = Dictionary((url.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, b in b })
+        let password = url.password?.removingPercentEncoding
+        if let socketDir = query["host"], socketDir.hasPrefix("/") {
+            return .init(unixSocketPath: socketDir + "/.s.PGSQL.\(url.port ?? 5432)", username: user, password: password, database: database)
+        }
+        guard let host = url.host, !host.isEmpty else { throw SettingsError.invalidURL(variable, "no host") }
+        let tls: PostgresClient.Configuration.TLS
+        switch query["sslmode"] ?? "disable" {
+        case "disable": tls = .disable
+        case "require", "verify-ca", "verify-full": tls = .require(.clientDefault)
+        case "prefer", "allow": tls = .prefer(.clientDefault)
+        case let other: throw SettingsError.invalidURL(variable, "unknown sslmode \(other)")
+        }
+        return .init(host: host, port: url.port ?? 5432, username: user, password: password, database: database, tls: tls)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PaymentKit
+import PortailConfig
+import Simulator
+import SystemPay
+
+/// What every command shares: the payment providers of this build, logging, the environment.
+enum Runtime {
+    /// The provider types this build knows. Adding a provider = one line here.
+    static let providers: PaymentProviderRegistry = {
+        var registry = PaymentProviderRegistry()
+        registry.register(SystemPayProvider.self)
+        registry.register(SimulatorProvider.self)
+        return registry
+    }()
+
+    static var paymentRules: [PaymentTypeRule] {
+        providers.types.values.map { provider in
+            PaymentTypeRule(type: provider.type) { parameters, environment in
+                provider.validate(parameters: parameters, environment: environment).map { ($0.parameter, $0.message, $0.isMissingSecret) }
+            }
+        }
+    }
+
+    static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    static func logger(_ label: String = "portail") -> Logger {
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: environment["LOG_LEVEL"] ?? "info") ?? .info
+        return logger
+    }
+
+    /// The center files of PORTAIL_CENTERS_DIR (default `centers/`).
+    static func centerFiles() throws -> [String] {
+        let directory = environment["PORTAIL_CENTERS_DIR"] ?? "centers"
+        do {
+            return try CenterCatalog.files(in: directory)
+        } catch {
+            throw ValidationError("cannot read the centers folder \(directory): \(error.localizedDescription). Set PORTAIL_CENTERS_DIR.")
+        }
+    }
+
+    static var dataDirectory: String { environment["PORTAIL_DATA_DIR"] ?? ".portail" }
+}

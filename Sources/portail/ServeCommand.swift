@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import PortailApp
+import PortailStore
+
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on.")
+    var port = 8080
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535, got \(port)") }
+    }
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP server.",
+        discussion: """
+        Configuration comes from the environment:
+          DATABASE_URL, DATABASE_OWNER_URL  PostgreSQL as the serving role and as the schema owner;
+                                            without them, an embedded cluster under PORTAIL_DATA_DIR (.portail)
+          PORTAIL_CENTERS_DIR               folder of center files (centers/)
+          LOG_LEVEL                         trace, debug, info (default), notice, warning, error
+        """
+    )
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        try await Server.run(server: server, demo: false)
+    }
+}
+
+/// The long-running part of `serve` and `demo`.
+enum Server {
+    static func run(server: ServerOptions, demo: Bool) async throws {
+        let logger = Runtime.logger()
+        let files = try Runtime.centerFiles()
+        let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
+        defer { embedded?.stop() }
+        logger.info("database: \(settings.description)")
+        let database = Database(settings: settings, logger: logger)
+        let directory = CenterDirectory()
+        let ready = try await database.run { database in
+            try await database.migrate()
+            let snapshot = try await Bootstrap.loadCenters(
+                files: files, paymentRules: Runtime.paymentRules, environment: Runtime.environment,
+                database: database, logger: logger
+            )
+            if demo { try await DemoData.create(in: database, centers: snapshot.centers) }
+            return snapshot
+        }
+        directory.replace(with: ready)
+        let app = try await PortailApplication.build(
+            configuration: .init(host: server.host, port: server.port),
+            database: Database(settings: settings, logger: logger),
+            directory: directory,
+            logger: logger
+        )
+        printBanner(server: server, snapshot: ready, demo: demo)
+        try await app.runService()
+    }
+
+    static func printBanner(server: ServerOptions, snapshot: CenterDirectory.Snapshot, demo: Bool) {
+        let base = "http://\(server.host):\(server.port)"
+        var lines = ["", "Portail Famille is listening on \(base)", "Centers:"]
+        for record in snapshot.centers {
+            lines.append("  \(record.center.name): \(base)/\(record.center.code)/   (Host: \(record.center.hosts.joined(separator: ", ")))")
+        }
+        for failure in snapshot.failures {
+            lines.append("  NOT LOADED \(failure.file): \(failure.issues.count) problem(s), see the log and \(base)/healthz")
+        }
+        if demo {
+            lines.append("Demo families (accounts without password until the parent portal opens the login):")
+            for family in DemoData.families { lines.append("  \(family.center): \(family.email), \(family.name)") }
+        }
+        lines.append("Health: \(base)/healthz   Metrics: \(base)/metrics   Stop: Ctrl-C")
+        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    }
+}
