@@ -58,6 +58,11 @@ let package = Package(
             ],
             resources: [.copy("Templates"), .copy("Public")]
         ),
+        // What the database and HTTP tests share: a throwaway cluster and fresh databases.
+        .target(
+            name: "PortailTestSupport",
+            dependencies: ["PortailStore", .product(name: "Logging", package: "swift-log")]
+        ),
         // Payment providers: each depends on PaymentKit only.
         .target(name: "Simulator", dependencies: ["PaymentKit"], path: "Plugins/Simulator"),
         .target(name: "SystemPay", dependencies: ["PaymentKit"], path: "Plugins/SystemPay"),
@@ -81,12 +86,14 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "PaymentKitTests", dependencies: ["PaymentKit", "Simulator", "SystemPay"]),
-        .testTarget(name: "PortailStoreTests", dependencies: ["PortailStore", "PortailConfig"]),
+        .testTarget(name: "PortailStoreTests", dependencies: ["PortailStore", "PortailConfig", "PortailTestSupport"]),
         .testTarget(
             name: "PortailAppTests",
             dependencies: [
                 "PortailApp",
                 "PortailStore",
+                "PortailConfig",
+                "PortailTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -110,6 +110,12 @@ public final class EmbeddedPostgres: Sendable {
         }
     }
 
+    /// Runs SQL as the cluster's superuser (tests create their databases with it).
+    @discardableResult
+    public func execute(_ sql: String, database: String = "postgres") throws -> String {
+        try psql(bin: try Self.serverBinDirectory(), database: database, sql)
+    }
+
     @discardableResult
     func psql(bin: String, database: String, _ sql: String) throws -> String {
         let client = FileManager.default.isExecutableFile(atPath: bin + "/psql") ? bin + "/psql" : "psql"

@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+@testable import PortailDomain
+
+@Suite struct MoneyTests {
+    @Test func parsesWhatPeopleWrite() {
+        #expect(Money(parsing: "12.50")?.cents == 1250)
+        #expect(Money(parsing: "12,5")?.cents == 1250)
+        #expect(Money(parsing: "12")?.cents == 1200)
+        #expect(Money(parsing: "0.05")?.cents == 5)
+        #expect(Money(parsing: "12.505") == nil)
+        #expect(Money(parsing: "douze") == nil)
+        #expect(Money(parsing: "") == nil)
+        #expect(Money(parsing: "1.") == nil)
+    }
+
+    @Test func formatsLikeTheSeed() {
+        #expect(Money(cents: 1250).description == "12.50 €")
+        #expect(Money(cents: 5).decimalString == "0.05")
+        #expect(Money(cents: -7050).decimalString == "-70.50")
+        // Noethys issue 74: 17 × 4.15 must be 70.55, exactly.
+        #expect((Money(parsing: "4.15")! * 17).decimalString == "70.55")
+    }
+}
+
+@Suite struct CalendarTests {
+    @Test func weekdaysAndArithmetic() {
+        let day = LocalDate(iso: "2016-09-28")!
+        #expect(day.weekday == .mercredi)
+        #expect(day.adding(days: 4).iso == "2016-10-02")
+        #expect(day.adding(days: 4).weekday == .dimanche)
+        #expect(LocalDate(iso: "2024-02-29") != nil)
+        #expect(LocalDate(iso: "2023-02-29") == nil)
+        #expect(LocalDate(dayNumber: day.dayNumber) == day)
+        #expect(day.french == "28/09/2016")
+    }
+
+    @Test func frenchPublicHolidays() {
+        #expect(FrenchPublicHolidays.easterSunday(2024).iso == "2024-03-31")
+        #expect(FrenchPublicHolidays.easterSunday(2027).iso == "2027-03-28")
+        let h2026 = FrenchPublicHolidays.days(in: 2026)
+        #expect(h2026.count == 11)
+        #expect(h2026.contains(LocalDate(iso: "2026-05-14")!))  // Ascension
+        #expect(h2026.contains(LocalDate(iso: "2026-05-25")!))  // lundi de Pentecôte
+    }
+
+    @Test func deadlineSkipsWeekendsAndHolidays() {
+        let rule = DeadlineRule(daysBefore: 2, at: LocalTime(hour: 12, minute: 0)!, skipWeekends: true, skipPublicHolidays: true)
+        // Monday 2026-12-28: the weekend and Friday 25th (Christmas) are not counted: Thursday 24th, Wednesday 23rd.
+        #expect(rule.deadlineDay(for: LocalDate(iso: "2026-12-28")!).iso == "2026-12-23")
+        // Tuesday 2026-12-29: Monday 28th counts, the weekend does not, then Friday 25th is Christmas: Thursday 24th.
+        #expect(rule.deadlineDay(for: LocalDate(iso: "2026-12-29")!).iso == "2026-12-24")
+        let counted = DeadlineRule(daysBefore: 2, at: LocalTime(hour: 12, minute: 0)!, skipWeekends: false, skipPublicHolidays: false)
+        #expect(counted.deadlineDay(for: LocalDate(iso: "2026-12-28")!).iso == "2026-12-26")
+        let paris = TimeZone(identifier: "Europe/Paris")!
+        let instant = rule.deadline(for: LocalDate(iso: "2026-12-28")!, in: paris)
+        #expect(instant == Date(timeIntervalSince1970: 1_798_023_600))  // 2026-12-23T11:00:00Z, noon in Paris
+    }
+
+    @Test func openDaysOfAPeriod() {
+        let period = Period(
+            code: "p", label: "P", ageGroup: "g", startsOn: LocalDate(iso: "2026-12-21")!, endsOn: LocalDate(iso: "2027-01-01")!,
+            weekdays: [.lundi, .mardi, .mercredi, .jeudi, .vendredi], closedDays: [LocalDate(iso: "2026-12-25")!, LocalDate(iso: "2027-01-01")!],
+            units: ["journee"], places: ["journee": 10], tariff: "t", bookingOpensAt: nil, bookingClosesAt: nil, deadline: .dayBeforeNoon
+        )
+        #expect(period.openDays.map(\.iso) == ["2026-12-21", "2026-12-22", "2026-12-23", "2026-12-24", "2026-12-28", "2026-12-29", "2026-12-30", "2026-12-31"])
+    }
+}
+
+@Suite struct TariffTests {
+    let qf = Tariff(code: "qf", label: "QF", validFrom: nil, validTo: nil, model: .quotientBrackets([
+        QuotientBracket(min: nil, max: 600, prices: ["journee": Money(cents: 800)]),
+        QuotientBracket(min: 601, max: 1200, prices: ["journee": Money(cents: 1100)]),
+        QuotientBracket(min: 1201, max: nil, prices: ["journee": Money(cents: 1500)]),
+    ]))
+
+    @Test func quotientBracketsAreInclusiveAndFallBackToTheLast() {
+        #expect(qf.price(unit: "journee", quotient: 600)?.cents == 800)
+        #expect(qf.price(unit: "journee", quotient: 601)?.cents == 1100)
+        #expect(qf.price(unit: "journee", quotient: 1200)?.cents == 1100)
+        #expect(qf.price(unit: "journee", quotient: 5000)?.cents == 1500)
+        #expect(qf.price(unit: "journee", quotient: nil)?.cents == 1500)
+        #expect(qf.price(unit: "matin", quotient: 100) == nil)
+    }
+
+    @Test func siblingsAreDegressiveAndTheLastPriceRepeats() {
+        let t = Tariff(code: "f", label: "F", validFrom: nil, validTo: nil, model: .siblings(["journee": [Money(cents: 1600), Money(cents: 1400), Money(cents: 1200)]]))
+        #expect(t.price(unit: "journee", quotient: nil, siblingRank: 1)?.cents == 1600)
+        #expect(t.price(unit: "journee", quotient: nil, siblingRank: 2)?.cents == 1400)
+        #expect(t.price(unit: "journee", quotient: nil, siblingRank: 5)?.cents == 1200)
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import Logging
+import PortailConfig
+import PortailDomain
+import PortailTestSupport
+import PostgresNIO
+import Testing
+@testable import PortailStore
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// The shipped demo centers, parsed as the portal does.
+func demoCenters() throws -> [(center: Center, file: String)] {
+    let files = try CenterCatalog.files(in: root.appendingPathComponent("centers").path)
+    let rules = [PaymentTypeRule(type: "systempay") { _, _ in [] }]
+    let catalog = CenterCatalog.load(files: files, paymentRules: rules, environment: [:])
+    precondition(catalog.failures.isEmpty, "\(catalog.allIssues)")
+    return catalog.centers.map { ($0.center, $0.file) }
+}
+
+/// A fresh migrated database with the demo centers imported.
+func withImportedDatabase(_ body: @Sendable (Database, [CenterRecord]) async throws -> Void) async throws {
+    let settings = try await TestCluster.shared.freshDatabase()
+    let database = Database(settings: settings, logger: TestCluster.logger)
+    try await database.run { database in
+        _ = try await CenterImporter(database: database).importCenters(try demoCenters(), dryRun: false)
+        try await body(database, try await CenterRepository.loadAll(database))
+    }
+}
+
+@Suite struct MigrationTests {
+    @Test func migrationsApplyOnceAndRecordThemselves() async throws {
+        let settings = try await TestCluster.shared.freshDatabase()
+        try await Database(settings: settings, logger: TestCluster.logger).run { database in
+            // The template is already migrated: nothing is left to apply, twice.
+            #expect(try await database.migrate().isEmpty)
+            #expect(try await database.migrate().isEmpty)
+            let rows = try await database.owner.query("SELECT version FROM schema_migrations ORDER BY version")
+            var versions: [String] = []
+            for try await v in rows.decode(String.self) { versions.append(v) }
+            #expect(versions == Migrator.bundled().map(\.version))
+            #expect(versions.count >= 3)
+        }
+    }
+
+    @Test func aFailingMigrationIsRolledBackAndNamed() async throws {
+        let settings = try await TestCluster.shared.freshDatabase()
+        try await Database(settings: settings, logger: TestCluster.logger).run { database in
+            let broken = Migrator(migrations: Migrator.bundled() + [
+                .init(version: "9999_broken", sql: "CREATE TABLE half_done (id int);\nSELECT * FROM no_such_table;"),
+            ])
+            await #expect {
+                try await database.owner.withConnection { try await broken.migrate($0, logger: TestCluster.logger) }
+            } throws: { error in
+                let message = "\(error)"
+                return message.contains("9999_broken.sql") && message.contains("no_such_table")
+            }
+            // Nothing of the failed file remains, and it is not recorded.
+            var exists = true
+            for try await value in try await database.owner.query("SELECT to_regclass('half_done') IS NOT NULL").decode(Bool.self) { exists = value }
+            #expect(!exists)
+        }
+    }
+
+    @Test func splitterRespectsQuotesDollarsAndComments() {
+        let sql = """
+        -- a comment; with a semicolon
+        CREATE TABLE a (t text DEFAULT 'x;y');
+        DO $$ BEGIN PERFORM 1; END $$;
+        /* block; comment */ SELECT "odd;name" FROM a;
+        CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;
+        """
+        let statements = SQLSplitter.split(sql)
+        #expect(statements.count == 4)
+        #expect(statements[0].hasSuffix("DEFAULT 'x;y')"))
+        #expect(statements[1] == "DO $$ BEGIN PERFORM 1; END $$")
+        #expect(statements[3].contains("$body$ SELECT 1; $body$"))
+    }
+}
+
+@Suite struct TenantIsolationTests {
+    /// Row-level security: SQL run for center A neither reads nor writes center B's rows, even without WHERE.
+    @Test func aCenterSeesOnlyItsOwnRows() async throws {
+        try await withImportedDatabase { database, records in
+            let opio = try #require(records.first { $0.center.code == "opio" })
+            let valbonne = try #require(records.first { $0.center.code == "valbonne" })
+            for record in [opio, valbonne] {
+                try await database.withCenter(record.id) { connection in
+                    try await connection.query("INSERT INTO families (center_id, email, name) VALUES (\(record.id), 'same@example.org', \(record.center.code))", logger: database.logger)
+                }
+            }
+            // The same e-mail at two centers is two accounts; each center sees exactly its own.
+            let seen = try await database.withCenter(opio.id) { connection in
+                var names: [String] = []
+                for try await name in try await connection.query("SELECT name FROM families", logger: database.logger).decode(String.self) { names.append(name) }
+                var periods: [String] = []
+                for try await code in try await connection.query("SELECT code FROM periods", logger: database.logger).decode(String.self) { periods.append(code) }
+                return (names, periods)
+            }
+            #expect(seen.0 == ["opio"])
+            #expect(Set(seen.1) == Set(opio.center.periods.map(\.code)))
+
+            // Writing a row for another center is refused by the policy.
+            await #expect(throws: (any Error).self) {
+                try await database.withCenter(opio.id) { connection in
+                    try await connection.query("INSERT INTO families (center_id, email, name) VALUES (\(valbonne.id), 'x@example.org', 'intrus')", logger: database.logger)
+                }
+            }
+            // An UPDATE or DELETE without WHERE touches only the current center's rows.
+            try await database.withCenter(opio.id) { connection in
+                try await connection.query("UPDATE families SET name = 'changed'", logger: database.logger)
+                try await connection.query("DELETE FROM day_capacities", logger: database.logger)
+            }
+            let valbonneView = try await database.withCenter(valbonne.id) { connection in
+                var names: [String] = []
+                for try await name in try await connection.query("SELECT name FROM families", logger: database.logger).decode(String.self) { names.append(name) }
+                var capacities = 0
+                for try await n in try await connection.query("SELECT count(*) FROM day_capacities", logger: database.logger).decode(Int.self) { capacities = n }
+                return (names, capacities)
+            }
+            #expect(valbonneView.0 == ["valbonne"])
+            #expect(valbonneView.1 > 0)
+
+            // With no center set, the application role sees nothing at all.
+            var count = -1
+            for try await n in try await database.app.query("SELECT count(*) FROM families").decode(Int.self) { count = n }
+            #expect(count == 0)
+        }
+    }
+
+    @Test func theApplicationRoleCannotRewriteTheLedgerNorTheDirectory() async throws {
+        try await withImportedDatabase { database, records in
+            let opio = try #require(records.first { $0.center.code == "opio" })
+            await #expect(throws: (any Error).self) {
+                try await database.withCenter(opio.id) { connection in
+                    try await connection.query("UPDATE invoices SET total_cents = 0", logger: database.logger)
+                }
+            }
+            await #expect(throws: (any Error).self) {
+                try await database.app.query("UPDATE centers SET name = 'x'")
+            }
+        }
+    }
+}
+
+@Suite struct CenterImportTests {
+    @Test func importingTwiceChangesNothing() async throws {
+        try await withImportedDatabase { database, records in
+            #expect(records.count == 3)
+            let again = try await CenterImporter(database: database).importCenters(try demoCenters(), dryRun: false)
+            #expect(again.allSatisfy { $0.diff.isEmpty && !$0.applied && $0.refusal == nil })
+            // What was stored reads back as the file declared it.
+            let opio = try #require(records.first { $0.center.code == "opio" })
+            let declared = try #require(try demoCenters().first { $0.center.code == "opio" }?.center)
+            #expect(CenterDiff(from: opio.center, to: declared).isEmpty)
+        }
+    }
+
+    @Test func dryRunPrintsTheDifferenceAndWritesNothing() async throws {
+        try await withImportedDatabase { database, records in
+            var changed = try #require(try demoCenters().first { $0.center.code == "opio" })
+            changed.center.name = "ALSH d'Opio (nouveau nom)"
+            changed.center.periods[1].places["matin"] = 30
+            let outcome = try #require(try await CenterImporter(database: database).importCenters([changed], dryRun: true).first)
+            #expect(!outcome.applied)
+            let lines = outcome.diff.changes.map(\.description)
+            #expect(lines.contains { $0.hasPrefix("~ center opio: ") && $0.contains("nouveau nom") })
+            #expect(lines.contains { $0.hasPrefix("~ period \(changed.center.periods[1].code): places") })
+            let reread = try await CenterRepository.loadAll(database)
+            #expect(reread.first { $0.center.code == "opio" }?.center.name == "ALSH d'Opio")
+        }
+    }
+
+    @Test func removingABookedPeriodIsRefusedWithItsName() async throws {
+        try await withImportedDatabase { database, records in
+            let opio = try #require(records.first { $0.center.code == "opio" })
+            let period = opio.center.periods[1]
+            try await database.withCenter(opio.id) { connection in
+                let logger = database.logger
+                var family: Int64 = 0, child: Int64 = 0, periodID: Int64 = 0
+                for try await id in try await connection.query("INSERT INTO families (center_id, email, name) VALUES (\(opio.id), 'a@example.org', 'A') RETURNING id", logger: logger).decode(Int64.self) { family = id }
+                for try await id in try await connection.query("INSERT INTO children (center_id, family_id, first_name, last_name, birth_date) VALUES (\(opio.id), \(family), 'JULES', 'A', '2021-03-14') RETURNING id", logger: logger).decode(Int64.self) { child = id }
+                for try await id in try await connection.query("SELECT id FROM periods WHERE code = \(period.code)", logger: logger).decode(Int64.self) { periodID = id }
+                try await connection.query("""
+                    INSERT INTO reservations (center_id, number, family_id, child_id, period_id, total_cents, first_day, last_day)
+                    VALUES (\(opio.id), 1, \(family), \(child), \(periodID), 1400, '2026-12-21', '2026-12-21')
+                    """, logger: logger)
+            }
+            var without = try #require(try demoCenters().first { $0.center.code == "opio" })
+            without.center.periods.removeAll { $0.code == period.code }
+            without.center.name = "renamed"
+            let outcome = try #require(try await CenterImporter(database: database).importCenters([without], dryRun: false).first)
+            let refusal = try #require(outcome.refusal)
+            #expect(refusal.contains("period \"\(period.code)\""))
+            #expect(refusal.contains("1 reservation(s)"))
+            // Refused as a whole: not even the name changed.
+            let reread = try await CenterRepository.loadAll(database)
+            #expect(reread.first { $0.center.code == "opio" }?.center.name == "ALSH d'Opio")
+            #expect(reread.first { $0.center.code == "opio" }?.center.periods.count == opio.center.periods.count)
+        }
+    }
+}
