@@ -24,6 +24,7 @@ public enum PortailApplication {
         logger: Logger
     ) async throws -> some ApplicationProtocol {
         let registry = PortailMetrics.registry
+        database.reportPoolSizes()
         let templates = try await Templates.load()
         let routes = PortailRoutes(
             templates: templates,

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 
@@ -13,14 +14,24 @@ public final class Database: Sendable {
 
     public init(settings: DatabaseSettings, logger: Logger) {
         var appConfiguration = settings.app
-        appConfiguration.options.maximumConnections = 40
+        appConfiguration.options.maximumConnections = settings.appPoolSize
         var ownerConfiguration = settings.owner
-        ownerConfiguration.options.maximumConnections = 4
+        ownerConfiguration.options.maximumConnections = settings.ownerPoolSize
         self.app = PostgresClient(configuration: appConfiguration, backgroundLogger: logger)
         self.owner = PostgresClient(configuration: ownerConfiguration, backgroundLogger: logger)
         self.settings = settings
         self.logger = logger
     }
+
+    /// Publishes the pool sizes; called once the metrics system is set up.
+    public func reportPoolSizes() {
+        Gauge(label: "portail_db_pool_max_connections", dimensions: [("pool", "app")]).record(settings.appPoolSize)
+        Gauge(label: "portail_db_pool_max_connections", dimensions: [("pool", "owner")]).record(settings.ownerPoolSize)
+    }
+
+    /// Connections of the app pool in use now, and how long tenant transactions take (lease included).
+    private static let inUse = Meter(label: "portail_db_pool_connections_in_use")
+    private static let transactionTimer = Timer(label: "portail_db_transaction_duration")
 
     /// The pools as services, for an application's service group.
     public var services: [any Service] { [app, owner] }
@@ -50,8 +61,12 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await app.withConnection { connection in
-            try await Self.transaction(on: connection, center: centerID, logger: logger, body)
+        let start = ContinuousClock.now
+        defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
+        return try await app.withConnection { connection in
+            Self.inUse.increment()
+            defer { Self.inUse.decrement() }
+            return try await Self.transaction(on: connection, center: centerID, logger: logger, body)
         }
     }
 

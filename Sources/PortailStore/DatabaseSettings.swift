@@ -8,6 +8,9 @@ public struct DatabaseSettings: Sendable {
     public var app: PostgresClient.Configuration
     /// For logs: where the data lives, without passwords.
     public var description: String
+    /// Connections per instance: serving, and migrations and imports.
+    public var appPoolSize = 40
+    public var ownerPoolSize = 4
 
     public init(owner: PostgresClient.Configuration, app: PostgresClient.Configuration, description: String) {
         self.owner = owner

@@ -10,6 +10,7 @@ struct TenantResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context 
     let directory: CenterDirectory
     let globalPaths: Set<String>
     let globalPrefixes: [String]
+    static var hostField: HTTPField.Name { HTTPField.Name("Host")! }
 
     func respond(to request: Request, context: AppRequestContext) async throws -> Response {
         let path = request.uri.path
@@ -17,7 +18,8 @@ struct TenantResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context 
             return try await inner.respond(to: request, context: context)
         }
         var context = context
-        if let host = request.head.authority, let center = directory.center(forHost: host) {
+        // HTTP/1.1 puts Host into the request's authority; a request built in memory may carry it as a field.
+        if let host = request.head.authority ?? request.headers[Self.hostField], let center = directory.center(forHost: host) {
             context.center = center
             return try await inner.respond(to: request, context: context)
         }
