@@ -9,10 +9,13 @@ public enum PortailApplication {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
+        /// Pages for development only (the outbox at /dev/courriels): on in the demo and tests, off in production.
+        public var developmentPages: Bool
 
-        public init(host: String = "127.0.0.1", port: Int = 8080) {
+        public init(host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false) {
             self.host = host
             self.port = port
+            self.developmentPages = developmentPages
         }
     }
 
@@ -28,13 +31,17 @@ public enum PortailApplication {
         let templates = try await Templates.load()
         let routes = PortailRoutes(
             templates: templates,
+            database: database,
             directory: directory,
+            developmentPages: configuration.developmentPages,
             health: HealthCheck(database: database, directory: directory),
             metrics: MetricsEndpoint(registry: registry)
         )
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: SessionMiddleware(database: database, exemptPrefixes: ["/paiement/notification/"]))
         routes.add(to: router)
         let responder = TenantResponder(
             inner: router.buildResponder(),

@@ -258,7 +258,7 @@ struct CenterFileParser {
         let unitCodes = Set(units.map(\.code))
         var codes = Set<String>()
         return items.compactMap { item in
-            guard let m = item.mapping(keys: ["code", "label", "valid_from", "valid_to", "model", "prices", "brackets"]) else { return nil }
+            guard let m = item.mapping(keys: ["code", "label", "valid_from", "valid_to", "model", "prices", "brackets", "categories"]) else { return nil }
             guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { return nil }
             if !codes.insert(code).inserted { codeField.report("tariff \"\(code)\" is declared twice"); return nil }
             let label = m["label"]?.nonEmptyString ?? code
@@ -267,26 +267,61 @@ struct CenterFileParser {
             let to = toField?.date
             if let from, let to, to < from { toField?.report("valid_to \(to) is before valid_from \(from)") }
             guard let modelField = m.required("model"), let modelName = modelField.nonEmptyString else { return nil }
-            let model: TariffModel?
-            switch modelName {
-            case "flat":
-                if m["brackets"] != nil { m["brackets"]?.report("a flat tariff has prices, not brackets") }
-                model = m.required("prices").flatMap { parsePrices($0, unitCodes: unitCodes) }.map(TariffModel.flat)
-            case "qf":
-                if m["prices"] != nil { m["prices"]?.report("a qf tariff gives its prices inside each bracket") }
-                model = m.required("brackets").flatMap { parseBrackets($0, unitCodes: unitCodes) }.map(TariffModel.quotientBrackets)
-            case "siblings":
-                if m["brackets"] != nil { m["brackets"]?.report("a siblings tariff has prices, not brackets") }
-                model = m.required("prices").flatMap { parseRankPrices($0, unitCodes: unitCodes) }.map(TariffModel.siblings)
-            default:
-                let models = ["flat", "qf", "siblings"]
-                let h = nearest(to: modelName, in: models).map { " (did you mean \"\($0)\"?)" } ?? ""
+            guard ["flat", "qf", "siblings"].contains(modelName) else {
+                let h = nearest(to: modelName, in: ["flat", "qf", "siblings"]).map { " (did you mean \"\($0)\"?)" } ?? ""
                 modelField.report("unknown tariff model \"\(modelName)\"\(h): use flat, qf or siblings")
-                model = nil
+                return nil
             }
-            guard let model else { return nil }
-            return Tariff(code: code, label: label, validFrom: from, validTo: to, model: model)
+            guard let model = parseGrid(modelName, prices: m["prices"], brackets: m["brackets"], owner: item, unitCodes: unitCodes) else { return nil }
+            // Other grids for families of a category ("hors-commune"), in the same model.
+            var categories: [String: TariffModel] = [:]
+            if let entries = m["categories"]?.entries {
+                for (category, keyNode, value) in entries {
+                    guard category.range(of: "^[a-z0-9][a-z0-9-]{0,39}$", options: .regularExpression) != nil else {
+                        diagnostics.report("\"\(category)\" is not a valid category code: lowercase letters, digits and dashes", at: keyNode, path: value.path)
+                        continue
+                    }
+                    guard let grid = value.mapping(keys: ["prices", "brackets"]) else { continue }
+                    if let model = parseGrid(modelName, prices: grid["prices"], brackets: grid["brackets"], owner: value, unitCodes: unitCodes) {
+                        categories[category] = model
+                    }
+                }
+            }
+            return Tariff(code: code, label: label, validFrom: from, validTo: to, model: model, categories: categories)
         }
+    }
+
+    /// One price grid of a model: `prices` for flat and siblings, `brackets` for qf.
+    private func parseGrid(_ model: String, prices: Field?, brackets: Field?, owner: Field, unitCodes: Set<String>) -> TariffModel? {
+        func missing(_ key: String) -> Field? {
+            diagnostics.report("missing required key \"\(key)\"", at: owner.node, path: owner.path.isEmpty ? key : "\(owner.path).\(key)")
+            return nil
+        }
+        switch model {
+        case "flat":
+            brackets?.report("a flat tariff has prices, not brackets")
+            return (prices ?? missing("prices")).flatMap { parsePrices($0, unitCodes: unitCodes) }.map(TariffModel.flat)
+        case "qf":
+            prices?.report("a qf tariff gives its prices inside each bracket")
+            return (brackets ?? missing("brackets")).flatMap { parseBrackets($0, unitCodes: unitCodes) }.map(TariffModel.quotientBrackets)
+        default:
+            brackets?.report("a siblings tariff has prices, not brackets")
+            return (prices ?? missing("prices")).flatMap { parseRankPrices($0, unitCodes: unitCodes) }.map(TariffModel.siblings)
+        }
+    }
+
+    /// A price key: a unit, or units joined by "+" for a combination ("matin+repas+apres-midi").
+    private func checkPriceKey(_ key: String, keyNode: Node, path: String, unitCodes: Set<String>) -> Bool {
+        let parts = key.split(separator: "+", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        for part in parts where !unitCodes.contains(part) {
+            diagnostics.report("unknown unit \"\(part)\"\(hint(part, unitCodes)): declare it under units", at: keyNode, path: path)
+            return false
+        }
+        if Set(parts).count != parts.count {
+            diagnostics.report("combination \"\(key)\" names a unit twice", at: keyNode, path: path)
+            return false
+        }
+        return true
     }
 
     private func parsePrices(_ field: Field, unitCodes: Set<String>) -> [String: Money]? {
@@ -294,11 +329,8 @@ struct CenterFileParser {
         if entries.isEmpty { field.report("give at least one price, such as journee: \"12.50\"") }
         var prices: [String: Money] = [:]
         for (unit, keyNode, value) in entries {
-            guard unitCodes.contains(unit) else {
-                diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
-                continue
-            }
-            if let money = value.money { prices[unit] = money }
+            guard checkPriceKey(unit, keyNode: keyNode, path: value.path, unitCodes: unitCodes) else { continue }
+            if let money = value.money { prices[unit.replacingOccurrences(of: " ", with: "")] = money }
         }
         return prices
     }
@@ -307,10 +339,7 @@ struct CenterFileParser {
         guard let entries = field.entries else { return nil }
         var prices: [String: [Money]] = [:]
         for (unit, keyNode, value) in entries {
-            guard unitCodes.contains(unit) else {
-                diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
-                continue
-            }
+            guard checkPriceKey(unit, keyNode: keyNode, path: value.path, unitCodes: unitCodes) else { continue }
             guard let items = value.list else { continue }
             if items.isEmpty { value.report("give the price of the 1st child, then the 2nd ...") }
             let amounts = items.compactMap(\.money)

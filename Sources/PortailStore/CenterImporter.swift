@@ -141,7 +141,7 @@ public struct CenterImporter: Sendable {
             try await connection.query("DELETE FROM tariffs WHERE center_id = \(id) AND code = \(code)", logger: logger)
         }
         for code in diff.removed("unit") {
-            let used = try await count(connection, "SELECT count(*) FROM reservation_lines WHERE center_id = \(id) AND unit = \(code)")
+            let used = try await count(connection, "SELECT count(*) FROM reservation_lines WHERE center_id = \(id) AND \(code) = ANY(units)")
             if used > 0 {
                 throw Refusal(message: "unit \"\(code)\" is removed from the file but \(used) booked day(s) use it: keep it")
             }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// A private PostgreSQL cluster under a folder of ours (`.portail/` by default): initdb on first use,
 /// pg_ctl to start and stop, a unix socket inside the folder and no TCP port. PostgreSQL refuses to run
@@ -7,6 +8,9 @@ import Logging
 public final class EmbeddedPostgres: Sendable {
     public let directory: String
     let logger: Logger
+    /// The postmaster this process started, if it did: `stop()` stops only that one, so that a second
+    /// `portail` sharing the folder (or one started after us) does not lose its database.
+    private let startedPID = Mutex<String?>(nil)
 
     public init(directory: String, logger: Logger = Logger(label: "portail.embedded-postgres")) {
         self.directory = (directory as NSString).standardizingPath.hasPrefix("/")
@@ -73,16 +77,24 @@ public final class EmbeddedPostgres: Sendable {
             try handle.close()
         }
         if !isRunning(bin: bin) {
-            // A stale pid file from a killed run would stop pg_ctl; the server checks it is really stale.
             try run(bin + "/pg_ctl", ["-D", dataDirectory, "-l", directory + "/postgres.log", "-w", "-t", "60", "start"])
+            let pid = postmasterPID()
+            startedPID.withLock { $0 = pid }
+        } else {
+            logger.info("using the PostgreSQL server already running in \(dataDirectory)")
         }
         try bootstrap(bin: bin, database: database)
     }
 
     /// Stops the cluster (fast shutdown: open transactions are rolled back).
     public func stop() {
-        guard let bin = try? Self.serverBinDirectory() else { return }
+        guard let pid = startedPID.withLock({ $0 }), pid == postmasterPID(), let bin = try? Self.serverBinDirectory() else { return }
         _ = try? run(bin + "/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"])
+    }
+
+    /// The first line of postmaster.pid: the running server's process id.
+    func postmasterPID() -> String? {
+        (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.map(String.init)
     }
 
     func isRunning(bin: String) -> Bool {

@@ -52,14 +52,17 @@ enum Server {
                 files: files, paymentRules: Runtime.paymentRules, environment: Runtime.environment,
                 database: database, logger: logger
             )
-            if demo { try await DemoData.create(in: database, centers: snapshot.centers) }
+            if demo { try await DemoData.create(in: database, centers: snapshot.centers, logger: logger) }
             return snapshot
         }
         directory.replace(with: ready)
+        let serving = Database(settings: settings, logger: logger)
+        let maintenance = MaintenanceService(database: serving, directory: directory, mail: LogMailTransport(), logger: logger)
         let app = try await PortailApplication.build(
-            configuration: .init(host: server.host, port: server.port),
-            database: Database(settings: settings, logger: logger),
+            configuration: .init(host: server.host, port: server.port, developmentPages: demo),
+            database: serving,
             directory: directory,
+            services: [maintenance],
             logger: logger
         )
         printBanner(server: server, snapshot: ready, demo: demo)
@@ -76,8 +79,11 @@ enum Server {
             lines.append("  NOT LOADED \(failure.file): \(failure.issues.count) problem(s), see the log and \(base)/healthz")
         }
         if demo {
-            lines.append("Demo families (accounts without password until the parent portal opens the login):")
-            for family in DemoData.families { lines.append("  \(family.center): \(family.email), \(family.name)") }
+            lines.append("Demo families (password for all: \(DemoData.password)):")
+            for family in DemoData.families {
+                let qf = family.quotient.map { "QF \($0)" } ?? "no QF"
+                lines.append("  \(family.center): \(family.email)  \(family.name), \(family.children.count) child(ren), \(qf)\(family.category.map { ", \($0)" } ?? "")")
+            }
         }
         lines.append("Health: \(base)/healthz   Metrics: \(base)/metrics   Stop: Ctrl-C")
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))

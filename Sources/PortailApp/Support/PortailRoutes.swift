@@ -1,9 +1,12 @@
 import Hummingbird
+import PortailStore
 
 /// The portal's routes and what they need; each page folder adds its own in an extension.
 struct PortailRoutes: Sendable {
     let templates: Templates
+    let database: Database
     let directory: CenterDirectory
+    let developmentPages: Bool
     let health: HealthCheck
     let metrics: MetricsEndpoint
 
@@ -18,6 +21,10 @@ struct PortailRoutes: Sendable {
             )
         }
         addHomeRoutes(to: router)
+        addAccountRoutes(to: router)
+        addBookingRoutes(to: router)
+        addCartRoutes(to: router)
+        addPasswordRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/metrics"]

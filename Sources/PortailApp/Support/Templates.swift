@@ -36,6 +36,24 @@ enum Pages {
         )
     }
 
+    /// A short page for a refused request, with a way back.
+    static func problem(title: String, message: String, base: String, status: HTTPResponse.Status) -> Response {
+        func escape(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: "\"", with: "&quot;")
+        }
+        return html("""
+        <!DOCTYPE html>
+        <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>\(escape(title))</title><link rel="stylesheet" href="\(escape(base))/static/portail.css"></head>
+        <body><main><section><h1>\(escape(title))</h1><p>\(escape(message))</p>
+        <p><a href="\(escape(base))/">Retour à l'accueil</a></p></section></main></body></html>
+        """, status: status)
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
     /// The same plain page for every unknown address: it reveals nothing about the centers.
     static func notFound() -> Response {
         html("""

@@ -10,33 +10,25 @@ struct HomeModel {
         let to: String
     }
 
-    let base: String
-    let centerName: String
-    let centerTitle: String
-    let footer: String
-    let coordinates: Coordinates
-    let phoneLink: String
-    let officeHours: [String]
+    let page: PageChrome
+    let coordinates: CoordinatesBlock
     let periods: [PeriodLine]
-    let notice: String?
-    // Stored, not computed: templates read values through reflection.
-    let hasOfficeHours: Bool
     let hasPeriods: Bool
+    let notice: String?
+    let error: String?
+    let identifiant: String
 
-    init(record: CenterRecord, base: String, today: LocalDate, notice: String? = nil) {
-        let center = record.center
-        self.base = base
-        centerName = center.name
-        centerTitle = center.name.uppercased()
-        footer = [center.organisation, center.coordinates.name].filter { !$0.isEmpty }.joined(separator: " – ")
-        coordinates = center.coordinates
-        phoneLink = center.coordinates.phone.filter { $0.isNumber || $0 == "+" }
-        officeHours = center.coordinates.officeHours.map(\.french)
+    init(_ context: AppRequestContext, notice: String? = nil, error: String? = nil, identifiant: String = "") {
+        let center = context.center!.center
+        let today = LocalDate(Date(), in: center.zone)
+        page = PageChrome(context)
+        coordinates = CoordinatesBlock(center.coordinates)
         periods = center.periods.filter { $0.endsOn >= today }.prefix(6).map {
             PeriodLine(label: $0.label, from: $0.startsOn.french, to: $0.endsOn.french)
         }
-        self.notice = notice
-        hasOfficeHours = !officeHours.isEmpty
         hasPeriods = !periods.isEmpty
+        self.notice = notice
+        self.error = error
+        self.identifiant = identifiant
     }
 }

@@ -1,20 +1,73 @@
 import Foundation
 import Hummingbird
 import PortailDomain
+import PortailStore
 
 extension PortailRoutes {
-    /// GET / — the center's home page; POST /connexion — the login box (accounts come with the parent portal).
+    /// GET / — the home page; POST /connexion and /deconnexion — log in and out.
     func addHomeRoutes(to router: Router<AppRequestContext>) {
-        router.get("/") { _, context in
-            let record = try context.requireCenter
-            let today = LocalDate(Date(), in: record.center.zone)
-            return templates.page("home", HomeModel(record: record, base: context.basePath, today: today))
+        router.get("/") { request, context in
+            _ = try context.requireCenter
+            let notice = request.uri.queryParameters["connexion"] == "requise" ? "Connectez-vous pour accéder à votre compte famille." : nil
+            return templates.page("home", HomeModel(context, notice: notice))
         }
-        router.post("/connexion") { _, context in
+
+        router.post("/connexion") { request, context in
             let record = try context.requireCenter
-            let today = LocalDate(Date(), in: record.center.zone)
-            let notice = "La connexion aux comptes famille n'est pas encore ouverte sur ce portail. Contactez l'accueil de loisirs pour réserver."
-            return templates.page("home", HomeModel(record: record, base: context.basePath, today: today, notice: notice), status: .serviceUnavailable)
+            let email = (context.form["identifiant"] ?? "").trimmingCharacters(in: .whitespaces)
+            let password = context.form["mot_de_passe"] ?? ""
+            guard !email.isEmpty, !password.isEmpty else {
+                return templates.page("home", HomeModel(context, error: "Saisissez votre identifiant et votre mot de passe.", identifiant: email), status: .badRequest)
+            }
+            let accountKey = "account:" + email.lowercased()
+            let addressKey = "address:" + context.remoteAddress
+            let logger = context.logger
+
+            // Refused while blocked, before any password check, whether the account exists or not.
+            let blocked = try await database.withCenter(record.id) { c in
+                let a = try await LoginThrottle.blockedUntil(c, center: record.id, key: accountKey, logger: logger)
+                let b = try await LoginThrottle.blockedUntil(c, center: record.id, key: addressKey, logger: logger)
+                return [a, b].compactMap { $0 }.max()
+            }
+            if let blocked {
+                let minutes = max(1, Int((blocked.timeIntervalSinceNow / 60).rounded(.up)))
+                let error = "Trop de tentatives de connexion. Pour protéger votre compte, réessayez dans \(minutes) minute\(minutes > 1 ? "s" : "")."
+                return templates.page("home", HomeModel(context, error: error, identifiant: email), status: .tooManyRequests)
+            }
+            let account = try await database.withCenter(record.id) { c in
+                try await AccountRepository.family(c, center: record.id, email: email, logger: logger)
+            }
+            let valid = try await Passwords.verify(password, hash: account?.passwordHash)
+            guard valid, let account, account.state == "active" else {
+                try await database.withCenter(record.id) { c in
+                    try await LoginThrottle.recordFailure(c, center: record.id, key: accountKey, rule: LoginThrottle.account, logger: logger)
+                    try await LoginThrottle.recordFailure(c, center: record.id, key: addressKey, rule: LoginThrottle.address, logger: logger)
+                }
+                return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: email), status: .unauthorized)
+            }
+            // A new session id at login: a session fixed before login is worth nothing after it.
+            let session = try await database.withCenter(record.id) { c in
+                try await LoginThrottle.clear(c, center: record.id, key: accountKey, logger: logger)
+                if let old = context.sessionToken {
+                    try await SessionRepository.delete(c, center: record.id, token: old, logger: logger)
+                }
+                return try await SessionRepository.create(c, center: record.id, familyID: account.id, logger: logger)
+            }
+            var response = Pages.redirect(context.basePath + "/compte")
+            response.setCookie(SessionMiddleware.cookie(session.token!, context: context, request: request))
+            return response
+        }
+
+        router.post("/deconnexion") { _, context in
+            let record = try context.requireCenter
+            if let token = context.sessionToken {
+                try await database.withCenter(record.id) { c in
+                    try await SessionRepository.delete(c, center: record.id, token: token, logger: context.logger)
+                }
+            }
+            var response = Pages.redirect(context.basePath + "/")
+            response.setCookie(SessionMiddleware.expiredCookie(context: context))
+            return response
         }
     }
 }

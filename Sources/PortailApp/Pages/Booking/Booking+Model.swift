@@ -1,0 +1,136 @@
+import Foundation
+import PortailDomain
+import PortailStore
+
+/// Step 1: choose the child.
+struct ChooseChildModel {
+    struct Child {
+        let id: Int64
+        let name: String
+        let age: String
+        let checked: Bool
+    }
+    let page: PageChrome
+    let children: [Child]
+    let hasChildren: Bool
+}
+
+/// Step 2: choose the period, among those open for booking that fit the child's age.
+struct ChoosePeriodModel {
+    struct PeriodChoice {
+        let code: String
+        let label: String
+        let dates: String
+        let checked: Bool
+    }
+    let page: PageChrome
+    let childID: Int64
+    let childName: String
+    let periods: [PeriodChoice]
+    let hasPeriods: Bool
+    let canChangeChild: Bool
+}
+
+/// Step 3: the grid of open days × units, with white boxes to tick.
+struct GridModel {
+    struct Column {
+        let label: String
+        let price: String
+    }
+    struct Cell {
+        let id: String
+        let value: String
+        let unitLabel: String
+        let status: String
+        let statusClass: String
+        let disabled: Bool
+        let checked: Bool
+    }
+    struct Row {
+        let day: String
+        let dayLong: String
+        let cells: [Cell]
+    }
+    let page: PageChrome
+    let childID: Int64
+    let childName: String
+    let periodCode: String
+    let periodLabel: String
+    let deadline: String
+    let columns: [Column]
+    let rows: [Row]
+    let error: String?
+    let priceNote: String?
+
+    /// Builds the grid from the period, the places left and what the child already holds.
+    init(page: PageChrome, center: Center, period: Period, child: ChildRecord, availability: [LocalDate: DayAvailability],
+         held: [LocalDate: Set<String>], prices: [String: Money], selected: Set<String>, now: Date, error: String?) {
+        self.page = page
+        childID = child.id
+        childName = child.firstName
+        periodCode = period.code
+        periodLabel = period.label
+        deadline = "Réservation possible jusqu'à " + period.deadline.french + " avant chaque jour."
+        let units = period.units.compactMap { center.unit($0) }
+        columns = units.map { Column(label: $0.label, price: prices[$0.code]?.description ?? "") }
+        rows = period.openDays.map { day in
+            let cells = units.map { unit -> Cell in
+                let value = "\(day.iso):\(unit.code)"
+                let left = unit.capacityUnits.map { availability[day]?.remaining[$0] ?? 0 }.min() ?? 0
+                let status: (String, String, Bool, Bool)  // words, class, disabled, checked
+                if !(held[day] ?? []).isDisjoint(with: unit.capacityUnits) {
+                    status = ("déjà réservé", "held", true, true)
+                } else if !period.isBookable(day, at: now, in: center.zone) {
+                    status = ("délai dépassé", "locked", true, false)
+                } else if left <= 0 {
+                    status = ("complet", "full", true, false)
+                } else if left <= 5 {
+                    status = ("dernières places (\(left))", "last", false, selected.contains(value))
+                } else {
+                    status = ("disponible", "free", false, selected.contains(value))
+                }
+                return Cell(id: "c-\(day.iso)-\(unit.code)", value: value, unitLabel: unit.label,
+                            status: status.0, statusClass: status.1, disabled: status.2, checked: status.3)
+            }
+            return Row(day: French.shortDay(day), dayLong: day.french, cells: cells)
+        }
+        self.error = error
+        if let tariff = center.tariff(period.tariff), case .siblings = tariff.model {
+            priceNote = "Tarif dégressif : le prix indiqué est celui du premier enfant ; les frères et sœurs inscrits le même jour paient moins."
+        } else {
+            priceNote = nil
+        }
+    }
+}
+
+/// Step 4: the recap, priced by the engine, before "confirmer la réservation".
+struct RecapModel {
+    struct Line {
+        let day: String
+        let designation: String
+        let price: String
+    }
+    let page: PageChrome
+    let childID: Int64
+    let childName: String
+    let periodCode: String
+    let periodLabel: String
+    let lines: [Line]
+    let total: String
+    let selection: [String]
+    let error: String?
+    /// When some days filled up: the days that can still be kept.
+    let keepOthers: [String]
+    let canKeepOthers: Bool
+}
+
+/// Parses the ticked boxes ("2026-12-21:journee") into days and units; nil if a value is malformed.
+func parseSelection(_ values: [String]) -> [LocalDate: Set<String>]? {
+    var selection: [LocalDate: Set<String>] = [:]
+    for value in values {
+        let parts = value.split(separator: ":", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let day = LocalDate(iso: parts[0]), !parts[1].isEmpty else { return nil }
+        selection[day, default: []].insert(parts[1])
+    }
+    return selection
+}

@@ -1,0 +1,171 @@
+import Foundation
+import Hummingbird
+import PortailDomain
+import PortailStore
+
+extension PortailRoutes {
+    /// The booking wizard: child → period → grid → recap → cart.
+    func addBookingRoutes(to router: Router<AppRequestContext>) {
+        router.get("/reservations/nouvelle") { request, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let center = record.center
+            let now = Date()
+            let logger = context.logger
+            let children = try await database.withCenter(record.id) { c in
+                try await AccountRepository.children(c, center: record.id, family: family, logger: logger)
+            }
+            let query = request.uri.queryParameters
+            let today = LocalDate(now, in: center.zone)
+            // Step 1, skipped when the family has one child.
+            let chosen = query["enfant"].flatMap { id in children.first { String($0.id) == String(id) } }
+                ?? (children.count == 1 ? children[0] : nil)
+            guard let child = chosen else {
+                return templates.page("booking-child", ChooseChildModel(
+                    page: PageChrome(context),
+                    children: children.map { .init(id: $0.id, name: $0.firstName, age: "\($0.age(on: today)) ans", checked: false) },
+                    hasChildren: !children.isEmpty
+                ))
+            }
+            let periods = Self.openPeriods(center, for: child, at: now)
+            guard let periodCode = query["periode"].map(String.init), let period = periods.first(where: { $0.code == periodCode }) else {
+                return templates.page("booking-period", ChoosePeriodModel(
+                    page: PageChrome(context), childID: child.id, childName: child.firstName,
+                    periods: periods.map { .init(code: $0.code, label: $0.label, dates: "du \($0.startsOn.french) au \($0.endsOn.french)", checked: periods.count == 1) },
+                    hasPeriods: !periods.isEmpty, canChangeChild: children.count > 1
+                ))
+            }
+            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil)
+        }
+
+        router.post("/reservations/recapitulatif") { _, context in
+            let (record, family, child, period, selection) = try await bookingInput(context)
+            guard let selection, !selection.isEmpty else {
+                return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
+                                          error: "Cochez au moins un jour avant de valider.", status: .badRequest)
+            }
+            let request = BookingRequest(familyID: family, child: child, period: period, selection: selection)
+            let logger = context.logger
+            do {
+                let prepared = try await database.withCenter(record.id) { c in
+                    try await BookingRepository.prepare(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: logger)
+                }
+                return templates.page("booking-recap", recap(context, child: child, period: period, selection: selection, lines: prepared.lines, total: prepared.total))
+            } catch let refusal as BookingRefusal {
+                return refusalPage(context, refusal, child: child, period: period, selection: selection)
+            }
+        }
+
+        router.post("/reservations/confirmer") { _, context in
+            let (record, family, child, period, selection) = try await bookingInput(context)
+            guard let selection, !selection.isEmpty else {
+                return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
+                                          error: "Cochez au moins un jour avant de valider.", status: .badRequest)
+            }
+            let request = BookingRequest(familyID: family, child: child, period: period, selection: selection)
+            let logger = context.logger
+            do {
+                let booked = try await database.withCenter(record.id) { c in
+                    try await BookingRepository.book(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: logger)
+                }
+                return Pages.redirect("\(context.basePath)/panier?ajout=\(French.number(booked.number))")
+            } catch let refusal as BookingRefusal {
+                return refusalPage(context, refusal, child: child, period: period, selection: selection)
+            }
+        }
+    }
+
+    /// Periods open for booking now whose age group admits the child.
+    static func openPeriods(_ center: Center, for child: ChildRecord, at now: Date) -> [Period] {
+        center.periods.filter { period in
+            period.isOpenForBooking(at: now, in: center.zone)
+                && center.ageGroup(period.ageGroup)?.admits(birthDate: child.birthDate, on: period.startsOn) == true
+        }
+    }
+
+    /// The child and period of a posted step, both checked against the family and the open periods.
+    func bookingInput(_ context: AppRequestContext) async throws -> (CenterRecord, Int64, ChildRecord, Period, [LocalDate: Set<String>]?) {
+        let record = try context.requireCenter
+        let family = try context.requireFamily
+        let logger = context.logger
+        let children = try await database.withCenter(record.id) { c in
+            try await AccountRepository.children(c, center: record.id, family: family, logger: logger)
+        }
+        guard let child = children.first(where: { String($0.id) == context.form["enfant"] }),
+              let period = Self.openPeriods(record.center, for: child, at: Date()).first(where: { $0.code == context.form["periode"] })
+        else { throw HTTPError(.notFound) }
+        return (record, family, child, period, parseSelection(context.form.all("jour")))
+    }
+
+    func gridPage(
+        _ context: AppRequestContext, record: CenterRecord, family: Int64, child: ChildRecord, period: Period,
+        selected: Set<String>, error: String?, status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
+        let logger = context.logger
+        let center = record.center
+        let now = Date()
+        let (availability, held, account, quotient) = try await database.withCenter(record.id) { c in
+            guard let periodID = try await BookingRepository.periodID(c, center: record.id, code: period.code, logger: logger) else {
+                throw HTTPError(.notFound)
+            }
+            let availability = try await BookingRepository.availability(c, center: record.id, periodID: periodID, logger: logger)
+            let held = try await BookingRepository.heldByChild(c, center: record.id, childID: child.id, periodID: periodID, logger: logger)
+            let account = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)
+            let quotient = try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger)
+            return (availability, held, account, quotient)
+        }
+        let prices = center.tariff(period.tariff)?.model(for: account?.category).prices(quotient: quotient, siblingRank: 1) ?? [:]
+        let model = GridModel(page: PageChrome(context), center: center, period: period, child: child, availability: availability,
+                              held: held, prices: prices, selected: selected, now: now, error: error)
+        return templates.page("booking-grid", model, status: status)
+    }
+
+    func recap(_ context: AppRequestContext, child: ChildRecord, period: Period, selection: [LocalDate: Set<String>],
+               lines: [PricingEngine.Line], total: Money, error: String? = nil, keepOthers: [String] = []) -> RecapModel {
+        let center = context.center!.center
+        return RecapModel(
+            page: PageChrome(context), childID: child.id, childName: child.firstName, periodCode: period.code, periodLabel: period.label,
+            lines: lines.map { .init(day: French.shortDay($0.day) + "/" + String($0.day.year), designation: center.designation(forKey: $0.key), price: $0.price.description) },
+            total: total.description,
+            selection: Self.values(selection),
+            error: error, keepOthers: keepOthers, canKeepOthers: !keepOthers.isEmpty
+        )
+    }
+
+    static func values(_ selection: [LocalDate: Set<String>]) -> [String] {
+        selection.keys.sorted().flatMap { day in selection[day]!.sorted().map { "\(day.iso):\($0)" } }
+    }
+
+    /// A refused booking, worded for the parent; when days filled up, offers to keep the others.
+    func refusalPage(_ context: AppRequestContext, _ refusal: BookingRefusal, child: ChildRecord, period: Period,
+                     selection: [LocalDate: Set<String>]) -> Response {
+        let center = context.center!.center
+        let days = { (list: [LocalDate]) in list.map(\.frenchDayMonth).joined(separator: ", ") }
+        let message: String
+        var keep: [String] = []
+        var status: HTTPResponse.Status = .conflict
+        switch refusal {
+        case .full(let full):
+            message = "Ces jours ne sont plus disponibles (complet) : \(days(full)). Rien n'a été réservé."
+            keep = Self.values(selection.filter { !full.contains($0.key) })
+        case .pastDeadline(let late):
+            let limits = late.map { "le \($0.french) (réservable jusqu'au \(French.dateTime(period.deadline.deadline(for: $0, in: center.zone), in: center.zone)))" }
+            message = "Le délai de réservation est dépassé pour " + limits.joined(separator: ", ") + "."
+            keep = Self.values(selection.filter { !late.contains($0.key) })
+        case .alreadyBooked(let booked):
+            message = "\(child.firstName) est déjà inscrit(e) : \(days(booked))."
+            keep = Self.values(selection.filter { !booked.contains($0.key) })
+        case .invalidSelection(let why):
+            message = "Sélection impossible : \(why)."
+            status = .badRequest
+        case .periodClosed:
+            message = "Cette période n'est pas ouverte aux réservations pour \(child.firstName)."
+        case .unpriced(let day, let units):
+            message = "Aucun tarif ne couvre \(units.joined(separator: " + ")) le \(day.french) : contactez l'accueil de loisirs."
+        case .cartFrozen:
+            message = "Votre panier est en cours de paiement : attendez la fin du paiement pour ajouter une réservation."
+        }
+        let model = recap(context, child: child, period: period, selection: selection, lines: [], total: .zero, error: message, keepOthers: keep)
+        return templates.page("booking-recap", model, status: status)
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import PortailDomain
+import PortailStore
+
+/// "Accéder à mon panier": one line per reservation and price, as the seed's cart.
+struct CartModel {
+    struct Line {
+        let child: String
+        let period: String
+        let designation: String
+        let quantity: Int
+        let unitPrice: String
+        let amount: String
+    }
+    struct Removable {
+        let number: String
+        let label: String
+    }
+    let page: PageChrome
+    let lines: [Line]
+    let removable: [Removable]
+    let isEmpty: Bool
+    let total: String
+    let deadline: String
+    let minutesLeft: Int
+    let added: String?
+    let notice: String?
+
+    init(page: PageChrome, center: Center, cart: [(ReservationSummary, [ReservationLine])], added: String?, notice: String?, now: Date = Date()) {
+        self.page = page
+        var lines: [Line] = []
+        for (reservation, reservationLines) in cart {
+            // Lines of the same designation and price are grouped: "Journées du : 28/09, 29/09".
+            var groups: [(key: String, price: Money, days: [LocalDate])] = []
+            for line in reservationLines {
+                if let index = groups.firstIndex(where: { $0.key == line.priceKey && $0.price == line.price }) {
+                    groups[index].days.append(line.day)
+                } else {
+                    groups.append((line.priceKey, line.price, [line.day]))
+                }
+            }
+            for group in groups {
+                lines.append(Line(
+                    child: reservation.childFirstName, period: reservation.periodLabel,
+                    designation: "\(center.designation(forKey: group.key)) du : " + group.days.sorted().map(\.frenchDayMonth).joined(separator: ", "),
+                    quantity: group.days.count, unitPrice: group.price.description, amount: (group.price * group.days.count).description
+                ))
+            }
+        }
+        self.lines = lines
+        removable = cart.map { .init(number: French.number($0.0.number), label: "\($0.0.childFirstName) – \($0.0.periodLabel)") }
+        isEmpty = cart.isEmpty
+        total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
+        let expires = cart.compactMap(\.0.cartExpiresAt).min()
+        deadline = expires.map { French.time($0, in: center.zone) } ?? ""
+        minutesLeft = expires.map { max(0, Int(($0.timeIntervalSince(now) / 60).rounded(.down))) } ?? 0
+        self.added = added
+        self.notice = notice
+    }
+}
+
+/// "Voir": one reservation, each day and unit with its price.
+struct ReservationDetailModel {
+    struct Line {
+        let day: String
+        let designation: String
+        let price: String
+    }
+    let page: PageChrome
+    let row: ReservationRow
+    let lines: [Line]
+    let total: String
+    let payment: String
+}

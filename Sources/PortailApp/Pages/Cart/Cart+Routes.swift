@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import PortailDomain
+import PortailStore
+
+extension PortailRoutes {
+    /// GET /panier, POST /panier/retirer, POST /panier/paiement; GET /reservations/{numéro}.
+    func addCartRoutes(to router: Router<AppRequestContext>) {
+        router.get("/panier") { request, context in
+            try await cartPage(context, added: request.uri.queryParameters["ajout"].map(String.init), notice: nil)
+        }
+
+        router.post("/panier/retirer") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            guard let number = context.form["numero"].flatMap({ Int($0) }) else { throw HTTPError(.badRequest) }
+            let removed = try await database.withCenter(record.id) { c in
+                try await BookingRepository.removeFromCart(c, center: record.id, family: family, number: number, logger: context.logger)
+            }
+            let notice = removed ? "La réservation \(French.number(number)) a été retirée du panier ; ses places sont libérées."
+                                 : "Cette réservation n'est plus dans votre panier."
+            return try await cartPage(context, added: nil, notice: notice)
+        }
+
+        router.post("/panier/paiement") { _, context in
+            // The payment issue connects this to the center's bank; until then say so plainly.
+            try await cartPage(context, added: nil, notice: "Le paiement en ligne n'est pas encore ouvert sur ce portail : votre panier reste réservé jusqu'à l'heure indiquée.")
+        }
+
+        router.get("/reservations/:numero") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
+            let found = try await database.withCenter(record.id) { c in
+                try await ReservationQueries.reservation(c, center: record.id, family: family, number: number, logger: context.logger)
+            }
+            // Another family's or another center's number: the same 404 as an unknown one.
+            guard let (summary, lines) = found else { return Pages.notFound() }
+            let center = record.center
+            let model = ReservationDetailModel(
+                page: PageChrome(context),
+                row: ReservationRow(summary, center: center, base: context.basePath),
+                lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey), price: $0.price.description) },
+                total: summary.total.description,
+                payment: summary.state == "pending_payment"
+                    ? "En attente de paiement" + (summary.cartExpiresAt.map { " avant \(French.dateTime($0, in: center.zone))" } ?? "")
+                    : "Aucun paiement enregistré"
+            )
+            return templates.page("reservation", model)
+        }
+    }
+
+    func cartPage(_ context: AppRequestContext, added: String?, notice: String?) async throws -> Response {
+        let record = try context.requireCenter
+        let family = try context.requireFamily
+        let cart = try await database.withCenter(record.id) { c in
+            try await ReservationQueries.cart(c, center: record.id, family: family, logger: context.logger)
+        }
+        return templates.page("cart", CartModel(page: PageChrome(context), center: record.center, cart: cart, added: added, notice: notice))
+    }
+}

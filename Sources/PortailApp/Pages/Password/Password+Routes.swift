@@ -1,0 +1,117 @@
+import Foundation
+import Hummingbird
+import PortailStore
+
+/// "Mot de passe oublié" (a single-use link valid one hour) and account activation (the link staff send
+/// with a new account): both end on the same "choose your password" form.
+struct PasswordModel {
+    let page: PageChrome
+    let token: String
+    let purpose: String
+    let title: String
+    let error: String?
+    let notice: String?
+    let valid: Bool
+}
+
+struct ForgotModel {
+    let page: PageChrome
+    let notice: String?
+}
+
+extension PortailRoutes {
+    static let resetValidity: TimeInterval = 3600
+    static let activationValidity: TimeInterval = 7 * 24 * 3600
+
+    func addPasswordRoutes(to router: Router<AppRequestContext>) {
+        router.get("/mot-de-passe-oublie") { _, context in
+            _ = try context.requireCenter
+            return templates.page("password-forgot", ForgotModel(page: PageChrome(context), notice: nil))
+        }
+
+        router.post("/mot-de-passe-oublie") { request, context in
+            let record = try context.requireCenter
+            let email = (context.form["identifiant"] ?? "").trimmingCharacters(in: .whitespaces)
+            let logger = context.logger
+            let link = Self.absoluteBase(request, context) + "/reinitialisation?jeton="
+            try await database.withCenter(record.id) { c in
+                guard let account = try await AccountRepository.family(c, center: record.id, email: email, logger: logger),
+                      account.state != "deactivated" else { return }
+                let token = try await AccountRepository.issueToken(c, center: record.id, family: account.id, purpose: "reset", validFor: Self.resetValidity, logger: logger)
+                try await Outbox.enqueue(c, center: record.id, to: account.email, subject: "\(record.center.name) – réinitialisation de votre mot de passe", body: """
+                    Bonjour,
+
+                    Pour choisir un nouveau mot de passe pour votre compte famille, ouvrez ce lien dans l'heure :
+                    \(link)\(token)
+
+                    Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste inchangé.
+
+                    \(record.center.coordinates.name)
+                    """, logger: logger)
+            }
+            // The same answer whether the account exists or not.
+            return templates.page("password-forgot", ForgotModel(
+                page: PageChrome(context),
+                notice: "Si un compte existe pour cette adresse, un e-mail vient de lui être envoyé avec un lien valable une heure."
+            ))
+        }
+
+        for (path, purpose, title) in [("/reinitialisation", "reset", "Choisir un nouveau mot de passe"), ("/activation", "activation", "Activer mon compte famille")] {
+            router.get(RouterPath(path)) { request, context in
+                let record = try context.requireCenter
+                let token = request.uri.queryParameters["jeton"].map(String.init) ?? ""
+                let valid = try await database.withCenter(record.id) { c in
+                    try await AccountRepository.tokenIsValid(c, center: record.id, token: token, purpose: purpose, logger: context.logger)
+                }
+                return templates.page("password-choose", PasswordModel(
+                    page: PageChrome(context), token: token, purpose: path, title: title,
+                    error: valid ? nil : "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: valid
+                ), status: valid ? .ok : .gone)
+            }
+
+            router.post(RouterPath(path)) { _, context in
+                let record = try context.requireCenter
+                let token = context.form["jeton"] ?? ""
+                let password = context.form["mot_de_passe"] ?? ""
+                let again = context.form["confirmation"] ?? ""
+                let problem = Passwords.weakness(of: password) ?? (password == again ? nil : "Les deux mots de passe saisis sont différents.")
+                if let problem {
+                    return templates.page("password-choose", PasswordModel(page: PageChrome(context), token: token, purpose: path, title: title,
+                                                                           error: problem, notice: nil, valid: true), status: .badRequest)
+                }
+                let hash = try await Passwords.hash(password)
+                let logger = context.logger
+                let done = try await database.withCenter(record.id) { c in
+                    guard let family = try await AccountRepository.consumeToken(c, center: record.id, token: token, purpose: purpose, logger: logger) else { return false }
+                    try await AccountRepository.setPassword(c, center: record.id, family: family, hash: hash, logger: logger)
+                    try await SessionRepository.deleteAll(c, center: record.id, family: family, logger: logger)
+                    return true
+                }
+                guard done else {
+                    return templates.page("password-choose", PasswordModel(page: PageChrome(context), token: token, purpose: path, title: title,
+                        error: "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: false), status: .gone)
+                }
+                return templates.page("home", HomeModel(context, notice: "Votre mot de passe est enregistré. Connectez-vous avec votre identifiant et ce mot de passe."))
+            }
+        }
+
+        // Development only: the outbox, so that a demo can follow the links mails would carry.
+        if developmentPages {
+            router.get("/dev/courriels") { _, context in
+                let record = try context.requireCenter
+                let mails = try await database.withCenter(record.id) { c in
+                    try await Outbox.recent(c, center: record.id, logger: context.logger)
+                }
+                struct Model { let page: PageChrome; let mails: [Outbox.Mail]; let empty: Bool }
+                return templates.page("dev-mails", Model(page: PageChrome(context), mails: mails, empty: mails.isEmpty))
+            }
+        }
+    }
+
+    /// "https://portail.example.org" or "http://127.0.0.1:8080/opio": where links in mails point.
+    static func absoluteBase(_ request: Request, _ context: AppRequestContext) -> String {
+        let scheme = request.headers[.init("X-Forwarded-Proto")!] ?? request.head.scheme ?? "http"
+        let host = request.head.authority ?? "localhost"
+        return "\(scheme)://\(host)\(context.basePath)"
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import PortailDomain
+import PortailStore
+
+/// What every page of a center shows around its content: the banner, the navigation, the CSRF token.
+struct PageChrome {
+    let base: String
+    let centerName: String
+    let centerTitle: String
+    let footer: String
+    let csrf: String
+    let loggedIn: Bool
+
+    init(_ context: AppRequestContext) {
+        let center = context.center!.center
+        base = context.basePath
+        centerName = center.name
+        centerTitle = center.name.uppercased()
+        footer = [center.organisation, center.coordinates.name].filter { !$0.isEmpty }.joined(separator: " – ")
+        csrf = context.session?.csrfToken ?? ""
+        loggedIn = context.session?.familyID != nil
+    }
+}
+
+/// The "COORDONNÉES" block, as the seed lays it out.
+struct CoordinatesBlock {
+    let name: String
+    let addressLines: [String]
+    let postcode: String
+    let city: String
+    let phone: String
+    let phoneLink: String
+    let email: String
+    let officeHours: [String]
+    let hasOfficeHours: Bool
+    let portalURL: String
+
+    init(_ c: Coordinates) {
+        name = c.name
+        addressLines = c.addressLines
+        postcode = c.postcode
+        city = c.city
+        phone = c.phone
+        phoneLink = c.phone.filter { $0.isNumber || $0 == "+" }
+        email = c.email
+        officeHours = c.officeHours.map(\.french)
+        hasOfficeHours = !officeHours.isEmpty
+        portalURL = c.portalURL
+    }
+}
+
+/// French renderings shared by the pages.
+enum French {
+    static func dateTime(_ date: Date, in zone: TimeZone) -> String {
+        let day = LocalDate(date, in: zone)
+        return "\(day.french) à \(time(date, in: zone))"
+    }
+
+    static func time(_ date: Date, in zone: TimeZone) -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        let c = calendar.dateComponents([.hour, .minute], from: date)
+        return String(format: "%02d:%02d", c.hour ?? 0, c.minute ?? 0)
+    }
+
+    static let weekdayShort = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."]
+
+    /// "lun. 21/12"
+    static func shortDay(_ day: LocalDate) -> String { "\(weekdayShort[day.weekday.index]) \(day.frenchDayMonth)" }
+
+    /// A reservation state as an icon and words (never colour alone).
+    static func state(_ state: String) -> (icon: String, words: String, css: String) {
+        switch state {
+        case "pending_payment": ("⏳", "en attente de paiement", "pending")
+        case "confirmed": ("✓", "confirmée", "confirmed")
+        case "expired": ("⌛", "expirée", "expired")
+        case "cancelled": ("✗", "annulée", "cancelled")
+        default: ("?", state, "")
+        }
+    }
+
+    /// "00004": reservation numbers on five digits.
+    static func number(_ n: Int) -> String { String(format: "%05d", n) }
+}

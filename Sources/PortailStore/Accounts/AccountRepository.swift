@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// A family account as the portal pages need it.
+public struct FamilyAccount: Sendable {
+    public var id: Int64
+    public var email: String
+    public var name: String
+    public var passwordHash: String?
+    public var state: String
+    public var category: String?
+}
+
+/// A child of a family.
+public struct ChildRecord: Sendable, Hashable {
+    public var id: Int64
+    public var firstName: String
+    public var lastName: String
+    public var birthDate: LocalDate
+
+    /// Age in whole years on `day`.
+    public func age(on day: LocalDate) -> Int {
+        var age = day.year - birthDate.year
+        if (day.month, day.day) < (birthDate.month, birthDate.day) { age -= 1 }
+        return age
+    }
+}
+
+/// Family accounts, their children and QF, and the single-use tokens e-mailed to them.
+public enum AccountRepository {
+    public static func family(_ c: PostgresConnection, center: Int64, email: String, logger: Logger) async throws -> FamilyAccount? {
+        try await c.first("""
+            SELECT id, email, name, password_hash, state, category FROM families
+            WHERE center_id = \(center) AND lower(email) = lower(\(email))
+            """, (Int64, String, String, String?, String, String?).self, logger: logger)
+            .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, passwordHash: $0.3, state: $0.4, category: $0.5) }
+    }
+
+    public static func family(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws -> FamilyAccount? {
+        try await c.first("""
+            SELECT id, email, name, password_hash, state, category FROM families WHERE center_id = \(center) AND id = \(id)
+            """, (Int64, String, String, String?, String, String?).self, logger: logger)
+            .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, passwordHash: $0.3, state: $0.4, category: $0.5) }
+    }
+
+    public static func children(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [ChildRecord] {
+        try await c.all("""
+            SELECT id, first_name, last_name, birth_date::text FROM children
+            WHERE center_id = \(center) AND family_id = \(family) ORDER BY birth_date, id
+            """, (Int64, String, String, String).self, logger: logger)
+            .map { ChildRecord(id: $0.0, firstName: $0.1, lastName: $0.2, birthDate: LocalDate(iso: $0.3)!) }
+    }
+
+    /// The family's QF valid on `day`, if any.
+    public static func quotient(_ c: PostgresConnection, center: Int64, family: Int64, on day: LocalDate, logger: Logger) async throws -> Int? {
+        try await c.first("""
+            SELECT quotient FROM family_quotients
+            WHERE center_id = \(center) AND family_id = \(family) AND valid_from <= \(day.iso)::date
+              AND (valid_to IS NULL OR valid_to >= \(day.iso)::date)
+            ORDER BY valid_from DESC LIMIT 1
+            """, (Int.self), logger: logger)
+    }
+
+    public static func setPassword(_ c: PostgresConnection, center: Int64, family: Int64, hash: String, logger: Logger) async throws {
+        try await c.run("""
+            UPDATE families SET password_hash = \(hash), state = 'active' WHERE center_id = \(center) AND id = \(family)
+            """, logger: logger)
+    }
+
+    /// Creates a single-use token for an e-mailed link and returns it (only its hash is stored).
+    public static func issueToken(_ c: PostgresConnection, center: Int64, family: Int64, purpose: String, validFor: TimeInterval, logger: Logger) async throws -> String {
+        let token = SecretToken.generate()
+        try await c.run("""
+            INSERT INTO account_tokens (center_id, token_hash, family_id, purpose, expires_at)
+            VALUES (\(center), \(SecretToken.hash(token)), \(family), \(purpose), now() + make_interval(secs => \(validFor)))
+            """, logger: logger)
+        return token
+    }
+
+    /// The family of a valid, unused token, marking it used; nil when unknown, used or expired.
+    public static func consumeToken(_ c: PostgresConnection, center: Int64, token: String, purpose: String, logger: Logger) async throws -> Int64? {
+        try await c.first("""
+            UPDATE account_tokens SET used_at = now()
+            WHERE center_id = \(center) AND token_hash = \(SecretToken.hash(token)) AND purpose = \(purpose)
+              AND used_at IS NULL AND expires_at > now()
+            RETURNING family_id
+            """, (Int64.self), logger: logger)
+    }
+
+    /// Whether a token is valid, without using it (to show the form it leads to).
+    public static func tokenIsValid(_ c: PostgresConnection, center: Int64, token: String, purpose: String, logger: Logger) async throws -> Bool {
+        try await c.first("""
+            SELECT 1 FROM account_tokens
+            WHERE center_id = \(center) AND token_hash = \(SecretToken.hash(token)) AND purpose = \(purpose)
+              AND used_at IS NULL AND expires_at > now()
+            """, (Int.self), logger: logger) != nil
+    }
+}
+
+/// Slows down password guessing: failures are counted per key (an account's e-mail, existing or not,
+/// and the client's address); past a threshold each further failure blocks the key for longer.
+public enum LoginThrottle {
+    public struct Rule: Sendable {
+        public var freeFailures: Int
+        public var firstBlock: TimeInterval
+        public var maxBlock: TimeInterval
+    }
+
+    public static let account = Rule(freeFailures: 5, firstBlock: 30, maxBlock: 15 * 60)
+    public static let address = Rule(freeFailures: 20, firstBlock: 30, maxBlock: 15 * 60)
+
+    /// When the key may try again, if it is blocked now.
+    public static func blockedUntil(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws -> Date? {
+        try await c.first("""
+            SELECT blocked_until FROM login_throttle WHERE center_id = \(center) AND key = \(key) AND blocked_until > now()
+            """, (Date.self), logger: logger)
+    }
+
+    public static func recordFailure(_ c: PostgresConnection, center: Int64, key: String, rule: Rule, logger: Logger) async throws {
+        // Doubling blocks after the free failures: 30 s, 1 min, 2 min ... up to the maximum.
+        try await c.run("""
+            INSERT INTO login_throttle AS t (center_id, key, failures) VALUES (\(center), \(key), 1)
+            ON CONFLICT (center_id, key) DO UPDATE SET failures = t.failures + 1, last_failure_at = now(),
+                blocked_until = CASE WHEN t.failures + 1 >= \(rule.freeFailures)
+                    THEN now() + make_interval(secs => least(\(rule.maxBlock), \(rule.firstBlock) * power(2, t.failures + 1 - \(rule.freeFailures))))
+                    ELSE NULL END
+            """, logger: logger)
+    }
+
+    public static func clear(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws {
+        try await c.run("DELETE FROM login_throttle WHERE center_id = \(center) AND key = \(key)", logger: logger)
+    }
+}
+
+/// Mails wait in the outbox table until the mailer sends them (or, in the demo, prints them).
+public enum Outbox {
+    public struct Mail: Sendable {
+        public var id: Int64
+        public var to: String
+        public var subject: String
+        public var body: String
+        public var createdAt: Date
+        public var sentAt: Date?
+    }
+
+    public static func enqueue(_ c: PostgresConnection, center: Int64, to: String, subject: String, body: String, logger: Logger) async throws {
+        try await c.run("""
+            INSERT INTO mail_outbox (center_id, to_address, subject, body_text) VALUES (\(center), \(to), \(subject), \(body))
+            """, logger: logger)
+    }
+
+    public static func recent(_ c: PostgresConnection, center: Int64, limit: Int = 50, logger: Logger) async throws -> [Mail] {
+        try await c.all("""
+            SELECT id, to_address, subject, body_text, created_at, sent_at FROM mail_outbox
+            WHERE center_id = \(center) ORDER BY id DESC LIMIT \(limit)
+            """, (Int64, String, String, String, Date, Date?).self, logger: logger)
+            .map { Mail(id: $0.0, to: $0.1, subject: $0.2, body: $0.3, createdAt: $0.4, sentAt: $0.5) }
+    }
+}
+
+extension AccountRepository {
+    /// Creates a family account and returns its id.
+    public static func createFamily(
+        _ c: PostgresConnection, center: Int64, email: String, name: String, passwordHash: String?, state: String,
+        category: String?, logger: Logger
+    ) async throws -> Int64 {
+        try await c.first("""
+            INSERT INTO families (center_id, email, name, password_hash, state, category)
+            VALUES (\(center), \(email), \(name), \(passwordHash), \(state), \(category))
+            RETURNING id
+            """, (Int64.self), logger: logger)!
+    }
+
+    public static func addChild(_ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, logger: Logger) async throws {
+        try await c.run("""
+            INSERT INTO children (center_id, family_id, first_name, last_name, birth_date)
+            VALUES (\(center), \(family), \(firstName), \(lastName), \(birthDate.iso)::date)
+            """, logger: logger)
+    }
+
+    /// Records a QF valid from `from` (to `to`, or open-ended).
+    public static func addQuotient(_ c: PostgresConnection, center: Int64, family: Int64, quotient: Int, from: LocalDate, to: LocalDate?, logger: Logger) async throws {
+        try await c.run("""
+            INSERT INTO family_quotients (center_id, family_id, valid_from, valid_to, quotient)
+            VALUES (\(center), \(family), \(from.iso)::date, \(to?.iso)::date, \(quotient))
+            """, logger: logger)
+    }
+}
+
+extension Outbox {
+    /// Unsent mails of the current center, locked for this instance (others skip them).
+    public static func claimPending(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [Mail] {
+        try await c.all("""
+            SELECT id, to_address, subject, body_text, created_at, sent_at FROM mail_outbox
+            WHERE center_id = \(center) AND sent_at IS NULL AND attempts < 10
+            ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """, (Int64, String, String, String, Date, Date?).self, logger: logger)
+            .map { Mail(id: $0.0, to: $0.1, subject: $0.2, body: $0.3, createdAt: $0.4, sentAt: $0.5) }
+    }
+
+    public static func markSent(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws {
+        try await c.run("UPDATE mail_outbox SET sent_at = now(), attempts = attempts + 1 WHERE center_id = \(center) AND id = \(id)", logger: logger)
+    }
+
+    public static func markFailed(_ c: PostgresConnection, center: Int64, id: Int64, error: String, logger: Logger) async throws {
+        try await c.run("UPDATE mail_outbox SET attempts = attempts + 1, last_error = \(error) WHERE center_id = \(center) AND id = \(id)", logger: logger)
+    }
+}

@@ -1,0 +1,318 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// What a cell of the booking grid shows.
+public struct DayAvailability: Sendable {
+    /// Places left per capacity unit on the day.
+    public var remaining: [String: Int]
+}
+
+/// A booking request: one child, one period, the ticked days and units.
+public struct BookingRequest: Sendable {
+    public var familyID: Int64
+    public var child: ChildRecord
+    public var period: Period
+    public var selection: [LocalDate: Set<String>]
+
+    public init(familyID: Int64, child: ChildRecord, period: Period, selection: [LocalDate: Set<String>]) {
+        self.familyID = familyID
+        self.child = child
+        self.period = period
+        self.selection = selection
+    }
+}
+
+/// Why a booking was refused, in terms a parent can act on (the pages word them in French).
+public enum BookingRefusal: Error, Sendable, Equatable {
+    /// These days have no place left for what was ticked; nothing was booked.
+    case full([LocalDate])
+    /// These days are past their deadline.
+    case pastDeadline([LocalDate])
+    /// The child already has these days (waiting for payment or confirmed).
+    case alreadyBooked([LocalDate])
+    /// The selection names days or units the period does not offer, or is empty.
+    case invalidSelection(String)
+    /// The period is not open for booking now, or not for this child's age.
+    case periodClosed
+    /// The tariff has no price for a combination.
+    case unpriced(LocalDate, [String])
+    /// The cart is being paid: nothing can be added until the payment ends.
+    case cartFrozen
+}
+
+/// The result of putting a reservation in the cart.
+public struct BookedReservation: Sendable {
+    public var reservationID: Int64
+    public var number: Int
+    public var total: Money
+    public var cartExpiresAt: Date
+}
+
+/// Reservations, carts and places. Every write that takes or frees places runs here, in the
+/// transaction of the caller (a `Database.withCenter` block).
+public enum BookingRepository {
+    // MARK: reading
+
+    public static func periodID(_ c: PostgresConnection, center: Int64, code: String, logger: Logger) async throws -> Int64? {
+        try await c.first("SELECT id FROM periods WHERE center_id = \(center) AND code = \(code)", (Int64.self), logger: logger)
+    }
+
+    /// Places left per day and capacity unit of a period (expired carts released first).
+    public static func availability(_ c: PostgresConnection, center: Int64, periodID: Int64, logger: Logger) async throws -> [LocalDate: DayAvailability] {
+        try await expireDueCarts(c, center: center, logger: logger)
+        var result: [LocalDate: DayAvailability] = [:]
+        for (day, unit, left) in try await c.all("""
+            SELECT day::text, unit, places - taken FROM day_capacities WHERE center_id = \(center) AND period_id = \(periodID)
+            """, (String, String, Int).self, logger: logger) {
+            result[LocalDate(iso: day)!, default: DayAvailability(remaining: [:])].remaining[unit] = left
+        }
+        return result
+    }
+
+    /// Capacity units a child already holds per day in a period (waiting for payment or confirmed).
+    public static func heldByChild(_ c: PostgresConnection, center: Int64, childID: Int64, periodID: Int64, logger: Logger) async throws -> [LocalDate: Set<String>] {
+        var held: [LocalDate: Set<String>] = [:]
+        for (day, units) in try await c.all("""
+            SELECT l.day::text, l.capacity_units FROM reservation_lines l
+            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+            WHERE r.center_id = \(center) AND r.child_id = \(childID) AND r.period_id = \(periodID)
+              AND r.state IN ('pending_payment', 'confirmed')
+            """, (String, [String]).self, logger: logger) {
+            held[LocalDate(iso: day)!, default: []].formUnion(units)
+        }
+        return held
+    }
+
+    // MARK: booking
+
+    /// A checked and priced request, ready to take places.
+    public struct PreparedBooking: Sendable {
+        public var periodID: Int64
+        public var tariff: Tariff
+        public var lines: [PricingEngine.Line]
+        public var total: Money
+        /// Capacity units to take per day.
+        public var needed: [LocalDate: [String]]
+    }
+
+    /// Checks a request (window, age, days, units, deadlines, double booking) and prices it, without
+    /// taking anything: the recap page shows this, and `book` does it again inside its transaction.
+    public static func prepare(
+        _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
+    ) async throws -> PreparedBooking {
+        let zone = center.zone
+        let period = request.period
+        guard period.isOpenForBooking(at: now, in: zone),
+              center.ageGroup(period.ageGroup)?.admits(birthDate: request.child.birthDate, on: period.startsOn) == true
+        else { throw BookingRefusal.periodClosed }
+        let selection = request.selection.filter { !$0.value.isEmpty }
+        guard !selection.isEmpty else { throw BookingRefusal.invalidSelection("aucun jour n'est coché") }
+        let openDays = Set(period.openDays)
+        for (day, units) in selection {
+            guard openDays.contains(day) else { throw BookingRefusal.invalidSelection("le \(day.french) n'est pas un jour d'ouverture") }
+            guard units.isSubset(of: Set(period.units)) else { throw BookingRefusal.invalidSelection("unité inconnue") }
+        }
+        let late = selection.keys.filter { !period.isBookable($0, at: now, in: zone) }.sorted()
+        guard late.isEmpty else { throw BookingRefusal.pastDeadline(late) }
+        guard let periodID = try await periodID(c, center: centerID, code: period.code, logger: logger),
+              let tariff = center.tariff(period.tariff)
+        else { throw BookingRefusal.periodClosed }
+
+        // Capacity units per day: what each ticked unit consumes. A child cannot hold a place twice.
+        var needed: [LocalDate: [String]] = [:]
+        for (day, units) in selection {
+            let capacity = units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }
+            guard Set(capacity).count == capacity.count else {
+                throw BookingRefusal.invalidSelection("le \(day.french), deux cases cochées demandent la même place")
+            }
+            needed[day] = capacity.sorted()
+        }
+        let held = try await heldByChild(c, center: centerID, childID: request.child.id, periodID: periodID, logger: logger)
+        let duplicates = needed.filter { !(held[$0.key] ?? []).isDisjoint(with: $0.value) }.keys.sorted()
+        guard duplicates.isEmpty else { throw BookingRefusal.alreadyBooked(duplicates) }
+
+        // Price with the family's QF and category and the siblings booked on each day.
+        let family = try await AccountRepository.family(c, center: centerID, id: request.familyID, logger: logger)
+        let firstDay = selection.keys.min()!
+        let quotient = try await AccountRepository.quotient(c, center: centerID, family: request.familyID, on: firstDay, logger: logger)
+        var presentByDay = try await siblingsPresent(c, center: centerID, family: request.familyID, days: Array(selection.keys), logger: logger)
+        for day in selection.keys where !(presentByDay[day] ?? []).contains(where: { $0.id == request.child.id }) {
+            presentByDay[day, default: []].append(.init(id: request.child.id, birthDate: request.child.birthDate))
+        }
+        let lines: [PricingEngine.Line]
+        do {
+            lines = try PricingEngine.price(
+                selection.map { PricingEngine.ChildDay(childID: request.child.id, day: $0.key, units: $0.value) },
+                tariff: tariff, quotient: quotient, category: family?.category, presentByDay: presentByDay
+            )
+        } catch {
+            throw BookingRefusal.unpriced(error.day, error.units)
+        }
+        return PreparedBooking(periodID: periodID, tariff: tariff, lines: lines, total: lines.reduce(Money.zero) { $0 + $1.price }, needed: needed)
+    }
+
+    /// Prices the request and puts it in the family's open cart, taking its places in this transaction.
+    /// Throws a `BookingRefusal` (and takes nothing) when any day cannot be had.
+    public static func book(
+        _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
+    ) async throws -> BookedReservation {
+        try await expireDueCarts(c, center: centerID, logger: logger)
+        // Lock the child's row so that two tabs of the same family cannot book the same day twice.
+        try await c.run("SELECT 1 FROM children WHERE center_id = \(centerID) AND id = \(request.child.id) AND family_id = \(request.familyID) FOR UPDATE", logger: logger)
+        let prepared = try await prepare(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
+        let (periodID, tariff, lines, total, needed) = (prepared.periodID, prepared.tariff, prepared.lines, prepared.total, prepared.needed)
+        let firstDay = needed.keys.min()!, lastDay = needed.keys.max()!
+
+        // The family's open cart, created with the center's hold time when there is none.
+        let cart = try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes, logger: logger)
+
+        // Take the places, always in (day, unit) order so that concurrent bookings never deadlock.
+        var full: [LocalDate] = []
+        for day in needed.keys.sorted() {
+            for unit in needed[day]! {
+                let taken = try await c.first("""
+                    UPDATE day_capacities SET taken = taken + 1
+                    WHERE center_id = \(centerID) AND period_id = \(periodID) AND day = \(day.iso)::date AND unit = \(unit) AND taken < places
+                    RETURNING taken
+                    """, (Int.self), logger: logger)
+                if taken == nil { full.append(day); break }
+            }
+        }
+        guard full.isEmpty else { throw BookingRefusal.full(full) }
+
+        let number = try await nextNumber(c, center: centerID, counter: "reservation", logger: logger)
+        guard let reservationID = try await c.first("""
+            INSERT INTO reservations (center_id, number, family_id, child_id, period_id, cart_id, state, total_cents, first_day, last_day, created_at)
+            VALUES (\(centerID), \(number), \(request.familyID), \(request.child.id), \(periodID), \(cart.id), 'pending_payment',
+                    \(total.cents), \(firstDay.iso)::date, \(lastDay.iso)::date, \(now))
+            RETURNING id
+            """, (Int64.self), logger: logger) else { throw BookingRefusal.periodClosed }
+        let version = try await c.first("""
+            SELECT max(version) FROM tariffs WHERE center_id = \(centerID) AND code = \(tariff.code)
+            """, (Int.self), logger: logger) ?? 1
+        for line in lines {
+            let capacity = line.units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }.sorted()
+            try await c.run("""
+                INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version)
+                VALUES (\(centerID), \(reservationID), \(line.day.iso)::date, \(line.key), \(line.units), \(capacity), \(line.price.cents), \(tariff.code), \(version))
+                """, logger: logger)
+        }
+        return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart.expiresAt)
+    }
+
+    /// The children of a family booked (waiting or confirmed) on each of `days`, for sibling ranks.
+    static func siblingsPresent(_ c: PostgresConnection, center: Int64, family: Int64, days: [LocalDate], logger: Logger) async throws -> [LocalDate: [PricingEngine.Child]] {
+        var result: [LocalDate: [PricingEngine.Child]] = [:]
+        for (day, id, birth) in try await c.all("""
+            SELECT DISTINCT l.day::text, ch.id, ch.birth_date::text
+            FROM reservation_lines l
+            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+            WHERE r.center_id = \(center) AND r.family_id = \(family) AND r.state IN ('pending_payment', 'confirmed')
+              AND l.day = ANY(\(days.map(\.iso))::date[])
+            """, (String, Int64, String).self, logger: logger) {
+            result[LocalDate(iso: day)!, default: []].append(.init(id: id, birthDate: LocalDate(iso: birth)!))
+        }
+        return result
+    }
+
+    struct Cart {
+        var id: Int64
+        var expiresAt: Date
+    }
+
+    static func openCart(_ c: PostgresConnection, center: Int64, family: Int64, holdMinutes: Int, logger: Logger) async throws -> Cart {
+        if let (id, expires, state) = try await c.first("""
+            SELECT id, expires_at, state FROM carts WHERE center_id = \(center) AND family_id = \(family) AND state IN ('open', 'paying')
+            ORDER BY id DESC LIMIT 1 FOR UPDATE
+            """, (Int64, Date, String).self, logger: logger) {
+            guard state == "open" else { throw BookingRefusal.cartFrozen }
+            return Cart(id: id, expiresAt: expires)
+        }
+        let (id, expires) = try await c.first("""
+            INSERT INTO carts (center_id, family_id, expires_at) VALUES (\(center), \(family), now() + make_interval(mins => \(holdMinutes)::int))
+            RETURNING id, expires_at
+            """, (Int64, Date).self, logger: logger)!
+        return Cart(id: id, expiresAt: expires)
+    }
+
+    /// The next value of a gap-free per-center counter, in the caller's transaction.
+    public static func nextNumber(_ c: PostgresConnection, center: Int64, counter: String, logger: Logger) async throws -> Int {
+        try await c.first("""
+            INSERT INTO center_counters AS k (center_id, name, value) VALUES (\(center), \(counter), 1)
+            ON CONFLICT (center_id, name) DO UPDATE SET value = k.value + 1
+            RETURNING value
+            """, (Int.self), logger: logger)!
+    }
+
+    // MARK: freeing places
+
+    /// Gives back the places of these reservations, row by row in (day, unit) order.
+    static func releasePlaces(_ c: PostgresConnection, center: Int64, reservations: [Int64], logger: Logger) async throws {
+        guard !reservations.isEmpty else { return }
+        let rows = try await c.all("""
+            SELECT r.period_id, l.day::text, cu, count(*)::int
+            FROM reservations r
+            JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+            CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
+            WHERE r.center_id = \(center) AND r.id = ANY(\(reservations))
+            GROUP BY 1, 2, 3 ORDER BY 2, 3, 1
+            """, (Int64, String, String, Int).self, logger: logger)
+        for (period, day, unit, count) in rows {
+            try await c.run("""
+                UPDATE day_capacities SET taken = taken - \(count)
+                WHERE center_id = \(center) AND period_id = \(period) AND day = \(day)::date AND unit = \(unit)
+                """, logger: logger)
+        }
+    }
+
+    /// Expires the carts past their hold: their reservations become "expirée" and free their places.
+    /// Safe on every instance at once (SKIP LOCKED), and called before places are counted or a cart is read.
+    @discardableResult
+    public static func expireDueCarts(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> Int {
+        let carts = try await c.all("""
+            SELECT id FROM carts WHERE center_id = \(center) AND state = 'open' AND expires_at <= now()
+            ORDER BY id FOR UPDATE SKIP LOCKED
+            """, (Int64.self), logger: logger)
+        guard !carts.isEmpty else { return 0 }
+        let expired = try await c.all("""
+            UPDATE reservations SET state = 'expired'
+            WHERE center_id = \(center) AND cart_id = ANY(\(carts)) AND state = 'pending_payment'
+            RETURNING id
+            """, (Int64.self), logger: logger)
+        try await releasePlaces(c, center: center, reservations: expired, logger: logger)
+        try await c.run("UPDATE carts SET state = 'expired' WHERE center_id = \(center) AND id = ANY(\(carts))", logger: logger)
+        return expired.count
+    }
+
+    /// Removes a reservation from the family's open cart: it becomes "annulée" and its places are free at once.
+    public static func removeFromCart(_ c: PostgresConnection, center: Int64, family: Int64, number: Int, logger: Logger) async throws -> Bool {
+        guard let id = try await c.first("""
+            UPDATE reservations r SET state = 'cancelled'
+            FROM carts k
+            WHERE r.center_id = \(center) AND r.family_id = \(family) AND r.number = \(number) AND r.state = 'pending_payment'
+              AND k.center_id = r.center_id AND k.id = r.cart_id AND k.state = 'open'
+            RETURNING r.id
+            """, (Int64.self), logger: logger) else { return false }
+        try await releasePlaces(c, center: center, reservations: [id], logger: logger)
+        return true
+    }
+}
+
+extension BookingRepository {
+    /// Confirms reservations waiting for payment and closes their carts as paid (the payment that
+    /// justifies it is recorded by the caller, in the same transaction).
+    public static func confirm(_ c: PostgresConnection, center: Int64, reservations: [Int64], at: Date? = nil, logger: Logger) async throws {
+        try await c.run("""
+            UPDATE reservations SET state = 'confirmed', created_at = coalesce(\(at), created_at)
+            WHERE center_id = \(center) AND id = ANY(\(reservations)) AND state = 'pending_payment'
+            """, logger: logger)
+        try await c.run("""
+            UPDATE carts SET state = 'paid' WHERE center_id = \(center) AND state IN ('open', 'paying')
+              AND id IN (SELECT cart_id FROM reservations WHERE center_id = \(center) AND id = ANY(\(reservations)))
+              AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.center_id = \(center) AND r.cart_id = carts.id AND r.state = 'pending_payment')
+            """, logger: logger)
+    }
+}

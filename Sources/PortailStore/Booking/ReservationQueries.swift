@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// A row of "Les réservations".
+public struct ReservationSummary: Sendable {
+    public var id: Int64
+    public var number: Int
+    public var childFirstName: String
+    public var periodCode: String
+    public var periodLabel: String
+    public var createdAt: Date
+    public var firstDay: LocalDate
+    public var lastDay: LocalDate
+    public var state: String
+    public var total: Money
+    public var cartExpiresAt: Date?
+}
+
+/// One priced line of a reservation: a day and the units one price covers.
+public struct ReservationLine: Sendable {
+    public var day: LocalDate
+    public var priceKey: String
+    public var units: [String]
+    public var price: Money
+}
+
+/// Reads reservations and the cart of a family.
+public enum ReservationQueries {
+    static let columns: PostgresQuery = """
+        SELECT r.id, r.number, ch.first_name, p.code, p.label, r.created_at, r.first_day::text, r.last_day::text, r.state,
+               r.total_cents, k.expires_at
+        FROM reservations r
+        JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+        JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+        LEFT JOIN carts k ON k.center_id = r.center_id AND k.id = r.cart_id
+        """
+
+    static func summaries(_ c: PostgresConnection, _ query: PostgresQuery, logger: Logger) async throws -> [ReservationSummary] {
+        try await c.all(query, (Int64, Int, String, String, String, Date, String, String, String, Int, Date?).self, logger: logger).map {
+            ReservationSummary(id: $0.0, number: $0.1, childFirstName: $0.2, periodCode: $0.3, periodLabel: $0.4, createdAt: $0.5,
+                               firstDay: LocalDate(iso: $0.6)!, lastDay: LocalDate(iso: $0.7)!, state: $0.8,
+                               total: Money(cents: $0.9), cartExpiresAt: $0.10)
+        }
+    }
+
+    /// A page of the family's reservations, newest first, and how many there are in all.
+    public static func page(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [ReservationSummary], total: Int) {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        var query = columns
+        query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT $3 OFFSET $4"
+        try query.binds.append(center, context: .default)
+        try query.binds.append(family, context: .default)
+        try query.binds.append(limit, context: .default)
+        try query.binds.append(offset, context: .default)
+        let rows = try await summaries(c, query, logger: logger)
+        let total = try await c.first("SELECT count(*)::int FROM reservations WHERE center_id = \(center) AND family_id = \(family)", (Int.self), logger: logger) ?? 0
+        return (rows, total)
+    }
+
+    /// One reservation of the family by its number; nil for another family's or unknown number.
+    public static func reservation(_ c: PostgresConnection, center: Int64, family: Int64, number: Int, logger: Logger) async throws -> (ReservationSummary, [ReservationLine])? {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        var query = columns
+        query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 AND r.number = $3"
+        try query.binds.append(center, context: .default)
+        try query.binds.append(family, context: .default)
+        try query.binds.append(number, context: .default)
+        guard let summary = try await summaries(c, query, logger: logger).first else { return nil }
+        return (summary, try await lines(c, center: center, reservation: summary.id, logger: logger))
+    }
+
+    public static func lines(_ c: PostgresConnection, center: Int64, reservation: Int64, logger: Logger) async throws -> [ReservationLine] {
+        try await c.all("""
+            SELECT day::text, price_key, units, price_cents FROM reservation_lines
+            WHERE center_id = \(center) AND reservation_id = \(reservation) ORDER BY day, price_key
+            """, (String, String, [String], Int).self, logger: logger).map {
+            ReservationLine(day: LocalDate(iso: $0.0)!, priceKey: $0.1, units: $0.2, price: Money(cents: $0.3))
+        }
+    }
+
+    /// The reservations waiting for payment in the family's open cart, with their lines.
+    public static func cart(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(ReservationSummary, [ReservationLine])] {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        var query = columns
+        query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 AND r.state = 'pending_payment' AND k.state IN ('open', 'paying') ORDER BY r.id"
+        try query.binds.append(center, context: .default)
+        try query.binds.append(family, context: .default)
+        var result: [(ReservationSummary, [ReservationLine])] = []
+        for summary in try await summaries(c, query, logger: logger) {
+            result.append((summary, try await lines(c, center: center, reservation: summary.id, logger: logger)))
+        }
+        return result
+    }
+}
