@@ -164,3 +164,36 @@ func line(of needle: String, in text: String) -> Int {
         #expect(duplicate.allIssues.first?.message.contains("duplicate key") == true)
     }
 }
+
+@Suite struct TariffFileTests {
+    @Test func combinationsAndCategoriesAreRead() throws {
+        let text = try minimal().replacingOccurrences(of: """
+            units:
+              - code: journee
+                label: Journée
+            """, with: """
+            units:
+              - code: journee
+                label: Journée
+              - code: matin
+                label: Matin
+              - code: repas
+                label: Repas
+            """).replacingOccurrences(of: "prices: { journee: \"10.00\" }", with: """
+            prices: { journee: "10.00", matin: "4.00", repas: "3.00", matin+repas: "6.50" }
+                categories:
+                  hors-commune:
+                    prices: { journee: "12.00", matin: "5.00", repas: "3.00" }
+            """)
+        let catalog = check(text)
+        #expect(catalog.failures.isEmpty, "\(catalog.allIssues)")
+        let tariff = try #require(catalog.centers.first?.center.tariffs.first)
+        #expect(tariff.price(unit: "matin+repas", quotient: nil) == Money(cents: 650))
+        #expect(tariff.price(unit: "journee", quotient: nil, category: "hors-commune") == Money(cents: 1200))
+
+        let badCombo = text.replacingOccurrences(of: "matin+repas: \"6.50\"", with: "matin+gouter: \"6.50\"")
+        let issue = try #require(check(badCombo).allIssues.first)
+        #expect(issue.message.contains("unknown unit \"gouter\""))
+        #expect(issue.line == line(of: "matin+gouter", in: badCombo))
+    }
+}

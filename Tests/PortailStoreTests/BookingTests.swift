@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import PortailConfig
+import PortailDomain
+import PortailTestSupport
+import PostgresNIO
+import Testing
+@testable import PortailStore
+
+/// A center whose only period starts in ten days, with `places` places a day, open for booking now.
+func smallCenterYAML(places: Int, hold: Int = 30) -> String {
+    let zone = TimeZone(identifier: "Europe/Paris")!
+    let today = LocalDate(Date(), in: zone)
+    let start = today.adding(days: 10), end = today.adding(days: 30)
+    return """
+    code: petit
+    name: Petit centre
+    hosts: [petit.example.org]
+    coordinates:
+      name: Petit centre
+      address: [1 place du Village]
+      postcode: "06000"
+      city: Nice
+      phone: 04 00 00 00 00
+      email: petit@example.org
+      portal_url: https://petit.example.org
+    invoice_prefix: PET
+    cart_hold_minutes: \(hold)
+    units:
+      - code: journee
+        label: Journée
+        consumes: [matin, apres-midi]
+      - code: matin
+        label: Matin
+      - code: apres-midi
+        label: Après-midi
+    age_groups:
+      - code: enfants
+        label: 3-11 ans
+        min_age: 3
+        max_age: 11
+    tariffs:
+      - code: base
+        model: siblings
+        prices: { journee: ["10.00", "8.00"], matin: ["6.00", "5.00"], apres-midi: ["6.00", "5.00"] }
+    periods:
+      - code: vacances
+        label: Vacances
+        age_group: enfants
+        starts_on: \(start.iso)
+        ends_on: \(end.iso)
+        weekdays: [lundi, mardi, mercredi, jeudi, vendredi, samedi, dimanche]
+        units: [journee, matin, apres-midi]
+        places: { matin: \(places), apres-midi: \(places) }
+        tariff: base
+        booking:
+          deadline: { days_before: 1, at: "12:00" }
+    """
+}
+
+/// A fresh database with the small center imported; gives the database, the center and its id.
+func withSmallCenter(places: Int, _ body: @Sendable (Database, Center, Int64) async throws -> Void) async throws {
+    let settings = try await TestCluster.shared.freshDatabase()
+    let catalog = CenterCatalog.parse(sources: [("petit.yaml", .success(smallCenterYAML(places: places)))], paymentRules: [], environment: [:])
+    let center = try #require(catalog.centers.first?.center, "\(catalog.allIssues)")
+    try await Database(settings: settings, logger: TestCluster.logger).run { database in
+        _ = try await CenterImporter(database: database).importCenters([(center, "petit.yaml")], dryRun: false)
+        let id = try #require(try await CenterRepository.loadAll(database).first?.id)
+        try await body(database, center, id)
+    }
+}
+
+/// Creates `count` families with one child each (born 2019) and returns (family, child) pairs.
+func makeFamilies(_ database: Database, center: Int64, count: Int, children: Int = 1) async throws -> [(Int64, [ChildRecord])] {
+    try await database.withCenter(center) { c in
+        var result: [(Int64, [ChildRecord])] = []
+        for n in 0..<count {
+            let family = try await AccountRepository.createFamily(c, center: center, email: "f\(n)@example.org", name: "F\(n)",
+                                                                  passwordHash: nil, state: "active", category: nil, logger: database.logger)
+            for k in 0..<children {
+                try await AccountRepository.addChild(c, center: center, family: family, firstName: "C\(n)-\(k)", lastName: "F",
+                                                     birthDate: LocalDate(iso: "201\(5 + k)-05-01")!, logger: database.logger)
+            }
+            result.append((family, try await AccountRepository.children(c, center: center, family: family, logger: database.logger)))
+        }
+        return result
+    }
+}
+
+func book(_ database: Database, _ center: Center, _ id: Int64, family: Int64, child: ChildRecord, days: [LocalDate: Set<String>]) async throws -> BookedReservation {
+    let request = BookingRequest(familyID: family, child: child, period: center.periods[0], selection: days)
+    return try await database.withCenter(id) { c in
+        try await BookingRepository.book(c, center: center, centerID: id, request: request, now: Date(), logger: database.logger)
+    }
+}
+
+func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throws -> [String: Int] {
+    try await database.withCenter(id) { c in
+        let period = try await BookingRepository.periodID(c, center: id, code: "vacances", logger: database.logger)!
+        return try await BookingRepository.availability(c, center: id, periodID: period, logger: database.logger)[day]?.remaining ?? [:]
+    }
+}
+
+@Suite struct BookingTests {
+    /// 50 parents confirm the same day at once with 5 places left: exactly 5 get it.
+    @Test func noDayIsEverOverbooked() async throws {
+        try await withSmallCenter(places: 5) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 50)
+            let target = center.periods[0].startsOn.adding(days: 2)
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for (family, children) in families {
+                    group.addTask {
+                        do {
+                            _ = try await book(database, center, id, family: family, child: children[0], days: [target: ["journee"]])
+                            return true
+                        } catch BookingRefusal.full(let days) {
+                            #expect(days == [target])
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 5)
+            #expect(outcomes.filter { !$0 }.count == 45)
+            // The database agrees: no place left, five reservations holding the day, counters consistent.
+            #expect(try await remaining(database, id, on: target) == ["matin": 0, "apres-midi": 0])
+            let held = try await database.owner.withConnection { c in
+                try await c.first("""
+                    SELECT count(*)::int FROM reservation_lines l JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+                    WHERE r.state = 'pending_payment' AND l.day = \(target.iso)::date
+                    """, (Int.self), logger: database.logger)
+            }
+            #expect(held == 5)
+        }
+    }
+
+    @Test func anUnpaidCartExpiresAndGivesItsPlacesBack() async throws {
+        try await withSmallCenter(places: 3) { database, center, id in
+            let (family, children) = try #require(try await makeFamilies(database, center: id, count: 1).first)
+            let d = center.periods[0].startsOn
+            let booked = try await book(database, center, id, family: family, child: children[0], days: [d: ["journee"], d.adding(days: 1): ["matin"]])
+            #expect(booked.total == Money(cents: 1600))
+            #expect(try await remaining(database, id, on: d) == ["matin": 2, "apres-midi": 2])
+            #expect(booked.cartExpiresAt.timeIntervalSinceNow > 29 * 60)
+            // The hold runs out (as if 30 minutes had passed).
+            try await database.owner.withConnection { c in
+                try await c.run("UPDATE carts SET expires_at = now() - interval '1 second'", logger: database.logger)
+            }
+            // Counting places expires it first: correctness does not wait for the background job.
+            #expect(try await remaining(database, id, on: d) == ["matin": 3, "apres-midi": 3])
+            #expect(try await remaining(database, id, on: d.adding(days: 1)) == ["matin": 3, "apres-midi": 3])
+            let state = try await database.withCenter(id) { c in
+                try await ReservationQueries.reservation(c, center: id, family: family, number: booked.number, logger: database.logger)?.0.state
+            }
+            #expect(state == "expired")
+            #expect(try await database.withCenter(id) { c in try await ReservationQueries.cart(c, center: id, family: family, logger: database.logger) }.isEmpty)
+        }
+    }
+
+    @Test func removingALineFreesItsPlacesAtOnce() async throws {
+        try await withSmallCenter(places: 2) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 3)
+            let d = center.periods[0].startsOn
+            let first = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [d: ["journee"]])
+            _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [d: ["journee"]])
+            await #expect(throws: BookingRefusal.full([d])) {
+                _ = try await book(database, center, id, family: families[2].0, child: families[2].1[0], days: [d: ["journee"]])
+            }
+            let removed = try await database.withCenter(id) { c in
+                try await BookingRepository.removeFromCart(c, center: id, family: families[0].0, number: first.number, logger: database.logger)
+            }
+            #expect(removed)
+            _ = try await book(database, center, id, family: families[2].0, child: families[2].1[0], days: [d: ["journee"]])
+            #expect(try await remaining(database, id, on: d) == ["matin": 0, "apres-midi": 0])
+        }
+    }
+
+    @Test func refusalsTakeNothing() async throws {
+        try await withSmallCenter(places: 1) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 2, children: 2)
+            let (family, children) = families[0]
+            let d = center.periods[0].startsOn
+            _ = try await book(database, center, id, family: family, child: children[0], days: [d: ["matin"]])
+            // The same child cannot hold the morning twice, even inside a journée.
+            await #expect(throws: BookingRefusal.alreadyBooked([d])) {
+                _ = try await book(database, center, id, family: family, child: children[0], days: [d: ["journee"]])
+            }
+            // One full day among several refuses the whole request and takes none of the others.
+            let other = families[1]
+            await #expect(throws: BookingRefusal.full([d])) {
+                _ = try await book(database, center, id, family: other.0, child: other.1[0], days: [d: ["matin"], d.adding(days: 1): ["matin"]])
+            }
+            #expect(try await remaining(database, id, on: d.adding(days: 1))["matin"] == 1)
+            // Past the deadline (a day before the period's start is not open; today+1 is inside no period here).
+            await #expect(throws: BookingRefusal.self) {
+                _ = try await book(database, center, id, family: family, child: children[1], days: [d.adding(days: -3): ["matin"]])
+            }
+        }
+    }
+
+    @Test func siblingsBookedTheSameDayPayTheDegressivePrice() async throws {
+        try await withSmallCenter(places: 10) { database, center, id in
+            let (family, children) = try #require(try await makeFamilies(database, center: id, count: 1, children: 2).first)
+            let d = center.periods[0].startsOn
+            let oldest = try #require(children.min { $0.birthDate < $1.birthDate })
+            let youngest = try #require(children.max { $0.birthDate < $1.birthDate })
+            let first = try await book(database, center, id, family: family, child: oldest, days: [d: ["journee"]])
+            let second = try await book(database, center, id, family: family, child: youngest, days: [d: ["journee"], d.adding(days: 1): ["journee"]])
+            #expect(first.total == Money(cents: 1000))
+            #expect(second.total == Money(cents: 800 + 1000))  // 2nd child on d, alone on d+1
+            // Both reservations are in the same cart, with one deadline.
+            #expect(first.cartExpiresAt == second.cartExpiresAt)
+            let cart = try await database.withCenter(id) { c in try await ReservationQueries.cart(c, center: id, family: family, logger: database.logger) }
+            #expect(cart.count == 2)
+            #expect(cart.map(\.0.number) == [first.number, second.number])
+        }
+    }
+}
