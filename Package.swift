@@ -65,7 +65,7 @@ let package = Package(
         // What the database and HTTP tests share: a throwaway cluster and fresh databases.
         .target(
             name: "PortailTestSupport",
-            dependencies: ["PortailStore", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["PortailStore", "PortailDomain", .product(name: "Logging", package: "swift-log")]
         ),
         // Payment providers: each depends on PaymentKit only.
         .target(name: "Simulator", dependencies: ["PaymentKit"], path: "Plugins/Simulator"),

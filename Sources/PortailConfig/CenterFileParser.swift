@@ -479,7 +479,14 @@ struct CenterFileParser {
             closesField?.report("booking closes at \(closes) before it opens at \(opens)")
         }
         let deadline = m["deadline"].flatMap { f -> DeadlineRule? in
-            guard let d = f.mapping(keys: ["days_before", "at", "skip_weekends", "skip_public_holidays"]) else { return nil }
+            guard let d = f.mapping(keys: ["days_before", "at", "skip_weekends", "skip_public_holidays", "previous_weekday"]) else { return nil }
+            if let weekdayField = d["previous_weekday"] {
+                // "jusqu'au jeudi 12h pour la semaine suivante".
+                if d["days_before"] != nil { d["days_before"]?.report("give either days_before or previous_weekday, not both") }
+                guard let weekday = weekdayField.weekday else { return nil }
+                return DeadlineRule(daysBefore: 0, at: d["at"]?.time ?? LocalTime(hour: 12, minute: 0)!, skipWeekends: false,
+                                    skipPublicHolidays: false, previousWeekday: weekday)
+            }
             let days = d.required("days_before").flatMap { df -> Int? in
                 guard let n = df.int else { return nil }
                 guard (0...365).contains(n) else { df.report("days_before must be between 0 and 365, found \(n)"); return nil }

@@ -10,12 +10,16 @@ public struct DeadlineRule: Sendable, Hashable, Codable {
     public var skipWeekends: Bool
     /// French public holidays are not counted when stepping back.
     public var skipPublicHolidays: Bool
+    /// "The previous jeudi at 12:00": when set, the deadline is the last such weekday strictly before
+    /// the booked day, and `daysBefore` and the skips are not used.
+    public var previousWeekday: Weekday?
 
-    public init(daysBefore: Int, at: LocalTime, skipWeekends: Bool, skipPublicHolidays: Bool) {
+    public init(daysBefore: Int, at: LocalTime, skipWeekends: Bool, skipPublicHolidays: Bool, previousWeekday: Weekday? = nil) {
         self.daysBefore = daysBefore
         self.at = at
         self.skipWeekends = skipWeekends
         self.skipPublicHolidays = skipPublicHolidays
+        self.previousWeekday = previousWeekday
     }
 
     /// The default: the day before at noon, every day counted.
@@ -23,6 +27,10 @@ public struct DeadlineRule: Sendable, Hashable, Codable {
 
     /// The calendar day on which the deadline for `day` falls.
     public func deadlineDay(for day: LocalDate) -> LocalDate {
+        if let weekday = previousWeekday {
+            let back = (day.weekday.index - weekday.index + 7) % 7
+            return day.adding(days: -(back == 0 ? 7 : back))
+        }
         var current = day
         var remaining = daysBefore
         while remaining > 0 {
@@ -41,6 +49,7 @@ public struct DeadlineRule: Sendable, Hashable, Codable {
 
     /// "J-2 à 12h00 (week-ends et jours fériés non comptés)"
     public var french: String {
+        if let weekday = previousWeekday { return "le \(weekday.rawValue) précédent à \(at.french)" }
         var text = "J-\(daysBefore) à \(at.french)"
         switch (skipWeekends, skipPublicHolidays) {
         case (true, true): text += " (week-ends et jours fériés non comptés)"

@@ -57,6 +57,14 @@ import Testing
         #expect(instant == Date(timeIntervalSince1970: 1_798_023_600))  // 2026-12-23T11:00:00Z, noon in Paris
     }
 
+    @Test func deadlineOnThePreviousWeekday() {
+        let rule = DeadlineRule(daysBefore: 0, at: LocalTime(hour: 12, minute: 0)!, skipWeekends: false, skipPublicHolidays: false, previousWeekday: .jeudi)
+        #expect(rule.deadlineDay(for: LocalDate(iso: "2026-12-28")!).iso == "2026-12-24")  // Monday -> Thursday before
+        #expect(rule.deadlineDay(for: LocalDate(iso: "2026-12-24")!).iso == "2026-12-17")  // a Thursday -> the one before
+        #expect(rule.deadlineDay(for: LocalDate(iso: "2026-12-25")!).iso == "2026-12-24")  // Friday -> the day before
+        #expect(rule.french == "le jeudi précédent à 12h00")
+    }
+
     @Test func openDaysOfAPeriod() {
         let period = Period(
             code: "p", label: "P", ageGroup: "g", startsOn: LocalDate(iso: "2026-12-21")!, endsOn: LocalDate(iso: "2027-01-01")!,

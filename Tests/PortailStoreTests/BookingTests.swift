@@ -7,61 +7,10 @@ import PostgresNIO
 import Testing
 @testable import PortailStore
 
-/// A center whose only period starts in ten days, with `places` places a day, open for booking now.
-func smallCenterYAML(places: Int, hold: Int = 30) -> String {
-    let zone = TimeZone(identifier: "Europe/Paris")!
-    let today = LocalDate(Date(), in: zone)
-    let start = today.adding(days: 10), end = today.adding(days: 30)
-    return """
-    code: petit
-    name: Petit centre
-    hosts: [petit.example.org]
-    coordinates:
-      name: Petit centre
-      address: [1 place du Village]
-      postcode: "06000"
-      city: Nice
-      phone: 04 00 00 00 00
-      email: petit@example.org
-      portal_url: https://petit.example.org
-    invoice_prefix: PET
-    cart_hold_minutes: \(hold)
-    units:
-      - code: journee
-        label: Journée
-        consumes: [matin, apres-midi]
-      - code: matin
-        label: Matin
-      - code: apres-midi
-        label: Après-midi
-    age_groups:
-      - code: enfants
-        label: 3-11 ans
-        min_age: 3
-        max_age: 11
-    tariffs:
-      - code: base
-        model: siblings
-        prices: { journee: ["10.00", "8.00"], matin: ["6.00", "5.00"], apres-midi: ["6.00", "5.00"] }
-    periods:
-      - code: vacances
-        label: Vacances
-        age_group: enfants
-        starts_on: \(start.iso)
-        ends_on: \(end.iso)
-        weekdays: [lundi, mardi, mercredi, jeudi, vendredi, samedi, dimanche]
-        units: [journee, matin, apres-midi]
-        places: { matin: \(places), apres-midi: \(places) }
-        tariff: base
-        booking:
-          deadline: { days_before: 1, at: "12:00" }
-    """
-}
-
 /// A fresh database with the small center imported; gives the database, the center and its id.
 func withSmallCenter(places: Int, _ body: @Sendable (Database, Center, Int64) async throws -> Void) async throws {
     let settings = try await TestCluster.shared.freshDatabase()
-    let catalog = CenterCatalog.parse(sources: [("petit.yaml", .success(smallCenterYAML(places: places)))], paymentRules: [], environment: [:])
+    let catalog = CenterCatalog.parse(sources: [("petit.yaml", .success(TestCenters.small(places: places)))], paymentRules: [], environment: [:])
     let center = try #require(catalog.centers.first?.center, "\(catalog.allIssues)")
     try await Database(settings: settings, logger: TestCluster.logger).run { database in
         _ = try await CenterImporter(database: database).importCenters([(center, "petit.yaml")], dryRun: false)
