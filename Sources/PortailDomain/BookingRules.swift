@@ -38,10 +38,10 @@ extension Center {
     public func tariff(_ code: String) -> Tariff? { tariffs.first { $0.code == code } }
     public func ageGroup(_ code: String) -> AgeGroup? { ageGroups.first { $0.code == code } }
 
-    /// How a price key reads on a cart line: "Journées", or "Matin + Repas + Après-midi".
-    public func designation(forKey key: String) -> String {
+    /// How a price key reads on a cart line: "Journées" (or "Journée" for one day), or "Matin + Repas + Après-midi".
+    public func designation(forKey key: String, plural: Bool = true) -> String {
         let parts = key.split(separator: "+").map(String.init)
-        if parts.count == 1 { return unit(key)?.pluralLabel ?? key }
+        if parts.count == 1 { return (plural ? unit(key)?.pluralLabel : unit(key)?.label) ?? key }
         return parts.map { unit($0)?.label ?? $0 }.joined(separator: " + ")
     }
 }

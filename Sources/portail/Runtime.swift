@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PaymentKit
+import PortailApp
 import PortailConfig
 import Simulator
 import SystemPay
@@ -40,6 +41,17 @@ enum Runtime {
         } catch {
             throw ValidationError("cannot read the centers folder \(directory): \(error.localizedDescription). Set PORTAIL_CENTERS_DIR.")
         }
+    }
+
+    /// SMTP when SMTP_URL is set, else the log (the demo lists mails at /dev/courriels too).
+    static func mailTransport(logger: Logger) throws -> any MailTransport {
+        guard let url = environment["SMTP_URL"], !url.isEmpty else {
+            logger.notice("SMTP_URL is not set: mails are written to the log")
+            return LogMailTransport()
+        }
+        let settings = try SMTPSettings(url: url)
+        logger.info("mails are sent through \(settings.host):\(settings.port)\(settings.implicitTLS ? " (TLS)" : "")")
+        return SMTPMailTransport(settings: settings)
     }
 
     static var dataDirectory: String { environment["PORTAIL_DATA_DIR"] ?? ".portail" }

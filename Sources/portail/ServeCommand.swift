@@ -25,6 +25,8 @@ struct ServeCommand: AsyncParsableCommand {
           DATABASE_URL, DATABASE_OWNER_URL  PostgreSQL as the serving role and as the schema owner;
                                             without them, an embedded cluster under PORTAIL_DATA_DIR (.portail)
           PORTAIL_CENTERS_DIR               folder of center files (centers/)
+          SMTP_URL                          smtp://USER:PASSWORD@HOST:PORT or smtps://… to send mails;
+                                            without it mails are written to the log
           LOG_LEVEL                         trace, debug, info (default), notice, warning, error
         """
     )
@@ -57,7 +59,7 @@ enum Server {
         }
         directory.replace(with: ready)
         let serving = Database(settings: settings, logger: logger)
-        let maintenance = MaintenanceService(database: serving, directory: directory, mail: LogMailTransport(), logger: logger)
+        let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger), logger: logger)
         let app = try await PortailApplication.build(
             configuration: .init(host: server.host, port: server.port, developmentPages: demo),
             database: serving,

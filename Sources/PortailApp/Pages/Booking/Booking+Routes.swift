@@ -125,7 +125,7 @@ extension PortailRoutes {
         let center = context.center!.center
         return RecapModel(
             page: PageChrome(context), childID: child.id, childName: child.firstName, periodCode: period.code, periodLabel: period.label,
-            lines: lines.map { .init(day: French.shortDay($0.day) + "/" + String($0.day.year), designation: center.designation(forKey: $0.key), price: $0.price.description) },
+            lines: lines.map { .init(day: French.shortDay($0.day) + "/" + String($0.day.year), designation: center.designation(forKey: $0.key, plural: false), price: $0.price.description) },
             total: total.description,
             selection: Self.values(selection),
             error: error, keepOthers: keepOthers, canKeepOthers: !keepOthers.isEmpty

@@ -40,7 +40,7 @@ extension PortailRoutes {
             let model = ReservationDetailModel(
                 page: PageChrome(context),
                 row: ReservationRow(summary, center: center, base: context.basePath),
-                lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey), price: $0.price.description) },
+                lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey, plural: false), price: $0.price.description) },
                 total: summary.total.description,
                 payment: summary.state == "pending_payment"
                     ? "En attente de paiement" + (summary.cartExpiresAt.map { " avant \(French.dateTime($0, in: center.zone))" } ?? "")
