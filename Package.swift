@@ -88,6 +88,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Opening-day figures for docs/benchmarks.md.
+        .executableTarget(
+            name: "portail-benchmarks",
+            dependencies: ["PortailStore", "PortailConfig", "PortailDomain", "PortailTestSupport", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks"
+        ),
         .testTarget(name: "PortailDomainTests", dependencies: ["PortailDomain"]),
         .testTarget(
             name: "PortailConfigTests",
