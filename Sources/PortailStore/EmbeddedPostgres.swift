@@ -97,6 +97,12 @@ public final class EmbeddedPostgres: Sendable {
         (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.map(String.init)
     }
 
+    /// Stops a server of this folder whoever started it (a crashed run's leftover).
+    public func stopAnyway() {
+        guard let bin = try? Self.serverBinDirectory() else { return }
+        _ = try? run(bin + "/pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"])
+    }
+
     func isRunning(bin: String) -> Bool {
         (try? run(bin + "/pg_ctl", ["-D", dataDirectory, "status"])) != nil
     }

@@ -7,7 +7,8 @@ import PortailStore
 public actor TestCluster {
     public static let shared = TestCluster()
 
-    private var embedded: EmbeddedPostgres?
+    /// Started once: tests ask concurrently, and the actor is reentrant across the start's awaits.
+    private var starting: Task<EmbeddedPostgres, any Error>?
     private var counter = 0
     private static let template = "portail_template"
 
@@ -38,15 +39,35 @@ public actor TestCluster {
     }
 
     private func started() async throws -> EmbeddedPostgres {
-        if let embedded { return embedded }
+        if let starting { return try await starting.value }
+        let task = Task { try await Self.startCluster() }
+        starting = task
+        return try await task.value
+    }
+
+    private static func startCluster() async throws -> EmbeddedPostgres {
+        removeClustersOfDeadRuns()
         let directory = NSTemporaryDirectory() + "portail-test-\(getpid())"
-        let cluster = EmbeddedPostgres(directory: directory, logger: Self.logger)
-        try cluster.start(database: Self.template)
+        let cluster = EmbeddedPostgres(directory: directory, logger: logger)
+        try cluster.start(database: template)
         TestClusterCleanup.register(cluster)
-        let database = Database(settings: cluster.settings(database: Self.template), logger: Self.logger)
+        let database = Database(settings: cluster.settings(database: template), logger: logger)
         try await database.run { try await $0.migrate() }
-        embedded = cluster
         return cluster
+    }
+}
+
+extension TestCluster {
+    /// A test process that crashed left its cluster running: stop and remove those whose process is gone.
+    static func removeClustersOfDeadRuns() {
+        let temp = NSTemporaryDirectory()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: temp)) ?? []
+        for name in names where name.hasPrefix("portail-test-") {
+            guard let pid = Int32(name.dropFirst("portail-test-".count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let stale = EmbeddedPostgres(directory: temp + name, logger: logger)
+            stale.stopAnyway()
+            try? FileManager.default.removeItem(atPath: temp + name)
+        }
     }
 }
 
