@@ -34,7 +34,7 @@ let package = Package(
             ]
         ),
         // The payment provider protocol and helpers; nothing provider-specific.
-        .target(name: "PaymentKit"),
+        .target(name: "PaymentKit", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         // PostgreSQL: migrations, tenant-scoped transactions, repositories, embedded cluster.
         .target(
             name: "PortailStore",

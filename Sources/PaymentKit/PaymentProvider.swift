@@ -1,15 +1,125 @@
 import Foundation
 
 /// A payment provider type (one bank protocol), as a center's YAML names it under `payment.type`.
-/// The flow itself (start a payment, verify a notification) is added with the payment issue;
-/// for now a provider describes and checks its configuration.
 public protocol PaymentProviderType: Sendable {
     /// The `type` written in a center's YAML: "systempay", "simulator".
     static var type: String { get }
-    /// Human name for logs and pages: "SYSTEMPAY".
+    /// Human name for pages and payments: "SYSTEMPAY".
     static var displayName: String { get }
     /// Checks the parameters of a center's `payment:` block; `environment` resolves the `*_env` secrets.
     static func validate(parameters: [String: String], environment: [String: String]) -> [ParameterProblem]
+    /// A provider configured for one center (its shop, its keys).
+    static func make(parameters: [String: String], environment: [String: String]) throws -> any PaymentProvider
+}
+
+/// One center's payment provider: starts payments and authenticates the bank's notifications.
+public protocol PaymentProvider: Sendable {
+    var displayName: String { get }
+    /// What the browser must do to pay `attempt`: post a form to the bank, or follow a redirect.
+    func start(_ attempt: PaymentAttempt) throws -> PaymentStart
+    /// Authenticates a server notification and normalises it; throws before any side effect when it is
+    /// not authentic or not for this center's shop.
+    func verify(notification body: String) throws -> VerifiedNotification
+    /// The exact answer the bank expects for a notification that was handled (or not).
+    func acknowledgement(_ outcome: NotificationOutcome) -> (status: Int, body: String)
+}
+
+/// What the portal asks a provider to collect.
+public struct PaymentAttempt: Sendable {
+    /// Our reference, echoed back by the bank ("OPI-12-3").
+    public var reference: String
+    public var amountCents: Int
+    /// ISO 4217 code: "EUR".
+    public var currency: String
+    /// The bank-side transaction number allocated for this attempt (SystemPay: 6 digits, unique per shop and UTC day).
+    public var transactionID: String
+    /// When the form is rendered, in UTC.
+    public var createdAt: Date
+    public var customerEmail: String
+    /// Where the bank posts its server notification.
+    public var notificationURL: String
+    /// Where the browser comes back.
+    public var returnURL: String
+    /// The center's portal address ("https://portail.example.org" or "http://127.0.0.1:8080/opio").
+    public var portalURL: String
+
+    public init(reference: String, amountCents: Int, currency: String, transactionID: String, createdAt: Date,
+                customerEmail: String, notificationURL: String, returnURL: String, portalURL: String) {
+        self.portalURL = portalURL
+        self.reference = reference
+        self.amountCents = amountCents
+        self.currency = currency
+        self.transactionID = transactionID
+        self.createdAt = createdAt
+        self.customerEmail = customerEmail
+        self.notificationURL = notificationURL
+        self.returnURL = returnURL
+    }
+}
+
+public enum PaymentStart: Sendable, Equatable {
+    /// An HTML form posted to the bank, with its fields in order.
+    case autoPostForm(action: String, fields: [Field])
+    case redirect(String)
+
+    public struct Field: Sendable, Equatable {
+        public var name: String
+        public var value: String
+        public init(_ name: String, _ value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+}
+
+/// The outcome a notification reports, normalised across banks.
+public enum PaymentStatus: String, Sendable, Codable {
+    case paid, pending, refused, cancelled, expired
+    /// Anything the portal cannot act on automatically (partial authorisation, capture failure ...).
+    case review
+}
+
+/// An authenticated notification.
+public struct VerifiedNotification: Sendable {
+    /// Unique per bank event: the same event delivered twice has the same key.
+    public var idempotencyKey: String
+    /// Our attempt reference, as the bank echoed it.
+    public var attemptReference: String
+    public var status: PaymentStatus
+    public var amountCents: Int?
+    public var currency: String?
+    /// The bank's own words for the status ("AUTHORISED").
+    public var providerStatus: String
+    /// The bank's transaction identifier, for support.
+    public var providerTransaction: String
+
+    public init(idempotencyKey: String, attemptReference: String, status: PaymentStatus, amountCents: Int?, currency: String?,
+                providerStatus: String, providerTransaction: String) {
+        self.idempotencyKey = idempotencyKey
+        self.attemptReference = attemptReference
+        self.status = status
+        self.amountCents = amountCents
+        self.currency = currency
+        self.providerStatus = providerStatus
+        self.providerTransaction = providerTransaction
+    }
+}
+
+/// Why a notification was refused before anything was done.
+public struct NotificationRejected: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}
+
+/// What the portal did with a notification, for the acknowledgement.
+public enum NotificationOutcome: Sendable {
+    /// Stored (and acted upon), or recognised as a duplicate: the bank must not retry.
+    case handled
+    /// Not authentic, or not for this shop.
+    case rejected
+    /// Could not be stored now (database down): the bank should retry.
+    case failed
 }
 
 /// A problem with one parameter of a center's payment configuration.
@@ -24,6 +134,12 @@ public struct ParameterProblem: Sendable, Hashable {
         self.message = message
         self.isMissingSecret = isMissingSecret
     }
+}
+
+/// The configuration could not make a provider (it is validated first, so this names what changed).
+public struct ProviderConfigurationError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// The provider types this build knows, keyed by their YAML `type`.
@@ -56,5 +172,30 @@ extension ParameterProblem {
         parameters.keys.filter { !allowed.contains($0) }.sorted().map {
             ParameterProblem($0, "unknown parameter \"\($0)\"; allowed: \(allowed.sorted().joined(separator: ", "))")
         }
+    }
+}
+
+/// A provider that is also its own bank: the portal serves its payment page (demo and tests only).
+public protocol SimulatedBank: PaymentProvider {
+    /// Checks a posted payment form (it must be this shop's, untampered) and reads what it asks.
+    func acceptForm(_ fields: [(name: String, value: String)]) throws -> SimulatedPayment
+    /// The signed server notification the bank sends for a payment and its outcome.
+    func notification(for payment: SimulatedPayment, outcome: PaymentStatus) -> String
+}
+
+/// A payment as the simulated bank received it.
+public struct SimulatedPayment: Sendable {
+    public var reference: String
+    public var amountCents: Int
+    public var transactionID: String
+    public var notificationURL: String
+    public var returnURL: String
+
+    public init(reference: String, amountCents: Int, transactionID: String, notificationURL: String, returnURL: String) {
+        self.reference = reference
+        self.amountCents = amountCents
+        self.transactionID = transactionID
+        self.notificationURL = notificationURL
+        self.returnURL = returnURL
     }
 }
