@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import PaymentKit
+import PortailDomain
 import PortailStore
 import ServiceLifecycle
 
@@ -24,6 +26,7 @@ public enum PortailApplication {
         database: Database,
         directory: CenterDirectory,
         services: [any Service] = [],
+        paymentProvider: @escaping @Sendable (Center) -> (any PaymentProvider)? = { _ in nil },
         logger: Logger
     ) async throws -> some ApplicationProtocol {
         let registry = PortailMetrics.registry
@@ -34,6 +37,7 @@ public enum PortailApplication {
             database: database,
             directory: directory,
             developmentPages: configuration.developmentPages,
+            paymentProvider: paymentProvider,
             health: HealthCheck(database: database, directory: directory),
             metrics: MetricsEndpoint(registry: registry)
         )
@@ -41,7 +45,7 @@ public enum PortailApplication {
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: SessionMiddleware(database: database, exemptPrefixes: ["/paiement/notification/"]))
+        router.add(middleware: SessionMiddleware(database: database, exemptPrefixes: ["/paiement/notification", "/simulateur/"]))
         routes.add(to: router)
         let responder = TenantResponder(
             inner: router.buildResponder(),

@@ -4,6 +4,7 @@ import Logging
 import PaymentKit
 import PortailApp
 import PortailConfig
+import PortailDomain
 import Simulator
 import SystemPay
 
@@ -16,6 +17,24 @@ enum Runtime {
         registry.register(SimulatorProvider.self)
         return registry
     }()
+
+    /// The payment provider of a center, from its YAML; in the demo every paying center uses the
+    /// simulated bank instead, so that the whole flow runs without network.
+    static func paymentProvider(demo: Bool, logger: Logger) -> @Sendable (Center) -> (any PaymentProvider)? {
+        let registry = providers
+        let environment = self.environment
+        return { center in
+            guard let settings = center.payment else { return nil }
+            let type = demo ? SimulatorProvider.type : settings.type
+            let parameters = demo ? [:] : settings.parameters
+            do {
+                return try registry[type]?.make(parameters: parameters, environment: environment)
+            } catch {
+                logger.error("center \(center.code): payment provider \(type) unusable: \(error)")
+                return nil
+            }
+        }
+    }
 
     static var paymentRules: [PaymentTypeRule] {
         providers.types.values.map { provider in

@@ -65,6 +65,7 @@ enum Server {
             database: serving,
             directory: directory,
             services: [maintenance],
+            paymentProvider: Runtime.paymentProvider(demo: demo, logger: logger),
             logger: logger
         )
         printBanner(server: server, snapshot: ready, demo: demo)

@@ -1,4 +1,6 @@
 import Hummingbird
+import PaymentKit
+import PortailDomain
 import PortailStore
 
 /// The portal's routes and what they need; each page folder adds its own in an extension.
@@ -7,6 +9,8 @@ struct PortailRoutes: Sendable {
     let database: Database
     let directory: CenterDirectory
     let developmentPages: Bool
+    /// The payment provider of a center, nil when it takes no online payment.
+    let paymentProvider: @Sendable (Center) -> (any PaymentProvider)?
     let health: HealthCheck
     let metrics: MetricsEndpoint
 
@@ -25,6 +29,7 @@ struct PortailRoutes: Sendable {
         addBookingRoutes(to: router)
         addCartRoutes(to: router)
         addPasswordRoutes(to: router)
+        addPaymentRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/metrics"]

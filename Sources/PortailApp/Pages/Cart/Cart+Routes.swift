@@ -22,11 +22,6 @@ extension PortailRoutes {
             return try await cartPage(context, added: nil, notice: notice)
         }
 
-        router.post("/panier/paiement") { _, context in
-            // The payment issue connects this to the center's bank; until then say so plainly.
-            try await cartPage(context, added: nil, notice: "Le paiement en ligne n'est pas encore ouvert sur ce portail : votre panier reste réservé jusqu'à l'heure indiquée.")
-        }
-
         router.get("/reservations/:numero") { _, context in
             let record = try context.requireCenter
             let family = try context.requireFamily

@@ -1,0 +1,187 @@
+import Foundation
+import Hummingbird
+import PaymentKit
+import PortailDomain
+import PortailStore
+
+/// The page that sends the browser to the bank: the signed form, posted by script or by the button.
+struct RedirectModel {
+    struct Field {
+        let name: String
+        let value: String
+    }
+    let page: PageChrome
+    let action: String
+    let fields: [Field]
+    let amount: String
+    let bank: String
+}
+
+/// The return page: the attempt's state as the database knows it, refreshed while the bank has not answered.
+struct ReturnModel {
+    let page: PageChrome
+    let title: String
+    let message: String
+    let waiting: Bool
+    let paid: Bool
+    let canRetry: Bool
+}
+
+extension PortailRoutes {
+    func addPaymentRoutes(to router: Router<AppRequestContext>) {
+        // "Accéder au paiement": a new attempt for the cart's total, or the live one resumed.
+        router.post("/panier/paiement") { request, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            guard let provider = paymentProvider(record.center) else {
+                return try await cartPage(context, added: nil, notice: "Ce centre ne propose pas le paiement en ligne : réglez votre réservation à l'accueil de loisirs.")
+            }
+            let base = Self.absoluteBase(request, context)
+            let logger = context.logger
+            do {
+                let attempt = try await database.withCenter(record.id) { c in
+                    let email = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)?.email ?? ""
+                    return try await PaymentRepository.startOrResume(c, center: record.center, centerID: record.id, family: family,
+                                                                     provider: provider.displayName, form: { reference, amount, transaction in
+                        let start = try provider.start(PaymentAttempt(
+                            reference: reference, amountCents: amount, currency: "EUR", transactionID: transaction, createdAt: Date(),
+                            customerEmail: email, notificationURL: base + "/paiement/notification",
+                            returnURL: base + "/paiement/retour?ref=" + reference, portalURL: base
+                        ))
+                        switch start {
+                        case .autoPostForm(let action, let fields): return (action, fields.map { [$0.name, $0.value] })
+                        case .redirect(let url): return (url, [])
+                        }
+                    }, logger: logger)
+                }
+                return templates.page("payment-redirect", RedirectModel(
+                    page: PageChrome(context), action: attempt.action ?? "",
+                    fields: attempt.form.compactMap { $0.count == 2 ? .init(name: $0[0], value: $0[1]) : nil },
+                    amount: attempt.amount.description, bank: provider.displayName
+                ))
+            } catch PaymentRefusal.emptyCart {
+                return try await cartPage(context, added: nil, notice: "Votre panier est vide ou a expiré : il n'y a rien à payer.")
+            }
+        }
+
+        // The bank's server notification: authenticated by the provider before anything else.
+        router.post("/paiement/notification") { request, context in
+            let record = try context.requireCenter
+            guard let provider = paymentProvider(record.center) else { return Pages.notFound() }
+            var request = request
+            let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
+            let acknowledge = { (outcome: NotificationOutcome) -> Response in
+                let ack = provider.acknowledgement(outcome)
+                return Response(status: .init(code: ack.status), headers: [.contentType: "text/plain; charset=utf-8"],
+                                body: .init(byteBuffer: ByteBuffer(string: ack.body)))
+            }
+            let verified: VerifiedNotification
+            do {
+                verified = try provider.verify(notification: body)
+            } catch {
+                context.logger.warning("center \(record.center.code): payment notification rejected (\(error)); nothing done")
+                return acknowledge(.rejected)
+            }
+            let input = NotificationInput(
+                idempotencyKey: verified.idempotencyKey, attemptReference: verified.attemptReference, status: verified.status.rawValue,
+                amountCents: verified.amountCents, currency: verified.currency, providerStatus: verified.providerStatus,
+                providerTransaction: verified.providerTransaction, providerName: provider.displayName, raw: body
+            )
+            do {
+                let result = try await database.withCenter(record.id) { c in
+                    try await PaymentRepository.apply(input, center: record.center, centerID: record.id, c, logger: context.logger)
+                }
+                context.logger.info("center \(record.center.code): notification \(verified.attemptReference) \(verified.providerStatus): \(result)")
+                return acknowledge(.handled)
+            } catch {
+                context.logger.error("center \(record.center.code): notification \(verified.attemptReference) not stored: \(String(reflecting: error))")
+                return acknowledge(.failed)
+            }
+        }
+
+        // The browser's return: it only shows what the database knows.
+        router.get("/paiement/retour") { request, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let reference = request.uri.queryParameters["ref"].map(String.init) ?? ""
+            let attempt = try await database.withCenter(record.id) { c in
+                try await PaymentRepository.attempt(c, center: record.id, reference: reference, logger: context.logger)
+            }
+            guard let attempt, attempt.familyID == family else { return Pages.notFound() }
+            let model: ReturnModel
+            switch attempt.state {
+            case "paid":
+                model = ReturnModel(page: PageChrome(context), title: "Paiement accepté",
+                                    message: attempt.flag == "refund_due"
+                                        ? "Votre paiement de \(attempt.amount) est reçu, mais des places ont été prises pendant qu'il arrivait : le montant non utilisé est porté au crédit de votre compte."
+                                        : "Votre paiement de \(attempt.amount) est enregistré : vos réservations sont confirmées.",
+                                    waiting: false, paid: true, canRetry: false)
+            case "refused", "cancelled", "expired":
+                model = ReturnModel(page: PageChrome(context), title: attempt.state == "refused" ? "Paiement refusé" : "Paiement non effectué",
+                                    message: "Aucun montant n'a été débité. Votre panier reste réservé jusqu'à l'heure indiquée : vous pouvez réessayer.",
+                                    waiting: false, paid: false, canRetry: true)
+            case "review":
+                model = ReturnModel(page: PageChrome(context), title: "Paiement à vérifier",
+                                    message: "Le montant annoncé par la banque ne correspond pas à votre panier. L'accueil de loisirs va vérifier et vous recontacter.",
+                                    waiting: false, paid: false, canRetry: false)
+            default:
+                model = ReturnModel(page: PageChrome(context), title: "Paiement en cours de confirmation",
+                                    message: "Nous attendons la confirmation de la banque. Cette page se met à jour toute seule.",
+                                    waiting: true, paid: false, canRetry: false)
+            }
+            return templates.page("payment-return", model)
+        }
+
+        if developmentPages { addSimulatedBankRoutes(to: router) }
+    }
+
+    /// The simulated bank's pages (demo and tests only): the payment form it receives, and the choice.
+    func addSimulatedBankRoutes(to router: Router<AppRequestContext>) {
+        struct BankModel {
+            struct Field { let name: String; let value: String }
+            let page: PageChrome
+            let amount: String
+            let reference: String
+            let fields: [Field]
+        }
+        router.post("/simulateur/paiement") { request, context in
+            let record = try context.requireCenter
+            guard let bank = paymentProvider(record.center) as? any SimulatedBank else { return Pages.notFound() }
+            var request = request
+            guard let fields = FormURLEncoding.decode(String(buffer: try await request.collectBody(upTo: 64 * 1024))) else { throw HTTPError(.badRequest) }
+            let payment: SimulatedPayment
+            do { payment = try bank.acceptForm(fields) } catch {
+                return Pages.problem(title: "Banque simulée", message: "Formulaire de paiement refusé : \(error).", base: context.basePath, status: .badRequest)
+            }
+            return templates.page("simulator-bank", BankModel(page: PageChrome(context), amount: Money(cents: payment.amountCents).description,
+                                                              reference: payment.reference, fields: fields.map { .init(name: $0.name, value: $0.value) }))
+        }
+        router.post("/simulateur/choix") { request, context in
+            let record = try context.requireCenter
+            guard let bank = paymentProvider(record.center) as? any SimulatedBank else { return Pages.notFound() }
+            var request = request
+            guard let fields = FormURLEncoding.decode(String(buffer: try await request.collectBody(upTo: 64 * 1024))) else { throw HTTPError(.badRequest) }
+            let form = fields.filter { !["choix", "apres_retour", "deux_fois"].contains($0.name) }
+            let payment = try bank.acceptForm(form)
+            let choice = fields.first { $0.name == "choix" }?.value
+            let outcome: PaymentStatus = choice == "payer" ? .paid : choice == "refuser" ? .refused : .cancelled
+            let body = bank.notification(for: payment, outcome: outcome)
+            let times = fields.contains { $0.name == "deux_fois" } ? 2 : 1
+            let logger = context.logger
+            let send: @Sendable () async -> Void = {
+                for _ in 0..<times {
+                    do { _ = try await LoopbackHTTPClient.postForm(payment.notificationURL, body: body) } catch {
+                        logger.error("simulated bank: notification to \(payment.notificationURL) failed: \(error)")
+                    }
+                }
+            }
+            if fields.contains(where: { $0.name == "apres_retour" }) {
+                // Like a slow bank: the browser is back before the notification.
+                Task { try? await Task.sleep(for: .seconds(2)); await send() }
+            } else {
+                await send()
+            }
+            return Pages.redirect(payment.returnURL)
+        }
+    }
+}
