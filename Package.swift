@@ -109,6 +109,9 @@ let package = Package(
                 "PortailStore",
                 "PortailConfig",
                 "PortailTestSupport",
+                "PaymentKit",
+                "SystemPay",
+                "Simulator",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -4,7 +4,7 @@ import PortailDomain
 /// Center files for tests, with dates relative to today so that the suite passes on any day.
 public enum TestCenters {
     /// A center whose only period starts in ten days, with `places` places a day, open for booking now.
-    public static func small(code: String = "petit", places: Int, hold: Int = 30) -> String {
+    public static func small(code: String = "petit", places: Int, hold: Int = 30, payment: String = "") -> String {
         let zone = TimeZone(identifier: "Europe/Paris")!
         let today = LocalDate(Date(), in: zone)
         let start = today.adding(days: 10), end = today.adding(days: 30)
@@ -51,6 +51,7 @@ public enum TestCenters {
             tariff: base
             booking:
               deadline: { days_before: 1, at: "12:00" }
+        \(payment)
         """
     }
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
 import NIOCore
+import PaymentKit
 import PortailConfig
 import PortailDomain
 import PortailTestSupport
@@ -79,18 +80,25 @@ struct PortalFixture: Sendable {
     static let password = "un-mot-de-passe-solide"
 }
 
-func withPortal(_ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void) async throws {
+func withPortal(
+    places: Int = 3, payment: String = systemPayBlock, setup: TestingSetup = .live,
+    provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
+    _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
+) async throws {
     let settings = try await TestCluster.shared.freshDatabase()
     let logger = TestCluster.logger
     let folder = NSTemporaryDirectory() + "centers-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    try TestCenters.small(code: "petit", places: 3).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
-    try TestCenters.small(code: "autre", places: 3).write(toFile: folder + "/autre.yaml", atomically: true, encoding: .utf8)
+    try TestCenters.small(code: "petit", places: places, payment: payment).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
+    try TestCenters.small(code: "autre", places: places, payment: payment.replacingOccurrences(of: "12345678", with: "87654321"))
+        .write(toFile: folder + "/autre.yaml", atomically: true, encoding: .utf8)
     let database = Database(settings: settings, logger: logger)
     let hash = try await Passwords.hash(PortalFixture.password)
     let snapshot = try await database.run { database in
-        let snapshot = try await Bootstrap.loadCenters(files: try CenterCatalog.files(in: folder), paymentRules: [], environment: [:], database: database, logger: logger)
+        let rules = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }]
+        let snapshot = try await Bootstrap.loadCenters(files: try CenterCatalog.files(in: folder), paymentRules: rules, environment: [:], database: database, logger: logger)
+        precondition(snapshot.failures.isEmpty, "\(snapshot.failures.flatMap(\.issues))")
         for record in snapshot.centers {
             try await database.withCenter(record.id) { c in
                 for (email, child) in [("parent@example.org", "JULES"), ("voisin@example.org", "INÈS")] {
@@ -107,14 +115,14 @@ func withPortal(_ body: @Sendable (any TestClientProtocol, PortalFixture) async 
     let serving = Database(settings: settings, logger: logger)
     let app = try await PortailApplication.build(
         configuration: .init(host: "127.0.0.1", port: 0, developmentPages: true),
-        database: serving, directory: CenterDirectory(snapshot), logger: logger
+        database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, logger: logger
     )
     let fixture = PortalFixture(
         database: serving,
         petit: snapshot.centers.first { $0.center.code == "petit" }!,
         autre: snapshot.centers.first { $0.center.code == "autre" }!
     )
-    try await app.test(.live) { client in try await body(client, fixture) }
+    try await app.test(setup) { client in try await body(client, fixture) }
 }
 
 @Suite struct ParentPortalTests {

@@ -64,9 +64,20 @@ extension PortailRoutes {
             }
             let request = BookingRequest(familyID: family, child: child, period: period, selection: selection)
             let logger = context.logger
+            // A center without online payment confirms at once and invoices for payment at the office.
+            let payOnline = paymentProvider(record.center) != nil
             do {
                 let booked = try await database.withCenter(record.id) { c in
-                    try await BookingRepository.book(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: logger)
+                    let booked = try await BookingRepository.book(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: logger)
+                    if !payOnline {
+                        try await BookingRepository.confirm(c, center: record.id, reservations: [booked.reservationID], logger: logger)
+                        _ = try await LedgerRepository.issueInvoice(for: [booked.reservationID], center: record.center, centerID: record.id,
+                                                                    family: family, c, logger: logger)
+                    }
+                    return booked
+                }
+                if !payOnline {
+                    return Pages.redirect("\(context.basePath)/reservations/\(French.number(booked.number))?confirmee=1")
                 }
                 return Pages.redirect("\(context.basePath)/panier?ajout=\(French.number(booked.number))")
             } catch let refusal as BookingRefusal {

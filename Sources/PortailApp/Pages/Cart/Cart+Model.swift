@@ -67,6 +67,7 @@ struct ReservationDetailModel {
         let price: String
     }
     let page: PageChrome
+    let notice: String?
     let row: ReservationRow
     let lines: [Line]
     let total: String

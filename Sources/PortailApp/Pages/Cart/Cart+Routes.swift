@@ -22,7 +22,7 @@ extension PortailRoutes {
             return try await cartPage(context, added: nil, notice: notice)
         }
 
-        router.get("/reservations/:numero") { _, context in
+        router.get("/reservations/:numero") { request, context in
             let record = try context.requireCenter
             let family = try context.requireFamily
             guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
@@ -34,12 +34,14 @@ extension PortailRoutes {
             let center = record.center
             let model = ReservationDetailModel(
                 page: PageChrome(context),
+                notice: request.uri.queryParameters["confirmee"] != nil
+                    ? "Votre réservation est confirmée. Elle est facturée : réglez-la à l'accueil de loisirs (chèque, espèces, CESU, chèques vacances)." : nil,
                 row: ReservationRow(summary, center: center, base: context.basePath),
                 lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey, plural: false), price: $0.price.description) },
                 total: summary.total.description,
                 payment: summary.state == "pending_payment"
                     ? "En attente de paiement" + (summary.cartExpiresAt.map { " avant \(French.dateTime($0, in: center.zone))" } ?? "")
-                    : "Aucun paiement enregistré"
+                    : summary.state == "confirmed" ? "Facturée" : "Aucun paiement"
             )
             return templates.page("reservation", model)
         }
