@@ -82,6 +82,7 @@ enum Server {
             lines.append("  NOT LOADED \(failure.file): \(failure.issues.count) problem(s), see the log and \(base)/healthz")
         }
         if demo {
+            lines.append("Online payments go to the simulated bank (no network needed): pay, refuse or abandon on its page.")
             lines.append("Demo families (password for all: \(DemoData.password)):")
             for family in DemoData.families {
                 let qf = family.quotient.map { "QF \($0)" } ?? "no QF"

@@ -138,21 +138,22 @@ extension PaymentRepository {
         if let invoice {
             try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: min(invoice.total, attempt.amount), center: centerID, c, logger: logger)
         }
-        if !lost.isEmpty {
-            // The money is kept as a credit on the family's account; staff refund it or use it.
+        if !lost.isEmpty || confirmed.isEmpty {
+            // The money is kept as a credit on the family's account (nothing left to buy, or places gone);
+            // staff refund it or use it.
             try await c.run("UPDATE payment_attempts SET flag = 'refund_due' WHERE center_id = \(centerID) AND id = \(attempt.id)", logger: logger)
-            try await audit(centerID, "payment.late_places_gone", attempt.reference,
-                            "\(lost.count) reservation(s) could not be confirmed: their places were taken; the money is a credit", c, logger: logger)
+            try await audit(centerID, "payment.credit", attempt.reference,
+                            "\(lost.count) reservation(s) could not be confirmed (places taken) and \(confirmed.count) were; the unallocated money is a credit", c, logger: logger)
         }
         try await audit(centerID, "payment.paid", attempt.reference,
                         "\(attempt.amount) paid by \(n.providerName); invoice \(invoice?.number ?? "none"); \(confirmed.count) reservation(s) confirmed", c, logger: logger)
         if let email = try await c.first("SELECT email FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID)", (String.self), logger: logger) {
-            let body = lost.isEmpty
+            let body = lost.isEmpty && !confirmed.isEmpty
                 ? "Bonjour,\n\nVotre paiement de \(attempt.amount) est reçu : vos réservations sont confirmées.\(invoice.map { "\nFacture n° \($0.number)." } ?? "")\n\n\(center.coordinates.name)"
                 : "Bonjour,\n\nVotre paiement de \(attempt.amount) est reçu, mais il est arrivé après l'expiration de votre panier et certaines places ont été prises entre-temps. Le montant correspondant est porté au crédit de votre compte famille ; l'accueil de loisirs vous contactera pour le rembourser.\n\n\(center.coordinates.name)"
             try await Outbox.enqueue(c, center: centerID, to: email, subject: "\(center.name) – paiement reçu", body: body, logger: logger)
         }
-        return lost.isEmpty ? "paid" : "paid, \(lost.count) reservation(s) turned into credit"
+        return lost.isEmpty && !confirmed.isEmpty ? "paid" : "paid, kept as credit (\(lost.count) reservation(s) lost their places)"
     }
 
     /// Takes back the places of an expired reservation if they are all still free.
