@@ -56,6 +56,7 @@ let package = Package(
                 "PortailConfig",
                 "PortailStore",
                 "PaymentKit",
+                "PortailDocuments",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -72,6 +73,9 @@ let package = Package(
             name: "PortailTestSupport",
             dependencies: ["PortailStore", "PortailDomain", .product(name: "Logging", package: "swift-log")]
         ),
+        // PDF documents (invoices, receipts, certificates) drawn with cairo, fonts embedded.
+        .systemLibrary(name: "CCairo", pkgConfig: "cairo", providers: [.apt(["libcairo2-dev"])]),
+        .target(name: "PortailDocuments", dependencies: ["CCairo", "PortailDomain"]),
         // Payment providers: each depends on PaymentKit only.
         .target(name: "Simulator", dependencies: ["PaymentKit"], path: "Plugins/Simulator"),
         .target(name: "SystemPay", dependencies: ["PaymentKit"], path: "Plugins/SystemPay"),

@@ -12,7 +12,7 @@ struct CenterFileParser {
 
     static let centerKeys = [
         "code", "name", "organisation", "hosts", "time_zone", "coordinates", "invoice_prefix",
-        "cart_hold_minutes", "units", "age_groups", "tariffs", "periods", "payment",
+        "cart_hold_minutes", "units", "age_groups", "tariffs", "periods", "payment", "legal",
     ]
 
     func parse(text: String) -> Center? {
@@ -53,12 +53,13 @@ struct CenterFileParser {
         let tariffs = m.required("tariffs").flatMap { parseTariffs($0, units: units) } ?? []
         let periods = m.required("periods").flatMap { parsePeriods($0, units: units, groups: groups, tariffs: tariffs) } ?? []
         let payment = m["payment"].flatMap(parsePayment)
+        let legal = m["legal"].flatMap(parseLegal)
 
         guard let code, let name, let coordinates, let invoicePrefix else { return nil }
         return Center(
             code: code, name: name, organisation: organisation, hosts: hosts, timeZone: timeZone,
             coordinates: coordinates, invoicePrefix: invoicePrefix, cartHoldMinutes: hold, units: units,
-            ageGroups: groups, tariffs: tariffs, periods: periods, payment: payment
+            ageGroups: groups, tariffs: tariffs, periods: periods, payment: payment, legal: legal
         )
     }
 
@@ -499,6 +500,21 @@ struct CenterFileParser {
             return DeadlineRule(daysBefore: days, at: at, skipWeekends: weekends, skipPublicHolidays: holidays)
         }
         return (opens, closes, deadline)
+    }
+
+    // MARK: legal mentions
+
+    private func parseLegal(_ field: Field) -> LegalMentions? {
+        guard let m = field.mapping(keys: ["name", "siret", "address", "mentions"]) else { return nil }
+        let siret = m["siret"].flatMap { f -> String? in
+            guard let s = f.nonEmptyString else { return nil }
+            let digits = s.filter { !$0.isWhitespace }
+            guard digits.count == 14, digits.allSatisfy(\.isNumber) else {
+                f.report("\"\(s)\" is not a SIRET number: 14 digits"); return nil
+            }
+            return s
+        }
+        return LegalMentions(name: m["name"]?.nonEmptyString, siret: siret, address: m["address"]?.nonEmptyString, mentions: m["mentions"]?.nonEmptyString)
     }
 
     // MARK: payment

@@ -20,12 +20,15 @@ public struct Center: Sendable, Hashable, Codable {
     public var tariffs: [Tariff]
     public var periods: [Period]
     public var payment: PaymentSettings?
+    /// Legal mentions printed on invoices and receipts.
+    public var legal: LegalMentions?
 
     public init(
         code: String, name: String, organisation: String, hosts: [String], timeZone: String,
         coordinates: Coordinates, invoicePrefix: String, cartHoldMinutes: Int, units: [BookingUnit],
-        ageGroups: [AgeGroup], tariffs: [Tariff], periods: [Period], payment: PaymentSettings?
+        ageGroups: [AgeGroup], tariffs: [Tariff], periods: [Period], payment: PaymentSettings?, legal: LegalMentions? = nil
     ) {
+        self.legal = legal
         self.code = code
         self.name = name
         self.organisation = organisation
@@ -134,5 +137,23 @@ public struct PaymentSettings: Sendable, Hashable, Codable {
     public init(type: String, parameters: [String: String]) {
         self.type = type
         self.parameters = parameters
+    }
+}
+
+/// What invoices must say of the organisation that issues them.
+public struct LegalMentions: Sendable, Hashable, Codable {
+    /// The legal name ("Association IFAC").
+    public var name: String?
+    public var siret: String?
+    /// The registered office, when it differs from the center.
+    public var address: String?
+    /// Free text: "Association loi 1901, non assujettie à la TVA (art. 261-7-1° du CGI)".
+    public var mentions: String?
+
+    public init(name: String?, siret: String?, address: String?, mentions: String?) {
+        self.name = name
+        self.siret = siret
+        self.address = address
+        self.mentions = mentions
     }
 }

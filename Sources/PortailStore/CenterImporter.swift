@@ -72,21 +72,22 @@ public struct CenterImporter: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let coordinates = String(decoding: try encoder.encode(center.coordinates), as: UTF8.self)
         let payment = try center.payment.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let legal = try center.legal.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let id: Int64
         if let existingID {
             id = existingID
             try await connection.query("""
                 UPDATE centers SET name = \(center.name), organisation = \(center.organisation), time_zone = \(center.timeZone),
                     invoice_prefix = \(center.invoicePrefix), cart_hold_minutes = \(center.cartHoldMinutes),
-                    coordinates = \(coordinates)::jsonb, payment = \(payment)::jsonb, source_file = \(file), updated_at = now()
+                    coordinates = \(coordinates)::jsonb, payment = \(payment)::jsonb, legal = \(legal)::jsonb, source_file = \(file), updated_at = now()
                 WHERE id = \(id)
                 """, logger: logger)
         } else {
             var newID: Int64 = 0
             for try await value in try await connection.query("""
-                INSERT INTO centers (code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates, payment, source_file)
+                INSERT INTO centers (code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates, payment, legal, source_file)
                 VALUES (\(center.code), \(center.name), \(center.organisation), \(center.timeZone), \(center.invoicePrefix),
-                        \(center.cartHoldMinutes), \(coordinates)::jsonb, \(payment)::jsonb, \(file))
+                        \(center.cartHoldMinutes), \(coordinates)::jsonb, \(payment)::jsonb, \(legal)::jsonb, \(file))
                 RETURNING id
                 """, logger: logger).decode(Int64.self) { newID = value }
             id = newID

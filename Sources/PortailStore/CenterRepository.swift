@@ -34,15 +34,16 @@ public enum CenterRepository {
         let decoder = JSONDecoder()
         var center: Center?
         let rows = try await connection.query("""
-            SELECT code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates::text, payment::text
+            SELECT code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates::text, payment::text, legal::text
             FROM centers WHERE id = \(centerID)
             """, logger: logger)
-        for try await (code, name, organisation, zone, prefix, hold, coordinates, payment) in rows.decode((String, String, String, String, String, Int, String, String?).self) {
+        for try await (code, name, organisation, zone, prefix, hold, coordinates, payment, legal) in rows.decode((String, String, String, String, String, Int, String, String?, String?).self) {
             center = Center(
                 code: code, name: name, organisation: organisation, hosts: [], timeZone: zone,
                 coordinates: try decoder.decode(Coordinates.self, from: Data(coordinates.utf8)),
                 invoicePrefix: prefix, cartHoldMinutes: hold, units: [], ageGroups: [], tariffs: [], periods: [],
-                payment: try payment.map { try decoder.decode(PaymentSettings.self, from: Data($0.utf8)) }
+                payment: try payment.map { try decoder.decode(PaymentSettings.self, from: Data($0.utf8)) },
+                legal: try legal.map { try decoder.decode(LegalMentions.self, from: Data($0.utf8)) }
             )
         }
         guard var center else { return nil }

@@ -257,3 +257,64 @@ import PostgresNIO
         }
     }
 }
+
+@Suite struct LedgerPageTests {
+    /// Text of a PDF, through poppler's pdftotext.
+    func pdfText(_ data: Data) throws -> String {
+        let path = NSTemporaryDirectory() + "doc-\(UUID().uuidString).pdf"
+        try data.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/pdftotext")
+        process.arguments = ["-layout", path, "-"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    @Test func invoicesAndPaymentsWithTheirPDFs() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let browser = Browser(client)
+            let form = try await bookAndStartPayment(browser, fixture: fixture)
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+
+            let ledger = try await browser.get("/petit/factures")
+            #expect(ledger.text.contains("Mes Factures & Paiements - CENTRE PETIT") || ledger.text.contains("Mes Factures &amp; Paiements - CENTRE PETIT"))
+            #expect(ledger.text.contains("Total facturé : 20.00 € (1 facture)"))
+            #expect(ledger.text.contains("Total payé : 20.00 € (1 paiement)"))
+            #expect(ledger.text.contains("Total restant dû : 0.00 € (0 facture non soldée)"))
+            #expect(ledger.text.contains("Facture n° PET00001"))
+            #expect(ledger.text.contains("(par SYSTEMPAY)"))
+            #expect(ledger.text.contains("soldée"))
+            #expect(ledger.text.contains("( de 1 à 2 sur 2 éléments )"))
+
+            let page = try await browser.get("/petit/factures/PET00001")
+            #expect(page.status == .ok)
+            #expect(page.text.contains("Reste à payer 0.00 €"))
+            let pdf = try await client.execute(uri: "/petit/factures/PET00001.pdf", method: .get, headers: [.cookie: browser.cookie!])
+            #expect(pdf.headers[.contentType] == "application/pdf")
+            let text = try pdfText(Data(buffer: pdf.body))
+            #expect(text.contains("PET00001"))
+            #expect(text.contains("Centre petit"))
+            #expect(text.contains("20.00 €"))
+            #expect(text.contains("JULES"))
+
+            let paymentNumber = try #require(ledger.body.firstMatch(of: /paiements\/(PET-P\d+)/)?.1)
+            let receipt = try await client.execute(uri: "/petit/paiements/\(paymentNumber).pdf", method: .get, headers: [.cookie: browser.cookie!])
+            let receiptText = try pdfText(Data(buffer: receipt.body))
+            #expect(receiptText.contains("Reçu de paiement n° \(paymentNumber)"))
+            #expect(receiptText.contains("Facture n° PET00001 : 20.00 €"))
+
+            // The neighbour cannot read them: 404, like numbers that do not exist.
+            let neighbour = Browser(client)
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            #expect(try await neighbour.get("/petit/factures/PET00001").status == .notFound)
+            #expect(try await neighbour.get("/petit/factures/PET00001.pdf").status == .notFound)
+            #expect(try await neighbour.get("/petit/paiements/\(paymentNumber)").status == .notFound)
+            #expect(try await neighbour.get("/petit/factures").text.contains("Aucune facture"))
+        }
+    }
+}

@@ -166,3 +166,49 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
         }
     }
 }
+
+@Suite struct LedgerTotalsTests {
+    /// Invoices, payments and allocations recorded in several orders always give
+    /// restant dû = invoices − allocations, and counts that match.
+    @Test(arguments: [[0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]])
+    func totalsAreConsistentWhateverTheOrder(order: [Int]) async throws {
+        try await withSmallCenter(places: 10) { database, center, id in
+            let (family, children) = try #require(try await makeFamilies(database, center: id, count: 1).first)
+            let d = center.periods[0].startsOn
+            // Two reservations (10 € and 20 €) to invoice, then payments of 15 € and 12 €.
+            let a = try await book(database, center, id, family: family, child: children[0], days: [d: ["journee"]])
+            let b = try await book(database, center, id, family: family, child: children[0], days: [d.adding(days: 1): ["journee"], d.adding(days: 2): ["journee"]])
+            let totals = try await database.withCenter(id) { c in
+                var invoices: [Int64: LedgerRepository.Issued] = [:]
+                var payments: [Int64] = []
+                for step in order {
+                    switch step {
+                    case 0: invoices[a.reservationID] = try await LedgerRepository.issueInvoice(for: [a.reservationID], center: center, centerID: id, family: family, c, logger: database.logger)
+                    case 1: invoices[b.reservationID] = try await LedgerRepository.issueInvoice(for: [b.reservationID], center: center, centerID: id, family: family, c, logger: database.logger)
+                    case 2: payments.append(try await LedgerRepository.recordPayment(center: center, centerID: id, family: family, amount: Money(cents: 1500), method: "cheque", provider: nil, label: "Chèque", attempt: nil, c, logger: database.logger).id)
+                    default: payments.append(try await LedgerRepository.recordPayment(center: center, centerID: id, family: family, amount: Money(cents: 1200), method: "especes", provider: nil, label: "Espèces", attempt: nil, c, logger: database.logger).id)
+                    }
+                }
+                // 10 € of the first payment to invoice A, 5 € to invoice B; 12 € to B.
+                let first = invoices[a.reservationID]!.id, second = invoices[b.reservationID]!.id
+                try await LedgerRepository.allocate(payment: payments[0], invoice: first, amount: Money(cents: 1000), center: id, c, logger: database.logger)
+                try await LedgerRepository.allocate(payment: payments[0], invoice: second, amount: Money(cents: 500), center: id, c, logger: database.logger)
+                try await LedgerRepository.allocate(payment: payments[1], invoice: second, amount: Money(cents: 1200), center: id, c, logger: database.logger)
+                let totals = try await LedgerQueries.totals(c, center: id, family: family, logger: database.logger)
+                let entries = try await LedgerQueries.entries(c, center: id, family: family, offset: 0, limit: 50, logger: database.logger)
+                return (totals, entries)
+            }
+            let (sums, list) = totals
+            #expect(sums.invoiced == Money(cents: 3000))
+            #expect(sums.invoiceCount == 2)
+            #expect(sums.paid == Money(cents: 2700))
+            #expect(sums.paymentCount == 2)
+            #expect(sums.due == Money(cents: 3000 - 2700))
+            #expect(sums.unsettledCount == 1)
+            #expect(list.total == 4)
+            #expect(list.rows.filter { $0.kind == .invoice }.reduce(Money.zero) { $0 + $1.open } == sums.due)
+            // Numbers are gap-free whatever the order.
+            #expect(Set(list.rows.filter { $0.kind == .invoice }.map(\.number)) == ["PET00001", "PET00002"])
+        }
+    }
+}

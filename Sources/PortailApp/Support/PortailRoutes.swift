@@ -30,6 +30,7 @@ struct PortailRoutes: Sendable {
         addCartRoutes(to: router)
         addPasswordRoutes(to: router)
         addPaymentRoutes(to: router)
+        addLedgerRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/metrics"]

@@ -50,6 +50,14 @@ enum Pages {
         """, status: status)
     }
 
+    static func pdf(_ data: Data, filename: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/pdf", .contentDisposition: "inline; filename=\"\(filename)\"", .cacheControl: "private, no-store"],
+            body: .init(byteBuffer: ByteBuffer(data: data))
+        )
+    }
+
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PortailDomain
 import PostgresNIO
@@ -11,6 +12,8 @@ public struct LedgerTotals: Sendable {
     public var paymentCount: Int
     public var due: Money
     public var unsettledCount: Int
+    /// What payments gave to invoices; paid − allocated is the family's available credit.
+    public var allocated: Money
 }
 
 public enum LedgerQueries {
@@ -27,9 +30,135 @@ public enum LedgerQueries {
             WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
             """, (Int, Int, Int, Int).self, logger: logger) ?? (0, 0, 0, 0)
         let payments = try await c.first("""
-            SELECT coalesce(sum(amount_cents), 0)::bigint, count(*)::int FROM payments WHERE center_id = \(center) AND family_id = \(family)
-            """, (Int, Int).self, logger: logger) ?? (0, 0)
+            SELECT coalesce(sum(amount_cents), 0)::bigint, count(*)::int,
+                   coalesce((SELECT sum(a.amount_cents) FROM allocations a JOIN payments p ON p.center_id = a.center_id AND p.id = a.payment_id
+                             WHERE a.center_id = \(center) AND p.family_id = \(family)), 0)::bigint
+            FROM payments WHERE center_id = \(center) AND family_id = \(family)
+            """, (Int, Int, Int).self, logger: logger) ?? (0, 0, 0)
         return LedgerTotals(invoiced: Money(cents: invoices.0), invoiceCount: invoices.1, paid: Money(cents: payments.0),
-                            paymentCount: payments.1, due: Money(cents: invoices.2), unsettledCount: invoices.3)
+                            paymentCount: payments.1, due: Money(cents: invoices.2), unsettledCount: invoices.3, allocated: Money(cents: payments.2))
+    }
+}
+
+/// A row of "Mes Factures & Paiements": an invoice, a credit note or a payment.
+public struct LedgerEntry: Sendable {
+    public enum Kind: String, Sendable { case invoice, creditNote = "credit_note", payment }
+    public var kind: Kind
+    public var id: Int64
+    public var number: String
+    public var date: Date
+    public var label: String
+    public var amount: Money
+    /// For an invoice: what it still lacks; for a payment: what is not allocated (available credit).
+    public var open: Money
+    /// For an invoice: what was allocated or credited to it.
+    public var settled: Money
+}
+
+/// An invoice with its lines, as its page and PDF show it.
+public struct InvoiceDetail: Sendable {
+    public struct Line: Sendable {
+        public var designation: String
+        public var quantity: Int
+        public var unitPrice: Money
+        public var amount: Money
+    }
+    public var number: String
+    public var kind: String
+    public var issuedAt: Date
+    public var total: Money
+    public var paid: Money
+    public var remaining: Money
+    public var lines: [Line]
+    public var familyName: String
+    public var familyAddress: [String]
+}
+
+/// A payment with its allocations.
+public struct PaymentDetail: Sendable {
+    public var number: String
+    public var label: String
+    public var receivedAt: Date
+    public var amount: Money
+    public var allocations: [(invoice: String, amount: Money)]
+    public var unallocated: Money
+    public var familyName: String
+    public var familyAddress: [String]
+}
+
+extension LedgerQueries {
+    /// Invoices, credit notes and payments of a family merged by date, newest first (ties: newest id),
+    /// one page of them, and how many there are.
+    public static func entries(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [LedgerEntry], total: Int) {
+        let rows = try await c.all("""
+            WITH inv AS (
+                SELECT i.id, i.kind, i.number, i.issued_at AS at, i.total_cents,
+                       coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0)
+                     + coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id), 0) AS settled
+                FROM invoices i WHERE i.center_id = \(center) AND i.family_id = \(family)
+            ), pay AS (
+                SELECT p.id, 'payment'::text AS kind, p.number, p.received_at AS at, p.amount_cents AS total_cents,
+                       coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id), 0) AS settled,
+                       p.label
+                FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
+            )
+            SELECT id, kind, number, at, total_cents::bigint, settled::bigint, '' FROM inv
+            UNION ALL
+            SELECT id, kind, number, at, total_cents::bigint, settled::bigint, label FROM pay
+            ORDER BY 4 DESC, 2, 1 DESC
+            LIMIT \(limit) OFFSET \(offset)
+            """, (Int64, String, String, Date, Int, Int, String).self, logger: logger)
+        let total = try await c.first("""
+            SELECT ((SELECT count(*) FROM invoices WHERE center_id = \(center) AND family_id = \(family))
+                  + (SELECT count(*) FROM payments WHERE center_id = \(center) AND family_id = \(family)))::int
+            """, (Int.self), logger: logger) ?? 0
+        return (rows.map { row in
+            let kind = LedgerEntry.Kind(rawValue: row.1) ?? .invoice
+            return LedgerEntry(kind: kind, id: row.0, number: row.2, date: row.3,
+                               label: kind == .payment ? row.6 : (kind == .creditNote ? "Avoir n° \(row.2)" : "Facture n° \(row.2)"),
+                               amount: Money(cents: row.4), open: Money(cents: max(0, row.4 - row.5)), settled: Money(cents: row.5))
+        }, total)
+    }
+
+    static func familyParty(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> (String, [String]) {
+        guard let (name, lines, postcode, city) = try await c.first("""
+            SELECT name, address_lines, postcode, city FROM families WHERE center_id = \(center) AND id = \(family)
+            """, (String, [String], String, String).self, logger: logger) else { return ("", []) }
+        let place = "\(postcode) \(city)".trimmingCharacters(in: .whitespaces)
+        return (name, lines + (place.isEmpty ? [] : [place]))
+    }
+
+    /// One invoice of the family by its number; nil for another family's or an unknown number.
+    public static func invoice(_ c: PostgresConnection, center: Int64, family: Int64, number: String, logger: Logger) async throws -> InvoiceDetail? {
+        guard let (id, kind, issued, total, settled) = try await c.first("""
+            SELECT i.id, i.kind, i.issued_at, i.total_cents::bigint,
+                   (coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0)
+                  + coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id), 0))::bigint
+            FROM invoices i WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.number = \(number)
+            """, (Int64, String, Date, Int, Int).self, logger: logger) else { return nil }
+        let lines = try await c.all("""
+            SELECT designation, quantity, unit_price_cents::bigint, amount_cents::bigint FROM invoice_lines
+            WHERE center_id = \(center) AND invoice_id = \(id) ORDER BY line_no
+            """, (String, Int, Int, Int).self, logger: logger).map {
+            InvoiceDetail.Line(designation: $0.0, quantity: $0.1, unitPrice: Money(cents: $0.2), amount: Money(cents: $0.3))
+        }
+        let (name, address) = try await familyParty(c, center: center, family: family, logger: logger)
+        return InvoiceDetail(number: number, kind: kind, issuedAt: issued, total: Money(cents: total), paid: Money(cents: settled),
+                             remaining: Money(cents: max(0, total - settled)), lines: lines, familyName: name, familyAddress: address)
+    }
+
+    /// One payment of the family by its number, with the invoices it paid.
+    public static func payment(_ c: PostgresConnection, center: Int64, family: Int64, number: String, logger: Logger) async throws -> PaymentDetail? {
+        guard let (id, label, received, amount) = try await c.first("""
+            SELECT id, label, received_at, amount_cents::bigint FROM payments WHERE center_id = \(center) AND family_id = \(family) AND number = \(number)
+            """, (Int64, String, Date, Int).self, logger: logger) else { return nil }
+        let allocations = try await c.all("""
+            SELECT i.number, a.amount_cents::bigint FROM allocations a JOIN invoices i ON i.center_id = a.center_id AND i.id = a.invoice_id
+            WHERE a.center_id = \(center) AND a.payment_id = \(id) ORDER BY a.id
+            """, (String, Int).self, logger: logger).map { (invoice: $0.0, amount: Money(cents: $0.1)) }
+        let (name, address) = try await familyParty(c, center: center, family: family, logger: logger)
+        let allocated = allocations.reduce(0) { $0 + $1.amount.cents }
+        return PaymentDetail(number: number, label: label, receivedAt: received, amount: Money(cents: amount), allocations: allocations,
+                             unallocated: Money(cents: amount - allocated), familyName: name, familyAddress: address)
     }
 }

@@ -1,0 +1,84 @@
+import Foundation
+import PortailDomain
+import PortailStore
+
+/// "Mes Factures & Paiements - ALSH D OPIO", as the seed shows it.
+struct LedgerModel {
+    struct Row {
+        let date: String
+        let detail: String
+        let invoiceAmount: String
+        let paymentAmount: String
+        let stateIcon: String
+        let stateWords: String
+        let link: String
+        let linkLabel: String
+    }
+    struct Size {
+        let value: Int
+        let selected: Bool
+    }
+    let page: PageChrome
+    let title: String
+    let invoiced: String
+    let paid: String
+    let due: String
+    let credit: String?
+    let rows: [Row]
+    let hasRows: Bool
+    let sizes: [Size]
+    let summary: String
+    let previous: String?
+    let next: String?
+
+    static func row(_ entry: LedgerEntry, zone: TimeZone, base: String) -> Row {
+        let date = LocalDate(entry.date, in: zone).french
+        switch entry.kind {
+        case .payment:
+            let state: (String, String) = entry.open.cents == 0 ? ("✓", "affecté")
+                : entry.settled.cents == 0 ? ("◌", "non affecté : \(entry.open) d'avoir disponible")
+                : ("◐", "partiellement affecté : \(entry.open) d'avoir disponible")
+            return Row(date: date, detail: entry.label, invoiceAmount: "", paymentAmount: entry.amount.description,
+                       stateIcon: state.0, stateWords: state.1, link: "\(base)/paiements/\(entry.number)", linkLabel: "Voir le reçu \(entry.number)")
+        case .invoice, .creditNote:
+            let state: (String, String) = entry.kind == .creditNote ? ("↺", "avoir")
+                : entry.open.cents == 0 ? ("✓", "soldée")
+                : entry.settled.cents == 0 ? ("✗", "non soldée")
+                : ("◐", "partiellement soldée (reste \(entry.open))")
+            return Row(date: date, detail: entry.label, invoiceAmount: entry.amount.description, paymentAmount: "",
+                       stateIcon: state.0, stateWords: state.1, link: "\(base)/factures/\(entry.number)", linkLabel: "Voir la facture \(entry.number)")
+        }
+    }
+}
+
+/// An invoice's page.
+struct InvoiceModel {
+    struct Line {
+        let designation: String
+        let quantity: Int
+        let unitPrice: String
+        let amount: String
+    }
+    let page: PageChrome
+    let title: String
+    let number: String
+    let date: String
+    let lines: [Line]
+    let total: String
+    let paid: String
+    let remaining: String
+    let status: String
+    let pdf: String
+}
+
+/// A payment's receipt page.
+struct ReceiptModel {
+    let page: PageChrome
+    let number: String
+    let date: String
+    let label: String
+    let amount: String
+    let allocations: [String]
+    let unallocated: String?
+    let pdf: String
+}

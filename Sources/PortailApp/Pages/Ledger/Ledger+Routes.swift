@@ -1,0 +1,102 @@
+import Foundation
+import Hummingbird
+import PortailDocuments
+import PortailDomain
+import PortailStore
+
+extension PortailRoutes {
+    /// GET /factures — invoices and payments; /factures/{n}[.pdf] — an invoice; /paiements/{n}[.pdf] — a receipt.
+    func addLedgerRoutes(to router: Router<AppRequestContext>) {
+        router.get("/factures") { request, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let query = request.uri.queryParameters
+            let size = [5, 10, 25, 50].first { String($0) == query["taille"].map(String.init) } ?? 5
+            let pageNumber = max(1, Int(query["page"].map(String.init) ?? "1") ?? 1)
+            let logger = context.logger
+            let (totals, list) = try await database.withCenter(record.id) { c in
+                (try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger),
+                 try await LedgerQueries.entries(c, center: record.id, family: family, offset: (pageNumber - 1) * size, limit: size, logger: logger))
+            }
+            let base = context.basePath
+            let first = list.total == 0 ? 0 : (pageNumber - 1) * size + 1
+            let last = min(list.total, pageNumber * size)
+            let credit = totals.paid.cents - totals.allocated.cents
+            let plural = { (n: Int, word: String) in "\(n) \(word)\(n > 1 ? "s" : "")" }
+            let model = LedgerModel(
+                page: PageChrome(context),
+                title: "Mes Factures & Paiements - \(record.center.name.uppercased())",
+                invoiced: "\(totals.invoiced) (\(plural(totals.invoiceCount, "facture")))",
+                paid: "\(totals.paid) (\(plural(totals.paymentCount, "paiement")))",
+                due: "\(totals.due) (\(plural(totals.unsettledCount, "facture")) non soldée\(totals.unsettledCount > 1 ? "s" : ""))",
+                credit: credit > 0 ? Money(cents: credit).description : nil,
+                rows: list.rows.map { LedgerModel.row($0, zone: record.center.zone, base: base) },
+                hasRows: !list.rows.isEmpty,
+                sizes: [5, 10, 25, 50].map { .init(value: $0, selected: $0 == size) },
+                summary: "( de \(first) à \(last) sur \(list.total) éléments )",
+                previous: pageNumber > 1 ? "\(base)/factures?taille=\(size)&page=\(pageNumber - 1)" : nil,
+                next: last < list.total ? "\(base)/factures?taille=\(size)&page=\(pageNumber + 1)" : nil
+            )
+            return templates.page("ledger", model)
+        }
+
+        router.get("/factures/:numero") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let raw = context.parameters.get("numero") ?? ""
+            let wantsPDF = raw.hasSuffix(".pdf")
+            let number = wantsPDF ? String(raw.dropLast(4)) : raw
+            let invoice = try await database.withCenter(record.id) { c in
+                try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: context.logger)
+            }
+            // Another family's invoice, or another center's: the same 404 as an unknown number.
+            guard let invoice else { return Pages.notFound() }
+            let center = record.center
+            let status = invoice.kind == "credit_note" ? "avoir" : invoice.remaining.cents == 0 ? "soldée" : invoice.paid.cents == 0 ? "non soldée" : "partiellement soldée"
+            let title = invoice.kind == "credit_note" ? "Avoir" : "Facture"
+            if wantsPDF {
+                let document = InvoiceDocument(
+                    issuer: Issuer(center: center), title: title.uppercased(), number: invoice.number,
+                    date: LocalDate(invoice.issuedAt, in: center.zone), recipient: [invoice.familyName] + invoice.familyAddress,
+                    lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice, amount: $0.amount) },
+                    total: invoice.total, paid: invoice.paid, remaining: invoice.remaining, status: status
+                )
+                return Pages.pdf(PDFDocuments.invoice(document), filename: "\(invoice.number).pdf")
+            }
+            return templates.page("invoice", InvoiceModel(
+                page: PageChrome(context), title: title, number: invoice.number, date: LocalDate(invoice.issuedAt, in: center.zone).french,
+                lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice.description, amount: $0.amount.description) },
+                total: invoice.total.description, paid: invoice.paid.description, remaining: invoice.remaining.description, status: status,
+                pdf: "\(context.basePath)/factures/\(invoice.number).pdf"
+            ))
+        }
+
+        router.get("/paiements/:numero") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let raw = context.parameters.get("numero") ?? ""
+            let wantsPDF = raw.hasSuffix(".pdf")
+            let number = wantsPDF ? String(raw.dropLast(4)) : raw
+            let payment = try await database.withCenter(record.id) { c in
+                try await LedgerQueries.payment(c, center: record.id, family: family, number: number, logger: context.logger)
+            }
+            guard let payment else { return Pages.notFound() }
+            let center = record.center
+            let allocations = payment.allocations.map { "Facture n° \($0.invoice) : \($0.amount)" }
+            if wantsPDF {
+                let document = ReceiptDocument(
+                    issuer: Issuer(center: center), number: payment.number, date: LocalDate(payment.receivedAt, in: center.zone),
+                    recipient: [payment.familyName] + payment.familyAddress, label: payment.label, amount: payment.amount,
+                    allocations: allocations, unallocated: payment.unallocated
+                )
+                return Pages.pdf(PDFDocuments.receipt(document), filename: "recu-\(payment.number).pdf")
+            }
+            return templates.page("receipt", ReceiptModel(
+                page: PageChrome(context), number: payment.number, date: LocalDate(payment.receivedAt, in: center.zone).french,
+                label: payment.label, amount: payment.amount.description, allocations: allocations,
+                unallocated: payment.unallocated.cents > 0 ? payment.unallocated.description : nil,
+                pdf: "\(context.basePath)/paiements/\(payment.number).pdf"
+            ))
+        }
+    }
+}
