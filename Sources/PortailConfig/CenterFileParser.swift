@@ -459,7 +459,7 @@ struct CenterFileParser {
                 code: code, label: label, ageGroup: group, startsOn: starts, endsOn: ends, weekdays: weekdays,
                 closedDays: closed.sorted(), units: offered, places: places, tariff: tariffCode,
                 bookingOpensAt: booking?.opens, bookingClosesAt: booking?.closes,
-                deadline: booking?.deadline ?? .dayBeforeNoon
+                deadline: booking?.deadline ?? .dayBeforeNoon, cancellation: booking?.cancellation
             ), item))
         }
         // Two periods of one age group must not share a day: a child's day would have two prices.
@@ -471,35 +471,39 @@ struct CenterFileParser {
         return periods.map(\.0)
     }
 
-    private func parseBooking(_ field: Field, periodStart: LocalDate?) -> (opens: LocalDateTime?, closes: LocalDateTime?, deadline: DeadlineRule?) {
-        guard let m = field.mapping(keys: ["opens_at", "closes_at", "deadline"]) else { return (nil, nil, nil) }
+    private func parseBooking(_ field: Field, periodStart: LocalDate?) -> (opens: LocalDateTime?, closes: LocalDateTime?, deadline: DeadlineRule?, cancellation: DeadlineRule?) {
+        guard let m = field.mapping(keys: ["opens_at", "closes_at", "deadline", "cancellation"]) else { return (nil, nil, nil, nil) }
         let opens = m["opens_at"]?.dateTime
         let closesField = m["closes_at"]
         let closes = closesField?.dateTime
         if let opens, let closes, closes <= opens {
             closesField?.report("booking closes at \(closes) before it opens at \(opens)")
         }
-        let deadline = m["deadline"].flatMap { f -> DeadlineRule? in
-            guard let d = f.mapping(keys: ["days_before", "at", "skip_weekends", "skip_public_holidays", "previous_weekday"]) else { return nil }
-            if let weekdayField = d["previous_weekday"] {
-                // "jusqu'au jeudi 12h pour la semaine suivante".
-                if d["days_before"] != nil { d["days_before"]?.report("give either days_before or previous_weekday, not both") }
-                guard let weekday = weekdayField.weekday else { return nil }
-                return DeadlineRule(daysBefore: 0, at: d["at"]?.time ?? LocalTime(hour: 12, minute: 0)!, skipWeekends: false,
-                                    skipPublicHolidays: false, previousWeekday: weekday)
-            }
-            let days = d.required("days_before").flatMap { df -> Int? in
-                guard let n = df.int else { return nil }
-                guard (0...365).contains(n) else { df.report("days_before must be between 0 and 365, found \(n)"); return nil }
-                return n
-            }
-            let at = d["at"]?.time ?? LocalTime(hour: 12, minute: 0)!
-            let weekends = d["skip_weekends"]?.bool ?? false
-            let holidays = d["skip_public_holidays"]?.bool ?? false
-            guard let days else { return nil }
-            return DeadlineRule(daysBefore: days, at: at, skipWeekends: weekends, skipPublicHolidays: holidays)
+        let deadline = m["deadline"].flatMap(parseDeadline)
+        // Parents may cancel a confirmed reservation themselves until this deadline (a credit note is issued).
+        let cancellation = m["cancellation"].flatMap(parseDeadline)
+        return (opens, closes, deadline, cancellation)
+    }
+
+    private func parseDeadline(_ f: Field) -> DeadlineRule? {
+        guard let d = f.mapping(keys: ["days_before", "at", "skip_weekends", "skip_public_holidays", "previous_weekday"]) else { return nil }
+        if let weekdayField = d["previous_weekday"] {
+            // "jusqu'au jeudi 12h pour la semaine suivante".
+            if d["days_before"] != nil { d["days_before"]?.report("give either days_before or previous_weekday, not both") }
+            guard let weekday = weekdayField.weekday else { return nil }
+            return DeadlineRule(daysBefore: 0, at: d["at"]?.time ?? LocalTime(hour: 12, minute: 0)!, skipWeekends: false,
+                                skipPublicHolidays: false, previousWeekday: weekday)
         }
-        return (opens, closes, deadline)
+        let days = d.required("days_before").flatMap { df -> Int? in
+            guard let n = df.int else { return nil }
+            guard (0...365).contains(n) else { df.report("days_before must be between 0 and 365, found \(n)"); return nil }
+            return n
+        }
+        let at = d["at"]?.time ?? LocalTime(hour: 12, minute: 0)!
+        let weekends = d["skip_weekends"]?.bool ?? false
+        let holidays = d["skip_public_holidays"]?.bool ?? false
+        guard let days else { return nil }
+        return DeadlineRule(daysBefore: days, at: at, skipWeekends: weekends, skipPublicHolidays: holidays)
     }
 
     // MARK: legal mentions

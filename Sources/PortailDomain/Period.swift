@@ -17,11 +17,14 @@ public struct Period: Sendable, Hashable, Codable {
     public var bookingOpensAt: LocalDateTime?
     public var bookingClosesAt: LocalDateTime?
     public var deadline: DeadlineRule
+    /// Until when parents may cancel a confirmed day themselves; nil: only staff cancel.
+    public var cancellation: DeadlineRule?
 
     public init(code: String, label: String, ageGroup: String, startsOn: LocalDate, endsOn: LocalDate,
                 weekdays: [Weekday], closedDays: [LocalDate], units: [String], places: [String: Int],
                 tariff: String, bookingOpensAt: LocalDateTime?, bookingClosesAt: LocalDateTime?,
-                deadline: DeadlineRule) {
+                deadline: DeadlineRule, cancellation: DeadlineRule? = nil) {
+        self.cancellation = cancellation
         self.code = code
         self.label = label
         self.ageGroup = ageGroup

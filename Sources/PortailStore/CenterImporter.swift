@@ -167,18 +167,19 @@ public struct CenterImporter: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let deadline = String(decoding: try encoder.encode(period.deadline), as: UTF8.self)
+        let cancellation = try period.cancellation.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let weekdays = period.weekdays.map { Int16($0.index + 1) }
         var periodID: Int64 = 0
         for try await value in try await connection.query("""
             INSERT INTO periods (center_id, code, label, age_group, starts_on, ends_on, weekdays, units, tariff,
-                                 booking_opens_at, booking_closes_at, deadline)
+                                 booking_opens_at, booking_closes_at, deadline, cancellation)
             VALUES (\(id), \(period.code), \(period.label), \(period.ageGroup), \(period.startsOn.iso)::date, \(period.endsOn.iso)::date,
                     \(weekdays), \(period.units), \(period.tariff), \(period.bookingOpensAt?.description)::timestamp,
-                    \(period.bookingClosesAt?.description)::timestamp, \(deadline)::jsonb)
+                    \(period.bookingClosesAt?.description)::timestamp, \(deadline)::jsonb, \(cancellation)::jsonb)
             ON CONFLICT (center_id, code) DO UPDATE SET label = EXCLUDED.label, age_group = EXCLUDED.age_group,
                 starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, weekdays = EXCLUDED.weekdays, units = EXCLUDED.units,
                 tariff = EXCLUDED.tariff, booking_opens_at = EXCLUDED.booking_opens_at,
-                booking_closes_at = EXCLUDED.booking_closes_at, deadline = EXCLUDED.deadline
+                booking_closes_at = EXCLUDED.booking_closes_at, deadline = EXCLUDED.deadline, cancellation = EXCLUDED.cancellation
             RETURNING id
             """, logger: logger).decode(Int64.self) { periodID = value }
 

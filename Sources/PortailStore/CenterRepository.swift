@@ -67,17 +67,18 @@ public enum CenterRepository {
             center.tariffs.append(try decoder.decode(Tariff.self, from: Data(definition.utf8)))
         }
         var periods: [(Int64, Period)] = []
-        for try await (id, code, label, group, starts, ends, weekdays, units, tariff, opens, closes, deadline) in try await connection.query("""
+        for try await (id, code, label, group, starts, ends, weekdays, units, tariff, opens, closes, deadline, cancellation) in try await connection.query("""
             SELECT id, code, label, age_group, starts_on::text, ends_on::text, weekdays, units, tariff,
-                   to_char(booking_opens_at, 'YYYY-MM-DD"T"HH24:MI'), to_char(booking_closes_at, 'YYYY-MM-DD"T"HH24:MI'), deadline::text
+                   to_char(booking_opens_at, 'YYYY-MM-DD"T"HH24:MI'), to_char(booking_closes_at, 'YYYY-MM-DD"T"HH24:MI'), deadline::text, cancellation::text
             FROM periods WHERE center_id = \(centerID) ORDER BY starts_on, code
-            """, logger: logger).decode((Int64, String, String, String, String, String, [Int16], [String], String, String?, String?, String).self) {
+            """, logger: logger).decode((Int64, String, String, String, String, String, [Int16], [String], String, String?, String?, String, String?).self) {
             periods.append((id, Period(
                 code: code, label: label, ageGroup: group, startsOn: LocalDate(iso: starts)!, endsOn: LocalDate(iso: ends)!,
                 weekdays: weekdays.map { Weekday.allCases[Int($0) - 1] }, closedDays: [], units: units, places: [:],
                 tariff: tariff, bookingOpensAt: opens.flatMap(LocalDateTime.init(parsing:)),
                 bookingClosesAt: closes.flatMap(LocalDateTime.init(parsing:)),
-                deadline: try decoder.decode(DeadlineRule.self, from: Data(deadline.utf8))
+                deadline: try decoder.decode(DeadlineRule.self, from: Data(deadline.utf8)),
+                cancellation: try cancellation.map { try decoder.decode(DeadlineRule.self, from: Data($0.utf8)) }
             )))
         }
         for index in periods.indices {

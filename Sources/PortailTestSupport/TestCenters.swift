@@ -51,6 +51,7 @@ public enum TestCenters {
             tariff: base
             booking:
               deadline: { days_before: 1, at: "12:00" }
+              cancellation: { days_before: 2, at: "12:00" }
         \(payment)
         """
     }

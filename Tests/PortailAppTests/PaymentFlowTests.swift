@@ -259,6 +259,36 @@ import PostgresNIO
 }
 
 @Suite struct LedgerPageTests {
+    @Test func aParentCancelsBeforeTheDeadlineAndGetsACreditNote() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let browser = Browser(client)
+            let form = try await bookAndStartPayment(browser, fixture: fixture)
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+            let detail = try await browser.get("/petit/reservations/00001")
+            #expect(detail.text.contains("Annuler cette réservation"))
+            let cancel = try await browser.post("/petit/reservations/00001/annuler", [])
+            #expect(cancel.location == "/petit/factures?annulation=00001")
+            let ledger = try await browser.get(cancel.location!)
+            #expect(ledger.text.contains("La réservation 00001 est annulée"))
+            #expect(ledger.text.contains("Avoir n° PET-AV00001"))
+            #expect(ledger.text.contains("Facture n° PET00001"))
+            #expect(ledger.text.contains("Total restant dû : 0.00 €"))
+            #expect(ledger.text.contains("Avoir disponible : 20.00 €"))
+            #expect(try await browser.get("/petit/reservations/00001").text.contains("annulée"))
+            // The places are free, the invoice untouched, the payment's allocation reversed, not edited.
+            #expect(try await count(fixture, "SELECT coalesce(sum(taken), 0)::int FROM day_capacities") == 0)
+            #expect(try await count(fixture, "SELECT total_cents::int FROM invoices WHERE number = 'PET00001'") == 2000)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = -2000 AND reverses IS NOT NULL") == 1)
+            // Sum of invoices − credit notes − allocations = restant dû (0), and the credit is the payment.
+            #expect(try await count(fixture, """
+                SELECT ((SELECT sum(total_cents) FROM invoices WHERE kind = 'invoice') - (SELECT sum(total_cents) FROM invoices WHERE kind = 'credit_note')
+                      - (SELECT sum(amount_cents) FROM allocations))::int
+                """) == 0)
+            // Twice is refused.
+            #expect(try await browser.post("/petit/reservations/00001/annuler", []).status == .notFound)
+        }
+    }
+
     /// Text of a PDF, through poppler's pdftotext.
     func pdfText(_ data: Data) throws -> String {
         let path = NSTemporaryDirectory() + "doc-\(UUID().uuidString).pdf"

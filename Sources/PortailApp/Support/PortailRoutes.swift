@@ -28,6 +28,7 @@ struct PortailRoutes: Sendable {
         addAccountRoutes(to: router)
         addBookingRoutes(to: router)
         addCartRoutes(to: router)
+        addCancellationRoutes(to: router)
         addPasswordRoutes(to: router)
         addPaymentRoutes(to: router)
         addLedgerRoutes(to: router)

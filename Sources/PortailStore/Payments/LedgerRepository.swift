@@ -72,3 +72,86 @@ public enum LedgerRepository {
             """, logger: logger)
     }
 }
+
+/// Why a cancellation was refused.
+public enum CancellationRefusal: Error, Sendable, Equatable {
+    case notCancellable
+    case pastDeadline([LocalDate])
+}
+
+extension LedgerRepository {
+    /// Cancels a confirmed reservation: its places are free again and, when it was invoiced, a credit
+    /// note with its own number cancels its lines. Money already allocated beyond what the invoice still
+    /// bills is released (reversal allocations) and becomes the family's credit. Nothing is edited.
+    /// `family` limits it to that family's reservations (a parent); `now` checks the period's
+    /// cancellation deadline when given (a parent), staff pass nil.
+    public static func cancel(
+        number: Int, family: Int64?, now: Date?, center: Center, centerID: Int64, actor: String, _ c: PostgresConnection, logger: Logger
+    ) async throws -> Issued? {
+        guard let (id, familyID, periodCode, invoiceID) = try await c.first("""
+            SELECT r.id, r.family_id, p.code, r.invoice_id FROM reservations r JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+            WHERE r.center_id = \(centerID) AND r.number = \(number) AND r.state = 'confirmed'
+              AND (\(family)::bigint IS NULL OR r.family_id = \(family))
+            FOR UPDATE OF r
+            """, (Int64, Int64, String, Int64?).self, logger: logger) else { throw CancellationRefusal.notCancellable }
+        let days = try await c.all("""
+            SELECT DISTINCT day::text FROM reservation_lines WHERE center_id = \(centerID) AND reservation_id = \(id) ORDER BY 1
+            """, (String.self), logger: logger).compactMap(LocalDate.init(iso:))
+        if let now {
+            guard let rule = center.period(periodCode)?.cancellation else { throw CancellationRefusal.notCancellable }
+            let late = days.filter { rule.deadline(for: $0, in: center.zone) < now }
+            guard late.isEmpty else { throw CancellationRefusal.pastDeadline(late) }
+        }
+        try await c.run("UPDATE reservations SET state = 'cancelled' WHERE center_id = \(centerID) AND id = \(id)", logger: logger)
+        try await BookingRepository.releasePlaces(c, center: centerID, reservations: [id], logger: logger)
+        guard let invoiceID else { return nil }
+
+        // The credit note repeats the reservation's invoice lines.
+        let lines = try await c.all("""
+            SELECT child_id, designation, quantity, unit_price_cents::bigint, amount_cents::bigint FROM invoice_lines
+            WHERE center_id = \(centerID) AND invoice_id = \(invoiceID) AND reservation_id = \(id) ORDER BY line_no
+            """, (Int64?, String, Int, Int, Int).self, logger: logger)
+        let total = lines.reduce(0) { $0 + $1.4 }
+        let sequence = try await BookingRepository.nextNumber(c, center: centerID, counter: "credit_note", logger: logger)
+        let label = "\(center.invoicePrefix)-AV\(String(format: "%05d", sequence))"
+        let noteID = try await c.first("""
+            INSERT INTO invoices (center_id, number, kind, credit_of, family_id, total_cents)
+            VALUES (\(centerID), \(label), 'credit_note', \(invoiceID), \(familyID), \(total)) RETURNING id
+            """, (Int64.self), logger: logger)!
+        for (index, line) in lines.enumerated() {
+            try await c.run("""
+                INSERT INTO invoice_lines (center_id, invoice_id, line_no, child_id, reservation_id, designation, quantity, unit_price_cents, amount_cents)
+                VALUES (\(centerID), \(noteID), \(index + 1), \(line.0), \(id), \("Annulation : " + line.1), \(line.2), \(line.3), \(line.4))
+                """, logger: logger)
+        }
+        // Release what payments gave beyond what the invoice now bills, newest allocation first.
+        let (invoiceTotal, credited, allocated) = try await c.first("""
+            SELECT i.total_cents::bigint,
+                   coalesce((SELECT sum(total_cents) FROM invoices WHERE center_id = i.center_id AND credit_of = i.id), 0)::bigint,
+                   coalesce((SELECT sum(amount_cents) FROM allocations WHERE center_id = i.center_id AND invoice_id = i.id), 0)::bigint
+            FROM invoices i WHERE i.center_id = \(centerID) AND i.id = \(invoiceID)
+            """, (Int, Int, Int).self, logger: logger)!
+        var excess = allocated + credited - invoiceTotal
+        if excess > 0 {
+            let allocations = try await c.all("""
+                SELECT a.id, a.payment_id, a.amount_cents::bigint
+                     + coalesce((SELECT sum(r.amount_cents) FROM allocations r WHERE r.center_id = a.center_id AND r.reverses = a.id), 0)::bigint
+                FROM allocations a WHERE a.center_id = \(centerID) AND a.invoice_id = \(invoiceID) AND a.amount_cents > 0 ORDER BY a.id DESC
+                """, (Int64, Int64, Int).self, logger: logger)
+            for (allocation, payment, left) in allocations where excess > 0 && left > 0 {
+                let amount = min(left, excess)
+                try await c.run("""
+                    INSERT INTO allocations (center_id, payment_id, invoice_id, amount_cents, reverses)
+                    VALUES (\(centerID), \(payment), \(invoiceID), \(-amount), \(allocation))
+                    """, logger: logger)
+                excess -= amount
+            }
+        }
+        let after = String(decoding: try JSONEncoder().encode(["credit_note": label, "amount": Money(cents: total).description]), as: UTF8.self)
+        try await c.run("""
+            INSERT INTO audit_log (center_id, actor, action, subject, after)
+            VALUES (\(centerID), \(actor), 'reservation.cancel', \(String(format: "%05d", number)), \(after)::jsonb)
+            """, logger: logger)
+        return Issued(id: noteID, number: label, total: Money(cents: total))
+    }
+}

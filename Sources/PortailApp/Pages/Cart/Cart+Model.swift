@@ -67,6 +67,8 @@ struct ReservationDetailModel {
         let price: String
     }
     let page: PageChrome
+    /// Until when the parent may cancel it, when they may.
+    let cancelUntil: String?
     let notice: String?
     let row: ReservationRow
     let lines: [Line]

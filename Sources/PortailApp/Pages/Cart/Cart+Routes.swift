@@ -32,8 +32,16 @@ extension PortailRoutes {
             // Another family's or another center's number: the same 404 as an unknown one.
             guard let (summary, lines) = found else { return Pages.notFound() }
             let center = record.center
+            let now = Date()
+            let cancellable: String? = {
+                guard summary.state == "confirmed", let rule = center.period(summary.periodCode)?.cancellation else { return nil }
+                let first = lines.map(\.day).min() ?? summary.firstDay
+                let limit = rule.deadline(for: first, in: center.zone)
+                return limit > now ? French.dateTime(limit, in: center.zone) : nil
+            }()
             let model = ReservationDetailModel(
                 page: PageChrome(context),
+                cancelUntil: cancellable,
                 notice: request.uri.queryParameters["confirmee"] != nil
                     ? "Votre réservation est confirmée. Elle est facturée : réglez-la à l'accueil de loisirs (chèque, espèces, CESU, chèques vacances)." : nil,
                 row: ReservationRow(summary, center: center, base: context.basePath),
@@ -44,6 +52,27 @@ extension PortailRoutes {
                     : summary.state == "confirmed" ? "Facturée" : "Aucun paiement"
             )
             return templates.page("reservation", model)
+        }
+    }
+
+    func addCancellationRoutes(to router: Router<AppRequestContext>) {
+        // A parent cancels a confirmed reservation before the period's cancellation deadline: credit note.
+        router.post("/reservations/:numero/annuler") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
+            do {
+                _ = try await database.withCenter(record.id) { c in
+                    try await LedgerRepository.cancel(number: number, family: family, now: Date(), center: record.center, centerID: record.id,
+                                                      actor: "family:\(family)", c, logger: context.logger)
+                }
+                return Pages.redirect("\(context.basePath)/factures?annulation=\(French.number(number))")
+            } catch CancellationRefusal.pastDeadline(let days) {
+                return Pages.problem(title: "Annulation impossible", message: "Le délai d'annulation est dépassé pour : \(days.map(\.french).joined(separator: ", ")). Contactez l'accueil de loisirs.",
+                                     base: context.basePath, status: .conflict)
+            } catch CancellationRefusal.notCancellable {
+                return Pages.notFound()
+            }
         }
     }
 

@@ -19,6 +19,7 @@ struct LedgerModel {
         let selected: Bool
     }
     let page: PageChrome
+    let notice: String?
     let title: String
     let invoiced: String
     let paid: String

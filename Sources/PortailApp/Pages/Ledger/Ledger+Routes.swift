@@ -25,6 +25,7 @@ extension PortailRoutes {
             let plural = { (n: Int, word: String) in "\(n) \(word)\(n > 1 ? "s" : "")" }
             let model = LedgerModel(
                 page: PageChrome(context),
+                notice: query["annulation"].map { "La réservation \($0) est annulée : l'avoir qui la rembourse figure ci-dessous et reste à votre crédit." },
                 title: "Mes Factures & Paiements - \(record.center.name.uppercased())",
                 invoiced: "\(totals.invoiced) (\(plural(totals.invoiceCount, "facture")))",
                 paid: "\(totals.paid) (\(plural(totals.paymentCount, "paiement")))",
