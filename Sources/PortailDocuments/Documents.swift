@@ -162,3 +162,63 @@ public enum PDFDocuments {
         for line in [issuer.name] + issuer.legal { pdf.paragraph(line, size: 8) }
     }
 }
+
+/// The yearly certificate of childcare expenses (crédit d'impôt pour frais de garde des enfants de moins de 6 ans).
+public struct ChildcareCertificate: Sendable {
+    public struct Child: Sendable {
+        public var name: String
+        public var birthDate: LocalDate
+        public var paid: Money
+        public init(name: String, birthDate: LocalDate, paid: Money) {
+            self.name = name
+            self.birthDate = birthDate
+            self.paid = paid
+        }
+    }
+    public var issuer: Issuer
+    public var city: String
+    public var year: Int
+    public var family: [String]
+    public var children: [Child]
+    public var date: LocalDate
+
+    public init(issuer: Issuer, city: String, year: Int, family: [String], children: [Child], date: LocalDate) {
+        self.issuer = issuer
+        self.city = city
+        self.year = year
+        self.family = family
+        self.children = children
+        self.date = date
+    }
+}
+
+extension PDFDocuments {
+    public static func certificate(_ doc: ChildcareCertificate) -> Data {
+        let pdf = PDFCanvas(title: "Attestation de frais de garde \(doc.year)")
+        header(pdf, issuer: doc.issuer, title: "Attestation de frais de garde – année \(doc.year)", date: doc.date, recipient: doc.family)
+        pdf.paragraph("Je soussigné(e), responsable de \(doc.issuer.name), atteste que la famille \(doc.family.first ?? "") a réglé, au titre de l'année \(doc.year), "
+                      + "les sommes suivantes pour l'accueil de ses enfants âgés de moins de 6 ans au 1er janvier \(doc.year) :", size: 11)
+        pdf.y += 8
+        var total = Money.zero
+        for child in doc.children {
+            pdf.font(size: 11)
+            pdf.text("\(child.name), né(e) le \(child.birthDate.french)", x: PDFCanvas.margin + 10, y: pdf.y)
+            pdf.text(child.paid.description, x: PDFCanvas.width - PDFCanvas.margin, y: pdf.y, right: true)
+            pdf.y += 16
+            total = total + child.paid
+        }
+        if doc.children.isEmpty { pdf.paragraph("Aucune somme versée pour un enfant de moins de 6 ans.", size: 11) }
+        pdf.rule(at: pdf.y - 8)
+        pdf.y += 6
+        pdf.font(size: 11, bold: true)
+        pdf.text("Total", x: PDFCanvas.margin + 10, y: pdf.y)
+        pdf.text(total.description, x: PDFCanvas.width - PDFCanvas.margin, y: pdf.y, right: true)
+        pdf.y += 30
+        pdf.paragraph("Montants effectivement payés, aides déduites, hors frais de repas le cas échéant selon la réglementation. "
+                      + "Attestation délivrée pour servir et valoir ce que de droit.", size: 9)
+        pdf.y += 10
+        pdf.paragraph("Fait à \(doc.city), le \(doc.date.french).", size: 11)
+        footer(pdf, issuer: doc.issuer)
+        return pdf.finish()
+    }
+}

@@ -72,6 +72,9 @@ final class Browser: @unchecked Sendable {
     }
 }
 
+/// Four years old in April: under 6 on 1 January of this year and the next (childcare certificates).
+let youngChildBirthDate = LocalDate(year: LocalDate(Date(), in: TimeZone(identifier: "Europe/Paris")!).year - 4, month: 4, day: 1)!
+
 /// Two small centers (petit, autre) with families, served live.
 struct PortalFixture: Sendable {
     let database: Database
@@ -105,7 +108,7 @@ func withPortal(
                     let family = try await AccountRepository.createFamily(c, center: record.id, email: email, name: "FAMILLE \(child)",
                                                                           passwordHash: hash, state: "active", category: nil, logger: logger)
                     try await AccountRepository.addChild(c, center: record.id, family: family, firstName: child, lastName: "X",
-                                                         birthDate: LocalDate(iso: "2019-04-01")!, logger: logger)
+                                                         birthDate: youngChildBirthDate, logger: logger)
                 }
             }
         }

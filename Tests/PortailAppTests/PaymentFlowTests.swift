@@ -338,6 +338,14 @@ import PostgresNIO
             #expect(receiptText.contains("Reçu de paiement n° \(paymentNumber)"))
             #expect(receiptText.contains("Facture n° PET00001 : 20.00 €"))
 
+            // The yearly childcare certificate lists what was paid for the child.
+            let year = LocalDate(Date(), in: TimeZone(identifier: "Europe/Paris")!).year
+            let certificate = try await client.execute(uri: "/petit/attestations/\(year).pdf", method: .get, headers: [.cookie: browser.cookie!])
+            let certificateText = try pdfText(Data(buffer: certificate.body))
+            #expect(certificateText.contains("Attestation de frais de garde – année \(year)"))
+            #expect(certificateText.contains("JULES X, né(e) le \(youngChildBirthDate.french)"))
+            #expect(certificateText.contains("20.00 €"))
+
             // The neighbour cannot read them: 404, like numbers that do not exist.
             let neighbour = Browser(client)
             _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)

@@ -162,3 +162,43 @@ extension LedgerQueries {
                              unallocated: Money(cents: amount - allocated), familyName: name, familyAddress: address)
     }
 }
+
+/// What a family paid in a year for the care of one child, for the tax certificate.
+public struct ChildcareAmount: Sendable {
+    public var firstName: String
+    public var lastName: String
+    public var birthDate: LocalDate
+    public var paid: Money
+}
+
+extension LedgerQueries {
+    /// Money paid in `year` (payments received that year, as allocated to invoices), shared among the
+    /// children of the invoices' lines in proportion to their amounts, per child.
+    public static func childcare(_ c: PostgresConnection, center: Int64, family: Int64, year: Int, logger: Logger) async throws -> [ChildcareAmount] {
+        let allocations = try await c.all("""
+            SELECT a.invoice_id, sum(a.amount_cents)::bigint FROM allocations a JOIN payments p ON p.center_id = a.center_id AND p.id = a.payment_id
+            WHERE a.center_id = \(center) AND p.family_id = \(family)
+              AND p.received_at >= make_date(\(year)::int, 1, 1) AND p.received_at < make_date(\(year)::int + 1, 1, 1)
+            GROUP BY a.invoice_id
+            """, (Int64, Int).self, logger: logger)
+        var paidByChild: [Int64: Int] = [:]
+        for (invoice, allocated) in allocations where allocated > 0 {
+            let lines = try await c.all("""
+                SELECT child_id, amount_cents::bigint FROM invoice_lines WHERE center_id = \(center) AND invoice_id = \(invoice) AND child_id IS NOT NULL ORDER BY line_no
+                """, (Int64, Int).self, logger: logger)
+            let total = lines.reduce(0) { $0 + $1.1 }
+            guard total > 0 else { continue }
+            // Shares in whole cents; the last line takes the remainder so that nothing is lost.
+            var given = 0
+            for (index, (child, amount)) in lines.enumerated() {
+                let share = index == lines.count - 1 ? allocated - given : allocated * amount / total
+                paidByChild[child, default: 0] += share
+                given += share
+            }
+        }
+        return try await AccountRepository.children(c, center: center, family: family, logger: logger).compactMap { child in
+            guard let paid = paidByChild[child.id], paid > 0 else { return nil }
+            return ChildcareAmount(firstName: child.firstName, lastName: child.lastName, birthDate: child.birthDate, paid: Money(cents: paid))
+        }
+    }
+}

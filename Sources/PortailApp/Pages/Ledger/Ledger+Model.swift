@@ -18,7 +18,12 @@ struct LedgerModel {
         let value: Int
         let selected: Bool
     }
+    struct Certificate {
+        let year: Int
+        let link: String
+    }
     let page: PageChrome
+    let certificates: [Certificate]
     let notice: String?
     let title: String
     let invoiced: String

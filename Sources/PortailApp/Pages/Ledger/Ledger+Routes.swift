@@ -25,6 +25,7 @@ extension PortailRoutes {
             let plural = { (n: Int, word: String) in "\(n) \(word)\(n > 1 ? "s" : "")" }
             let model = LedgerModel(
                 page: PageChrome(context),
+                certificates: { let year = LocalDate(Date(), in: record.center.zone).year; return [year, year - 1].map { .init(year: $0, link: "\(base)/attestations/\($0).pdf") } }(),
                 notice: query["annulation"].map { "La réservation \($0) est annulée : l'avoir qui la rembourse figure ci-dessous et reste à votre crédit." },
                 title: "Mes Factures & Paiements - \(record.center.name.uppercased())",
                 invoiced: "\(totals.invoiced) (\(plural(totals.invoiceCount, "facture")))",
@@ -70,6 +71,32 @@ extension PortailRoutes {
                 total: invoice.total.description, paid: invoice.paid.description, remaining: invoice.remaining.description, status: status,
                 pdf: "\(context.basePath)/factures/\(invoice.number).pdf"
             ))
+        }
+
+        // The yearly childcare certificate: what was paid for children under 6 on 1 January.
+        router.get("/attestations/:annee") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let raw = context.parameters.get("annee") ?? ""
+            guard raw.hasSuffix(".pdf"), let year = Int(raw.dropLast(4)), (2000...2100).contains(year) else { return Pages.notFound() }
+            let logger = context.logger
+            let (amounts, account) = try await database.withCenter(record.id) { c in
+                (try await LedgerQueries.childcare(c, center: record.id, family: family, year: year, logger: logger),
+                 try await AccountRepository.family(c, center: record.id, id: family, logger: logger))
+            }
+            let firstOfYear = LocalDate(year: year, month: 1, day: 1)!
+            let children = amounts.filter { child in
+                var age = firstOfYear.year - child.birthDate.year
+                if (firstOfYear.month, firstOfYear.day) < (child.birthDate.month, child.birthDate.day) { age -= 1 }
+                return age < 6
+            }
+            let center = record.center
+            let document = ChildcareCertificate(
+                issuer: Issuer(center: center), city: center.coordinates.city, year: year, family: [account?.name ?? ""],
+                children: children.map { .init(name: "\($0.firstName) \($0.lastName)", birthDate: $0.birthDate, paid: $0.paid) },
+                date: LocalDate(Date(), in: center.zone)
+            )
+            return Pages.pdf(PDFDocuments.certificate(document), filename: "attestation-frais-de-garde-\(year).pdf")
         }
 
         router.get("/paiements/:numero") { _, context in
