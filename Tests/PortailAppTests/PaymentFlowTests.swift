@@ -286,6 +286,33 @@ import PostgresNIO
                 """) == 0)
             // Twice is refused.
             #expect(try await browser.post("/petit/reservations/00001/annuler", []).status == .notFound)
+
+            // The credit is used first on the next cart: a 10 € day is paid with it, no bank involved.
+            let periods = try await browser.get("/petit/reservations/nouvelle")
+            let childID = try #require(periods.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let start = fixture.petit.center.periods[0].startsOn
+            _ = try await browser.post("/petit/reservations/confirmer", [("enfant", String(childID)), ("periode", "vacances"), ("jour", "\(start.adding(days: 5).iso):journee")])
+            try await browser.get("/petit/panier")
+            let byCredit = try await browser.post("/petit/panier/paiement", [])
+            #expect(byCredit.location == "/petit/factures?avoir=PET00002")
+            #expect(try await browser.get("/petit/reservations/00002").text.contains("confirmée"))
+            let after = try await browser.get("/petit/factures")
+            #expect(after.text.contains("Avoir disponible : 10.00 €"))
+            #expect(after.text.contains("Total restant dû : 0.00 €"))
+
+            // Then a 20 € cart: the bank is asked for the 10 € the credit does not cover.
+            _ = try await browser.post("/petit/reservations/confirmer", [("enfant", String(childID)), ("periode", "vacances"),
+                                                                         ("jour", "\(start.adding(days: 6).iso):journee"), ("jour", "\(start.adding(days: 7).iso):journee")])
+            try await browser.get("/petit/panier")
+            let pay = try await browser.post("/petit/panier/paiement", [])
+            let amount = try #require(pay.body.firstMatch(of: /name="vads_amount" value="(\d+)"/)?.1)
+            #expect(amount == "1000")
+            var second: [String: String] = [:]
+            for match in pay.body.matches(of: /<input type="hidden" name="([^"]+)" value="([^"]*)">/) { second[String(match.1)] = String(match.2) }
+            #expect(try await notify(client, bankNotification(second, uuid: "uuid-3")) == .ok)
+            let last = try await browser.get("/petit/factures")
+            #expect(last.text.contains("Total restant dû : 0.00 € (0 facture non soldée)"))
+            #expect(!last.text.contains("Avoir disponible"))
         }
     }
 

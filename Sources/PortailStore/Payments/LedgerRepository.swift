@@ -155,3 +155,28 @@ extension LedgerRepository {
         return Issued(id: noteID, number: label, total: Money(cents: total))
     }
 }
+
+extension LedgerRepository {
+    /// The family's money not yet allocated, per payment, oldest first. Locks the family's row, so that
+    /// two carts of one family cannot spend the same credit (payments are append-only: not lockable).
+    public static func availableCredit(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(payment: Int64, left: Money)] {
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
+        return try await c.all("""
+            SELECT p.id, (p.amount_cents - coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id), 0))::bigint
+            FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
+            ORDER BY p.received_at, p.id
+            """, (Int64, Int).self, logger: logger).filter { $0.1 > 0 }.map { (payment: $0.0, left: Money(cents: $0.1)) }
+    }
+
+    /// Allocates up to `limit` of the family's credit to an invoice, oldest money first; returns what was used.
+    @discardableResult
+    public static func useCredit(upTo limit: Money, invoice: Int64, center: Int64, family: Int64, _ c: PostgresConnection, logger: Logger) async throws -> Money {
+        var remaining = limit.cents
+        for (payment, left) in try await availableCredit(c, center: center, family: family, logger: logger) where remaining > 0 {
+            let amount = min(left.cents, remaining)
+            try await allocate(payment: payment, invoice: invoice, amount: Money(cents: amount), center: center, c, logger: logger)
+            remaining -= amount
+        }
+        return Money(cents: limit.cents - remaining)
+    }
+}

@@ -131,12 +131,23 @@ extension PaymentRepository {
         try await c.run("UPDATE carts SET state = 'paid' WHERE center_id = \(centerID) AND id = \(attempt.cartID)", logger: logger)
 
         let invoice = try await LedgerRepository.issueInvoice(for: confirmed, center: center, centerID: centerID, family: attempt.familyID, c, logger: logger)
+        // The family's credit counted when the attempt started goes to the invoice first (before this
+        // payment exists, so that it cannot take from it), then this payment.
+        var usedCredit = Money.zero
+        if let invoice {
+            let credit = try await c.first("SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)", (Int.self), logger: logger) ?? 0
+            if credit > 0 {
+                usedCredit = try await LedgerRepository.useCredit(upTo: Money(cents: min(credit, invoice.total.cents)), invoice: invoice.id, center: centerID,
+                                                                 family: attempt.familyID, c, logger: logger)
+            }
+        }
         let payment = try await LedgerRepository.recordPayment(
             center: center, centerID: centerID, family: attempt.familyID, amount: attempt.amount, method: "online",
             provider: n.providerName, label: "Paiement n° \(n.providerTransaction) (par \(n.providerName))", attempt: attempt.id, c, logger: logger
         )
         if let invoice {
-            try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: min(invoice.total, attempt.amount), center: centerID, c, logger: logger)
+            try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: min(invoice.total - usedCredit, attempt.amount),
+                                                center: centerID, c, logger: logger)
         }
         if !lost.isEmpty || confirmed.isEmpty {
             // The money is kept as a credit on the family's account (nothing left to buy, or places gone);

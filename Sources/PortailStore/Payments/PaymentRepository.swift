@@ -21,6 +21,14 @@ public enum PaymentRefusal: Error, Sendable, Equatable {
     case emptyCart
 }
 
+/// What "Accéder au paiement" leads to.
+public enum PaymentStartResult: Sendable {
+    /// An attempt to send to the bank (new or resumed).
+    case attempt(AttemptRecord)
+    /// The family's credit paid the whole cart: its reservations are confirmed, nothing goes to the bank.
+    case paidWithCredit(invoice: String, amount: Money)
+}
+
 /// What the portal did with a verified notification.
 public enum NotificationResult: Sendable, Equatable {
     case applied(String)
@@ -44,38 +52,51 @@ public enum PaymentRepository {
         _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, provider: String,
         form: (_ reference: String, _ amountCents: Int, _ transactionID: String) throws -> (action: String, fields: [[String]]),
         logger: Logger
-    ) async throws -> AttemptRecord {
+    ) async throws -> PaymentStartResult {
         try await BookingRepository.expireDueCarts(c, center: centerID, logger: logger)
         guard let (cartID, state) = try await c.first("""
             SELECT id, state FROM carts WHERE center_id = \(centerID) AND family_id = \(family) AND state IN ('open', 'paying')
             ORDER BY id DESC LIMIT 1 FOR UPDATE
             """, (Int64, String).self, logger: logger) else { throw PaymentRefusal.emptyCart }
         if state == "paying", let live = try await liveAttempt(c, center: centerID, cart: cartID, logger: logger) {
-            return live
+            return .attempt(live)
         }
         let total = try await c.first("""
             SELECT coalesce(sum(total_cents), 0)::bigint FROM reservations
             WHERE center_id = \(centerID) AND cart_id = \(cartID) AND state = 'pending_payment'
             """, (Int.self), logger: logger) ?? 0
         guard total > 0 else { throw PaymentRefusal.emptyCart }
+        // The family's credit (money not allocated yet) is used first.
+        let credit = try await LedgerRepository.availableCredit(c, center: centerID, family: family, logger: logger).reduce(0) { $0 + $1.left.cents }
+        if credit >= total {
+            let reservations = try await c.all("""
+                SELECT id FROM reservations WHERE center_id = \(centerID) AND cart_id = \(cartID) AND state = 'pending_payment' ORDER BY id
+                """, (Int64.self), logger: logger)
+            try await BookingRepository.confirm(c, center: centerID, reservations: reservations, logger: logger)
+            try await c.run("UPDATE carts SET state = 'paid' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
+            let invoice = try await LedgerRepository.issueInvoice(for: reservations, center: center, centerID: centerID, family: family, c, logger: logger)!
+            try await LedgerRepository.useCredit(upTo: invoice.total, invoice: invoice.id, center: centerID, family: family, c, logger: logger)
+            try await audit(centerID, "payment.credit_used", invoice.number, "cart paid with the family's credit (\(invoice.total))", c, logger: logger)
+            return .paidWithCredit(invoice: invoice.number, amount: invoice.total)
+        }
         let count = try await c.first("SELECT count(*)::int FROM payment_attempts WHERE center_id = \(centerID) AND cart_id = \(cartID)", (Int.self), logger: logger) ?? 0
         let reference = "\(center.invoicePrefix)-\(cartID)-\(count + 1)"
         // A new bank transaction number for every attempt, unique per shop and UTC day.
         let utcDay = LocalDate(Date(), in: TimeZone(identifier: "UTC")!)
         let sequence = try await BookingRepository.nextNumber(c, center: centerID, counter: "trans-\(utcDay.iso)", logger: logger)
         let transactionID = String(format: "%06d", (sequence - 1) % 900_000)
-        let built = try form(reference, total, transactionID)
+        let built = try form(reference, total - credit, transactionID)
         let formJSON = String(decoding: try JSONEncoder().encode(built.fields), as: UTF8.self)
         let id = try await c.first("""
             INSERT INTO payment_attempts (center_id, reference, cart_id, family_id, provider, amount_cents, currency, state,
-                                          provider_transaction_id, provider_transaction_date, form, action)
-            VALUES (\(centerID), \(reference), \(cartID), \(family), \(provider), \(total), 'EUR', 'created',
-                    \(transactionID), \(utcDay.iso), \(formJSON)::jsonb, \(built.action))
+                                          provider_transaction_id, provider_transaction_date, form, action, credit_cents)
+            VALUES (\(centerID), \(reference), \(cartID), \(family), \(provider), \(total - credit), 'EUR', 'created',
+                    \(transactionID), \(utcDay.iso), \(formJSON)::jsonb, \(built.action), \(credit))
             RETURNING id
             """, (Int64.self), logger: logger)!
         try await c.run("UPDATE carts SET state = 'paying' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
-        return AttemptRecord(id: id, reference: reference, cartID: cartID, familyID: family, amount: Money(cents: total),
-                             state: "created", flag: nil, action: built.action, form: built.fields)
+        return .attempt(AttemptRecord(id: id, reference: reference, cartID: cartID, familyID: family, amount: Money(cents: total - credit),
+                                      state: "created", flag: nil, action: built.action, form: built.fields))
     }
 
     static func liveAttempt(_ c: PostgresConnection, center: Int64, cart: Int64, logger: Logger) async throws -> AttemptRecord? {

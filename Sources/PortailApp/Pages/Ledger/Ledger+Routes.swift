@@ -26,7 +26,8 @@ extension PortailRoutes {
             let model = LedgerModel(
                 page: PageChrome(context),
                 certificates: { let year = LocalDate(Date(), in: record.center.zone).year; return [year, year - 1].map { .init(year: $0, link: "\(base)/attestations/\($0).pdf") } }(),
-                notice: query["annulation"].map { "La réservation \($0) est annulée : l'avoir qui la rembourse figure ci-dessous et reste à votre crédit." },
+                notice: query["annulation"].map { "La réservation \($0) est annulée : l'avoir qui la rembourse figure ci-dessous et reste à votre crédit." }
+                    ?? query["avoir"].map { "Votre panier est réglé avec votre avoir : vos réservations sont confirmées (facture n° \($0))." },
                 title: "Mes Factures & Paiements - \(record.center.name.uppercased())",
                 invoiced: "\(totals.invoiced) (\(plural(totals.invoiceCount, "facture")))",
                 paid: "\(totals.paid) (\(plural(totals.paymentCount, "paiement")))",

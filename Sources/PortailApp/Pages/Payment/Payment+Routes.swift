@@ -39,7 +39,7 @@ extension PortailRoutes {
             let base = Self.absoluteBase(request, context)
             let logger = context.logger
             do {
-                let attempt = try await database.withCenter(record.id) { c in
+                let started = try await database.withCenter(record.id) { c in
                     let email = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)?.email ?? ""
                     return try await PaymentRepository.startOrResume(c, center: record.center, centerID: record.id, family: family,
                                                                      provider: provider.displayName, form: { reference, amount, transaction in
@@ -53,6 +53,11 @@ extension PortailRoutes {
                         case .redirect(let url): return (url, [])
                         }
                     }, logger: logger)
+                }
+                let attempt: AttemptRecord
+                switch started {
+                case .paidWithCredit(let invoice, _): return Pages.redirect("\(context.basePath)/factures?avoir=\(invoice)")
+                case .attempt(let live): attempt = live
                 }
                 return templates.page("payment-redirect", RedirectModel(
                     page: PageChrome(context), action: attempt.action ?? "",
