@@ -17,9 +17,7 @@ extension Period {
 extension AgeGroup {
     /// A child belongs to the group when its age on the period's first day is within the bounds.
     public func admits(birthDate: LocalDate, on day: LocalDate) -> Bool {
-        var age = day.year - birthDate.year
-        if (day.month, day.day) < (birthDate.month, birthDate.day) { age -= 1 }
-        return (minAge...maxAge).contains(age)
+        (minAge...maxAge).contains(birthDate.age(on: day))
     }
 }
 

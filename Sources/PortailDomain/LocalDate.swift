@@ -60,6 +60,11 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public func adding(days: Int) -> LocalDate { LocalDate(dayNumber: dayNumber + days) }
 
+    /// Whole years from this day (a birth date) to `day`: the age on that day.
+    public func age(on day: LocalDate) -> Int {
+        day.year - year - ((day.month, day.day) < (month, self.day) ? 1 : 0)
+    }
+
     public var weekday: Weekday { Weekday.allCases[((dayNumber % 7) + 7 + 3) % 7] }  // 1970-01-01 was a Thursday
 
     /// "2016-07-06"

@@ -21,11 +21,7 @@ public struct ChildRecord: Sendable, Hashable {
     public var birthDate: LocalDate
 
     /// Age in whole years on `day`.
-    public func age(on day: LocalDate) -> Int {
-        var age = day.year - birthDate.year
-        if (day.month, day.day) < (birthDate.month, birthDate.day) { age -= 1 }
-        return age
-    }
+    public func age(on day: LocalDate) -> Int { birthDate.age(on: day) }
 }
 
 /// Family accounts, their children and QF, and the single-use tokens e-mailed to them.

@@ -39,50 +39,49 @@ extension PortailRoutes {
         }
 
         router.post("/reservations/recapitulatif") { _, context in
-            let (record, family, child, period, selection) = try await bookingInput(context)
-            guard let selection, !selection.isEmpty else {
-                return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
-                                          error: "Cochez au moins un jour avant de valider.", status: .badRequest)
-            }
-            let request = BookingRequest(familyID: family, child: child, period: period, selection: selection)
-            let logger = context.logger
-            do {
+            try await handleBooking(context) { record, request in
                 let prepared = try await database.withCenter(record.id) { c in
-                    try await BookingRepository.prepare(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: logger)
+                    try await BookingRepository.prepare(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: context.logger)
                 }
-                return templates.page("booking-recap", recap(context, child: child, period: period, selection: selection, lines: prepared.lines, total: prepared.total))
-            } catch let refusal as BookingRefusal {
-                return refusalPage(context, refusal, child: child, period: period, selection: selection)
+                return templates.page("booking-recap", recap(context, child: request.child, period: request.period, selection: request.selection,
+                                                             lines: prepared.lines, total: prepared.total))
             }
         }
 
         router.post("/reservations/confirmer") { _, context in
-            let (record, family, child, period, selection) = try await bookingInput(context)
-            guard let selection, !selection.isEmpty else {
-                return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
-                                          error: "Cochez au moins un jour avant de valider.", status: .badRequest)
-            }
-            let request = BookingRequest(familyID: family, child: child, period: period, selection: selection)
-            let logger = context.logger
-            // A center without online payment confirms at once and invoices for payment at the office.
-            let payOnline = paymentProvider(record.center) != nil
-            do {
+            try await handleBooking(context) { record, request in
+                // A center without online payment confirms at once and invoices for payment at the office.
+                let payOnline = paymentProvider(record.center) != nil
+                let logger = context.logger
                 let booked = try await database.withCenter(record.id) { c in
                     let booked = try await BookingRepository.book(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: logger)
                     if !payOnline {
                         try await BookingRepository.confirm(c, center: record.id, reservations: [booked.reservationID], logger: logger)
                         _ = try await LedgerRepository.issueInvoice(for: [booked.reservationID], center: record.center, centerID: record.id,
-                                                                    family: family, c, logger: logger)
+                                                                    family: request.familyID, c, logger: logger)
                     }
                     return booked
                 }
-                if !payOnline {
-                    return Pages.redirect("\(context.basePath)/reservations/\(French.number(booked.number))?confirmee=1")
-                }
-                return Pages.redirect("\(context.basePath)/panier?ajout=\(French.number(booked.number))")
-            } catch let refusal as BookingRefusal {
-                return refusalPage(context, refusal, child: child, period: period, selection: selection)
+                let number = French.number(booked.number)
+                return Pages.redirect(payOnline ? "\(context.basePath)/panier?ajout=\(number)" : "\(context.basePath)/reservations/\(number)?confirmee=1")
             }
+        }
+    }
+
+    /// The shared part of the recap and the confirmation: the posted child, period and ticked days,
+    /// back to the grid when nothing is ticked, and a worded page for a refusal.
+    func handleBooking(
+        _ context: AppRequestContext, _ body: (CenterRecord, BookingRequest) async throws -> Response
+    ) async throws -> Response {
+        let (record, family, child, period, selection) = try await bookingInput(context)
+        guard let selection, !selection.isEmpty else {
+            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
+                                      error: "Cochez au moins un jour avant de valider.", status: .badRequest)
+        }
+        do {
+            return try await body(record, BookingRequest(familyID: family, child: child, period: period, selection: selection))
+        } catch let refusal as BookingRefusal {
+            return refusalPage(context, refusal, child: child, period: period, selection: selection)
         }
     }
 

@@ -5,6 +5,12 @@ import PortailDomain
 import PortailStore
 
 extension PortailRoutes {
+    /// "OPI00001" or "OPI00001.pdf": the document's number, and whether its PDF is asked for.
+    static func documentNumber(_ context: AppRequestContext) -> (number: String, pdf: Bool) {
+        let raw = context.parameters.get("numero") ?? ""
+        return raw.hasSuffix(".pdf") ? (String(raw.dropLast(4)), true) : (raw, false)
+    }
+
     /// GET /factures — invoices and payments; /factures/{n}[.pdf] — an invoice; /paiements/{n}[.pdf] — a receipt.
     func addLedgerRoutes(to router: Router<AppRequestContext>) {
         router.get("/factures") { request, context in
@@ -46,9 +52,7 @@ extension PortailRoutes {
         router.get("/factures/:numero") { _, context in
             let record = try context.requireCenter
             let family = try context.requireFamily
-            let raw = context.parameters.get("numero") ?? ""
-            let wantsPDF = raw.hasSuffix(".pdf")
-            let number = wantsPDF ? String(raw.dropLast(4)) : raw
+            let (number, wantsPDF) = Self.documentNumber(context)
             let invoice = try await database.withCenter(record.id) { c in
                 try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: context.logger)
             }
@@ -86,11 +90,7 @@ extension PortailRoutes {
                  try await AccountRepository.family(c, center: record.id, id: family, logger: logger))
             }
             let firstOfYear = LocalDate(year: year, month: 1, day: 1)!
-            let children = amounts.filter { child in
-                var age = firstOfYear.year - child.birthDate.year
-                if (firstOfYear.month, firstOfYear.day) < (child.birthDate.month, child.birthDate.day) { age -= 1 }
-                return age < 6
-            }
+            let children = amounts.filter { $0.birthDate.age(on: firstOfYear) < 6 }
             let center = record.center
             let document = ChildcareCertificate(
                 issuer: Issuer(center: center), city: center.coordinates.city, year: year, family: [account?.name ?? ""],
@@ -103,9 +103,7 @@ extension PortailRoutes {
         router.get("/paiements/:numero") { _, context in
             let record = try context.requireCenter
             let family = try context.requireFamily
-            let raw = context.parameters.get("numero") ?? ""
-            let wantsPDF = raw.hasSuffix(".pdf")
-            let number = wantsPDF ? String(raw.dropLast(4)) : raw
+            let (number, wantsPDF) = Self.documentNumber(context)
             let payment = try await database.withCenter(record.id) { c in
                 try await LedgerQueries.payment(c, center: record.id, family: family, number: number, logger: context.logger)
             }
