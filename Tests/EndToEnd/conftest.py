@@ -1,0 +1,96 @@
+"""End-to-end journeys: the real `portail demo` server, its embedded PostgreSQL and simulated bank,
+driven by Debian's Chromium through Playwright. Screenshots of every step go to
+test-results/screenshots/<journey>/."""
+import datetime
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+import yaml
+from playwright.sync_api import sync_playwright
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-results" / "screenshots"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def centers_for_today(folder):
+    """Opio and Valbonne as shipped, with Opio's periods replaced by one that opens now, so that the
+    journeys pass whatever the date: every weekday from 10 to 30 days ahead, for 3-11 year olds."""
+    opio = yaml.safe_load((ROOT / "centers" / "opio.yaml").read_text())
+    today = datetime.date.today()
+    opio["age_groups"].append({"code": "tous", "label": "3-11 ans", "min_age": 3, "max_age": 11})
+    opio["periods"] = [{
+        "code": "vacances-e2e",
+        "label": "Vacances de test 3-11 ans",
+        "age_group": "tous",
+        "starts_on": (today + datetime.timedelta(days=10)).isoformat(),
+        "ends_on": (today + datetime.timedelta(days=30)).isoformat(),
+        "units": ["journee", "matin", "repas", "apres-midi"],
+        "places": {"matin": 30, "repas": 30, "apres-midi": 30},
+        "tariff": "journee-2026",
+        "booking": {"deadline": {"days_before": 2, "at": "12:00"}},
+    }]
+    (folder / "opio.yaml").write_text(yaml.safe_dump(opio, allow_unicode=True, sort_keys=False))
+    shutil.copy(ROOT / "centers" / "valbonne.yaml", folder / "valbonne.yaml")
+
+
+@pytest.fixture(scope="session")
+def server():
+    work = pathlib.Path(tempfile.mkdtemp(prefix="portail-e2e-"))
+    centers = work / "centers"
+    centers.mkdir()
+    centers_for_today(centers)
+    port = free_port()
+    env = dict(os.environ, PORTAIL_DATA_DIR=str(work / "data"), PORTAIL_CENTERS_DIR=str(centers), LOG_LEVEL="warning")
+    log = open(work / "server.log", "w")
+    process = subprocess.Popen([str(ROOT / ".build" / "debug" / "portail"), "demo", "--port", str(port)],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.time() > deadline:
+            raise RuntimeError("portail demo did not start:\n" + (work / "server.log").read_text())
+        time.sleep(0.5)
+    yield {"base": base, "data": work / "data"}
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def psql(server, sql):
+    """Runs SQL in the demo's embedded database (to let time pass for a cart)."""
+    socket_dir = str(server["data"] / "run")
+    command = ["psql", "-X", "-q", "-h", socket_dir, "-U", "postgres", "-d", "portail", "-c", sql]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--"] + command
+    subprocess.run(command, check=True, cwd="/")

@@ -1,0 +1,181 @@
+import re
+import subprocess
+import tempfile
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import expect
+
+from conftest import SHOTS, psql
+
+PASSWORD = "portail-demo-2026"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+axe = Axe()
+
+
+class Journey:
+    """A parent's browser: each step is screenshotted and checked for serious accessibility problems."""
+
+    def __init__(self, browser, server, name, viewport):
+        self.context = browser.new_context(viewport=viewport, locale="fr-FR")
+        self.page = self.context.new_page()
+        self.base = server["base"]
+        self.name = name
+        self.step_number = 0
+        (SHOTS / name).mkdir(parents=True, exist_ok=True)
+
+    def step(self, label):
+        self.step_number += 1
+        self.page.screenshot(path=str(SHOTS / self.name / f"{self.step_number:02d}-{label}.png"), full_page=True)
+        assert self.page.locator("html").get_attribute("lang") == "fr"
+        results = axe.run(self.page)
+        serious = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+        assert not serious, f"{label}: " + "; ".join(f"{v['id']}: {v['help']}" for v in serious)
+
+    def go(self, path):
+        self.page.goto(self.base + path)
+
+    def login(self, center, email):
+        self.go(f"/{center}/")
+        self.step("accueil")
+        self.page.get_by_label("Identifiant (adresse e-mail)").fill(email)
+        self.page.get_by_label("Mot de passe").fill(PASSWORD)
+        self.page.get_by_role("button", name="Se connecter").click()
+        expect(self.page.get_by_role("heading", name=re.compile("Mon compte famille"))).to_be_visible()
+        self.step("compte")
+
+    def book(self, child, days, keyboard=False):
+        """Books `days` (indexes of rows) of journée for `child`, up to the cart."""
+        self.page.get_by_role("link", name="effectuer une réservation").first.click() if "reservations/nouvelle" not in self.page.url else None
+        if self.page.get_by_text("Sélectionnez l'enfant").count():
+            self.page.get_by_label(re.compile(child)).check()
+            self.step(f"enfant-{child.lower()}")
+            self.page.get_by_role("button", name="continuer").click()
+        self.page.get_by_label(re.compile("Vacances de test")).check()
+        self.step(f"periode-{child.lower()}")
+        self.page.get_by_role("button", name="continuer").click()
+        boxes = self.page.locator("input[type=checkbox][value$=':journee']:not([disabled])")
+        for index in days:
+            box = boxes.nth(index)
+            if keyboard:
+                box.focus()
+                self.page.keyboard.press("Space")
+            else:
+                box.check()
+            expect(box).to_be_checked()
+        self.step(f"grille-{child.lower()}")
+        self.page.get_by_role("button", name="valider").click()
+        expect(self.page.get_by_role("heading", name=re.compile("Récapitulatif"))).to_be_visible()
+        self.step(f"recapitulatif-{child.lower()}")
+        self.page.get_by_role("button", name="confirmer la réservation").click()
+        expect(self.page.get_by_role("heading", name="Mon panier")).to_be_visible()
+        self.step(f"panier-{child.lower()}")
+
+    def pay(self, choice="Payer"):
+        self.page.get_by_role("button", name="Accéder au paiement").click()
+        expect(self.page.get_by_role("heading", name=re.compile("Paiement de"))).to_be_visible()
+        self.step("banque")
+        self.page.get_by_role("button", name=choice, exact=True).click()
+        expect(self.page.get_by_role("heading", name=re.compile("Paiement (accepté|refusé|non effectué)"))).to_be_visible(timeout=15000)
+        self.step("retour-banque")
+
+    def pdf_text(self, path):
+        response = self.context.request.get(self.base + path)
+        assert response.ok and response.headers["content-type"] == "application/pdf"
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as f:
+            f.write(response.body())
+            f.flush()
+            return subprocess.run(["pdftotext", "-layout", f.name, "-"], capture_output=True, text=True, check=True).stdout
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.mark.parametrize("device,viewport", [("ordinateur", DESKTOP), ("telephone", PHONE)])
+def test_two_children_booked_paid_and_invoiced(browser, server, device, viewport):
+    email = "famille.martin@example.org" if device == "ordinateur" else "famille.bernard@example.org"
+    j = Journey(browser, server, f"reservation-paiement-{device}", viewport)
+    page = j.page
+    j.login("opio", email)
+    children = ["JULES", "LÉA"] if device == "ordinateur" else ["INÈS"]
+    for index, child in enumerate(children):
+        if index > 0:
+            page.get_by_role("link", name="Nouvelle réservation").click()
+        else:
+            page.get_by_role("link", name="effectuer une réservation").click()
+        j.book(child, days=[0, 1] if index == 0 else [2], keyboard=index == 0)
+    for child in children:
+        expect(page.locator("table.cart")).to_contain_text(child)
+    total = "42.00 €" if device == "ordinateur" else "28.00 €"
+    expect(page.locator("table.cart tfoot")).to_contain_text(total)
+    expect(page.get_by_text(re.compile(r"afin de valider votre réservation avant \d\d:\d\d"))).to_be_visible()
+    j.pay()
+    expect(page.get_by_text("vos réservations sont confirmées")).to_be_visible()
+    j.go("/opio/compte")
+    expect(page.locator("table.reservations")).to_contain_text("confirmée")
+    assert "en attente de paiement" not in page.locator("table.reservations").inner_text()
+    j.step("reservations-confirmees")
+    page.get_by_role("link", name="Voir mes factures et paiements").click()
+    expect(page.get_by_role("heading", name=re.compile("Mes Factures & Paiements - ALSH D'OPIO"))).to_be_visible()
+    assert re.search(r"Total restant dû :\s*0\.00 €", page.locator("dl.totals").inner_text())
+    j.step("factures")
+    invoice_link = page.get_by_role("link", name=re.compile("Voir la facture OPI"))
+    number = re.search(r"OPI\d{5}", invoice_link.first.get_attribute("aria-label")).group(0)
+    invoice_link.first.click()
+    expect(page.get_by_role("heading", name=f"Facture n° {number}")).to_be_visible()
+    j.step("facture")
+    text = j.pdf_text(f"/opio/factures/{number}.pdf")
+    assert number in text and "ifac Opio" in text and total in text
+    for child in children:
+        assert child in text
+    page.get_by_role("button", name="Se déconnecter").click()
+    expect(page.get_by_role("heading", name="Connexion à votre espace")).to_be_visible()
+    j.step("deconnexion")
+    j.close()
+
+
+def test_a_refused_payment_then_a_successful_retry(browser, server):
+    j = Journey(browser, server, "paiement-refuse-puis-accepte", DESKTOP)
+    j.login("opio", "famille.martin@example.org")
+    j.page.get_by_role("link", name="effectuer une réservation").click()
+    j.book("JULES", days=[3])
+    j.pay("Refuser")
+    expect(j.page.get_by_text("Aucun montant n'a été débité")).to_be_visible()
+    j.page.get_by_role("link", name="Retour au panier").click()
+    j.step("panier-apres-refus")
+    j.pay("Payer")
+    expect(j.page.get_by_text("vos réservations sont confirmées")).to_be_visible()
+    j.close()
+
+
+def test_an_unpaid_cart_expires_and_gives_its_places_back(browser, server):
+    j = Journey(browser, server, "panier-expire", DESKTOP)
+    j.login("opio", "famille.martin@example.org")
+    j.page.get_by_role("link", name="effectuer une réservation").click()
+    j.book("LÉA", days=[4])
+    # The hold runs out (as if the center's 30 minutes had passed).
+    psql(server, "UPDATE carts SET expires_at = now() - interval '1 second' WHERE state = 'open'")
+    j.go("/opio/compte")
+    expect(j.page.locator("table.reservations")).to_contain_text("expirée")
+    j.step("reservation-expiree")
+    j.go("/opio/panier")
+    expect(j.page.get_by_text("Votre panier est vide.")).to_be_visible()
+    j.step("panier-vide")
+    j.close()
+
+
+def test_another_centers_pages_show_nothing_of_this_family(browser, server):
+    j = Journey(browser, server, "autre-centre", DESKTOP)
+    j.login("opio", "famille.bernard@example.org")
+    j.go("/valbonne/compte")
+    expect(j.page.get_by_role("heading", name="Connexion à votre espace")).to_be_visible()
+    body = j.page.inner_text("body")
+    assert "BERNARD" not in body and "INÈS" not in body
+    j.step("valbonne-non-connecte")
+    j.go("/valbonne/reservations/00001")
+    assert "BERNARD" not in j.page.inner_text("body")
+    j.go("/valbonne/factures/OPI00001")
+    assert "OPI00001" not in j.page.inner_text("body")
+    j.step("valbonne-facture-opio")
+    j.close()
