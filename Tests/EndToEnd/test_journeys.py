@@ -162,6 +162,16 @@ def test_an_unpaid_cart_expires_and_gives_its_places_back(browser, server):
     j.go("/opio/panier")
     expect(j.page.get_by_text("Votre panier est vide.")).to_be_visible()
     j.step("panier-vide")
+    # The places are back: the day can be ticked again.
+    j.page.get_by_role("link", name="Nouvelle réservation").click()
+    j.page.get_by_label(re.compile("LÉA")).check()
+    j.page.get_by_role("button", name="continuer").click()
+    j.page.get_by_label(re.compile("Vacances de test")).check()
+    j.page.get_by_role("button", name="continuer").click()
+    box = j.page.locator("input[type=checkbox][value$=':journee']").nth(4)
+    expect(box).to_be_enabled()
+    expect(box).not_to_be_checked()
+    j.step("places-rendues")
     j.close()
 
 
