@@ -19,6 +19,14 @@ public enum Bootstrap {
         return (embedded.settings(), embedded)
     }
 
+    /// Reads the centers again from the database (after an import or a suspension through the API), so
+    /// that the change is served at once; the file problems found at start stay reported.
+    public static func reload(_ directory: CenterDirectory, database: Database) async throws {
+        let records = try await CenterRepository.loadAll(database)
+        let failures = directory.snapshot.failures.filter { failure in !records.contains { $0.center.code == failure.code && $0.state == "active" } }
+        directory.replace(with: CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures))
+    }
+
     /// Reads the center files, imports the valid ones, and returns what to serve: the centers as stored
     /// and every file or import that failed (served centers are never stopped by another's error).
     public static func loadCenters(

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import PaymentKit
+import PortailConfig
 import PortailDomain
 import PortailStore
 import ServiceLifecycle
@@ -27,6 +28,7 @@ public enum PortailApplication {
         directory: CenterDirectory,
         services: [any Service] = [],
         paymentProvider: @escaping @Sendable (Center) -> (any PaymentProvider)? = { _ in nil },
+        paymentRules: [PaymentTypeRule] = [],
         logger: Logger
     ) async throws -> some ApplicationProtocol {
         let registry = PortailMetrics.registry
@@ -38,6 +40,7 @@ public enum PortailApplication {
             directory: directory,
             developmentPages: configuration.developmentPages,
             paymentProvider: paymentProvider,
+            paymentRules: paymentRules,
             health: HealthCheck(database: database, directory: directory),
             metrics: MetricsEndpoint(registry: registry)
         )

@@ -66,6 +66,7 @@ enum Server {
             directory: directory,
             services: [maintenance],
             paymentProvider: Runtime.paymentProvider(demo: demo, logger: logger),
+            paymentRules: Runtime.paymentRules,
             logger: logger
         )
         printBanner(server: server, snapshot: ready, demo: demo)

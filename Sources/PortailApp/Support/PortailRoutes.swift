@@ -1,5 +1,6 @@
 import Hummingbird
 import PaymentKit
+import PortailConfig
 import PortailDomain
 import PortailStore
 
@@ -11,6 +12,8 @@ struct PortailRoutes: Sendable {
     let developmentPages: Bool
     /// The payment provider of a center, nil when it takes no online payment.
     let paymentProvider: @Sendable (Center) -> (any PaymentProvider)?
+    /// How posted center files check their payment blocks (the provider registry's rules).
+    let paymentRules: [PaymentTypeRule]
     let health: HealthCheck
     let metrics: MetricsEndpoint
 
@@ -32,8 +35,9 @@ struct PortailRoutes: Sendable {
         addPasswordRoutes(to: router)
         addPaymentRoutes(to: router)
         addLedgerRoutes(to: router)
+        addAPIRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/metrics"]
-    static let globalPrefixes = ["/static/"]
+    static let globalPrefixes = ["/static/", "/api/"]
 }

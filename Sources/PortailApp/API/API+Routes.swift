@@ -1,0 +1,143 @@
+import Foundation
+import Hummingbird
+import PortailConfig
+import PortailDomain
+import PortailStore
+
+/// The admin API (federation administrators for now; center staff endpoints come next), described in docs/openapi.yaml.
+extension PortailRoutes {
+    struct CenterSummary: Encodable {
+        let code: String
+        let name: String
+        let state: String
+        let hosts: [String]
+        let families: Int
+        let bookingsThisWeek: Int
+        let paymentsThisWeek: Int
+        let errors: [String]
+    }
+
+    struct ImportResult: Encodable {
+        let code: String
+        let dryRun: Bool
+        let applied: Bool
+        let changes: [String]
+    }
+
+    struct NewToken: Encodable {
+        let id: Int64
+        let label: String
+        let token: String
+        let expiresAt: Date?
+    }
+
+    func addAPIRoutes(to router: Router<AppRequestContext>) {
+        router.get("/api/centers") { request, _ in
+            try await API.handle(request, database) { staff in
+                guard staff.isFederationAdmin else { throw APIProblem.forbidden("Listing every center is for federation administrators.") }
+                let snapshot = directory.snapshot
+                var list: [CenterSummary] = []
+                for center in try await CenterRepository.states(database) {
+                    let activity = try await CenterRepository.activity(database, center: center.id)
+                    let failure = snapshot.failures.first { $0.code == center.code }
+                    list.append(CenterSummary(
+                        code: center.code, name: center.name, state: failure == nil ? center.state : "configuration_error",
+                        hosts: snapshot.centers.first { $0.id == center.id }?.center.hosts ?? [],
+                        families: activity.families, bookingsThisWeek: activity.bookings, paymentsThisWeek: activity.payments,
+                        errors: failure?.issues.map(\.description) ?? []
+                    ))
+                }
+                return try API.json(["centers": list])
+            }
+        }
+
+        // Onboard or update a center from its YAML file (the body); ?dry_run=true returns the difference only.
+        router.post("/api/centers") { request, _ in
+            try await API.handle(request, database) { staff in
+                guard staff.isFederationAdmin else { throw APIProblem.forbidden("Onboarding centers is for federation administrators.") }
+                var request = request
+                let text = String(buffer: try await request.collectBody(upTo: 1024 * 1024))
+                let dryRun = request.uri.queryParameters["dry_run"] == "true"
+                let file = "posted.yaml"
+                let catalog = CenterCatalog.parse(sources: [(file, .success(text))], paymentRules: paymentRules,
+                                                  environment: ProcessInfo.processInfo.environment)
+                guard let center = catalog.centers.first?.center else {
+                    var problem = APIProblem(status: .unprocessableContent, title: "Invalid center file",
+                                             detail: "The center file has \(catalog.allIssues.count) problem(s); each names its line, column and field.")
+                    problem.errors = catalog.allIssues.map {
+                        ["line": String($0.line), "column": String($0.column), "field": $0.path, "message": $0.message]
+                    }
+                    throw problem
+                }
+                // Hosts and codes must stay unique across the federation, against what is already served.
+                if let clash = directory.snapshot.centers.first(where: { $0.center.code != center.code && !Set($0.center.hosts).isDisjoint(with: center.hosts) }) {
+                    throw APIProblem(status: .conflict, title: "Host already served", detail: "A host of this file is already served by center \(clash.center.code).")
+                }
+                let outcome = try await CenterImporter(database: database).importCenters([(center, "api:\(staff.email)")], dryRun: dryRun).first!
+                if let refusal = outcome.refusal {
+                    throw APIProblem(status: .conflict, title: "Import refused", detail: refusal)
+                }
+                if outcome.applied {
+                    try await Bootstrap.reload(directory, database: database)
+                }
+                let created = outcome.applied && outcome.diff.changes.contains { $0.entity == "center" && $0.kind == .added }
+                return try API.json(ImportResult(code: center.code, dryRun: dryRun, applied: outcome.applied, changes: outcome.diff.changes.map(\.description)),
+                                    status: created ? .created : .ok)
+            }
+        }
+
+        for (action, state) in [("suspend", "suspended"), ("resume", "active")] {
+            router.post(RouterPath("/api/centers/:code/\(action)")) { request, context in
+                try await API.handle(request, database) { staff in
+                    guard staff.isFederationAdmin else { throw APIProblem.forbidden("Suspending and resuming centers is for federation administrators.") }
+                    let code = context.parameters.get("code") ?? ""
+                    guard try await CenterRepository.setState(database, code: code, state: state, actor: "staff:\(staff.email)") else {
+                        throw APIProblem.notFound("There is no center \(code).")
+                    }
+                    try await Bootstrap.reload(directory, database: database)
+                    return try API.json(["code": code, "state": state])
+                }
+            }
+        }
+
+        router.get("/api/tokens") { request, _ in
+            try await API.handle(request, database) { staff in
+                let tokens = try await StaffRepository.federation(database) { c in
+                    try await StaffRepository.tokens(c, staff: staff.id, logger: database.logger)
+                }
+                return try API.json(["tokens": tokens])
+            }
+        }
+
+        router.post("/api/tokens") { request, _ in
+            try await API.handle(request, database) { staff in
+                var request = request
+                let body = try await request.collectBody(upTo: 16 * 1024)
+                struct Input: Decodable { let label: String?; let expiresInDays: Int? }
+                let decoder = JSONDecoder()
+                decoder.keyDecodingStrategy = .convertFromSnakeCase
+                let input = body.readableBytes == 0 ? Input(label: nil, expiresInDays: nil) : try decoder.decode(Input.self, from: body)
+                if let days = input.expiresInDays, !(1...3650).contains(days) {
+                    throw APIProblem(status: .unprocessableContent, title: "Invalid expiry", detail: "expires_in_days must be between 1 and 3650.")
+                }
+                let expires = input.expiresInDays.map { Date().addingTimeInterval(Double($0) * 86400) }
+                let label = input.label ?? "token"
+                let created = try await StaffRepository.federation(database) { c in
+                    try await StaffRepository.issueToken(c, staff: staff.id, label: label, expiresAt: expires, logger: database.logger)
+                }
+                return try API.json(NewToken(id: created.id, label: label, token: created.secret, expiresAt: expires), status: .created)
+            }
+        }
+
+        router.delete("/api/tokens/:id") { request, context in
+            try await API.handle(request, database) { staff in
+                guard let id = context.parameters.get("id").flatMap({ Int64($0) }) else { throw APIProblem.notFound("No such token.") }
+                let revoked = try await StaffRepository.federation(database) { c in
+                    try await StaffRepository.revoke(c, staff: staff.id, token: id, logger: database.logger)
+                }
+                guard revoked else { throw APIProblem.notFound("You have no live token \(id).") }
+                return Response(status: .noContent)
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import PortailStore
+
+/// An error of the admin API, answered as RFC 9457 problem details with a message a person can act on.
+struct APIProblem: Error {
+    var status: HTTPResponse.Status
+    var title: String
+    var detail: String
+    /// Field-level problems (a center file's errors with their lines).
+    var errors: [[String: String]] = []
+
+    static func unauthorized() -> APIProblem {
+        APIProblem(status: .unauthorized, title: "Authentication required",
+                   detail: "Send an API token as 'Authorization: Bearer ptk_…'; create one with 'portail admin create-federation-admin EMAIL'.")
+    }
+
+    static func forbidden(_ detail: String) -> APIProblem { APIProblem(status: .forbidden, title: "Not allowed", detail: detail) }
+    static func notFound(_ detail: String) -> APIProblem { APIProblem(status: .notFound, title: "Not found", detail: detail) }
+
+    var response: Response {
+        var body: [String: Any] = ["type": "about:blank", "title": title, "status": Int(status.code), "detail": detail]
+        if !errors.isEmpty { body["errors"] = errors }
+        let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/problem+json"], body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+}
+
+enum API {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return encoder
+    }()
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(value))))
+    }
+
+    /// Runs an API handler: authenticates the bearer token and maps problems to their answers.
+    static func handle(_ request: Request, _ database: Database, _ body: (StaffIdentity) async throws -> Response) async throws -> Response {
+        do {
+            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIProblem.unauthorized() }
+            let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+            guard let staff = try await StaffRepository.federation(database, { c in
+                try await StaffRepository.authenticate(c, secret: secret, logger: database.logger)
+            }) else { throw APIProblem.unauthorized() }
+            return try await body(staff)
+        } catch let problem as APIProblem {
+            return problem.response
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Who calls the admin API.
+public struct StaffIdentity: Sendable {
+    public var id: Int64
+    public var email: String
+    public var isFederationAdmin: Bool
+}
+
+/// An API token as listed (never its secret).
+public struct TokenInfo: Sendable, Codable {
+    public var id: Int64
+    public var label: String
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+    public var lastUsedAt: Date?
+}
+
+/// Staff accounts and their API tokens: random, stored as SHA-256, shown once, revocable, may expire.
+public enum StaffRepository {
+    public static let tokenPrefix = "ptk_"
+
+    /// Creates a staff account (or finds it by e-mail) and returns its id.
+    public static func createStaff(_ c: PostgresConnection, email: String, name: String, federationAdmin: Bool, logger: Logger) async throws -> Int64 {
+        if let id = try await c.first("SELECT id FROM staff_users WHERE lower(email) = lower(\(email))", (Int64.self), logger: logger) {
+            return id
+        }
+        return try await c.first("""
+            INSERT INTO staff_users (email, name, is_federation_admin) VALUES (\(email), \(name), \(federationAdmin)) RETURNING id
+            """, (Int64.self), logger: logger)!
+    }
+
+    /// A new token for a staff member; the returned secret is the only copy.
+    public static func issueToken(_ c: PostgresConnection, staff: Int64, label: String, expiresAt: Date?, logger: Logger) async throws -> (id: Int64, secret: String) {
+        let secret = tokenPrefix + SecretToken.generate()
+        let id = try await c.first("""
+            INSERT INTO api_tokens (staff_id, label, token_hash, expires_at) VALUES (\(staff), \(label), \(SecretToken.hash(secret)), \(expiresAt))
+            RETURNING id
+            """, (Int64.self), logger: logger)!
+        return (id, secret)
+    }
+
+    /// The staff member of a live token (not revoked, not expired, account active).
+    public static func authenticate(_ c: PostgresConnection, secret: String, logger: Logger) async throws -> StaffIdentity? {
+        guard secret.hasPrefix(tokenPrefix) else { return nil }
+        return try await c.first("""
+            UPDATE api_tokens t SET last_used_at = now()
+            FROM staff_users s
+            WHERE t.token_hash = \(SecretToken.hash(secret)) AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+              AND s.id = t.staff_id AND s.state = 'active'
+            RETURNING s.id, s.email, s.is_federation_admin
+            """, (Int64, String, Bool).self, logger: logger).map { StaffIdentity(id: $0.0, email: $0.1, isFederationAdmin: $0.2) }
+    }
+
+    public static func tokens(_ c: PostgresConnection, staff: Int64, logger: Logger) async throws -> [TokenInfo] {
+        try await c.all("""
+            SELECT id, label, created_at, expires_at, revoked_at, last_used_at FROM api_tokens WHERE staff_id = \(staff) ORDER BY id
+            """, (Int64, String, Date, Date?, Date?, Date?).self, logger: logger).map {
+            TokenInfo(id: $0.0, label: $0.1, createdAt: $0.2, expiresAt: $0.3, revokedAt: $0.4, lastUsedAt: $0.5)
+        }
+    }
+
+    /// Revokes one of the staff member's tokens; false when there is no such live token.
+    public static func revoke(_ c: PostgresConnection, staff: Int64, token: Int64, logger: Logger) async throws -> Bool {
+        try await c.first("""
+            UPDATE api_tokens SET revoked_at = now() WHERE id = \(token) AND staff_id = \(staff) AND revoked_at IS NULL RETURNING id
+            """, (Int64.self), logger: logger) != nil
+    }
+
+    /// Runs `body` in a transaction of the application role with no center set (federation tables only).
+    public static func federation<T>(_ database: Database, isolation: isolated (any Actor)? = #isolation,
+                                     _ body: (PostgresConnection) async throws -> sending T) async throws -> sending T {
+        try await database.app.withConnection { connection in
+            try await Database.transaction(on: connection, center: nil, logger: database.logger, body)
+        }
+    }
+}
+
+extension CenterRepository {
+    /// Suspends or resumes a center (a suspended center is not served); false for an unknown code.
+    public static func setState(_ database: Database, code: String, state: String, actor: String) async throws -> Bool {
+        try await database.owner.withConnection { c in
+            try await Database.transaction(on: c, center: nil, logger: database.logger) { c in
+                guard let id = try await c.first("""
+                    UPDATE centers SET state = \(state), updated_at = now() WHERE code = \(code) RETURNING id
+                    """, (Int64.self), logger: database.logger) else { return false }
+                try await c.run("""
+                    INSERT INTO audit_log (center_id, actor, action, subject, after) VALUES (\(id), \(actor), \("center." + state), \(code), \("{\"state\": \"\(state)\"}")::jsonb)
+                    """, logger: database.logger)
+                return true
+            }
+        }
+    }
+
+    /// Every center with its state, including suspended ones.
+    public static func states(_ database: Database) async throws -> [(id: Int64, code: String, name: String, state: String)] {
+        try await database.app.withConnection { c in
+            try await c.all("SELECT id, code, name, state FROM centers ORDER BY code", (Int64, String, String, String).self, logger: database.logger)
+                .map { (id: $0.0, code: $0.1, name: $0.2, state: $0.3) }
+        }
+    }
+
+    /// Families, reservations made and payments received in the last 7 days, for the centers list.
+    public static func activity(_ database: Database, center: Int64) async throws -> (families: Int, bookings: Int, payments: Int) {
+        try await database.withCenter(center) { c in
+            try await c.first("""
+                SELECT (SELECT count(*) FROM families WHERE center_id = \(center))::int,
+                       (SELECT count(*) FROM reservations WHERE center_id = \(center) AND created_at > now() - interval '7 days')::int,
+                       (SELECT count(*) FROM payments WHERE center_id = \(center) AND received_at > now() - interval '7 days')::int
+                """, (Int, Int, Int).self, logger: database.logger) ?? (0, 0, 0)
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import PortailApp
+import PortailStore
+
+struct AdminCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin",
+        abstract: "Administer the federation's staff.",
+        subcommands: [CreateFederationAdmin.self]
+    )
+
+    struct CreateFederationAdmin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "create-federation-admin",
+            abstract: "Create a federation administrator (or find it) and print a new API token, shown once."
+        )
+
+        @Argument(help: "The administrator's e-mail address.")
+        var email: String
+
+        @Option(help: "The administrator's name.")
+        var name = ""
+
+        func validate() throws {
+            guard email.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) != nil else {
+                throw ValidationError("\(email) is not an e-mail address")
+            }
+        }
+
+        func run() async throws {
+            let logger = Runtime.logger()
+            let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
+            defer { embedded?.stop() }
+            let token = try await Database(settings: settings, logger: logger).run { database in
+                try await database.migrate()
+                return try await database.owner.withConnection { c in
+                    let id = try await StaffRepository.createStaff(c, email: email, name: name, federationAdmin: true, logger: logger)
+                    return try await StaffRepository.issueToken(c, staff: id, label: "bootstrap", expiresAt: nil, logger: logger).secret
+                }
+            }
+            print("Federation administrator \(email). API token (shown once, keep it secret):\n\(token)")
+        }
+    }
+}
