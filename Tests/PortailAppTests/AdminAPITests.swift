@@ -100,3 +100,98 @@ func api(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: 
         }
     }
 }
+
+func apiJSON(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, token: String, json: String? = nil, headers extra: HTTPFields = [:]) async throws -> (status: HTTPResponse.Status, json: [String: Any]) {
+    var headers: HTTPFields = [.authorization: "Bearer \(token)"]
+    if json != nil { headers[.contentType] = "application/json" }
+    for field in extra { headers.append(field) }
+    let response = try await client.execute(uri: uri, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
+    return (response.status, (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:])
+}
+
+@Suite struct CenterStaffAPITests {
+    @Test func aManagerWorksOnTheirCenterOnly() async throws {
+        try await withPortal { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            // The federation administrator creates the center's first manager, who gets a token.
+            let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "direction@petit.example.org", "role": "manager"}"#)
+            #expect(created.status == .created)
+            let manager = try #require(created.json["token"] as? String)
+
+            // Their center's families; another center's answer 404, as if it did not exist.
+            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: manager)
+            #expect(families.status == .ok)
+            #expect((families.json["families"] as? [[String: Any]])?.count == 2)
+            #expect(try await apiJSON(client, .get, "/api/centers/autre/families", token: manager).status == .notFound)
+            #expect(try await apiJSON(client, .get, "/api/centers/inconnu/families", token: manager).status == .notFound)
+            #expect(try await api(client, .get, "/api/centers/petit/families", token: nil).status == .unauthorized)
+
+            // A family created by staff is invited by e-mail with an activation link.
+            let family = try await apiJSON(client, .post, "/api/centers/petit/families", token: manager, json: """
+                {"email": "nouvelle@example.org", "name": "NOUVELLE Anne", "children": [{"first_name": "TOM", "last_name": "NOUVELLE", "birth_date": "2019-02-03"}], "quotient": 700}
+                """)
+            #expect(family.status == .created)
+            let duplicate = try await apiJSON(client, .post, "/api/centers/petit/families", token: manager, json: #"{"email": "nouvelle@example.org", "name": "X"}"#)
+            #expect(duplicate.status == .conflict)
+            let badDate = try await apiJSON(client, .post, "/api/centers/petit/families", token: manager, json: #"{"email": "b@example.org", "name": "B", "children": [{"first_name": "A", "last_name": "B", "birth_date": "03/02/2019"}]}"#)
+            #expect(badDate.status == .unprocessableContent)
+            #expect((badDate.json["detail"] as? String)?.contains("YYYY-MM-DD") == true)
+            let browser = Browser(client)
+            let mails = try await browser.get("/petit/dev/courriels")
+            #expect(mails.text.contains("votre compte famille"))
+            let token = try #require(mails.body.firstMatch(of: /activation\?jeton=([A-Za-z0-9_-]+)/)?.1)
+            let activation = try await browser.get("/petit/activation?jeton=\(token)")
+            #expect(activation.status == .ok)
+            _ = try await browser.post("/petit/activation", [("jeton", String(token)), ("mot_de_passe", "tom-et-anne-2026"), ("confirmation", "tom-et-anne-2026")])
+            #expect(try await Browser(client).login("/petit", email: "nouvelle@example.org", password: "tom-et-anne-2026").status == .seeOther)
+
+            // The parent books; the attendance list of the day shows the child.
+            let parent = Browser(client)
+            let form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+            let day = fixture.petit.center.periods[0].startsOn
+            let attendance = try await apiJSON(client, .get, "/api/centers/petit/attendance?day=\(day.iso)", token: manager)
+            #expect(attendance.status == .ok)
+            let children = try #require(attendance.json["children"] as? [[String: Any]])
+            #expect(children.count == 1 && (children[0]["child"] as? String)?.hasPrefix("JULES") == true)
+
+            // Staff cancel it: a credit note, recorded in the audit log.
+            let cancel = try await apiJSON(client, .post, "/api/centers/petit/reservations/1/cancel", token: manager)
+            #expect(cancel.status == .ok)
+            #expect(cancel.json["credit_note"] as? String == "PET-AV00001")
+            let audit = try await apiJSON(client, .get, "/api/centers/petit/audit", token: manager)
+            let actions = (audit.json["entries"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
+            #expect(actions.contains("reservation.cancel") && actions.contains("family.create") && actions.contains("payment.paid"))
+        }
+    }
+
+    @Test func officePaymentsAreAllocatedAndIdempotent() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            // A center without online payment: the booking is invoiced for the office.
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let periods = try await parent.get("/petit/reservations/nouvelle")
+            let childID = try #require(periods.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let day = fixture.petit.center.periods[0].startsOn
+            _ = try await parent.post("/petit/reservations/confirmer", [("enfant", String(childID)), ("periode", "vacances"), ("jour", "\(day.iso):journee")])
+            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: admin)
+            let familyID = try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == "parent@example.org" }?["id"] as? Int)
+
+            let body = #"{"family_id": \#(familyID), "method": "cheque", "amount_cents": 1000, "reference": "1234567 CIC", "allocations": [{"invoice": "PET00001", "amount_cents": 1000}]}"#
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: body).status == .badRequest)  // no key
+            let key: HTTPFields = [.init("Idempotency-Key")!: "cheque-42"]
+            let first = try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: body, headers: key)
+            #expect(first.status == .created)
+            let again = try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: body, headers: key)
+            #expect(again.status == .created && again.json["number"] as? String == first.json["number"] as? String)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            // Over-allocating is refused.
+            let over = #"{"family_id": \#(familyID), "method": "especes", "amount_cents": 500, "allocations": [{"invoice": "PET00001", "amount_cents": 500}]}"#
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: over, headers: [.init("Idempotency-Key")!: "e-1"]).status == .unprocessableContent)
+            let ledger = try await parent.get("/petit/factures")
+            #expect(ledger.text.contains("Total restant dû : 0.00 €"))
+            #expect(ledger.text.contains("(par CHÈQUE)"))
+        }
+    }
+}

@@ -36,6 +36,7 @@ struct PortailRoutes: Sendable {
         addPaymentRoutes(to: router)
         addLedgerRoutes(to: router)
         addAPIRoutes(to: router)
+        addCenterStaffRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/metrics"]

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PortailDomain
 import PostgresNIO
 
 /// Who calls the admin API.
@@ -112,5 +113,104 @@ extension CenterRepository {
                        (SELECT count(*) FROM payments WHERE center_id = \(center) AND received_at > now() - interval '7 days')::int
                 """, (Int, Int, Int).self, logger: database.logger) ?? (0, 0, 0)
         }
+    }
+}
+
+extension StaffRepository {
+    /// The staff member's role at the current center ("manager", "staff"), nil when none.
+    public static func role(_ c: PostgresConnection, center: Int64, staff: Int64, logger: Logger) async throws -> String? {
+        try await c.first("SELECT role FROM staff_center_roles WHERE center_id = \(center) AND staff_id = \(staff)", (String.self), logger: logger)
+    }
+
+    public static func grant(_ c: PostgresConnection, center: Int64, staff: Int64, role: String, logger: Logger) async throws {
+        try await c.run("""
+            INSERT INTO staff_center_roles (center_id, staff_id, role) VALUES (\(center), \(staff), \(role))
+            ON CONFLICT (center_id, staff_id) DO UPDATE SET role = EXCLUDED.role
+            """, logger: logger)
+    }
+
+    /// Creates (or finds) a staff member, grants them a role at a center, and returns a new token for them.
+    public static func createCenterStaff(_ database: Database, center: Int64, email: String, name: String, role: String, actor: String) async throws -> String {
+        try await database.owner.withConnection { c in
+            try await Database.transaction(on: c, center: center, logger: database.logger) { c in
+                let id = try await createStaff(c, email: email, name: name, federationAdmin: false, logger: database.logger)
+                try await grant(c, center: center, staff: id, role: role, logger: database.logger)
+                try await audit(c, center: center, actor: actor, action: "staff.grant", subject: email, after: "{\"role\": \"\(role)\"}", logger: database.logger)
+                return try await issueToken(c, staff: id, label: "created by \(actor)", expiresAt: nil, logger: database.logger).secret
+            }
+        }
+    }
+
+    /// Writes an audit entry for a staff action at the current center.
+    public static func audit(_ c: PostgresConnection, center: Int64, actor: String, action: String, subject: String, after: String, logger: Logger) async throws {
+        try await c.run("""
+            INSERT INTO audit_log (center_id, actor, action, subject, after) VALUES (\(center), \(actor), \(action), \(subject), \(after)::jsonb)
+            """, logger: logger)
+    }
+
+    public static func auditEntries(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [(at: Date, actor: String, action: String, subject: String, after: String?)] {
+        try await c.all("""
+            SELECT at, actor, action, subject, after::text FROM audit_log WHERE center_id = \(center) ORDER BY id DESC LIMIT \(limit)
+            """, (Date, String, String, String, String?).self, logger: logger).map { (at: $0.0, actor: $0.1, action: $0.2, subject: $0.3, after: $0.4) }
+    }
+
+    /// A stored answer for an idempotency key, if the request was already made.
+    public static func idempotent(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws -> (status: Int, body: String)? {
+        try await c.first("SELECT status, response FROM api_idempotency WHERE center_id = \(center) AND key = \(key)", (Int, String).self, logger: logger)
+            .map { (status: $0.0, body: $0.1) }
+    }
+
+    public static func remember(_ c: PostgresConnection, center: Int64, key: String, status: Int, body: String, logger: Logger) async throws {
+        try await c.run("INSERT INTO api_idempotency (center_id, key, status, response) VALUES (\(center), \(key), \(status), \(body))", logger: logger)
+    }
+}
+
+/// A family as the staff API lists it.
+public struct FamilySummary: Sendable, Codable {
+    public var id: Int64
+    public var email: String
+    public var name: String
+    public var state: String
+    public var children: Int
+}
+
+/// A child booked on a day, for the attendance list.
+public struct AttendanceLine: Sendable, Codable {
+    public var reservation: Int
+    public var child: String
+    public var family: String
+    public var units: [String]
+    public var state: String
+}
+
+extension AccountRepository {
+    public static func families(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [FamilySummary] {
+        try await c.all("""
+            SELECT f.id, f.email, f.name, f.state, (SELECT count(*) FROM children ch WHERE ch.center_id = f.center_id AND ch.family_id = f.id)::int
+            FROM families f WHERE f.center_id = \(center) ORDER BY f.name, f.id
+            """, (Int64, String, String, String, Int).self, logger: logger).map {
+            FamilySummary(id: $0.0, email: $0.1, name: $0.2, state: $0.3, children: $0.4)
+        }
+    }
+}
+
+extension ReservationQueries {
+    /// Who is booked on a day (confirmed or waiting for payment), by child.
+    public static func attendance(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger) async throws -> [AttendanceLine] {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        var lines: [AttendanceLine] = []
+        for (number, child, family, units, state) in try await c.all("""
+            SELECT r.number, ch.first_name || ' ' || ch.last_name, f.name, array_agg(u ORDER BY u), r.state
+            FROM reservations r
+            JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+            CROSS JOIN LATERAL unnest(l.units) AS u
+            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+            JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
+            WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
+            GROUP BY r.number, ch.first_name, ch.last_name, f.name, r.state ORDER BY 2
+            """, (Int, String, String, [String], String).self, logger: logger) {
+            lines.append(AttendanceLine(reservation: number, child: child, family: family, units: units, state: state))
+        }
+        return lines
     }
 }

@@ -57,6 +57,7 @@ public struct LedgerEntry: Sendable {
 
 /// An invoice with its lines, as its page and PDF show it.
 public struct InvoiceDetail: Sendable {
+    public var id: Int64
     public struct Line: Sendable {
         public var designation: String
         public var quantity: Int
@@ -143,7 +144,7 @@ extension LedgerQueries {
             InvoiceDetail.Line(designation: $0.0, quantity: $0.1, unitPrice: Money(cents: $0.2), amount: Money(cents: $0.3))
         }
         let (name, address) = try await familyParty(c, center: center, family: family, logger: logger)
-        return InvoiceDetail(number: number, kind: kind, issuedAt: issued, total: Money(cents: total), paid: Money(cents: settled),
+        return InvoiceDetail(id: id, number: number, kind: kind, issuedAt: issued, total: Money(cents: total), paid: Money(cents: settled),
                              remaining: Money(cents: max(0, total - settled)), lines: lines, familyName: name, familyAddress: address)
     }
 
