@@ -49,8 +49,10 @@ extension PortailRoutes {
         let allocations: [Allocation]?
     }
 
-    static func decode<T: Decodable>(_ type: T.Type, _ request: inout Request) async throws -> T {
+    /// Decodes a JSON body; anything that does not fit the schema is a 422 problem, never a 500.
+    static func decode<T: Decodable>(_ type: T.Type, _ request: inout Request, emptyAs empty: T? = nil) async throws -> T {
         let body = try await request.collectBody(upTo: 256 * 1024)
+        if body.readableBytes == 0, let empty { return empty }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {

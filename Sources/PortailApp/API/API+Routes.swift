@@ -112,11 +112,8 @@ extension PortailRoutes {
         router.post("/api/tokens") { request, _ in
             try await API.handle(request, database) { staff in
                 var request = request
-                let body = try await request.collectBody(upTo: 16 * 1024)
                 struct Input: Decodable { let label: String?; let expiresInDays: Int? }
-                let decoder = JSONDecoder()
-                decoder.keyDecodingStrategy = .convertFromSnakeCase
-                let input = body.readableBytes == 0 ? Input(label: nil, expiresInDays: nil) : try decoder.decode(Input.self, from: body)
+                let input = try await Self.decode(Input.self, &request, emptyAs: Input(label: nil, expiresInDays: nil))
                 if let days = input.expiresInDays, !(1...3650).contains(days) {
                     throw APIProblem(status: .unprocessableContent, title: "Invalid expiry", detail: "expires_in_days must be between 1 and 3650.")
                 }
