@@ -49,6 +49,17 @@ def centers_for_today(folder):
 
 @pytest.fixture(scope="session")
 def server():
+    """The demo server of the journeys."""
+    yield from start_server()
+
+
+@pytest.fixture(scope="session")
+def fuzz_server():
+    """A server of its own for the fuzz run, which suspends centers and posts center files at random."""
+    yield from start_server()
+
+
+def start_server():
     work = pathlib.Path(tempfile.mkdtemp(prefix="portail-e2e-"))
     centers = work / "centers"
     centers.mkdir()

@@ -6,7 +6,8 @@ import subprocess
 from conftest import ROOT
 
 
-def test_fuzzing_the_admin_api_finds_no_server_error(server, tmp_path):
+def test_fuzzing_the_admin_api_finds_no_server_error(fuzz_server):
+    server = fuzz_server
     env = dict(os.environ, PORTAIL_DATA_DIR=str(server["data"]))
     created = subprocess.run([str(ROOT / ".build" / "debug" / "portail"), "admin", "create-federation-admin", "fuzz@example.org"],
                              cwd=ROOT, env=env, capture_output=True, text=True, check=True)
