@@ -63,6 +63,14 @@ func api(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: 
             let errors = try #require(refused.json["errors"] as? [[String: String]])
             #expect(errors.contains { $0["message"]?.contains("unknown unit \"journe\"") == true && Int($0["line"] ?? "") ?? 0 > 1 })
 
+            // Its configuration, exported as a file, posts back without a change.
+            let exported = try await client.execute(uri: "/api/centers/nouveau/configuration", method: .get, headers: [.authorization: "Bearer \(admin)"])
+            #expect(exported.status == .ok)
+            let file = String(buffer: exported.body)
+            #expect(file.contains("\"code\": \"nouveau\""))
+            let roundTrip = try await api(client, .post, "/api/centers", token: admin, body: file)
+            #expect(roundTrip.status == .ok && (roundTrip.json["changes"] as? [String]) == [], "\(roundTrip.json)")
+
             // Suspended, a center is not served; resumed, it is again.
             #expect(try await api(client, .post, "/api/centers/autre/suspend", token: admin).status == .ok)
             #expect(try await client.execute(uri: "/autre/", method: .get).status == .notFound)

@@ -197,3 +197,19 @@ func line(of needle: String, in text: String) -> Int {
         #expect(issue.line == line(of: "matin+gouter", in: badCombo))
     }
 }
+
+@Suite struct CenterFileWriterTests {
+    /// Every shipped center, written back as a file and read again, is the same center.
+    @Test func writingAndReadingBackChangesNothing() throws {
+        let files = try CenterCatalog.files(in: repositoryRoot.appendingPathComponent("centers").path)
+        let environment = ["OPIO_SYSTEMPAY_TEST_KEY": "k", "VALBONNE_PAYZEN_TEST_KEY": "k"]
+        let rules = [PaymentTypeRule(type: "systempay") { _, _ in [] }]
+        for loaded in CenterCatalog.load(files: files, paymentRules: rules, environment: environment).centers {
+            let text = try CenterFileWriter.yaml(loaded.center)
+            let again = CenterCatalog.parse(sources: [("written.yaml", .success(text))], paymentRules: rules, environment: environment)
+            #expect(again.failures.isEmpty, "\(again.allIssues)\n\(text)")
+            let reread = try #require(again.centers.first?.center)
+            #expect(CenterDiff(from: loaded.center, to: reread).isEmpty, "\(CenterDiff(from: loaded.center, to: reread).changes)")
+        }
+    }
+}

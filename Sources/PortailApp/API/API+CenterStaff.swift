@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PortailConfig
 import PortailDomain
 import PortailStore
 
@@ -209,6 +210,16 @@ extension PortailRoutes {
                 } catch is CancellationRefusal {
                     throw APIProblem.notFound("Reservation \(number) is not a confirmed reservation of this center.")
                 }
+            }
+        }
+
+        // The center's configuration as a center file, as the database holds it now: staff edits can
+        // be reviewed and committed back to git.
+        router.get("/api/centers/:code/configuration") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
+                let text = try CenterFileWriter.yaml(record.center)
+                return Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
             }
         }
 
