@@ -200,6 +200,19 @@ func apiJSON(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ u
             let ledger = try await parent.get("/petit/factures")
             #expect(ledger.text.contains("Total restant dû : 0.00 €"))
             #expect(ledger.text.contains("(par CHÈQUE)"))
+
+            // The office's CSV exports.
+            let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+            let month = String(LocalDate(Date(), in: TimeZone(identifier: "Europe/Paris")!).iso.prefix(7))
+            let accounts = String(buffer: try await client.execute(uri: "/api/centers/petit/exports/ledger.csv?month=\(month)", method: .get, headers: auth).body)
+            #expect(accounts.hasPrefix("\u{FEFF}Date;Type;Numéro;Famille;Montant;Détail"))
+            #expect(accounts.contains(";facture;PET00001;FAMILLE JULES;10,00;"))
+            #expect(accounts.contains(";paiement;PET-P00001;FAMILLE JULES;10,00;Paiement n° 1234567 CIC (par CHÈQUE)"))
+            let balances = String(buffer: try await client.execute(uri: "/api/centers/petit/exports/balances.csv", method: .get, headers: auth).body)
+            #expect(balances.contains("FAMILLE JULES;parent@example.org;10,00;10,00;0,00;0,00"))
+            let presence = String(buffer: try await client.execute(uri: "/api/centers/petit/exports/attendance.csv?day=\(day.iso)", method: .get, headers: auth).body)
+            #expect(presence.contains(";00001;JULES X;FAMILLE JULES;journee;confirmée"))
+            #expect(try await client.execute(uri: "/api/centers/petit/exports/ledger.csv?month=juin", method: .get, headers: auth).status == .unprocessableContent)
         }
     }
 }

@@ -37,6 +37,7 @@ struct PortailRoutes: Sendable {
         addLedgerRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
+        addExportRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/metrics"]

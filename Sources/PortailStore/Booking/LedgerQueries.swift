@@ -203,3 +203,29 @@ extension LedgerQueries {
         }
     }
 }
+
+extension LedgerQueries {
+    /// Invoices, credit notes and payments of a month at the center, oldest first (for the accounts).
+    public static func month(_ c: PostgresConnection, center: Int64, year: Int, month: Int, logger: Logger) async throws -> [(date: Date, kind: String, number: String, family: String, amount: Money, label: String)] {
+        try await c.all("""
+            SELECT x.at, x.kind, x.number, f.name, x.amount, x.label FROM (
+                SELECT issued_at AS at, kind, number, family_id, total_cents::bigint AS amount, '' AS label FROM invoices WHERE center_id = \(center)
+                UNION ALL
+                SELECT received_at, 'payment', number, family_id, amount_cents::bigint, label FROM payments WHERE center_id = \(center)
+            ) x JOIN families f ON f.center_id = \(center) AND f.id = x.family_id
+            WHERE x.at >= make_date(\(year)::int, \(month)::int, 1) AND x.at < make_date(\(year)::int, \(month)::int, 1) + interval '1 month'
+            ORDER BY x.at, x.number
+            """, (Date, String, String, String, Int, String).self, logger: logger).map {
+            (date: $0.0, kind: $0.1, number: $0.2, family: $0.3, amount: Money(cents: $0.4), label: $0.5)
+        }
+    }
+
+    /// Each family's balance: invoiced (less credit notes), paid, still due, credit available.
+    public static func balances(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [(family: String, email: String, totals: LedgerTotals)] {
+        var result: [(family: String, email: String, totals: LedgerTotals)] = []
+        for family in try await AccountRepository.families(c, center: center, logger: logger) {
+            result.append((family.name, family.email, try await totals(c, center: center, family: family.id, logger: logger)))
+        }
+        return result
+    }
+}
