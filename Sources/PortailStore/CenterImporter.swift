@@ -156,10 +156,8 @@ public struct CenterImporter: Sendable {
             }
             try await connection.query("DELETE FROM age_groups WHERE center_id = \(id) AND code = \(code)", logger: logger)
         }
-        try await connection.query("""
-            INSERT INTO audit_log (center_id, actor, action, subject, after)
-            VALUES (\(id), 'import', 'center.import', \(file), \(String(decoding: try encoder.encode(diff.changes.map(\.description)), as: UTF8.self))::jsonb)
-            """, logger: logger)
+        try await AuditLog.record(connection, center: id, actor: "import", action: "center.import", subject: file,
+                                  after: diff.changes.map(\.description), logger: logger)
     }
 
     private func upsertPeriod(_ period: Period, center id: Int64, on connection: PostgresConnection) async throws {

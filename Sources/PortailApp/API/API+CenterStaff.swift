@@ -128,8 +128,8 @@ extension PortailRoutes {
 
                         \(record.center.coordinates.name)
                         """, logger: database.logger)
-                    try await StaffRepository.audit(c, center: record.id, actor: "staff:\(staff.email)", action: "family.create", subject: input.email,
-                                                    after: "{\"name\": \(String(decoding: try JSONEncoder().encode(input.name), as: UTF8.self))}", logger: database.logger)
+                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "family.create", subject: input.email,
+                                              after: ["name": input.name], logger: database.logger)
                     return id
                 }
                 return try API.json(["id": id], status: .created)
@@ -186,8 +186,9 @@ extension PortailRoutes {
                         }
                         try await LedgerRepository.allocate(payment: payment.id, invoice: invoiceID, amount: Money(cents: allocation.amountCents), center: record.id, c, logger: database.logger)
                     }
-                    try await StaffRepository.audit(c, center: record.id, actor: "staff:\(staff.email)", action: "payment.record", subject: payment.number,
-                                                    after: "{\"amount_cents\": \(input.amountCents), \"method\": \"\(input.method)\"}", logger: database.logger)
+                    struct Recorded: Encodable, Sendable { let amount_cents: Int; let method: String }
+                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "payment.record", subject: payment.number,
+                                              after: Recorded(amount_cents: input.amountCents, method: input.method), logger: database.logger)
                     let body = String(decoding: try API.encoder.encode(["number": payment.number]), as: UTF8.self)
                     try await StaffRepository.remember(c, center: record.id, key: key, status: 201, body: body, logger: database.logger)
                     return (201, body)
@@ -227,7 +228,7 @@ extension PortailRoutes {
             try await API.handle(request, database) { staff in
                 let (record, _) = try await accessibleCenter(context, staff)
                 let entries = try await database.withCenter(record.id) { c in
-                    try await StaffRepository.auditEntries(c, center: record.id, limit: 200, logger: database.logger)
+                    try await AuditLog.entries(c, center: record.id, limit: 200, logger: database.logger)
                 }
                 struct Entry: Encodable { let at: Date; let actor: String; let action: String; let subject: String; let after: String? }
                 return try API.json(["entries": entries.map { Entry(at: $0.at, actor: $0.actor, action: $0.action, subject: $0.subject, after: $0.after) }])

@@ -88,9 +88,7 @@ extension CenterRepository {
                 guard let id = try await c.first("""
                     UPDATE centers SET state = \(state), updated_at = now() WHERE code = \(code) RETURNING id
                     """, (Int64.self), logger: database.logger) else { return false }
-                try await c.run("""
-                    INSERT INTO audit_log (center_id, actor, action, subject, after) VALUES (\(id), \(actor), \("center." + state), \(code), \("{\"state\": \"\(state)\"}")::jsonb)
-                    """, logger: database.logger)
+                try await AuditLog.record(c, center: id, actor: actor, action: "center." + state, subject: code, after: ["state": state], logger: database.logger)
                 return true
             }
         }
@@ -135,23 +133,10 @@ extension StaffRepository {
             try await Database.transaction(on: c, center: center, logger: database.logger) { c in
                 let id = try await createStaff(c, email: email, name: name, federationAdmin: false, logger: database.logger)
                 try await grant(c, center: center, staff: id, role: role, logger: database.logger)
-                try await audit(c, center: center, actor: actor, action: "staff.grant", subject: email, after: "{\"role\": \"\(role)\"}", logger: database.logger)
+                try await AuditLog.record(c, center: center, actor: actor, action: "staff.grant", subject: email, after: ["role": role], logger: database.logger)
                 return try await issueToken(c, staff: id, label: "created by \(actor)", expiresAt: nil, logger: database.logger).secret
             }
         }
-    }
-
-    /// Writes an audit entry for a staff action at the current center.
-    public static func audit(_ c: PostgresConnection, center: Int64, actor: String, action: String, subject: String, after: String, logger: Logger) async throws {
-        try await c.run("""
-            INSERT INTO audit_log (center_id, actor, action, subject, after) VALUES (\(center), \(actor), \(action), \(subject), \(after)::jsonb)
-            """, logger: logger)
-    }
-
-    public static func auditEntries(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [(at: Date, actor: String, action: String, subject: String, after: String?)] {
-        try await c.all("""
-            SELECT at, actor, action, subject, after::text FROM audit_log WHERE center_id = \(center) ORDER BY id DESC LIMIT \(limit)
-            """, (Date, String, String, String, String?).self, logger: logger).map { (at: $0.0, actor: $0.1, action: $0.2, subject: $0.3, after: $0.4) }
     }
 
     /// A stored answer for an idempotency key, if the request was already made.

@@ -147,11 +147,8 @@ extension LedgerRepository {
                 excess -= amount
             }
         }
-        let after = String(decoding: try JSONEncoder().encode(["credit_note": label, "amount": Money(cents: total).description]), as: UTF8.self)
-        try await c.run("""
-            INSERT INTO audit_log (center_id, actor, action, subject, after)
-            VALUES (\(centerID), \(actor), 'reservation.cancel', \(String(format: "%05d", number)), \(after)::jsonb)
-            """, logger: logger)
+        try await AuditLog.record(c, center: centerID, actor: actor, action: "reservation.cancel", subject: String(format: "%05d", number),
+                                  after: ["credit_note": label, "amount": Money(cents: total).description], logger: logger)
         return Issued(id: noteID, number: label, total: Money(cents: total))
     }
 }

@@ -98,11 +98,9 @@ extension PaymentRepository {
             """, logger: logger)
     }
 
+    /// What the bank's notifications did, in the audit log.
     static func audit(_ center: Int64, _ action: String, _ subject: String, _ detail: String, _ c: PostgresConnection, logger: Logger) async throws {
-        let after = String(decoding: try JSONEncoder().encode(["detail": detail]), as: UTF8.self)
-        try await c.run("""
-            INSERT INTO audit_log (center_id, actor, action, subject, after) VALUES (\(center), 'bank', \(action), \(subject), \(after)::jsonb)
-            """, logger: logger)
+        try await AuditLog.record(c, center: center, actor: "bank", action: action, subject: subject, after: ["detail": detail], logger: logger)
     }
 
     /// The paid path: confirm what can be confirmed, invoice it, record and allocate the payment.
