@@ -50,10 +50,11 @@ struct CartModel {
         self.lines = lines
         removable = cart.map { .init(number: French.number($0.0.number), label: "\($0.0.childFirstName) – \($0.0.periodLabel)") }
         isEmpty = cart.isEmpty
+        // The sentence under the cart says what the account page's banner says.
+        let banner = CartBanner(cart, zone: center.zone, now: now)
         total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
-        let expires = cart.compactMap(\.0.cartExpiresAt).min()
-        deadline = expires.map { French.time($0, in: center.zone) } ?? ""
-        minutesLeft = expires.map { max(0, Int(($0.timeIntervalSince(now) / 60).rounded(.down))) } ?? 0
+        deadline = banner?.deadline ?? ""
+        minutesLeft = banner?.minutesLeft ?? 0
         self.added = added
         self.notice = notice
     }
