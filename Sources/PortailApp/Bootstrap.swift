@@ -22,12 +22,14 @@ public enum Bootstrap {
     /// Reads the centers again from the database (after an import or a suspension through the API), so
     /// that the change is served at once; the file problems found at start stay reported.
     public static func reload(_ directory: CenterDirectory, database: Database) async throws {
+        let version = try await CenterRepository.version(database)
         let records = try await CenterRepository.loadAll(database)
         let failures = directory.snapshot.failures.filter { failure in !records.contains { $0.center.code == failure.code && $0.state == "active" } }
-        directory.replace(with: CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures))
+        directory.replace(with: CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures, version: version))
     }
 
-    /// Reads the center files, imports the valid ones, and returns what to serve: the centers as stored
+    /// Reads the center files, imports the valid ones whose text changed since their last import (what
+    /// staff changed through the API since stays), and returns what to serve: the centers as stored
     /// and every file or import that failed (served centers are never stopped by another's error).
     public static func loadCenters(
         files: [String], paymentRules: [PaymentTypeRule], environment: [String: String],
@@ -39,7 +41,7 @@ public enum Bootstrap {
             for issue in failure.issues { logger.error("center file error: \(issue)") }
         }
         let outcomes = try await CenterImporter(database: database).importCenters(
-            catalog.centers.map { ($0.center, $0.file) }, dryRun: false
+            catalog.centers.map { CenterImporter.Source(center: $0.center, file: $0.file, text: $0.text, skipIfUnchanged: true) }, dryRun: false
         )
         for outcome in outcomes {
             if let refusal = outcome.refusal {
@@ -49,10 +51,12 @@ public enum Bootstrap {
                                       issues: [ConfigIssue(file: file, line: 1, column: 1, path: "", message: "import refused: \(refusal)")]))
             } else if outcome.applied {
                 logger.info("center \(outcome.code) imported: \(outcome.diff.changes.count) change(s)")
+                for change in outcome.diff.changes { logger.info("  \(outcome.code): \(change.description)") }
             }
         }
+        let version = try await CenterRepository.version(database)
         let records = try await CenterRepository.loadAll(database)
         // A center whose file is broken keeps being served from what was imported before, and reported.
-        return CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures)
+        return CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures, version: version)
     }
 }

@@ -7,6 +7,8 @@ public struct CenterCatalog: Sendable {
     public struct Loaded: Sendable {
         public var file: String
         public var center: Center
+        /// The file's text, whose digest tells whether it changed since it was last imported.
+        public var text: String
     }
 
     /// A center file with at least one problem; the other files are still usable.
@@ -56,17 +58,17 @@ public struct CenterCatalog: Sendable {
     ) -> CenterCatalog {
         let rules = Dictionary(paymentRules.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
         typealias Position = (line: Int, column: Int, path: String)
-        var parsed: [(file: String, center: Center?, issues: [ConfigIssue], positions: [String: Position])] = []
+        var parsed: [(file: String, text: String, center: Center?, issues: [ConfigIssue], positions: [String: Position])] = []
         var warnings: [ConfigIssue] = []
         for (file, text) in sources {
             switch text {
             case .failure(let issue):
-                parsed.append((file, nil, [issue], [:]))
+                parsed.append((file, "", nil, [issue], [:]))
             case .success(let text):
                 let diagnostics = Diagnostics(file: file)
                 let parser = CenterFileParser(diagnostics: diagnostics, paymentRules: rules, environment: environment, secretsRequired: secretsRequired)
                 let center = parser.parse(text: text)
-                parsed.append((file, center, diagnostics.errors, diagnostics.positions))
+                parsed.append((file, text, center, diagnostics.errors, diagnostics.positions))
                 warnings += diagnostics.warnings
             }
         }
@@ -97,7 +99,7 @@ public struct CenterCatalog: Sendable {
         var catalog = CenterCatalog(centers: [], failures: [], warnings: warnings)
         for entry in parsed {
             if let center = entry.center, entry.issues.isEmpty {
-                catalog.centers.append(Loaded(file: entry.file, center: center))
+                catalog.centers.append(Loaded(file: entry.file, center: center, text: entry.text))
             } else {
                 catalog.failures.append(Failed(file: entry.file, code: entry.center?.code, issues: entry.issues))
             }

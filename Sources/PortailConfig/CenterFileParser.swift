@@ -256,40 +256,43 @@ struct CenterFileParser {
 
     private func parseTariffs(_ field: Field, units: [BookingUnit]) -> [Tariff]? {
         guard let items = field.list else { return nil }
-        let unitCodes = Set(units.map(\.code))
         var codes = Set<String>()
-        return items.compactMap { item in
-            guard let m = item.mapping(keys: ["code", "label", "valid_from", "valid_to", "model", "prices", "brackets", "categories"]) else { return nil }
-            guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { return nil }
-            if !codes.insert(code).inserted { codeField.report("tariff \"\(code)\" is declared twice"); return nil }
-            let label = m["label"]?.nonEmptyString ?? code
-            let from = m["valid_from"]?.date
-            let toField = m["valid_to"]
-            let to = toField?.date
-            if let from, let to, to < from { toField?.report("valid_to \(to) is before valid_from \(from)") }
-            guard let modelField = m.required("model"), let modelName = modelField.nonEmptyString else { return nil }
-            guard ["flat", "qf", "siblings"].contains(modelName) else {
-                let h = nearest(to: modelName, in: ["flat", "qf", "siblings"]).map { " (did you mean \"\($0)\"?)" } ?? ""
-                modelField.report("unknown tariff model \"\(modelName)\"\(h): use flat, qf or siblings")
-                return nil
-            }
-            guard let model = parseGrid(modelName, prices: m["prices"], brackets: m["brackets"], owner: item, unitCodes: unitCodes) else { return nil }
-            // Other grids for families of a category ("hors-commune"), in the same model.
-            var categories: [String: TariffModel] = [:]
-            if let entries = m["categories"]?.entries {
-                for (category, keyNode, value) in entries {
-                    guard category.range(of: "^[a-z0-9][a-z0-9-]{0,39}$", options: .regularExpression) != nil else {
-                        diagnostics.report("\"\(category)\" is not a valid category code: lowercase letters, digits and dashes", at: keyNode, path: value.path)
-                        continue
-                    }
-                    guard let grid = value.mapping(keys: ["prices", "brackets"]) else { continue }
-                    if let model = parseGrid(modelName, prices: grid["prices"], brackets: grid["brackets"], owner: value, unitCodes: unitCodes) {
-                        categories[category] = model
-                    }
+        return items.compactMap { parseTariff($0, units: units, codes: &codes) }
+    }
+
+    /// One entry of `tariffs:` (also the body of the admin API's tariff endpoints).
+    func parseTariff(_ item: Field, units: [BookingUnit], codes: inout Set<String>) -> Tariff? {
+        let unitCodes = Set(units.map(\.code))
+        guard let m = item.mapping(keys: ["code", "label", "valid_from", "valid_to", "model", "prices", "brackets", "categories"]) else { return nil }
+        guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { return nil }
+        if !codes.insert(code).inserted { codeField.report("tariff \"\(code)\" is declared twice"); return nil }
+        let label = m["label"]?.nonEmptyString ?? code
+        let from = m["valid_from"]?.date
+        let toField = m["valid_to"]
+        let to = toField?.date
+        if let from, let to, to < from { toField?.report("valid_to \(to) is before valid_from \(from)") }
+        guard let modelField = m.required("model"), let modelName = modelField.nonEmptyString else { return nil }
+        guard ["flat", "qf", "siblings"].contains(modelName) else {
+            let h = nearest(to: modelName, in: ["flat", "qf", "siblings"]).map { " (did you mean \"\($0)\"?)" } ?? ""
+            modelField.report("unknown tariff model \"\(modelName)\"\(h): use flat, qf or siblings")
+            return nil
+        }
+        guard let model = parseGrid(modelName, prices: m["prices"], brackets: m["brackets"], owner: item, unitCodes: unitCodes) else { return nil }
+        // Other grids for families of a category ("hors-commune"), in the same model.
+        var categories: [String: TariffModel] = [:]
+        if let entries = m["categories"]?.entries {
+            for (category, keyNode, value) in entries {
+                guard category.range(of: "^[a-z0-9][a-z0-9-]{0,39}$", options: .regularExpression) != nil else {
+                    diagnostics.report("\"\(category)\" is not a valid category code: lowercase letters, digits and dashes", at: keyNode, path: value.path)
+                    continue
+                }
+                guard let grid = value.mapping(keys: ["prices", "brackets"]) else { continue }
+                if let model = parseGrid(modelName, prices: grid["prices"], brackets: grid["brackets"], owner: value, unitCodes: unitCodes) {
+                    categories[category] = model
                 }
             }
-            return Tariff(code: code, label: label, validFrom: from, validTo: to, model: model, categories: categories)
         }
+        return Tariff(code: code, label: label, validFrom: from, validTo: to, model: model, categories: categories)
     }
 
     /// One price grid of a model: `prices` for flat and siblings, `brackets` for qf.
@@ -372,103 +375,143 @@ struct CenterFileParser {
 
     private func parsePeriods(_ field: Field, units: [BookingUnit], groups: [AgeGroup], tariffs: [Tariff]) -> [Period]? {
         guard let items = field.list else { return nil }
-        let unitCodes = Set(units.map(\.code))
-        let groupCodes = Set(groups.map(\.code))
-        let tariffsByCode = Dictionary(uniqueKeysWithValues: tariffs.map { ($0.code, $0) })
         var codes = Set<String>()
         var periods: [(Period, Field)] = []
         for item in items {
-            guard let m = item.mapping(keys: [
-                "code", "label", "age_group", "starts_on", "ends_on", "weekdays", "closed_days", "units",
-                "places", "tariff", "booking",
-            ]) else { continue }
-            guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { continue }
-            if !codes.insert(code).inserted { codeField.report("period \"\(code)\" is declared twice"); continue }
-            let label = m.required("label")?.nonEmptyString
-            let group = m.required("age_group").flatMap { f -> String? in
-                guard let g = f.nonEmptyString else { return nil }
-                guard groupCodes.contains(g) else {
-                    f.report("unknown age group \"\(g)\"\(hint(g, groupCodes)): declare it under age_groups"); return nil
-                }
-                return g
+            if let period = parsePeriod(item, units: units, groups: groups, tariffs: tariffs, codes: &codes) {
+                periods.append((period, item))
             }
-            let starts = m.required("starts_on")?.date
-            let endsField = m.required("ends_on")
-            let ends = endsField?.date
-            if let starts, let ends, ends < starts {
-                endsField?.report("the period ends on \(ends.iso), before it starts on \(starts.iso)")
-            }
-            let weekdays = m["weekdays"].flatMap { f -> [Weekday]? in
-                guard let items = f.list else { return nil }
-                return Array(Set(items.compactMap(\.weekday))).sorted()
-            } ?? [.lundi, .mardi, .mercredi, .jeudi, .vendredi]
-            let closed = m["closed_days"].flatMap { f -> [LocalDate]? in
-                guard let items = f.list else { return nil }
-                return items.compactMap { item -> LocalDate? in
-                    guard let d = item.date else { return nil }
-                    if let starts, let ends, d < starts || d > ends {
-                        item.report("closed day \(d.iso) is outside the period (\(starts.iso) to \(ends.iso))")
-                    }
-                    return d
-                }
-            } ?? []
-            let offered = m.required("units").flatMap { f -> [String]? in
-                guard let items = f.list else { return nil }
-                if items.isEmpty { f.report("offer at least one unit") }
-                return items.compactMap { item -> String? in
-                    guard let u = item.nonEmptyString else { return nil }
-                    guard unitCodes.contains(u) else {
-                        item.report("unknown unit \"\(u)\"\(hint(u, unitCodes)): declare it under units"); return nil
-                    }
-                    return u
-                }
-            } ?? []
-            let places = m.required("places").flatMap { f -> [String: Int]? in
-                guard let entries = f.entries else { return nil }
-                var result: [String: Int] = [:]
-                for (unit, keyNode, value) in entries {
-                    guard unitCodes.contains(unit) else {
-                        diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
-                        continue
-                    }
-                    guard let n = value.int else { continue }
-                    guard (0...10_000).contains(n) else { value.report("places must be between 0 and 10000, found \(n)"); continue }
-                    result[unit] = n
-                }
-                return result
-            } ?? [:]
-            // Every capacity unit used by an offered unit needs a number of places.
-            let needed = Set(offered.flatMap { code in units.first { $0.code == code }?.capacityUnits ?? [] })
-            for capacity in needed.sorted() where places[capacity] == nil {
-                m["places"]?.report("no places given for \"\(capacity)\", which the offered units consume")
-            }
-            let tariffCode = m.required("tariff").flatMap { f -> String? in
-                guard let t = f.nonEmptyString else { return nil }
-                guard let tariff = tariffsByCode[t] else {
-                    f.report("unknown tariff \"\(t)\"\(hint(t, Set(tariffsByCode.keys))): declare it under tariffs"); return nil
-                }
-                let unpriced = offered.filter { !tariff.pricedUnits.contains($0) }
-                if !unpriced.isEmpty {
-                    f.report("tariff \"\(t)\" has no price for \(unpriced.map { "\"\($0)\"" }.joined(separator: ", ")), offered in this period")
-                }
-                return t
-            }
-            let booking = m["booking"].map { parseBooking($0, periodStart: starts) }
-            guard let label, let group, let starts, let ends, let tariffCode, ends >= starts else { continue }
-            periods.append((Period(
-                code: code, label: label, ageGroup: group, startsOn: starts, endsOn: ends, weekdays: weekdays,
-                closedDays: closed.sorted(), units: offered, places: places, tariff: tariffCode,
-                bookingOpensAt: booking?.opens, bookingClosesAt: booking?.closes,
-                deadline: booking?.deadline ?? .dayBeforeNoon, cancellation: booking?.cancellation
-            ), item))
         }
         // Two periods of one age group must not share a day: a child's day would have two prices.
         for (i, (a, _)) in periods.enumerated() {
-            for (b, fieldB) in periods[(i + 1)...] where a.ageGroup == b.ageGroup && a.overlaps(b) {
-                fieldB.report("period \"\(b.code)\" overlaps period \"\(a.code)\" for age group \"\(a.ageGroup)\" (\(b.startsOn.iso) to \(b.endsOn.iso) against \(a.startsOn.iso) to \(a.endsOn.iso))")
+            for (b, fieldB) in periods[(i + 1)...] {
+                checkOverlap(b, fieldB, with: a)
             }
         }
         return periods.map(\.0)
+    }
+
+    func checkOverlap(_ b: Period, _ fieldB: Field, with a: Period) {
+        if a.ageGroup == b.ageGroup && a.overlaps(b) {
+            fieldB.report("period \"\(b.code)\" overlaps period \"\(a.code)\" for age group \"\(a.ageGroup)\" (\(b.startsOn.iso) to \(b.endsOn.iso) against \(a.startsOn.iso) to \(a.endsOn.iso))")
+        }
+    }
+
+    /// One entry of `periods:` (also the body of the admin API's period endpoints).
+    func parsePeriod(_ item: Field, units: [BookingUnit], groups: [AgeGroup], tariffs: [Tariff], codes: inout Set<String>) -> Period? {
+        let unitCodes = Set(units.map(\.code))
+        let groupCodes = Set(groups.map(\.code))
+        let tariffsByCode = Dictionary(uniqueKeysWithValues: tariffs.map { ($0.code, $0) })
+        guard let m = item.mapping(keys: [
+            "code", "label", "age_group", "starts_on", "ends_on", "weekdays", "closed_days", "units",
+            "places", "day_places", "tariff", "booking", "closed",
+        ]) else { return nil }
+        guard let codeField = m.required("code"), let code = codeField.nonEmptyString.flatMap({ checkCode($0, codeField) }) else { return nil }
+        if !codes.insert(code).inserted { codeField.report("period \"\(code)\" is declared twice"); return nil }
+        let label = m.required("label")?.nonEmptyString
+        let group = m.required("age_group").flatMap { f -> String? in
+            guard let g = f.nonEmptyString else { return nil }
+            guard groupCodes.contains(g) else {
+                f.report("unknown age group \"\(g)\"\(hint(g, groupCodes)): declare it under age_groups"); return nil
+            }
+            return g
+        }
+        let starts = m.required("starts_on")?.date
+        let endsField = m.required("ends_on")
+        let ends = endsField?.date
+        if let starts, let ends, ends < starts {
+            endsField?.report("the period ends on \(ends.iso), before it starts on \(starts.iso)")
+        }
+        let weekdays = m["weekdays"].flatMap { f -> [Weekday]? in
+            guard let items = f.list else { return nil }
+            return Array(Set(items.compactMap(\.weekday))).sorted()
+        } ?? [.lundi, .mardi, .mercredi, .jeudi, .vendredi]
+        let closed = m["closed_days"].flatMap { f -> [LocalDate]? in
+            guard let items = f.list else { return nil }
+            return items.compactMap { item -> LocalDate? in
+                guard let d = item.date else { return nil }
+                if let starts, let ends, d < starts || d > ends {
+                    item.report("closed day \(d.iso) is outside the period (\(starts.iso) to \(ends.iso))")
+                }
+                return d
+            }
+        } ?? []
+        let offered = m.required("units").flatMap { f -> [String]? in
+            guard let items = f.list else { return nil }
+            if items.isEmpty { f.report("offer at least one unit") }
+            return items.compactMap { item -> String? in
+                guard let u = item.nonEmptyString else { return nil }
+                guard unitCodes.contains(u) else {
+                    item.report("unknown unit \"\(u)\"\(hint(u, unitCodes)): declare it under units"); return nil
+                }
+                return u
+            }
+        } ?? []
+        let places = m.required("places").flatMap { f -> [String: Int]? in
+            guard let entries = f.entries else { return nil }
+            var result: [String: Int] = [:]
+            for (unit, keyNode, value) in entries {
+                guard unitCodes.contains(unit) else {
+                    diagnostics.report("unknown unit \"\(unit)\"\(hint(unit, unitCodes)): declare it under units", at: keyNode, path: value.path)
+                    continue
+                }
+                guard let n = value.int else { continue }
+                guard (0...10_000).contains(n) else { value.report("places must be between 0 and 10000, found \(n)"); continue }
+                result[unit] = n
+            }
+            return result
+        } ?? [:]
+        // Every capacity unit used by an offered unit needs a number of places.
+        let needed = Set(offered.flatMap { code in units.first { $0.code == code }?.capacityUnits ?? [] })
+        for capacity in needed.sorted() where places[capacity] == nil {
+            m["places"]?.report("no places given for \"\(capacity)\", which the offered units consume")
+        }
+        let tariffCode = m.required("tariff").flatMap { f -> String? in
+            guard let t = f.nonEmptyString else { return nil }
+            guard let tariff = tariffsByCode[t] else {
+                f.report("unknown tariff \"\(t)\"\(hint(t, Set(tariffsByCode.keys))): declare it under tariffs"); return nil
+            }
+            let unpriced = offered.filter { !tariff.pricedUnits.contains($0) }
+            if !unpriced.isEmpty {
+                f.report("tariff \"\(t)\" has no price for \(unpriced.map { "\"\($0)\"" }.joined(separator: ", ")), offered in this period")
+            }
+            return t
+        }
+        // Days whose places differ from `places`: "2026-07-15": { journee: 12 }.
+        let dayPlaces = m["day_places"].flatMap { f -> [LocalDate: [String: Int]]? in
+            guard let entries = f.entries else { return nil }
+            var result: [LocalDate: [String: Int]] = [:]
+            for (dayText, keyNode, value) in entries {
+                guard let day = LocalDate(iso: dayText) else {
+                    diagnostics.report("\"\(dayText)\" is not a date: write it YYYY-MM-DD", at: keyNode, path: value.path); continue
+                }
+                if let starts, let ends, day < starts || day > ends {
+                    diagnostics.report("\(day.iso) is outside the period (\(starts.iso) to \(ends.iso))", at: keyNode, path: value.path); continue
+                }
+                guard let units = value.entries else { continue }
+                var numbers: [String: Int] = [:]
+                for (unit, unitKey, number) in units {
+                    guard places[unit] != nil else {
+                        diagnostics.report("\"\(unit)\" has no places in this period: give it under places first", at: unitKey, path: number.path); continue
+                    }
+                    guard let n = number.int else { continue }
+                    guard (0...10_000).contains(n) else { number.report("places must be between 0 and 10000, found \(n)"); continue }
+                    numbers[unit] = n
+                }
+                result[day] = numbers
+            }
+            return result
+        } ?? [:]
+        let isClosed = m["closed"]?.bool ?? false
+        let booking = m["booking"].map { parseBooking($0, periodStart: starts) }
+        guard let label, let group, let starts, let ends, let tariffCode, ends >= starts else { return nil }
+        return Period(
+            code: code, label: label, ageGroup: group, startsOn: starts, endsOn: ends, weekdays: weekdays,
+            closedDays: closed.sorted(), units: offered, places: places, tariff: tariffCode,
+            bookingOpensAt: booking?.opens, bookingClosesAt: booking?.closes,
+            deadline: booking?.deadline ?? .dayBeforeNoon, cancellation: booking?.cancellation,
+            dayPlaces: dayPlaces, closed: isClosed
+        )
     }
 
     private func parseBooking(_ field: Field, periodStart: LocalDate?) -> (opens: LocalDateTime?, closes: LocalDateTime?, deadline: DeadlineRule?, cancellation: DeadlineRule?) {

@@ -91,8 +91,44 @@ public enum CenterFileWriter {
             ("weekdays", seq(p.weekdays.map { s($0.rawValue) })), ("closed_days", seq(p.closedDays.map { s($0.iso) })),
             ("units", seq(p.units.map(s))),
             ("places", map(p.places.sorted { $0.key < $1.key }.map { ($0.key, n($0.value)) })),
+        ] + (p.dayPlaces.isEmpty ? [] : [
+            ("day_places", map(p.dayPlaces.sorted { $0.key < $1.key }.map { day, places in
+                (day.iso, map(places.sorted { $0.key < $1.key }.map { ($0.key, n($0.value)) }))
+            })),
+        ]) + [
             ("tariff", s(p.tariff)), ("booking", map(booking)),
-        ])
+        ] + (p.closed ? [("closed", b(true))] : []))
+    }
+
+    /// A period as JSON (the same keys as in the center file), for the admin API.
+    public static func json(_ p: Period) throws -> Data {
+        try json(period(p))
+    }
+
+    /// A tariff as JSON (the same keys as in the center file), for the admin API.
+    public static func json(_ t: Tariff) throws -> Data {
+        try json(tariff(t))
+    }
+
+    static func json(_ node: Node) throws -> Data {
+        try JSONSerialization.data(withJSONObject: plain(node), options: [.sortedKeys])
+    }
+
+    /// The node as Foundation values: quoted scalars are text, plain ones numbers or booleans.
+    static func plain(_ node: Node) -> Any {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .doubleQuoted { return scalar.string }
+            if let value = Int(scalar.string) { return value }
+            if scalar.string == "true" || scalar.string == "false" { return scalar.string == "true" }
+            return scalar.string
+        case .mapping(let mapping):
+            return Dictionary(mapping.map { ($0.key.string ?? "", plain($0.value)) }, uniquingKeysWith: { a, _ in a })
+        case .sequence(let sequence):
+            return sequence.map(plain)
+        case .alias:
+            return NSNull()
+        }
     }
 
     /// Text always quoted, so that codes like "06650" or "yes" stay text.

@@ -1,8 +1,9 @@
 import Foundation
 
 extension Period {
-    /// Whether parents can book this period at `now`: inside its booking window and not over.
+    /// Whether parents can book this period at `now`: not closed, inside its booking window and not over.
     public func isOpenForBooking(at now: Date, in zone: TimeZone) -> Bool {
+        if closed { return false }
         if let opens = bookingOpensAt, now < opens.instant(in: zone) { return false }
         if let closes = bookingClosesAt, now >= closes.instant(in: zone) { return false }
         return LocalDate(now, in: zone) <= endsOn

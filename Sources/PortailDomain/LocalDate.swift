@@ -155,3 +155,19 @@ public enum Weekday: String, Sendable, CaseIterable, Codable, Comparable {
     public var index: Int { Weekday.allCases.firstIndex(of: self)! }
     public static func < (a: Weekday, b: Weekday) -> Bool { a.index < b.index }
 }
+
+/// Dictionaries keyed by day encode as JSON objects keyed "YYYY-MM-DD".
+extension LocalDate: CodingKeyRepresentable {
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    public var codingKey: any CodingKey { Key(stringValue: iso) }
+
+    public init?<T: CodingKey>(codingKey: T) {
+        self.init(iso: codingKey.stringValue)
+    }
+}

@@ -19,12 +19,19 @@ public struct Period: Sendable, Hashable, Codable {
     public var deadline: DeadlineRule
     /// Until when parents may cancel a confirmed day themselves; nil: only staff cancel.
     public var cancellation: DeadlineRule?
+    /// Places of some days that differ from `places` (an outing, a smaller team that day).
+    public var dayPlaces: [LocalDate: [String: Int]]
+    /// A closed period takes no new booking; what is booked stays.
+    public var closed: Bool
 
     public init(code: String, label: String, ageGroup: String, startsOn: LocalDate, endsOn: LocalDate,
                 weekdays: [Weekday], closedDays: [LocalDate], units: [String], places: [String: Int],
                 tariff: String, bookingOpensAt: LocalDateTime?, bookingClosesAt: LocalDateTime?,
-                deadline: DeadlineRule, cancellation: DeadlineRule? = nil) {
+                deadline: DeadlineRule, cancellation: DeadlineRule? = nil,
+                dayPlaces: [LocalDate: [String: Int]] = [:], closed: Bool = false) {
         self.cancellation = cancellation
+        self.dayPlaces = dayPlaces
+        self.closed = closed
         self.code = code
         self.label = label
         self.ageGroup = ageGroup
@@ -46,6 +53,11 @@ public struct Period: Sendable, Hashable, Codable {
         let open = Set(weekdays)
         return (startsOn.dayNumber...endsOn.dayNumber).map(LocalDate.init(dayNumber:))
             .filter { open.contains($0.weekday) && !closed.contains($0) }
+    }
+
+    /// The places of each capacity unit on `day`: the day's own numbers over the period's.
+    public func places(on day: LocalDate) -> [String: Int] {
+        places.merging(dayPlaces[day] ?? [:]) { _, dayValue in dayValue }
     }
 
     /// Whether two periods share at least one calendar day.

@@ -28,6 +28,23 @@ public enum CenterRepository {
         return records
     }
 
+    /// Changes whenever a center is added, edited, suspended or resumed on any instance: each instance
+    /// compares it with the one it loaded to reload what it serves.
+    public static func version(_ database: Database) async throws -> String {
+        var version = ""
+        for try await value in try await database.app.query(
+            "SELECT count(*)::text || ':' || coalesce(max(updated_at)::text, '') FROM centers"
+        ).decode(String.self) { version = value }
+        return version
+    }
+
+    /// Every version of every tariff of a center, oldest first.
+    public static func tariffVersions(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [(code: String, version: Int, createdAt: Date)] {
+        try await c.all(
+            "SELECT code, version, created_at FROM tariffs WHERE center_id = \(center) ORDER BY code, version", (String, Int, Date).self, logger: logger
+        ).map { (code: $0.0, version: $0.1, createdAt: $0.2) }
+    }
+
     /// The center `centerID` as a `Center` value, the same shape its YAML file gives. Every query names
     /// the center itself, so that it is also right on the owner's connection, which RLS does not filter.
     static func load(_ connection: PostgresConnection, centerID: Int64, logger: Logger) async throws -> Center? {
@@ -67,18 +84,19 @@ public enum CenterRepository {
             center.tariffs.append(try decoder.decode(Tariff.self, from: Data(definition.utf8)))
         }
         var periods: [(Int64, Period)] = []
-        for try await (id, code, label, group, starts, ends, weekdays, units, tariff, opens, closes, deadline, cancellation) in try await connection.query("""
+        for try await (id, code, label, group, starts, ends, weekdays, units, tariff, opens, closes, deadline, cancellation, state) in try await connection.query("""
             SELECT id, code, label, age_group, starts_on::text, ends_on::text, weekdays, units, tariff,
-                   to_char(booking_opens_at, 'YYYY-MM-DD"T"HH24:MI'), to_char(booking_closes_at, 'YYYY-MM-DD"T"HH24:MI'), deadline::text, cancellation::text
+                   to_char(booking_opens_at, 'YYYY-MM-DD"T"HH24:MI'), to_char(booking_closes_at, 'YYYY-MM-DD"T"HH24:MI'), deadline::text, cancellation::text, state
             FROM periods WHERE center_id = \(centerID) ORDER BY starts_on, code
-            """, logger: logger).decode((Int64, String, String, String, String, String, [Int16], [String], String, String?, String?, String, String?).self) {
+            """, logger: logger).decode((Int64, String, String, String, String, String, [Int16], [String], String, String?, String?, String, String?, String).self) {
             periods.append((id, Period(
                 code: code, label: label, ageGroup: group, startsOn: LocalDate(iso: starts)!, endsOn: LocalDate(iso: ends)!,
                 weekdays: weekdays.map { Weekday.allCases[Int($0) - 1] }, closedDays: [], units: units, places: [:],
                 tariff: tariff, bookingOpensAt: opens.flatMap(LocalDateTime.init(parsing:)),
                 bookingClosesAt: closes.flatMap(LocalDateTime.init(parsing:)),
                 deadline: try decoder.decode(DeadlineRule.self, from: Data(deadline.utf8)),
-                cancellation: try cancellation.map { try decoder.decode(DeadlineRule.self, from: Data($0.utf8)) }
+                cancellation: try cancellation.map { try decoder.decode(DeadlineRule.self, from: Data($0.utf8)) },
+                closed: state == "closed"
             )))
         }
         for index in periods.indices {
@@ -92,6 +110,14 @@ public enum CenterRepository {
                 "SELECT unit, places FROM period_capacities WHERE center_id = \(centerID) AND period_id = \(id)", logger: logger
             ).decode((String, Int).self) {
                 periods[index].1.places[unit] = places
+            }
+            // The days whose places differ from the period's.
+            for try await (day, unit, places) in try await connection.query("""
+                SELECT d.day::text, d.unit, d.places FROM day_capacities d
+                JOIN period_capacities c ON c.center_id = d.center_id AND c.period_id = d.period_id AND c.unit = d.unit
+                WHERE d.center_id = \(centerID) AND d.period_id = \(id) AND d.places <> c.places
+                """, logger: logger).decode((String, String, Int).self) {
+                periods[index].1.dayPlaces[LocalDate(iso: day)!, default: [:]][unit] = places
             }
         }
         center.periods = periods.map(\.1)

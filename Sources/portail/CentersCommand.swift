@@ -63,7 +63,7 @@ struct CentersCommand: AsyncParsableCommand {
             defer { embedded?.stop() }
             let outcomes = try await Database(settings: settings, logger: logger).run { database in
                 try await database.migrate()
-                return try await CenterImporter(database: database).importCenters(catalog.centers.map { ($0.center, $0.file) }, dryRun: dryRun)
+                return try await CenterImporter(database: database).importCenters(catalog.centers.map { CenterImporter.Source(center: $0.center, file: $0.file, text: $0.text) }, dryRun: dryRun)
             }
             var refused = 0
             for outcome in outcomes {

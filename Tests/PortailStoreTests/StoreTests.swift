@@ -156,6 +156,41 @@ func withImportedDatabase(_ body: @Sendable (Database, [CenterRecord]) async thr
         }
     }
 
+    @Test func aStartKeepsStaffEditsUntilTheFileChanges() async throws {
+        try await withImportedDatabase { database, records in
+            let file = try #require(try demoCenters().first { $0.center.code == "opio" })
+            let text = try String(contentsOfFile: file.file, encoding: .utf8)
+            let importer = CenterImporter(database: database)
+            let source = CenterImporter.Source(center: file.center, file: file.file, text: text, skipIfUnchanged: true)
+            _ = try await importer.importCenters([source], dryRun: false)
+            // Staff give a period more places and a day of its own.
+            let period = file.center.periods[1]
+            let edited = try await importer.edit(code: "opio", actor: "staff:a@example.org", action: "period.update", subject: period.code) { center in
+                var center = center
+                center.periods[1].places["matin"] = 30
+                center.periods[1].dayPlaces[period.openDays[0]] = ["matin": 12]
+                return center
+            }
+            #expect(edited?.applied == true)
+            // A start with the same file leaves the edit alone ...
+            let restart = try #require(try await importer.importCenters([source], dryRun: false).first)
+            #expect(!restart.applied)
+            var stored = try #require(try await CenterRepository.loadAll(database).first { $0.center.code == "opio" }?.center.periods[1])
+            #expect(stored.places["matin"] == 30 && stored.places(on: period.openDays[0])["matin"] == 12 && stored.places(on: period.openDays[1])["matin"] == 30)
+            // ... an explicit import of the file applies it ...
+            let explicit = try #require(try await importer.importCenters([CenterImporter.Source(center: file.center, file: file.file, text: text)], dryRun: false).first)
+            #expect(explicit.applied)
+            stored = try #require(try await CenterRepository.loadAll(database).first { $0.center.code == "opio" }?.center.periods[1])
+            #expect(stored == period)
+            // ... and so does a start with a changed file.
+            var changed = file.center
+            changed.name = "ALSH d'Opio (nouveau nom)"
+            let next = try #require(try await importer.importCenters([CenterImporter.Source(center: changed, file: file.file, text: text + "\n# changed", skipIfUnchanged: true)], dryRun: false).first)
+            #expect(next.applied)
+            _ = records
+        }
+    }
+
     @Test func dryRunPrintsTheDifferenceAndWritesNothing() async throws {
         try await withImportedDatabase { database, records in
             var changed = try #require(try demoCenters().first { $0.center.code == "opio" })

@@ -3,8 +3,8 @@ import Logging
 import PortailStore
 import ServiceLifecycle
 
-/// Background work, on every instance at once: expire unpaid carts (their places come back), purge
-/// old sessions, deliver the mail outbox. Each step locks with SKIP LOCKED, so instances share the work
+/// Background work, on every instance at once: reload the centers when another instance changed them,
+/// expire unpaid carts (their places come back), purge old sessions, deliver the mail outbox. Each step locks with SKIP LOCKED, so instances share the work
 /// instead of repeating it; correctness never depends on the timing (carts are also expired whenever
 /// places are counted or a cart is read).
 public struct MaintenanceService: Service {
@@ -32,6 +32,15 @@ public struct MaintenanceService: Service {
 
     /// One pass over every center; a failure is logged and does not stop the next pass.
     public func runOnce() async {
+        // A center added, edited, suspended or resumed through another instance is served here too.
+        do {
+            if try await CenterRepository.version(database) != directory.snapshot.version {
+                try await Bootstrap.reload(directory, database: database)
+                logger.info("centers reloaded after a change made elsewhere")
+            }
+        } catch {
+            logger.error("reloading the centers failed: \(String(reflecting: error))")
+        }
         for record in directory.snapshot.centers {
             do {
                 let expired = try await database.withCenter(record.id) { c in

@@ -9,12 +9,15 @@ public final class CenterDirectory: Sendable {
     public struct Snapshot: Sendable {
         public var centers: [CenterRecord] = []
         public var failures: [CenterCatalog.Failed] = []
+        /// `CenterRepository.version` when the centers were read.
+        public var version = ""
         var byHost: [String: CenterRecord] = [:]
         var byCode: [String: CenterRecord] = [:]
 
-        public init(centers: [CenterRecord], failures: [CenterCatalog.Failed]) {
+        public init(centers: [CenterRecord], failures: [CenterCatalog.Failed], version: String = "") {
             self.centers = centers
             self.failures = failures
+            self.version = version
             for record in centers {
                 byCode[record.center.code] = record
                 for host in record.center.hosts { byHost[host] = record }

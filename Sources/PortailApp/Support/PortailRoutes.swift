@@ -37,6 +37,7 @@ struct PortailRoutes: Sendable {
         addLedgerRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
+        addPeriodRoutes(to: router)
         addExportRoutes(to: router)
     }
 

@@ -64,11 +64,20 @@ public enum BookingRepository {
         try await expireDueCarts(c, center: center, logger: logger)
         var result: [LocalDate: DayAvailability] = [:]
         for (day, unit, left) in try await c.all("""
-            SELECT day::text, unit, places - taken FROM day_capacities WHERE center_id = \(center) AND period_id = \(periodID)
+            SELECT day::text, unit, greatest(places - taken, 0) FROM day_capacities WHERE center_id = \(center) AND period_id = \(periodID)
             """, (String, String, Int).self, logger: logger) {
             result[LocalDate(iso: day)!, default: DayAvailability(remaining: [:])].remaining[unit] = left
         }
         return result
+    }
+
+    /// Places and places taken per day and capacity unit of a period, for the staff; `forced` marks the
+    /// days whose places were set below what was already taken.
+    public static func capacities(_ c: PostgresConnection, center: Int64, periodID: Int64, logger: Logger) async throws -> [(day: String, unit: String, places: Int, taken: Int, forced: Bool)] {
+        try await expireDueCarts(c, center: center, logger: logger)
+        return try await c.all("""
+            SELECT day::text, unit, places, taken, forced FROM day_capacities WHERE center_id = \(center) AND period_id = \(periodID) ORDER BY day, unit
+            """, (String, String, Int, Int, Bool).self, logger: logger).map { (day: $0.0, unit: $0.1, places: $0.2, taken: $0.3, forced: $0.4) }
     }
 
     /// Capacity units a child already holds per day in a period (waiting for payment or confirmed).
