@@ -44,7 +44,7 @@ extension PortailRoutes {
                 let entries = try await database.withCenter(record.id) { c in
                     try await LedgerQueries.month(c, center: record.id, year: parts[0], month: parts[1], logger: database.logger)
                 }
-                let kinds = ["invoice": "facture", "credit_note": "avoir", "payment": "paiement"]
+                let kinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
                 let rows = [["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]]
                     + entries.map { [LocalDate($0.date, in: record.center.zone).french, kinds[$0.kind] ?? $0.kind, $0.number, $0.family, Self.euros($0.amount), $0.label] }
                 return Self.csv(rows, filename: "factures-paiements-\(record.center.code)-\(text).csv")

@@ -37,7 +37,10 @@ struct PortailRoutes: Sendable {
         addLedgerRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
+        addFamilyRoutes(to: router)
         addPeriodRoutes(to: router)
+        addReservationRoutes(to: router)
+        addMoneyAPIRoutes(to: router)
         addExportRoutes(to: router)
     }
 

@@ -140,8 +140,11 @@ extension StaffRepository {
     }
 
     /// A stored answer for an idempotency key, if the request was already made.
+    /// The answer already given to this key, if any. Locks the key until the transaction ends, so that
+    /// two requests with the same key one after the other's heels wait instead of both acting.
     public static func idempotent(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws -> (status: Int, body: String)? {
-        try await c.first("SELECT status, response FROM api_idempotency WHERE center_id = \(center) AND key = \(key)", (Int, String).self, logger: logger)
+        try await c.run("SELECT pg_advisory_xact_lock(hashtext(\("idempotency:\(center):" + key)))", logger: logger)
+        return try await c.first("SELECT status, response FROM api_idempotency WHERE center_id = \(center) AND key = \(key)", (Int, String).self, logger: logger)
             .map { (status: $0.0, body: $0.1) }
     }
 

@@ -15,12 +15,16 @@ public struct BookingRequest: Sendable {
     public var child: ChildRecord
     public var period: Period
     public var selection: [LocalDate: Set<String>]
+    /// Made by the center's staff for the family: past the booking window and the deadlines (never past
+    /// the places), confirmed at once without a cart; the family pays at the office.
+    public var byStaff: Bool
 
-    public init(familyID: Int64, child: ChildRecord, period: Period, selection: [LocalDate: Set<String>]) {
+    public init(familyID: Int64, child: ChildRecord, period: Period, selection: [LocalDate: Set<String>], byStaff: Bool = false) {
         self.familyID = familyID
         self.child = child
         self.period = period
         self.selection = selection
+        self.byStaff = byStaff
     }
 }
 
@@ -47,7 +51,8 @@ public struct BookedReservation: Sendable {
     public var reservationID: Int64
     public var number: Int
     public var total: Money
-    public var cartExpiresAt: Date
+    /// Nil for a staff booking, confirmed without a cart.
+    public var cartExpiresAt: Date?
 }
 
 /// Reservations, carts and places. Every write that takes or frees places runs here, in the
@@ -113,7 +118,7 @@ public enum BookingRepository {
     ) async throws -> PreparedBooking {
         let zone = center.zone
         let period = request.period
-        guard period.isOpenForBooking(at: now, in: zone),
+        guard request.byStaff ? !period.closed : period.isOpenForBooking(at: now, in: zone),
               center.ageGroup(period.ageGroup)?.admits(birthDate: request.child.birthDate, on: period.startsOn) == true
         else { throw BookingRefusal.periodClosed }
         let selection = request.selection.filter { !$0.value.isEmpty }
@@ -123,7 +128,7 @@ public enum BookingRepository {
             guard openDays.contains(day) else { throw BookingRefusal.invalidSelection("le \(day.french) n'est pas un jour d'ouverture") }
             guard units.isSubset(of: Set(period.units)) else { throw BookingRefusal.invalidSelection("unité inconnue") }
         }
-        let late = selection.keys.filter { !period.isBookable($0, at: now, in: zone) }.sorted()
+        let late = request.byStaff ? [] : selection.keys.filter { !period.isBookable($0, at: now, in: zone) }.sorted()
         guard late.isEmpty else { throw BookingRefusal.pastDeadline(late) }
         guard let periodID = try await periodID(c, center: centerID, code: period.code, logger: logger),
               let tariff = center.tariff(period.tariff)
@@ -174,8 +179,9 @@ public enum BookingRepository {
         let (periodID, tariff, lines, total, needed) = (prepared.periodID, prepared.tariff, prepared.lines, prepared.total, prepared.needed)
         let firstDay = needed.keys.min()!, lastDay = needed.keys.max()!
 
-        // The family's open cart, created with the center's hold time when there is none.
-        let cart = try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes, logger: logger)
+        // The family's open cart, created with the center's hold time when there is none; staff bookings
+        // are confirmed without one.
+        let cart = request.byStaff ? nil : try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes, logger: logger)
 
         // Take the places, always in (day, unit) order so that concurrent bookings never deadlock.
         var full: [LocalDate] = []
@@ -194,7 +200,7 @@ public enum BookingRepository {
         let number = try await nextNumber(c, center: centerID, counter: "reservation", logger: logger)
         guard let reservationID = try await c.first("""
             INSERT INTO reservations (center_id, number, family_id, child_id, period_id, cart_id, state, total_cents, first_day, last_day, created_at)
-            VALUES (\(centerID), \(number), \(request.familyID), \(request.child.id), \(periodID), \(cart.id), 'pending_payment',
+            VALUES (\(centerID), \(number), \(request.familyID), \(request.child.id), \(periodID), \(cart?.id), \(cart == nil ? "confirmed" : "pending_payment"),
                     \(total.cents), \(firstDay.iso)::date, \(lastDay.iso)::date, \(now))
             RETURNING id
             """, (Int64.self), logger: logger) else { throw BookingRefusal.periodClosed }
@@ -208,7 +214,7 @@ public enum BookingRepository {
                 VALUES (\(centerID), \(reservationID), \(line.day.iso)::date, \(line.key), \(line.units), \(capacity), \(line.price.cents), \(tariff.code), \(version))
                 """, logger: logger)
         }
-        return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart.expiresAt)
+        return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart?.expiresAt)
     }
 
     /// The children of a family booked (waiting or confirmed) on each of `days`, for sibling ranks.

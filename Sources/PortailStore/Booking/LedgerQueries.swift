@@ -42,7 +42,7 @@ public enum LedgerQueries {
 
 /// A row of "Mes Factures & Paiements": an invoice, a credit note or a payment.
 public struct LedgerEntry: Sendable {
-    public enum Kind: String, Sendable { case invoice, creditNote = "credit_note", payment }
+    public enum Kind: String, Sendable { case invoice, creditNote = "credit_note", refund, payment }
     public var kind: Kind
     public var id: Int64
     public var number: String
@@ -53,6 +53,18 @@ public struct LedgerEntry: Sendable {
     public var open: Money
     /// For an invoice: what was allocated or credited to it.
     public var settled: Money
+}
+
+extension LedgerEntry.Kind {
+    /// The document's name on the parent's pages and PDFs.
+    public var document: String {
+        switch self {
+        case .invoice: "Facture"
+        case .creditNote: "Avoir"
+        case .refund: "Remboursement"
+        case .payment: "Paiement"
+        }
+    }
 }
 
 /// An invoice with its lines, as its page and PDF show it.
@@ -116,7 +128,7 @@ extension LedgerQueries {
         return (rows.map { row in
             let kind = LedgerEntry.Kind(rawValue: row.1) ?? .invoice
             return LedgerEntry(kind: kind, id: row.0, number: row.2, date: row.3,
-                               label: kind == .payment ? row.6 : (kind == .creditNote ? "Avoir n° \(row.2)" : "Facture n° \(row.2)"),
+                               label: kind == .payment ? row.6 : "\(kind.document) n° \(row.2)",
                                amount: Money(cents: row.4), open: Money(cents: max(0, row.4 - row.5)), settled: Money(cents: row.5))
         }, total)
     }

@@ -153,7 +153,37 @@ extension LedgerRepository {
     }
 }
 
+/// Why a refund cannot be made.
+public struct RefundRefusal: Error, Sendable {
+    public var available: Money
+}
+
 extension LedgerRepository {
+    /// Gives `amount` of the family's available credit back (by bank transfer, cheque, cash or the card
+    /// it was paid with): a refund document, settled by the credit, oldest money first.
+    public static func refund(
+        amount: Money, method: String, reference: String, center: Center, centerID: Int64, family: Int64, actor: String,
+        _ c: PostgresConnection, logger: Logger
+    ) async throws -> Issued {
+        let available = try await availableCredit(c, center: centerID, family: family, logger: logger).reduce(Money.zero) { $0 + $1.left }
+        guard amount.cents <= available.cents else { throw RefundRefusal(available: available) }
+        let sequence = try await BookingRepository.nextNumber(c, center: centerID, counter: "refund", logger: logger)
+        let number = "\(center.invoicePrefix)-R\(String(format: "%05d", sequence))"
+        let id = try await c.first("""
+            INSERT INTO invoices (center_id, number, kind, family_id, total_cents) VALUES (\(centerID), \(number), 'refund', \(family), \(amount.cents))
+            RETURNING id
+            """, (Int64.self), logger: logger)!
+        let designation = "Remboursement de l'avoir (par \(method.uppercased()))" + (reference.isEmpty ? "" : " – réf. \(reference)")
+        try await c.run("""
+            INSERT INTO invoice_lines (center_id, invoice_id, line_no, designation, quantity, unit_price_cents, amount_cents)
+            VALUES (\(centerID), \(id), 1, \(designation), 1, \(amount.cents), \(amount.cents))
+            """, logger: logger)
+        try await useCredit(upTo: amount, invoice: id, center: centerID, family: family, c, logger: logger)
+        try await AuditLog.record(c, center: centerID, actor: actor, action: "refund.record", subject: number,
+                                  after: ["family": String(family), "amount": amount.description, "method": method, "reference": reference], logger: logger)
+        return Issued(id: id, number: number, total: amount)
+    }
+
     /// The family's money not yet allocated, per payment, oldest first. Locks the family's row, so that
     /// two carts of one family cannot spend the same credit (payments are append-only: not lockable).
     public static func availableCredit(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(payment: Int64, left: Money)] {

@@ -7,18 +7,22 @@ import PostgresNIO
 public enum AuditLog {
     public static func record(
         _ c: PostgresConnection, center: Int64, actor: String, action: String, subject: String,
-        after: some Encodable & Sendable, logger: Logger
+        before: (any Encodable & Sendable)? = nil, after: some Encodable & Sendable, logger: Logger
     ) async throws {
-        let json = String(decoding: try JSONEncoder().encode(after), as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(after), as: UTF8.self)
+        let old = try before.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         try await c.run("""
-            INSERT INTO audit_log (center_id, actor, action, subject, after) VALUES (\(center), \(actor), \(action), \(subject), \(json)::jsonb)
+            INSERT INTO audit_log (center_id, actor, action, subject, before, after)
+            VALUES (\(center), \(actor), \(action), \(subject), \(old)::jsonb, \(json)::jsonb)
             """, logger: logger)
     }
 
     /// The newest entries of a center.
-    public static func entries(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [(at: Date, actor: String, action: String, subject: String, after: String?)] {
+    public static func entries(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [(at: Date, actor: String, action: String, subject: String, before: String?, after: String?)] {
         try await c.all("""
-            SELECT at, actor, action, subject, after::text FROM audit_log WHERE center_id = \(center) ORDER BY id DESC LIMIT \(limit)
-            """, (Date, String, String, String, String?).self, logger: logger).map { (at: $0.0, actor: $0.1, action: $0.2, subject: $0.3, after: $0.4) }
+            SELECT at, actor, action, subject, before::text, after::text FROM audit_log WHERE center_id = \(center) ORDER BY id DESC LIMIT \(limit)
+            """, (Date, String, String, String, String?, String?).self, logger: logger).map { (at: $0.0, actor: $0.1, action: $0.2, subject: $0.3, before: $0.4, after: $0.5) }
     }
 }

@@ -46,13 +46,14 @@ struct LedgerModel {
                 : ("◐", "partiellement affecté : \(entry.open) d'avoir disponible")
             return Row(date: date, detail: entry.label, invoiceAmount: "", paymentAmount: entry.amount.description,
                        stateIcon: state.0, stateWords: state.1, link: "\(base)/paiements/\(entry.number)", linkLabel: "Voir le reçu \(entry.number)")
-        case .invoice, .creditNote:
+        case .invoice, .creditNote, .refund:
             let state: (String, String) = entry.kind == .creditNote ? ("↺", "avoir")
+                : entry.kind == .refund ? ("↻", "remboursé")
                 : entry.open.cents == 0 ? ("✓", "soldée")
                 : entry.settled.cents == 0 ? ("✗", "non soldée")
                 : ("◐", "partiellement soldée (reste \(entry.open))")
             return Row(date: date, detail: entry.label, invoiceAmount: entry.amount.description, paymentAmount: "",
-                       stateIcon: state.0, stateWords: state.1, link: "\(base)/factures/\(entry.number)", linkLabel: "Voir la facture \(entry.number)")
+                       stateIcon: state.0, stateWords: state.1, link: "\(base)/factures/\(entry.number)", linkLabel: "Voir \(entry.kind == .invoice ? "la facture" : "le document") \(entry.number)")
         }
     }
 }

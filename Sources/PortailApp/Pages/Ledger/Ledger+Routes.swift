@@ -59,8 +59,9 @@ extension PortailRoutes {
             // Another family's invoice, or another center's: the same 404 as an unknown number.
             guard let invoice else { return Pages.notFound() }
             let center = record.center
-            let status = invoice.kind == "credit_note" ? "avoir" : invoice.remaining.cents == 0 ? "soldée" : invoice.paid.cents == 0 ? "non soldée" : "partiellement soldée"
-            let title = invoice.kind == "credit_note" ? "Avoir" : "Facture"
+            let kind = LedgerEntry.Kind(rawValue: invoice.kind) ?? .invoice
+            let status = kind == .creditNote ? "avoir" : kind == .refund ? "remboursé" : invoice.remaining.cents == 0 ? "soldée" : invoice.paid.cents == 0 ? "non soldée" : "partiellement soldée"
+            let title = kind.document
             if wantsPDF {
                 let document = InvoiceDocument(
                     issuer: Issuer(center: center), title: title.uppercased(), number: invoice.number,

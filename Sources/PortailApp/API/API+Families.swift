@@ -1,0 +1,258 @@
+import Foundation
+import Hummingbird
+import PortailDomain
+import PortailStore
+import PostgresNIO
+
+/// Families and children through the admin API: list, create (invited by e-mail), read, edit, QF
+/// with validity dates, deactivate and reactivate.
+extension PortailRoutes {
+    struct FamilyInput: Decodable {
+        struct Child: Decodable {
+            let firstName: String
+            let lastName: String
+            let birthDate: String
+        }
+        let email: String
+        let name: String
+        let children: [Child]?
+        let quotient: Int?
+    }
+
+    struct ChildInput: Decodable {
+        let firstName: String?
+        let lastName: String?
+        let birthDate: String?
+    }
+
+    struct QuotientInput: Decodable {
+        let quotient: Int
+        let validFrom: String
+        let validTo: String?
+        let source: String?
+    }
+
+    static func invalid(_ title: String, _ detail: String) -> APIProblem {
+        APIProblem(status: .unprocessableContent, title: title, detail: detail)
+    }
+
+    static func checkEmail(_ email: String) throws {
+        guard email.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) != nil else {
+            throw invalid("Invalid e-mail", "email must be an e-mail address such as parent@example.org.")
+        }
+    }
+
+    static func date(_ text: String, _ field: String) throws -> LocalDate {
+        guard let day = LocalDate(iso: text) else { throw invalid("Invalid date", "\(field) must be written YYYY-MM-DD, found \(text).") }
+        return day
+    }
+
+    static func name(_ text: String?, _ field: String) throws -> String? {
+        guard let text else { return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty, trimmed.count <= 200 else { throw invalid("Invalid \(field)", "\(field) must be between 1 and 200 characters.") }
+        return trimmed
+    }
+
+    /// The family id of the path, or a 404 that says which.
+    func familyID(_ context: AppRequestContext) throws -> Int64 {
+        guard let id = context.parameters.get("family").flatMap({ Int64($0) }) else { throw APIProblem.notFound("Family ids are whole numbers.") }
+        return id
+    }
+
+    /// E-mails the family a link to choose its password (valid 7 days).
+    func sendInvitation(_ c: PostgresConnection, record: CenterRecord, family: Int64, email: String) async throws {
+        let portal = record.center.coordinates.portalURL.hasSuffix("/") ? String(record.center.coordinates.portalURL.dropLast()) : record.center.coordinates.portalURL
+        let token = try await AccountRepository.issueToken(c, center: record.id, family: family, purpose: "activation", validFor: Self.activationValidity, logger: database.logger)
+        try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – votre compte famille", body: """
+            Bonjour,
+
+            Votre compte famille du portail de \(record.center.name) est prêt. Pour choisir votre mot de passe, ouvrez ce lien (valable 7 jours) :
+            \(portal)/activation?jeton=\(token)
+
+            \(record.center.coordinates.name)
+            """, logger: database.logger)
+    }
+
+    func addFamilyRoutes(to router: Router<AppRequestContext>) {
+        router.get("/api/centers/:code/families") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let families = try await database.withCenter(record.id) { c in
+                    try await AccountRepository.families(c, center: record.id, logger: database.logger)
+                }
+                return try API.json(["families": families])
+            }
+        }
+
+        // A family created by staff gets an activation link by e-mail.
+        router.post("/api/centers/:code/families") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                var request = request
+                let input = try await Self.decode(FamilyInput.self, &request)
+                try Self.checkEmail(input.email)
+                let name = try Self.name(input.name, "name")!
+                let children = try (input.children ?? []).map { child -> (String, String, LocalDate) in
+                    (try Self.name(child.firstName, "first_name")!, try Self.name(child.lastName, "last_name")!, try Self.date(child.birthDate, "birth_date"))
+                }
+                if let qf = input.quotient, !(0...100_000).contains(qf) { throw Self.invalid("Invalid QF", "quotient must be between 0 and 100000.") }
+                let id: Int64 = try await database.withCenter(record.id) { c in
+                    if try await AccountRepository.family(c, center: record.id, email: input.email, logger: database.logger) != nil {
+                        throw APIProblem(status: .conflict, title: "Family exists", detail: "A family account already uses \(input.email) at this center.")
+                    }
+                    let id = try await AccountRepository.createFamily(c, center: record.id, email: input.email, name: name, passwordHash: nil,
+                                                                      state: "invited", category: nil, logger: database.logger)
+                    for (first, last, birth) in children {
+                        try await AccountRepository.addChild(c, center: record.id, family: id, firstName: first, lastName: last, birthDate: birth, logger: database.logger)
+                    }
+                    if let qf = input.quotient {
+                        try await AccountRepository.addQuotient(c, center: record.id, family: id, quotient: qf, from: LocalDate(Date(), in: record.center.zone), to: nil, logger: database.logger)
+                    }
+                    try await sendInvitation(c, record: record, family: id, email: input.email)
+                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "family.create", subject: input.email,
+                                              after: ["name": name], logger: database.logger)
+                    return id
+                }
+                return try API.json(["id": id], status: .created)
+            }
+        }
+
+        router.get("/api/centers/:code/families/:family") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                guard let family = try await database.withCenter(record.id, { c in
+                    try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)
+                }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
+                return try API.json(family)
+            }
+        }
+
+        router.patch("/api/centers/:code/families/:family") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                var request = request
+                var changes = try await Self.decode(FamilyChanges.self, &request)
+                if let email = changes.email { try Self.checkEmail(email) }
+                changes.name = try Self.name(changes.name, "name")
+                let categories = Set(record.center.tariffs.flatMap(\.categories.keys))
+                if let category = changes.category, !category.isEmpty, !categories.contains(category) {
+                    throw Self.invalid("Unknown category", "category must be one of the tariff categories of this center (\(categories.sorted().joined(separator: ", "))), or empty for the default prices.")
+                }
+                do {
+                    guard let family = try await database.withCenter(record.id, { c in
+                        try await FamilyAdministration.update(c, center: record.id, family: id, changes: changes, actor: "staff:\(staff.email)", logger: database.logger)
+                    }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
+                    return try API.json(family)
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                    throw APIProblem(status: .conflict, title: "E-mail in use", detail: "Another family of this center already uses \(changes.email ?? "this e-mail").")
+                }
+            }
+        }
+
+        router.post("/api/centers/:code/families/:family/children") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                var request = request
+                let input = try await Self.decode(ChildInput.self, &request)
+                guard let first = try Self.name(input.firstName, "first_name"), let last = try Self.name(input.lastName, "last_name"),
+                      let birth = input.birthDate else {
+                    throw Self.invalid("Missing field", "A child needs first_name, last_name and birth_date.")
+                }
+                let birthDate = try Self.date(birth, "birth_date")
+                let child = try await database.withCenter(record.id) { c in
+                    guard try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) != nil else {
+                        throw APIProblem.notFound("There is no family \(id) at this center.")
+                    }
+                    return try await FamilyAdministration.addChild(c, center: record.id, family: id, firstName: first, lastName: last, birthDate: birthDate,
+                                                                   actor: "staff:\(staff.email)", logger: database.logger)
+                }
+                return try API.json(["id": child], status: .created)
+            }
+        }
+
+        router.patch("/api/centers/:code/families/:family/children/:child") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                guard let child = context.parameters.get("child").flatMap({ Int64($0) }) else { throw APIProblem.notFound("Child ids are whole numbers.") }
+                var request = request
+                let input = try await Self.decode(ChildInput.self, &request)
+                let first = try Self.name(input.firstName, "first_name"), last = try Self.name(input.lastName, "last_name")
+                let birth = try input.birthDate.map { try Self.date($0, "birth_date") }
+                guard try await database.withCenter(record.id, { c in
+                    try await FamilyAdministration.updateChild(c, center: record.id, family: id, child: child, firstName: first, lastName: last,
+                                                               birthDate: birth, actor: "staff:\(staff.email)", logger: database.logger)
+                }) else { throw APIProblem.notFound("Family \(id) has no child \(child).") }
+                return Response(status: .noContent)
+            }
+        }
+
+        // A QF with its validity; the open-ended one before it ends the day before.
+        router.post("/api/centers/:code/families/:family/quotients") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                var request = request
+                let input = try await Self.decode(QuotientInput.self, &request)
+                guard (0...100_000).contains(input.quotient) else { throw Self.invalid("Invalid QF", "quotient must be between 0 and 100000.") }
+                let from = try Self.date(input.validFrom, "valid_from")
+                let to = try input.validTo.map { try Self.date($0, "valid_to") }
+                if let to, to < from { throw Self.invalid("Invalid dates", "valid_to (\(to.iso)) is before valid_from (\(from.iso)).") }
+                let source = input.source ?? "CAF"
+                guard ["CAF", "MSA", "impots", "autre"].contains(source) else {
+                    throw Self.invalid("Invalid source", "source must be CAF, MSA, impots or autre.")
+                }
+                let family = try await database.withCenter(record.id) { c in
+                    guard try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) != nil else {
+                        throw APIProblem.notFound("There is no family \(id) at this center.")
+                    }
+                    if let refusal = try await FamilyAdministration.addQuotient(c, center: record.id, family: id, quotient: input.quotient, from: from, to: to,
+                                                                                source: source, actor: "staff:\(staff.email)", logger: database.logger) {
+                        throw APIProblem(status: .conflict, title: "QF dates overlap", detail: refusal)
+                    }
+                    return try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)!
+                }
+                return try API.json(family, status: .created)
+            }
+        }
+
+        for (action, active) in [("deactivate", false), ("reactivate", true)] {
+            router.post(RouterPath("/api/centers/:code/families/:family/\(action)")) { request, context in
+                try await API.handle(request, database) { staff in
+                    let (record, _) = try await accessibleCenter(context, staff)
+                    let id = try familyID(context)
+                    guard let family = try await database.withCenter(record.id, { c in
+                        guard try await FamilyAdministration.setState(c, center: record.id, family: id, active: active, actor: "staff:\(staff.email)", logger: database.logger) else { return nil as FamilyDetail? }
+                        return try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)
+                    }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
+                    return try API.json(family)
+                }
+            }
+        }
+
+        // The activation link again, for a family that has not chosen its password yet.
+        router.post("/api/centers/:code/families/:family/invitation") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                try await database.withCenter(record.id) { c in
+                    guard let family = try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) else {
+                        throw APIProblem.notFound("There is no family \(id) at this center.")
+                    }
+                    guard family.state == "invited" else {
+                        throw APIProblem(status: .conflict, title: "Not invited",
+                                         detail: family.state == "active" ? "The family has chosen its password; it can use « Mot de passe oublié ? » on the login page."
+                                             : "The family is deactivated: reactivate it first.")
+                    }
+                    try await sendInvitation(c, record: record, family: id, email: family.email)
+                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "family.invite", subject: family.email, after: ["state": "invited"], logger: database.logger)
+                }
+                return Response(status: .accepted)
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Hummingbird
+import PortailDomain
+import PortailStore
+import PostgresNIO
+
+/// Money through the admin API: payments taken at the office, refunds of credits, and the payment
+/// attempts the bank's notifications flagged for the staff. The POSTs that move money need an
+/// Idempotency-Key: the same key answers the same response, and records nothing twice.
+extension PortailRoutes {
+    struct PaymentInput: Decodable {
+        struct Allocation: Decodable {
+            let invoice: String
+            let amountCents: Int
+        }
+        let familyId: Int64
+        let method: String
+        let amountCents: Int
+        /// The cheque's number, the transfer's reference ...
+        let reference: String?
+        /// The cheque's bank.
+        let bank: String?
+        let allocations: [Allocation]?
+    }
+
+    struct RefundInput: Decodable {
+        let familyId: Int64
+        let amountCents: Int
+        let method: String
+        let reference: String?
+    }
+
+    /// Amounts the office handles: a cent to 100 000 €.
+    static func checkAmount(_ cents: Int) throws {
+        guard (1...10_000_000).contains(cents) else { throw invalid("Invalid amount", "amount_cents must be between 1 and 10000000 (100 000 €).") }
+    }
+
+    /// Runs `body` once per Idempotency-Key in the center's transaction; a retry gets the stored answer.
+    func idempotent(_ request: Request, _ record: CenterRecord, _ body: @escaping @Sendable (PostgresConnection) async throws -> (Int, String)) async throws -> Response {
+        guard let key = request.headers[.init("Idempotency-Key")!], !key.isEmpty, key.count <= 200 else {
+            throw APIProblem(status: .badRequest, title: "Idempotency-Key required",
+                             detail: "Send an Idempotency-Key header (a random string of at most 200 characters per operation) so that a retry cannot record it twice.")
+        }
+        let (status, text) = try await database.withCenter(record.id) { c -> (Int, String) in
+            if let stored = try await StaffRepository.idempotent(c, center: record.id, key: key, logger: database.logger) { return stored }
+            let (status, text) = try await body(c)
+            try await StaffRepository.remember(c, center: record.id, key: key, status: status, body: text, logger: database.logger)
+            return (status, text)
+        }
+        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func jsonText<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try API.encoder.encode(value), as: UTF8.self)
+    }
+
+    func addMoneyAPIRoutes(to router: Router<AppRequestContext>) {
+        // A payment taken at the office, allocated to invoices.
+        router.post("/api/centers/:code/payments") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                var request = request
+                let input = try await Self.decode(PaymentInput.self, &request)
+                let methods = ["cheque": "CHÈQUE", "especes": "ESPÈCES", "cesu": "CESU", "ancv": "ANCV", "virement": "VIREMENT"]
+                guard let label = methods[input.method] else {
+                    throw Self.invalid("Invalid method", "method must be one of \(methods.keys.sorted().joined(separator: ", ")).")
+                }
+                try Self.checkAmount(input.amountCents)
+                let allocations = input.allocations ?? []
+                guard allocations.reduce(0, { $0 + $1.amountCents }) <= input.amountCents, allocations.allSatisfy({ $0.amountCents > 0 }) else {
+                    throw Self.invalid("Invalid allocations", "Allocations must be positive and add up to at most the payment's amount.")
+                }
+                let reference = [input.reference, input.bank].compactMap { $0?.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
+                return try await idempotent(request, record) { c in
+                    guard try await AccountRepository.family(c, center: record.id, id: input.familyId, logger: database.logger) != nil else {
+                        throw APIProblem.notFound("There is no family \(input.familyId) at this center.")
+                    }
+                    let payment = try await LedgerRepository.recordPayment(
+                        center: record.center, centerID: record.id, family: input.familyId, amount: Money(cents: input.amountCents), method: input.method,
+                        provider: nil, label: "Paiement n° \(reference) (par \(label))", attempt: nil, c, logger: database.logger)
+                    for allocation in allocations {
+                        guard let invoice = try await LedgerQueries.invoice(c, center: record.id, family: input.familyId, number: allocation.invoice, logger: database.logger),
+                              invoice.kind == "invoice"
+                        else { throw APIProblem.notFound("The family has no invoice \(allocation.invoice).") }
+                        guard allocation.amountCents <= invoice.remaining.cents else {
+                            throw Self.invalid("Allocation too large", "Invoice \(allocation.invoice) only lacks \(invoice.remaining).")
+                        }
+                        try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: Money(cents: allocation.amountCents), center: record.id, c, logger: database.logger)
+                    }
+                    struct Recorded: Encodable, Sendable { let amount_cents: Int; let method: String; let reference: String }
+                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "payment.record", subject: payment.number,
+                                              after: Recorded(amount_cents: input.amountCents, method: input.method, reference: reference), logger: database.logger)
+                    return (201, try Self.jsonText(["number": payment.number]))
+                }
+            }
+        }
+
+        // Gives a family back money it has with the center (its available credit).
+        router.post("/api/centers/:code/refunds") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
+                var request = request
+                let input = try await Self.decode(RefundInput.self, &request)
+                let methods = ["virement", "cheque", "especes", "online"]
+                guard methods.contains(input.method) else { throw Self.invalid("Invalid method", "method must be one of \(methods.joined(separator: ", ")).") }
+                try Self.checkAmount(input.amountCents)
+                return try await idempotent(request, record) { c in
+                    guard try await AccountRepository.family(c, center: record.id, id: input.familyId, logger: database.logger) != nil else {
+                        throw APIProblem.notFound("There is no family \(input.familyId) at this center.")
+                    }
+                    do {
+                        let refund = try await LedgerRepository.refund(
+                            amount: Money(cents: input.amountCents), method: input.method, reference: input.reference ?? "", center: record.center,
+                            centerID: record.id, family: input.familyId, actor: "staff:\(staff.email)", c, logger: database.logger)
+                        struct Refunded: Encodable { let number: String; let amountCents: Int }
+                        return (201, try Self.jsonText(Refunded(number: refund.number, amountCents: refund.total.cents)))
+                    } catch let refusal as RefundRefusal {
+                        throw APIProblem(status: .conflict, title: "Not enough credit", detail: "The family has \(refusal.available) of credit: refund at most that.")
+                    }
+                }
+            }
+        }
+
+        // Payment attempts flagged by the bank's notifications; ?all=true adds the resolved ones.
+        router.get("/api/centers/:code/payment-attempts") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let all = request.uri.queryParameters["all"] == "true"
+                let attempts = try await database.withCenter(record.id) { c in
+                    try await PaymentReview.flagged(c, center: record.id, includeResolved: all, logger: database.logger)
+                }
+                return try API.json(["attempts": attempts])
+            }
+        }
+
+        router.post("/api/centers/:code/payment-attempts/:reference/resolve") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
+                let reference = context.parameters.get("reference") ?? ""
+                var request = request
+                struct Input: Decodable { let resolution: String }
+                let input = try await Self.decode(Input.self, &request)
+                guard let resolution = try Self.name(input.resolution, "resolution") else { throw Self.invalid("Missing resolution", "Say in resolution what was done.") }
+                guard try await database.withCenter(record.id, { c in
+                    try await PaymentReview.resolve(c, center: record.id, reference: reference, resolution: resolution, actor: "staff:\(staff.email)", logger: database.logger)
+                }) else { throw APIProblem.notFound("There is no unresolved flagged attempt \(reference) at this center.") }
+                return Response(status: .noContent)
+            }
+        }
+    }
+}

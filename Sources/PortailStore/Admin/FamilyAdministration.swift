@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// A family as the center's staff see and edit it.
+public struct FamilyDetail: Sendable, Codable {
+    public struct Child: Sendable, Codable {
+        public var id: Int64
+        public var firstName: String
+        public var lastName: String
+        public var birthDate: String
+    }
+
+    public struct Quotient: Sendable, Codable {
+        public var quotient: Int
+        public var validFrom: String
+        public var validTo: String?
+        public var source: String
+    }
+
+    public var id: Int64
+    public var email: String
+    public var name: String
+    public var phone: String
+    public var addressLines: [String]
+    public var postcode: String
+    public var city: String
+    public var category: String?
+    public var state: String
+    public var children: [Child]
+    public var quotients: [Quotient]
+}
+
+/// The fields of a family staff may change; nil leaves a field as it is.
+public struct FamilyChanges: Sendable, Codable {
+    public var email: String?
+    public var name: String?
+    public var phone: String?
+    public var addressLines: [String]?
+    public var postcode: String?
+    public var city: String?
+    /// A tariff category ("hors-commune"); an empty text puts the family back on the default grid.
+    public var category: String?
+}
+
+/// Staff work on family accounts: details, edits, QF with validity dates, deactivation.
+public enum FamilyAdministration {
+    public static func detail(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> FamilyDetail? {
+        guard let row = try await c.first("""
+            SELECT id, email, name, phone, address_lines, postcode, city, category, state FROM families WHERE center_id = \(center) AND id = \(family)
+            """, (Int64, String, String, String, [String], String, String, String?, String).self, logger: logger) else { return nil }
+        let children = try await c.all("""
+            SELECT id, first_name, last_name, birth_date::text FROM children WHERE center_id = \(center) AND family_id = \(family) ORDER BY birth_date, id
+            """, (Int64, String, String, String).self, logger: logger).map { FamilyDetail.Child(id: $0.0, firstName: $0.1, lastName: $0.2, birthDate: $0.3) }
+        let quotients = try await c.all("""
+            SELECT quotient, valid_from::text, valid_to::text, source FROM family_quotients WHERE center_id = \(center) AND family_id = \(family) ORDER BY valid_from
+            """, (Int, String, String?, String).self, logger: logger).map { FamilyDetail.Quotient(quotient: $0.0, validFrom: $0.1, validTo: $0.2, source: $0.3) }
+        return FamilyDetail(id: row.0, email: row.1, name: row.2, phone: row.3, addressLines: row.4, postcode: row.5, city: row.6,
+                            category: row.7, state: row.8, children: children, quotients: quotients)
+    }
+
+    /// Applies `changes` and logs the family before and after; nil when there is no such family.
+    public static func update(_ c: PostgresConnection, center: Int64, family: Int64, changes: FamilyChanges, actor: String, logger: Logger) async throws -> FamilyDetail? {
+        guard let before = try await detail(c, center: center, family: family, logger: logger) else { return nil }
+        let category = changes.category.map { $0.isEmpty ? nil : $0 } ?? before.category
+        try await c.run("""
+            UPDATE families SET email = \(changes.email ?? before.email), name = \(changes.name ?? before.name), phone = \(changes.phone ?? before.phone),
+                address_lines = \(changes.addressLines ?? before.addressLines), postcode = \(changes.postcode ?? before.postcode),
+                city = \(changes.city ?? before.city), category = \(category)
+            WHERE center_id = \(center) AND id = \(family)
+            """, logger: logger)
+        let after = try await detail(c, center: center, family: family, logger: logger)!
+        try await AuditLog.record(c, center: center, actor: actor, action: "family.update", subject: before.email,
+                                  before: Self.contact(before), after: Self.contact(after), logger: logger)
+        return after
+    }
+
+    private static func contact(_ f: FamilyDetail) -> [String: String] {
+        ["email": f.email, "name": f.name, "phone": f.phone, "address": f.addressLines.joined(separator: ", "),
+         "postcode": f.postcode, "city": f.city, "category": f.category ?? ""]
+    }
+
+    /// Records a QF from `from`; an open-ended QF that started before ends the day before, so that one
+    /// QF at most applies on any day. Returns a refusal when the new one would overlap another.
+    public static func addQuotient(
+        _ c: PostgresConnection, center: Int64, family: Int64, quotient: Int, from: LocalDate, to: LocalDate?, source: String,
+        actor: String, logger: Logger
+    ) async throws -> String? {
+        try await c.run("""
+            UPDATE family_quotients SET valid_to = \(from.adding(days: -1).iso)::date
+            WHERE center_id = \(center) AND family_id = \(family) AND valid_to IS NULL AND valid_from < \(from.iso)::date
+            """, logger: logger)
+        let end = to?.iso ?? "infinity"
+        if let clash = try await c.first("""
+            SELECT valid_from::text FROM family_quotients
+            WHERE center_id = \(center) AND family_id = \(family)
+              AND daterange(valid_from, coalesce(valid_to, 'infinity'::date), '[]') && daterange(\(from.iso)::date, \(end)::date, '[]')
+            """, (String.self), logger: logger) {
+            return "a QF valid from \(clash) already covers some of these days: give dates after it, or end it first"
+        }
+        try await c.run("""
+            INSERT INTO family_quotients (center_id, family_id, valid_from, valid_to, quotient, source)
+            VALUES (\(center), \(family), \(from.iso)::date, \(to?.iso)::date, \(quotient), \(source))
+            """, logger: logger)
+        struct Recorded: Encodable, Sendable { let quotient: Int; let valid_from: String; let valid_to: String?; let source: String }
+        try await AuditLog.record(c, center: center, actor: actor, action: "family.quotient", subject: String(family),
+                                  after: Recorded(quotient: quotient, valid_from: from.iso, valid_to: to?.iso, source: source), logger: logger)
+        return nil
+    }
+
+    /// Deactivates (no login, sessions closed; reservations and ledger stay) or reactivates a family.
+    public static func setState(_ c: PostgresConnection, center: Int64, family: Int64, active: Bool, actor: String, logger: Logger) async throws -> Bool {
+        guard let before = try await c.first("""
+            SELECT state, email, password_hash IS NOT NULL FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE
+            """, (String, String, Bool).self, logger: logger) else { return false }
+        // Reactivated, a family that never chose a password is invited again.
+        let state = active ? (before.2 ? "active" : "invited") : "deactivated"
+        try await c.run("UPDATE families SET state = \(state) WHERE center_id = \(center) AND id = \(family)", logger: logger)
+        if !active {
+            try await c.run("DELETE FROM sessions WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
+        }
+        try await AuditLog.record(c, center: center, actor: actor, action: active ? "family.reactivate" : "family.deactivate", subject: before.1,
+                                  before: ["state": before.0], after: ["state": state], logger: logger)
+        return true
+    }
+
+    /// Adds a child and returns its id.
+    public static func addChild(
+        _ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, actor: String, logger: Logger
+    ) async throws -> Int64 {
+        let id = try await c.first("""
+            INSERT INTO children (center_id, family_id, first_name, last_name, birth_date)
+            VALUES (\(center), \(family), \(firstName), \(lastName), \(birthDate.iso)::date) RETURNING id
+            """, (Int64.self), logger: logger)!
+        try await AuditLog.record(c, center: center, actor: actor, action: "child.create", subject: String(family),
+                                  after: ["first_name": firstName, "last_name": lastName, "birth_date": birthDate.iso], logger: logger)
+        return id
+    }
+
+    /// Corrects a child's names or birth date; false when the family has no such child.
+    public static func updateChild(
+        _ c: PostgresConnection, center: Int64, family: Int64, child: Int64, firstName: String?, lastName: String?, birthDate: LocalDate?,
+        actor: String, logger: Logger
+    ) async throws -> Bool {
+        guard let before = try await c.first("""
+            SELECT first_name, last_name, birth_date::text FROM children WHERE center_id = \(center) AND family_id = \(family) AND id = \(child)
+            """, (String, String, String).self, logger: logger) else { return false }
+        let after = (firstName ?? before.0, lastName ?? before.1, birthDate?.iso ?? before.2)
+        try await c.run("""
+            UPDATE children SET first_name = \(after.0), last_name = \(after.1), birth_date = \(after.2)::date
+            WHERE center_id = \(center) AND id = \(child)
+            """, logger: logger)
+        try await AuditLog.record(c, center: center, actor: actor, action: "child.update", subject: String(child),
+                                  before: ["first_name": before.0, "last_name": before.1, "birth_date": before.2],
+                                  after: ["first_name": after.0, "last_name": after.1, "birth_date": after.2], logger: logger)
+        return true
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// A reservation as the staff list shows it.
+public struct StaffReservation: Sendable, Codable {
+    public var number: String
+    public var state: String
+    public var familyId: Int64
+    public var family: String
+    public var childId: Int64
+    public var child: String
+    public var period: String
+    public var firstDay: String
+    public var lastDay: String
+    public var totalCents: Int
+    public var invoice: String?
+    /// The days and units booked ("2026-07-06": ["journee"]).
+    public var days: [String: [String]]
+}
+
+/// Filters of the staff reservation list; nil means any.
+public struct ReservationFilter: Sendable {
+    public var period: String?
+    public var day: LocalDate?
+    public var state: String?
+    public var family: Int64?
+    public var child: Int64?
+
+    public init(period: String? = nil, day: LocalDate? = nil, state: String? = nil, family: Int64? = nil, child: Int64? = nil) {
+        self.period = period
+        self.day = day
+        self.state = state
+        self.family = family
+        self.child = child
+    }
+}
+
+/// The center's reservations for its staff, and the invoicing of what is confirmed and not invoiced.
+public enum StaffReservations {
+    /// A page of reservations matching `filter`, by first day then number, with the count of all matches.
+    public static func list(_ c: PostgresConnection, center: Int64, filter: ReservationFilter, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [StaffReservation], total: Int) {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        let conditions: PostgresQuery = """
+            FROM reservations r
+            JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+            WHERE r.center_id = \(center)
+              AND (\(filter.period)::text IS NULL OR p.code = \(filter.period))
+              AND (\(filter.state)::text IS NULL OR r.state = \(filter.state))
+              AND (\(filter.family)::bigint IS NULL OR r.family_id = \(filter.family))
+              AND (\(filter.child)::bigint IS NULL OR r.child_id = \(filter.child))
+              AND (\(filter.day?.iso)::date IS NULL OR EXISTS (SELECT 1 FROM reservation_lines l WHERE l.center_id = r.center_id
+                                                              AND l.reservation_id = r.id AND l.day = \(filter.day?.iso)::date))
+            """
+        var countQuery: PostgresQuery = "SELECT count(*)::int "
+        countQuery.sql += conditions.sql
+        countQuery.binds = conditions.binds
+        let total = try await c.first(countQuery, (Int.self), logger: logger) ?? 0
+        var query: PostgresQuery = """
+            SELECT r.number, r.state, f.id, f.name, ch.id, ch.first_name || ' ' || ch.last_name, p.code, r.first_day::text, r.last_day::text,
+                   r.total_cents::int, i.number,
+                   (SELECT json_object_agg(d.day, d.units)::text FROM (SELECT l.day::text AS day, array_agg(u ORDER BY u) AS units
+                        FROM reservation_lines l CROSS JOIN LATERAL unnest(l.units) AS u
+                        WHERE l.center_id = r.center_id AND l.reservation_id = r.id GROUP BY l.day) d)
+            FROM reservations r
+            JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+            JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
+            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+            LEFT JOIN invoices i ON i.center_id = r.center_id AND i.id = r.invoice_id
+            """
+        // The same conditions, after the joins of the select.
+        let whereClause = conditions.sql[conditions.sql.range(of: "WHERE")!.lowerBound...]
+        query.sql += "\n" + whereClause + " ORDER BY r.first_day, r.number LIMIT \(limit) OFFSET \(offset)"
+        query.binds = conditions.binds
+        let rows = try await c.all(query, (Int, String, Int64, String, Int64, String, String, String, String, Int, String?, String?).self, logger: logger)
+        return (rows.map {
+            let days = $0.11.flatMap { try? JSONDecoder().decode([String: [String]].self, from: Data($0.utf8)) } ?? [:]
+            return StaffReservation(number: String(format: "%05d", $0.0), state: $0.1, familyId: $0.2, family: $0.3, childId: $0.4, child: $0.5,
+                                    period: $0.6, firstDay: $0.7, lastDay: $0.8, totalCents: $0.9, invoice: $0.10, days: days)
+        }, total)
+    }
+
+    /// Issues one invoice per family for its confirmed reservations not invoiced yet (all families, or
+    /// one), those ending on `until` at the latest; a retry finds nothing left to invoice.
+    public static func invoiceConfirmed(
+        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64?, until: LocalDate?, actor: String, logger: Logger
+    ) async throws -> [(family: Int64, invoice: LedgerRepository.Issued)] {
+        let rows = try await c.all("""
+            SELECT family_id, id FROM reservations
+            WHERE center_id = \(centerID) AND state = 'confirmed' AND invoice_id IS NULL
+              AND (\(family)::bigint IS NULL OR family_id = \(family))
+              AND (\(until?.iso)::date IS NULL OR last_day <= \(until?.iso)::date)
+            ORDER BY family_id, id
+            FOR UPDATE
+            """, (Int64, Int64).self, logger: logger)
+        let pending = Dictionary(grouping: rows, by: \.0).mapValues { $0.map(\.1) }.sorted { $0.key < $1.key }
+        var issued: [(family: Int64, invoice: LedgerRepository.Issued)] = []
+        for (familyID, reservations) in pending {
+            guard let invoice = try await LedgerRepository.issueInvoice(for: reservations, center: center, centerID: centerID, family: familyID, c, logger: logger) else { continue }
+            // Money the family already has with the center pays it first.
+            try await LedgerRepository.useCredit(upTo: invoice.total, invoice: invoice.id, center: centerID, family: familyID, c, logger: logger)
+            try await AuditLog.record(c, center: centerID, actor: actor, action: "invoice.issue", subject: invoice.number,
+                                      after: ["family": String(familyID), "amount": invoice.total.description], logger: logger)
+            issued.append((familyID, invoice))
+        }
+        return issued
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// A payment attempt the bank's notifications flagged for the staff: a wrong amount, a payment that
+/// came after its places were gone (refund due), a second payment of the same cart, an unknown status.
+public struct FlaggedAttempt: Sendable, Codable {
+    public var reference: String
+    public var familyId: Int64
+    public var family: String
+    public var provider: String
+    public var amountCents: Int
+    public var state: String
+    public var flag: String
+    public var providerTransactionId: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var resolvedAt: Date?
+    public var resolution: String?
+}
+
+public enum PaymentReview {
+    /// The flagged attempts of a center, unresolved first, newest first.
+    public static func flagged(_ c: PostgresConnection, center: Int64, includeResolved: Bool, logger: Logger) async throws -> [FlaggedAttempt] {
+        try await c.all("""
+            SELECT a.reference, a.family_id, f.name, a.provider, a.amount_cents::int, a.state, a.flag, a.provider_transaction_id,
+                   a.created_at, a.updated_at, a.resolved_at, a.resolution
+            FROM payment_attempts a JOIN families f ON f.center_id = a.center_id AND f.id = a.family_id
+            WHERE a.center_id = \(center) AND a.flag IS NOT NULL AND (\(includeResolved) OR a.resolved_at IS NULL)
+            ORDER BY a.resolved_at IS NOT NULL, a.updated_at DESC, a.id DESC
+            """, (String, Int64, String, String, Int, String, String, String?, Date, Date, Date?, String?).self, logger: logger).map {
+            FlaggedAttempt(reference: $0.0, familyId: $0.1, family: $0.2, provider: $0.3, amountCents: $0.4, state: $0.5, flag: $0.6,
+                           providerTransactionId: $0.7, createdAt: $0.8, updatedAt: $0.9, resolvedAt: $0.10, resolution: $0.11)
+        }
+    }
+
+    /// Marks a flagged attempt as dealt with; false when there is no such unresolved flagged attempt.
+    public static func resolve(_ c: PostgresConnection, center: Int64, reference: String, resolution: String, actor: String, logger: Logger) async throws -> Bool {
+        guard let flag = try await c.first("""
+            UPDATE payment_attempts SET resolved_at = now(), resolution = \(resolution)
+            WHERE center_id = \(center) AND reference = \(reference) AND flag IS NOT NULL AND resolved_at IS NULL
+            RETURNING flag
+            """, (String.self), logger: logger) else { return false }
+        try await AuditLog.record(c, center: center, actor: actor, action: "payment.resolve", subject: reference,
+                                  before: ["flag": flag], after: ["resolution": resolution], logger: logger)
+        return true
+    }
+}
