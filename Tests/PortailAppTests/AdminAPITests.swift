@@ -52,6 +52,9 @@ func api(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: 
             let home = try await client.execute(uri: "/nouveau/", method: .get)
             #expect(home.status == .ok)
             #expect(String(buffer: home.body).contains("Centre nouveau"))
+            let atHost = try curl(port: try #require(client.port), host: "nouveau.example.org")
+            #expect(atHost.status == 200 && atHost.body.contains("Centre nouveau"))
+
             // The same file again changes nothing.
             let again = try await api(client, .post, "/api/centers", token: admin, body: yaml)
             #expect(again.status == .ok && (again.json["changes"] as? [String]) == [])
@@ -77,6 +80,16 @@ func api(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: 
             #expect(try await api(client, .post, "/api/centers/autre/resume", token: admin).status == .ok)
             #expect(try await client.execute(uri: "/autre/", method: .get).status == .ok)
             #expect(try await api(client, .post, "/api/centers/inconnu/suspend", token: admin).status == .notFound)
+
+            // A staff token for the new center edits its period, and finds nothing of another center.
+            let staff = try await apiJSON(client, .post, "/api/centers/nouveau/staff", token: admin, json: #"{"email": "equipe@nouveau.example.org", "role": "staff"}"#)
+            let staffToken = try #require(staff.json["token"] as? String)
+            let edit = try await apiJSON(client, .patch, "/api/centers/nouveau/periods/vacances", token: staffToken, json: #"{"label": "Vacances d'hiver"}"#)
+            #expect(edit.status == .ok && (edit.json["period"] as? [String: Any])?["label"] as? String == "Vacances d'hiver")
+            let periods = try await apiJSON(client, .get, "/api/centers/nouveau/periods", token: admin)
+            #expect((periods.json["periods"] as? [[String: Any]])?.first?["label"] as? String == "Vacances d'hiver")
+            #expect(try await apiJSON(client, .get, "/api/centers/petit/families", token: staffToken).status == .notFound)
+            #expect(try await api(client, .patch, "/api/centers/nouveau/periods/vacances", token: nil).status == .unauthorized)
         }
     }
 
