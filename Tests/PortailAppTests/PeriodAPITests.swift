@@ -83,6 +83,24 @@ func bookConfirmed(_ client: any TestClientProtocol, _ fixture: PortalFixture, d
         }
     }
 
+    @Test func anotherInstanceServesTheEditAfterItsNextMaintenancePass() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            // A second instance: its own directory, read before the change.
+            let other = CenterDirectory(.init(centers: [fixture.petit, fixture.autre], failures: [],
+                                              version: try await CenterRepository.version(fixture.database)))
+            let maintenance = MaintenanceService(database: fixture.database, directory: other, mail: LogMailTransport(), logger: TestCluster.logger)
+            await maintenance.runOnce()
+            #expect(other.center(forCode: "petit")?.center.periods[0].label == "Vacances")
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: admin, json: #"{"label": "Vacances de printemps"}"#).status == .ok)
+            await maintenance.runOnce()
+            #expect(other.center(forCode: "petit")?.center.periods[0].label == "Vacances de printemps")
+            #expect(try await apiJSON(client, .post, "/api/centers/autre/suspend", token: admin).status == .ok)
+            await maintenance.runOnce()
+            #expect(other.center(forCode: "autre") == nil)
+        }
+    }
+
     @Test func staffCreatePeriodsAndVersionTariffs() async throws {
         try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
