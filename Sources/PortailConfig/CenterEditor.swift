@@ -43,10 +43,10 @@ public struct CenterEditor: Sendable {
         var updated = center
         switch entity {
         case .period:
-            var codes = Set(center.periods.map(\.code).filter { $0 != replacing })
+            var codes = Set<String>()
             let period = parser.parsePeriod(field, units: center.units, groups: center.ageGroups, tariffs: center.tariffs, codes: &codes)
             if let period {
-                try check(code: period.code, replacing: replacing, entity: entity, diagnostics: diagnostics)
+                try check(code: period.code, replacing: replacing, exists: center.period(period.code) != nil, entity: entity)
                 for other in center.periods where other.code != period.code {
                     parser.checkOverlap(period, field, with: other)
                 }
@@ -57,9 +57,9 @@ public struct CenterEditor: Sendable {
                 }
             }
         case .tariff:
-            var codes = Set(center.tariffs.map(\.code).filter { $0 != replacing })
+            var codes = Set<String>()
             if let tariff = parser.parseTariff(field, units: center.units, codes: &codes) {
-                try check(code: tariff.code, replacing: replacing, entity: entity, diagnostics: diagnostics)
+                try check(code: tariff.code, replacing: replacing, exists: center.tariff(tariff.code) != nil, entity: entity)
                 if let index = center.tariffs.firstIndex(where: { $0.code == tariff.code }) {
                     updated.tariffs[index] = tariff
                 } else {
@@ -71,10 +71,14 @@ public struct CenterEditor: Sendable {
         return try validated(updated)
     }
 
-    private func check(code: String, replacing: String?, entity: Entity, diagnostics: Diagnostics) throws(Rejection) {
+    private func check(code: String, replacing: String?, exists: Bool, entity: Entity) throws(Rejection) {
         if let replacing, code != replacing {
             throw Rejection(issues: [ConfigIssue(file: "body", line: 1, column: 1, path: "code",
                                                  message: "the code of \(entity) \"\(replacing)\" cannot change (found \"\(code)\"): create a new \(entity) instead")])
+        }
+        if replacing == nil, exists {
+            throw Rejection(issues: [ConfigIssue(file: "body", line: 1, column: 1, path: "code",
+                                                 message: "\(entity) \"\(code)\" already exists: change it with PUT or PATCH on its own address")])
         }
     }
 

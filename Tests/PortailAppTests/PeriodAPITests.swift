@@ -126,6 +126,7 @@ func bookConfirmed(_ client: any TestClientProtocol, _ fixture: PortalFixture, d
             #expect((created.json["changes"] as? [String]) == ["+ period mercredis"])
             let again = try await apiJSON(client, .post, "/api/centers/petit/periods", token: admin, json: period("mercredis", from: vacances.endsOn.adding(days: 1), to: vacances.endsOn.adding(days: 60)))
             #expect(again.status == .unprocessableContent)
+            #expect((again.json["errors"] as? [[String: String]])?.first?["message"]?.contains("already exists") == true, "\(again.json)")
             #expect(try await count(fixture, "SELECT count(*)::int FROM day_capacities d JOIN periods p ON p.center_id = d.center_id AND p.id = d.period_id WHERE p.code = 'mercredis'") > 0)
 
             // A new version of the tariff prices new bookings; the booked day keeps its price.
