@@ -475,6 +475,12 @@ struct CenterFileParser {
             if !unpriced.isEmpty {
                 f.report("tariff \"\(t)\" has no price for \(unpriced.map { "\"\($0)\"" }.joined(separator: ", ")), offered in this period")
             }
+            // Every day of the period is priced by a tariff valid that day.
+            if let starts, let ends, (tariff.validFrom.map { starts < $0 } ?? false) || (tariff.validTo.map { ends > $0 } ?? false) {
+                let validity = "from \(tariff.validFrom?.iso ?? "always") to \(tariff.validTo?.iso ?? "no end")"
+                f.report("tariff \"\(t)\" is valid \(validity), but the period runs from \(starts.iso) to \(ends.iso): "
+                    + "use a tariff valid on every day of the period, or widen the tariff's validity")
+            }
             return t
         }
         // Days whose places differ from `places`: "2026-07-15": { journee: 12 }.

@@ -122,6 +122,34 @@ func line(of needle: String, in text: String) -> Int {
         #expect(issues.first?.line == line(of: "- code: ete-bis", in: text) )
     }
 
+    @Test func aPeriodsTariffIsValidOnEachOfItsDays() throws {
+        let text = try minimal().replacingOccurrences(of: "    model: flat\n", with: "    model: flat\n    valid_to: 2027-07-15\n")
+        let issues = check(text).allIssues
+        #expect(issues.count == 1)
+        #expect(issues.first?.message.contains("tariff \"base\" is valid from always to 2027-07-15, but the period runs from 2027-07-05 to 2027-07-30") == true, "\(issues)")
+        #expect(issues.first?.path == "periods[0].tariff")
+        let widened = text.replacingOccurrences(of: "valid_to: 2027-07-15", with: "valid_to: 2027-08-31")
+        #expect(check(widened).allIssues.isEmpty)
+    }
+
+    @Test func dayPlacesAndClosedPeriodsReadAndWriteBack() throws {
+        let text = try minimal() + """
+            day_places: { "2027-07-14": { journee: 8 } }
+            closed: true
+
+        """
+        let center = try #require(check(text).centers.first?.center)
+        let day = try #require(LocalDate(iso: "2027-07-14"))
+        #expect(center.periods[0].closed && center.periods[0].places(on: day) == ["journee": 8])
+        #expect(center.periods[0].places(on: day.adding(days: 1)) == ["journee": 20])
+        let again = try #require(check(try CenterFileWriter.yaml(center)).centers.first?.center)
+        #expect(again == center)
+        let outside = check(text.replacingOccurrences(of: "2027-07-14", with: "2027-09-01")).allIssues
+        #expect(outside.first?.message.contains("outside the period") == true && outside.first?.path == "periods[0].day_places.2027-09-01")
+        let unknownUnit = check(text.replacingOccurrences(of: "{ journee: 8 }", with: "{ repas: 8 }")).allIssues
+        #expect(unknownUnit.first?.message.contains("has no places in this period") == true)
+    }
+
     @Test func secretsComeFromTheEnvironment() throws {
         let text = try minimal() + """
         payment:
