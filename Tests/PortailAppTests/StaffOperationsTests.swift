@@ -98,6 +98,9 @@ import Testing
             #expect((rows[0]["days"] as? [String: [String]]) == [first.iso: ["journee"], first.adding(days: 1).iso: ["matin"]])
             #expect(rows[0]["state"] as? String == "confirmed" && rows[0]["invoice"] == nil)
             #expect((try await apiJSON(client, .get, "/api/centers/petit/reservations?state=cancelled", token: admin).json["total"] as? Int) == 0)
+            let secondPage = try await apiJSON(client, .get, "/api/centers/petit/reservations?per_page=1&page=2", token: admin)
+            #expect((secondPage.json["reservations"] as? [Any])?.isEmpty == true && secondPage.json["total"] as? Int == 1)
+            #expect(try await apiJSON(client, .get, "/api/centers/petit/reservations?per_page=500", token: admin).status == .unprocessableContent)
             #expect(try await apiJSON(client, .get, "/api/centers/petit/reservations?period=inconnue", token: admin).status == .notFound)
             #expect(try await apiJSON(client, .get, "/api/centers/petit/reservations?day=demain", token: admin).status == .unprocessableContent)
 

@@ -71,8 +71,10 @@ public enum StaffReservations {
             """
         // The same conditions, after the joins of the select.
         let whereClause = conditions.sql[conditions.sql.range(of: "WHERE")!.lowerBound...]
-        query.sql += "\n" + whereClause + " ORDER BY r.first_day, r.number LIMIT \(limit) OFFSET \(offset)"
         query.binds = conditions.binds
+        query.sql += "\n" + whereClause + " ORDER BY r.first_day, r.number LIMIT $\(query.binds.count + 1) OFFSET $\(query.binds.count + 2)"
+        try query.binds.append(limit, context: .default)
+        try query.binds.append(offset, context: .default)
         let rows = try await c.all(query, (Int, String, Int64, String, Int64, String, String, String, String, Int, String?, String?).self, logger: logger)
         return (rows.map {
             let days = $0.11.flatMap { try? JSONDecoder().decode([String: [String]].self, from: Data($0.utf8)) } ?? [:]
