@@ -43,10 +43,16 @@ final class LocalSMTPServer {
         return names.compactMap { try? String(contentsOfFile: folder + "/" + $0, encoding: .utf8) }
     }
 
-    deinit {
-        process.terminate()
+    /// Stops the server and waits for it, so that no test leaves it running (aiosmtpd ignores SIGTERM).
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(atPath: maildir)
     }
+
+    deinit { stop() }
 }
 
 @Suite struct MailTests {
@@ -63,6 +69,7 @@ final class LocalSMTPServer {
 
     @Test func aMailCrossesARealSMTPServer() async throws {
         let server = try LocalSMTPServer()
+        defer { server.stop() }
         try await server.waitUntilReady()
         let transport = SMTPMailTransport(settings: try SMTPSettings(url: "smtp://127.0.0.1:\(server.port)"))
         let mail = Outbox.Mail(id: 7, to: "parent@example.org", subject: "ALSH d'Opio – réinitialisation",
