@@ -60,6 +60,15 @@ extension PortailRoutes {
         return id
     }
 
+    /// The family `id` of the center, or a 404 that names it.
+    @discardableResult
+    func requireFamily(_ c: PostgresConnection, _ record: CenterRecord, _ id: Int64) async throws -> FamilyAccount {
+        guard let family = try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) else {
+            throw APIProblem.notFound("There is no family \(id) at this center.")
+        }
+        return family
+    }
+
     /// E-mails the family a link to choose its password (valid 7 days).
     func sendInvitation(_ c: PostgresConnection, record: CenterRecord, family: Int64, email: String) async throws {
         let portal = record.center.coordinates.portalURL.hasSuffix("/") ? String(record.center.coordinates.portalURL.dropLast()) : record.center.coordinates.portalURL
@@ -164,9 +173,7 @@ extension PortailRoutes {
                 }
                 let birthDate = try Self.date(birth, "birth_date")
                 let child = try await database.withCenter(record.id) { c in
-                    guard try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) != nil else {
-                        throw APIProblem.notFound("There is no family \(id) at this center.")
-                    }
+                    try await requireFamily(c, record, id)
                     return try await FamilyAdministration.addChild(c, center: record.id, family: id, firstName: first, lastName: last, birthDate: birthDate,
                                                                    actor: "staff:\(staff.email)", logger: database.logger)
                 }
@@ -207,12 +214,12 @@ extension PortailRoutes {
                     throw Self.invalid("Invalid source", "source must be CAF, MSA, impots or autre.")
                 }
                 let family = try await database.withCenter(record.id) { c in
-                    guard try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) != nil else {
-                        throw APIProblem.notFound("There is no family \(id) at this center.")
-                    }
-                    if let refusal = try await FamilyAdministration.addQuotient(c, center: record.id, family: id, quotient: input.quotient, from: from, to: to,
-                                                                                source: source, actor: "staff:\(staff.email)", logger: database.logger) {
-                        throw APIProblem(status: .conflict, title: "QF dates overlap", detail: refusal)
+                    try await requireFamily(c, record, id)
+                    do {
+                        try await FamilyAdministration.addQuotient(c, center: record.id, family: id, quotient: input.quotient, from: from, to: to,
+                                                                   source: source, actor: "staff:\(staff.email)", logger: database.logger)
+                    } catch let overlap as FamilyAdministration.QuotientOverlap {
+                        throw APIProblem(status: .conflict, title: "QF dates overlap", detail: overlap.message)
                     }
                     return try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)!
                 }
@@ -240,9 +247,7 @@ extension PortailRoutes {
                 let (record, _) = try await accessibleCenter(context, staff)
                 let id = try familyID(context)
                 try await database.withCenter(record.id) { c in
-                    guard let family = try await AccountRepository.family(c, center: record.id, id: id, logger: database.logger) else {
-                        throw APIProblem.notFound("There is no family \(id) at this center.")
-                    }
+                    let family = try await requireFamily(c, record, id)
                     guard family.state == "invited" else {
                         throw APIProblem(status: .conflict, title: "Not invited",
                                          detail: family.state == "active" ? "The family has chosen its password; it can use « Mot de passe oublié ? » on the login page."

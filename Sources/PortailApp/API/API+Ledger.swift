@@ -72,9 +72,7 @@ extension PortailRoutes {
                 }
                 let reference = [input.reference, input.bank].compactMap { $0?.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
                 return try await idempotent(request, record) { c in
-                    guard try await AccountRepository.family(c, center: record.id, id: input.familyId, logger: database.logger) != nil else {
-                        throw APIProblem.notFound("There is no family \(input.familyId) at this center.")
-                    }
+                    try await requireFamily(c, record, input.familyId)
                     let payment = try await LedgerRepository.recordPayment(
                         center: record.center, centerID: record.id, family: input.familyId, amount: Money(cents: input.amountCents), method: input.method,
                         provider: nil, label: "Paiement n° \(reference) (par \(label))", attempt: nil, c, logger: database.logger)
@@ -105,9 +103,7 @@ extension PortailRoutes {
                 guard methods.contains(input.method) else { throw Self.invalid("Invalid method", "method must be one of \(methods.joined(separator: ", ")).") }
                 try Self.checkAmount(input.amountCents)
                 return try await idempotent(request, record) { c in
-                    guard try await AccountRepository.family(c, center: record.id, id: input.familyId, logger: database.logger) != nil else {
-                        throw APIProblem.notFound("There is no family \(input.familyId) at this center.")
-                    }
+                    try await requireFamily(c, record, input.familyId)
                     do {
                         let refund = try await LedgerRepository.refund(
                             amount: Money(cents: input.amountCents), method: input.method, reference: input.reference ?? "", center: record.center,

@@ -120,9 +120,7 @@ extension PortailRoutes {
                 let input = try await Self.decode(InvoicingInput.self, &request, emptyAs: InvoicingInput(familyId: nil, until: nil))
                 let until = try input.until.map { try Self.date($0, "until") }
                 let issued = try await database.withCenter(record.id) { c in
-                    if let family = input.familyId, try await AccountRepository.family(c, center: record.id, id: family, logger: database.logger) == nil {
-                        throw APIProblem.notFound("There is no family \(family) at this center.")
-                    }
+                    if let family = input.familyId { try await requireFamily(c, record, family) }
                     return try await StaffReservations.invoiceConfirmed(c, center: record.center, centerID: record.id, family: input.familyId, until: until,
                                                                        actor: "staff:\(staff.email)", logger: database.logger)
                 }

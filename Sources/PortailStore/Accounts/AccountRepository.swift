@@ -169,18 +169,22 @@ extension AccountRepository {
             """, (Int64.self), logger: logger)!
     }
 
-    public static func addChild(_ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, logger: Logger) async throws {
-        try await c.run("""
+    /// Adds a child and returns its id.
+    @discardableResult
+    public static func addChild(_ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, logger: Logger) async throws -> Int64 {
+        try await c.first("""
             INSERT INTO children (center_id, family_id, first_name, last_name, birth_date)
-            VALUES (\(center), \(family), \(firstName), \(lastName), \(birthDate.iso)::date)
-            """, logger: logger)
+            VALUES (\(center), \(family), \(firstName), \(lastName), \(birthDate.iso)::date) RETURNING id
+            """, (Int64.self), logger: logger)!
     }
 
-    /// Records a QF valid from `from` (to `to`, or open-ended).
-    public static func addQuotient(_ c: PostgresConnection, center: Int64, family: Int64, quotient: Int, from: LocalDate, to: LocalDate?, logger: Logger) async throws {
+    /// Records a QF valid from `from` (to `to`, or open-ended), as the CAF (or another `source`) gave it.
+    public static func addQuotient(
+        _ c: PostgresConnection, center: Int64, family: Int64, quotient: Int, from: LocalDate, to: LocalDate?, source: String = "CAF", logger: Logger
+    ) async throws {
         try await c.run("""
-            INSERT INTO family_quotients (center_id, family_id, valid_from, valid_to, quotient)
-            VALUES (\(center), \(family), \(from.iso)::date, \(to?.iso)::date, \(quotient))
+            INSERT INTO family_quotients (center_id, family_id, valid_from, valid_to, quotient, source)
+            VALUES (\(center), \(family), \(from.iso)::date, \(to?.iso)::date, \(quotient), \(source))
             """, logger: logger)
     }
 }

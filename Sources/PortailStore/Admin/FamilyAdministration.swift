@@ -81,12 +81,19 @@ public enum FamilyAdministration {
          "postcode": f.postcode, "city": f.city, "category": f.category ?? ""]
     }
 
+    /// Why a QF cannot be recorded: another one already covers some of its days.
+    public struct QuotientOverlap: Error, Sendable {
+        public var validFrom: String
+        public var message: String { "a QF valid from \(validFrom) already covers some of these days: give dates after it, or end it first" }
+    }
+
     /// Records a QF from `from`; an open-ended QF that started before ends the day before, so that one
-    /// QF at most applies on any day. Returns a refusal when the new one would overlap another.
+    /// QF at most applies on any day. Throws `QuotientOverlap` (the caller's transaction rolls back
+    /// that shortening) when the new one would overlap another.
     public static func addQuotient(
         _ c: PostgresConnection, center: Int64, family: Int64, quotient: Int, from: LocalDate, to: LocalDate?, source: String,
         actor: String, logger: Logger
-    ) async throws -> String? {
+    ) async throws {
         try await c.run("""
             UPDATE family_quotients SET valid_to = \(from.adding(days: -1).iso)::date
             WHERE center_id = \(center) AND family_id = \(family) AND valid_to IS NULL AND valid_from < \(from.iso)::date
@@ -97,16 +104,12 @@ public enum FamilyAdministration {
             WHERE center_id = \(center) AND family_id = \(family)
               AND daterange(valid_from, coalesce(valid_to, 'infinity'::date), '[]') && daterange(\(from.iso)::date, \(end)::date, '[]')
             """, (String.self), logger: logger) {
-            return "a QF valid from \(clash) already covers some of these days: give dates after it, or end it first"
+            throw QuotientOverlap(validFrom: clash)
         }
-        try await c.run("""
-            INSERT INTO family_quotients (center_id, family_id, valid_from, valid_to, quotient, source)
-            VALUES (\(center), \(family), \(from.iso)::date, \(to?.iso)::date, \(quotient), \(source))
-            """, logger: logger)
+        try await AccountRepository.addQuotient(c, center: center, family: family, quotient: quotient, from: from, to: to, source: source, logger: logger)
         struct Recorded: Encodable, Sendable { let quotient: Int; let valid_from: String; let valid_to: String?; let source: String }
         try await AuditLog.record(c, center: center, actor: actor, action: "family.quotient", subject: String(family),
                                   after: Recorded(quotient: quotient, valid_from: from.iso, valid_to: to?.iso, source: source), logger: logger)
-        return nil
     }
 
     /// Deactivates (no login, sessions closed; reservations and ledger stay) or reactivates a family.
@@ -125,14 +128,11 @@ public enum FamilyAdministration {
         return true
     }
 
-    /// Adds a child and returns its id.
+    /// Adds a child, logged, and returns its id.
     public static func addChild(
         _ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, actor: String, logger: Logger
     ) async throws -> Int64 {
-        let id = try await c.first("""
-            INSERT INTO children (center_id, family_id, first_name, last_name, birth_date)
-            VALUES (\(center), \(family), \(firstName), \(lastName), \(birthDate.iso)::date) RETURNING id
-            """, (Int64.self), logger: logger)!
+        let id = try await AccountRepository.addChild(c, center: center, family: family, firstName: firstName, lastName: lastName, birthDate: birthDate, logger: logger)
         try await AuditLog.record(c, center: center, actor: actor, action: "child.create", subject: String(family),
                                   after: ["first_name": firstName, "last_name": lastName, "birth_date": birthDate.iso], logger: logger)
         return id

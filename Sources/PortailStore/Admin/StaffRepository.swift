@@ -139,7 +139,6 @@ extension StaffRepository {
         }
     }
 
-    /// A stored answer for an idempotency key, if the request was already made.
     /// The answer already given to this key, if any. Locks the key until the transaction ends, so that
     /// two requests with the same key one after the other's heels wait instead of both acting.
     public static func idempotent(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws -> (status: Int, body: String)? {
