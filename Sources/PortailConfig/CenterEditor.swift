@@ -24,8 +24,8 @@ public struct CenterEditor: Sendable {
     }
 
     /// `center` with the entity of `body` added (`replacing` nil: its code must be new) or replacing the
-    /// one coded `replacing` (the body keeps that code).
-    public func apply(_ entity: Entity, body: String, to center: Center, replacing: String?) throws(Rejection) -> Center {
+    /// one coded `replacing` (the body keeps that code), and the entity's code.
+    public func apply(_ entity: Entity, body: String, to center: Center, replacing: String?) throws(Rejection) -> (center: Center, code: String) {
         let diagnostics = Diagnostics(file: "body")
         let parser = CenterFileParser(diagnostics: diagnostics, paymentRules: [:], environment: environment, secretsRequired: false)
         let root: Node
@@ -41,11 +41,12 @@ public struct CenterEditor: Sendable {
         }
         let field = Field(node: root, path: "", diagnostics: diagnostics)
         var updated = center
+        var code = replacing ?? ""
         switch entity {
         case .period:
             var codes = Set<String>()
-            let period = parser.parsePeriod(field, units: center.units, groups: center.ageGroups, tariffs: center.tariffs, codes: &codes)
-            if let period {
+            if let period = parser.parsePeriod(field, units: center.units, groups: center.ageGroups, tariffs: center.tariffs, codes: &codes) {
+                code = period.code
                 try check(code: period.code, replacing: replacing, exists: center.period(period.code) != nil, entity: entity)
                 for other in center.periods where other.code != period.code {
                     parser.checkOverlap(period, field, with: other)
@@ -59,6 +60,7 @@ public struct CenterEditor: Sendable {
         case .tariff:
             var codes = Set<String>()
             if let tariff = parser.parseTariff(field, units: center.units, codes: &codes) {
+                code = tariff.code
                 try check(code: tariff.code, replacing: replacing, exists: center.tariff(tariff.code) != nil, entity: entity)
                 if let index = center.tariffs.firstIndex(where: { $0.code == tariff.code }) {
                     updated.tariffs[index] = tariff
@@ -68,7 +70,7 @@ public struct CenterEditor: Sendable {
             }
         }
         guard diagnostics.errors.isEmpty else { throw Rejection(issues: diagnostics.errors) }
-        return try validated(updated)
+        return (try validated(updated), code)
     }
 
     private func check(code: String, replacing: String?, exists: Bool, entity: Entity) throws(Rejection) {

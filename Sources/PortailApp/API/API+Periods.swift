@@ -99,52 +99,34 @@ extension PortailRoutes {
             let force = request.uri.queryParameters["force"] == "true"
             let editor = CenterEditor(paymentRules: paymentRules, environment: ProcessInfo.processInfo.environment)
             let code = record.center.code
-            @Sendable func current(_ center: Center) throws -> Data {
-                switch entity {
-                case .period:
-                    guard let replacing else { return Data("{}".utf8) }
-                    guard let period = center.period(replacing) else { throw APIProblem.notFound("Center \(code) has no period \(replacing).") }
-                    return try CenterFileWriter.json(period)
-                case .tariff:
-                    guard let replacing else { return Data("{}".utf8) }
-                    guard let tariff = center.tariff(replacing) else { throw APIProblem.notFound("Center \(code) has no tariff \(replacing).") }
-                    return try CenterFileWriter.json(tariff)
-                }
-            }
-            var result: Center?
+            let box = ResultBox()
             let outcome: CenterImporter.Outcome?
             do {
-                let box = ResultBox()
                 outcome = try await CenterImporter(database: database).edit(
                     code: code, actor: "staff:\(staff.email)", action: "\(entity).\(replacing == nil ? "create" : "update")",
                     subject: replacing ?? "new \(entity)", force: force, dryRun: dryRun
                 ) { before in
-                    let text = try compose(body, try current(before))
-                    let after = try editor.apply(entity, body: text, to: before, replacing: replacing)
-                    box.center = after
-                    return after
+                    var current = Data("{}".utf8)
+                    if let replacing {
+                        guard let data = try Self.json(of: entity, replacing, in: before) else {
+                            throw APIProblem.notFound("Center \(code) has no \(entity) \(replacing).")
+                        }
+                        current = data
+                    }
+                    let edited = try editor.apply(entity, body: try compose(body, current), to: before, replacing: replacing)
+                    box.edited = edited
+                    return edited.center
                 }
-                result = box.center
             } catch let rejection as CenterEditor.Rejection {
-                var problem = APIProblem(status: .unprocessableContent, title: "Invalid \(entity)",
-                                         detail: "The \(entity) has \(rejection.issues.count) problem(s); each names its field.")
-                problem.errors = rejection.issues.map {
-                    ["line": String($0.line), "column": String($0.column), "field": $0.path, "message": $0.message]
-                }
-                throw problem
-            } catch let error as DecodingError {
-                throw APIProblem(status: .unprocessableContent, title: "Invalid JSON body", detail: "\(error)")
+                throw APIProblem.invalid("Invalid \(entity)", detail: "The \(entity) has \(rejection.issues.count) problem(s); each names its field.",
+                                         issues: rejection.issues)
             }
-            guard let outcome, let result else { throw APIProblem.notFound("There is no center \(code).") }
+            guard let outcome, let edited = box.edited else { throw APIProblem.notFound("There is no center \(code).") }
             if let refusal = outcome.refusal {
                 throw APIProblem(status: .conflict, title: "Change refused", detail: refusal)
             }
             if outcome.applied { try await Bootstrap.reload(directory, database: database) }
-            let entityCode = Self.code(of: entity, in: result, replacing: replacing, before: record.center)
-            let saved: Data = switch entity {
-            case .period: try CenterFileWriter.json(result.period(entityCode)!)
-            case .tariff: try CenterFileWriter.json(result.tariff(entityCode)!)
-            }
+            let saved = try Self.json(of: entity, edited.code, in: edited.center)!
             let answer: [String: Any] = [
                 entity.rawValue: try Self.object(saved), "dry_run": dryRun, "applied": outcome.applied,
                 "changes": outcome.diff.changes.map(\.description),
@@ -153,12 +135,11 @@ extension PortailRoutes {
         }
     }
 
-    /// The code of the entity the edit made: the replaced one, or the one the new center has and the old had not.
-    private static func code(of entity: CenterEditor.Entity, in center: Center, replacing: String?, before: Center) -> String {
-        if let replacing { return replacing }
+    /// The period or tariff coded `code` of `center` as JSON with its center-file keys; nil if it has none.
+    private static func json(of entity: CenterEditor.Entity, _ code: String, in center: Center) throws -> Data? {
         switch entity {
-        case .period: return center.periods.map(\.code).first { before.period($0) == nil } ?? center.periods.last!.code
-        case .tariff: return center.tariffs.map(\.code).first { before.tariff($0) == nil } ?? center.tariffs.last!.code
+        case .period: try center.period(code).map(CenterFileWriter.json)
+        case .tariff: try center.tariff(code).map(CenterFileWriter.json)
         }
     }
 
@@ -184,9 +165,9 @@ extension PortailRoutes {
     }
 }
 
-/// Carries the center an edit produced out of the importer's transaction.
+/// Carries the center an edit produced, and the edited entity's code, out of the importer's transaction.
 private final class ResultBox: @unchecked Sendable {
-    var center: Center?
+    var edited: (center: Center, code: String)?
 }
 
 extension API {

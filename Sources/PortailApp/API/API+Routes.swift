@@ -62,12 +62,8 @@ extension PortailRoutes {
                 let catalog = CenterCatalog.parse(sources: [(file, .success(text))], paymentRules: paymentRules,
                                                   environment: ProcessInfo.processInfo.environment)
                 guard let center = catalog.centers.first?.center else {
-                    var problem = APIProblem(status: .unprocessableContent, title: "Invalid center file",
-                                             detail: "The center file has \(catalog.allIssues.count) problem(s); each names its line, column and field.")
-                    problem.errors = catalog.allIssues.map {
-                        ["line": String($0.line), "column": String($0.column), "field": $0.path, "message": $0.message]
-                    }
-                    throw problem
+                    throw APIProblem.invalid("Invalid center file", detail: "The center file has \(catalog.allIssues.count) problem(s); each names its line, column and field.",
+                                             issues: catalog.allIssues)
                 }
                 // Hosts and codes must stay unique across the federation, against what is already served.
                 if let clash = directory.snapshot.centers.first(where: { $0.center.code != center.code && !Set($0.center.hosts).isDisjoint(with: center.hosts) }) {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PortailConfig
 import PortailStore
 
 /// An error of the admin API, answered as RFC 9457 problem details with a message a person can act on.
@@ -17,6 +18,13 @@ struct APIProblem: Error {
 
     static func forbidden(_ detail: String) -> APIProblem { APIProblem(status: .forbidden, title: "Not allowed", detail: detail) }
     static func notFound(_ detail: String) -> APIProblem { APIProblem(status: .notFound, title: "Not found", detail: detail) }
+
+    /// A 422 listing each problem of a center file (or of one of its entries) with its line, column and field.
+    static func invalid(_ title: String, detail: String, issues: [ConfigIssue]) -> APIProblem {
+        var problem = APIProblem(status: .unprocessableContent, title: title, detail: detail)
+        problem.errors = issues.map { ["line": String($0.line), "column": String($0.column), "field": $0.path, "message": $0.message] }
+        return problem
+    }
 
     var response: Response {
         var body: [String: Any] = ["type": "about:blank", "title": title, "status": Int(status.code), "detail": detail]
