@@ -91,21 +91,18 @@ public struct CenterImporter: Sendable {
                     let before = try await existingID.asyncMap { try await CenterRepository.load(connection, centerID: $0, logger: logger) } ?? nil
                     guard let center = try target(before) else { return nil }
                     diff = CenterDiff(from: before, to: center)
-                    if diff.isEmpty {
-                        if let existingID, let textDigest, !dryRun {
-                            try await connection.query("UPDATE centers SET file_hash = \(textDigest) WHERE id = \(existingID)", logger: logger)
+                    let id = diff.isEmpty ? existingID : try await apply(center, file: file, existingID: existingID, diff: diff, force: force, audit: audit, on: connection)
+                    if dryRun && !diff.isEmpty { throw DryRunRollback() }
+                    if let id, !dryRun {
+                        if let textDigest {
+                            // The file's text as now imported, so that a start skips it while it stays the same.
+                            try await connection.query("UPDATE centers SET file_hash = \(textDigest) WHERE id = \(id)", logger: logger)
+                        } else if !diff.isEmpty {
+                            // Changed through the API: the file (if any) no longer tells all.
+                            try await connection.query("UPDATE centers SET edited_at = now() WHERE id = \(id)", logger: logger)
                         }
-                        return Outcome(code: center.code, diff: diff, refusal: nil, applied: false)
                     }
-                    let id = try await apply(center, file: file, existingID: existingID, diff: diff, force: force, audit: audit, on: connection)
-                    if let textDigest {
-                        try await connection.query("UPDATE centers SET file_hash = \(textDigest) WHERE id = \(id)", logger: logger)
-                    } else {
-                        // Changed through the API: the file (if any) no longer tells all.
-                        try await connection.query("UPDATE centers SET edited_at = now() WHERE id = \(id)", logger: logger)
-                    }
-                    if dryRun { throw DryRunRollback() }
-                    return Outcome(code: center.code, diff: diff, refusal: nil, applied: true)
+                    return Outcome(code: center.code, diff: diff, refusal: nil, applied: !diff.isEmpty)
                 }
             } catch is DryRunRollback {
                 return Outcome(code: code, diff: diff, refusal: nil, applied: false)
