@@ -14,6 +14,8 @@ public enum PortailApplication {
         public var port: Int
         /// Pages for development only (the outbox at /dev/courriels): on in the demo and tests, off in production.
         public var developmentPages: Bool
+        /// Proxies whose X-Forwarded-For is believed (PORTAIL_TRUSTED_PROXIES).
+        public var trustedProxies: TrustedProxies = .none
 
         public init(host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false) {
             self.host = host
@@ -34,6 +36,8 @@ public enum PortailApplication {
         let registry = PortailMetrics.registry
         database.reportPoolSizes()
         let templates = try await Templates.load()
+        // The demo and the tests link to the listener's own address; `serve` to each center's portal_url.
+        let publicAddress = PublicAddress(useListener: configuration.developmentPages)
         let routes = PortailRoutes(
             templates: templates,
             database: database,
@@ -42,13 +46,16 @@ public enum PortailApplication {
             paymentProvider: paymentProvider,
             paymentRules: paymentRules,
             health: HealthCheck(database: database, directory: directory),
-            metrics: MetricsEndpoint(registry: registry)
+            metrics: MetricsEndpoint(registry: registry),
+            publicAddress: publicAddress
         )
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: ErrorMiddleware())
-        router.add(middleware: SessionMiddleware(database: database, exemptPrefixes: ["/paiement/notification", "/simulateur/"]))
+        router.add(middleware: InputGuardMiddleware())
+        router.add(middleware: ClientAddressMiddleware(proxies: configuration.trustedProxies))
+        router.add(middleware: SessionMiddleware(database: database, cookies: routes.sessionCookies, exemptPrefixes: ["/paiement/notification", "/simulateur/"]))
         routes.add(to: router)
         let responder = TenantResponder(
             inner: router.buildResponder(),
@@ -60,6 +67,9 @@ public enum PortailApplication {
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             services: database.services + services,
+            onServerRunning: { channel in
+                publicAddress.listening(host: configuration.host, port: channel.localAddress?.port ?? configuration.port)
+            },
             logger: logger
         )
     }

@@ -35,7 +35,11 @@ struct CenterFileParser {
 
         let code = m.required("code").flatMap { f in
             f.remember(as: "code")
-            return f.nonEmptyString.flatMap { checkCode($0, f) }
+            return f.nonEmptyString.flatMap { checkCode($0, f) }.flatMap { code -> String? in
+                guard Self.reservedCodes.contains(code) else { return code }
+                f.report("\"\(code)\" is a reserved address of the portal (/\(code)/): choose another center code")
+                return nil
+            }
         }
         let name = m.required("name")?.nonEmptyString
         let organisation = m["organisation"]?.nonEmptyString ?? ""
@@ -76,6 +80,18 @@ struct CenterFileParser {
     }
 
     // MARK: identity
+
+    /// First segments of the portal's own addresses: a center reached by path prefix (/opio/) must not
+    /// shadow them. A test checks that every route's first segment is listed here.
+    public static let reservedCodes: Set<String> = [
+        "api", "admin", "healthz", "metrics", "static", "dev", "simulateur", "paiement", "paiements", "panier",
+        "compte", "factures", "attestations", "reservation", "reservations", "connexion", "deconnexion",
+        "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico",
+    ]
+
+    /// The longest period: a school year of Wednesdays fits, a typo of a century does not (every day
+    /// of a period is a row of places per unit).
+    public static let maxPeriodDays = 400
 
     /// Codes are lowercase letters, digits and dashes: they appear in URLs and in the database.
     private func checkCode(_ code: String, _ field: Field) -> String? {
@@ -421,6 +437,8 @@ struct CenterFileParser {
         let ends = endsField?.date
         if let starts, let ends, ends < starts {
             endsField?.report("the period ends on \(ends.iso), before it starts on \(starts.iso)")
+        } else if let starts, let ends, ends.dayNumber - starts.dayNumber >= Self.maxPeriodDays {
+            endsField?.report("the period lasts \(ends.dayNumber - starts.dayNumber + 1) days (\(starts.iso) to \(ends.iso)): at most \(Self.maxPeriodDays)")
         }
         let weekdays = m["weekdays"].flatMap { f -> [Weekday]? in
             guard let items = f.list else { return nil }

@@ -54,8 +54,19 @@ struct Field {
             report("expected a text value, found nothing")
             return nil
         }
+        if scalar.string.utf8.contains(0) {
+            report("contains a NUL character: remove it")
+            return nil
+        }
+        if scalar.string.count > Self.maxText {
+            report("is \(scalar.string.count) characters long: at most \(Self.maxText)")
+            return nil
+        }
         return scalar.string
     }
+
+    /// The longest text a center file may hold in one value (a legal mention is a few lines).
+    static let maxText = 2_000
 
     var nonEmptyString: String? {
         guard let s = string else { return nil }

@@ -14,10 +14,26 @@ import Testing
 /// A browser over the test client: keeps the session cookie, reads the CSRF token of the last page.
 final class Browser: @unchecked Sendable {
     let client: any TestClientProtocol
-    var cookie: String?
+    /// The cookie jar: the session, the anonymous CSRF token.
+    var jar: [String: String] = [:]
     var lastPage = ""
 
-    init(_ client: any TestClientProtocol) { self.client = client }
+    /// The Cookie header the browser sends; setting "name=value" puts that cookie in the jar.
+    var cookie: String? {
+        get { jar.isEmpty ? nil : jar.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
+        set {
+            guard let newValue, let equals = newValue.firstIndex(of: "=") else { jar = [:]; return }
+            jar[String(newValue[..<equals])] = String(newValue[newValue.index(after: equals)...])
+        }
+    }
+
+    /// The client's address, as a trusted proxy reports it (X-Forwarded-For); nil: the socket's.
+    let forwardedFor: String?
+
+    init(_ client: any TestClientProtocol, forwardedFor: String? = nil) {
+        self.client = client
+        self.forwardedFor = forwardedFor
+    }
 
     struct Page {
         let status: HTTPResponse.Status
@@ -55,11 +71,14 @@ final class Browser: @unchecked Sendable {
     private func send(_ uri: String, method: HTTPRequest.Method, body: String?) async throws -> Page {
         var headers: HTTPFields = [:]
         if let cookie { headers[.cookie] = cookie }
+        if let forwardedFor { headers[HTTPField.Name("X-Forwarded-For")!] = forwardedFor }
         if body != nil { headers[.contentType] = "application/x-www-form-urlencoded" }
         let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
-        for setCookie in response.headers[values: .setCookie] where setCookie.hasPrefix(SessionMiddleware.cookieName + "=") {
+        for setCookie in response.headers[values: .setCookie] {
             let pair = String(setCookie.prefix { $0 != ";" })
-            cookie = pair.hasSuffix("=") ? nil : pair
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            let name = String(pair[..<equals]), value = String(pair[pair.index(after: equals)...])
+            jar[name] = value.isEmpty ? nil : value
         }
         let page = Page(status: response.status, body: String(buffer: response.body), location: response.headers[.location])
         if page.body.contains("csrf") { lastPage = page.body }
@@ -116,8 +135,11 @@ func withPortal(
     }
     // A PostgresClient runs once: the application gets pools of its own.
     let serving = Database(settings: settings, logger: logger)
+    // The test client is the trusted proxy: tests choose the client's address with X-Forwarded-For.
+    var configuration = PortailApplication.Configuration(host: "127.0.0.1", port: 0, developmentPages: true)
+    configuration.trustedProxies = try TrustedProxies(parsing: "127.0.0.1, ::1")
     let app = try await PortailApplication.build(
-        configuration: .init(host: "127.0.0.1", port: 0, developmentPages: true),
+        configuration: configuration,
         database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, logger: logger
     )
     let fixture = PortalFixture(

@@ -28,8 +28,9 @@ extension PortailRoutes {
 
     /// Decodes a JSON body; anything that does not fit the schema is a 422 problem, never a 500.
     static func decode<T: Decodable>(_ type: T.Type, _ request: inout Request, emptyAs empty: T? = nil) async throws -> T {
-        let body = try await request.collectBody(upTo: 256 * 1024)
+        let body = try await request.collectBody(upTo: InputLimits.jsonBody)
         if body.readableBytes == 0, let empty { return empty }
+        if let problem = Self.hostileJSON(body) { throw problem }
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do {
@@ -37,6 +38,31 @@ extension PortailRoutes {
         } catch {
             throw APIProblem(status: .unprocessableContent, title: "Invalid JSON body", detail: "The body does not match the schema in docs/openapi.yaml: \(error)")
         }
+    }
+
+    /// What no JSON body may hold, whatever its schema: NUL characters (raw or escaped), strings longer
+    /// than `InputLimits.jsonString`, nesting deeper than 32 levels.
+    static func hostileJSON(_ body: ByteBuffer) -> APIProblem? {
+        let bytes = body.readableBytesView
+        let text = String(decoding: bytes, as: UTF8.self)
+        if bytes.contains(0) || text.range(of: #"\\u0000"#, options: [.regularExpression, .caseInsensitive]) != nil {
+            return APIProblem(status: .badRequest, title: "NUL character", detail: "Strings must not contain the NUL character (\\u0000).")
+        }
+        guard let value = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else { return nil }
+        func longest(_ value: Any, depth: Int) -> Int {
+            if depth > 32 { return Int.max }
+            switch value {
+            case let s as String: return s.count
+            case let a as [Any]: return a.map { longest($0, depth: depth + 1) }.max() ?? 0
+            case let d as [String: Any]: return d.map { max($0.key.count, longest($0.value, depth: depth + 1)) }.max() ?? 0
+            default: return 0
+            }
+        }
+        if longest(value, depth: 0) > InputLimits.jsonString {
+            return APIProblem(status: .unprocessableContent, title: "String too long",
+                              detail: "No string of the body may be longer than \(InputLimits.jsonString) characters, nor nested deeper than 32 levels.")
+        }
+        return nil
     }
 
     func addCenterStaffRoutes(to router: Router<AppRequestContext>) {

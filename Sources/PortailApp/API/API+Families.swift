@@ -37,8 +37,8 @@ extension PortailRoutes {
     }
 
     static func checkEmail(_ email: String) throws {
-        guard email.range(of: #"^[^@\s]+@[^@\s]+\.[^@\s]+$"#, options: .regularExpression) != nil else {
-            throw invalid("Invalid e-mail", "email must be an e-mail address such as parent@example.org.")
+        guard InputLimits.email(email) == email else {
+            throw invalid("Invalid e-mail", "email must be an e-mail address such as parent@example.org, of at most \(InputLimits.email) characters.")
         }
     }
 
@@ -71,7 +71,7 @@ extension PortailRoutes {
 
     /// E-mails the family a link to choose its password (valid 7 days).
     func sendInvitation(_ c: PostgresConnection, record: CenterRecord, family: Int64, email: String) async throws {
-        let portal = record.center.coordinates.portalURL.hasSuffix("/") ? String(record.center.coordinates.portalURL.dropLast()) : record.center.coordinates.portalURL
+        let portal = publicAddress.base(of: record.center)
         let token = try await AccountRepository.issueToken(c, center: record.id, family: family, purpose: "activation", validFor: Self.activationValidity, logger: database.logger)
         try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – votre compte famille", body: """
             Bonjour,

@@ -19,6 +19,21 @@ struct APIProblem: Error {
     static func forbidden(_ detail: String) -> APIProblem { APIProblem(status: .forbidden, title: "Not allowed", detail: detail) }
     static func notFound(_ detail: String) -> APIProblem { APIProblem(status: .notFound, title: "Not found", detail: detail) }
 
+    /// The problem of a bare HTTP status (a body too large, a malformed address, a method not routed).
+    static func forStatus(_ status: HTTPResponse.Status) -> APIProblem {
+        switch status {
+        case .contentTooLarge:
+            return APIProblem(status: status, title: "Body too large", detail: "The body exceeds this operation's limit (see docs/admin-api.md).")
+        case .notFound: return .notFound("There is no such resource.")
+        case .methodNotAllowed: return APIProblem(status: status, title: "Method not allowed", detail: "This path does not take this method.")
+        case .internalServerError:
+            return APIProblem(status: status, title: "Server error", detail: "The server failed; the error is in its log. Try again later.")
+        default:
+            return APIProblem(status: status.code >= 400 ? status : .badRequest, title: "Bad request",
+                              detail: "The request is malformed (NUL bytes, invalid parameters or encoding).")
+        }
+    }
+
     /// A 422 listing each problem of a center file (or of one of its entries) with its line, column and field.
     static func invalid(_ title: String, detail: String, issues: [ConfigIssue]) -> APIProblem {
         var problem = APIProblem(status: .unprocessableContent, title: title, detail: detail)

@@ -4,6 +4,8 @@ import NIOPosix
 /// bcrypt, off the request threads (each hash or check takes tens of milliseconds by design).
 public enum Passwords {
     public static let cost: UInt8 = 10
+    /// Longer input is refused before any hashing (bcrypt reads 72 bytes; nobody types 256).
+    public static let maxLength = 256
 
     public static func hash(_ password: String) async throws -> String {
         try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(password, cost: cost) }
@@ -23,7 +25,7 @@ public enum Passwords {
     /// What a new password must satisfy, as a French sentence, or nil when it is fine.
     public static func weakness(of password: String) -> String? {
         if password.count < 10 { return "Le mot de passe doit contenir au moins 10 caractères." }
-        if password.count > 72 { return "Le mot de passe doit contenir au plus 72 caractères." }
+        if password.utf8.count > 72 { return "Le mot de passe doit contenir au plus 72 caractères." }
         if Set(password).count < 4 { return "Le mot de passe est trop simple : variez les caractères." }
         return nil
     }

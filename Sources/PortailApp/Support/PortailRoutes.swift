@@ -16,6 +16,10 @@ struct PortailRoutes: Sendable {
     let paymentRules: [PaymentTypeRule]
     let health: HealthCheck
     let metrics: MetricsEndpoint
+    /// Where absolute links point (never the request's Host).
+    var publicAddress = PublicAddress(useListener: false)
+
+    var sessionCookies: SessionCookies { SessionCookies(publicAddress: publicAddress) }
 
     func add(to router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in try await health.response() }

@@ -3,14 +3,14 @@ import Hummingbird
 import PaymentKit
 import PortailStore
 
-/// Loads the browser session of a center's pages from PostgreSQL (creating an anonymous one when the
-/// browser has none, so that every form carries a CSRF token), parses posted forms, and refuses a POST
-/// whose `csrf` field does not match its session.
+/// Loads the browser session of a center's pages, parses posted forms, and refuses a POST whose `csrf`
+/// field does not match. A logged-in family's session lives in PostgreSQL (its CSRF token with it); an
+/// anonymous visitor has no row at all, only a random CSRF cookie that its forms must repeat.
 struct SessionMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
-    static let cookieName = "portail_session"
 
     let database: Database
+    let cookies: SessionCookies
     /// Paths posted by other servers (bank notifications), which carry no browser session.
     let exemptPrefixes: [String]
 
@@ -21,9 +21,9 @@ struct SessionMiddleware: RouterMiddleware {
         }
         var context = context
         var request = request
-        var newToken: String?
-        let cookie = request.cookies[Self.cookieName]?.value
-        let existing = try await cookie.asyncFlatMap { token in
+        var newCSRF: String?
+        let cookie = request.cookies[cookies.name(SessionCookies.session, context)]?.value
+        let existing = try await cookie.flatMap { SecretToken.looksValid($0) ? $0 : nil }.asyncFlatMap { token in
             try await database.withCenter(center.id) { c in
                 try await SessionRepository.find(c, center: center.id, token: token, logger: context.logger)
             }
@@ -31,28 +31,30 @@ struct SessionMiddleware: RouterMiddleware {
         if let existing {
             context.session = existing
             context.sessionToken = cookie
-        } else if request.method == .get || request.method == .head {
-            let created = try await database.withCenter(center.id) { c in
-                try await SessionRepository.create(c, center: center.id, familyID: nil, logger: context.logger)
-            }
-            context.session = created
-            context.sessionToken = created.token
-            newToken = created.token
+        } else {
+            let sent = request.cookies[cookies.name(SessionCookies.csrf, context)]?.value
+            let csrf = sent.flatMap { SecretToken.looksValid($0) ? $0 : nil } ?? SecretToken.generate()
+            if csrf != sent { newCSRF = csrf }
+            context.session = FamilySession(familyID: nil, csrfToken: csrf, token: nil)
         }
 
         if request.method == .post {
-            let body = try await request.collectBody(upTo: 64 * 1024)
+            let body = try await request.collectBody(upTo: InputLimits.formBody)
             let text = String(buffer: body)
-            guard let fields = FormURLEncoding.decode(text) else {
-                return Pages.problem(title: "Formulaire illisible", message: "Le formulaire envoyé est mal formé. Rechargez la page et recommencez.", base: context.basePath, status: .badRequest)
+            guard let fields = FormURLEncoding.decode(text), !fields.contains(where: { InputLimits.hasNUL($0.name) || InputLimits.hasNUL($0.value) }) else {
+                return Pages.problem(title: "Formulaire illisible", message: "Le formulaire envoyé est mal formé. Rechargez la page et recommencez.",
+                                     base: context.basePath, status: .badRequest)
             }
             context.form = FormFields(fields: fields)
-            guard let session = context.session, let sent = context.form["csrf"], constantTimeEquals(sent, session.csrfToken) else {
-                return Pages.problem(
+            // A stale anonymous token is refused too: a new one was just issued, so the form cannot hold it.
+            guard newCSRF == nil, let session = context.session, let sent = context.form["csrf"], constantTimeEquals(sent, session.csrfToken) else {
+                var refused = Pages.problem(
                     title: "Page expirée",
                     message: "Pour votre sécurité, ce formulaire a expiré. Rechargez la page et recommencez.",
                     base: context.basePath, status: .forbidden
                 )
+                if let newCSRF { refused.setCookie(cookies.csrf(newCSRF, context: context)) }
+                return refused
             }
         }
 
@@ -62,21 +64,10 @@ struct SessionMiddleware: RouterMiddleware {
         } catch let redirect as RedirectToLogin {
             response = Pages.redirect(redirect.base + "/?connexion=requise")
         }
-        if let newToken {
-            response.setCookie(Self.cookie(newToken, context: context, request: request))
+        if let newCSRF {
+            response.setCookie(cookies.csrf(newCSRF, context: context))
         }
         return response
-    }
-
-    /// HttpOnly, SameSite=Lax, Secure behind https, scoped to the center's path prefix when there is one.
-    static func cookie(_ token: String, context: Context, request: Request) -> Cookie {
-        let secure = request.headers[.init("X-Forwarded-Proto")!] == "https" || request.head.scheme == "https"
-        return Cookie(name: cookieName, value: token, maxAge: Int(SessionRepository.absoluteTimeout),
-                      path: context.basePath.isEmpty ? "/" : context.basePath, secure: secure, httpOnly: true, sameSite: .lax)
-    }
-
-    static func expiredCookie(context: Context) -> Cookie {
-        Cookie(name: cookieName, value: "", maxAge: 0, path: context.basePath.isEmpty ? "/" : context.basePath, httpOnly: true, sameSite: .lax)
     }
 }
 

@@ -75,14 +75,19 @@ public enum AccountRepository {
         return token
     }
 
-    /// The family of a valid, unused token, marking it used; nil when unknown, used or expired.
+    /// The family of a valid, unused token, marking it used together with every other live link of the
+    /// family (a reset or an activation voids the links sent before); nil when unknown, used or expired.
     public static func consumeToken(_ c: PostgresConnection, center: Int64, token: String, purpose: String, logger: Logger) async throws -> Int64? {
-        try await c.first("""
+        guard let family = try await c.first("""
             UPDATE account_tokens SET used_at = now()
             WHERE center_id = \(center) AND token_hash = \(SecretToken.hash(token)) AND purpose = \(purpose)
               AND used_at IS NULL AND expires_at > now()
             RETURNING family_id
-            """, (Int64.self), logger: logger)
+            """, (Int64.self), logger: logger) else { return nil }
+        try await c.run("""
+            UPDATE account_tokens SET used_at = now() WHERE center_id = \(center) AND family_id = \(family) AND used_at IS NULL
+            """, logger: logger)
+        return family
     }
 
     /// Whether a token is valid, without using it (to show the form it leads to).
@@ -92,41 +97,6 @@ public enum AccountRepository {
             WHERE center_id = \(center) AND token_hash = \(SecretToken.hash(token)) AND purpose = \(purpose)
               AND used_at IS NULL AND expires_at > now()
             """, (Int.self), logger: logger) != nil
-    }
-}
-
-/// Slows down password guessing: failures are counted per key (an account's e-mail, existing or not,
-/// and the client's address); past a threshold each further failure blocks the key for longer.
-public enum LoginThrottle {
-    public struct Rule: Sendable {
-        public var freeFailures: Int
-        public var firstBlock: TimeInterval
-        public var maxBlock: TimeInterval
-    }
-
-    public static let account = Rule(freeFailures: 5, firstBlock: 30, maxBlock: 15 * 60)
-    public static let address = Rule(freeFailures: 20, firstBlock: 30, maxBlock: 15 * 60)
-
-    /// When the key may try again, if it is blocked now.
-    public static func blockedUntil(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws -> Date? {
-        try await c.first("""
-            SELECT blocked_until FROM login_throttle WHERE center_id = \(center) AND key = \(key) AND blocked_until > now()
-            """, (Date.self), logger: logger)
-    }
-
-    public static func recordFailure(_ c: PostgresConnection, center: Int64, key: String, rule: Rule, logger: Logger) async throws {
-        // Doubling blocks after the free failures: 30 s, 1 min, 2 min ... up to the maximum.
-        try await c.run("""
-            INSERT INTO login_throttle AS t (center_id, key, failures) VALUES (\(center), \(key), 1)
-            ON CONFLICT (center_id, key) DO UPDATE SET failures = t.failures + 1, last_failure_at = now(),
-                blocked_until = CASE WHEN t.failures + 1 >= \(rule.freeFailures)
-                    THEN now() + make_interval(secs => least(\(rule.maxBlock), \(rule.firstBlock) * power(2, t.failures + 1 - \(rule.freeFailures))))
-                    ELSE NULL END
-            """, logger: logger)
-    }
-
-    public static func clear(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws {
-        try await c.run("DELETE FROM login_throttle WHERE center_id = \(center) AND key = \(key)", logger: logger)
     }
 }
 

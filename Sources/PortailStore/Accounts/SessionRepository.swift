@@ -9,6 +9,12 @@ public struct FamilySession: Sendable {
     public var csrfToken: String
     /// The cookie value; known only when the session was just created.
     public var token: String?
+
+    public init(familyID: Int64?, csrfToken: String, token: String?) {
+        self.familyID = familyID
+        self.csrfToken = csrfToken
+        self.token = token
+    }
 }
 
 /// Sessions live in PostgreSQL, so any instance can serve any request. Expiry: idle and absolute.
@@ -27,14 +33,18 @@ public enum SessionRepository {
         return FamilySession(familyID: familyID, csrfToken: csrf, token: token)
     }
 
-    /// The live session of a cookie token, touched; nil when unknown, idle too long or past its end.
+    /// The live session of a cookie token; nil when unknown, idle too long or past its end. Its idle clock
+    /// is moved at most once a minute, so that a page view is a read, not a write.
     public static func find(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> FamilySession? {
+        let hash = SecretToken.hash(token)
         guard let row = try await c.first("""
-            UPDATE sessions SET last_seen_at = now()
-            WHERE center_id = \(center) AND id_hash = \(SecretToken.hash(token)) AND expires_at > now()
-              AND last_seen_at > now() - make_interval(secs => \(idleTimeout))
-            RETURNING family_id, csrf_token
-            """, (Int64?, String).self, logger: logger) else { return nil }
+            SELECT family_id, csrf_token, last_seen_at < now() - interval '1 minute' FROM sessions
+            WHERE center_id = \(center) AND id_hash = \(hash) AND expires_at > now()
+              AND last_seen_at > now() - make_interval(secs => \(idleTimeout)) AND family_id IS NOT NULL
+            """, (Int64?, String, Bool).self, logger: logger) else { return nil }
+        if row.2 {
+            try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(hash)", logger: logger)
+        }
         return FamilySession(familyID: row.0, csrfToken: row.1, token: nil)
     }
 

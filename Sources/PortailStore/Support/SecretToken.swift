@@ -12,6 +12,14 @@ public enum SecretToken {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
+    /// Whether a text from outside has the shape of a generated token (43 URL-safe characters), before
+    /// anything hashes or looks it up.
+    public static func looksValid(_ text: some StringProtocol) -> Bool {
+        text.utf8.count == 43 && text.utf8.allSatisfy { c in
+            (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2D || c == 0x5F
+        }
+    }
+
     /// SHA-256 of the token, as the bytea the tables store.
     public static func hash(_ token: String) -> ByteBuffer {
         ByteBuffer(bytes: Array(SHA256.hash(data: Data(token.utf8))))

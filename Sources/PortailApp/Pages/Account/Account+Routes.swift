@@ -10,14 +10,21 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             let pageSize = 10
-            let pageNumber = max(1, Int(request.uri.queryParameters["page"].map(String.init) ?? "1") ?? 1)
+            let requested = try InputLimits.page(request.uri.queryParameters["page"])
             let logger = context.logger
-            let (account, list, cart, ledger) = try await database.withCenter(record.id) { c in
+            let (account, list, cart, ledger, pageNumber) = try await database.withCenter(record.id) { c in
                 let account = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)
-                let list = try await ReservationQueries.page(c, center: record.id, family: family, offset: (pageNumber - 1) * pageSize, limit: pageSize, logger: logger)
+                var list = try await ReservationQueries.page(c, center: record.id, family: family, offset: (requested - 1) * pageSize,
+                                                             limit: pageSize, logger: logger)
+                // Past the last page: the last page.
+                let pageNumber = InputLimits.clamp(page: requested, size: pageSize, total: list.total)
+                if pageNumber != requested {
+                    list = try await ReservationQueries.page(c, center: record.id, family: family, offset: (pageNumber - 1) * pageSize,
+                                                             limit: pageSize, logger: logger)
+                }
                 let cart = try await ReservationQueries.cart(c, center: record.id, family: family, logger: logger)
                 let ledger = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
-                return (account, list, cart, ledger)
+                return (account, list, cart, ledger, pageNumber)
             }
             let center = record.center
             let first = list.total == 0 ? 0 : (pageNumber - 1) * pageSize + 1

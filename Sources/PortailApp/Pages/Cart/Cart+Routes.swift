@@ -7,7 +7,7 @@ extension PortailRoutes {
     /// GET /panier, POST /panier/retirer, POST /panier/paiement; GET /reservations/{numéro}.
     func addCartRoutes(to router: Router<AppRequestContext>) {
         router.get("/panier") { request, context in
-            try await cartPage(context, added: request.uri.queryParameters["ajout"].map(String.init), notice: nil)
+            try await cartPage(context, added: request.uri.queryParameters["ajout"].flatMap { Int($0) }, notice: nil)
         }
 
         router.post("/panier/retirer") { _, context in
@@ -42,7 +42,7 @@ extension PortailRoutes {
             let model = ReservationDetailModel(
                 page: PageChrome(context),
                 cancelUntil: cancellable,
-                notice: request.uri.queryParameters["confirmee"] != nil
+                notice: request.uri.queryParameters["confirmee"] != nil && summary.state == "confirmed"
                     ? "Votre réservation est confirmée. Elle est facturée : réglez-la à l'accueil de loisirs (chèque, espèces, CESU, chèques vacances)." : nil,
                 row: ReservationRow(summary, center: center, base: context.basePath),
                 lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey, plural: false), price: $0.price.description) },
@@ -62,11 +62,11 @@ extension PortailRoutes {
             let family = try context.requireFamily
             guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
             do {
-                _ = try await database.withCenter(record.id) { c in
+                let note = try await database.withCenter(record.id) { c in
                     try await LedgerRepository.cancel(number: number, family: family, now: Date(), center: record.center, centerID: record.id,
                                                       actor: "family:\(family)", c, logger: context.logger)
                 }
-                return Pages.redirect("\(context.basePath)/factures?annulation=\(French.number(number))")
+                return Pages.redirect("\(context.basePath)/factures" + (note.map { "?annulation=\($0.number)" } ?? ""))
             } catch CancellationRefusal.pastDeadline(let days) {
                 return Pages.problem(title: "Annulation impossible", message: "Le délai d'annulation est dépassé pour : \(days.map(\.french).joined(separator: ", ")). Contactez l'accueil de loisirs.",
                                      base: context.basePath, status: .conflict)
@@ -76,12 +76,14 @@ extension PortailRoutes {
         }
     }
 
-    func cartPage(_ context: AppRequestContext, added: String?, notice: String?) async throws -> Response {
+    /// The cart; `added` is a reservation number from the address, named only if it is in this cart.
+    func cartPage(_ context: AppRequestContext, added: Int?, notice: String?) async throws -> Response {
         let record = try context.requireCenter
         let family = try context.requireFamily
         let cart = try await database.withCenter(record.id) { c in
             try await ReservationQueries.cart(c, center: record.id, family: family, logger: context.logger)
         }
-        return templates.page("cart", CartModel(page: PageChrome(context), center: record.center, cart: cart, added: added, notice: notice))
+        let inCart = added.flatMap { number in cart.first { $0.0.number == number } }.map { French.number($0.0.number) }
+        return templates.page("cart", CartModel(page: PageChrome(context), center: record.center, cart: cart, added: inCart, notice: notice))
     }
 }

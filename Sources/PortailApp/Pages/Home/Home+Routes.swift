@@ -12,22 +12,23 @@ extension PortailRoutes {
             return templates.page("home", HomeModel(context, notice: notice))
         }
 
-        router.post("/connexion") { request, context in
+        router.post("/connexion") { _, context in
             let record = try context.requireCenter
             let email = (context.form["identifiant"] ?? "").trimmingCharacters(in: .whitespaces)
             let password = context.form["mot_de_passe"] ?? ""
             guard !email.isEmpty, !password.isEmpty else {
                 return templates.page("home", HomeModel(context, error: "Saisissez votre identifiant et votre mot de passe.", identifiant: email), status: .badRequest)
             }
-            let accountKey = "account:" + email.lowercased()
-            let addressKey = "address:" + context.remoteAddress
+            // Nothing longer than an e-mail or a password can be is looked up, hashed or counted.
+            guard email.utf8.count <= InputLimits.email, password.utf8.count <= Passwords.maxLength else {
+                return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: ""), status: .unauthorized)
+            }
+            let keys = LoginThrottle.loginKeys(email: email, address: context.remoteAddress)
             let logger = context.logger
 
             // Refused while blocked, before any password check, whether the account exists or not.
             let blocked = try await database.withCenter(record.id) { c in
-                let a = try await LoginThrottle.blockedUntil(c, center: record.id, key: accountKey, logger: logger)
-                let b = try await LoginThrottle.blockedUntil(c, center: record.id, key: addressKey, logger: logger)
-                return [a, b].compactMap { $0 }.max()
+                try await LoginThrottle.blockedUntil(c, center: record.id, keys: [keys.pair, keys.account, keys.address], logger: logger)
             }
             if let blocked {
                 let minutes = max(1, Int((blocked.timeIntervalSinceNow / 60).rounded(.up)))
@@ -40,21 +41,22 @@ extension PortailRoutes {
             let valid = try await Passwords.verify(password, hash: account?.passwordHash)
             guard valid, let account, account.state == "active" else {
                 try await database.withCenter(record.id) { c in
-                    try await LoginThrottle.recordFailure(c, center: record.id, key: accountKey, rule: LoginThrottle.account, logger: logger)
-                    try await LoginThrottle.recordFailure(c, center: record.id, key: addressKey, rule: LoginThrottle.address, logger: logger)
+                    try await LoginThrottle.recordFailure(c, center: record.id, key: keys.pair, rule: LoginThrottle.pair, logger: logger)
+                    try await LoginThrottle.recordFailure(c, center: record.id, key: keys.account, rule: LoginThrottle.account, logger: logger)
+                    try await LoginThrottle.recordFailure(c, center: record.id, key: keys.address, rule: LoginThrottle.address, logger: logger)
                 }
                 return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: email), status: .unauthorized)
             }
             // A new session id at login: a session fixed before login is worth nothing after it.
             let session = try await database.withCenter(record.id) { c in
-                try await LoginThrottle.clear(c, center: record.id, key: accountKey, logger: logger)
+                try await LoginThrottle.clear(c, center: record.id, key: keys.pair, logger: logger)
                 if let old = context.sessionToken {
                     try await SessionRepository.delete(c, center: record.id, token: old, logger: logger)
                 }
                 return try await SessionRepository.create(c, center: record.id, familyID: account.id, logger: logger)
             }
             var response = Pages.redirect(context.basePath + "/compte")
-            response.setCookie(SessionMiddleware.cookie(session.token!, context: context, request: request))
+            response.setCookie(sessionCookies.session(session.token!, context: context))
             return response
         }
 
@@ -66,7 +68,7 @@ extension PortailRoutes {
                 }
             }
             var response = Pages.redirect(context.basePath + "/")
-            response.setCookie(SessionMiddleware.expiredCookie(context: context))
+            response.setCookie(sessionCookies.expiredSession(context: context))
             return response
         }
     }

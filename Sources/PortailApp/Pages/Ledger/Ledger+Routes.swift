@@ -18,11 +18,22 @@ extension PortailRoutes {
             let family = try context.requireFamily
             let query = request.uri.queryParameters
             let size = [5, 10, 25, 50].first { String($0) == query["taille"].map(String.init) } ?? 5
-            let pageNumber = max(1, Int(query["page"].map(String.init) ?? "1") ?? 1)
+            let requested = try InputLimits.page(query["page"])
             let logger = context.logger
-            let (totals, list) = try await database.withCenter(record.id) { c in
-                (try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger),
-                 try await LedgerQueries.entries(c, center: record.id, family: family, offset: (pageNumber - 1) * size, limit: size, logger: logger))
+            let (totals, list, pageNumber, mentioned) = try await database.withCenter(record.id) { c in
+                let totals = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
+                var list = try await LedgerQueries.entries(c, center: record.id, family: family, offset: (requested - 1) * size, limit: size, logger: logger)
+                // Past the last page: the last page.
+                let pageNumber = InputLimits.clamp(page: requested, size: size, total: list.total)
+                if pageNumber != requested {
+                    list = try await LedgerQueries.entries(c, center: record.id, family: family, offset: (pageNumber - 1) * size, limit: size, logger: logger)
+                }
+                // The notice names a document of this family read from the database, never the query's text.
+                let mentioned = try await (query["avoir"] ?? query["annulation"]).asyncFlatMap { number -> InvoiceDetail? in
+                    guard number.count <= 40 else { return nil }
+                    return try await LedgerQueries.invoice(c, center: record.id, family: family, number: String(number), logger: logger)
+                }
+                return (totals, list, pageNumber, mentioned)
             }
             let base = context.basePath
             let first = list.total == 0 ? 0 : (pageNumber - 1) * size + 1
@@ -32,8 +43,11 @@ extension PortailRoutes {
             let model = LedgerModel(
                 page: PageChrome(context),
                 certificates: { let year = LocalDate(Date(), in: record.center.zone).year; return [year, year - 1].map { .init(year: $0, link: "\(base)/attestations/\($0).pdf") } }(),
-                notice: query["annulation"].map { "La réservation \($0) est annulée : l'avoir qui la rembourse figure ci-dessous et reste à votre crédit." }
-                    ?? query["avoir"].map { "Votre panier est réglé avec votre avoir : vos réservations sont confirmées (facture n° \($0))." },
+                notice: mentioned.map { document in
+                    document.kind == "credit_note"
+                        ? "La réservation est annulée : l'avoir n° \(document.number) qui la rembourse figure ci-dessous et reste à votre crédit."
+                        : "Votre panier est réglé avec votre avoir : vos réservations sont confirmées (facture n° \(document.number))."
+                },
                 title: "Mes Factures & Paiements - \(record.center.name.uppercased())",
                 invoiced: "\(totals.invoiced) (\(plural(totals.invoiceCount, "facture")))",
                 paid: "\(totals.paid) (\(plural(totals.paymentCount, "paiement")))",

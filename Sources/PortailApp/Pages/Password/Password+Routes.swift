@@ -29,14 +29,23 @@ extension PortailRoutes {
             return templates.page("password-forgot", ForgotModel(page: PageChrome(context), notice: nil))
         }
 
-        router.post("/mot-de-passe-oublie") { request, context in
+        router.post("/mot-de-passe-oublie") { _, context in
             let record = try context.requireCenter
             let email = (context.form["identifiant"] ?? "").trimmingCharacters(in: .whitespaces)
             let logger = context.logger
-            let link = Self.absoluteBase(request, context) + "/reinitialisation?jeton="
-            try await database.withCenter(record.id) { c in
-                guard let account = try await AccountRepository.family(c, center: record.id, email: email, logger: logger),
-                      account.state != "deactivated" else { return }
+            let link = publicAddress.base(of: record.center) + "/reinitialisation?jeton="
+            let address = "reset-address:" + context.remoteAddress
+            let allowed = try await database.withCenter(record.id) { c -> Bool in
+                // One client asking again and again is told to wait; one account gets at most a few mails an
+                // hour, and the answer stays the same whether a mail left or not.
+                guard try await LoginThrottle.allow(c, center: record.id, key: address, rule: LoginThrottle.resetAddress, logger: logger) else {
+                    return false
+                }
+                guard email.utf8.count <= InputLimits.email,
+                      let account = try await AccountRepository.family(c, center: record.id, email: email, logger: logger),
+                      account.state != "deactivated",
+                      try await LoginThrottle.allow(c, center: record.id, key: "reset:" + account.email.lowercased(),
+                                                    rule: LoginThrottle.resetAccount, logger: logger) else { return true }
                 let token = try await AccountRepository.issueToken(c, center: record.id, family: account.id, purpose: "reset", validFor: Self.resetValidity, logger: logger)
                 try await Outbox.enqueue(c, center: record.id, to: account.email, subject: "\(record.center.name) – réinitialisation de votre mot de passe", body: """
                     Bonjour,
@@ -48,6 +57,12 @@ extension PortailRoutes {
 
                     \(record.center.coordinates.name)
                     """, logger: logger)
+                return true
+            }
+            guard allowed else {
+                return templates.page("password-forgot", ForgotModel(
+                    page: PageChrome(context), notice: "Trop de demandes depuis cette connexion. Réessayez dans une heure."
+                ), status: .tooManyRequests)
             }
             // The same answer whether the account exists or not.
             return templates.page("password-forgot", ForgotModel(
@@ -60,9 +75,9 @@ extension PortailRoutes {
             router.get(RouterPath(path)) { request, context in
                 let record = try context.requireCenter
                 let token = request.uri.queryParameters["jeton"].map(String.init) ?? ""
-                let valid = try await database.withCenter(record.id) { c in
+                let valid = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c in
                     try await AccountRepository.tokenIsValid(c, center: record.id, token: token, purpose: purpose, logger: context.logger)
-                }
+                } : false
                 return templates.page("password-choose", PasswordModel(
                     page: PageChrome(context), token: token, purpose: path, title: title,
                     error: valid ? nil : "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: valid
@@ -74,6 +89,13 @@ extension PortailRoutes {
                 let token = context.form["jeton"] ?? ""
                 let password = context.form["mot_de_passe"] ?? ""
                 let again = context.form["confirmation"] ?? ""
+                let gone = PasswordModel(page: PageChrome(context), token: "", purpose: path, title: title,
+                                         error: "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: false)
+                // The link is checked before any password work: a guessed token costs no bcrypt.
+                let live = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c in
+                    try await AccountRepository.tokenIsValid(c, center: record.id, token: token, purpose: purpose, logger: context.logger)
+                } : false
+                guard live else { return templates.page("password-choose", gone, status: .gone) }
                 let problem = Passwords.weakness(of: password) ?? (password == again ? nil : "Les deux mots de passe saisis sont différents.")
                 if let problem {
                     return templates.page("password-choose", PasswordModel(page: PageChrome(context), token: token, purpose: path, title: title,
@@ -87,10 +109,7 @@ extension PortailRoutes {
                     try await SessionRepository.deleteAll(c, center: record.id, family: family, logger: logger)
                     return true
                 }
-                guard done else {
-                    return templates.page("password-choose", PasswordModel(page: PageChrome(context), token: token, purpose: path, title: title,
-                        error: "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: false), status: .gone)
-                }
+                guard done else { return templates.page("password-choose", gone, status: .gone) }
                 return templates.page("home", HomeModel(context, notice: "Votre mot de passe est enregistré. Connectez-vous avec votre identifiant et ce mot de passe."))
             }
         }
@@ -106,12 +125,5 @@ extension PortailRoutes {
                 return templates.page("dev-mails", Model(page: PageChrome(context), mails: mails, empty: mails.isEmpty))
             }
         }
-    }
-
-    /// "https://portail.example.org" or "http://127.0.0.1:8080/opio": where links in mails point.
-    static func absoluteBase(_ request: Request, _ context: AppRequestContext) -> String {
-        let scheme = request.headers[.init("X-Forwarded-Proto")!] ?? request.head.scheme ?? "http"
-        let host = request.head.authority ?? "localhost"
-        return "\(scheme)://\(host)\(context.basePath)"
     }
 }

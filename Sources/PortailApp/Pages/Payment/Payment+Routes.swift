@@ -30,13 +30,13 @@ struct ReturnModel {
 extension PortailRoutes {
     func addPaymentRoutes(to router: Router<AppRequestContext>) {
         // "Accéder au paiement": a new attempt for the cart's total, or the live one resumed.
-        router.post("/panier/paiement") { request, context in
+        router.post("/panier/paiement") { _, context in
             let record = try context.requireCenter
             let family = try context.requireFamily
             guard let provider = paymentProvider(record.center) else {
                 return try await cartPage(context, added: nil, notice: "Ce centre ne propose pas le paiement en ligne : réglez votre réservation à l'accueil de loisirs.")
             }
-            let base = Self.absoluteBase(request, context)
+            let base = publicAddress.base(of: record.center)
             let logger = context.logger
             do {
                 let started = try await database.withCenter(record.id) { c in

@@ -1,0 +1,145 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import NIOCore
+import PortailTestSupport
+import Testing
+@testable import PortailApp
+@testable import PortailConfig
+@testable import PortailStore
+
+/// The attacks of issue 11, replayed: each must fail.
+@Suite struct HardeningTests {
+    /// A request with chosen headers, as a stranger's tool would send it.
+    static func send(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, headers: HTTPFields = [:],
+                     body: String? = nil) async throws -> (status: HTTPResponse.Status, body: String) {
+        let response = try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
+        return (response.status, String(buffer: response.body))
+    }
+
+    @Test func anyPageNumberIsAnsweredAndTheServerLives() async throws {
+        try await withPortal { client, _ in
+            let browser = Browser(client)
+            _ = try await browser.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            for page in ["999999999999999999", "9223372036854775807", "1000000", "2"] {
+                #expect(try await browser.get("/petit/compte?page=\(page)").status != .internalServerError)
+                #expect(try await browser.get("/petit/factures?page=\(page)&taille=50").status != .internalServerError)
+            }
+            // Past the last page: the last page; not a number: 400 with a French page.
+            let last = try await browser.get("/petit/compte?page=999999")
+            #expect(last.status == .ok)
+            #expect(last.text.contains("Aucune réservation"))
+            let garbage = try await browser.get("/petit/factures?page=-3")
+            #expect(garbage.status == .badRequest)
+            #expect(garbage.text.contains("Demande invalide"))
+            #expect(try await browser.get("/petit/compte").status == .ok)
+        }
+    }
+
+    @Test func theResetLinkAlwaysPointsToTheCentersOwnAddress() async throws {
+        try await withPortal { client, fixture in
+            let browser = Browser(client)
+            try await browser.get("/petit/mot-de-passe-oublie")
+            let body = "csrf=\(browser.csrf)&identifiant=parent%40example.org"
+            var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .cookie: browser.cookie ?? ""]
+            headers[HTTPField.Name("Host")!] = "evil.example.com"
+            headers[HTTPField.Name("X-Forwarded-Host")!] = "evil.example.com"
+            headers[HTTPField.Name("X-Forwarded-Proto")!] = "http"
+            let sent = try await Self.send(client, .post, "/petit/mot-de-passe-oublie", headers: headers, body: body)
+            #expect(sent.status == .ok)
+            let mail = try await fixture.database.owner.withConnection { c in
+                try await c.first("SELECT body_text FROM mail_outbox ORDER BY id DESC LIMIT 1", (String.self), logger: fixture.database.logger)
+            }
+            let text = try #require(mail)
+            #expect(!text.contains("evil.example.com"))
+            #expect(text.contains("/petit/reinitialisation?jeton="))
+            #expect(text.contains("http://127.0.0.1:"))
+        }
+    }
+
+    @Test func failedLoginsElsewhereNeverLockTheFamilyOut() async throws {
+        try await withPortal { client, _ in
+            let attacker = Browser(client, forwardedFor: "203.0.113.5")
+            for _ in 0..<12 {
+                _ = try await attacker.login("/petit", email: "parent@example.org", password: "pas-le-bon-mot-de-passe")
+            }
+            // The attacker's own address is slowed down on that account ...
+            let slowed = try await attacker.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            #expect(slowed.status == .tooManyRequests)
+            // ... the family, from its own address, logs in with its password.
+            let family = Browser(client, forwardedFor: "198.51.100.7")
+            #expect(try await family.login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
+            // Random e-mails from one address never block the other families behind other addresses.
+            let guesser = Browser(client, forwardedFor: "203.0.113.9")
+            for n in 0..<25 { _ = try await guesser.login("/petit", email: "x\(n)@example.org", password: "nimporte-quoi-123") }
+            #expect(try await Browser(client, forwardedFor: "198.51.100.8")
+                .login("/petit", email: "voisin@example.org", password: PortalFixture.password).status == .seeOther)
+        }
+    }
+
+    @Test func resetMailsAreThrottledAndAResetVoidsTheOtherLinks() async throws {
+        try await withPortal { client, fixture in
+            let browser = Browser(client, forwardedFor: "198.51.100.20")
+            try await browser.get("/petit/mot-de-passe-oublie")
+            for _ in 0..<10 {
+                _ = try await browser.post("/petit/mot-de-passe-oublie", [("identifiant", "parent@example.org")])
+            }
+            let mails = try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE subject LIKE '%réinitialisation%'")
+            #expect(mails == 3)
+            let page = try await browser.get("/petit/dev/courriels")
+            let tokens = page.body.matches(of: /reinitialisation\?jeton=([A-Za-z0-9_-]+)/).map { String($0.1) }
+            #expect(Set(tokens).count == 3)
+            let done = try await browser.post("/petit/reinitialisation", [("jeton", tokens[0]), ("mot_de_passe", "nouveau-secret-42"),
+                                                                         ("confirmation", "nouveau-secret-42")])
+            #expect(done.text.contains("Votre mot de passe est enregistré"))
+            for other in tokens.dropFirst() {
+                #expect(try await browser.get("/petit/reinitialisation?jeton=\(other)").status == .gone)
+            }
+            // A guessed token is refused before any password work.
+            let guessed = try await browser.post("/petit/reinitialisation", [("jeton", "x"), ("mot_de_passe", "nouveau-secret-43"),
+                                                                            ("confirmation", "nouveau-secret-43")])
+            #expect(guessed.status == .gone)
+        }
+    }
+
+    @Test func anonymousPagesWriteNothing() async throws {
+        try await withPortal { client, fixture in
+            for path in ["/petit/", "/petit/mot-de-passe-oublie", "/petit/", "/petit/compte"] {
+                _ = try await Browser(client).get(path)
+            }
+            #expect(try await count(fixture, "SELECT count(*)::int FROM sessions") == 0)
+            let browser = Browser(client)
+            #expect(try await browser.login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM sessions") == 1)
+        }
+    }
+
+    @Test func malformedInputIsRefusedNotCrashed() async throws {
+        try await withPortal { client, _ in
+            let browser = Browser(client)
+            try await browser.get("/petit/")
+            let nul = try await browser.post("/petit/connexion", [("identifiant", "a\u{0}b@example.org"), ("mot_de_passe", "x")])
+            #expect(nul.status == .badRequest)
+            #expect(try await Self.send(client, .get, "/petit/?x=%00").status == .badRequest)
+            let huge = String(repeating: "a", count: 70_000)
+            let tooLarge = try await browser.post("/petit/connexion", [("identifiant", huge), ("mot_de_passe", "x")])
+            #expect(tooLarge.status == .contentTooLarge)
+            let longEmail = String(repeating: "a", count: 300) + "@example.org"
+            #expect(try await browser.post("/petit/connexion", [("identifiant", longEmail), ("mot_de_passe", "x")]).status == .unauthorized)
+            #expect(try await browser.get("/petit/").status == .ok)
+        }
+    }
+
+    @Test func aCenterCannotTakeAReservedAddressNorAThousandYearPeriod() throws {
+        for code in ["api", "healthz", "metrics", "dev", "simulateur", "static"] {
+            let text = TestCenters.small(code: code, places: 3)
+            let result = CenterCatalog.parse(sources: [("\(code).yaml", .success(text))], paymentRules: [], environment: [:])
+            #expect(result.centers.isEmpty)
+            #expect(result.allIssues.contains { $0.message.contains("reserved address") })
+        }
+        let long = TestCenters.small(places: 3).replacing(/ends_on: \d{4}-\d\d-\d\d/, with: "ends_on: 3027-01-01")
+        let result = CenterCatalog.parse(sources: [("long.yaml", .success(long))], paymentRules: [], environment: [:])
+        #expect(result.allIssues.contains { $0.message.contains("at most \(CenterFileParser.maxPeriodDays)") })
+    }
+}
