@@ -61,17 +61,19 @@ public enum PaymentRepository {
         if state == "paying", let live = try await liveAttempt(c, center: centerID, cart: cartID, logger: logger) {
             return .attempt(live)
         }
-        let total = try await c.first("""
-            SELECT coalesce(sum(total_cents), 0)::bigint FROM reservations
+        // What this payment is for: the cart's reservations waiting for payment now, locked so that what is
+        // priced is what is recorded. The attempt pays for these only, whatever the cart holds later.
+        let pending = try await c.all("""
+            SELECT id, total_cents::bigint FROM reservations
             WHERE center_id = \(centerID) AND cart_id = \(cartID) AND state = 'pending_payment'
-            """, (Int.self), logger: logger) ?? 0
+            ORDER BY id FOR UPDATE
+            """, (Int64, Int).self, logger: logger).map { (id: $0.0, amount: Money(cents: $0.1)) }
+        let total = pending.reduce(0) { $0 + $1.amount.cents }
         guard total > 0 else { throw PaymentRefusal.emptyCart }
         // The family's credit (money not allocated yet) is used first.
         let credit = try await LedgerRepository.availableCredit(c, center: centerID, family: family, logger: logger).reduce(0) { $0 + $1.left.cents }
         if credit >= total {
-            let reservations = try await c.all("""
-                SELECT id FROM reservations WHERE center_id = \(centerID) AND cart_id = \(cartID) AND state = 'pending_payment' ORDER BY id
-                """, (Int64.self), logger: logger)
+            let reservations = pending.map(\.id)
             try await BookingRepository.confirm(c, center: centerID, reservations: reservations, logger: logger)
             try await c.run("UPDATE carts SET state = 'paid' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
             let invoice = try await LedgerRepository.issueInvoice(for: reservations, center: center, centerID: centerID, family: family, c, logger: logger)!
@@ -94,6 +96,7 @@ public enum PaymentRepository {
                     \(transactionID), \(utcDay.iso), \(formJSON)::jsonb, \(built.action), \(credit))
             RETURNING id
             """, (Int64.self), logger: logger)!
+        try await AttemptReservations.freeze(pending, attempt: id, center: centerID, c, logger: logger)
         try await c.run("UPDATE carts SET state = 'paying' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
         return .attempt(AttemptRecord(id: id, reference: reference, cartID: cartID, familyID: family, amount: Money(cents: total - credit),
                                       state: "created", flag: nil, action: built.action, form: built.fields))
