@@ -30,12 +30,22 @@ let systemPayProviders: @Sendable (Center) -> (any PaymentProvider)? = { center 
 /// returns the fields of the bank form.
 func bookAndStartPayment(_ browser: Browser, fixture: PortalFixture, days: Int = 2, email: String = "parent@example.org", login: Bool = true) async throws -> [String: String] {
     if login { _ = try await browser.login("/petit", email: email, password: PortalFixture.password) }
+    try await bookDays(browser, fixture: fixture, Array(0..<days))
+    return try await startPayment(browser)
+}
+
+/// Books, in one reservation of the logged-in family's cart, the journées `offsets` days after the period's start.
+func bookDays(_ browser: Browser, fixture: PortalFixture, _ offsets: [Int]) async throws {
     let periods = try await browser.get("/petit/reservations/nouvelle")
     let childID = try #require(periods.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
     let start = fixture.petit.center.periods[0].startsOn
-    let selection = [("enfant", String(childID)), ("periode", "vacances")] + (0..<days).map { ("jour", "\(start.adding(days: $0).iso):journee") }
+    let selection = [("enfant", String(childID)), ("periode", "vacances")] + offsets.map { ("jour", "\(start.adding(days: $0).iso):journee") }
     let confirm = try await browser.post("/petit/reservations/confirmer", selection)
     #expect(confirm.status == .seeOther || confirm.text.contains("Mon panier"))
+}
+
+/// "Accéder au paiement" from the cart: the fields of the bank form.
+func startPayment(_ browser: Browser) async throws -> [String: String] {
     try await browser.get("/petit/panier")
     let pay = try await browser.post("/petit/panier/paiement", [])
     #expect(pay.status == .ok)
@@ -383,6 +393,284 @@ import PostgresNIO
             #expect(try await neighbour.get("/petit/factures/PET00001.pdf").status == .notFound)
             #expect(try await neighbour.get("/petit/paiements/\(paymentNumber)").status == .notFound)
             #expect(try await neighbour.get("/petit/factures").text.contains("Aucune facture"))
+        }
+    }
+}
+
+// MARK: - An attempt pays exactly what it froze (issue 11)
+
+/// An invoice as the database holds it: its number, total and the reservations (numbers) it bills.
+struct BilledInvoice: Equatable, CustomStringConvertible {
+    var number: String
+    var totalCents: Int
+    var reservations: [Int]
+    init(_ number: String, _ totalCents: Int, _ reservations: [Int]) {
+        (self.number, self.totalCents, self.reservations) = (number, totalCents, reservations)
+    }
+    var description: String { "\(number) \(totalCents) \(reservations)" }
+}
+
+/// A payment attempt as the database holds it.
+struct AttemptSummary: Equatable, CustomStringConvertible {
+    var amountCents: Int
+    var state: String
+    var flag: String?
+    init(_ amountCents: Int, _ state: String, flag: String? = nil) {
+        (self.amountCents, self.state, self.flag) = (amountCents, state, flag)
+    }
+    var description: String { "\(amountCents) \(state) \(flag ?? "-")" }
+}
+
+extension PortalFixture {
+    /// Runs a statement as the owner, to set a scene (time passing, staff changing places).
+    func execute(_ sql: PostgresQuery) async throws {
+        try await database.owner.withConnection { try await $0.run(sql, logger: database.logger) }
+    }
+
+    /// The state of each of the small center's reservations, by number.
+    func reservationStates() async throws -> [Int: String] {
+        try await database.owner.withConnection { c in
+            let rows = try await c.all("""
+                SELECT number, state FROM reservations WHERE center_id = \(petit.id)
+                """, (Int, String).self, logger: database.logger)
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0.0, $0.1) })
+        }
+    }
+
+    /// The small center's invoices, in number order.
+    func invoices() async throws -> [BilledInvoice] {
+        try await database.owner.withConnection { c in
+            try await c.all("""
+                SELECT i.number, i.total_cents::bigint,
+                       coalesce((SELECT array_agg(DISTINCT r.number::bigint) FROM invoice_lines l
+                                 JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+                                 WHERE l.center_id = i.center_id AND l.invoice_id = i.id), '{}')
+                FROM invoices i WHERE i.center_id = \(petit.id) AND i.kind = 'invoice' ORDER BY i.number
+                """, (String, Int, [Int64]).self, logger: database.logger).map {
+                BilledInvoice($0.0, $0.1, $0.2.map { Int($0) }.sorted())
+            }
+        }
+    }
+
+    /// The small center's payment attempts, oldest first.
+    func attempts() async throws -> [AttemptSummary] {
+        try await database.owner.withConnection { c in
+            try await c.all("""
+                SELECT amount_cents::bigint, state, flag FROM payment_attempts WHERE center_id = \(petit.id) ORDER BY id
+                """, (Int, String, String?).self, logger: database.logger).map { AttemptSummary($0.0, $0.1, flag: $0.2) }
+        }
+    }
+
+    /// The family's money not allocated to any invoice, in cents.
+    func credit(of email: String = "parent@example.org") async throws -> Int {
+        try await database.owner.withConnection { c in
+            try await c.first("""
+                SELECT coalesce(sum(p.amount_cents - coalesce((
+                    SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id
+                ), 0)), 0)::bigint
+                FROM payments p JOIN families f ON f.center_id = p.center_id AND f.id = p.family_id
+                WHERE p.center_id = \(petit.id) AND f.email = \(email)
+                """, (Int.self), logger: database.logger) ?? -1
+        }
+    }
+
+    /// Places taken in the mornings of the days `offsets` days after the period's start.
+    func taken(days offsets: ClosedRange<Int>) async throws -> [Int] {
+        let start = petit.center.periods[0].startsOn
+        let days = offsets.map { start.adding(days: $0).iso }
+        return try await database.owner.withConnection { c in
+            try await c.all("""
+                SELECT taken FROM day_capacities
+                WHERE center_id = \(petit.id) AND day = ANY(\(days)::date[]) AND unit = 'matin' ORDER BY day
+                """, (Int.self), logger: database.logger)
+        }
+    }
+
+    /// The state of the family's most recent cart.
+    func lastCartState(of email: String = "parent@example.org") async throws -> String? {
+        try await database.owner.withConnection { c in
+            try await c.first("""
+                SELECT k.state FROM carts k JOIN families f ON f.center_id = k.center_id AND f.id = k.family_id
+                WHERE k.center_id = \(petit.id) AND f.email = \(email) ORDER BY k.id DESC LIMIT 1
+                """, (String.self), logger: database.logger)
+        }
+    }
+
+    /// How many audit entries of `action` have a detail containing every one of `words`.
+    func audited(_ action: String, saying words: [String]) async throws -> Int {
+        try await database.owner.withConnection { c in
+            try await c.first("""
+                SELECT count(*)::int FROM audit_log
+                WHERE center_id = \(petit.id) AND action = \(action)
+                  AND (SELECT bool_and(strpos(after->>'detail', w) > 0) FROM unnest(\(words)::text[]) AS w)
+                """, (Int.self), logger: database.logger) ?? -1
+        }
+    }
+}
+
+extension PaymentFlowTests {
+    /// The simulated bank: the parent abandons a 10 € payment, adds three days (30 €) to the reopened cart,
+    /// then pays the first, old form. Only the first day is confirmed and invoiced; the three others wait
+    /// in the cart for a payment of their own.
+    @Test func anAbandonedFormPaidAfterDaysWereAddedPaysOnlyItsOwnDays() async throws {
+        let simulator: @Sendable (Center) -> (any PaymentProvider)? = { center in
+            center.payment == nil ? nil : SimulatorBank(key: "test")
+        }
+        let block = "payment:\n  type: simulator\n  mode: TEST"
+        try await withPortal(payment: block, setup: .ahc(.http), provider: simulator) { client, fixture in
+            // This client follows redirects and drops their cookies: log in by creating the session directly.
+            let browser = Browser(client)
+            let (database, center) = (fixture.database, fixture.petit.id)
+            let session = try await database.withCenter(center) { c in
+                let logger = database.logger
+                let family = try await AccountRepository.family(c, center: center, email: "parent@example.org", logger: logger)!
+                return try await SessionRepository.create(c, center: center, familyID: family.id, logger: logger)
+            }
+            browser.cookie = "portail_session=\(session.token!)"
+            try await browser.get("/petit/compte")
+            let form = try await bookAndStartPayment(browser, fixture: fixture, days: 1, login: false)
+            #expect(form["sim_amount"] == "1000")
+            let escape = { (s: String) in s.addingPercentEncoding(withAllowedCharacters: .alphanumerics)! }
+            let encoded = form.map { "\(escape($0.key))=\(escape($0.value))" }.joined(separator: "&")
+            // The parent's choice on the bank's page, for the first form.
+            let choose = { (choice: String) in
+                try await client.execute(uri: "/petit/simulateur/choix", method: .post,
+                                         headers: [.contentType: "application/x-www-form-urlencoded"],
+                                         body: ByteBuffer(string: encoded + "&choix=\(choice)"))
+            }
+            // "Abandonner": the attempt is cancelled and the cart reopens.
+            #expect(try await choose("abandonner").status == .ok)
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "cancelled")])
+            #expect(try await fixture.lastCartState() == "open")
+
+            try await bookDays(browser, fixture: fixture, [1, 2, 3])
+            #expect(try await fixture.reservationStates() == [1: "pending_payment", 2: "pending_payment"])
+
+            // The old form, paid at the bank: 10 € buys the first day, nothing else.
+            #expect(try await choose("payer").status == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed", 2: "pending_payment"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 1000, [1])])
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "paid")])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = 1000") == 1)
+            #expect(try await fixture.credit() == 0)
+            #expect(try await fixture.lastCartState() == "open")
+            #expect(try await fixture.taken(days: 0...3) == [1, 1, 1, 1])
+
+            // The rest is payable: a new attempt, for the three days only.
+            let rest = try await startPayment(browser)
+            #expect(rest["sim_amount"] == "3000")
+            #expect(try await count(fixture, """
+                SELECT count(*)::int FROM payment_attempt_reservations f
+                JOIN reservations r ON r.center_id = f.center_id AND r.id = f.reservation_id
+                WHERE f.attempt_id = (SELECT max(id) FROM payment_attempts) AND r.number = 2 AND f.amount_cents = 3000
+                """) == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempt_reservations") == 2)
+        }
+    }
+
+    /// SystemPay: a refused card, three days added, then an AUTHORISED notification for the first attempt.
+    /// The first day is confirmed; the three others are paid by their own attempt afterwards.
+    @Test func aRefusedAttemptAuthorisedAfterDaysWereAddedPaysOnlyItsOwnDays() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let browser = Browser(client)
+            let first = try await bookAndStartPayment(browser, fixture: fixture, days: 1)
+            #expect(first["vads_amount"] == "1000")
+            #expect(try await notify(client, bankNotification(first, status: "REFUSED", uuid: "u-refused")) == .ok)
+            try await bookDays(browser, fixture: fixture, [1, 2, 3])
+            #expect(try await fixture.reservationStates() == [1: "pending_payment", 2: "pending_payment"])
+
+            #expect(try await notify(client, bankNotification(first, uuid: "u-authorised")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed", 2: "pending_payment"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 1000, [1])])
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "paid")])
+            #expect(try await fixture.credit() == 0)
+            #expect(try await fixture.lastCartState() == "open")
+            #expect(try await browser.get("/petit/panier").text.contains("30.00 €"))
+
+            // The three days, by an attempt of their own: everything paid, nothing flagged.
+            let second = try await startPayment(browser)
+            #expect(second["vads_amount"] == "3000")
+            #expect(try await notify(client, bankNotification(second, uuid: "u-second")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed", 2: "confirmed"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 1000, [1]),
+                                                     BilledInvoice("PET00002", 3000, [2])])
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "paid"), AttemptSummary(3000, "paid")])
+            #expect(try await fixture.credit() == 0)
+            #expect(try await fixture.lastCartState() == "paid")
+        }
+    }
+
+    /// A payment after the attempt's lifetime and the cart's hold: of the three reservations it froze, the
+    /// one whose place went to a neighbour stays expired, the one the parent booked again is not taken a
+    /// second time, the one still free is confirmed. The 20 € that bought nothing are credit, flagged.
+    @Test func aLatePaymentConfirmsOnlyWhatItFrozeAndIsStillFree() async throws {
+        try await withPortal(places: 1, payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            // Staff opened a second place on day 1: only the child's new booking keeps the payment from it.
+            let day1 = fixture.petit.center.periods[0].startsOn.adding(days: 1)
+            try await fixture.execute("""
+                UPDATE day_capacities SET places = 2 WHERE center_id = \(fixture.petit.id) AND day = \(day1.iso)::date
+                """)
+            for offset in 0..<3 { try await bookDays(parent, fixture: fixture, [offset]) }
+            let form = try await startPayment(parent)
+            #expect(form["vads_amount"] == "3000")
+            // The bank takes its time: the attempt and then the hold run out.
+            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '1 hour'")
+            try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
+            // The neighbour takes day 0; the parent books day 1 again, in a new cart.
+            let neighbour = Browser(client)
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            try await bookDays(neighbour, fixture: fixture, [0])
+            try await bookDays(parent, fixture: fixture, [1])
+            #expect(try await fixture.reservationStates()
+                    == [1: "expired", 2: "expired", 3: "expired", 4: "pending_payment", 5: "pending_payment"])
+
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+            #expect(try await fixture.reservationStates()
+                    == [1: "expired", 2: "expired", 3: "confirmed", 4: "pending_payment", 5: "pending_payment"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 1000, [3])])
+            #expect(try await fixture.attempts() == [AttemptSummary(3000, "paid", flag: "refund_due")])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = 1000") == 1)
+            #expect(try await fixture.credit() == 2000)
+            let why = ["00001 (places taken)", "00002 (booked again)"]
+            #expect(try await fixture.audited("payment.credit", saying: why) == 1)
+            // Nobody overbooked, and the child does not hold day 1 twice.
+            #expect(try await fixture.taken(days: 0...2) == [1, 1, 1])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM day_capacities WHERE taken > places") == 0)
+            // The parent's new cart still waits for its own payment.
+            #expect(try await fixture.lastCartState() == "open")
+            let account = try await parent.get("/petit/compte")
+            #expect(account.text.contains("Votre panier contient 1 réservation(s) pour 10.00 €"))
+        }
+    }
+
+    /// Attempt 1 for day A dies (no news for longer than its lifetime); the parent adds day B and pays A+B
+    /// by attempt 2; then attempt 1's payment comes. A is paid already: attempt 1's money is credit, flagged
+    /// refund_due, not double_payment (that is for one attempt paid twice).
+    @Test func aLatePaymentForDaysAnotherAttemptPaidBecomesACredit() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let browser = Browser(client)
+            let first = try await bookAndStartPayment(browser, fixture: fixture, days: 1)
+            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '21 minutes'")
+            // Booking finds the attempt dead and the cart open again (its hold has not run out).
+            try await bookDays(browser, fixture: fixture, [1])
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "expired")])
+            let second = try await startPayment(browser)
+            #expect(second["vads_amount"] == "2000")
+            #expect(try await notify(client, bankNotification(second, uuid: "u-second")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed", 2: "confirmed"])
+
+            #expect(try await notify(client, bankNotification(first, uuid: "u-first")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed", 2: "confirmed"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 2000, [1, 2])])
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "paid", flag: "refund_due"),
+                                                     AttemptSummary(2000, "paid")])
+            #expect(try await fixture.credit() == 1000)
+            #expect(try await fixture.lastCartState() == "paid")
+            #expect(try await fixture.audited("payment.credit", saying: ["00001 (already confirmed)"]) == 1)
+            let back = try await browser.get("/petit/paiement/retour?ref=\(first["vads_order_id"]!)")
+            #expect(back.text.contains("crédit de votre compte"))
         }
     }
 }

@@ -3,8 +3,9 @@ import Logging
 import PortailDomain
 import PostgresNIO
 
-/// A payment attempt the bank's notifications flagged for the staff: a wrong amount, a payment that
-/// came after its places were gone (refund due), a second payment of the same cart, an unknown status.
+/// A payment attempt the bank's notifications flagged for the staff: a wrong amount, money that bought
+/// nothing (refund due: places gone, reservations removed or paid by another attempt), a second payment
+/// of the same attempt, an unknown status.
 public struct FlaggedAttempt: Sendable, Codable {
     public var reference: String
     public var familyId: Int64

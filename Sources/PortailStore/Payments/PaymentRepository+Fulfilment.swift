@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// Why a reservation an attempt paid for was not confirmed by that payment.
+enum UnboughtReason: String, Sendable {
+    /// Expired while the bank took its time, and its places went to someone else.
+    case placesTaken = "places taken"
+    /// Expired, and the child holds those days again in another reservation.
+    case bookedAgain = "booked again"
+    /// Confirmed already, by another attempt, the family's credit or the staff.
+    case alreadyConfirmed = "already confirmed"
+    /// Removed from the cart or cancelled (or in a state unknown here).
+    case cancelled = "cancelled"
+}
+
+extension PaymentRepository {
+    /// The paid path: the attempt pays for what it froze when it started (`AttemptReservations`) and
+    /// nothing else. Of those, what can still be had is confirmed and invoiced; money that buys nothing
+    /// stays on the family's account as credit and the attempt is flagged for a refund.
+    static func fulfil(
+        _ attempt: AttemptRecord, _ n: NotificationInput, center: Center, centerID: Int64,
+        _ c: PostgresConnection, logger: Logger
+    ) async throws -> String {
+        try await c.run("""
+            UPDATE payment_attempts SET state = 'paid', paid_at = now(), updated_at = now()
+            WHERE center_id = \(centerID) AND id = \(attempt.id)
+            """, logger: logger)
+        // The cart first, as starting a payment does (cart, then its reservations), so that the two never
+        // wait on each other; an expiry pass skips it meanwhile.
+        let cartState = try await c.first("""
+            SELECT state FROM carts WHERE center_id = \(centerID) AND id = \(attempt.cartID) FOR UPDATE
+            """, (String.self), logger: logger)
+        let frozen = try await AttemptReservations.load(attempt: attempt.id, center: centerID, c, logger: logger)
+        let expired = frozen.filter { $0.state == .expired }.map(\.id)
+        let bookedAgain = try await AttemptReservations.heldAgain(expired, center: centerID, c, logger: logger)
+
+        var confirmed: [FrozenReservation] = []
+        var retaken: [Int64] = []
+        var unbought: [(reservation: FrozenReservation, reason: UnboughtReason)] = []
+        for reservation in frozen {
+            switch reservation.state {
+            case .pendingPayment:
+                confirmed.append(reservation)
+            case .expired where bookedAgain.contains(reservation.id):
+                unbought.append((reservation, .bookedAgain))
+            case .expired:
+                if try await retake(reservation: reservation.id, center: centerID, c, logger: logger) {
+                    retaken.append(reservation.id)
+                    confirmed.append(reservation)
+                } else {
+                    unbought.append((reservation, .placesTaken))
+                }
+            case .confirmed:
+                unbought.append((reservation, .alreadyConfirmed))
+            case .cancelled, nil:
+                unbought.append((reservation, .cancelled))
+            }
+        }
+        if !retaken.isEmpty {
+            try await c.run("""
+                UPDATE reservations SET state = 'pending_payment' WHERE center_id = \(centerID) AND id = ANY(\(retaken))
+                """, logger: logger)
+        }
+        let confirmedIDs = confirmed.map(\.id)
+        try await BookingRepository.confirm(c, center: centerID, reservations: confirmedIDs, logger: logger)
+        // Paid when nothing waits in it any more; days added after this attempt started keep the cart open
+        // for a payment of their own (open even when a later attempt is live: that one asked the bank for
+        // days this payment has just bought). An expired cart stays expired unless this paid some of it.
+        if cartState == "open" || cartState == "paying" || (cartState == "expired" && !confirmed.isEmpty) {
+            try await c.run("""
+                UPDATE carts k SET state = CASE WHEN EXISTS (
+                    SELECT 1 FROM reservations r
+                    WHERE r.center_id = k.center_id AND r.cart_id = k.id AND r.state = 'pending_payment'
+                ) THEN 'open' ELSE 'paid' END
+                WHERE k.center_id = \(centerID) AND k.id = \(attempt.cartID)
+                """, logger: logger)
+        }
+
+        let invoice = try await LedgerRepository.issueInvoice(
+            for: confirmedIDs, center: center, centerID: centerID, family: attempt.familyID, c, logger: logger
+        )
+        // The family's credit counted when the attempt started goes to the invoice first (before this
+        // payment exists, so that it cannot take from it), then this payment.
+        var usedCredit = Money.zero
+        if let invoice {
+            let credit = try await c.first("""
+                SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
+                """, (Int.self), logger: logger) ?? 0
+            if credit > 0 {
+                usedCredit = try await LedgerRepository.useCredit(
+                    upTo: Money(cents: min(credit, invoice.total.cents)), invoice: invoice.id, center: centerID,
+                    family: attempt.familyID, c, logger: logger
+                )
+            }
+        }
+        let payment = try await LedgerRepository.recordPayment(
+            center: center, centerID: centerID, family: attempt.familyID, amount: attempt.amount, method: "online",
+            provider: n.providerName, label: "Paiement n° \(n.providerTransaction) (par \(n.providerName))",
+            attempt: attempt.id, c, logger: logger
+        )
+        var allocated = Money.zero
+        if let invoice {
+            allocated = max(.zero, min(invoice.total - usedCredit, attempt.amount))
+            try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: allocated,
+                                                center: centerID, c, logger: logger)
+        }
+        let credit = attempt.amount - allocated
+        let notConfirmed = unbought.map { String(format: "%05d", $0.reservation.number) + " (\($0.reason.rawValue))" }
+        if credit > .zero {
+            // Kept on the family's account (a payment not allocated): staff refund it or the next cart uses it.
+            try await c.run("""
+                UPDATE payment_attempts SET flag = 'refund_due' WHERE center_id = \(centerID) AND id = \(attempt.id)
+                """, logger: logger)
+        }
+        if credit > .zero || !unbought.isEmpty {
+            let detail = "\(credit) of the payment bought nothing and is the family's credit; not confirmed: "
+                + (notConfirmed.isEmpty ? "none" : notConfirmed.joined(separator: ", "))
+            try await audit(centerID, "payment.credit", attempt.reference, detail, c, logger: logger)
+        }
+        try await audit(centerID, "payment.paid", attempt.reference,
+                        "\(attempt.amount) paid by \(n.providerName); invoice \(invoice?.number ?? "none"); "
+                            + "\(confirmed.count) of \(frozen.count) reservation(s) confirmed", c, logger: logger)
+        let complete = unbought.isEmpty && credit == .zero
+        try await mailReceipt(attempt, invoice: invoice, credit: credit, complete: complete,
+                              center: center, centerID: centerID, c, logger: logger)
+        return complete ? "paid" : "paid, \(credit) kept as credit (\(unbought.count) reservation(s) not confirmed)"
+    }
+
+    /// The family's receipt: confirmed, or what became credit and why.
+    static func mailReceipt(
+        _ attempt: AttemptRecord, invoice: LedgerRepository.Issued?, credit: Money, complete: Bool,
+        center: Center, centerID: Int64, _ c: PostgresConnection, logger: Logger
+    ) async throws {
+        guard let email = try await c.first("""
+            SELECT email FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID)
+            """, (String.self), logger: logger) else { return }
+        let invoiceLine = invoice.map { "\nFacture n° \($0.number)." } ?? ""
+        let body = complete
+            ? "Bonjour,\n\nVotre paiement de \(attempt.amount) est reçu : vos réservations sont confirmées."
+                + invoiceLine + "\n\n\(center.coordinates.name)"
+            : "Bonjour,\n\nVotre paiement de \(attempt.amount) est reçu, mais une partie des réservations "
+                + "qu'il devait régler n'est plus disponible (places prises entre-temps, réservation annulée, "
+                + "refaite ou déjà réglée)."
+                + (invoice.map { " Les autres sont confirmées : facture n° \($0.number) (\($0.total))." } ?? "")
+                + (credit > .zero ? " \(credit) est porté au crédit de votre compte famille ; "
+                    + "l'accueil de loisirs vous contactera pour le rembourser." : "")
+                + "\n\n\(center.coordinates.name)"
+        let subject = "\(center.name) – paiement reçu"
+        try await Outbox.enqueue(c, center: centerID, to: email, subject: subject, body: body, logger: logger)
+    }
+
+    /// Takes back the places of an expired reservation if they are all still free.
+    static func retake(
+        reservation: Int64, center: Int64, _ c: PostgresConnection, logger: Logger
+    ) async throws -> Bool {
+        let rows = try await c.all("""
+            SELECT r.period_id, l.day::text, cu, count(*)::int
+            FROM reservations r
+            JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+            CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
+            WHERE r.center_id = \(center) AND r.id = \(reservation)
+            GROUP BY 1, 2, 3 ORDER BY 2, 3, 1
+            """, (Int64, String, String, Int).self, logger: logger)
+        try await c.run("SAVEPOINT retake", logger: logger)
+        for (period, day, unit, count) in rows {
+            let ok = try await c.first("""
+                UPDATE day_capacities SET taken = taken + \(count)
+                WHERE center_id = \(center) AND period_id = \(period) AND day = \(day)::date AND unit = \(unit)
+                  AND taken + \(count) <= places
+                RETURNING 1
+                """, (Int.self), logger: logger) != nil
+            if !ok {
+                try await c.run("ROLLBACK TO SAVEPOINT retake", logger: logger)
+                return false
+            }
+        }
+        try await c.run("RELEASE SAVEPOINT retake", logger: logger)
+        return true
+    }
+}
