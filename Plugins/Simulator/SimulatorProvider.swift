@@ -23,6 +23,10 @@ public enum SimulatorProvider: PaymentProviderType {
         return problems
     }
 
+    public static func testBank(parameters: [String: String]) -> String? {
+        "the simulator is a stand-in bank served by the portal itself"
+    }
+
     public static func make(parameters: [String: String], environment: [String: String]) throws -> any PaymentProvider {
         if let problem = validate(parameters: parameters, environment: environment).first {
             throw ProviderConfigurationError("\(problem.parameter): \(problem.message)")

@@ -47,6 +47,11 @@ public enum SystemPayProvider: PaymentProviderType {
         return problems
     }
 
+    /// TEST (the default) signs with the test key: the bank's test platform accepts test cards, pays nothing.
+    public static func testBank(parameters: [String: String]) -> String? {
+        (parameters["mode"] ?? "TEST") == "TEST" ? "mode TEST: the bank's test platform, no real payment" : nil
+    }
+
     public static func make(parameters: [String: String], environment: [String: String]) throws -> any PaymentProvider {
         if let problem = validate(parameters: parameters, environment: environment).first {
             throw ProviderConfigurationError("\(problem.parameter): \(problem.message)")

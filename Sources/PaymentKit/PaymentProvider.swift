@@ -10,6 +10,9 @@ public protocol PaymentProviderType: Sendable {
     static func validate(parameters: [String: String], environment: [String: String]) -> [ParameterProblem]
     /// A provider configured for one center (its shop, its keys).
     static func make(parameters: [String: String], environment: [String: String]) throws -> any PaymentProvider
+    /// Why these parameters take no real money (a simulator, a bank's test platform), or nil: `portail serve`
+    /// refuses test banks unless the operator allows them, so that parents never pay a pretend bank.
+    static func testBank(parameters: [String: String]) -> String?
 }
 
 /// One center's payment provider: starts payments and authenticates the bank's notifications.
@@ -153,6 +156,11 @@ public struct PaymentProviderRegistry: Sendable {
     }
 
     public subscript(type: String) -> (any PaymentProviderType.Type)? { types[type] }
+
+    /// Why a center's `payment:` block takes no real money, or nil (a real bank, or a type this build lacks).
+    public func testBank(type: String, parameters: [String: String]) -> String? {
+        types[type]?.testBank(parameters: parameters)
+    }
 }
 
 extension ParameterProblem {

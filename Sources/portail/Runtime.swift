@@ -19,12 +19,22 @@ enum Runtime {
     }()
 
     /// The payment provider of a center, from its YAML; in the demo every paying center uses the
-    /// simulated bank instead, so that the whole flow runs without network.
+    /// simulated bank instead, so that the whole flow runs without network. Outside the demo a test bank
+    /// is refused (as `serve` refuses at start) unless allowed: this catches a center onboarded through
+    /// the API, or kept in the database after its file broke.
     static func paymentProvider(demo: Bool, logger: Logger) -> @Sendable (Center) -> (any PaymentProvider)? {
         let registry = providers
         let environment = self.environment
+        let allowTestBanks = demo || TestPaymentGuard.allowsTestPayments(environment)
         return { center in
             guard let settings = center.payment else { return nil }
+            if !allowTestBanks, let reason = registry.testBank(type: settings.type, parameters: settings.parameters) {
+                logger.error("""
+                    center \(center.code): payment type \(settings.type) is a test bank (\(reason)): no online \
+                    payment; set \(TestPaymentGuard.setting)=1 to allow it
+                    """)
+                return nil
+            }
             let type = demo ? SimulatorProvider.type : settings.type
             let parameters = demo ? [:] : settings.parameters
             do {

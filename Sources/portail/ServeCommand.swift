@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import PortailApp
+import PortailConfig
 import PortailStore
 
 struct ServerOptions: ParsableArguments {
@@ -28,12 +29,27 @@ struct ServeCommand: AsyncParsableCommand {
           SMTP_URL                          smtp://USER:PASSWORD@HOST:PORT or smtps://… to send mails;
                                             without it mails are written to the log
           LOG_LEVEL                         trace, debug, info (default), notice, warning, error
+          PORTAIL_ALLOW_TEST_PAYMENTS=1     serve test banks too (simulator, SystemPay
+                                            mode TEST); without it serve exits with 1
         """
     )
 
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
+        // Checked before the database is touched, so that a refused start imports nothing.
+        let environment = Runtime.environment
+        let catalog = CenterCatalog.load(
+            files: try Runtime.centerFiles(), paymentRules: Runtime.paymentRules, environment: environment,
+            secretsRequired: false
+        )
+        let refusals = TestPaymentGuard.refusals(
+            catalog.centers, providers: Runtime.providers, environment: environment
+        )
+        guard refusals.isEmpty else {
+            FileHandle.standardError.write(Data(refusals.map { "error: \($0)\n" }.joined().utf8))
+            throw ExitCode.failure
+        }
         try await Server.run(server: server, demo: false)
     }
 }
