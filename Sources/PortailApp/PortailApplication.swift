@@ -14,13 +14,21 @@ public enum PortailApplication {
         public var port: Int
         /// Pages for development only (the outbox at /dev/courriels): on in the demo and tests, off in production.
         public var developmentPages: Bool
+        /// Where the detailed health and the metrics are served (see AdminListener); nil: nowhere.
+        public var adminHost: String
+        public var adminPort: Int?
         /// Proxies whose X-Forwarded-For is believed (PORTAIL_TRUSTED_PROXIES).
         public var trustedProxies: TrustedProxies = .none
 
-        public init(host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false,
+            adminHost: String = "127.0.0.1", adminPort: Int? = nil
+        ) {
             self.host = host
             self.port = port
             self.developmentPages = developmentPages
+            self.adminHost = adminHost
+            self.adminPort = adminPort
         }
     }
 
@@ -63,10 +71,17 @@ public enum PortailApplication {
             globalPaths: PortailRoutes.globalPaths,
             globalPrefixes: PortailRoutes.globalPrefixes
         )
+        // The admin listener runs as one more service of this application: it starts and stops with it,
+        // before the database pools stop (services stop in reverse order).
+        let admin: [any Service] = configuration.adminPort.map { port in
+            [AdminListener.build(
+                host: configuration.adminHost, port: port, database: database, directory: directory, logger: logger
+            )]
+        } ?? []
         return Application(
             responder: responder,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: database.services + services,
+            services: database.services + services + admin,
             onServerRunning: { channel in
                 publicAddress.listening(host: configuration.host, port: channel.localAddress?.port ?? configuration.port)
             },

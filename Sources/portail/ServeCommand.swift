@@ -12,8 +12,20 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Port to listen on.")
     var port = 8080
 
+    @Option(help: "Address of the administration listener (detailed /healthz, /metrics).")
+    var adminHost = "127.0.0.1"
+
+    @Option(help: "Port of the administration listener; without it, no detailed health and no metrics are served.")
+    var adminPort: Int?
+
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be between 1 and 65535, got \(port)") }
+        if let adminPort {
+            guard (1...65535).contains(adminPort) else {
+                throw ValidationError("--admin-port must be between 1 and 65535, got \(adminPort)")
+            }
+            guard adminPort != port else { throw ValidationError("--admin-port must differ from --port (\(port))") }
+        }
     }
 }
 
@@ -77,7 +89,10 @@ enum Server {
         let serving = Database(settings: settings, logger: logger)
         let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger), logger: logger)
         let app = try await PortailApplication.build(
-            configuration: .init(host: server.host, port: server.port, developmentPages: demo),
+            configuration: .init(
+                host: server.host, port: server.port, developmentPages: demo,
+                adminHost: server.adminHost, adminPort: server.adminPort
+            ),
             database: serving,
             directory: directory,
             services: [maintenance],
@@ -95,8 +110,10 @@ enum Server {
         for record in snapshot.centers {
             lines.append("  \(record.center.name): \(base)/\(record.center.code)/   (Host: \(record.center.hosts.joined(separator: ", ")))")
         }
+        let admin = server.adminPort.map { "http://\(server.adminHost):\($0)" }
         for failure in snapshot.failures {
-            lines.append("  NOT LOADED \(failure.file): \(failure.issues.count) problem(s), see the log and \(base)/healthz")
+            let health = admin.map { " and \($0)/healthz" } ?? ""
+            lines.append("  NOT LOADED \(failure.file): \(failure.issues.count) problem(s), see the log\(health)")
         }
         if demo {
             lines.append("Online payments go to the simulated bank (no network needed): pay, refuse or abandon on its page.")
@@ -106,7 +123,12 @@ enum Server {
                 lines.append("  \(family.center): \(family.email)  \(family.name), \(family.children.count) child(ren), \(qf)\(family.category.map { ", \($0)" } ?? "")")
             }
         }
-        lines.append("Health: \(base)/healthz   Metrics: \(base)/metrics   Stop: Ctrl-C")
+        if let admin {
+            lines.append("Health: \(base)/healthz (up or down)   Details: \(admin)/healthz   Metrics: \(admin)/metrics")
+        } else {
+            lines.append("Health: \(base)/healthz (up or down); --admin-port P serves the details and the metrics")
+        }
+        lines.append("Stop: Ctrl-C")
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }
 }

@@ -18,7 +18,10 @@ func withLiveApp(_ body: @Sendable (any TestClientProtocol) async throws -> Void
     try await withApp(.live, body)
 }
 
-func withApp(_ setup: TestingSetup, _ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+func withApp(
+    _ setup: TestingSetup, configuration: PortailApplication.Configuration = .init(host: "127.0.0.1", port: 0),
+    _ body: @Sendable (any TestClientProtocol) async throws -> Void
+) async throws {
     let settings = try await TestCluster.shared.freshDatabase()
     let logger = TestCluster.logger
     let broken = NSTemporaryDirectory() + "broken-\(UUID().uuidString).yaml"
@@ -30,7 +33,7 @@ func withApp(_ setup: TestingSetup, _ body: @Sendable (any TestClientProtocol) a
         try await Bootstrap.loadCenters(files: files, paymentRules: rules, environment: [:], database: database, logger: logger)
     }
     let app = try await PortailApplication.build(
-        configuration: .init(host: "127.0.0.1", port: 0),
+        configuration: configuration,
         database: Database(settings: settings, logger: logger),
         directory: CenterDirectory(snapshot),
         logger: logger
@@ -107,35 +110,6 @@ func curl(port: Int, host: String, path: String = "/") throws -> (status: Int, b
             }
             let missing = try await client.execute(uri: "/opio/pas-de-page", method: .get)
             #expect(missing.status == .notFound)
-        }
-    }
-
-    @Test func healthReportsTheDatabaseAndEveryCenter() async throws {
-        try await withLiveApp { client in
-            let response = try await client.execute(uri: "/healthz", method: .get)
-            #expect(response.status == .ok)
-            let json = try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
-            #expect((json["database"] as? [String: Any])?["reachable"] as? Bool == true)
-            let centers = try #require(json["centers"] as? [String: Any])
-            #expect(Set(centers["loaded"] as? [String] ?? []) == ["opio", "valbonne", "roquefort"])
-            let failed = try #require(centers["failed"] as? [[String: Any]])
-            #expect(failed.count == 1)
-            #expect((failed.first?["file"] as? String)?.hasSuffix(".yaml") == true)
-            #expect((failed.first?["errors"] as? [String])?.first?.contains("YAML syntax error") == true)
-            #expect(json["status"] as? String == "degraded")
-        }
-    }
-
-    @Test func metricsInPrometheusFormat() async throws {
-        try await withLiveApp { client in
-            _ = try await client.execute(uri: "/opio/", method: .get)
-            let response = try await client.execute(uri: "/metrics", method: .get)
-            #expect(response.status == .ok)
-            let text = String(buffer: response.body)
-            #expect(text.contains("# TYPE hb_requests counter"))
-            #expect(text.contains("hb_requests{http_route=\"/\",http_request_method=\"GET\",http_response_status_code=\"200\"}"))
-            #expect(text.contains("http_server_request_duration_bucket"))
-            #expect(text.contains("portail_db_pool_max_connections"))
         }
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import PaymentKit
 import PortailConfig
 import PortailTestSupport
@@ -6,6 +8,29 @@ import Simulator
 import SystemPay
 import Testing
 @testable import PortailApp
+
+/// A socket on 127.0.0.1 that listens and never accepts: the kernel completes connections, nobody speaks.
+func silentSocket() throws -> (fd: Int32, port: Int) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let ready = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard ready else { close(fd); throw POSIXError(.EADDRNOTAVAIL) }
+    return (fd, Int(UInt16(bigEndian: address.sin_port)))
+}
+
+/// A port nothing listens on now (the kernel's choice), for a second listener of a test.
+func freePort() throws -> Int {
+    let (fd, port) = try silentSocket()
+    close(fd)
+    return port
+}
 
 /// The providers of the `portail` executable, registered as Runtime does.
 let shippedProviders: PaymentProviderRegistry = {
@@ -71,5 +96,83 @@ let shippedProviders: PaymentProviderRegistry = {
         // Only "1" allows: a typo must not open the production server to a pretend bank.
         let typo = ["PORTAIL_ALLOW_TEST_PAYMENTS": "yes please"]
         #expect(TestPaymentGuard.refusals(catalog.centers, providers: shippedProviders, environment: typo).count == 1)
+    }
+
+    // MARK: Health and metrics
+
+    @Test func thePublicHealthSaysUpAndNothingElse() async throws {
+        try await withLiveApp { client in
+            let port = try #require(client.port)
+            // The test app has a broken center file: the public answer does not tell.
+            for host in ["127.0.0.1", "portailfamilles-opio.ifac.asso.fr"] {
+                let (status, body) = try curl(port: port, host: host, path: "/healthz")
+                #expect(status == 200)
+                let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+                #expect(json.count == 1 && json["status"] as? String == "up", "\(body)")
+            }
+        }
+    }
+
+    @Test func metricsAreNotServedToTheInternet() async throws {
+        try await withLiveApp { client in
+            let port = try #require(client.port)
+            for (host, path) in [("127.0.0.1", "/metrics"), ("portailfamilles-opio.ifac.asso.fr", "/metrics"),
+                                 ("127.0.0.1", "/opio/metrics")] {
+                let (status, body) = try curl(port: port, host: host, path: path)
+                #expect(status == 404, "\(host)\(path)")
+                #expect(!body.contains("hb_requests"))
+            }
+        }
+    }
+
+    @Test func theAdminListenerServesTheDetailsAndTheMetrics() async throws {
+        let admin = try freePort()
+        try await withApp(.live, configuration: .init(host: "127.0.0.1", port: 0, adminPort: admin)) { client in
+            _ = try await client.execute(uri: "/opio/", method: .get)
+            let (status, body) = try curl(port: admin, host: "127.0.0.1", path: "/healthz")
+            #expect(status == 200)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+            #expect((json["database"] as? [String: Any])?["reachable"] as? Bool == true)
+            let centers = try #require(json["centers"] as? [String: Any])
+            #expect(Set(centers["loaded"] as? [String] ?? []) == ["opio", "valbonne", "roquefort"])
+            let failed = try #require(centers["failed"] as? [[String: Any]])
+            #expect(failed.count == 1)
+            #expect((failed.first?["file"] as? String)?.hasSuffix(".yaml") == true)
+            #expect((failed.first?["errors"] as? [String])?.first?.contains("YAML syntax error") == true)
+            #expect(json["status"] as? String == "degraded")
+
+            let (metricsStatus, text) = try curl(port: admin, host: "127.0.0.1", path: "/metrics")
+            #expect(metricsStatus == 200)
+            #expect(text.contains("# TYPE hb_requests counter"))
+            #expect(text.contains(
+                "hb_requests{http_route=\"/\",http_request_method=\"GET\",http_response_status_code=\"200\"}"
+            ))
+            #expect(text.contains("http_server_request_duration_bucket"))
+            #expect(text.contains("portail_db_pool_max_connections"))
+
+            // The admin listener serves no center.
+            #expect(try curl(port: admin, host: "portailfamilles-opio.ifac.asso.fr", path: "/").status == 404)
+        }
+    }
+
+    // MARK: Development pages
+
+    @Test func developmentPagesAreOffUnlessAskedFor() async throws {
+        #expect(PortailApplication.Configuration().developmentPages == false)
+        try await withLiveApp { client in
+            let mails = try await client.execute(uri: "/opio/dev/courriels", method: .get)
+            #expect(mails.status == .notFound)
+            for page in ["paiement", "choix"] {
+                let response = try await client.execute(
+                    uri: "/opio/simulateur/\(page)", method: .post,
+                    headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: "sim_x=1")
+                )
+                #expect(response.status == .notFound, "/simulateur/\(page)")
+            }
+        }
+        try await withApp(.live, configuration: .init(host: "127.0.0.1", port: 0, developmentPages: true)) { client in
+            let mails = try await client.execute(uri: "/opio/dev/courriels", method: .get)
+            #expect(mails.status == .ok)
+        }
     }
 }

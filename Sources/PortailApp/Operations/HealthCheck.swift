@@ -2,10 +2,14 @@ import Foundation
 import Hummingbird
 import PortailStore
 
-/// GET /healthz: whether the database answers, which centers are served and which files failed.
+/// Whether the portal can serve. The public /healthz says up or down and nothing else (load balancers
+/// need no more, and center codes, file paths and missing secret names are not for the internet); the
+/// administration listener's /healthz adds which centers are served and which files failed.
 struct HealthCheck: Sendable {
     let database: Database
     let directory: CenterDirectory
+
+    struct Status: Encodable { let status: String }
 
     struct Report: Encodable {
         struct DatabaseState: Encodable { let reachable: Bool }
@@ -23,6 +27,13 @@ struct HealthCheck: Sendable {
         let centers: Centers
     }
 
+    /// 200 `{"status": "up"}` when the database answers, else 503 `{"status": "down"}`.
+    func publicResponse() async throws -> Response {
+        let reachable = await database.ping()
+        return try Self.json(Status(status: reachable ? "up" : "down"), status: reachable ? .ok : .serviceUnavailable)
+    }
+
+    /// The detailed report, for the administration listener only.
     func response() async throws -> Response {
         let reachable = await database.ping()
         let snapshot = directory.snapshot
@@ -34,12 +45,16 @@ struct HealthCheck: Sendable {
                 failed: snapshot.failures.map { .init(file: $0.file, code: $0.code, errors: $0.issues.map(\.description)) }
             )
         )
+        return try Self.json(report, status: reachable ? .ok : .serviceUnavailable)
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return Response(
-            status: reachable ? .ok : .serviceUnavailable,
+            status: status,
             headers: [.contentType: "application/json", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(report)))
+            body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(value)))
         )
     }
 }

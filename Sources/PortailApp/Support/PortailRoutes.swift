@@ -22,8 +22,7 @@ struct PortailRoutes: Sendable {
     var sessionCookies: SessionCookies { SessionCookies(publicAddress: publicAddress) }
 
     func add(to router: Router<AppRequestContext>) {
-        router.get("/healthz") { _, _ in try await health.response() }
-        router.get("/metrics") { _, _ in metrics.response() }
+        router.get("/healthz") { _, _ in try await health.publicResponse() }
         router.get("/static/portail.css") { _, _ in
             Response(
                 status: .ok,
@@ -48,6 +47,6 @@ struct PortailRoutes: Sendable {
         addExportRoutes(to: router)
     }
 
-    static let globalPaths: Set<String> = ["/healthz", "/metrics"]
+    static let globalPaths: Set<String> = ["/healthz"]
     static let globalPrefixes = ["/static/", "/api/"]
 }
