@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOSSL
 import Testing
 @testable import PortailApp
 @testable import PortailStore
@@ -10,12 +11,77 @@ final class LocalSMTPServer {
     let maildir = NSTemporaryDirectory() + "maildir-\(UUID().uuidString)"
     let process = Process()
 
-    init() throws {
+    /// How the server speaks: in clear, with STARTTLS required before AUTH (RFC 3207), or TLS from the
+    /// first byte; with TLS it asks for a user and a password (`LocalSMTPServer.user`, `.password`).
+    enum Security { case plain, startTLS, implicitTLS }
+
+    static let user = "portail"
+    static let password = "mot de passe"
+
+    /// A self-signed certificate for 127.0.0.1, made by openssl for this server only.
+    private(set) var certificate: String?
+
+    init(_ security: Security = .plain) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir]
+        switch security {
+        case .plain:
+            process.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", maildir]
+        case .startTLS, .implicitTLS:
+            let (certificate, key) = try Self.makeCertificate(in: maildir + "-tls")
+            self.certificate = certificate
+            process.arguments = ["python3", "-c", Self.tlsServer, String(port), maildir, certificate, key,
+                                 security == .startTLS ? "starttls" : "smtps", Self.user, Self.password]
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
+    }
+
+    /// aiosmtpd's command line has no AUTH: a few lines of its API do.
+    static let tlsServer = """
+        import ssl, sys, time
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.handlers import Mailbox
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+        port, maildir, cert, key, mode, user, password = sys.argv[1:8]
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        def check(server, session, envelope, mechanism, data):
+            # handled=False: aiosmtpd answers 235 or 535 itself.
+            return AuthResult(success=isinstance(data, LoginPassword)
+                              and data.login == user.encode() and data.password == password.encode(), handled=False)
+        if mode == "starttls":
+            options = dict(tls_context=context, require_starttls=True, auth_require_tls=True)
+        else:
+            # TLS from the first byte; aiosmtpd does not count it as TLS for AUTH, so it is not asked to.
+            options = dict(ssl_context=context, server_hostname="127.0.0.1", auth_require_tls=False)
+        Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port), authenticator=check, **options).start()
+        while True:
+            time.sleep(3600)
+        """
+
+    static func makeCertificate(in folder: String) throws -> (certificate: String, key: String) {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (certificate, key) = (folder + "/cert.pem", folder + "/key.pem")
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                             "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                             "-keyout", key, "-out", certificate]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw POSIXError(.EIO) }
+        return (certificate, key)
+    }
+
+    /// A client that trusts this server's certificate (and nothing else).
+    func clientTLS() throws -> TLSConfiguration {
+        guard let certificate else { throw POSIXError(.ENOENT) }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(certificate))
+        return tls
     }
 
     /// Waits until the server accepts connections (it is a real process: it takes a moment).
@@ -50,12 +116,23 @@ final class LocalSMTPServer {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: maildir)
+        try? FileManager.default.removeItem(atPath: maildir + "-tls")
     }
 
     deinit { stop() }
 }
 
 @Suite struct MailTests {
+    static let logger = Logger(label: "test")
+
+    static func mail(_ subject: String = "Essai") -> Outbox.Mail {
+        Outbox.Mail(id: 1, to: "parent@example.org", subject: subject, body: "Bonjour.", createdAt: Date(), sentAt: nil)
+    }
+
+    static func send(_ settings: SMTPSettings, tls: TLSConfiguration = .makeClientConfiguration()) async throws {
+        try await SMTPMailTransport(settings: settings, tls: tls).send(mail(), from: "alsh@example.org", logger: logger)
+    }
+
     @Test func smtpURLsAreParsed() throws {
         let plain = try SMTPSettings(url: "smtp://relay.example.org")
         #expect(try plain == SMTPSettings(url: "smtp://relay.example.org:25"))
@@ -91,5 +168,72 @@ final class LocalSMTPServer {
         let transport = SMTPMailTransport(settings: try SMTPSettings(url: "smtp://127.0.0.1:9"))
         let mail = Outbox.Mail(id: 1, to: "a@example.org", subject: "s", body: "b", createdAt: Date(), sentAt: nil)
         await #expect(throws: (any Error).self) { try await transport.send(mail, from: "b@example.org", logger: Logger(label: "test")) }
+    }
+
+    // MARK: TLS and timeouts
+
+    @Test func credentialsGoThroughSTARTTLS() async throws {
+        let server = try LocalSMTPServer(.startTLS)
+        defer { server.stop() }
+        try await server.waitUntilReady()
+        // The server refuses everything but STARTTLS before TLS, and AUTH in clear: a mail through proves both.
+        var settings = try SMTPSettings(url: "smtp://portail:mot%20de%20passe@127.0.0.1:\(server.port)")
+        let tls = try server.clientTLS()
+        try await Self.send(settings, tls: tls)
+        #expect(server.messages.count == 1)
+        #expect(server.messages.first?.contains("To: <parent@example.org>") == true)
+
+        // The password is checked after TLS: a wrong one is refused at AUTH.
+        settings.password = "faux"
+        await #expect {
+            try await Self.send(settings, tls: tls)
+        } throws: { ($0 as? SMTPMailTransport.SMTPError)?.step == "AUTH" }
+        // The certificate is checked: with the system's trust roots, the self-signed one stops the mail at TLS.
+        await #expect {
+            try await Self.send(settings)
+        } throws: { $0 is NIOSSLError }
+        #expect(server.messages.count == 1)
+    }
+
+    @Test func smtpsSpeaksTLSFromTheFirstByte() async throws {
+        let server = try LocalSMTPServer(.implicitTLS)
+        defer { server.stop() }
+        try await server.waitUntilReady()
+        let settings = try SMTPSettings(url: "smtps://portail:mot%20de%20passe@127.0.0.1:\(server.port)")
+        try await Self.send(settings, tls: try server.clientTLS())
+        #expect(server.messages.count == 1)
+    }
+
+    @Test func credentialsAreNotSentInClear() async throws {
+        // This server offers no STARTTLS: the password would cross the network as it is.
+        let server = try LocalSMTPServer()
+        defer { server.stop() }
+        try await server.waitUntilReady()
+        let settings = try SMTPSettings(url: "smtp://portail:secret@127.0.0.1:\(server.port)")
+        await #expect(throws: SMTPMailTransport.CleartextCredentials.self) {
+            try await Self.send(settings)
+        }
+        #expect(server.messages.isEmpty)
+    }
+
+    @Test func aSilentServerTimesOut() async throws {
+        let (fd, port) = try silentSocket()
+        defer { close(fd) }
+        var settings = try SMTPSettings(url: "smtp://127.0.0.1:\(port)")
+        settings.readTimeout = .milliseconds(300)
+        var start = ContinuousClock.now
+        await #expect {
+            try await Self.send(settings)
+        } throws: { ($0 as? SMTPMailTransport.Timeout)?.what.contains("no answer") == true }
+        #expect(ContinuousClock.now - start < .seconds(5))
+
+        // The whole conversation has a limit too, whatever the reads do.
+        settings.readTimeout = .seconds(30)
+        settings.conversationTimeout = .milliseconds(300)
+        start = ContinuousClock.now
+        await #expect {
+            try await Self.send(settings)
+        } throws: { ($0 as? SMTPMailTransport.Timeout)?.what.contains("conversation") == true }
+        #expect(ContinuousClock.now - start < .seconds(5))
     }
 }

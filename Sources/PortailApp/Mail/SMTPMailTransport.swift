@@ -5,18 +5,26 @@ import NIOPosix
 import NIOSSL
 import PortailStore
 
-/// Where the SMTP server is: `SMTP_URL=smtp://user:password@relay.example.org:25` (plain, for a relay on
-/// a trusted network) or `smtps://user:password@smtp.example.org:465` (TLS from the first byte).
+/// Where the SMTP server is: `SMTP_URL=smtp://user:password@smtp.example.org:587` (STARTTLS before the
+/// password is sent; a relay on a trusted network takes `smtp://relay:25` without credentials, in clear)
+/// or `smtps://user:password@smtp.example.org:465` (TLS from the first byte).
 public struct SMTPSettings: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var implicitTLS: Bool
     public var username: String?
     public var password: String?
+    /// A dead or silent server must not hold the maintenance job: connecting, each reply, and the whole
+    /// conversation of one mail have their limits.
+    public var connectTimeout: Duration = .seconds(10)
+    public var readTimeout: Duration = .seconds(30)
+    public var conversationTimeout: Duration = .seconds(120)
 
     public struct InvalidURL: Error, CustomStringConvertible {
         public let reason: String
-        public var description: String { "SMTP_URL is not usable (\(reason)); expected smtp://USER:PASSWORD@HOST:PORT or smtps://…" }
+        public var description: String {
+            "SMTP_URL is not usable (\(reason)); expected smtp://USER:PASSWORD@HOST:PORT or smtps://…"
+        }
     }
 
     public init(url text: String) throws {
@@ -33,12 +41,18 @@ public struct SMTPSettings: Sendable, Equatable {
     }
 }
 
-/// Sends the outbox over SMTP: EHLO, AUTH PLAIN when credentials are given, MAIL FROM, RCPT TO, DATA
-/// with a UTF-8 text body in base64, QUIT. One connection per mail: the outbox is small and retried.
+/// Sends the outbox over SMTP: EHLO, STARTTLS (RFC 3207) and EHLO again when credentials go over
+/// smtp://, AUTH PLAIN when credentials are given, MAIL FROM, RCPT TO, DATA with a UTF-8 text body in
+/// base64, QUIT. One connection per mail: the outbox is small and retried.
 public struct SMTPMailTransport: MailTransport {
     let settings: SMTPSettings
+    /// How the server's certificate is checked: the system's trust roots; tests trust their own.
+    let tls: TLSConfiguration
 
-    public init(settings: SMTPSettings) { self.settings = settings }
+    public init(settings: SMTPSettings, tls: TLSConfiguration = .makeClientConfiguration()) {
+        self.settings = settings
+        self.tls = tls
+    }
 
     public struct SMTPError: Error, CustomStringConvertible {
         public let step: String
@@ -46,23 +60,70 @@ public struct SMTPMailTransport: MailTransport {
         public var description: String { "SMTP \(step) refused: \(reply)" }
     }
 
+    /// The password would cross the network in clear: the mail is not sent (and stays in the outbox).
+    public struct CleartextCredentials: Error, CustomStringConvertible {
+        public let server: String
+        public var description: String {
+            "the SMTP server \(server) does not offer STARTTLS: the password is not sent in clear; "
+                + "use smtps:// or a server that offers STARTTLS"
+        }
+    }
+
+    /// The server said nothing for too long, or the conversation took too long.
+    public struct Timeout: Error, CustomStringConvertible {
+        public let server: String
+        public let what: String
+        public var description: String { "the SMTP server \(server) timed out: \(what)" }
+    }
+
     public func send(_ mail: Outbox.Mail, from: String, logger: Logger) async throws {
         let settings = self.settings
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(10))
-            .connect(host: settings.host, port: settings.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if settings.implicitTLS {
-                        let context = try NIOSSLContext(configuration: .makeClientConfiguration())
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: settings.host))
+        let server = "\(settings.host):\(settings.port)"
+        let context = try NIOSSLContext(configuration: tls)
+        let silence = Timeout(server: server, what: "no answer within \(settings.readTimeout)")
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(TimeAmount(settings.connectTimeout))
+                .connect(host: settings.host, port: settings.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        if settings.implicitTLS {
+                            try pipeline.addHandler(Self.tlsHandler(context, host: settings.host))
+                        }
+                        try pipeline.addHandler(IdleStateHandler(readTimeout: TimeAmount(settings.readTimeout)))
+                        try pipeline.addHandler(SilenceHandler(error: silence))
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                     }
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
-            }
+        } catch ChannelError.connectTimeout {
+            throw Timeout(server: server, what: "no connection within \(settings.connectTimeout)")
+        }
+        // A server that answers a byte at a time escapes the read timeout: the whole conversation has one too.
+        let slow = Timeout(server: server, what: "the conversation took more than \(settings.conversationTimeout)")
+        let raw = channel.channel
+        let deadline = raw.eventLoop.scheduleTask(in: TimeAmount(settings.conversationTimeout)) {
+            raw.pipeline.fireErrorCaught(slow)
+            raw.close(promise: nil)
+        }
+        defer { deadline.cancel() }
         try await channel.executeThenClose { inbound, outbound in
             var session = SMTPSession(inbound: inbound.makeAsyncIterator(), outbound: outbound)
             try await session.expect("greeting", 220)
-            try await session.command("EHLO portail-famille", step: "EHLO", 250)
+            let extensions = try await session.hello()
+            if settings.username != nil && !settings.implicitTLS {
+                guard extensions.contains("STARTTLS") else { throw CleartextCredentials(server: server) }
+                try await session.command("STARTTLS", step: "STARTTLS", 220)
+                // Anything the server sent after its 220 came before TLS: it cannot be trusted (RFC 3207 §6).
+                guard session.pending.isEmpty else { throw SMTPError(step: "STARTTLS", reply: "data before TLS") }
+                try await raw.eventLoop.submit {
+                    try raw.pipeline.syncOperations.addHandler(
+                        Self.tlsHandler(context, host: settings.host), position: .first
+                    )
+                }.get()
+                // RFC 3207 §4.2: what the server said before TLS is forgotten; ask again.
+                _ = try await session.hello()
+            }
             if let user = settings.username, let password = settings.password {
                 let credentials = Data("\u{0}\(user)\u{0}\(password)".utf8).base64EncodedString()
                 try await session.command("AUTH PLAIN \(credentials)", step: "AUTH", 235)
@@ -74,7 +135,14 @@ public struct SMTPMailTransport: MailTransport {
             try await session.expect("message", 250)
             try? await session.command("QUIT", step: "QUIT", 221)
         }
-        logger.info("mail \(mail.id) sent to \(mail.to) through \(settings.host)")
+        logger.info("mail \(mail.id) sent to \(mail.to) through \(server)")
+    }
+
+    /// TLS to `host`, its certificate checked; an IP address is checked against the certificate's IP
+    /// entries, as it cannot be sent as a server name (SNI).
+    static func tlsHandler(_ context: NIOSSLContext, host: String) throws -> NIOSSLClientHandler {
+        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        return try NIOSSLClientHandler(context: context, serverHostname: isAddress ? nil : host)
     }
 
     /// No CR or LF in what goes into a command or a header.
@@ -130,7 +198,8 @@ struct SMTPSession {
         try await expect(step, codes)
     }
 
-    mutating func expect(_ step: String, _ codes: [Int]) async throws {
+    @discardableResult
+    mutating func expect(_ step: String, _ codes: [Int]) async throws -> [String] {
         var text: [String] = []
         while true {
             let line = try await line()
@@ -139,6 +208,14 @@ struct SMTPSession {
         }
         let code = Int(text.last!.prefix(3)) ?? 0
         guard codes.contains(code) else { throw SMTPMailTransport.SMTPError(step: step, reply: text.joined(separator: " | ")) }
+        return text
+    }
+
+    /// EHLO, and the extensions the server offers ("STARTTLS", "AUTH", …), upper-cased keywords.
+    mutating func hello() async throws -> Set<String> {
+        try await write("EHLO portail-famille\r\n")
+        let lines = try await expect("EHLO", [250])
+        return Set(lines.dropFirst().compactMap { $0.dropFirst(4).split(separator: " ").first?.uppercased() })
     }
 
     mutating func command(_ command: String, step: String, _ codes: Int...) async throws {
@@ -148,5 +225,24 @@ struct SMTPSession {
 
     func write(_ text: String) async throws {
         try await outbound.write(ByteBuffer(string: text))
+    }
+}
+
+/// Turns the idle event of the read timeout into an error, so that the waiting read throws it and the
+/// connection closes.
+final class SilenceHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    let error: SMTPMailTransport.Timeout
+
+    init(error: SMTPMailTransport.Timeout) { self.error = error }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.fireErrorCaught(error)
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
     }
 }
