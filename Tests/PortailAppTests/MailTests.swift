@@ -1,6 +1,8 @@
 import Foundation
 import Logging
 import NIOSSL
+import PortailConfig
+import PortailTestSupport
 import Testing
 @testable import PortailApp
 @testable import PortailStore
@@ -122,6 +124,47 @@ final class LocalSMTPServer {
     deinit { stop() }
 }
 
+/// A transport that keeps what it sends; `during` runs inside each send, and a subject in `failing` fails.
+final class RecordingTransport: MailTransport, @unchecked Sendable {
+    private let lock = NSLock()
+    private var mails: [Outbox.Mail] = []
+    let failing: Set<String>
+    let during: @Sendable (Outbox.Mail) async throws -> Void
+
+    init(failing: Set<String> = [], during: @escaping @Sendable (Outbox.Mail) async throws -> Void = { _ in }) {
+        self.failing = failing
+        self.during = during
+    }
+
+    var sent: [Outbox.Mail] { lock.withLock { mails } }
+
+    func send(_ mail: Outbox.Mail, from: String, logger: Logger) async throws {
+        try await during(mail)
+        if failing.contains(mail.subject) {
+            throw SMTPMailTransport.SMTPError(step: "RCPT TO", reply: "550 no such user")
+        }
+        lock.withLock { mails.append(mail) }
+    }
+}
+
+/// One center in a fresh database, its pools running, for the outbox's delivery.
+func withOutbox(_ body: @Sendable (Database, CenterRecord) async throws -> Void) async throws {
+    let settings = try await TestCluster.shared.freshDatabase()
+    let logger = TestCluster.logger
+    let folder = NSTemporaryDirectory() + "outbox-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    try TestCenters.small(code: "petit", places: 3)
+        .write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
+    let files = try CenterCatalog.files(in: folder)
+    try await Database(settings: settings, logger: logger).run { database in
+        let snapshot = try await Bootstrap.loadCenters(
+            files: files, paymentRules: [], environment: [:], database: database, logger: logger
+        )
+        try await body(database, try #require(snapshot.centers.first))
+    }
+}
+
 @Suite struct MailTests {
     static let logger = Logger(label: "test")
 
@@ -131,6 +174,12 @@ final class LocalSMTPServer {
 
     static func send(_ settings: SMTPSettings, tls: TLSConfiguration = .makeClientConfiguration()) async throws {
         try await SMTPMailTransport(settings: settings, tls: tls).send(mail(), from: "alsh@example.org", logger: logger)
+    }
+
+    static func job(_ database: Database, _ record: CenterRecord, _ transport: some MailTransport)
+        -> MaintenanceService {
+        let directory = CenterDirectory(.init(centers: [record], failures: []))
+        return MaintenanceService(database: database, directory: directory, mail: transport, logger: database.logger)
     }
 
     @Test func smtpURLsAreParsed() throws {
@@ -235,5 +284,83 @@ final class LocalSMTPServer {
             try await Self.send(settings)
         } throws: { ($0 as? SMTPMailTransport.Timeout)?.what.contains("conversation") == true }
         #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    // MARK: Delivery of the outbox
+
+    @Test func mailsAreSentWithNoTransactionOpenAndEachOutcomeIsRecorded() async throws {
+        try await withOutbox { database, record in
+            let logger = database.logger
+            try await database.withCenter(record.id) { c in
+                for subject in ["Un", "Deux"] {
+                    try await Outbox.enqueue(
+                        c, center: record.id, to: "a@example.org", subject: subject, body: "…", logger: logger
+                    )
+                }
+            }
+            let transport = RecordingTransport(failing: ["Deux"]) { mail in
+                // While a mail goes out its row is not locked, and no session of this database is in a
+                // transaction.
+                try await database.owner.withConnection { c in
+                    _ = try await c.all(
+                        "SELECT id FROM mail_outbox WHERE id = \(mail.id) FOR UPDATE NOWAIT", (Int64.self),
+                        logger: logger
+                    )
+                    let open = try await c.first("""
+                        SELECT count(*)::int FROM pg_stat_activity
+                        WHERE datname = current_database() AND pid <> pg_backend_pid()
+                          AND state LIKE 'idle in transaction%'
+                        """, (Int.self), logger: logger)
+                    #expect(open == 0)
+                }
+            }
+            await Self.job(database, record, transport).runOnce()
+            #expect(transport.sent.map(\.subject) == ["Un"])
+            let rows = try await database.owner.withConnection { c in
+                try await c.all(
+                    "SELECT subject, sent_at IS NOT NULL, attempts, last_error FROM mail_outbox ORDER BY id",
+                    (String, Bool, Int, String?).self, logger: logger
+                )
+            }
+            #expect(rows.map(\.0) == ["Un", "Deux"])
+            #expect(rows[0].1 && rows[0].2 == 1 && rows[0].3 == nil)
+            #expect(!rows[1].1 && rows[1].2 == 1 && rows[1].3?.contains("550") == true)
+        }
+    }
+
+    @Test func anotherInstanceDeliveringIsLeftAloneAndACrashedOneIsTakenOver() async throws {
+        try await withOutbox { database, record in
+            let logger = database.logger
+            try await database.withCenter(record.id) { c in
+                try await Outbox.enqueue(
+                    c, center: record.id, to: "a@example.org", subject: "Un", body: "…", logger: logger
+                )
+            }
+            let transport = RecordingTransport()
+            let job = Self.job(database, record, transport)
+            let other = Database(settings: database.settings, logger: logger)
+            try await other.run { other in
+                // Another instance is delivering this center's mail: this one leaves it alone.
+                let ran = try await Outbox.withDeliveryLock(other, center: record.id) {
+                    await job.runOnce()
+                    return true
+                }
+                #expect(ran == true)
+                #expect(transport.sent.isEmpty)
+                // It dies while delivering: it never unlocks.
+                let (space, key) = (Outbox.deliveryLockSpace, Outbox.deliveryLockKey(record.id))
+                try await other.app.withConnection { c in
+                    try await c.run("SELECT pg_advisory_lock(\(space), \(key))", logger: logger)
+                }
+                await job.runOnce()
+                #expect(transport.sent.isEmpty)
+            }
+            // Its connections closed with it, and its lock with them: a next pass here delivers the mail.
+            for _ in 0..<50 where transport.sent.isEmpty {
+                await job.runOnce()
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(transport.sent.map(\.subject) == ["Un"])
+        }
     }
 }

@@ -4,9 +4,10 @@ import PortailStore
 import ServiceLifecycle
 
 /// Background work, on every instance at once: reload the centers when another instance changed them,
-/// expire unpaid carts (their places come back), purge old sessions, deliver the mail outbox. Each step locks with SKIP LOCKED, so instances share the work
-/// instead of repeating it; correctness never depends on the timing (carts are also expired whenever
-/// places are counted or a cart is read).
+/// expire unpaid carts (their places come back), purge old sessions, deliver the mail outbox. Each step
+/// locks (SKIP LOCKED rows, or the outbox's delivery lock), so instances share the work instead of
+/// repeating it; correctness never depends on the timing (carts are also expired whenever places are
+/// counted or a cart is read).
 public struct MaintenanceService: Service {
     let database: Database
     let directory: CenterDirectory
@@ -55,17 +56,36 @@ public struct MaintenanceService: Service {
         }
     }
 
+    /// Claims a batch in a short transaction, sends each mail with no transaction open (a slow SMTP
+    /// server holds no row lock and no transaction), then records each outcome in a transaction of its
+    /// own. Another instance skips the center meanwhile (Outbox.withDeliveryLock); a mail sent just before
+    /// a crash, and not yet marked, is sent again: delivery is at least once.
     func deliverMail(_ record: CenterRecord) async throws {
-        try await database.withCenter(record.id) { c in
-            for message in try await Outbox.claimPending(c, center: record.id, limit: 20, logger: logger) {
+        let sender = record.center.coordinates.email
+        let handled = try await Outbox.withDeliveryLock(database, center: record.id) { () async throws -> Int in
+            let batch = try await database.withCenter(record.id) { c in
+                try await Outbox.claimPending(c, center: record.id, limit: 20, logger: logger)
+            }
+            for message in batch {
+                var failure: String?
                 do {
-                    try await mail.send(message, from: record.center.coordinates.email, logger: logger)
-                    try await Outbox.markSent(c, center: record.id, id: message.id, logger: logger)
+                    try await mail.send(message, from: sender, logger: logger)
                 } catch {
-                    try await Outbox.markFailed(c, center: record.id, id: message.id, error: "\(error)", logger: logger)
+                    failure = "\(error)"
+                    logger.warning("center \(record.center.code): mail \(message.id) not sent: \(error)")
+                }
+                try await database.withCenter(record.id) { c in
+                    if let failure {
+                        try await Outbox.markFailed(
+                            c, center: record.id, id: message.id, error: failure, logger: logger
+                        )
+                    } else {
+                        try await Outbox.markSent(c, center: record.id, id: message.id, logger: logger)
+                    }
                 }
             }
+            return batch.count
         }
+        if handled == nil { logger.debug("center \(record.center.code): another instance is delivering its mail") }
     }
 }
-
