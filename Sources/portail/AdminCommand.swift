@@ -36,10 +36,12 @@ struct AdminCommand: AsyncParsableCommand {
                 try await database.migrate()
                 return try await database.owner.withConnection { c in
                     let id = try await StaffRepository.createStaff(c, email: email, name: name, federationAdmin: true, logger: logger)
-                    return try await StaffRepository.issueToken(c, staff: id, label: "bootstrap", expiresAt: nil, logger: logger).secret
+                    let expires = Date().addingTimeInterval(Double(StaffRepository.defaultTokenDays) * 86400)
+                    return try await StaffRepository.issueToken(c, staff: id, label: "bootstrap", expiresAt: expires, logger: logger).secret
                 }
             }
-            print("Federation administrator \(email). API token (shown once, keep it secret):\n\(token)")
+            print("Federation administrator \(email). API token (shown once, keep it secret; valid \(StaffRepository.defaultTokenDays) days,"
+                  + " create the next one with POST /api/tokens):\n\(token)")
         }
     }
 }

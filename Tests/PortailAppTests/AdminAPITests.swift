@@ -12,7 +12,8 @@ import Testing
 func staffToken(_ fixture: PortalFixture, email: String, federationAdmin: Bool) async throws -> String {
     try await fixture.database.owner.withConnection { c in
         let id = try await StaffRepository.createStaff(c, email: email, name: "", federationAdmin: federationAdmin, logger: fixture.database.logger)
-        return try await StaffRepository.issueToken(c, staff: id, label: "test", expiresAt: nil, logger: fixture.database.logger).secret
+        return try await StaffRepository.issueToken(c, staff: id, label: "test", expiresAt: Date().addingTimeInterval(86400),
+                                                    logger: fixture.database.logger).secret
     }
 }
 
@@ -82,8 +83,7 @@ func api(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: 
             #expect(try await api(client, .post, "/api/centers/inconnu/suspend", token: admin).status == .notFound)
 
             // A staff token for the new center edits its period, and finds nothing of another center.
-            let staff = try await apiJSON(client, .post, "/api/centers/nouveau/staff", token: admin, json: #"{"email": "equipe@nouveau.example.org", "role": "staff"}"#)
-            let staffToken = try #require(staff.json["token"] as? String)
+            let staffToken = try await invitedToken(client, fixture, center: "nouveau", email: "equipe@nouveau.example.org", role: "manager", by: admin)
             let edit = try await apiJSON(client, .patch, "/api/centers/nouveau/periods/vacances", token: staffToken, json: #"{"label": "Vacances d'hiver"}"#)
             #expect(edit.status == .ok && (edit.json["period"] as? [String: Any])?["label"] as? String == "Vacances d'hiver")
             let periods = try await apiJSON(client, .get, "/api/centers/nouveau/periods", token: admin)
@@ -122,6 +122,31 @@ func api(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: 
     }
 }
 
+/// Gives `email` a role at `center` through the API (as `by`), then accepts the e-mailed invitation as
+/// the person would: returns their own token. The grant itself never returns a token.
+func invitedToken(_ client: any TestClientProtocol, _ fixture: PortalFixture, center: String, email: String, role: String,
+                  by token: String) async throws -> String {
+    let created = try await apiJSON(client, .post, "/api/centers/\(center)/staff", token: token,
+                                    json: #"{"email": "\#(email)", "role": "\#(role)"}"#)
+    #expect(created.status == .created)
+    #expect(created.json["token"] == nil)
+    return try await acceptInvitation(client, fixture, email: email)
+}
+
+/// The token obtained with the last invitation mailed to `email`.
+func acceptInvitation(_ client: any TestClientProtocol, _ fixture: PortalFixture, email: String) async throws -> String {
+    let mail = try await fixture.database.owner.withConnection { c in
+        try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = \(email) ORDER BY id DESC LIMIT 1", (String.self),
+                          logger: fixture.database.logger)
+    }
+    let code = try #require(mail?.firstMatch(of: /"code": "([A-Za-z0-9_-]+)"/)?.1)
+    let response = try await client.execute(uri: "/api/invitations/accept", method: .post, headers: [.contentType: "application/json"],
+                                            body: ByteBuffer(string: #"{"code": "\#(code)"}"#))
+    #expect(response.status == .created)
+    let json = (try? JSONSerialization.jsonObject(with: Data(buffer: response.body))) as? [String: Any] ?? [:]
+    return try #require(json["token"] as? String)
+}
+
 func apiJSON(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, token: String, json: String? = nil, headers extra: HTTPFields = [:]) async throws -> (status: HTTPResponse.Status, json: [String: Any]) {
     var headers: HTTPFields = [.authorization: "Bearer \(token)"]
     if json != nil { headers[.contentType] = "application/json" }
@@ -134,10 +159,8 @@ func apiJSON(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ u
     @Test func aManagerWorksOnTheirCenterOnly() async throws {
         try await withPortal { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
-            // The federation administrator creates the center's first manager, who gets a token.
-            let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "direction@petit.example.org", "role": "manager"}"#)
-            #expect(created.status == .created)
-            let manager = try #require(created.json["token"] as? String)
+            // The federation administrator makes the center's first manager, who accepts the invitation.
+            let manager = try await invitedToken(client, fixture, center: "petit", email: "direction@petit.example.org", role: "manager", by: admin)
 
             // Their center's families; another center's answer 404, as if it did not exist.
             let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: manager)

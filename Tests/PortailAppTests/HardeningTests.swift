@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
 import NIOCore
+import PostgresNIO
 import PortailTestSupport
 import Testing
 @testable import PortailApp
@@ -141,5 +142,79 @@ import Testing
         let long = TestCenters.small(places: 3).replacing(/ends_on: \d{4}-\d\d-\d\d/, with: "ends_on: 3027-01-01")
         let result = CenterCatalog.parse(sources: [("long.yaml", .success(long))], paymentRules: [], environment: [:])
         #expect(result.allIssues.contains { $0.message.contains("at most \(CenterFileParser.maxPeriodDays)") })
+    }
+
+    @Test func aManagerCannotClimbNorReachAnotherCenter() async throws {
+        try await withPortal { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let manager = try await invitedToken(client, fixture, center: "petit", email: "direction@petit.example.org", role: "manager", by: admin)
+            _ = try await invitedToken(client, fixture, center: "autre", email: "direction@autre.example.org", role: "manager", by: admin)
+            let roles = { try await count(fixture, "SELECT count(*)::int FROM staff_center_roles") }
+            let tokens = { try await count(fixture, "SELECT count(*)::int FROM api_tokens") }
+            let (rolesBefore, tokensBefore) = (try await roles(), try await tokens())
+
+            // The federation administrator's e-mail, another center's manager's: no token, nothing changed.
+            let climb = try await apiJSON(client, .post, "/api/centers/petit/staff", token: manager,
+                                          json: #"{"email": "admin@federation.example.org", "role": "manager"}"#)
+            #expect(climb.status == .conflict && climb.json["token"] == nil)
+            let reach = try await apiJSON(client, .post, "/api/centers/petit/staff", token: manager,
+                                          json: #"{"email": "DIRECTION@autre.example.org", "role": "staff"}"#)
+            #expect(reach.status == .forbidden && reach.json["token"] == nil)
+            let (rolesAfter, tokensAfter) = (try await roles(), try await tokens())
+            #expect(rolesAfter == rolesBefore && tokensAfter == tokensBefore)
+            #expect(try await apiJSON(client, .get, "/api/centers/autre/staff", token: manager).status == .notFound)
+
+            // Plain staff read and book; money, places and staff are for managers (403 naming the role).
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "equipe@petit.example.org", role: "staff", by: manager)
+            #expect(try await apiJSON(client, .get, "/api/centers/petit/families", token: staff).status == .ok)
+            let refused = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: staff, json: #"{"places": {"matin": 1}}"#)
+            #expect(refused.status == .forbidden)
+            #expect((refused.json["detail"] as? String)?.contains("manager role") == true)
+            for (method, path) in [(HTTPRequest.Method.post, "/api/centers/petit/payments"), (.post, "/api/centers/petit/refunds"),
+                                   (.post, "/api/centers/petit/invoices"), (.post, "/api/centers/petit/staff"),
+                                   (.post, "/api/centers/petit/reservations/1/cancel")] {
+                #expect(try await apiJSON(client, method, path, token: staff, json: "{}").status == .forbidden, "\(path)")
+            }
+
+            // The manager sees the staff member's tokens, then removes the role: the token stops at once.
+            let staffID = try #require(((try await apiJSON(client, .get, "/api/centers/petit/staff", token: manager)).json["staff"]
+                as? [[String: Any]])?.first { $0["email"] as? String == "equipe@petit.example.org" }?["id"] as? Int)
+            let listed = try await apiJSON(client, .get, "/api/centers/petit/staff/\(staffID)/tokens", token: manager)
+            #expect((listed.json["tokens"] as? [[String: Any]])?.count == 1)
+            #expect(try await apiJSON(client, .delete, "/api/centers/petit/staff/\(staffID)", token: manager).status == .noContent)
+            #expect(try await apiJSON(client, .get, "/api/centers/petit/families", token: staff).status == .notFound)
+            let audit = try await apiJSON(client, .get, "/api/centers/petit/audit", token: manager)
+            let actions = (audit.json["entries"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
+            #expect(actions.contains("staff.grant") && actions.contains("staff.revoke"))
+
+            // Every token expires, within a year at most.
+            #expect(try await apiJSON(client, .post, "/api/tokens", token: manager, json: #"{"expires_in_days": 4000}"#).status == .unprocessableContent)
+            let mine = try await apiJSON(client, .get, "/api/tokens", token: manager)
+            #expect((mine.json["tokens"] as? [[String: Any]])?.allSatisfy { $0["expires_at"] is String } == true)
+            // An invitation is used once.
+            let reused = try await client.execute(uri: "/api/invitations/accept", method: .post, headers: [.contentType: "application/json"],
+                                                  body: ByteBuffer(string: #"{"code": "\#(String(repeating: "a", count: 43))"}"#))
+            #expect(reused.status == .notFound)
+        }
+    }
+
+    @Test func theApplicationRoleCannotReadSecretsNorMintAdministrators() async throws {
+        try await withPortal { _, fixture in
+            let database = fixture.database
+            let petit = fixture.petit.id
+            for sql in ["SELECT password_hash FROM families", "SELECT token_hash FROM api_tokens",
+                        "INSERT INTO staff_users (email, is_federation_admin) VALUES ('x@example.org', true)"] {
+                await #expect(throws: (any Error).self, "\(sql)") {
+                    try await database.withCenter(petit) { c in try await c.query(PostgresQuery(unsafeSQL: sql), logger: database.logger) }
+                }
+            }
+            // The owner too stays inside the center it set.
+            let seen = try await database.owner.withConnection { c in
+                try await Database.transaction(on: c, center: petit, logger: database.logger) { c in
+                    try await c.first("SELECT count(DISTINCT center_id)::int FROM families", (Int.self), logger: database.logger)
+                }
+            }
+            #expect(seen == 1)
+        }
     }
 }

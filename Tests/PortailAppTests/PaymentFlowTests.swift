@@ -253,7 +253,7 @@ import PostgresNIO
             try await browser.get("/petit/compte")
             let form = try await bookAndStartPayment(browser, fixture: fixture, login: false)
             let port = try #require(client.port)
-            #expect(form["sim_notify_url"] == "http://localhost:\(port)/petit/paiement/notification")
+            #expect(form["sim_notify_url"] == "http://127.0.0.1:\(port)/petit/paiement/notification")
             // The browser posts the form to the bank page, then chooses "Payer".
             let encoded = form.map { "\($0.key.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
             let bank = try await client.execute(uri: "/petit/simulateur/paiement", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: encoded))

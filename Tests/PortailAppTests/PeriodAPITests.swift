@@ -21,8 +21,7 @@ func bookConfirmed(_ client: any TestClientProtocol, _ fixture: PortalFixture, d
     @Test func staffEditPlacesDaysAndStateOfAPeriod() async throws {
         try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
-            let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "equipe@petit.example.org", "role": "staff"}"#)
-            let staff = try #require(created.json["token"] as? String)
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "equipe@petit.example.org", role: "manager", by: admin)
             let first = fixture.petit.center.periods[0].startsOn
 
             let list = try await apiJSON(client, .get, "/api/centers/petit/periods", token: staff)

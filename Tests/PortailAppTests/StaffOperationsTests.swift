@@ -17,8 +17,7 @@ import Testing
     @Test func staffEditFamiliesQuotientsAndDeactivateThem() async throws {
         try await withPortal { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
-            let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "equipe@petit.example.org", "role": "staff"}"#)
-            let staff = try #require(created.json["token"] as? String)
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "equipe@petit.example.org", role: "manager", by: admin)
             let id = try await familyID(client, staff)
             let other = try await familyID(client, admin, center: "autre")
 

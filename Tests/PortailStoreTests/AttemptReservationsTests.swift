@@ -82,7 +82,7 @@ import Testing
             #expect(removed)
 
             // As before the table existed, then the migration's backfill.
-            let migration = try #require(Migrator.bundled().first { $0.version == "0010_attempt_reservations" })
+            let migration = try #require(Migrator.bundled().first { $0.version == "0013_attempt_reservations" })
             let backfill = try #require(SQLSplitter.split(migration.sql).last)
             #expect(backfill.contains("INSERT INTO payment_attempt_reservations"))
             try await database.owner.withConnection { c in

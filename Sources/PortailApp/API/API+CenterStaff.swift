@@ -6,7 +6,8 @@ import PortailStore
 
 /// Center staff endpoints, each scoped to the token's centers: another center answers 404.
 extension PortailRoutes {
-    /// The center of the path if the caller may act there (federation administrator, or a role there).
+    /// The center of the path if the caller may act there (federation administrator, or a role there):
+    /// another center answers 404; a role too low answers 403 saying which role is needed.
     func accessibleCenter(_ context: AppRequestContext, _ staff: StaffIdentity, managerOnly: Bool = false) async throws -> (CenterRecord, String) {
         let code = context.parameters.get("code") ?? ""
         let notFound = APIProblem.notFound("There is no center \(code) among yours.")
@@ -16,14 +17,10 @@ extension PortailRoutes {
             try await StaffRepository.role(c, center: record.id, staff: staff.id, logger: database.logger)
         }
         guard let role else { throw notFound }
-        if managerOnly && role != "manager" { throw APIProblem.forbidden("Only the center's managers can do this.") }
+        if managerOnly && role != "manager" {
+            throw APIProblem.forbidden("This needs the manager role at center \(code); your role there is \(role) (it reads and books).")
+        }
         return (record, role)
-    }
-
-    struct NewStaff: Encodable {
-        let email: String
-        let role: String
-        let token: String
     }
 
     /// Decodes a JSON body; anything that does not fit the schema is a 422 problem, never a 500.
@@ -66,23 +63,6 @@ extension PortailRoutes {
     }
 
     func addCenterStaffRoutes(to router: Router<AppRequestContext>) {
-        // The center's managers and staff: a federation administrator creates the first manager.
-        router.post("/api/centers/:code/staff") { request, context in
-            try await API.handle(request, database) { staff in
-                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
-                var request = request
-                struct Input: Decodable { let email: String; let name: String?; let role: String }
-                let input = try await Self.decode(Input.self, &request)
-                guard ["manager", "staff"].contains(input.role) else {
-                    throw APIProblem(status: .unprocessableContent, title: "Invalid role", detail: "role must be manager or staff.")
-                }
-                guard input.email.contains("@") else { throw APIProblem(status: .unprocessableContent, title: "Invalid e-mail", detail: "email must be an e-mail address.") }
-                let token = try await StaffRepository.createCenterStaff(database, center: record.id, email: input.email, name: input.name ?? "",
-                                                                        role: input.role, actor: "staff:\(staff.email)")
-                return try API.json(NewStaff(email: input.email, role: input.role, token: token), status: .created)
-            }
-        }
-
         // The attendance list of a day.
         router.get("/api/centers/:code/attendance") { request, context in
             try await API.handle(request, database) { staff in
@@ -101,7 +81,7 @@ extension PortailRoutes {
         // Staff cancel a confirmed reservation: a credit note, the places free again.
         router.post("/api/centers/:code/reservations/:number/cancel") { request, context in
             try await API.handle(request, database) { staff in
-                let (record, _) = try await accessibleCenter(context, staff)
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
                 guard let number = context.parameters.get("number").flatMap({ Int($0) }) else { throw APIProblem.notFound("No such reservation.") }
                 do {
                     let note = try await database.withCenter(record.id) { c in

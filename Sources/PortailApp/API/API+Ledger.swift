@@ -58,7 +58,7 @@ extension PortailRoutes {
         // A payment taken at the office, allocated to invoices.
         router.post("/api/centers/:code/payments") { request, context in
             try await API.handle(request, database) { staff in
-                let (record, _) = try await accessibleCenter(context, staff)
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
                 var request = request
                 let input = try await Self.decode(PaymentInput.self, &request)
                 let methods = ["cheque": "CHÈQUE", "especes": "ESPÈCES", "cesu": "CESU", "ancv": "ANCV", "virement": "VIREMENT"]

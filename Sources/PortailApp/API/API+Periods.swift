@@ -92,7 +92,7 @@ extension PortailRoutes {
         compose: @escaping @Sendable (String, Data) throws -> String
     ) async throws -> Response {
         try await API.handle(request, database) { staff in
-            let (record, _) = try await accessibleCenter(context, staff)
+            let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
             var request = request
             let body = String(buffer: try await request.collectBody(upTo: 256 * 1024))
             let dryRun = request.uri.queryParameters["dry_run"] == "true"

@@ -115,7 +115,7 @@ extension PortailRoutes {
         // Invoices the confirmed reservations not invoiced yet: one invoice per family.
         router.post("/api/centers/:code/invoices") { request, context in
             try await API.handle(request, database) { staff in
-                let (record, _) = try await accessibleCenter(context, staff)
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
                 var request = request
                 let input = try await Self.decode(InvoicingInput.self, &request, emptyAs: InvoicingInput(familyId: nil, until: nil))
                 let until = try input.until.map { try Self.date($0, "until") }

@@ -28,7 +28,7 @@ extension PortailRoutes {
         let id: Int64
         let label: String
         let token: String
-        let expiresAt: Date?
+        let expiresAt: Date
     }
 
     func addAPIRoutes(to router: Router<AppRequestContext>) {
@@ -110,11 +110,9 @@ extension PortailRoutes {
                 var request = request
                 struct Input: Decodable { let label: String?; let expiresInDays: Int? }
                 let input = try await Self.decode(Input.self, &request, emptyAs: Input(label: nil, expiresInDays: nil))
-                if let days = input.expiresInDays, !(1...3650).contains(days) {
-                    throw APIProblem(status: .unprocessableContent, title: "Invalid expiry", detail: "expires_in_days must be between 1 and 3650.")
-                }
-                let expires = input.expiresInDays.map { Date().addingTimeInterval(Double($0) * 86400) }
-                let label = input.label ?? "token"
+                // Every token expires: 90 days unless the owner asks for another life within a year.
+                let expires = try Self.tokenExpiry(days: input.expiresInDays)
+                let label = try Self.name(input.label, "label") ?? "token"
                 let created = try await StaffRepository.federation(database) { c in
                     try await StaffRepository.issueToken(c, staff: staff.id, label: label, expiresAt: expires, logger: database.logger)
                 }

@@ -62,6 +62,15 @@ enum API {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(data: try encoder.encode(value))))
     }
 
+    /// Runs an API handler that needs no token (accepting an invitation), mapping problems to answers.
+    static func handlePublic(_ body: () async throws -> Response) async throws -> Response {
+        do {
+            return try await body()
+        } catch let problem as APIProblem {
+            return problem.response
+        }
+    }
+
     /// Runs an API handler: authenticates the bearer token and maps problems to their answers.
     static func handle(_ request: Request, _ database: Database, _ body: (StaffIdentity) async throws -> Response) async throws -> Response {
         do {

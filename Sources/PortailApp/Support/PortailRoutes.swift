@@ -40,6 +40,7 @@ struct PortailRoutes: Sendable {
         addLedgerRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
+        addStaffAccountRoutes(to: router)
         addFamilyRoutes(to: router)
         addPeriodRoutes(to: router)
         addReservationRoutes(to: router)

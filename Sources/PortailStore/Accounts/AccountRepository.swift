@@ -8,7 +8,6 @@ public struct FamilyAccount: Sendable {
     public var id: Int64
     public var email: String
     public var name: String
-    public var passwordHash: String?
     public var state: String
     public var category: String?
 }
@@ -28,17 +27,25 @@ public struct ChildRecord: Sendable, Hashable {
 public enum AccountRepository {
     public static func family(_ c: PostgresConnection, center: Int64, email: String, logger: Logger) async throws -> FamilyAccount? {
         try await c.first("""
-            SELECT id, email, name, password_hash, state, category FROM families
+            SELECT id, email, name, state, category FROM families
             WHERE center_id = \(center) AND lower(email) = lower(\(email))
-            """, (Int64, String, String, String?, String, String?).self, logger: logger)
-            .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, passwordHash: $0.3, state: $0.4, category: $0.5) }
+            """, (Int64, String, String, String, String?).self, logger: logger)
+            .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, state: $0.3, category: $0.4) }
+    }
+
+    /// What the login checks for one e-mail at the current center: the family, its password hash and state.
+    /// The application role cannot read hashes otherwise (portail_family_credentials, migration 0014).
+    public static func credentials(_ c: PostgresConnection, email: String, logger: Logger) async throws
+        -> (id: Int64, passwordHash: String?, state: String)? {
+        try await c.first("SELECT id, password_hash, state FROM portail_family_credentials(\(email))",
+                          (Int64, String?, String).self, logger: logger).map { (id: $0.0, passwordHash: $0.1, state: $0.2) }
     }
 
     public static func family(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws -> FamilyAccount? {
         try await c.first("""
-            SELECT id, email, name, password_hash, state, category FROM families WHERE center_id = \(center) AND id = \(id)
-            """, (Int64, String, String, String?, String, String?).self, logger: logger)
-            .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, passwordHash: $0.3, state: $0.4, category: $0.5) }
+            SELECT id, email, name, state, category FROM families WHERE center_id = \(center) AND id = \(id)
+            """, (Int64, String, String, String, String?).self, logger: logger)
+            .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, state: $0.3, category: $0.4) }
     }
 
     public static func children(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [ChildRecord] {

@@ -115,7 +115,7 @@ public enum FamilyAdministration {
     /// Deactivates (no login, sessions closed; reservations and ledger stay) or reactivates a family.
     public static func setState(_ c: PostgresConnection, center: Int64, family: Int64, active: Bool, actor: String, logger: Logger) async throws -> Bool {
         guard let before = try await c.first("""
-            SELECT state, email, password_hash IS NOT NULL FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE
+            SELECT state, email, has_password FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE
             """, (String, String, Bool).self, logger: logger) else { return false }
         // Reactivated, a family that never chose a password is invited again.
         let state = active ? (before.2 ? "active" : "invited") : "deactivated"

@@ -10,12 +10,29 @@ public struct StaffIdentity: Sendable {
     public var isFederationAdmin: Bool
 }
 
+/// A person's place in the federation, as a center's manager may act on it.
+public struct StaffStanding: Sendable {
+    public var id: Int64
+    public var isFederationAdmin: Bool
+    /// Roles at centers other than the current one.
+    public var rolesElsewhere: Int
+}
+
+/// A staff member of a center.
+public struct StaffMember: Sendable, Codable {
+    public var id: Int64
+    public var email: String
+    public var name: String
+    public var role: String
+    public var state: String
+}
+
 /// An API token as listed (never its secret).
 public struct TokenInfo: Sendable, Codable {
     public var id: Int64
     public var label: String
     public var createdAt: Date
-    public var expiresAt: Date?
+    public var expiresAt: Date
     public var revokedAt: Date?
     public var lastUsedAt: Date?
 }
@@ -24,7 +41,13 @@ public struct TokenInfo: Sendable, Codable {
 public enum StaffRepository {
     public static let tokenPrefix = "ptk_"
 
-    /// Creates a staff account (or finds it by e-mail) and returns its id.
+    /// How long a token lives when its owner does not say (PORTAIL_TOKEN_DAYS overrides it).
+    public static let defaultTokenDays = 90
+    /// The longest life a token can be given.
+    public static let maxTokenDays = 365
+
+    /// Creates a staff account (or finds it by e-mail) and returns its id: the owner's door (the CLI's
+    /// first federation administrator, tests). Request paths create accounts with `createCenterAccount`.
     public static func createStaff(_ c: PostgresConnection, email: String, name: String, federationAdmin: Bool, logger: Logger) async throws -> Int64 {
         if let id = try await c.first("SELECT id FROM staff_users WHERE lower(email) = lower(\(email))", (Int64.self), logger: logger) {
             return id
@@ -34,32 +57,28 @@ public enum StaffRepository {
             """, (Int64.self), logger: logger)!
     }
 
-    /// A new token for a staff member; the returned secret is the only copy.
-    public static func issueToken(_ c: PostgresConnection, staff: Int64, label: String, expiresAt: Date?, logger: Logger) async throws -> (id: Int64, secret: String) {
+    /// A new token for a staff member, valid until `expiresAt`; the returned secret is the only copy.
+    public static func issueToken(_ c: PostgresConnection, staff: Int64, label: String, expiresAt: Date, center: Int64? = nil,
+                                  logger: Logger) async throws -> (id: Int64, secret: String) {
         let secret = tokenPrefix + SecretToken.generate()
         let id = try await c.first("""
-            INSERT INTO api_tokens (staff_id, label, token_hash, expires_at) VALUES (\(staff), \(label), \(SecretToken.hash(secret)), \(expiresAt))
-            RETURNING id
+            SELECT portail_issue_token(\(staff), \(label), \(SecretToken.hash(secret)), \(expiresAt), \(center))
             """, (Int64.self), logger: logger)!
         return (id, secret)
     }
 
     /// The staff member of a live token (not revoked, not expired, account active).
     public static func authenticate(_ c: PostgresConnection, secret: String, logger: Logger) async throws -> StaffIdentity? {
-        guard secret.hasPrefix(tokenPrefix) else { return nil }
+        guard secret.hasPrefix(tokenPrefix), SecretToken.looksValid(secret.dropFirst(tokenPrefix.count)) else { return nil }
         return try await c.first("""
-            UPDATE api_tokens t SET last_used_at = now()
-            FROM staff_users s
-            WHERE t.token_hash = \(SecretToken.hash(secret)) AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
-              AND s.id = t.staff_id AND s.state = 'active'
-            RETURNING s.id, s.email, s.is_federation_admin
+            SELECT staff_id, email, is_federation_admin FROM portail_authenticate_token(\(SecretToken.hash(secret)))
             """, (Int64, String, Bool).self, logger: logger).map { StaffIdentity(id: $0.0, email: $0.1, isFederationAdmin: $0.2) }
     }
 
     public static func tokens(_ c: PostgresConnection, staff: Int64, logger: Logger) async throws -> [TokenInfo] {
         try await c.all("""
             SELECT id, label, created_at, expires_at, revoked_at, last_used_at FROM api_tokens WHERE staff_id = \(staff) ORDER BY id
-            """, (Int64, String, Date, Date?, Date?, Date?).self, logger: logger).map {
+            """, (Int64, String, Date, Date, Date?, Date?).self, logger: logger).map {
             TokenInfo(id: $0.0, label: $0.1, createdAt: $0.2, expiresAt: $0.3, revokedAt: $0.4, lastUsedAt: $0.5)
         }
     }
@@ -83,15 +102,14 @@ public enum StaffRepository {
 extension CenterRepository {
     /// Suspends or resumes a center (a suspended center is not served); false for an unknown code.
     public static func setState(_ database: Database, code: String, state: String, actor: String) async throws -> Bool {
-        try await database.owner.withConnection { c in
-            try await Database.transaction(on: c, center: nil, logger: database.logger) { c in
-                guard let id = try await c.first("""
-                    UPDATE centers SET state = \(state), updated_at = now() WHERE code = \(code) RETURNING id
-                    """, (Int64.self), logger: database.logger) else { return false }
-                try await AuditLog.record(c, center: id, actor: actor, action: "center." + state, subject: code, after: ["state": state], logger: database.logger)
-                return true
-            }
+        let changed = try await StaffRepository.federation(database) { c in
+            try await c.all("SELECT coalesce(portail_set_center_state(\(code), \(state)), 0)", (Int64.self), logger: database.logger)
         }
+        guard let id = changed.first, id != 0 else { return false }
+        try await database.withCenter(id) { c in
+            try await AuditLog.record(c, center: id, actor: actor, action: "center." + state, subject: code, after: ["state": state], logger: database.logger)
+        }
+        return true
     }
 
     /// Every center with its state, including suspended ones.
@@ -127,16 +145,67 @@ extension StaffRepository {
             """, logger: logger)
     }
 
-    /// Creates (or finds) a staff member, grants them a role at a center, and returns a new token for them.
-    public static func createCenterStaff(_ database: Database, center: Int64, email: String, name: String, role: String, actor: String) async throws -> String {
-        try await database.owner.withConnection { c in
-            try await Database.transaction(on: c, center: center, logger: database.logger) { c in
-                let id = try await createStaff(c, email: email, name: name, federationAdmin: false, logger: database.logger)
-                try await grant(c, center: center, staff: id, role: role, logger: database.logger)
-                try await AuditLog.record(c, center: center, actor: actor, action: "staff.grant", subject: email, after: ["role": role], logger: database.logger)
-                return try await issueToken(c, staff: id, label: "created by \(actor)", expiresAt: nil, logger: database.logger).secret
-            }
+    /// Where a person stands, seen from the current center: their account, whether it is a federation
+    /// administrator, and how many other centers give them a role.
+    public static func standing(_ c: PostgresConnection, center: Int64, email: String, logger: Logger) async throws -> StaffStanding? {
+        try await c.first("SELECT staff_id, is_federation_admin, roles_elsewhere FROM portail_staff_standing(\(email), \(center))",
+                          (Int64, Bool, Int).self, logger: logger)
+            .map { StaffStanding(id: $0.0, isFederationAdmin: $0.1, rolesElsewhere: $0.2) }
+    }
+
+    /// Where a staff member of the current center stands (by id).
+    public static func standing(_ c: PostgresConnection, center: Int64, staff: Int64, logger: Logger) async throws -> StaffStanding? {
+        guard let email = try await email(c, staff: staff, logger: logger) else { return nil }
+        return try await standing(c, center: center, email: email, logger: logger)
+    }
+
+    public static func email(_ c: PostgresConnection, staff: Int64, logger: Logger) async throws -> String? {
+        try await c.first("SELECT email FROM staff_users WHERE id = \(staff)", (String.self), logger: logger)
+    }
+
+    /// Creates a center staff account (never a federation administrator).
+    public static func createCenterAccount(_ c: PostgresConnection, email: String, name: String, logger: Logger) async throws -> Int64 {
+        try await c.first("SELECT portail_create_staff_account(\(email), \(name))", (Int64.self), logger: logger)!
+    }
+
+    /// An invitation of the current center for `staff`: the code to e-mail (only its hash is kept).
+    public static func invite(_ c: PostgresConnection, staff: Int64, by actor: String, validFor: TimeInterval, logger: Logger) async throws -> String {
+        let code = SecretToken.generate()
+        _ = try await c.first("""
+            SELECT portail_invite(\(staff), \(SecretToken.hash(code)), \(actor), now() + make_interval(secs => \(validFor)))
+            """, (Int64?.self), logger: logger)
+        return code
+    }
+
+    /// Exchanges an invitation code for a new token of the invited person; nil when the code is unknown,
+    /// used or expired.
+    public static func acceptInvitation(_ c: PostgresConnection, code: String, label: String, expiresAt: Date, logger: Logger) async throws
+        -> (identity: StaffIdentity, tokenID: Int64, secret: String, center: Int64?)? {
+        guard SecretToken.looksValid(code) else { return nil }
+        let secret = tokenPrefix + SecretToken.generate()
+        return try await c.first("""
+            SELECT staff_id, email, token_id, center_id
+            FROM portail_accept_invitation(\(SecretToken.hash(code)), \(SecretToken.hash(secret)), \(label), \(expiresAt))
+            """, (Int64, String, Int64, Int64?).self, logger: logger).map {
+            (StaffIdentity(id: $0.0, email: $0.1, isFederationAdmin: false), $0.2, secret, $0.3)
         }
+    }
+
+    /// The staff of the current center with their roles.
+    public static func members(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [StaffMember] {
+        try await c.all("""
+            SELECT s.id, s.email, s.name, r.role, s.state FROM staff_center_roles r JOIN staff_users s ON s.id = r.staff_id
+            WHERE r.center_id = \(center) ORDER BY s.email
+            """, (Int64, String, String, String, String).self, logger: logger)
+            .map { StaffMember(id: $0.0, email: $0.1, name: $0.2, role: $0.3, state: $0.4) }
+    }
+
+    /// Removes a staff member's role at the current center (and the invitations it sent them); returns
+    /// the role removed, nil when they had none.
+    public static func removeRole(_ c: PostgresConnection, center: Int64, staff: Int64, logger: Logger) async throws -> String? {
+        try await c.first("""
+            DELETE FROM staff_center_roles WHERE center_id = \(center) AND staff_id = \(staff) RETURNING role
+            """, (String.self), logger: logger)
     }
 
     /// The answer already given to this key, if any. Locks the key until the transaction ends, so that

@@ -36,7 +36,7 @@ extension PortailRoutes {
                 return templates.page("home", HomeModel(context, error: error, identifiant: email), status: .tooManyRequests)
             }
             let account = try await database.withCenter(record.id) { c in
-                try await AccountRepository.family(c, center: record.id, email: email, logger: logger)
+                try await AccountRepository.credentials(c, email: email, logger: logger)
             }
             let valid = try await Passwords.verify(password, hash: account?.passwordHash)
             guard valid, let account, account.state == "active" else {
