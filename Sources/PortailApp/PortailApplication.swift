@@ -69,7 +69,8 @@ public enum PortailApplication {
             inner: router.buildResponder(),
             directory: directory,
             globalPaths: PortailRoutes.globalPaths,
-            globalPrefixes: PortailRoutes.globalPrefixes
+            globalPrefixes: PortailRoutes.globalPrefixes,
+            publicAddress: publicAddress
         )
         // The admin listener runs as one more service of this application: it starts and stops with it,
         // before the database pools stop (services stop in reverse order).

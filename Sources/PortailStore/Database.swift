@@ -15,6 +15,11 @@ public final class Database: Sendable {
     public init(settings: DatabaseSettings, logger: Logger) {
         var appConfiguration = settings.app
         appConfiguration.options.maximumConnections = settings.appPoolSize
+        // A request never holds the database for long: one slow statement, lock or forgotten transaction
+        // of one center cannot stall the others (the owner's migrations and imports are not bounded).
+        appConfiguration.options.additionalStartupParameters = [
+            ("statement_timeout", "15s"), ("lock_timeout", "5s"), ("idle_in_transaction_session_timeout", "60s"),
+        ]
         var ownerConfiguration = settings.owner
         ownerConfiguration.options.maximumConnections = settings.ownerPoolSize
         self.app = PostgresClient(configuration: appConfiguration, backgroundLogger: logger)

@@ -40,6 +40,8 @@ struct ServeCommand: AsyncParsableCommand {
           PORTAIL_CENTERS_DIR               folder of center files (centers/)
           SMTP_URL                          smtp://USER:PASSWORD@HOST:PORT or smtps://… to send mails;
                                             without it mails are written to the log
+          PORTAIL_TRUSTED_PROXIES           proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed
+          PORTAIL_TOKEN_DAYS                life of new API tokens in days (default 90, at most 365)
           LOG_LEVEL                         trace, debug, info (default), notice, warning, error
           PORTAIL_ALLOW_TEST_PAYMENTS=1     serve test banks too (simulator, SystemPay
                                             mode TEST); without it serve exits with 1
@@ -71,6 +73,12 @@ enum Server {
     static func run(server: ServerOptions, demo: Bool) async throws {
         let logger = Runtime.logger()
         let files = try Runtime.centerFiles()
+        let proxies: TrustedProxies
+        do {
+            proxies = try TrustedProxies(parsing: Runtime.environment["PORTAIL_TRUSTED_PROXIES"] ?? "")
+        } catch {
+            throw ValidationError("\(error)")
+        }
         let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
         defer { embedded?.stop() }
         logger.info("database: \(settings.description)")
@@ -88,11 +96,13 @@ enum Server {
         directory.replace(with: ready)
         let serving = Database(settings: settings, logger: logger)
         let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger), logger: logger)
+        var configuration = PortailApplication.Configuration(
+            host: server.host, port: server.port, developmentPages: demo,
+            adminHost: server.adminHost, adminPort: server.adminPort
+        )
+        configuration.trustedProxies = proxies
         let app = try await PortailApplication.build(
-            configuration: .init(
-                host: server.host, port: server.port, developmentPages: demo,
-                adminHost: server.adminHost, adminPort: server.adminPort
-            ),
+            configuration: configuration,
             database: serving,
             directory: directory,
             services: [maintenance],

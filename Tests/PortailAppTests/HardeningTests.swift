@@ -217,4 +217,50 @@ import Testing
             #expect(seen == 1)
         }
     }
+
+    @Test func pagesForbidInlineScriptsFramingAndLeakingAddresses() async throws {
+        try await withPortal { client, fixture in
+            let browser = Browser(client)
+            _ = try await browser.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookDays(browser, fixture: fixture, [0])
+            try await browser.get("/petit/panier")
+            let payment = try await client.execute(uri: "/petit/panier/paiement", method: .post,
+                                                   headers: [.contentType: "application/x-www-form-urlencoded", .cookie: browser.cookie ?? ""],
+                                                   body: ByteBuffer(string: "csrf=\(browser.csrf)"))
+            #expect(payment.status == .ok)
+            #expect(!String(buffer: payment.body).contains("<script>"))
+            for response in [payment, try await client.execute(uri: "/petit/", method: .get),
+                             try await client.execute(uri: "/inconnu/", method: .get), try await client.execute(uri: "/api/centers", method: .get)] {
+                let csp = try #require(response.headers[SecurityHeaders.csp])
+                #expect(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"))
+                #expect(response.headers[SecurityHeaders.frameOptions] == "DENY")
+                #expect(response.headers[SecurityHeaders.contentTypeOptions] == "nosniff")
+                #expect(response.headers[SecurityHeaders.referrerPolicy] == "same-origin")
+            }
+            let script = try await client.execute(uri: "/petit/static/portail.js", method: .get)
+            #expect(script.status == .ok && String(buffer: script.body).contains("vers-la-banque"))
+        }
+    }
+
+    @Test func cookiesAreSecureWhenTheCentersAddressIsHTTPSWhateverTheRequestSays() async throws {
+        try await withPortal(setup: .router, developmentPages: false) { client, _ in
+            let home = try await client.execute(uri: "/petit/", method: .get, headers: [HTTPField.Name("X-Forwarded-Proto")!: "http"])
+            #expect(home.status == .ok)
+            let cookie = try #require(home.headers[values: .setCookie].first)
+            #expect(cookie.hasPrefix("portail_csrf="))
+            #expect(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/petit"))
+            #expect(home.headers[SecurityHeaders.hsts] == "max-age=31536000")
+        }
+    }
+
+    @Test func forwardedAddressesAreBelievedFromTrustedProxiesOnly() throws {
+        let proxies = try TrustedProxies(parsing: "10.0.0.0/8, ::1")
+        #expect(proxies.client(peer: "203.0.113.1", forwardedFor: ["198.51.100.7"]) == "203.0.113.1")
+        #expect(proxies.client(peer: "10.1.2.3", forwardedFor: ["198.51.100.7"]) == "198.51.100.7")
+        // A client cannot hide behind an address it writes itself: the nearest untrusted hop counts.
+        #expect(proxies.client(peer: "10.1.2.3", forwardedFor: ["1.2.3.4, 198.51.100.7, 10.9.9.9"]) == "198.51.100.7")
+        #expect(proxies.client(peer: "::1", forwardedFor: ["nonsense"]) == "::1")
+        #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "10.0.0.0/33") }
+        #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "proxy.example.org") }
+    }
 }

@@ -103,7 +103,7 @@ struct PortalFixture: Sendable {
 }
 
 func withPortal(
-    places: Int = 3, payment: String = systemPayBlock, setup: TestingSetup = .live,
+    places: Int = 3, payment: String = systemPayBlock, setup: TestingSetup = .live, developmentPages: Bool = true,
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
 ) async throws {
@@ -136,7 +136,7 @@ func withPortal(
     // A PostgresClient runs once: the application gets pools of its own.
     let serving = Database(settings: settings, logger: logger)
     // The test client is the trusted proxy: tests choose the client's address with X-Forwarded-For.
-    var configuration = PortailApplication.Configuration(host: "127.0.0.1", port: 0, developmentPages: true)
+    var configuration = PortailApplication.Configuration(host: "127.0.0.1", port: 0, developmentPages: developmentPages)
     configuration.trustedProxies = try TrustedProxies(parsing: "127.0.0.1, ::1")
     let app = try await PortailApplication.build(
         configuration: configuration,

@@ -23,6 +23,13 @@ struct PortailRoutes: Sendable {
 
     func add(to router: Router<AppRequestContext>) {
         router.get("/healthz") { _, _ in try await health.publicResponse() }
+        router.get("/static/portail.js") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(string: templates.script))
+            )
+        }
         router.get("/static/portail.css") { _, _ in
             Response(
                 status: .ok,

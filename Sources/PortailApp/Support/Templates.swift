@@ -6,15 +6,17 @@ import Mustache
 public struct Templates: Sendable {
     let library: MustacheLibrary
     let stylesheet: String
+    /// The pages' only script (no inline script: the Content-Security-Policy forbids it).
+    let script: String
 
     public static func load() async throws -> Templates {
         guard let templates = Bundle.module.url(forResource: "Templates", withExtension: nil),
-              let css = Bundle.module.url(forResource: "Public/portail", withExtension: "css")
-                ?? Bundle.module.url(forResource: "Public", withExtension: nil)?.appendingPathComponent("portail.css")
+              let public_ = Bundle.module.url(forResource: "Public", withExtension: nil)
         else { fatalError("the PortailApp resources are missing from the build") }
         return Templates(
             library: try await MustacheLibrary(directory: templates.path),
-            stylesheet: try String(contentsOf: css, encoding: .utf8)
+            stylesheet: try String(contentsOf: public_.appendingPathComponent("portail.css"), encoding: .utf8),
+            script: try String(contentsOf: public_.appendingPathComponent("portail.js"), encoding: .utf8)
         )
     }
 

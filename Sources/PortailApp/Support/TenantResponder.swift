@@ -10,14 +10,23 @@ struct TenantResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context 
     let directory: CenterDirectory
     let globalPaths: Set<String>
     let globalPrefixes: [String]
+    /// Whether each center's address is https (for HSTS).
+    let publicAddress: PublicAddress
     static var hostField: HTTPField.Name { HTTPField.Name("Host")! }
 
+    /// Every answer, a center's or not, found or not, carries the security headers.
     func respond(to request: Request, context: AppRequestContext) async throws -> Response {
+        var resolved = context
+        var response = try await route(request, &resolved)
+        SecurityHeaders.apply(to: &response, center: resolved.center, publicAddress: publicAddress)
+        return response
+    }
+
+    private func route(_ request: Request, _ context: inout AppRequestContext) async throws -> Response {
         let path = request.uri.path
         if globalPaths.contains(path) || globalPrefixes.contains(where: { path.hasPrefix($0) }) {
             return try await inner.respond(to: request, context: context)
         }
-        var context = context
         // HTTP/1.1 puts Host into the request's authority; a request built in memory may carry it as a field.
         if let host = request.head.authority ?? request.headers[Self.hostField], let center = directory.center(forHost: host) {
             context.center = center
