@@ -263,4 +263,17 @@ import Testing
         #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "10.0.0.0/33") }
         #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "proxy.example.org") }
     }
+
+    @Test func allocationsThatWouldOverflowAreRefused() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let max = Int.max
+            let body = #"{"family_id": 1, "method": "cheque", "amount_cents": 1000, "allocations": "#
+                + #"[{"invoice": "PET00001", "amount_cents": \#(max)}, {"invoice": "PET00001", "amount_cents": \#(max)}]}"#
+            let answer = try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: body,
+                                           headers: [.init("Idempotency-Key")!: "overflow"])
+            #expect(answer.status == .unprocessableContent)
+            #expect(try await apiJSON(client, .get, "/api/centers/petit/families", token: admin).status == .ok)
+        }
+    }
 }

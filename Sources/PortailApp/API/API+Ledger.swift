@@ -67,8 +67,10 @@ extension PortailRoutes {
                 }
                 try Self.checkAmount(input.amountCents)
                 let allocations = input.allocations ?? []
-                guard allocations.reduce(0, { $0 + $1.amountCents }) <= input.amountCents, allocations.allSatisfy({ $0.amountCents > 0 }) else {
-                    throw Self.invalid("Invalid allocations", "Allocations must be positive and add up to at most the payment's amount.")
+                // Each allocation is bounded before any sum: no amount from outside can overflow.
+                guard allocations.count <= 100, allocations.allSatisfy({ (1...10_000_000).contains($0.amountCents) }),
+                      allocations.reduce(0, { $0 + $1.amountCents }) <= input.amountCents else {
+                    throw Self.invalid("Invalid allocations", "Allocations (at most 100) must each be between 1 and 10000000 cents and add up to at most the payment's amount.")
                 }
                 let reference = [input.reference, input.bank].compactMap { $0?.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
                 return try await idempotent(request, record) { c in
