@@ -64,13 +64,28 @@ public enum BookingRepository {
         try await c.first("SELECT id FROM periods WHERE center_id = \(center) AND code = \(code)", (Int64.self), logger: logger)
     }
 
-    /// Places left per day and capacity unit of a period (expired carts released first).
+    /// Places left per day and capacity unit of a period. Places still held by carts whose hold has run
+    /// out count as free (the maintenance job or the next booking releases them): a read writes nothing.
     public static func availability(_ c: PostgresConnection, center: Int64, periodID: Int64, logger: Logger) async throws -> [LocalDate: DayAvailability] {
-        try await expireDueCarts(c, center: center, logger: logger)
         var result: [LocalDate: DayAvailability] = [:]
-        for (day, unit, left) in try await c.all("""
-            SELECT day::text, unit, greatest(places - taken, 0) FROM day_capacities WHERE center_id = \(center) AND period_id = \(periodID)
-            """, (String, String, Int).self, logger: logger) {
+        var query = PostgresQuery(unsafeSQL: """
+            SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0), 0)
+            FROM day_capacities d
+            LEFT JOIN (
+                SELECT l.day, cu AS unit, count(*)::int AS held
+                FROM carts k
+                JOIN reservations r ON r.center_id = k.center_id AND r.cart_id = k.id
+                JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+                CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
+                WHERE k.center_id = $1 AND k.state IN ('open', 'paying') AND \(ReservationQueries.cartIsDue)
+                  AND r.state = 'pending_payment' AND r.period_id = $2
+                GROUP BY 1, 2
+            ) due ON due.day = d.day AND due.unit = d.unit
+            WHERE d.center_id = $1 AND d.period_id = $2
+            """)
+        try query.binds.append(center, context: .default)
+        try query.binds.append(periodID, context: .default)
+        for (day, unit, left) in try await c.all(query, (String, String, Int).self, logger: logger) {
             result[LocalDate(iso: day)!, default: DayAvailability(remaining: [:])].remaining[unit] = left
         }
         return result

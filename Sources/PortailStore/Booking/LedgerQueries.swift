@@ -23,10 +23,10 @@ public enum LedgerQueries {
                    coalesce(sum(greatest(i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0), 0)), 0)::bigint,
                    count(*) FILTER (WHERE i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) > 0)::int
             FROM invoices i
-            LEFT JOIN (SELECT credit_of, sum(total_cents) AS credited FROM invoices
-                       WHERE center_id = \(center) AND kind = 'credit_note' GROUP BY credit_of) cn ON cn.credit_of = i.id
-            LEFT JOIN (SELECT invoice_id, sum(amount_cents) AS allocated FROM allocations
-                       WHERE center_id = \(center) GROUP BY invoice_id) a ON a.invoice_id = i.id
+            LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
+                               WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
+            LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
+                               WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
             WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
             """, (Int, Int, Int, Int).self, logger: logger) ?? (0, 0, 0, 0)
         let payments = try await c.first("""

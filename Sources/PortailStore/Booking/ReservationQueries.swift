@@ -28,14 +28,24 @@ public struct ReservationLine: Sendable {
 
 /// Reads reservations and the cart of a family.
 public enum ReservationQueries {
-    static let columns: PostgresQuery = """
-        SELECT r.id, r.number, ch.first_name, p.code, p.label, r.created_at, r.first_day::text, r.last_day::text, r.state,
+    /// SQL: the cart `k` has run out of time: its hold is over and no payment attempt is waiting for the
+    /// bank. What it holds reads as expired (and its places as free) before the maintenance job or the
+    /// next booking writes it so: reads never write.
+    static let cartIsDue = """
+        (k.expires_at <= now() AND (k.state = 'open' OR (k.state = 'paying' AND NOT EXISTS (
+            SELECT 1 FROM payment_attempts a WHERE a.center_id = k.center_id AND a.cart_id = k.id AND a.state IN ('created', 'pending')
+              AND a.created_at > now() - interval '\(Int(PaymentRepository.attemptLifetime)) seconds'))))
+        """
+
+    static let columns = PostgresQuery(unsafeSQL: """
+        SELECT r.id, r.number, ch.first_name, p.code, p.label, r.created_at, r.first_day::text, r.last_day::text,
+               CASE WHEN r.state = 'pending_payment' AND k.state IN ('open', 'paying') AND \(cartIsDue) THEN 'expired' ELSE r.state END,
                r.total_cents, k.expires_at
         FROM reservations r
         JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
         JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
         LEFT JOIN carts k ON k.center_id = r.center_id AND k.id = r.cart_id
-        """
+        """)
 
     static func summaries(_ c: PostgresConnection, _ query: PostgresQuery, logger: Logger) async throws -> [ReservationSummary] {
         try await c.all(query, (Int64, Int, String, String, String, Date, String, String, String, Int, Date?).self, logger: logger).map {
@@ -47,7 +57,6 @@ public enum ReservationQueries {
 
     /// A page of the family's reservations, newest first, and how many there are in all.
     public static func page(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [ReservationSummary], total: Int) {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         var query = columns
         query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT $3 OFFSET $4"
         try query.binds.append(center, context: .default)
@@ -61,7 +70,6 @@ public enum ReservationQueries {
 
     /// One reservation of the family by its number; nil for another family's or unknown number.
     public static func reservation(_ c: PostgresConnection, center: Int64, family: Int64, number: Int, logger: Logger) async throws -> (ReservationSummary, [ReservationLine])? {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         var query = columns
         query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 AND r.number = $3"
         try query.binds.append(center, context: .default)
@@ -80,17 +88,25 @@ public enum ReservationQueries {
         }
     }
 
-    /// The reservations waiting for payment in the family's open cart, with their lines.
+    /// The reservations waiting for payment in the family's cart (open and still held, or being paid),
+    /// with their lines: two queries whatever the cart holds.
     public static func cart(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(ReservationSummary, [ReservationLine])] {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         var query = columns
-        query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 AND r.state = 'pending_payment' AND k.state IN ('open', 'paying') ORDER BY r.id"
+        query.sql += """
+             WHERE r.center_id = $1 AND r.family_id = $2 AND r.state = 'pending_payment'
+               AND k.state IN ('open', 'paying') AND NOT \(cartIsDue) ORDER BY r.id
+            """
         try query.binds.append(center, context: .default)
         try query.binds.append(family, context: .default)
-        var result: [(ReservationSummary, [ReservationLine])] = []
-        for summary in try await summaries(c, query, logger: logger) {
-            result.append((summary, try await lines(c, center: center, reservation: summary.id, logger: logger)))
+        let summaries = try await summaries(c, query, logger: logger)
+        guard !summaries.isEmpty else { return [] }
+        var lines: [Int64: [ReservationLine]] = [:]
+        for (reservation, day, key, units, price) in try await c.all("""
+            SELECT reservation_id, day::text, price_key, units, price_cents FROM reservation_lines
+            WHERE center_id = \(center) AND reservation_id = ANY(\(summaries.map(\.id))) ORDER BY day, price_key
+            """, (Int64, String, String, [String], Int).self, logger: logger) {
+            lines[reservation, default: []].append(ReservationLine(day: LocalDate(iso: day)!, priceKey: key, units: units, price: Money(cents: price)))
         }
-        return result
+        return summaries.map { ($0, lines[$0.id] ?? []) }
     }
 }
