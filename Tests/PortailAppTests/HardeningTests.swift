@@ -71,6 +71,13 @@ import Testing
             // ... the family, from its own address, logs in with its password.
             let family = Browser(client, forwardedFor: "198.51.100.7")
             #expect(try await family.login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
+            // Guesses from many addresses never lock the family out either: there is no block on the account alone.
+            for n in 1...6 {
+                let bot = Browser(client, forwardedFor: "203.0.113.\(100 + n)")
+                for _ in 0..<6 { _ = try await bot.login("/petit", email: "PARENT@example.org", password: "pas-le-bon-mot-de-passe") }
+            }
+            #expect(try await Browser(client, forwardedFor: "198.51.100.7")
+                .login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
             // Random e-mails from one address never block the other families behind other addresses.
             let guesser = Browser(client, forwardedFor: "203.0.113.9")
             for n in 0..<25 { _ = try await guesser.login("/petit", email: "x\(n)@example.org", password: "nimporte-quoi-123") }
@@ -274,6 +281,42 @@ import Testing
                                            headers: [.init("Idempotency-Key")!: "overflow"])
             #expect(answer.status == .unprocessableContent)
             #expect(try await apiJSON(client, .get, "/api/centers/petit/families", token: admin).status == .ok)
+        }
+    }
+
+    @Test func linksDieWithDeactivationAndEmailChangesThatStaffCannotMake() async throws {
+        try await withPortal { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let manager = try await invitedToken(client, fixture, center: "petit", email: "direction@petit.example.org", role: "manager", by: admin)
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "equipe@petit.example.org", role: "staff", by: manager)
+            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: manager)
+            let id = try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == "parent@example.org" }?["id"] as? Int)
+            let browser = Browser(client)
+            try await browser.get("/petit/mot-de-passe-oublie")
+            _ = try await browser.post("/petit/mot-de-passe-oublie", [("identifiant", "parent@example.org")])
+            let token = try #require(try await browser.get("/petit/dev/courriels").body.firstMatch(of: /reinitialisation\?jeton=([A-Za-z0-9_-]+)/)?.1)
+
+            // Plain staff cannot hand the login to another address; a manager can, and the old address hears of it.
+            let byStaff = try await apiJSON(client, .patch, "/api/centers/petit/families/\(id)", token: staff, json: #"{"email": "moi@evil.example"}"#)
+            #expect(byStaff.status == .forbidden)
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(id)", token: staff, json: #"{"phone": "0600000000"}"#).status == .ok)
+            let byManager = try await apiJSON(client, .patch, "/api/centers/petit/families/\(id)", token: manager,
+                                              json: #"{"email": "parent.nouveau@example.org"}"#)
+            #expect(byManager.status == .ok)
+            #expect(try await browser.get("/petit/reinitialisation?jeton=\(token)").status == .gone)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'parent@example.org' AND subject LIKE '%adresse de connexion%'") == 1)
+
+            // A deactivated family's links are void: it cannot reactivate itself through one.
+            try await browser.get("/petit/mot-de-passe-oublie")
+            _ = try await browser.post("/petit/mot-de-passe-oublie", [("identifiant", "parent.nouveau@example.org")])
+            let second = try #require(try await browser.get("/petit/dev/courriels").body.matches(of: /reinitialisation\?jeton=([A-Za-z0-9_-]+)/)
+                .map { String($0.1) }.first { $0 != String(token) })
+            #expect(try await browser.get("/petit/reinitialisation?jeton=\(second)").status == .ok)
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/families/\(id)/deactivate", token: manager).status == .ok)
+            let revived = try await browser.post("/petit/reinitialisation", [("jeton", String(second)), ("mot_de_passe", "nouveau-secret-42"),
+                                                                            ("confirmation", "nouveau-secret-42")])
+            #expect(revived.status == .gone)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE state = 'deactivated'") == 1)
         }
     }
 }

@@ -140,19 +140,41 @@ extension PortailRoutes {
 
         router.patch("/api/centers/:code/families/:family") { request, context in
             try await API.handle(request, database) { staff in
-                let (record, _) = try await accessibleCenter(context, staff)
+                let (record, role) = try await accessibleCenter(context, staff)
                 let id = try familyID(context)
                 var request = request
                 var changes = try await Self.decode(FamilyChanges.self, &request)
-                if let email = changes.email { try Self.checkEmail(email) }
+                if let email = changes.email {
+                    try Self.checkEmail(email)
+                    // The e-mail is the family's login: changing it hands the account to whoever reads it.
+                    guard role != "staff" else {
+                        throw APIProblem.forbidden("Changing a family's e-mail needs the manager role at center \(record.center.code).")
+                    }
+                }
                 changes.name = try Self.name(changes.name, "name")
                 let categories = Set(record.center.tariffs.flatMap(\.categories.keys))
                 if let category = changes.category, !category.isEmpty, !categories.contains(category) {
                     throw Self.invalid("Unknown category", "category must be one of the tariff categories of this center (\(categories.sorted().joined(separator: ", "))), or empty for the default prices.")
                 }
                 do {
-                    guard let family = try await database.withCenter(record.id, { c in
-                        try await FamilyAdministration.update(c, center: record.id, family: id, changes: changes, actor: "staff:\(staff.email)", logger: database.logger)
+                    guard let family = try await database.withCenter(record.id, { c -> FamilyDetail? in
+                        let before = try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)
+                        let after = try await FamilyAdministration.update(c, center: record.id, family: id, changes: changes,
+                                                                          actor: "staff:\(staff.email)", logger: database.logger)
+                        if let before, let after, before.email.lowercased() != after.email.lowercased() {
+                            // The old address hears of it: a change it did not ask for is a takeover to report.
+                            try await Outbox.enqueue(c, center: record.id, to: before.email,
+                                                     subject: "\(record.center.name) – adresse de connexion modifiée", body: """
+                                Bonjour,
+
+                                L'adresse de connexion de votre compte famille vient d'être changée par l'accueil de loisirs. \
+                                Les liens envoyés auparavant ne sont plus valables.
+                                Si vous n'êtes pas à l'origine de ce changement, contactez l'accueil de loisirs : \(record.center.coordinates.phone).
+
+                                \(record.center.coordinates.name)
+                                """, logger: database.logger)
+                        }
+                        return after
                     }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
                     return try API.json(family)
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {

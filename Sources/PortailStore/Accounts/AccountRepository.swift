@@ -66,10 +66,20 @@ public enum AccountRepository {
             """, (Int.self), logger: logger)
     }
 
+    /// Sets the password of a family that is not deactivated (a deactivated family stays so).
     public static func setPassword(_ c: PostgresConnection, center: Int64, family: Int64, hash: String, logger: Logger) async throws {
         try await c.run("""
-            UPDATE families SET password_hash = \(hash), state = 'active' WHERE center_id = \(center) AND id = \(family)
+            UPDATE families SET password_hash = \(hash), state = 'active'
+            WHERE center_id = \(center) AND id = \(family) AND state <> 'deactivated'
             """, logger: logger)
+    }
+
+    /// Voids every e-mailed link of the family and ends its sessions (deactivation, e-mail change).
+    public static func voidLinksAndSessions(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
+        try await c.run("""
+            UPDATE account_tokens SET used_at = now() WHERE center_id = \(center) AND family_id = \(family) AND used_at IS NULL
+            """, logger: logger)
+        try await c.run("DELETE FROM sessions WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
     }
 
     /// Creates a single-use token for an e-mailed link and returns it (only its hash is stored).
@@ -86,10 +96,12 @@ public enum AccountRepository {
     /// family (a reset or an activation voids the links sent before); nil when unknown, used or expired.
     public static func consumeToken(_ c: PostgresConnection, center: Int64, token: String, purpose: String, logger: Logger) async throws -> Int64? {
         guard let family = try await c.first("""
-            UPDATE account_tokens SET used_at = now()
-            WHERE center_id = \(center) AND token_hash = \(SecretToken.hash(token)) AND purpose = \(purpose)
-              AND used_at IS NULL AND expires_at > now()
-            RETURNING family_id
+            UPDATE account_tokens t SET used_at = now()
+            FROM families f
+            WHERE t.center_id = \(center) AND t.token_hash = \(SecretToken.hash(token)) AND t.purpose = \(purpose)
+              AND t.used_at IS NULL AND t.expires_at > now()
+              AND f.center_id = t.center_id AND f.id = t.family_id AND f.state <> 'deactivated'
+            RETURNING t.family_id
             """, (Int64.self), logger: logger) else { return nil }
         try await c.run("""
             UPDATE account_tokens SET used_at = now() WHERE center_id = \(center) AND family_id = \(family) AND used_at IS NULL

@@ -1,14 +1,19 @@
 import Foundation
 import Logging
 import PostgresNIO
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Slows down guessing and mail flooding without letting anyone lock a family out. Failures are
 /// counted per key and forgotten after `Rule.window` without a failure; past a rule's free failures
 /// each further failure blocks the key for longer, up to the rule's maximum.
 ///
-/// The login counts three keys: the pair (account, client address), which may be blocked for long (it
-/// only stops whoever guesses from there); the account alone, blocked briefly (a distributed guess is
-/// slowed, the family can still log in a minute later); the client address, across accounts.
+/// The login counts two keys: the pair (account, client address), charged before the password is
+/// checked so that a burst of parallel guesses cannot slip through, and cleared by a success; and the
+/// client address, across accounts. There is no block on the account alone: it would let anyone lock a
+/// family out. A distributed guess is slowed by the pairs (5 tries per address, then doubling waits),
+/// by bcrypt, and by the password rules. IPv6 clients count by /64, the block one subscriber owns.
 public enum LoginThrottle {
     public struct Rule: Sendable {
         public var freeFailures: Int
@@ -20,18 +25,49 @@ public enum LoginThrottle {
 
     /// One client guessing one account: 5 tries, then 30 s, 1 min, 2 min ... up to 15 min.
     public static let pair = Rule(freeFailures: 5, firstBlock: 30, maxBlock: 15 * 60)
-    /// Every client guessing one account: 20 tries, then never more than a minute's wait.
-    public static let account = Rule(freeFailures: 20, firstBlock: 15, maxBlock: 60)
-    /// One client guessing many accounts: 30 tries, then up to 15 min.
-    public static let address = Rule(freeFailures: 30, firstBlock: 30, maxBlock: 15 * 60)
-    /// "Mot de passe oublié": 3 mails an hour to one account, 20 requests an hour from one client.
+    /// One client guessing many accounts: 100 failures (a school or a town hall behind one address has
+    /// many families), then 1 min, doubling up to 10 min.
+    public static let address = Rule(freeFailures: 100, firstBlock: 60, maxBlock: 10 * 60)
+    /// "Mot de passe oublié": 3 mails an hour to one account, 50 requests an hour from one client.
     public static let resetAccount = Rule(freeFailures: 3, firstBlock: 3600, maxBlock: 3600)
-    public static let resetAddress = Rule(freeFailures: 20, firstBlock: 3600, maxBlock: 3600)
+    public static let resetAddress = Rule(freeFailures: 50, firstBlock: 3600, maxBlock: 3600)
 
-    /// The keys of a login attempt; e-mails are compared without case.
-    public static func loginKeys(email: String, address: String) -> (pair: String, account: String, address: String) {
-        let account = email.lowercased()
-        return ("pair:\(account)|\(address)", "account:\(account)", "address:\(address)")
+    /// The keys of a login attempt: `account` is the family's id when the e-mail names one (so that two
+    /// spellings of one address share a key), else the e-mail as typed, lowercased.
+    public static func loginKeys(account: String, address: String) -> (pair: String, address: String) {
+        let client = clientKey(address)
+        return ("pair:\(account)|\(client)", "address:\(client)")
+    }
+
+    /// An IPv6 address counts by its /64 (what one subscriber gets); IPv4 as it is.
+    public static func clientKey(_ address: String) -> String {
+        guard address.contains(":") else { return address }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, address, &v6) == 1 else { return address }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        return bytes.prefix(8).map { String(format: "%02x", $0) }.joined() + "::/64"
+    }
+
+    /// Charges one attempt to `key` before the password is checked, in one statement (concurrent
+    /// attempts see each other's charge); nil when charged, or the end of the block that refuses it.
+    public static func charge(_ c: PostgresConnection, center: Int64, key: String, rule: Rule, logger: Logger) async throws -> Date? {
+        if try await c.first("""
+            INSERT INTO login_throttle AS t (center_id, key, failures) VALUES (\(center), \(key), 1)
+            ON CONFLICT (center_id, key) DO UPDATE SET
+                failures = CASE WHEN t.last_failure_at < now() - make_interval(secs => \(rule.window)) THEN 1 ELSE t.failures + 1 END,
+                last_failure_at = now(),
+                blocked_until = CASE
+                    WHEN t.last_failure_at < now() - make_interval(secs => \(rule.window)) THEN NULL
+                    WHEN t.failures + 1 >= \(rule.freeFailures)
+                    THEN now() + make_interval(secs => least(\(rule.maxBlock),
+                                                             \(rule.firstBlock) * power(2, least(t.failures + 1 - \(rule.freeFailures), 20))))
+                    ELSE NULL END
+            WHERE t.blocked_until IS NULL OR t.blocked_until <= now()
+            RETURNING 1
+            """, (Int.self), logger: logger) != nil {
+            return nil
+        }
+        return try await blockedUntil(c, center: center, keys: [key], logger: logger) ?? Date()
     }
 
     /// When the latest of `keys` may try again, if any is blocked now.
@@ -63,9 +99,7 @@ public enum LoginThrottle {
 
     /// Counts one use of a limited action (a reset mail) and says whether it is still allowed.
     public static func allow(_ c: PostgresConnection, center: Int64, key: String, rule: Rule, logger: Logger) async throws -> Bool {
-        if try await blockedUntil(c, center: center, keys: [key], logger: logger) != nil { return false }
-        try await recordFailure(c, center: center, key: key, rule: rule, logger: logger)
-        return true
+        try await charge(c, center: center, key: key, rule: rule, logger: logger) == nil
     }
 
     /// Forgets keys quiet for a day (the maintenance job), so that random e-mails do not pile up.

@@ -71,6 +71,10 @@ public enum FamilyAdministration {
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)
         let after = try await detail(c, center: center, family: family, logger: logger)!
+        if after.email.lowercased() != before.email.lowercased() {
+            // Links mailed to the old address, and sessions opened with it, must not outlive the change.
+            try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
+        }
         try await AuditLog.record(c, center: center, actor: actor, action: "family.update", subject: before.email,
                                   before: Self.contact(before), after: Self.contact(after), logger: logger)
         return after
@@ -121,7 +125,7 @@ public enum FamilyAdministration {
         let state = active ? (before.2 ? "active" : "invited") : "deactivated"
         try await c.run("UPDATE families SET state = \(state) WHERE center_id = \(center) AND id = \(family)", logger: logger)
         if !active {
-            try await c.run("DELETE FROM sessions WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
+            try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
         }
         try await AuditLog.record(c, center: center, actor: actor, action: active ? "family.reactivate" : "family.deactivate", subject: before.1,
                                   before: ["state": before.0], after: ["state": state], logger: logger)

@@ -23,26 +23,26 @@ extension PortailRoutes {
             guard email.utf8.count <= InputLimits.email, password.utf8.count <= Passwords.maxLength else {
                 return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: ""), status: .unauthorized)
             }
-            let keys = LoginThrottle.loginKeys(email: email, address: context.remoteAddress)
             let logger = context.logger
-
-            // Refused while blocked, before any password check, whether the account exists or not.
-            let blocked = try await database.withCenter(record.id) { c in
-                try await LoginThrottle.blockedUntil(c, center: record.id, keys: [keys.pair, keys.account, keys.address], logger: logger)
+            // Refused while blocked, before any password check, whether the account exists or not. The
+            // attempt is charged to its (account, address) pair first, so that parallel guesses count.
+            let (account, keys, blocked) = try await database.withCenter(record.id) { c in
+                let account = try await AccountRepository.credentials(c, email: email, logger: logger)
+                let keys = LoginThrottle.loginKeys(account: account.map { "family:\($0.id)" } ?? "email:" + email.lowercased(),
+                                                   address: context.remoteAddress)
+                if let until = try await LoginThrottle.blockedUntil(c, center: record.id, keys: [keys.address], logger: logger) {
+                    return (account, keys, Optional(until))
+                }
+                return (account, keys, try await LoginThrottle.charge(c, center: record.id, key: keys.pair, rule: LoginThrottle.pair, logger: logger))
             }
             if let blocked {
                 let minutes = max(1, Int((blocked.timeIntervalSinceNow / 60).rounded(.up)))
                 let error = "Trop de tentatives de connexion. Pour protéger votre compte, réessayez dans \(minutes) minute\(minutes > 1 ? "s" : "")."
                 return templates.page("home", HomeModel(context, error: error, identifiant: email), status: .tooManyRequests)
             }
-            let account = try await database.withCenter(record.id) { c in
-                try await AccountRepository.credentials(c, email: email, logger: logger)
-            }
             let valid = try await Passwords.verify(password, hash: account?.passwordHash)
             guard valid, let account, account.state == "active" else {
                 try await database.withCenter(record.id) { c in
-                    try await LoginThrottle.recordFailure(c, center: record.id, key: keys.pair, rule: LoginThrottle.pair, logger: logger)
-                    try await LoginThrottle.recordFailure(c, center: record.id, key: keys.account, rule: LoginThrottle.account, logger: logger)
                     try await LoginThrottle.recordFailure(c, center: record.id, key: keys.address, rule: LoginThrottle.address, logger: logger)
                 }
                 return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: email), status: .unauthorized)
