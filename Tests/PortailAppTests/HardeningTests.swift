@@ -163,10 +163,12 @@ import Testing
             // The federation administrator's e-mail, another center's manager's: no token, nothing changed.
             let climb = try await apiJSON(client, .post, "/api/centers/petit/staff", token: manager,
                                           json: #"{"email": "admin@federation.example.org", "role": "manager"}"#)
-            #expect(climb.status == .conflict && climb.json["token"] == nil)
+            #expect(climb.status == .forbidden && climb.json["token"] == nil)
             let reach = try await apiJSON(client, .post, "/api/centers/petit/staff", token: manager,
                                           json: #"{"email": "DIRECTION@autre.example.org", "role": "staff"}"#)
             #expect(reach.status == .forbidden && reach.json["token"] == nil)
+            // The same answer for both: a manager learns nothing about accounts elsewhere.
+            #expect(climb.json["detail"] as? String == (reach.json["detail"] as? String)?.replacingOccurrences(of: "DIRECTION@autre", with: "admin@federation"))
             let (rolesAfter, tokensAfter) = (try await roles(), try await tokens())
             #expect(rolesAfter == rolesBefore && tokensAfter == tokensBefore)
             #expect(try await apiJSON(client, .get, "/api/centers/autre/staff", token: manager).status == .notFound)
@@ -193,6 +195,19 @@ import Testing
             let audit = try await apiJSON(client, .get, "/api/centers/petit/audit", token: manager)
             let actions = (audit.json["entries"] as? [[String: Any]])?.compactMap { $0["action"] as? String } ?? []
             #expect(actions.contains("staff.grant") && actions.contains("staff.revoke"))
+
+            // A role removed before its invitation is accepted voids the invitation.
+            let late = try await apiJSON(client, .post, "/api/centers/petit/staff", token: manager, json: #"{"email": "tard@petit.example.org", "role": "staff"}"#)
+            let lateID = try #require(late.json["id"] as? Int)
+            #expect(try await apiJSON(client, .delete, "/api/centers/petit/staff/\(lateID)", token: manager).status == .noContent)
+            let mail = try await fixture.database.owner.withConnection { c in
+                try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = 'tard@petit.example.org'", (String.self), logger: fixture.database.logger)
+            }
+            #expect(mail?.contains("http://127.0.0.1:") == true && mail?.contains("/petit/api/") == false)
+            let code = try #require(mail?.firstMatch(of: /"code": "([A-Za-z0-9_-]+)"/)?.1)
+            let voided = try await client.execute(uri: "/api/invitations/accept", method: .post, headers: [.contentType: "application/json"],
+                                                  body: ByteBuffer(string: #"{"code": "\#(code)"}"#))
+            #expect(voided.status == .notFound)
 
             // Every token expires, within a year at most.
             #expect(try await apiJSON(client, .post, "/api/tokens", token: manager, json: #"{"expires_in_days": 4000}"#).status == .unprocessableContent)

@@ -106,16 +106,17 @@ extension PortailRoutes {
         }
 
         router.post("/api/tokens") { request, _ in
-            try await API.handle(request, database) { staff in
+            try await API.handle(request, database) { _ in
                 var request = request
                 struct Input: Decodable { let label: String?; let expiresInDays: Int? }
                 let input = try await Self.decode(Input.self, &request, emptyAs: Input(label: nil, expiresInDays: nil))
                 // Every token expires: 90 days unless the owner asks for another life within a year.
                 let expires = try Self.tokenExpiry(days: input.expiresInDays)
                 let label = try Self.name(input.label, "label") ?? "token"
-                let created = try await StaffRepository.federation(database) { c in
-                    try await StaffRepository.issueToken(c, staff: staff.id, label: label, expiresAt: expires, logger: database.logger)
-                }
+                let caller = API.bearer(request) ?? ""
+                guard let created = try await StaffRepository.federation(database, { c in
+                    try await StaffRepository.issueOwnToken(c, caller: caller, label: label, expiresAt: expires, logger: database.logger)
+                }) else { throw APIProblem.unauthorized() }
                 return try API.json(NewToken(id: created.id, label: label, token: created.secret, expiresAt: expires), status: .created)
             }
         }

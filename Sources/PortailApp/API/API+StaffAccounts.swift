@@ -81,12 +81,14 @@ extension PortailRoutes {
                 let actor = "staff:\(staff.email)"
                 let invited = try await database.withCenter(record.id) { c -> Invited in
                     let standing = try await StaffRepository.standing(c, center: record.id, email: input.email, logger: database.logger)
+                    // A manager learns nothing about accounts elsewhere: one answer for a federation
+                    // administrator's e-mail and for someone with a role at another center.
+                    if let standing, !staff.isFederationAdmin, standing.isFederationAdmin || standing.rolesElsewhere > 0 {
+                        throw APIProblem.forbidden("A center manager cannot give \(input.email) a role: ask a federation administrator.")
+                    }
                     if let standing, standing.isFederationAdmin {
                         throw APIProblem(status: .conflict, title: "Federation administrator",
                                          detail: "\(input.email) is a federation administrator: that account is not given center roles.")
-                    }
-                    if let standing, standing.rolesElsewhere > 0, !staff.isFederationAdmin {
-                        throw APIProblem.forbidden("\(input.email) holds a role at another center: only a federation administrator can give them one here.")
                     }
                     let id: Int64
                     if let existing = standing?.id {
@@ -96,7 +98,10 @@ extension PortailRoutes {
                     }
                     let before = try await StaffRepository.role(c, center: record.id, staff: id, logger: database.logger)
                     try await StaffRepository.grant(c, center: record.id, staff: id, role: input.role, logger: database.logger)
-                    let code = try await StaffRepository.invite(c, staff: id, by: actor, validFor: Self.invitationValidity, logger: database.logger)
+                    guard let code = try await StaffRepository.invite(c, staff: id, by: actor, validFor: Self.invitationValidity,
+                                                                      logger: database.logger) else {
+                        throw APIProblem(status: .conflict, title: "Not invited", detail: "\(input.email) cannot be invited to this center.")
+                    }
                     try await AuditLog.record(c, center: record.id, actor: actor, action: "staff.grant", subject: input.email,
                                               before: before.map { ["role": $0] }, after: ["role": input.role], logger: database.logger)
                     try await sendStaffInvitation(c, record: record, to: input.email, role: input.role, code: code)
@@ -178,7 +183,8 @@ extension PortailRoutes {
 
     /// The invitation mail: the code and how to exchange it for a token.
     func sendStaffInvitation(_ c: PostgresConnection, record: CenterRecord, to email: String, role: String, code: String) async throws {
-        let base = publicAddress.base(of: record.center)
+        // The API answers at the root of any of the portal's hosts, whatever the center's path prefix.
+        let base = publicAddress.origin(of: record.center)
         let what = role == "manager" ? "responsable" : "membre de l'équipe"
         try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – invitation à l'espace du personnel", body: """
             Bonjour,

@@ -71,11 +71,16 @@ enum API {
         }
     }
 
+    /// The request's bearer token, as sent.
+    static func bearer(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        return String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+    }
+
     /// Runs an API handler: authenticates the bearer token and maps problems to their answers.
     static func handle(_ request: Request, _ database: Database, _ body: (StaffIdentity) async throws -> Response) async throws -> Response {
         do {
-            guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { throw APIProblem.unauthorized() }
-            let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+            guard let secret = bearer(request) else { throw APIProblem.unauthorized() }
             guard let staff = try await StaffRepository.federation(database, { c in
                 try await StaffRepository.authenticate(c, secret: secret, logger: database.logger)
             }) else { throw APIProblem.unauthorized() }

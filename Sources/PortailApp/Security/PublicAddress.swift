@@ -31,6 +31,15 @@ public final class PublicAddress: Sendable {
         return url
     }
 
+    /// "https://portailfamilles-opio.ifac.asso.fr" or "http://127.0.0.1:8080": the scheme and host of
+    /// `base(of:)`, without the center's path (the admin API lives at the root of every host).
+    func origin(of center: Center) -> String {
+        let base = base(of: center)
+        guard let schemeEnd = base.range(of: "://") else { return base }
+        let rest = base[schemeEnd.upperBound...]
+        return String(base[..<schemeEnd.upperBound]) + String(rest.prefix { $0 != "/" })
+    }
+
     /// Cookies are Secure and pages send HSTS when the center's address is https.
     func isHTTPS(_ center: Center) -> Bool { base(of: center).lowercased().hasPrefix("https://") }
 }

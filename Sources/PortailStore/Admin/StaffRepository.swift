@@ -58,12 +58,27 @@ public enum StaffRepository {
     }
 
     /// A new token for a staff member, valid until `expiresAt`; the returned secret is the only copy.
-    public static func issueToken(_ c: PostgresConnection, staff: Int64, label: String, expiresAt: Date, center: Int64? = nil,
-                                  logger: Logger) async throws -> (id: Int64, secret: String) {
+    /// The owner's door (the CLI's first federation administrator, tests): the application role cannot
+    /// write tokens for others.
+    public static func issueToken(_ c: PostgresConnection, staff: Int64, label: String, expiresAt: Date, logger: Logger) async throws
+        -> (id: Int64, secret: String) {
         let secret = tokenPrefix + SecretToken.generate()
         let id = try await c.first("""
-            SELECT portail_issue_token(\(staff), \(label), \(SecretToken.hash(secret)), \(expiresAt), \(center))
+            INSERT INTO api_tokens (staff_id, label, token_hash, expires_at) VALUES (\(staff), \(label), \(SecretToken.hash(secret)), \(expiresAt))
+            RETURNING id
             """, (Int64.self), logger: logger)!
+        return (id, secret)
+    }
+
+    /// A new token for the owner of the live token `caller` (the request's own bearer token); nil when
+    /// that token is no longer live or `expiresAt` is beyond a year.
+    public static func issueOwnToken(_ c: PostgresConnection, caller: String, label: String, expiresAt: Date, logger: Logger) async throws
+        -> (id: Int64, secret: String)? {
+        let secret = tokenPrefix + SecretToken.generate()
+        let row = try await c.first("""
+            SELECT portail_issue_own_token(\(SecretToken.hash(caller)), \(label), \(SecretToken.hash(secret)), \(expiresAt))
+            """, (Int64?.self), logger: logger)
+        guard let found = row, let id = found else { return nil }
         return (id, secret)
     }
 
@@ -168,12 +183,14 @@ extension StaffRepository {
         try await c.first("SELECT portail_create_staff_account(\(email), \(name))", (Int64.self), logger: logger)!
     }
 
-    /// An invitation of the current center for `staff`: the code to e-mail (only its hash is kept).
-    public static func invite(_ c: PostgresConnection, staff: Int64, by actor: String, validFor: TimeInterval, logger: Logger) async throws -> String {
+    /// An invitation of the current center for `staff`: the code to e-mail (only its hash is kept); nil
+    /// when the person holds no role here or is a federation administrator (the database refuses).
+    public static func invite(_ c: PostgresConnection, staff: Int64, by actor: String, validFor: TimeInterval, logger: Logger) async throws -> String? {
         let code = SecretToken.generate()
-        _ = try await c.first("""
+        let row = try await c.first("""
             SELECT portail_invite(\(staff), \(SecretToken.hash(code)), \(actor), now() + make_interval(secs => \(validFor)))
             """, (Int64?.self), logger: logger)
+        guard let found = row, found != nil else { return nil }
         return code
     }
 
