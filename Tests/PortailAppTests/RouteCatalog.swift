@@ -133,8 +133,9 @@ final class RouteWorld: @unchecked Sendable {
 
     var families: [String: Int64] = [:]
     var children: [String: Int64] = [:]
-    /// The parent's payment attempt at each center ("petit", "autre").
+    /// The parent's payment attempt at each center ("petit", "autre"), and the fields of its bank form.
     var attempts: [String: String] = [:]
+    var paymentForms: [String: [String: String]] = [:]
     /// Confirmed reservations of petit's parent, used up by cancellations (the parent's, the staff's).
     var parentCancellable: [String] = []
     var staffCancellable: [String] = []
@@ -267,6 +268,7 @@ final class RouteWorld: @unchecked Sendable {
         }
         let references = fields.values.compactMap { $0.firstMatch(of: /retour\?ref=([^&"]+)/).map { String($0.1) } }
         let reference = try #require(references.first)
+        paymentForms[center] = fields
         #expect(try await notify(client, bankNotification(fields, site: site), center: center) == .ok)
         try await browser.get("/\(center)/compte")
         return String(reference)

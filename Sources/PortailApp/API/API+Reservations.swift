@@ -24,11 +24,14 @@ extension PortailRoutes {
         let until: String?
     }
 
-    /// The page and page size of a list request: ?page=1&per_page=50 (at most 200).
+    /// The page and page size of a list request: ?page=1&per_page=50 (at most 200). The page is bounded
+    /// like the parent pages' so that (page - 1) * per_page cannot overflow (a trap would stop the server).
     static func paging(_ request: Request) throws -> (page: Int, perPage: Int) {
         let query = request.uri.queryParameters
         let page = try query["page"].map { text -> Int in
-            guard let n = Int(String(text)), n >= 1 else { throw invalid("Invalid page", "page is a whole number from 1.") }
+            guard let n = Int(String(text)), (1...InputLimits.page).contains(n) else {
+                throw invalid("Invalid page", "page is a whole number from 1 to \(InputLimits.page).")
+            }
             return n
         } ?? 1
         let perPage = try query["per_page"].map { text -> Int in
