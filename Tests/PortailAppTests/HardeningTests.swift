@@ -269,8 +269,9 @@ import Testing
             let home = try await client.execute(uri: "/petit/", method: .get, headers: [HTTPField.Name("X-Forwarded-Proto")!: "http"])
             #expect(home.status == .ok)
             let cookie = try #require(home.headers[values: .setCookie].first)
-            #expect(cookie.hasPrefix("portail_csrf="))
-            #expect(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/petit"))
+            // Path-prefixed, the cookie still has the __Host- prefix (path /, no domain) and names its center.
+            #expect(cookie.hasPrefix("__Host-portail_csrf-petit="))
+            #expect(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/;"))
             #expect(home.headers[SecurityHeaders.hsts] == "max-age=31536000")
         }
     }
@@ -282,6 +283,11 @@ import Testing
         // A client cannot hide behind an address it writes itself: the nearest untrusted hop counts.
         #expect(proxies.client(peer: "10.1.2.3", forwardedFor: ["1.2.3.4, 198.51.100.7, 10.9.9.9"]) == "198.51.100.7")
         #expect(proxies.client(peer: "::1", forwardedFor: ["nonsense"]) == "::1")
+        // Ports, brackets and IPv4-mapped addresses are what proxies write: the address stays the client's.
+        #expect(proxies.client(peer: "::ffff:10.0.0.1", forwardedFor: ["198.51.100.7:5678"]) == "198.51.100.7")
+        #expect(proxies.client(peer: "10.0.0.1", forwardedFor: ["[2001:db8::7]:443"]) == "2001:db8::7")
+        #expect(LoginThrottle.clientKey("2001:db8:1:2:3:4:5:6") == LoginThrottle.clientKey("2001:db8:1:2:ffff::1"))
+        #expect(SMTPMailTransport.clean("Objet\r\nBcc: x@example.org") == "ObjetBcc: x@example.org")
         #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "10.0.0.0/33") }
         #expect(throws: ConfigurationError.self) { try TrustedProxies(parsing: "proxy.example.org") }
     }

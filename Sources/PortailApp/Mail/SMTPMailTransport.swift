@@ -147,7 +147,8 @@ public struct SMTPMailTransport: MailTransport {
 
     /// No CR or LF in what goes into a command or a header.
     static func clean(_ text: String) -> String {
-        text.filter { $0 != "\r" && $0 != "\n" }
+        // By scalars: "\r\n" is one Character, equal to neither "\r" nor "\n".
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { $0 != "\r" && $0 != "\n" }))
     }
 
     /// The RFC 5322 message: UTF-8 subject as an encoded word, body in base64 lines of 76.

@@ -54,22 +54,44 @@ public struct TrustedProxies: Sendable {
     /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest address of
     /// `X-Forwarded-For` (read from the right) that is not itself a trusted proxy.
     func client(peer: String, forwardedFor: [String]) -> String {
+        let peer = Self.normalized(peer) ?? peer
         guard trusts(peer) else { return peer }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { String($0) }
         for hop in hops.reversed() {
-            guard Self.bytes(hop) != nil else { return peer }
-            if !trusts(hop) { return hop }
+            // A hop that is not an address (a proxy's "unknown", an obfuscated name) ends what can be believed.
+            guard let address = Self.normalized(hop) else { return peer }
+            if !trusts(address) { return address }
         }
-        return hops.first.flatMap { Self.bytes($0) != nil ? $0 : nil } ?? peer
+        return hops.first.flatMap { Self.normalized($0) } ?? peer
     }
 
-    /// IPv4 or IPv6 text as bytes (inet_pton).
-    static func bytes(_ text: String) -> [UInt8]? {
+    /// IPv4 or IPv6 text as bytes (inet_pton), as proxies write it: "[2001:db8::1]:443" and
+    /// "192.0.2.1:8080" lose their port, an IPv4-mapped IPv6 address is its IPv4 address.
+    static func bytes(_ raw: String) -> [UInt8]? {
+        var text = raw.trimmingCharacters(in: .whitespaces)
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            text = String(text[text.index(after: text.startIndex)..<close])
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            text = String(text[..<colon])
+        }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: &v6) { Array($0) } }
-        return nil
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes.prefix(10).allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF { return Array(bytes.suffix(4)) }
+        return bytes
+    }
+
+    /// The address as it is counted: without port or brackets, IPv4-mapped addresses as IPv4.
+    static func normalized(_ raw: String) -> String? {
+        guard let bytes = bytes(raw) else { return nil }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        var v6 = in6_addr()
+        withUnsafeMutableBytes(of: &v6) { $0.copyBytes(from: bytes) }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+        return String(cString: buffer)
     }
 }
 

@@ -5,8 +5,10 @@ import PortailStore
 /// The cookies of a center's pages: the session of a logged-in family, and the anonymous visitor's
 /// CSRF token (double submit: the form must carry the cookie's value), so that an anonymous page
 /// writes nothing in the database. Both are HttpOnly and SameSite=Lax; Secure when the center's
-/// configured address is https (never decided from a request header); named with the `__Host-`
-/// prefix when served at the root of the center's own host, so that a sibling domain cannot set them.
+/// configured address is https (never decided from a request header). Over https they are named with
+/// the `__Host-` prefix (path /, no domain), so that a sibling domain cannot plant them; under a path
+/// prefix (`/opio`) their name carries the center's code instead of a path. Over plain http (the demo)
+/// they are scoped to the center's prefix.
 struct SessionCookies: Sendable {
     static let session = "portail_session"
     static let csrf = "portail_csrf"
@@ -18,7 +20,8 @@ struct SessionCookies: Sendable {
     }
 
     func name(_ base: String, _ context: AppRequestContext) -> String {
-        secure(context) && context.basePath.isEmpty ? "__Host-" + base : base
+        guard secure(context) else { return base }
+        return "__Host-" + base + (context.basePath.isEmpty ? "" : "-" + context.basePath.dropFirst())
     }
 
     func session(_ token: String, context: AppRequestContext) -> Cookie {
@@ -35,7 +38,7 @@ struct SessionCookies: Sendable {
     }
 
     private func cookie(_ name: String, _ value: String, maxAge: Int?, context: AppRequestContext) -> Cookie {
-        Cookie(name: name, value: value, maxAge: maxAge, path: context.basePath.isEmpty ? "/" : context.basePath,
+        Cookie(name: name, value: value, maxAge: maxAge, path: secure(context) || context.basePath.isEmpty ? "/" : context.basePath,
                secure: secure(context), httpOnly: true, sameSite: .lax)
     }
 }

@@ -34,7 +34,7 @@ extension PortailRoutes {
             let email = (context.form["identifiant"] ?? "").trimmingCharacters(in: .whitespaces)
             let logger = context.logger
             let link = publicAddress.base(of: record.center) + "/reinitialisation?jeton="
-            let address = "reset-address:" + context.remoteAddress
+            let address = "reset-address:" + LoginThrottle.clientKey(context.remoteAddress)
             let allowed = try await database.withCenter(record.id) { c -> Bool in
                 // One client asking again and again is told to wait; one account gets at most a few mails an
                 // hour, and the answer stays the same whether a mail left or not.
