@@ -24,7 +24,7 @@ import Testing
             // Their fields are made hostile where the importer is reached: centerEditsRefuseHostileInputWithoutA5xx.
             target.shallow = ["/periods", "/tariffs"]
             let report = try await target.run(try await RouteCatalog.routes(fixture.database))
-            Self.expectClean(report, known: [Self.nulInSignedNotification])
+            Self.expectClean(report)
         }
     }
 
@@ -51,7 +51,7 @@ import Testing
             let target = try await HostileTarget(port: try #require(client.port), admin: admin, fixture: fixture)
             let routes = try await RouteCatalog.routes(fixture.database).filter { $0.hasPrefix("POST /simulateur/") }
             #expect(routes.count == 2)
-            Self.expectClean(try await target.run(routes), known: [Self.simulatorChoice])
+            Self.expectClean(try await target.run(routes))
         }
     }
 
@@ -61,7 +61,8 @@ import Testing
         try await withPortal { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
             for page in ["9223372036854775807", "1000001", "0", "-1"] {
-                let answer = try await apiJSON(client, .get, "/api/centers/petit/reservations?page=\(page)&per_page=200", token: admin)
+                let uri = "/api/centers/petit/reservations?page=\(page)&per_page=200"
+                let answer = try await apiJSON(client, .get, uri, token: admin)
                 #expect(answer.status == .unprocessableContent, "page=\(page)")
                 #expect((answer.json["detail"] as? String)?.contains("from 1 to 1000000") == true)
             }
@@ -77,7 +78,8 @@ import Testing
         try await withPortal { client, fixture in
             let form = try await bookAndStartPayment(Browser(client), fixture: fixture)
             let request = RawHTTP.request("POST", Hostile.bytes("/petit/paiement/notification"),
-                                          headers: [("Content-Type", HostileTarget.form)], body: Hostile.bytes(bankNotification(form)))
+                                          headers: [("Content-Type", HostileTarget.form)],
+                                          body: Hostile.bytes(bankNotification(form)))
             let port = try #require(client.port)
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<4 { group.addTask { try await RawHTTP.send(port: port, request).status } }
@@ -85,10 +87,7 @@ import Testing
             }
             #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
             #expect(statuses.contains(200))
-            withKnownIssue("the losers of the race on payment_notifications_once answer 503 instead of a duplicate's 200",
-                           isIntermittent: true) {
-                #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
-            }
+            #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
         }
     }
 
@@ -98,18 +97,6 @@ import Testing
         let reason: String
         let matches: @Sendable (String) -> Bool
     }
-
-    /// Development pages only: Pages/Payment/Payment+Routes.swift calls `try bank.acceptForm(form)`
-    /// without catching the bank's refusal (NotificationRejected), which the error middleware maps to 500.
-    static let simulatorChoice = KnownIssue(
-        reason: "POST /simulateur/choix answers 500 to a form the simulated bank refuses (acceptForm's error is not caught)"
-    ) { $0.hasPrefix("POST /simulateur/choix ") }
-
-    /// A notification signed with the shop's key whose fields hold a NUL byte: PostgreSQL refuses the
-    /// text, the route answers 503 ("retry"), and the bank retries what can never be stored.
-    static let nulInSignedNotification = KnownIssue(
-        reason: "a signed bank notification with a NUL byte in a field is answered 503 (retry) and never recorded"
-    ) { $0.hasPrefix("POST /paiement/notification signed ") && $0.contains("\\0") }
 
     static func expectClean(_ report: HostileTarget.Report, known: [KnownIssue] = []) {
         print("hostile input: \(report.sent) requests over \(report.routes) routes in \(report.seconds) s; "
@@ -126,7 +113,8 @@ import Testing
         }
         let unexplained = report.failures.filter { failure in !known.contains { $0.matches(failure) } }
         let list = unexplained.prefix(200).joined(separator: "\n")
-        #expect(unexplained.isEmpty, "\(unexplained.count) hostile requests got a 5xx, no answer, or killed the server:\n\(list)")
+        #expect(unexplained.isEmpty,
+                "\(unexplained.count) hostile requests got a 5xx, no answer, or killed the server:\n\(list)")
     }
 }
 
@@ -318,8 +306,8 @@ final class HostileTarget: @unchecked Sendable {
     func api(_ method: String, _ path: String, json: String? = nil) async throws -> [String: Any] {
         var headers = [("Authorization", "Bearer \(admin)")]
         if json != nil { headers.append(("Content-Type", Self.json)) }
-        let answer = try await RawHTTP.send(port: port, RawHTTP.request(method, Hostile.bytes(path), headers: headers,
-                                                                          body: json.map(Hostile.bytes) ?? (method == "GET" ? nil : [])))
+        let body = json.map(Hostile.bytes) ?? (method == "GET" ? nil : [])
+        let answer = try await RawHTTP.send(port: port, RawHTTP.request(method, Hostile.bytes(path), headers: headers, body: body))
         return (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
     }
 
@@ -384,7 +372,8 @@ final class HostileTarget: @unchecked Sendable {
         let families = "/api/centers/{code}/families/{family}"
         switch route {
         case "POST /api/tokens": return ["label": "hostile", "expires_in_days": 30]
-        case "POST /api/invitations/accept": return ["code": String(repeating: "a", count: 43), "label": "l", "expires_in_days": 30]
+        case "POST /api/invitations/accept":
+            return ["code": String(repeating: "a", count: 43), "label": "l", "expires_in_days": 30]
         case "POST /api/centers/{code}/staff": return ["email": "hostile@petit.example.org", "name": "H", "role": "staff"]
         case "POST /api/centers/{code}/families":
             return ["email": "hostile@example.org", "name": "H", "children": [person], "quotient": 500]
@@ -392,14 +381,16 @@ final class HostileTarget: @unchecked Sendable {
             return ["email": "cible@example.org", "name": "CIBLE", "phone": "0400000000", "address_lines": ["1 rue"],
                     "postcode": "06000", "city": "Nice", "category": ""]
         case "POST \(families)/children", "PATCH \(families)/children/{child}": return person
-        case "POST \(families)/quotients": return ["quotient": 500, "valid_from": "2030-01-01", "valid_to": "2030-12-31", "source": "CAF"]
+        case "POST \(families)/quotients":
+            return ["quotient": 500, "valid_from": "2030-01-01", "valid_to": "2030-12-31", "source": "CAF"]
         case "POST /api/centers/{code}/reservations":
             return ["family_id": family, "child_id": child, "period": "vacances", "days": days, "invoice": true]
         case "POST /api/centers/{code}/invoices": return ["family_id": family, "until": "2030-01-01"]
         case "POST /api/centers/{code}/payments":
             return ["family_id": family, "method": "cheque", "amount_cents": 100, "reference": "1234567", "bank": "Banque",
                     "allocations": [["invoice": "PET00002", "amount_cents": 1]]]  // a staff booking's invoice, unpaid
-        case "POST /api/centers/{code}/refunds": return ["family_id": family, "amount_cents": 1, "method": "virement", "reference": "r"]
+        case "POST /api/centers/{code}/refunds":
+            return ["family_id": family, "amount_cents": 1, "method": "virement", "reference": "r"]
         case "POST /api/centers/{code}/payment-attempts/{reference}/resolve": return ["resolution": "fait"]
         case "POST /api/centers/{code}/periods":
             // After petit's period: periods may not overlap.
@@ -497,8 +488,52 @@ final class HostileTarget: @unchecked Sendable {
         out.append(request("1 MB query", target(query: Hostile.bytes("x=" + Hostile.megabyte))))
         if hasBody {
             out += bodies(route, api: api).map { request($0.label, target(), $0.bytes, type: .some($0.type)) }
+            let chunked = Self.chunked(method, target(), headers: headers + [("Content-Type", valid.type)],
+                                       body: valid.bytes + Array(repeating: 0x20, count: 300_000))
+            out.append(Variant(label: "chunked 300 kB", bytes: chunked))
         }
+        if route == "GET /compte" { out += hosts(target(), headers: headers) }
         return out
+    }
+
+    /// Host headers no browser sends, and request targets in absolute form naming another center.
+    func hosts(_ target: [UInt8], headers: [(String, String)]) -> [Variant] {
+        let rest = headers.flatMap { Hostile.bytes("\($0.0): \($0.1)\r\n") } + Hostile.bytes("Connection: close\r\n\r\n")
+        func raw(_ label: String, _ line: [UInt8], _ hostLines: [UInt8]) -> Variant {
+            Variant(label: label, bytes: line + Hostile.bytes(" HTTP/1.1\r\n") + hostLines + rest)
+        }
+        let get = Hostile.bytes("GET ") + target
+        let hosts: [Hostile.Value] = [
+            ("empty", []), ("[", Hostile.bytes("[")), ("[::1", Hostile.bytes("[::1")),
+            ("port abc", Hostile.bytes("petit.example.org:abc")),
+            ("port 20 digits", Hostile.bytes("petit.example.org:99999999999999999999")), ("raw C3 28", [0xC3, 0x28, 0x2E, 0x6F]),
+            ("10 kB", Hostile.bytes(String(repeating: "a", count: 10_000))), ("dots", Hostile.bytes("autre.example.org..")),
+            ("userinfo", Hostile.bytes("autre.example.org@petit.example.org")),
+        ]
+        var out = hosts.map { raw("Host: \($0.label)", get, Hostile.bytes("Host: ") + $0.bytes + Hostile.bytes("\r\n")) }
+        out += [
+            raw("two Host headers", get, Hostile.bytes("Host: autre.example.org\r\nHost: petit.example.org\r\n")),
+            raw("no Host header", get, []),
+            raw("absolute form, another center", Hostile.bytes("GET http://autre.example.org") + target,
+                Hostile.bytes("Host: petit.example.org\r\n")),
+            raw("absolute form, bad authority", Hostile.bytes("GET http://%C3%28") + target,
+                Hostile.bytes("Host: petit.example.org\r\n")),
+        ]
+        return out
+    }
+
+    /// A request whose body comes in chunks, without a length for the server to refuse up front.
+    static func chunked(_ method: String, _ target: [UInt8], headers: [(String, String)], body: [UInt8]) -> [UInt8] {
+        var bytes = Hostile.bytes("\(method) ") + target + Hostile.bytes(" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n")
+        for (name, value) in headers + [("Transfer-Encoding", "chunked")] { bytes += Hostile.bytes("\(name): \(value)\r\n") }
+        bytes += Hostile.bytes("\r\n")
+        var offset = 0
+        while offset < body.count {
+            let chunk = body[offset..<min(offset + 16_384, body.count)]
+            bytes += Hostile.bytes(String(chunk.count, radix: 16) + "\r\n") + chunk + Hostile.bytes("\r\n")
+            offset += chunk.count
+        }
+        return bytes + Hostile.bytes("0\r\n\r\n")
     }
 
     /// Each field of the body made hostile in turn, then the whole body malformed.
@@ -514,8 +549,8 @@ final class HostileTarget: @unchecked Sendable {
         var out: [Body] = []
         for path in Hostile.keyPaths(object) where !shallow.contains(where: { route.contains($0) }) {
             for value in path.count == 1 ? Hostile.json : Hostile.nestedJSON {
-                out.append(("\(path.joined(separator: ".")) = \(value.label)", Hostile.json(object, replacing: path, with: value.bytes),
-                            Self.json))
+                let body = Hostile.json(object, replacing: path, with: value.bytes)
+                out.append(("\(path.joined(separator: ".")) = \(value.label)", body, Self.json))
             }
         }
         let deepObject = String(repeating: #"{"a":"#, count: 40_000) + "1" + String(repeating: "}", count: 40_000)
@@ -548,15 +583,16 @@ final class HostileTarget: @unchecked Sendable {
             }
         }
         let valid = Hostile.encode(csrf + fields)
-        let asJSON = (try? JSONSerialization.data(withJSONObject: Dictionary(fields, uniquingKeysWith: { first, _ in first }))) ?? Data()
+        let asJSON = Hostile.serialize(Dictionary(fields, uniquingKeysWith: { first, _ in first }))
         let field = { (size: Int) in valid + Hostile.bytes("&x=" + String(repeating: "c", count: size)) }
         out += [
             ("empty body", [], Self.form), ("CSRF token only", Hostile.encode(csrf), Self.form),
             ("raw invalid UTF-8", valid + Hostile.bytes("&x=") + [0xC3, 0x28, 0xFF], Self.form),
             ("raw NUL", valid + Hostile.bytes("&x=a") + [0] + Hostile.bytes("b"), Self.form),
             ("broken escape", valid + Hostile.bytes("&x=%G1%"), Self.form),
-            ("fields twice", valid + Hostile.bytes("&") + Hostile.encode(fields.map { ($0.0, "9223372036854775807") }), Self.form),
-            ("form as JSON", valid, Self.json), ("no content type", valid, nil), ("JSON as a form", Array(asJSON), Self.form),
+            ("fields twice", valid + Hostile.bytes("&") + Hostile.encode(fields.map { ($0.0, "9223372036854775807") }),
+             Self.form),
+            ("form as JSON", valid, Self.json), ("no content type", valid, nil), ("JSON as a form", asJSON, Self.form),
             ("60 kB field", field(60_000), Self.form), ("100 kB field", field(100_000), Self.form),
             ("1 MB field", field(1 << 20), Self.form),
         ]
@@ -584,7 +620,8 @@ final class HostileTarget: @unchecked Sendable {
         let blocks = (0..<1_000).map { String(repeating: " ", count: $0) + "a:" }.joined(separator: "\n")
         out += [
             ("empty file", [], Self.yaml), ("NUL", Hostile.bytes(file) + [0], Self.yaml),
-            ("invalid UTF-8", Hostile.bytes(file.replacing(/name: Centre hostile/, with: "name: Centre ")) + [0xC3, 0x28], Self.yaml),
+            ("invalid UTF-8", Hostile.bytes(file.replacing(/name: Centre hostile/, with: "name: Centre ")) + [0xC3, 0x28],
+             Self.yaml),
             ("deep flow", Hostile.bytes(String(repeating: "[", count: 200_000)), Self.yaml),
             ("deep blocks", Hostile.bytes(blocks), Self.yaml),
             ("alias bomb", Hostile.bytes("l0: &l0 [x]\n" + bomb.joined(separator: "\n") + "\ncode: *l9\n"), Self.yaml),
@@ -604,8 +641,8 @@ final class HostileTarget: @unchecked Sendable {
         var out: [Body] = []
         for name in names {
             for value in values {
-                out.append(("signed \(name)=\(value.prefix(20).debugDescription)", Hostile.bytes(signedNotification([name: value])),
-                            Self.form))
+                let body = Hostile.bytes(signedNotification([name: value]))
+                out.append(("signed \(name)=\(value.prefix(20).debugDescription)", body, Self.form))
             }
         }
         out += [
@@ -664,16 +701,18 @@ final class HostileTarget: @unchecked Sendable {
                         launch()
                         continue
                     }
-                    let what = answer.map { $0.status == 0 ? "no answer (connection closed)" : "\($0)" } ?? "no answer within 20 s"
+                    let what = answer.map { $0.status == 0 ? "no answer (connection closed)" : "\($0)" }
+                        ?? "no answer within 20 s"
                     report.failures.append("\(route) \(variant.label): \(what)")
                     launch()
                 }
             }
             try await restore(route)
             for probe in ["/healthz", "/petit/"] {
-                let alive = try? await RawHTTP.send(port: port, RawHTTP.request("GET", Hostile.bytes(probe)), timeout: .seconds(20))
+                let alive = try? await RawHTTP.send(port: port, RawHTTP.request("GET", Hostile.bytes(probe)))
                 if alive?.status != 200 {
-                    report.failures.append("\(route) (after its variants): GET \(probe) answers \(alive.map { "\($0)" } ?? "nothing")")
+                    let answer = alive.map { "\($0)" } ?? "nothing"
+                    report.failures.append("\(route) (after its variants): GET \(probe) answers \(answer)")
                 }
             }
         }
@@ -685,7 +724,8 @@ final class HostileTarget: @unchecked Sendable {
     func restore(_ route: String) async throws {
         switch route {
         case "POST /api/centers/{code}/suspend": try await api("POST", "/api/centers/autre/resume")
-        case "POST /api/centers/{code}/periods/{period}/close": try await api("POST", "/api/centers/petit/periods/vacances/reopen")
+        case "POST /api/centers/{code}/periods/{period}/close":
+            try await api("POST", "/api/centers/petit/periods/vacances/reopen")
         case "DELETE /api/centers/{code}/staff/{staff}":
             try await api("POST", "/api/centers/petit/staff", json: #"{"email": "victime@petit.example.org", "role": "staff"}"#)
         default: break

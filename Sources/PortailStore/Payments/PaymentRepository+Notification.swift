@@ -17,17 +17,20 @@ public struct NotificationInput: Sendable {
     public var providerName: String
     public var raw: String
 
+    /// Texts from the bank are stored as they came, but for NUL characters, which PostgreSQL text cannot
+    /// hold: they become U+FFFD, so that even such a notification is recorded (and matches no attempt).
     public init(idempotencyKey: String, attemptReference: String, status: String, amountCents: Int?, currency: String?,
                 providerStatus: String, providerTransaction: String, providerName: String, raw: String) {
-        self.idempotencyKey = idempotencyKey
-        self.attemptReference = attemptReference
+        func storable(_ text: String) -> String { text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text }
+        self.idempotencyKey = storable(idempotencyKey)
+        self.attemptReference = storable(attemptReference)
         self.status = status
         self.amountCents = amountCents
-        self.currency = currency
-        self.providerStatus = providerStatus
-        self.providerTransaction = providerTransaction
+        self.currency = currency.map(storable)
+        self.providerStatus = storable(providerStatus)
+        self.providerTransaction = storable(providerTransaction)
         self.providerName = providerName
-        self.raw = raw
+        self.raw = storable(raw)
     }
 }
 
@@ -35,7 +38,10 @@ extension PaymentRepository {
     /// Applies a verified notification, idempotently, in the caller's transaction. A paid attempt never
     /// goes backwards; money that cannot buy its places any more becomes a credit and is flagged.
     public static func apply(_ n: NotificationInput, center: Center, centerID: Int64, _ c: PostgresConnection, logger: Logger) async throws -> NotificationResult {
-        // Every notification is recorded verbatim; the same event twice is applied once.
+        // Every notification is recorded verbatim; the same event twice is applied once. Copies arriving
+        // together wait for each other here, so that the later ones find the first applied (a duplicate,
+        // acknowledged) instead of failing on the unique index.
+        try await c.run("SELECT pg_advisory_xact_lock(hashtext(\("notification:\(centerID):" + n.idempotencyKey)))", logger: logger)
         if try await c.first("""
             SELECT 1 FROM payment_notifications WHERE center_id = \(centerID) AND idempotency_key = \(n.idempotencyKey) AND outcome = 'applied'
             """, (Int.self), logger: logger) != nil {

@@ -167,7 +167,10 @@ extension PortailRoutes {
             var request = request
             guard let fields = FormURLEncoding.decode(String(buffer: try await request.collectBody(upTo: 64 * 1024))) else { throw HTTPError(.badRequest) }
             let form = fields.filter { !["choix", "apres_retour", "deux_fois"].contains($0.name) }
-            let payment = try bank.acceptForm(form)
+            let payment: SimulatedPayment
+            do { payment = try bank.acceptForm(form) } catch {
+                return Pages.problem(title: "Banque simulée", message: "Formulaire de paiement refusé : \(error).", base: context.basePath, status: .badRequest)
+            }
             let choice = fields.first { $0.name == "choix" }?.value
             let outcome: PaymentStatus = choice == "payer" ? .paid : choice == "refuser" ? .refused : .cancelled
             let body = bank.notification(for: payment, outcome: outcome)
