@@ -307,7 +307,8 @@ final class HostileTarget: @unchecked Sendable {
         var headers = [("Authorization", "Bearer \(admin)")]
         if json != nil { headers.append(("Content-Type", Self.json)) }
         let body = json.map(Hostile.bytes) ?? (method == "GET" ? nil : [])
-        let answer = try await RawHTTP.send(port: port, RawHTTP.request(method, Hostile.bytes(path), headers: headers, body: body))
+        let request = RawHTTP.request(method, Hostile.bytes(path), headers: headers, body: body)
+        let answer = try await RawHTTP.send(port: port, request)
         return (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: Any] ?? [:]
     }
 

@@ -170,7 +170,8 @@ final class RouteWorld: @unchecked Sendable {
         for center in ["petit", "autre"] {
             for role in ["staff", "manager"] {
                 let email = "\(role)@\(center).example.org"
-                tokens["\(role)@\(center)"] = try await invitedToken(client, fixture, center: center, email: email, role: role, by: admin)
+                tokens["\(role)@\(center)"] = try await invitedToken(client, fixture, center: center, email: email, role: role,
+                                                                      by: admin)
             }
         }
         // Petit's parent books two days and pays them: reservation 00001, invoice PET00001, payment PET-P00001.
@@ -206,6 +207,10 @@ final class RouteWorld: @unchecked Sendable {
         let autrePage = try await parentElsewhere.get("/autre/compte")
         autreReservations += autrePage.body.matches(of: /reservations\/(\d{5})/).map { String($0.1) }
         autreReservations = Array(Set(autreReservations)).sorted()
+        // A child's name that tells autre's child apart in a page of petit.
+        let child = "/api/centers/autre/families/\(families["parent@autre"]!)/children/\(children["parent@autre"]!)"
+        let renamed = try await apiJSON(client, .patch, child, token: admin, json: #"{"first_name": "ÉLIOT-AUTRE"}"#)
+        #expect(renamed.status == .noContent)
 
         // Confirmed reservations of petit's parent, to be cancelled by the parent and by the staff.
         for offset in 2..<8 {

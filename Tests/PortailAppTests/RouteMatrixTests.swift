@@ -272,6 +272,17 @@ import Testing
             let cart = try await parent.get("/petit/panier?ajout=\(number)")
             check("petit's cart naming \(number): \(cart.status)", cart.status == .ok && !cart.body.contains(number))
         }
+        // Autre's child in petit's booking wizard: petit's own child or 404, never autre's.
+        let child = String(world.children["parent@autre"]!), day = world.period.startsOn.adding(days: 12).iso
+        let wizard = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances")
+        check("petit's wizard with autre's child: \(wizard.status)",
+              wizard.status == .ok && !wizard.text.contains("ÉLIOT-AUTRE"))
+        for step in ["recapitulatif", "confirmer"] {
+            let posted = try await parent.post("/petit/reservations/\(step)", [("enfant", child), ("periode", "vacances"),
+                                                                              ("jour", "\(day):journee")])
+            check("petit's \(step) with autre's child: \(posted.status)",
+                  posted.status == .notFound && posted.body == unknown.body)
+        }
         for query in ["avoir=AUT00001", "annulation=AUT00001"] {
             let ledger = try await parent.get("/petit/factures?\(query)")
             check("petit's ledger ?\(query): \(ledger.status)", ledger.status == .ok && !ledger.body.contains("AUT00001"))
