@@ -493,6 +493,10 @@ final class HostileTarget: @unchecked Sendable {
                                        body: valid.bytes + Array(repeating: 0x20, count: 300_000))
             out.append(Variant(label: "chunked 300 kB", bytes: chunked))
         }
+        // Methods the route does not take, or nobody does.
+        for other in ["TRACE", "XYZZY", method == "GET" ? "DELETE" : "GET"] {
+            out.append(Variant(label: "method \(other)", bytes: RawHTTP.request(other, target(), headers: headers)))
+        }
         if route == "GET /compte" { out += hosts(target(), headers: headers) }
         return out
     }
