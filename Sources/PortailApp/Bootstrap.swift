@@ -8,15 +8,26 @@ import PortailStore
 /// center files, and build the directory of served centers.
 public enum Bootstrap {
     /// The database from DATABASE_URL / DATABASE_OWNER_URL, or else an embedded cluster in `dataDirectory`.
+    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 40).
     public static func database(
         environment: [String: String], dataDirectory: String, logger: Logger
     ) throws -> (settings: DatabaseSettings, embedded: EmbeddedPostgres?) {
-        if let settings = try DatabaseSettings.fromEnvironment(environment) {
+        var pool: Int?
+        if let text = environment["PORTAIL_DB_POOL"], !text.isEmpty {
+            guard let size = Int(text), (1...500).contains(size) else {
+                throw ConfigurationError("PORTAIL_DB_POOL must be a number of connections from 1 to 500, found \"\(text)\"")
+            }
+            pool = size
+        }
+        if var settings = try DatabaseSettings.fromEnvironment(environment) {
+            settings.appPoolSize = pool ?? settings.appPoolSize
             return (settings, nil)
         }
         let embedded = EmbeddedPostgres(directory: dataDirectory, logger: logger)
         try embedded.start()
-        return (embedded.settings(), embedded)
+        var settings = embedded.settings()
+        settings.appPoolSize = pool ?? settings.appPoolSize
+        return (settings, embedded)
     }
 
     /// Reads the centers again from the database (after an import or a suspension through the API), so

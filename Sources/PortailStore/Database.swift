@@ -18,7 +18,7 @@ public final class Database: Sendable {
         // A request never holds the database for long: one slow statement, lock or forgotten transaction
         // of one center cannot stall the others (the owner's migrations and imports are not bounded).
         appConfiguration.options.additionalStartupParameters = [
-            ("statement_timeout", "15s"), ("lock_timeout", "5s"), ("idle_in_transaction_session_timeout", "60s"),
+            ("statement_timeout", "15s"), ("lock_timeout", "10s"), ("idle_in_transaction_session_timeout", "60s"),
         ]
         var ownerConfiguration = settings.owner
         ownerConfiguration.options.maximumConnections = settings.ownerPoolSize
@@ -60,7 +60,9 @@ public final class Database: Sendable {
     }
 
     /// Runs `body` in one transaction of the application role, scoped to one center: row-level
-    /// security shows and accepts only that center's rows.
+    /// security shows and accepts only that center's rows. A transaction that PostgreSQL aborts as a
+    /// deadlock or a serialization failure is run again (up to 3 times in all, after a short random
+    /// pause): nothing of it was written, and `body` has no effect outside the database.
     public func withCenter<T>(
         _ centerID: Int64,
         isolation: isolated (any Actor)? = #isolation,
@@ -71,8 +73,27 @@ public final class Database: Sendable {
         return try await app.withConnection { connection in
             Self.inUse.increment()
             defer { Self.inUse.decrement() }
-            return try await Self.transaction(on: connection, center: centerID, logger: logger, body)
+            var attempt = 1
+            while true {
+                do {
+                    return try await Self.transaction(on: connection, center: centerID, logger: logger, body)
+                } catch let error as PSQLError where attempt < Self.attempts && Self.isRetryable(error) {
+                    logger.notice("transaction of center \(centerID) retried after \(error.serverInfo?[.sqlState] ?? "?") (attempt \(attempt))")
+                    Self.retries.increment()
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 5...40) * attempt))
+                    attempt += 1
+                }
+            }
         }
+    }
+
+    /// How many times a transaction runs at most when PostgreSQL aborts it for a conflict.
+    static let attempts = 3
+    private static let retries = Counter(label: "portail_db_transaction_retries")
+
+    /// Deadlock (40P01) and serialization failure (40001): the transaction was rolled back whole.
+    static func isRetryable(_ error: PSQLError) -> Bool {
+        ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
     }
 
     /// BEGIN, set the center, run, COMMIT; ROLLBACK and rethrow the original error on failure.
