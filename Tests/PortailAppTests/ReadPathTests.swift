@@ -1,0 +1,44 @@
+import Foundation
+import HummingbirdTesting
+import PortailTestSupport
+import Testing
+@testable import PortailApp
+@testable import PortailStore
+
+/// Pages read; they do not write (issue 12): a cart whose hold ran out reads as expired and its places
+/// as free until the maintenance job or the next booking writes it so.
+@Suite struct ReadPathTests {
+    @Test func anExpiredHoldReadsAsExpiredAndFreeWithoutAnyWrite() async throws {
+        try await withPortal(places: 1) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookDays(parent, fixture: fixture, [0])
+            try await fixture.database.owner.withConnection { c in
+                try await c.run("UPDATE carts SET expires_at = now() - interval '1 minute'", logger: fixture.database.logger)
+            }
+            let state = "SELECT count(*)::int FROM carts WHERE state = 'open'"
+            #expect(try await count(fixture, state) == 1)
+
+            #expect(try await parent.get("/petit/compte").text.contains("expirée"))
+            #expect(try await parent.get("/petit/panier").text.contains("Votre panier est vide"))
+            let neighbour = Browser(client)
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            let wizard = try await neighbour.get("/petit/reservations/nouvelle")
+            let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let day = fixture.petit.center.periods[0].startsOn
+            let grid = try await neighbour.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances")
+            let cell = "value=\"\(day.iso):journee\""
+            #expect(grid.body.contains(cell) && !grid.body.contains(cell + " disabled"))
+            // Nothing was written by these reads: the cart is still open in the database.
+            #expect(try await count(fixture, state) == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE state = 'pending_payment'") == 1)
+
+            // The next booking expires the old cart and takes the place.
+            let booked = try await neighbour.post("/petit/reservations/confirmer", [("enfant", String(child)), ("periode", "vacances"),
+                                                                                   ("jour", "\(day.iso):journee")])
+            #expect(booked.status == .seeOther)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE state = 'expired'") == 1)
+            #expect(try await count(fixture, "SELECT max(taken)::int FROM day_capacities") == 1)
+        }
+    }
+}
