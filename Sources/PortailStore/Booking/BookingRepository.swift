@@ -198,20 +198,28 @@ public enum BookingRepository {
         // are confirmed without one.
         let cart = request.byStaff ? nil : try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes, logger: logger)
 
-        // Take the places, always in (day, unit) order so that concurrent bookings never deadlock.
-        var full: [LocalDate] = []
-        for day in needed.keys.sorted() {
-            for unit in needed[day]! {
-                let taken = try await c.first("""
-                    UPDATE day_capacities SET taken = taken + 1
-                    WHERE center_id = \(centerID) AND period_id = \(periodID) AND day = \(day.iso)::date AND unit = \(unit) AND taken < places
-                    RETURNING taken
-                    """, (Int.self), logger: logger)
-                if taken == nil { full.append(day); break }
-            }
-        }
+        // Take every place in one statement: the rows are locked in (day, unit) order, so that concurrent
+        // bookings never deadlock, and only where a place is left. A day missing from the answer is full;
+        // the refusal rolls the whole transaction back, so nothing is taken.
+        let wanted = needed.keys.sorted().flatMap { day in needed[day]!.map { (day.iso, $0) } }
+        let took = try await c.all("""
+            UPDATE day_capacities d SET taken = d.taken + 1
+            FROM (SELECT dc.day, dc.unit FROM day_capacities dc
+                  JOIN unnest(\(wanted.map(\.0))::date[], \(wanted.map(\.1))::text[]) AS w(day, unit) ON w.day = dc.day AND w.unit = dc.unit
+                  WHERE dc.center_id = \(centerID) AND dc.period_id = \(periodID)
+                  ORDER BY dc.day, dc.unit FOR UPDATE OF dc) locked
+            WHERE d.center_id = \(centerID) AND d.period_id = \(periodID) AND d.day = locked.day AND d.unit = locked.unit
+              AND d.taken < d.places
+            RETURNING d.day::text, d.unit
+            """, (String, String).self, logger: logger)
+        let taken = Set(took.map { "\($0.0)|\($0.1)" })
+        let full = needed.keys.sorted().filter { day in needed[day]!.contains { !taken.contains("\(day.iso)|\($0)") } }
         guard full.isEmpty else { throw BookingRefusal.full(full) }
 
+        let version = try await c.first("""
+            SELECT max(version) FROM tariffs WHERE center_id = \(centerID) AND code = \(tariff.code)
+            """, (Int.self), logger: logger) ?? 1
+        // The reservation number last: the center's counter row stays locked only until the commit.
         let number = try await nextNumber(c, center: centerID, counter: "reservation", logger: logger)
         guard let reservationID = try await c.first("""
             INSERT INTO reservations (center_id, number, family_id, child_id, period_id, cart_id, state, total_cents, first_day, last_day, created_at)
@@ -219,16 +227,15 @@ public enum BookingRepository {
                     \(total.cents), \(firstDay.iso)::date, \(lastDay.iso)::date, \(now))
             RETURNING id
             """, (Int64.self), logger: logger) else { throw BookingRefusal.periodClosed }
-        let version = try await c.first("""
-            SELECT max(version) FROM tariffs WHERE center_id = \(centerID) AND code = \(tariff.code)
-            """, (Int.self), logger: logger) ?? 1
-        for line in lines {
-            let capacity = line.units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }.sorted()
-            try await c.run("""
-                INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version)
-                VALUES (\(centerID), \(reservationID), \(line.day.iso)::date, \(line.key), \(line.units), \(capacity), \(line.price.cents), \(tariff.code), \(version))
-                """, logger: logger)
-        }
+        // Every line in one statement; a line's units and capacity units travel as comma-joined codes.
+        let capacities = lines.map { line in line.units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }.sorted().joined(separator: ",") }
+        try await c.run("""
+            INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version)
+            SELECT \(centerID), \(reservationID), l.day, l.key, string_to_array(l.units, ','), string_to_array(l.capacity, ','), l.price,
+                   \(tariff.code), \(version)
+            FROM unnest(\(lines.map(\.day.iso))::date[], \(lines.map(\.key))::text[], \(lines.map { $0.units.joined(separator: ",") })::text[],
+                        \(capacities)::text[], \(lines.map { Int64($0.price.cents) })::bigint[]) AS l(day, key, units, capacity, price)
+            """, logger: logger)
         return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart?.expiresAt)
     }
 
