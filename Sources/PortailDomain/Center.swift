@@ -44,7 +44,7 @@ public struct Center: Sendable, Hashable, Codable {
         self.payment = payment
     }
 
-    public var zone: TimeZone { TimeZone(identifier: timeZone) ?? TimeZone(identifier: "Europe/Paris")! }
+    public var zone: TimeZone { Calendars.zone(timeZone) ?? Calendars.zone("Europe/Paris")! }
 }
 
 /// The block the seed titles "COORDONNÉES".

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A day of the calendar, with no time zone (a period's day, a birth date, a closed day).
 public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
@@ -68,29 +69,25 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public var weekday: Weekday { Weekday.allCases[((dayNumber % 7) + 7 + 3) % 7] }  // 1970-01-01 was a Thursday
 
     /// "2016-07-06"
-    public var iso: String { String(format: "%04d-%02d-%02d", year, month, day) }
+    public var iso: String { Digits.pad(year, 4) + "-" + Digits.pad(month, 2) + "-" + Digits.pad(day, 2) }
     /// "06/07/2016"
-    public var french: String { String(format: "%02d/%02d/%04d", day, month, year) }
+    public var french: String { Digits.pad(day, 2) + "/" + Digits.pad(month, 2) + "/" + Digits.pad(year, 4) }
     /// "06/07"
-    public var frenchDayMonth: String { String(format: "%02d/%02d", day, month) }
+    public var frenchDayMonth: String { Digits.pad(day, 2) + "/" + Digits.pad(month, 2) }
     public var description: String { iso }
 
     public static func < (a: LocalDate, b: LocalDate) -> Bool { a.dayNumber < b.dayNumber }
 
     /// The calendar day of an instant in a time zone.
     public init(_ instant: Date, in zone: TimeZone) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
-        let c = calendar.dateComponents([.year, .month, .day], from: instant)
+        let c = Calendars.gregorian(in: zone).dateComponents([.year, .month, .day], from: instant)
         self.init(year: c.year!, month: c.month!, day: c.day!)!
     }
 
     /// The instant of this day at a wall-clock time in a time zone.
     public func instant(at time: LocalTime, in zone: TimeZone) -> Date {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
         let c = DateComponents(year: year, month: month, day: day, hour: time.hour, minute: time.minute)
-        return calendar.date(from: c)!
+        return Calendars.gregorian(in: zone).date(from: c)!
     }
 
     public init(from decoder: Decoder) throws {
@@ -128,9 +125,9 @@ public struct LocalTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
 
     public var minutesOfDay: Int { hour * 60 + minute }
     /// "12:00"
-    public var description: String { String(format: "%02d:%02d", hour, minute) }
+    public var description: String { Digits.pad(hour, 2) + ":" + Digits.pad(minute, 2) }
     /// "14h00", as French notices write it.
-    public var french: String { String(format: "%dh%02d", hour, minute) }
+    public var french: String { "\(hour)h" + Digits.pad(minute, 2) }
     public static func < (a: LocalTime, b: LocalTime) -> Bool { a.minutesOfDay < b.minutesOfDay }
 
     public init(from decoder: Decoder) throws {
@@ -169,5 +166,38 @@ extension LocalDate: CodingKeyRepresentable {
 
     public init?<T: CodingKey>(codingKey: T) {
         self.init(iso: codingKey.stringValue)
+    }
+}
+
+/// Zero-padded numbers without `String(format:)`, which goes through NSString and shows on every page.
+public enum Digits {
+    /// "07" for (7, 2); numbers wider than `width` are written whole.
+    public static func pad(_ n: Int, _ width: Int) -> String {
+        let digits = String(n.magnitude)
+        let padded = digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+        return n < 0 ? "-" + padded : padded
+    }
+}
+
+/// Gregorian calendars and time zones, made once per zone: creating them on Linux reads the zone
+/// database under a lock, and pages need them for every cell and deadline.
+public enum Calendars {
+    private static let cache = Mutex<[String: Calendar]>([:])
+    private static let zones = Mutex<[String: TimeZone]>([:])
+
+    public static func gregorian(in zone: TimeZone) -> Calendar {
+        if let calendar = cache.withLock({ $0[zone.identifier] }) { return calendar }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        cache.withLock { $0[zone.identifier] = calendar }
+        return calendar
+    }
+
+    /// The zone of an identifier ("Europe/Paris"), nil when unknown.
+    public static func zone(_ identifier: String) -> TimeZone? {
+        if let zone = zones.withLock({ $0[identifier] }) { return zone }
+        guard let zone = TimeZone(identifier: identifier) else { return nil }
+        zones.withLock { $0[identifier] = zone }
+        return zone
     }
 }

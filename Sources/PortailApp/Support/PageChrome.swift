@@ -57,10 +57,8 @@ enum French {
     }
 
     static func time(_ date: Date, in zone: TimeZone) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
-        let c = calendar.dateComponents([.hour, .minute], from: date)
-        return String(format: "%02d:%02d", c.hour ?? 0, c.minute ?? 0)
+        let c = Calendars.gregorian(in: zone).dateComponents([.hour, .minute], from: date)
+        return Digits.pad(c.hour ?? 0, 2) + ":" + Digits.pad(c.minute ?? 0, 2)
     }
 
     static let weekdayShort = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."]
@@ -80,5 +78,5 @@ enum French {
     }
 
     /// "00004": reservation numbers on five digits.
-    static func number(_ n: Int) -> String { String(format: "%05d", n) }
+    static func number(_ n: Int) -> String { Digits.pad(n, 5) }
 }

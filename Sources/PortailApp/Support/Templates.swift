@@ -22,7 +22,7 @@ public struct Templates: Sendable {
 
     /// Renders a page as an HTML response.
     func page(_ name: String, _ model: Any, status: HTTPResponse.Status = .ok) -> Response {
-        guard let html = library.render(model, withTemplate: name) else {
+        guard let html = library.render(TemplateValues.flatten(model) ?? [String: Any](), withTemplate: name) else {
             return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "template \(name) is missing")))
         }
         return Pages.html(html, status: status)
