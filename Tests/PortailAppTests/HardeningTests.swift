@@ -342,4 +342,14 @@ import Testing
             #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE state = 'deactivated'") == 1)
         }
     }
+
+    @Test func everyFirstSegmentOfTheRouterIsAReservedCenterCode() async throws {
+        let database = Database(settings: try await TestCluster.shared.freshDatabase(), logger: TestCluster.logger)
+        let segments = Set(try await RouteCatalog.routes(database).compactMap { route -> String? in
+            let path = route.split(separator: " ")[1]
+            return path.split(separator: "/").first.map(String.init)
+        })
+        #expect(segments.subtracting(CenterFileParser.reservedCodes).sorted() == [], "a center with that code would shadow these routes")
+        #expect(segments.count > 10)
+    }
 }

@@ -15,10 +15,10 @@ import Testing
 enum RouteCatalog {
     /// "GET /api/centers/{code}/periods", "POST /reservations/{numero}/annuler" ... with the development
     /// pages on, as `withPortal` serves them.
-    static func routes(_ database: Database) async throws -> [String] {
+    static func routes(_ database: Database, developmentPages: Bool = true) async throws -> [String] {
         let directory = CenterDirectory(.init(centers: [], failures: []))
         let routes = PortailRoutes(
-            templates: try await Templates.load(), database: database, directory: directory, developmentPages: true,
+            templates: try await Templates.load(), database: database, directory: directory, developmentPages: developmentPages,
             paymentProvider: { _ in nil }, paymentRules: [], health: HealthCheck(database: database, directory: directory),
             metrics: MetricsEndpoint(registry: PortailMetrics.registry)
         )

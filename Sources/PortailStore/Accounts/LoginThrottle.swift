@@ -77,20 +77,9 @@ public enum LoginThrottle {
             """, (Date?.self), logger: logger) ?? nil
     }
 
+    /// Counts a failure against `key` (nothing more while it is blocked already).
     public static func recordFailure(_ c: PostgresConnection, center: Int64, key: String, rule: Rule, logger: Logger) async throws {
-        // A key quiet for a whole window starts again from one failure; doubling blocks after the free ones.
-        try await c.run("""
-            INSERT INTO login_throttle AS t (center_id, key, failures) VALUES (\(center), \(key), 1)
-            ON CONFLICT (center_id, key) DO UPDATE SET
-                failures = CASE WHEN t.last_failure_at < now() - make_interval(secs => \(rule.window)) THEN 1 ELSE t.failures + 1 END,
-                last_failure_at = now(),
-                blocked_until = CASE
-                    WHEN t.last_failure_at < now() - make_interval(secs => \(rule.window)) THEN NULL
-                    WHEN t.failures + 1 >= \(rule.freeFailures)
-                    THEN now() + make_interval(secs => least(\(rule.maxBlock),
-                                                             \(rule.firstBlock) * power(2, least(t.failures + 1 - \(rule.freeFailures), 20))))
-                    ELSE NULL END
-            """, logger: logger)
+        _ = try await charge(c, center: center, key: key, rule: rule, logger: logger)
     }
 
     public static func clear(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws {
