@@ -42,18 +42,54 @@ extension PortailRoutes {
     }
 
     /// The staff member of the path, who must hold a role at this center and nowhere else (nor be a
-    /// federation administrator) for a manager to act on them; a federation administrator may act on anyone
-    /// with a role here.
-    func manageableStaff(_ c: PostgresConnection, _ record: CenterRecord, _ caller: StaffIdentity, _ context: AppRequestContext) async throws -> Int64 {
+    /// federation administrator) for a manager to act on them; a federation administrator may act on
+    /// anyone with a role here.
+    func manageableStaff(_ c: PostgresConnection, _ record: CenterRecord, _ caller: StaffIdentity,
+                         _ context: AppRequestContext) async throws -> Int64 {
+        let log = database.logger
         guard let id = context.parameters.get("staff").flatMap({ Int64($0) }),
-              try await StaffRepository.role(c, center: record.id, staff: id, logger: database.logger) != nil else {
+              try await StaffRepository.role(c, center: record.id, staff: id, logger: log) != nil else {
             throw APIProblem.notFound("There is no staff member with that id at center \(record.center.code).")
         }
-        if !caller.isFederationAdmin, let standing = try await StaffRepository.standing(c, center: record.id, staff: id, logger: database.logger),
+        if !caller.isFederationAdmin, let standing = try await StaffRepository.standing(c, center: record.id, staff: id, logger: log),
            standing.isFederationAdmin || standing.rolesElsewhere > 0 {
             throw APIProblem.forbidden("This person also works elsewhere in the federation: ask a federation administrator.")
         }
         return id
+    }
+
+    /// Gives `input.role` at the center to the person of `input.email` (creating their account), invites
+    /// them by e-mail and audits the grant, in the caller's transaction.
+    func grantRole(_ c: PostgresConnection, _ record: CenterRecord, _ input: StaffInput, name: String,
+                   by caller: StaffIdentity) async throws -> Invited {
+        let log = database.logger
+        let actor = "staff:\(caller.email)"
+        let standing = try await StaffRepository.standing(c, center: record.id, email: input.email, logger: log)
+        // A manager learns nothing about accounts elsewhere: one answer for a federation administrator's
+        // e-mail and for someone with a role at another center.
+        if let standing, !caller.isFederationAdmin, standing.isFederationAdmin || standing.rolesElsewhere > 0 {
+            throw APIProblem.forbidden("A center manager cannot give \(input.email) a role: ask a federation administrator.")
+        }
+        if let standing, standing.isFederationAdmin {
+            throw APIProblem(status: .conflict, title: "Federation administrator",
+                             detail: "\(input.email) is a federation administrator: that account is not given center roles.")
+        }
+        let id: Int64
+        if let existing = standing?.id {
+            id = existing
+        } else {
+            id = try await StaffRepository.createCenterAccount(c, email: input.email, name: name, logger: log)
+        }
+        let before = try await StaffRepository.role(c, center: record.id, staff: id, logger: log)
+        try await StaffRepository.grant(c, center: record.id, staff: id, role: input.role, logger: log)
+        guard let code = try await StaffRepository.invite(c, staff: id, by: actor, validFor: Self.invitationValidity, logger: log) else {
+            throw APIProblem(status: .conflict, title: "Not invited", detail: "\(input.email) cannot be invited to this center.")
+        }
+        try await AuditLog.record(c, center: record.id, actor: actor, action: "staff.grant", subject: input.email,
+                                  before: before.map { ["role": $0] }, after: ["role": input.role], logger: log)
+        try await sendStaffInvitation(c, record: record, to: input.email, role: input.role, code: code)
+        return Invited(id: id, email: input.email, role: input.role, invited: true,
+                       invitationExpiresAt: Date().addingTimeInterval(Self.invitationValidity))
     }
 
     func addStaffAccountRoutes(to router: Router<AppRequestContext>) {
@@ -78,35 +114,8 @@ extension PortailRoutes {
                 }
                 try Self.checkEmail(input.email)
                 let name = try Self.name(input.name, "name") ?? ""
-                let actor = "staff:\(staff.email)"
-                let invited = try await database.withCenter(record.id) { c -> Invited in
-                    let standing = try await StaffRepository.standing(c, center: record.id, email: input.email, logger: database.logger)
-                    // A manager learns nothing about accounts elsewhere: one answer for a federation
-                    // administrator's e-mail and for someone with a role at another center.
-                    if let standing, !staff.isFederationAdmin, standing.isFederationAdmin || standing.rolesElsewhere > 0 {
-                        throw APIProblem.forbidden("A center manager cannot give \(input.email) a role: ask a federation administrator.")
-                    }
-                    if let standing, standing.isFederationAdmin {
-                        throw APIProblem(status: .conflict, title: "Federation administrator",
-                                         detail: "\(input.email) is a federation administrator: that account is not given center roles.")
-                    }
-                    let id: Int64
-                    if let existing = standing?.id {
-                        id = existing
-                    } else {
-                        id = try await StaffRepository.createCenterAccount(c, email: input.email, name: name, logger: database.logger)
-                    }
-                    let before = try await StaffRepository.role(c, center: record.id, staff: id, logger: database.logger)
-                    try await StaffRepository.grant(c, center: record.id, staff: id, role: input.role, logger: database.logger)
-                    guard let code = try await StaffRepository.invite(c, staff: id, by: actor, validFor: Self.invitationValidity,
-                                                                      logger: database.logger) else {
-                        throw APIProblem(status: .conflict, title: "Not invited", detail: "\(input.email) cannot be invited to this center.")
-                    }
-                    try await AuditLog.record(c, center: record.id, actor: actor, action: "staff.grant", subject: input.email,
-                                              before: before.map { ["role": $0] }, after: ["role": input.role], logger: database.logger)
-                    try await sendStaffInvitation(c, record: record, to: input.email, role: input.role, code: code)
-                    return Invited(id: id, email: input.email, role: input.role, invited: true,
-                                   invitationExpiresAt: Date().addingTimeInterval(Self.invitationValidity))
+                let invited = try await database.withCenter(record.id) { c in
+                    try await grantRole(c, record, input, name: name, by: staff)
                 }
                 return try API.json(invited, status: .created)
             }
