@@ -17,26 +17,30 @@ public struct LedgerTotals: Sendable {
 }
 
 public enum LedgerQueries {
+    /// The family's totals in one statement: its invoices (what credit notes and allocations settled of
+    /// each) and its payments (what of them is allocated).
     public static func totals(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> LedgerTotals {
-        let invoices = try await c.first("""
-            SELECT coalesce(sum(i.total_cents - coalesce(cn.credited, 0)), 0)::bigint, count(*)::int,
-                   coalesce(sum(greatest(i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0), 0)), 0)::bigint,
-                   count(*) FILTER (WHERE i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) > 0)::int
-            FROM invoices i
-            LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
-                               WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
-            LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
-                               WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
-            WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
-            """, (Int, Int, Int, Int).self, logger: logger) ?? (0, 0, 0, 0)
-        let payments = try await c.first("""
-            SELECT coalesce(sum(amount_cents), 0)::bigint, count(*)::int,
-                   coalesce((SELECT sum(a.amount_cents) FROM allocations a JOIN payments p ON p.center_id = a.center_id AND p.id = a.payment_id
-                             WHERE a.center_id = \(center) AND p.family_id = \(family)), 0)::bigint
-            FROM payments WHERE center_id = \(center) AND family_id = \(family)
-            """, (Int, Int, Int).self, logger: logger) ?? (0, 0, 0)
-        return LedgerTotals(invoiced: Money(cents: invoices.0), invoiceCount: invoices.1, paid: Money(cents: payments.0),
-                            paymentCount: payments.1, due: Money(cents: invoices.2), unsettledCount: invoices.3, allocated: Money(cents: payments.2))
+        let row = try await c.first("""
+            WITH inv AS (
+                SELECT coalesce(sum(i.total_cents - coalesce(cn.credited, 0)), 0)::bigint AS invoiced, count(*)::int AS invoices,
+                       coalesce(sum(greatest(i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0), 0)), 0)::bigint AS due,
+                       count(*) FILTER (WHERE i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) > 0)::int AS unsettled
+                FROM invoices i
+                LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
+                                   WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
+                LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
+                                   WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
+                WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
+            ), pay AS (
+                SELECT coalesce(sum(p.amount_cents), 0)::bigint AS paid, count(*)::int AS payments,
+                       coalesce(sum((SELECT sum(a.amount_cents) FROM allocations a
+                                     WHERE a.center_id = p.center_id AND a.payment_id = p.id)), 0)::bigint AS allocated
+                FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
+            )
+            SELECT inv.invoiced, inv.invoices, inv.due, inv.unsettled, pay.paid, pay.payments, pay.allocated FROM inv, pay
+            """, (Int, Int, Int, Int, Int, Int, Int).self, logger: logger) ?? (0, 0, 0, 0, 0, 0, 0)
+        return LedgerTotals(invoiced: Money(cents: row.0), invoiceCount: row.1, paid: Money(cents: row.4), paymentCount: row.5,
+                            due: Money(cents: row.2), unsettledCount: row.3, allocated: Money(cents: row.6))
     }
 }
 
