@@ -41,7 +41,8 @@ public enum PortailApplication {
         paymentRules: [PaymentTypeRule] = [],
         logger: Logger
     ) async throws -> some ApplicationProtocol {
-        let registry = PortailMetrics.registry
+        // The Prometheus registry sets up the metrics system: before anything records a value.
+        _ = PortailMetrics.registry
         database.reportPoolSizes()
         let templates = try await Templates.load()
         // The demo and the tests link to the listener's own address; `serve` to each center's portal_url.
@@ -54,7 +55,6 @@ public enum PortailApplication {
             paymentProvider: paymentProvider,
             paymentRules: paymentRules,
             health: HealthCheck(database: database, directory: directory),
-            metrics: MetricsEndpoint(registry: registry),
             publicAddress: publicAddress
         )
         let router = Router(context: AppRequestContext.self)

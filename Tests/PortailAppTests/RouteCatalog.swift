@@ -19,8 +19,7 @@ enum RouteCatalog {
         let directory = CenterDirectory(.init(centers: [], failures: []))
         let routes = PortailRoutes(
             templates: try await Templates.load(), database: database, directory: directory, developmentPages: developmentPages,
-            paymentProvider: { _ in nil }, paymentRules: [], health: HealthCheck(database: database, directory: directory),
-            metrics: MetricsEndpoint(registry: PortailMetrics.registry)
+            paymentProvider: { _ in nil }, paymentRules: [], health: HealthCheck(database: database, directory: directory)
         )
         let router = Router(context: AppRequestContext.self)
         routes.add(to: router)

@@ -15,7 +15,6 @@ struct PortailRoutes: Sendable {
     /// How posted center files check their payment blocks (the provider registry's rules).
     let paymentRules: [PaymentTypeRule]
     let health: HealthCheck
-    let metrics: MetricsEndpoint
     /// Where absolute links point (never the request's Host).
     var publicAddress = PublicAddress(useListener: false)
 
