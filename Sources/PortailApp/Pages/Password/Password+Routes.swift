@@ -72,12 +72,18 @@ extension PortailRoutes {
         }
 
         for (path, purpose, title) in [("/reinitialisation", "reset", "Choisir un nouveau mot de passe"), ("/activation", "activation", "Activer mon compte famille")] {
-            router.get(RouterPath(path)) { request, context in
+            /// Whether the link's token is live (a token of the wrong shape is refused before the database).
+            @Sendable func isLive(_ token: String, _ context: AppRequestContext) async throws -> Bool {
                 let record = try context.requireCenter
-                let token = request.uri.queryParameters["jeton"].map(String.init) ?? ""
-                let valid = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c in
+                guard SecretToken.looksValid(token) else { return false }
+                return try await database.withCenter(record.id) { c in
                     try await AccountRepository.tokenIsValid(c, center: record.id, token: token, purpose: purpose, logger: context.logger)
-                } : false
+                }
+            }
+
+            router.get(RouterPath(path)) { request, context in
+                let token = request.uri.queryParameters["jeton"].map(String.init) ?? ""
+                let valid = try await isLive(token, context)
                 return templates.page("password-choose", PasswordModel(
                     page: PageChrome(context), token: token, purpose: path, title: title,
                     error: valid ? nil : "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: valid
@@ -92,10 +98,7 @@ extension PortailRoutes {
                 let gone = PasswordModel(page: PageChrome(context), token: "", purpose: path, title: title,
                                          error: "Ce lien n'est plus valable (déjà utilisé ou expiré). Demandez-en un nouveau.", notice: nil, valid: false)
                 // The link is checked before any password work: a guessed token costs no bcrypt.
-                let live = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c in
-                    try await AccountRepository.tokenIsValid(c, center: record.id, token: token, purpose: purpose, logger: context.logger)
-                } : false
-                guard live else { return templates.page("password-choose", gone, status: .gone) }
+                guard try await isLive(token, context) else { return templates.page("password-choose", gone, status: .gone) }
                 let problem = Passwords.weakness(of: password) ?? (password == again ? nil : "Les deux mots de passe saisis sont différents.")
                 if let problem {
                     return templates.page("password-choose", PasswordModel(page: PageChrome(context), token: token, purpose: path, title: title,
