@@ -29,9 +29,18 @@ enum InputLimits {
     }
 
     /// The page to show when `requested` may be past the last one of `total` rows.
-    static func clamp(page requested: Int, size: Int, total: Int) -> Int {
+    private static func clamp(page requested: Int, size: Int, total: Int) -> Int {
         let last = max(1, (total + size - 1) / size)
         return min(requested, last)
+    }
+
+    /// Reads page `requested` of `size` rows with `fetch(offset)`; past the last page, reads the last one.
+    /// Returns the rows read and the page they are.
+    static func page<Rows>(_ requested: Int, size: Int, _ fetch: (_ offset: Int) async throws -> (rows: Rows, total: Int))
+        async throws -> (list: (rows: Rows, total: Int), page: Int) {
+        let list = try await fetch((requested - 1) * size)
+        let page = clamp(page: requested, size: size, total: list.total)
+        return page == requested ? (list, page) : (try await fetch((page - 1) * size), page)
     }
 
     /// An e-mail address as people type it, trimmed; nil when it is too long or not shaped like one.

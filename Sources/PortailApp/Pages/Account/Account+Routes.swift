@@ -14,13 +14,8 @@ extension PortailRoutes {
             let logger = context.logger
             let (account, list, cart, ledger, pageNumber) = try await database.withCenter(record.id) { c in
                 let account = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)
-                var list = try await ReservationQueries.page(c, center: record.id, family: family, offset: (requested - 1) * pageSize,
-                                                             limit: pageSize, logger: logger)
-                // Past the last page: the last page.
-                let pageNumber = InputLimits.clamp(page: requested, size: pageSize, total: list.total)
-                if pageNumber != requested {
-                    list = try await ReservationQueries.page(c, center: record.id, family: family, offset: (pageNumber - 1) * pageSize,
-                                                             limit: pageSize, logger: logger)
+                let (list, pageNumber) = try await InputLimits.page(requested, size: pageSize) { offset in
+                    try await ReservationQueries.page(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
                 }
                 let cart = try await ReservationQueries.cart(c, center: record.id, family: family, logger: logger)
                 let ledger = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)

@@ -22,11 +22,8 @@ extension PortailRoutes {
             let logger = context.logger
             let (totals, list, pageNumber, mentioned) = try await database.withCenter(record.id) { c in
                 let totals = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
-                var list = try await LedgerQueries.entries(c, center: record.id, family: family, offset: (requested - 1) * size, limit: size, logger: logger)
-                // Past the last page: the last page.
-                let pageNumber = InputLimits.clamp(page: requested, size: size, total: list.total)
-                if pageNumber != requested {
-                    list = try await LedgerQueries.entries(c, center: record.id, family: family, offset: (pageNumber - 1) * size, limit: size, logger: logger)
+                let (list, pageNumber) = try await InputLimits.page(requested, size: size) { offset in
+                    try await LedgerQueries.entries(c, center: record.id, family: family, offset: offset, limit: size, logger: logger)
                 }
                 // The notice names a document of this family read from the database, never the query's text.
                 let mentioned = try await (query["avoir"] ?? query["annulation"]).asyncFlatMap { number -> InvoiceDetail? in
