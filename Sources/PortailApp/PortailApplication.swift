@@ -39,6 +39,7 @@ public enum PortailApplication {
         services: [any Service] = [],
         paymentProvider: @escaping @Sendable (Center) -> (any PaymentProvider)? = { _ in nil },
         paymentRules: [PaymentTypeRule] = [],
+        publicAddress: PublicAddress? = nil,
         logger: Logger
     ) async throws -> some ApplicationProtocol {
         // The Prometheus registry sets up the metrics system: before anything records a value.
@@ -46,7 +47,7 @@ public enum PortailApplication {
         database.reportPoolSizes()
         let templates = try await Templates.load()
         // The demo and the tests link to the listener's own address; `serve` to each center's portal_url.
-        let publicAddress = PublicAddress(useListener: configuration.developmentPages)
+        let publicAddress = publicAddress ?? PublicAddress(useListener: configuration.developmentPages)
         let routes = PortailRoutes(
             templates: templates,
             database: database,

@@ -85,7 +85,7 @@ struct CenterFileParser {
     /// shadow them. A test checks that every route's first segment is listed here.
     public static let reservedCodes: Set<String> = [
         "api", "admin", "healthz", "metrics", "static", "dev", "simulateur", "paiement", "paiements", "panier",
-        "compte", "factures", "attestations", "reservation", "reservations", "connexion", "deconnexion",
+        "compte", "factures", "liste-attente", "attestations", "reservation", "reservations", "connexion", "deconnexion",
         "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico",
     ]
 

@@ -95,7 +95,10 @@ enum Server {
         }
         directory.replace(with: ready)
         let serving = Database(settings: settings, logger: logger)
-        let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger), logger: logger)
+        // The demo links to the listener's own address; `serve` to each center's portal_url.
+        let publicAddress = PublicAddress(useListener: demo)
+        let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger),
+                                             publicAddress: publicAddress, logger: logger)
         var configuration = PortailApplication.Configuration(
             host: server.host, port: server.port, developmentPages: demo,
             adminHost: server.adminHost, adminPort: server.adminPort
@@ -108,6 +111,7 @@ enum Server {
             services: [maintenance],
             paymentProvider: Runtime.paymentProvider(demo: demo, logger: logger),
             paymentRules: Runtime.paymentRules,
+            publicAddress: publicAddress,
             logger: logger
         )
         printBanner(server: server, snapshot: ready, demo: demo)

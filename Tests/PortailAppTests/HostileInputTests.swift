@@ -357,6 +357,9 @@ final class HostileTarget: @unchecked Sendable {
         case "POST /reservations/confirmer":
             return [("enfant", parentChild), ("periode", "vacances"), ("jour", "\(startsOn.adding(days: 14).iso):journee")]
         case "POST /panier/retirer": return [("numero", "00001")]
+        case "POST /reservations/liste-attente":
+            return [("enfant", parentChild), ("periode", "vacances"), ("attente", "\(startsOn.adding(days: 15).iso):journee")]
+        case "POST /liste-attente/retirer": return [("entree", "1")]
         case "POST /simulateur/paiement", "POST /simulateur/choix":
             let fields = [("sim_reference", "ref"), ("sim_amount", "1000"), ("sim_trans_id", "000001"),
                           ("sim_notify_url", "http://127.0.0.1:1/nulle-part"), ("sim_return_url", "http://127.0.0.1:1/retour")]

@@ -126,6 +126,8 @@ import Testing
         "POST /reservations/recapitulatif": .familyForm(parent: .ok, neighbour: .notFound),  // the parent's child
         "POST /reservations/confirmer": .familyForm(parent: .badRequest, neighbour: .notFound),  // no day ticked
         "GET /reservations/{numero}": .familyPage(parent: .ok, neighbour: .notFound),
+        "POST /reservations/liste-attente": .familyForm(parent: .conflict, neighbour: .notFound),  // places left: book instead
+        "POST /liste-attente/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such entry
         "POST /reservations/{numero}/annuler": .familyForm(parent: .redirect, neighbour: .notFound),
         "GET /panier": .familyPage(parent: .ok, neighbour: .ok),
         "POST /panier/retirer": .familyForm(parent: .ok, neighbour: .ok),  // "n'est plus dans votre panier"
@@ -190,6 +192,7 @@ import Testing
 
         // Reservations and money: staff read and book; cancelling, invoicing and money are for managers.
         "GET /api/centers/{code}/reservations": .centerStaff(.ok),
+        "GET /api/centers/{code}/waiting-list": .centerStaff(.ok),
         "POST /api/centers/{code}/reservations": .centerStaff(.invalid),
         "POST /api/centers/{code}/reservations/{number}/cancel": .managers(.ok),
         "GET /api/centers/{code}/attendance": .centerStaff(.ok),
@@ -491,6 +494,9 @@ import Testing
             return [("enfant", child), ("periode", "vacances"), ("jour", "\(day):journee")]
         case "POST /reservations/confirmer": return [("enfant", child), ("periode", "vacances")]
         case "POST /panier/retirer": return [("numero", "00001")]
+        case "POST /reservations/liste-attente":
+            return [("enfant", child), ("periode", "vacances"), ("attente", "\(world.period.startsOn.adding(days: 12).iso):journee")]
+        case "POST /liste-attente/retirer": return [("entree", "1")]
         case "POST /paiement/notification", "POST /simulateur/paiement", "POST /simulateur/choix":
             return [("vads_amount", "1")]
         default: return []

@@ -4,7 +4,8 @@ import PortailStore
 import ServiceLifecycle
 
 /// Background work, on every instance at once: reload the centers when another instance changed them,
-/// expire unpaid carts (their places come back), purge old sessions, deliver the mail outbox. Each step
+/// expire unpaid carts (their places come back), offer freed places to the waiting lists, purge old
+/// sessions, deliver the mail outbox. Each step
 /// locks (SKIP LOCKED rows, or the outbox's delivery lock), so instances share the work instead of
 /// repeating it; correctness never depends on the timing (carts are also expired whenever places are
 /// counted or a cart is read).
@@ -14,8 +15,12 @@ public struct MaintenanceService: Service {
     let mail: any MailTransport
     let interval: Duration
     let logger: Logger
+    /// Where the links of the waiting-list offers point.
+    let publicAddress: PublicAddress
 
-    public init(database: Database, directory: CenterDirectory, mail: any MailTransport, interval: Duration = .seconds(15), logger: Logger) {
+    public init(database: Database, directory: CenterDirectory, mail: any MailTransport, interval: Duration = .seconds(15),
+                publicAddress: PublicAddress = PublicAddress(useListener: false), logger: Logger) {
+        self.publicAddress = publicAddress
         self.database = database
         self.directory = directory
         self.mail = mail
@@ -50,11 +55,37 @@ public struct MaintenanceService: Service {
                     return try await BookingRepository.expireDueCarts(c, center: record.id, logger: logger)
                 }
                 if expired > 0 { logger.info("center \(record.center.code): \(expired) unpaid reservation(s) expired") }
+                let offers = try await offerFreedPlaces(record)
+                if offers > 0 { logger.info("center \(record.center.code): \(offers) freed place(s) offered to the waiting list") }
                 try await deliverMail(record)
             } catch {
                 logger.error("maintenance of center \(record.center.code) failed: \(String(reflecting: error))")
             }
         }
+    }
+
+    /// Offers the places freed since the last pass to the first children in line, each with its e-mail.
+    func offerFreedPlaces(_ record: CenterRecord) async throws -> Int {
+        let center = record.center
+        let cart = publicAddress.base(of: center) + "/panier"
+        return try await WaitingList.offerFreedPlaces(database, center: center, centerID: record.id, logger: logger) { offer in
+            let unit = center.unit(offer.unit)?.label.lowercased() ?? offer.unit
+            return (
+                subject: "\(center.name) – une place s'est libérée pour \(offer.childName) le \(offer.day.french)",
+                body: """
+                Bonjour,
+
+                Une place s'est libérée pour \(offer.childName) le \(offer.day.french) (\(unit)), pour laquelle vous étiez en liste d'attente.
+
+                Nous l'avons mise de côté dans votre panier (réservation n° \(French.number(offer.reservationNumber)), \(offer.total)) jusqu'au \(French.dateTime(offer.expiresAt, in: center.zone)). Pour la confirmer, payez votre panier avant cette heure :
+                \(cart)
+
+                Passé ce délai, la place sera proposée à la famille suivante. Si vous n'en avez plus besoin, retirez-la de votre panier : elle sera proposée tout de suite à une autre famille.
+
+                \(center.name)
+                """
+            )
+        }.count
     }
 
     /// Claims a batch in a short transaction, sends each mail with no transaction open (a slow SMTP

@@ -77,6 +77,9 @@ enum French {
         }
     }
 
+    /// "1er", "2e", "3e": a place in a waiting line.
+    static func rank(_ n: Int) -> String { n == 1 ? "1er" : "\(n)e" }
+
     /// "00004": reservation numbers on five digits.
     static func number(_ n: Int) -> String { Digits.pad(n, 5) }
 }

@@ -50,6 +50,7 @@ struct PortailRoutes: Sendable {
         addFamilyRoutes(to: router)
         addPeriodRoutes(to: router)
         addReservationRoutes(to: router)
+        addWaitingListRoutes(to: router)
         addMoneyAPIRoutes(to: router)
         addExportRoutes(to: router)
     }

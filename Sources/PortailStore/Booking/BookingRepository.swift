@@ -18,6 +18,10 @@ public struct BookingRequest: Sendable {
     /// Made by the center's staff for the family: past the booking window and the deadlines (never past
     /// the places), confirmed at once without a cart; the family pays at the office.
     public var byStaff: Bool
+    /// Set when a freed place is offered to a child of the waiting list: the booking window no longer
+    /// matters (the family joined the line while it was open), the places held back for the line are the
+    /// child's to take, and the cart holds the place until this instant.
+    public var offerHeldUntil: Date?
 
     public init(familyID: Int64, child: ChildRecord, period: Period, selection: [LocalDate: Set<String>], byStaff: Bool = false) {
         self.familyID = familyID
@@ -66,10 +70,11 @@ public enum BookingRepository {
 
     /// Places left per day and capacity unit of a period. Places still held by carts whose hold has run
     /// out count as free (the maintenance job or the next booking releases them): a read writes nothing.
+    /// Places that children of the waiting list are waiting for are not left to others.
     public static func availability(_ c: PostgresConnection, center: Int64, periodID: Int64, logger: Logger) async throws -> [LocalDate: DayAvailability] {
         var result: [LocalDate: DayAvailability] = [:]
         var query = PostgresQuery(unsafeSQL: """
-            SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0), 0)
+            SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0) - coalesce(line.waiting, 0), 0)
             FROM day_capacities d
             LEFT JOIN (
                 SELECT l.day, cu AS unit, count(*)::int AS held
@@ -81,6 +86,12 @@ public enum BookingRepository {
                   AND r.state = 'pending_payment' AND r.period_id = $2
                 GROUP BY 1, 2
             ) due ON due.day = d.day AND due.unit = d.unit
+            LEFT JOIN (
+                SELECT w.day, cu AS unit, count(*)::int AS waiting
+                FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
+                WHERE w.center_id = $1 AND w.period_id = $2 AND w.state = 'waiting'
+                GROUP BY 1, 2
+            ) line ON line.day = d.day AND line.unit = d.unit
             WHERE d.center_id = $1 AND d.period_id = $2
             """)
         try query.binds.append(center, context: .default)
@@ -133,7 +144,7 @@ public enum BookingRepository {
     ) async throws -> PreparedBooking {
         let zone = center.zone
         let period = request.period
-        guard request.byStaff ? !period.closed : period.isOpenForBooking(at: now, in: zone),
+        guard request.byStaff || request.offerHeldUntil != nil ? !period.closed : period.isOpenForBooking(at: now, in: zone),
               center.ageGroup(period.ageGroup)?.admits(birthDate: request.child.birthDate, on: period.startsOn) == true
         else { throw BookingRefusal.periodClosed }
         let selection = request.selection.filter { !$0.value.isEmpty }
@@ -196,11 +207,14 @@ public enum BookingRepository {
 
         // The family's open cart, created with the center's hold time when there is none; staff bookings
         // are confirmed without one.
-        let cart = request.byStaff ? nil : try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes, logger: logger)
+        let cart = request.byStaff ? nil : try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes,
+                                                              until: request.offerHeldUntil, logger: logger)
 
         // Take every place in one statement: the rows are locked in (day, unit) order, so that concurrent
         // bookings never deadlock, and only where a place is left. A day missing from the answer is full;
-        // the refusal rolls the whole transaction back, so nothing is taken.
+        // the refusal rolls the whole transaction back, so nothing is taken. The places children of the
+        // waiting list wait for are theirs: only an offer to one of them, or the staff, may take them.
+        let heldBack = !(request.byStaff || request.offerHeldUntil != nil)
         let wanted = needed.keys.sorted().flatMap { day in needed[day]!.map { (day.iso, $0) } }
         let took = try await c.all("""
             UPDATE day_capacities d SET taken = d.taken + 1
@@ -209,7 +223,10 @@ public enum BookingRepository {
                   WHERE dc.center_id = \(centerID) AND dc.period_id = \(periodID)
                   ORDER BY dc.day, dc.unit FOR UPDATE OF dc) locked
             WHERE d.center_id = \(centerID) AND d.period_id = \(periodID) AND d.day = locked.day AND d.unit = locked.unit
-              AND d.taken < d.places
+              AND d.taken + CASE WHEN \(heldBack) THEN (
+                  SELECT count(*)::int FROM waiting_list w
+                  WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
+                    AND d.unit = ANY(w.capacity_units)) ELSE 0 END < d.places
             RETURNING d.day::text, d.unit
             """, (String, String).self, logger: logger)
         let taken = Set(took.map { "\($0.0)|\($0.1)" })
@@ -260,16 +277,21 @@ public enum BookingRepository {
         var expiresAt: Date
     }
 
-    static func openCart(_ c: PostgresConnection, center: Int64, family: Int64, holdMinutes: Int, logger: Logger) async throws -> Cart {
+    /// The family's open cart, or a new one holding for `holdMinutes`; a place offered from the waiting
+    /// list holds the cart at least `until` (the offer's deadline).
+    static func openCart(_ c: PostgresConnection, center: Int64, family: Int64, holdMinutes: Int, until: Date? = nil, logger: Logger) async throws -> Cart {
         if let (id, expires, state) = try await c.first("""
             SELECT id, expires_at, state FROM carts WHERE center_id = \(center) AND family_id = \(family) AND state IN ('open', 'paying')
             ORDER BY id DESC LIMIT 1 FOR UPDATE
             """, (Int64, Date, String).self, logger: logger) {
             guard state == "open" else { throw BookingRefusal.cartFrozen }
-            return Cart(id: id, expiresAt: expires)
+            guard let until, until > expires else { return Cart(id: id, expiresAt: expires) }
+            try await c.run("UPDATE carts SET expires_at = \(until) WHERE center_id = \(center) AND id = \(id)", logger: logger)
+            return Cart(id: id, expiresAt: until)
         }
         let (id, expires) = try await c.first("""
-            INSERT INTO carts (center_id, family_id, expires_at) VALUES (\(center), \(family), now() + make_interval(mins => \(holdMinutes)::int))
+            INSERT INTO carts (center_id, family_id, expires_at)
+            VALUES (\(center), \(family), coalesce(\(until), now() + make_interval(mins => \(holdMinutes)::int)))
             RETURNING id, expires_at
             """, (Int64, Date).self, logger: logger)!
         return Cart(id: id, expiresAt: expires)

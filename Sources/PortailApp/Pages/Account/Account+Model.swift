@@ -30,6 +30,32 @@ struct ReservationRow {
     }
 }
 
+/// A line of "Listes d'attente": a child waiting for a day, or a place offered to it.
+struct WaitingRow {
+    let id: Int64
+    let child: String
+    let day: String
+    let unit: String
+    let situation: String
+    let canWithdraw: Bool
+    let offered: Bool
+
+    init(_ e: WaitingEntry, center: Center) {
+        id = e.id
+        child = e.childName
+        day = e.day.french
+        unit = center.unit(e.unit)?.label ?? e.unit
+        switch e.state {
+        case .offered:
+            situation = "place proposée : à payer avant le " + (e.offerExpiresAt.map { French.dateTime($0, in: center.zone) } ?? "")
+        default:
+            situation = "en liste d'attente, " + French.rank(e.rank ?? 1)
+        }
+        canWithdraw = e.state == .waiting
+        offered = e.state == .offered
+    }
+}
+
 /// The home page of a family account.
 struct AccountModel {
     struct Pager {
@@ -44,6 +70,9 @@ struct AccountModel {
     let reservations: [ReservationRow]
     let hasReservations: Bool
     let pager: Pager
+    let waiting: [WaitingRow]
+    let hasWaiting: Bool
+    let notice: String?
     let cart: CartBanner?
     let invoiced: String
     let invoiceCount: String

@@ -12,14 +12,15 @@ extension PortailRoutes {
             let pageSize = 10
             let requested = try InputLimits.page(request.uri.queryParameters["page"])
             let logger = context.logger
-            let (account, list, cart, ledger, pageNumber) = try await database.withCenter(record.id) { c in
+            let (account, list, cart, ledger, waiting, pageNumber) = try await database.withCenter(record.id) { c in
                 let account = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)
                 let (list, pageNumber) = try await InputLimits.page(requested, size: pageSize) { offset in
                     try await ReservationQueries.page(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
                 }
                 let cart = try await ReservationQueries.cart(c, center: record.id, family: family, logger: logger)
                 let ledger = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
-                return (account, list, cart, ledger, pageNumber)
+                let waiting = try await WaitingList.select(c, center: record.id, .init(family: family, states: [.waiting, .offered]), logger: logger).entries
+                return (account, list, cart, ledger, waiting, pageNumber)
             }
             let center = record.center
             let first = list.total == 0 ? 0 : (pageNumber - 1) * pageSize + 1
@@ -36,6 +37,9 @@ extension PortailRoutes {
                     previous: pageNumber > 1 ? "\(base)/compte?page=\(pageNumber - 1)" : nil,
                     next: last < list.total ? "\(base)/compte?page=\(pageNumber + 1)" : nil
                 ),
+                waiting: waiting.map { WaitingRow($0, center: center) },
+                hasWaiting: !waiting.isEmpty,
+                notice: request.uri.queryParameters["retrait"] == "1" ? "Votre enfant a quitté la liste d'attente." : nil,
                 cart: CartBanner(cart, zone: center.zone),
                 invoiced: ledger.invoiced.description,
                 invoiceCount: "\(ledger.invoiceCount) facture\(ledger.invoiceCount > 1 ? "s" : "")",
@@ -45,6 +49,18 @@ extension PortailRoutes {
                 unsettled: "\(ledger.unsettledCount) facture\(ledger.unsettledCount > 1 ? "s" : "") non soldée\(ledger.unsettledCount > 1 ? "s" : "")"
             )
             return templates.page("account", model)
+        }
+
+        // "Se retirer" of a waiting line; another family's entry is the same 404 as an unknown one.
+        router.post("/liste-attente/retirer") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            guard let id = context.form["entree"].flatMap({ Int64($0) }) else { throw HTTPError(.badRequest) }
+            let withdrawn = try await database.withCenter(record.id) { c in
+                try await WaitingList.withdraw(c, center: record.id, family: family, id: id, logger: context.logger)
+            }
+            guard withdrawn else { return Pages.notFound() }
+            return Pages.redirect("\(context.basePath)/compte?retrait=1#attente")
         }
     }
 }

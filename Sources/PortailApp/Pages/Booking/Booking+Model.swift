@@ -45,6 +45,8 @@ struct GridModel {
         let statusClass: String
         let disabled: Bool
         let checked: Bool
+        /// A full day the child may wait for: the cell offers the waiting list.
+        let canWait: Bool
     }
     struct Row {
         let day: String
@@ -60,11 +62,14 @@ struct GridModel {
     let columns: [Column]
     let rows: [Row]
     let error: String?
+    let notice: String?
     let priceNote: String?
 
-    /// Builds the grid from the period, the places left and what the child already holds.
+    /// Builds the grid from the period, the places left, what the child already holds and the days it
+    /// waits for (rank by "day:unit").
     init(page: PageChrome, center: Center, period: Period, child: ChildRecord, availability: [LocalDate: DayAvailability],
-         held: [LocalDate: Set<String>], prices: [String: Money], selected: Set<String>, now: Date, error: String?) {
+         held: [LocalDate: Set<String>], waiting: [String: Int], prices: [String: Money], selected: Set<String>, now: Date,
+         error: String?, notice: String? = nil) {
         self.page = page
         childID = child.id
         childName = child.firstName
@@ -78,23 +83,28 @@ struct GridModel {
                 let value = "\(day.iso):\(unit.code)"
                 let left = unit.capacityUnits.map { availability[day]?.remaining[$0] ?? 0 }.min() ?? 0
                 let status: (String, String, Bool, Bool)  // words, class, disabled, checked
+                var canWait = false
                 if !(held[day] ?? []).isDisjoint(with: unit.capacityUnits) {
                     status = ("déjà réservé", "held", true, true)
                 } else if !period.isBookable(day, at: now, in: center.zone) {
                     status = ("délai dépassé", "locked", true, false)
+                } else if let rank = waiting[value] {
+                    status = ("liste d'attente : \(French.rank(rank))", "waiting", true, false)
                 } else if left <= 0 {
                     status = ("complet", "full", true, false)
+                    canWait = true
                 } else if left <= 5 {
                     status = ("dernières places (\(left))", "last", false, selected.contains(value))
                 } else {
                     status = ("disponible", "free", false, selected.contains(value))
                 }
                 return Cell(id: "c-\(day.iso)-\(unit.code)", value: value, unitLabel: unit.label,
-                            status: status.0, statusClass: status.1, disabled: status.2, checked: status.3)
+                            status: status.0, statusClass: status.1, disabled: status.2, checked: status.3, canWait: canWait)
             }
             return Row(day: French.shortDay(day), dayLong: day.french, cells: cells)
         }
         self.error = error
+        self.notice = notice
         if let tariff = center.tariff(period.tariff), case .siblings = tariff.model {
             priceNote = "Tarif dégressif : le prix indiqué est celui du premier enfant ; les frères et sœurs inscrits le même jour paient moins."
         } else {

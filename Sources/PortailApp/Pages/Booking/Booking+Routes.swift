@@ -35,7 +35,36 @@ extension PortailRoutes {
                     hasPeriods: !periods.isEmpty, canChangeChild: children.count > 1
                 ))
             }
-            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil)
+            let notice = query["liste"] == "ok"
+                ? "\(child.firstName) est inscrit(e) sur la liste d'attente. Si une place se libère, elle lui est réservée dans votre panier et vous êtes prévenu par e-mail."
+                : nil
+            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil, notice: notice)
+        }
+
+        // A full day's "liste d'attente" button: the child joins the line for that day and unit.
+        router.post("/reservations/liste-attente") { _, context in
+            let (record, family, child, period, _) = try await bookingInput(context)
+            guard let value = context.form["attente"], let asked = parseSelection([value]), let (day, units) = asked.first, let unit = units.first else {
+                throw HTTPError(.badRequest)
+            }
+            let logger = context.logger
+            let refusal: String
+            do {
+                _ = try await database.withCenter(record.id) { c in
+                    try await WaitingList.join(c, center: record.center, centerID: record.id, family: family, child: child, period: period,
+                                               day: day, unit: unit, now: Date(), logger: logger)
+                }
+                return Pages.redirect("\(context.basePath)/reservations/nouvelle?enfant=\(child.id)&periode=\(period.code)&liste=ok")
+            } catch let error as WaitingRefusal {
+                switch error {
+                case .placesLeft: refusal = "Il reste de la place le \(day.french) : cochez la case pour le réserver."
+                case .alreadyHeld: refusal = "\(child.firstName) a déjà une réservation le \(day.french)."
+                case .alreadyWaiting: refusal = "\(child.firstName) est déjà sur la liste d'attente du \(day.french)."
+                case .notBookable: refusal = "Le \(day.french) ne peut plus être réservé dans cette période."
+                }
+            }
+            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
+                                      error: refusal, status: .conflict)
         }
 
         router.post("/reservations/recapitulatif") { _, context in
@@ -109,24 +138,26 @@ extension PortailRoutes {
 
     func gridPage(
         _ context: AppRequestContext, record: CenterRecord, family: Int64, child: ChildRecord, period: Period,
-        selected: Set<String>, error: String?, status: HTTPResponse.Status = .ok
+        selected: Set<String>, error: String?, notice: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let logger = context.logger
         let center = record.center
         let now = Date()
-        let (availability, held, account, quotient) = try await database.withCenter(record.id) { c in
+        let (availability, held, waiting, account, quotient) = try await database.withCenter(record.id) { c in
             guard let periodID = try await BookingRepository.periodID(c, center: record.id, code: period.code, logger: logger) else {
                 throw HTTPError(.notFound)
             }
             let availability = try await BookingRepository.availability(c, center: record.id, periodID: periodID, logger: logger)
             let held = try await BookingRepository.heldByChild(c, center: record.id, childID: child.id, periodID: periodID, logger: logger)
+            let waiting = try await WaitingList.select(c, center: record.id, .init(child: child.id, period: period.code, states: [.waiting]), logger: logger).entries
             let account = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)
             let quotient = try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger)
-            return (availability, held, account, quotient)
+            return (availability, held, waiting, account, quotient)
         }
         let prices = center.tariff(period.tariff)?.model(for: account?.category).prices(quotient: quotient, siblingRank: 1) ?? [:]
         let model = GridModel(page: PageChrome(context), center: center, period: period, child: child, availability: availability,
-                              held: held, prices: prices, selected: selected, now: now, error: error)
+                              held: held, waiting: Dictionary(waiting.map { ("\($0.day.iso):\($0.unit)", $0.rank ?? 0) }) { first, _ in first },
+                              prices: prices, selected: selected, now: now, error: error, notice: notice)
         return templates.page("booking-grid", model, status: status)
     }
 

@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+extension WaitingList {
+    /// A freed place offered to a family: whom to tell, and until when the place is held.
+    public struct Offer: Sendable {
+        public var entryID: Int64
+        public var familyEmail: String
+        public var childName: String
+        public var day: LocalDate
+        public var unit: String
+        public var reservationNumber: Int
+        public var total: Money
+        public var expiresAt: Date
+    }
+
+    /// One pass over a center's waiting lists, safe on every instance at once:
+    /// 1. offers whose reservation ended become booked (paid), expired or declined (removed from the cart);
+    /// 2. entries whose day can no longer be booked are closed;
+    /// 3. every waiting entry whose capacity units all have a free place, first in line first, gets the
+    ///    place: a reservation in the family's cart held until the offer's deadline (`offerHours`, never
+    ///    past the day's booking deadline), and an e-mail worded by `mail`, queued in the same transaction.
+    /// An offer takes its place, so there are never more offers out than free places. An unpaid offer
+    /// expires with its cart, which frees the place for the next pass and the next in line.
+    @discardableResult
+    public static func offerFreedPlaces(
+        _ database: Database, center: Center, centerID: Int64, offerHours: Int = defaultOfferHours, now: Date = Date(), logger: Logger,
+        mail: @escaping @Sendable (Offer) -> (subject: String, body: String)
+    ) async throws -> [Offer] {
+        let candidates = try await database.withCenter(centerID) { c in
+            try await settleOffers(c, center: centerID, logger: logger)
+            try await closeDeadDays(c, center: center, centerID: centerID, now: now, logger: logger)
+            // Waiting entries that a free place fits, in line order.
+            return try await c.all("""
+                SELECT w.id, w.day::text, w.capacity_units FROM waiting_list w
+                WHERE w.center_id = \(centerID) AND w.state = 'waiting'
+                  AND NOT EXISTS (
+                      SELECT 1 FROM unnest(w.capacity_units) AS cu
+                      LEFT JOIN day_capacities d ON d.center_id = w.center_id AND d.period_id = w.period_id AND d.day = w.day AND d.unit = cu
+                      WHERE d.unit IS NULL OR d.taken >= d.places)
+                ORDER BY w.id LIMIT 500
+                """, (Int64, String, [String]).self, logger: logger)
+        }
+        var offers: [Offer] = []
+        // A family whose cart is being paid cannot receive its offer yet: the places it waits for stay
+        // with it until the next pass rather than going to the next in line.
+        var waitingForFirst: Set<String> = []
+        for (id, day, capacity) in candidates {
+            guard capacity.allSatisfy({ !waitingForFirst.contains("\(day)|\($0)") }) else { continue }
+            do {
+                if let offer = try await offer(database, entry: id, center: center, centerID: centerID, offerHours: offerHours, now: now, logger: logger, mail: mail) {
+                    offers.append(offer)
+                }
+            } catch BookingRefusal.full {
+                continue  // taken meanwhile; the entry keeps its rank
+            } catch BookingRefusal.cartFrozen {
+                waitingForFirst.formUnion(capacity.map { "\(day)|\($0)" })
+            } catch let refusal as BookingRefusal {
+                // The child holds the day already, the day's deadline passed, the period closed or lost its
+                // price: the entry can never be served.
+                logger.info("waiting list entry \(id) closed: \(refusal)")
+                try await database.withCenter(centerID) { c in
+                    try await c.run("""
+                        UPDATE waiting_list SET state = 'closed', ended_at = now() WHERE center_id = \(centerID) AND id = \(id) AND state = 'waiting'
+                        """, logger: logger)
+                }
+            }
+        }
+        return offers
+    }
+
+    /// Offers the place to one entry, in a transaction of its own; nil when another instance got to it.
+    static func offer(
+        _ database: Database, entry id: Int64, center: Center, centerID: Int64, offerHours: Int, now: Date, logger: Logger,
+        mail: @Sendable (Offer) -> (subject: String, body: String)
+    ) async throws -> Offer? {
+        try await database.withCenter(centerID) { c -> Offer? in
+            guard let (family, childID, code, dayText, unit, email, familyState) = try await c.first("""
+                SELECT w.family_id, w.child_id, p.code, w.day::text, w.unit, f.email, f.state
+                FROM waiting_list w
+                JOIN periods p ON p.center_id = w.center_id AND p.id = w.period_id
+                JOIN families f ON f.center_id = w.center_id AND f.id = w.family_id
+                WHERE w.center_id = \(centerID) AND w.id = \(id) AND w.state = 'waiting'
+                FOR UPDATE OF w SKIP LOCKED
+                """, (Int64, Int64, String, String, String, String, String).self, logger: logger) else { return nil }
+            let children = try await AccountRepository.children(c, center: centerID, family: family, logger: logger)
+            guard familyState == "active", let child = children.first(where: { $0.id == childID }), let period = center.period(code),
+                  let day = LocalDate(iso: dayText)
+            else { throw BookingRefusal.periodClosed }
+            let until = min(now.addingTimeInterval(Double(offerHours) * 3600), period.deadline.deadline(for: day, in: center.zone))
+            var request = BookingRequest(familyID: family, child: child, period: period, selection: [day: [unit]])
+            request.offerHeldUntil = until
+            let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
+            let expires = booked.cartExpiresAt ?? until
+            try await c.run("""
+                UPDATE waiting_list SET state = 'offered', offered_at = now(), offer_expires_at = \(expires), reservation_id = \(booked.reservationID)
+                WHERE center_id = \(centerID) AND id = \(id)
+                """, logger: logger)
+            let offer = Offer(entryID: id, familyEmail: email, childName: child.firstName, day: day, unit: unit,
+                              reservationNumber: booked.number, total: booked.total, expiresAt: expires)
+            let words = mail(offer)
+            try await Outbox.enqueue(c, center: centerID, to: email, subject: words.subject, body: words.body, logger: logger)
+            return offer
+        }
+    }
+
+    /// Offers whose reservation was paid, expired or removed from the cart end with it.
+    static func settleOffers(_ c: PostgresConnection, center: Int64, logger: Logger) async throws {
+        try await c.run("""
+            UPDATE waiting_list w
+            SET state = CASE r.state WHEN 'confirmed' THEN 'booked' WHEN 'expired' THEN 'expired' ELSE 'declined' END, ended_at = now()
+            FROM reservations r
+            WHERE w.center_id = \(center) AND w.state = 'offered' AND r.center_id = w.center_id AND r.id = w.reservation_id
+              AND r.state <> 'pending_payment'
+            """, logger: logger)
+    }
+
+    /// Entries of days that can no longer be booked (deadline passed, day or period closed) are closed:
+    /// nobody waits for a day that cannot come.
+    static func closeDeadDays(_ c: PostgresConnection, center: Center, centerID: Int64, now: Date, logger: Logger) async throws {
+        let lines = try await c.all("""
+            SELECT DISTINCT p.code, w.day::text FROM waiting_list w JOIN periods p ON p.center_id = w.center_id AND p.id = w.period_id
+            WHERE w.center_id = \(centerID) AND w.state = 'waiting'
+            """, (String, String).self, logger: logger)
+        let dead = lines.filter { code, dayText in
+            guard let period = center.period(code), let day = LocalDate(iso: dayText) else { return true }
+            return period.closed || !period.openDays.contains(day) || !period.isBookable(day, at: now, in: center.zone)
+        }
+        guard !dead.isEmpty else { return }
+        try await c.run("""
+            UPDATE waiting_list w SET state = 'closed', ended_at = now()
+            FROM periods p, unnest(\(dead.map(\.0))::text[], \(dead.map(\.1))::date[]) AS d(code, day)
+            WHERE w.center_id = \(centerID) AND w.state = 'waiting' AND p.center_id = w.center_id AND p.id = w.period_id
+              AND p.code = d.code AND w.day = d.day
+            """, logger: logger)
+    }
+}

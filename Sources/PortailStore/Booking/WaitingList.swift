@@ -1,0 +1,164 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// Where an entry of a waiting list stands (the `waiting_list.state` column).
+public enum WaitingState: String, Sendable, Codable, CaseIterable {
+    /// In line for the day and unit.
+    case waiting
+    /// A freed place is held for the child in the family's cart until the offer's deadline.
+    case offered
+    /// The offer was paid: the child has the day.
+    case booked
+    /// The offer's deadline passed unpaid: the place went to the next in line.
+    case expired
+    /// The family removed the offered day from its cart.
+    case declined
+    /// The family left the line.
+    case withdrawn
+    /// The day can no longer be booked (deadline passed, day or period closed), or the child holds it already.
+    case closed
+}
+
+/// One child waiting for one day and unit.
+public struct WaitingEntry: Sendable, Encodable {
+    public var id: Int64
+    public var familyID: Int64
+    public var childID: Int64
+    public var childName: String
+    public var period: String
+    public var day: LocalDate
+    public var unit: String
+    public var state: WaitingState
+    /// 1 for the first in line; nil unless waiting.
+    public var rank: Int?
+    public var createdAt: Date
+    /// Until when an offered place is held (nil unless offered or after an offer).
+    public var offerExpiresAt: Date?
+    /// The reservation that holds an offered place.
+    public var reservationNumber: Int?
+}
+
+/// Why a family cannot join a waiting list, worded by the pages.
+public enum WaitingRefusal: Error, Sendable, Equatable {
+    /// A place is left: book it instead.
+    case placesLeft
+    /// The child already holds (or waits for) this day and unit.
+    case alreadyHeld
+    case alreadyWaiting
+    /// The day's booking deadline has passed, or the period does not offer this day or unit.
+    case notBookable
+}
+
+/// Waiting lists per day and unit. A place that frees up goes to the first child in line that it fits,
+/// as an offer held in the family's cart; places of a day are held back from other families while
+/// children wait for it (direct bookings see `places - taken - waiting`), so a freed place cannot be
+/// taken by a quicker parent between its release and the offer.
+public enum WaitingList {
+    /// How long an offered place is held when the center does not say: a day to see the mail and pay.
+    public static let defaultOfferHours = 24
+
+    // MARK: joining and leaving
+
+    /// Puts the child in line for `day` and `unit` (a booking unit of the period). Refused when a place
+    /// is left, the day cannot be booked, or the child already holds or waits for it.
+    public static func join(
+        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, child: ChildRecord, period: Period,
+        day: LocalDate, unit: String, now: Date, logger: Logger
+    ) async throws -> WaitingEntry {
+        guard period.units.contains(unit), let capacity = center.unit(unit)?.capacityUnits,
+              period.openDays.contains(day), period.isBookable(day, at: now, in: center.zone),
+              let periodID = try await BookingRepository.periodID(c, center: centerID, code: period.code, logger: logger)
+        else { throw WaitingRefusal.notBookable }
+        // The child's row is locked as a booking locks it: a booking and a join of the same child do not cross.
+        try await c.run("SELECT 1 FROM children WHERE center_id = \(centerID) AND id = \(child.id) AND family_id = \(family) FOR UPDATE", logger: logger)
+        let held = try await BookingRepository.heldByChild(c, center: centerID, childID: child.id, periodID: periodID, logger: logger)
+        guard (held[day] ?? []).isDisjoint(with: capacity) else { throw WaitingRefusal.alreadyHeld }
+        let left = try await BookingRepository.availability(c, center: centerID, periodID: periodID, logger: logger)[day]?.remaining ?? [:]
+        guard capacity.contains(where: { (left[$0] ?? 0) <= 0 }) else { throw WaitingRefusal.placesLeft }
+        guard let id = try await c.first("""
+            INSERT INTO waiting_list (center_id, family_id, child_id, period_id, day, unit, capacity_units)
+            VALUES (\(centerID), \(family), \(child.id), \(periodID), \(day.iso)::date, \(unit), \(capacity.sorted()))
+            ON CONFLICT (center_id, child_id, day, unit) WHERE state IN ('waiting', 'offered') DO NOTHING
+            RETURNING id
+            """, (Int64.self), logger: logger)
+        else { throw WaitingRefusal.alreadyWaiting }
+        return try await select(c, center: centerID, Selection(id: id), logger: logger).entries[0]
+    }
+
+    /// The family leaves the line; true when the entry was waiting. An offered place is given back by
+    /// removing it from the cart instead.
+    public static func withdraw(_ c: PostgresConnection, center: Int64, family: Int64, id: Int64, logger: Logger) async throws -> Bool {
+        try await c.first("""
+            UPDATE waiting_list SET state = 'withdrawn', ended_at = now()
+            WHERE center_id = \(center) AND family_id = \(family) AND id = \(id) AND state = 'waiting'
+            RETURNING id
+            """, (Int64.self), logger: logger) != nil
+    }
+
+    // MARK: reading
+
+    /// What to read: every field narrows the list; nil fields do not.
+    public struct Selection: Sendable {
+        public var id: Int64?
+        public var family: Int64?
+        public var child: Int64?
+        public var period: String?
+        public var day: LocalDate?
+        /// Empty: every state.
+        public var states: [WaitingState] = []
+        public var offset = 0
+        public var limit = 500
+
+        public init(id: Int64? = nil, family: Int64? = nil, child: Int64? = nil, period: String? = nil, day: LocalDate? = nil,
+                    states: [WaitingState] = [], offset: Int = 0, limit: Int = 500) {
+            self.id = id
+            self.family = family
+            self.child = child
+            self.period = period
+            self.day = day
+            self.states = states
+            self.offset = offset
+            self.limit = limit
+        }
+    }
+
+    /// The entries selected, by day, unit and place in line, with each waiting entry's rank (among the
+    /// waiting entries of its day that need one of its capacity units) and how many match in all.
+    public static func select(_ c: PostgresConnection, center: Int64, _ s: Selection, logger: Logger) async throws -> (entries: [WaitingEntry], total: Int) {
+        let rows = try await c.all("""
+            SELECT w.id, w.family_id, w.child_id, ch.first_name, p.code, w.day::text, w.unit, w.state, w.created_at, w.offer_expires_at, r.number,
+                   CASE WHEN w.state = 'waiting' THEN (
+                       SELECT count(*)::int FROM waiting_list o
+                       WHERE o.center_id = w.center_id AND o.period_id = w.period_id AND o.day = w.day AND o.state = 'waiting'
+                         AND o.id <= w.id AND o.capacity_units && w.capacity_units) END,
+                   count(*) OVER ()::int
+            FROM waiting_list w
+            JOIN periods p ON p.center_id = w.center_id AND p.id = w.period_id
+            JOIN children ch ON ch.center_id = w.center_id AND ch.id = w.child_id
+            LEFT JOIN reservations r ON r.center_id = w.center_id AND r.id = w.reservation_id
+            WHERE w.center_id = \(center)
+              AND (\(s.id)::bigint IS NULL OR w.id = \(s.id))
+              AND (\(s.family)::bigint IS NULL OR w.family_id = \(s.family))
+              AND (\(s.child)::bigint IS NULL OR w.child_id = \(s.child))
+              AND (\(s.period)::text IS NULL OR p.code = \(s.period))
+              AND (\(s.day?.iso)::date IS NULL OR w.day = \(s.day?.iso)::date)
+              AND (cardinality(\(s.states.map(\.rawValue))::text[]) = 0 OR w.state = ANY(\(s.states.map(\.rawValue))::text[]))
+            ORDER BY w.day, w.unit, w.id
+            OFFSET \(s.offset) LIMIT \(s.limit)
+            """, (Int64, Int64, Int64, String, String, String, String, String, Date, Date?, Int?, Int?, Int).self, logger: logger)
+        let entries = rows.map { row in
+            WaitingEntry(id: row.0, familyID: row.1, childID: row.2, childName: row.3, period: row.4, day: LocalDate(iso: row.5)!, unit: row.6,
+                         state: WaitingState(rawValue: row.7) ?? .closed, rank: row.11, createdAt: row.8, offerExpiresAt: row.9, reservationNumber: row.10)
+        }
+        // Past the last page there is no row to carry the count: ask for the first row instead.
+        if rows.isEmpty && s.offset > 0 {
+            var first = s
+            first.offset = 0
+            first.limit = 1
+            return (entries, try await select(c, center: center, first, logger: logger).total)
+        }
+        return (entries, rows.first?.12 ?? 0)
+    }
+}
