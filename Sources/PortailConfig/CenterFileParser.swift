@@ -13,6 +13,7 @@ struct CenterFileParser {
     static let centerKeys = [
         "code", "name", "organisation", "hosts", "time_zone", "coordinates", "invoice_prefix",
         "cart_hold_minutes", "units", "age_groups", "tariffs", "periods", "payment", "legal",
+        "residents",
     ]
 
     func parse(text: String) -> Center? {
@@ -58,12 +59,14 @@ struct CenterFileParser {
         let periods = m.required("periods").flatMap { parsePeriods($0, units: units, groups: groups, tariffs: tariffs) } ?? []
         let payment = m["payment"].flatMap(parsePayment)
         let legal = m["legal"].flatMap(parseLegal)
+        let residents = m["residents"].flatMap(parseResidents)
+        checkPriority(periods, declaresResidents: m["residents"] != nil)
 
         guard let code, let name, let coordinates, let invoicePrefix else { return nil }
         return Center(
             code: code, name: name, organisation: organisation, hosts: hosts, timeZone: timeZone,
             coordinates: coordinates, invoicePrefix: invoicePrefix, cartHoldMinutes: hold, units: units,
-            ageGroups: groups, tariffs: tariffs, periods: periods, payment: payment, legal: legal
+            ageGroups: groups, tariffs: tariffs, periods: periods, payment: payment, legal: legal, residents: residents
         )
     }
 
@@ -527,19 +530,24 @@ struct CenterFileParser {
             return result
         } ?? [:]
         let isClosed = m["closed"]?.bool ?? false
-        let booking = m["booking"].map { parseBooking($0, periodStart: starts) }
+        let booking = m["booking"].map { parseBooking($0, period: code) }
         guard let label, let group, let starts, let ends, let tariffCode, ends >= starts else { return nil }
         return Period(
             code: code, label: label, ageGroup: group, startsOn: starts, endsOn: ends, weekdays: weekdays,
             closedDays: closed.sorted(), units: offered, places: places, tariff: tariffCode,
             bookingOpensAt: booking?.opens, bookingClosesAt: booking?.closes,
             deadline: booking?.deadline ?? .dayBeforeNoon, cancellation: booking?.cancellation,
-            dayPlaces: dayPlaces, closed: isClosed
+            dayPlaces: dayPlaces, closed: isClosed, priorityWindows: booking?.priority ?? [], previousPeriod: booking?.previousPeriod
         )
     }
 
-    private func parseBooking(_ field: Field, periodStart: LocalDate?) -> (opens: LocalDateTime?, closes: LocalDateTime?, deadline: DeadlineRule?, cancellation: DeadlineRule?) {
-        guard let m = field.mapping(keys: ["opens_at", "closes_at", "deadline", "cancellation"]) else { return (nil, nil, nil, nil) }
+    private func parseBooking(_ field: Field, period: String) -> (
+        opens: LocalDateTime?, closes: LocalDateTime?, deadline: DeadlineRule?, cancellation: DeadlineRule?,
+        priority: [PriorityWindow], previousPeriod: String?
+    ) {
+        guard let m = field.mapping(keys: ["opens_at", "closes_at", "deadline", "cancellation", "priority", "previous_period"]) else {
+            return (nil, nil, nil, nil, [], nil)
+        }
         let opens = m["opens_at"]?.dateTime
         let closesField = m["closes_at"]
         let closes = closesField?.dateTime
@@ -549,7 +557,102 @@ struct CenterFileParser {
         let deadline = m["deadline"].flatMap(parseDeadline)
         // Parents may cancel a confirmed reservation themselves until this deadline (a credit note is issued).
         let cancellation = m["cancellation"].flatMap(parseDeadline)
-        return (opens, closes, deadline, cancellation)
+        let priority = m["priority"].map { parsePriority($0, opens: opens, period: period) } ?? []
+        if m["priority"] != nil, m["opens_at"] == nil {
+            diagnostics.report("priority windows open before the general opening: give opens_at, when every family may book",
+                               at: field.node, path: "\(field.path).opens_at")
+        }
+        let previous = m["previous_period"].flatMap { f -> String? in
+            f.remember(as: "previous_period:\(period)")
+            return f.nonEmptyString
+        }
+        return (opens, closes, deadline, cancellation, priority, previous)
+    }
+
+    /// `priority:` windows, each `{ opens_at, for: [groups] }`, earlier than the general `opens_at`;
+    /// a group belongs to one window. Where residents and previous_period are named is remembered for
+    /// `checkPriority`, which needs the whole center.
+    private func parsePriority(_ field: Field, opens: LocalDateTime?, period: String) -> [PriorityWindow] {
+        guard let items = field.list else { return [] }
+        let names = Set(PriorityGroup.allCases.map(\.rawValue))
+        var seen = Set<PriorityGroup>()
+        return items.compactMap { item -> PriorityWindow? in
+            guard let w = item.mapping(keys: ["opens_at", "for"]) else { return nil }
+            let at = w.required("opens_at")?.dateTime
+            if let at, let opens, at >= opens {
+                w["opens_at"]?.report("the priority window opens at \(at), not before the general opening at \(opens): give an earlier date and time")
+            }
+            let groups = w.required("for").flatMap { f -> [PriorityGroup]? in
+                guard let list = f.list else { return nil }
+                if list.isEmpty { f.report("name at least one group: residents, previous_period or marked") }
+                return list.compactMap { n -> PriorityGroup? in
+                    guard let name = n.nonEmptyString else { return nil }
+                    guard let group = PriorityGroup(rawValue: name) else {
+                        n.report("unknown group \"\(name)\"\(hint(name, names)): use residents, previous_period or marked"); return nil
+                    }
+                    guard seen.insert(group).inserted else {
+                        n.report("\"\(name)\" is already given a window: a group belongs to one window"); return nil
+                    }
+                    n.remember(as: "priority:\(period):\(name)")
+                    return group
+                }
+            } ?? []
+            guard let at, !groups.isEmpty else { return nil }
+            return PriorityWindow(opensAt: at, groups: groups)
+        }
+    }
+
+    /// The checks of priority windows that need the whole center: residents declared when a window is
+    /// for them; a previous period that exists and came before.
+    private func checkPriority(_ periods: [Period], declaresResidents: Bool) {
+        func report(_ key: String, _ message: String) {
+            guard let at = diagnostics.positions[key] else { return }
+            diagnostics.report(message, line: at.line, column: at.column, path: at.path)
+        }
+        let byCode = Dictionary(periods.map { ($0.code, $0) }, uniquingKeysWith: { a, _ in a })
+        for period in periods {
+            let groups = Set(period.priorityWindows.flatMap(\.groups))
+            if groups.contains(.residents), !declaresResidents {
+                report("priority:\(period.code):residents",
+                       "no family is resident: declare at the top of the file which are, e.g. residents: { postcodes: [\"06650\"] }")
+            }
+            if let code = period.previousPeriod {
+                if code == period.code {
+                    report("previous_period:\(period.code)", "a period cannot be its own previous period: name an earlier period of this center")
+                } else if let previous = byCode[code] {
+                    if previous.endsOn >= period.startsOn {
+                        report("previous_period:\(period.code)", "period \"\(code)\" ends on \(previous.endsOn.iso), not before this one starts on \(period.startsOn.iso): name a period that came before")
+                    }
+                } else {
+                    report("previous_period:\(period.code)", "unknown period \"\(code)\"\(hint(code, Set(byCode.keys).subtracting([period.code]))): name an earlier period of this center")
+                }
+            } else if groups.contains(.previousPeriod),
+                      !periods.contains(where: { $0.ageGroup == period.ageGroup && $0.endsOn < period.startsOn }) {
+                report("priority:\(period.code):previous_period", "no period of age group \"\(period.ageGroup)\" ends before this one starts: "
+                    + "name the period whose families have priority with booking.previous_period")
+            }
+        }
+    }
+
+    // MARK: residents
+
+    /// `residents: { postcodes: [...], communes: [...] }`: the families the center counts as resident.
+    private func parseResidents(_ field: Field) -> Residents? {
+        guard let m = field.mapping(keys: ["postcodes", "communes"]) else { return nil }
+        let postcodes = m["postcodes"].flatMap { f -> [String]? in
+            f.list?.compactMap { item -> String? in
+                guard let s = item.nonEmptyString else { return nil }
+                guard s.range(of: "^[0-9]{5}$", options: .regularExpression) != nil else {
+                    item.report("\"\(s)\" is not a French postcode: five digits, in quotes so that a leading 0 is kept (\"06650\")"); return nil
+                }
+                return s
+            }
+        } ?? []
+        let communes = m["communes"].flatMap { $0.list?.compactMap(\.nonEmptyString) } ?? []
+        if (m["postcodes"]?.list ?? []).isEmpty && (m["communes"]?.list ?? []).isEmpty {
+            field.report("list the residents' postcodes or communes, e.g. residents: { postcodes: [\"06650\"] }")
+        }
+        return postcodes.isEmpty && communes.isEmpty ? nil : Residents(postcodes: postcodes, communes: communes)
     }
 
     private func parseDeadline(_ f: Field) -> DeadlineRule? {

@@ -21,6 +21,10 @@ public enum CenterFileWriter {
             ("tariffs", seq(center.tariffs.map(tariff))),
             ("periods", seq(center.periods.map(period))),
         ]
+        if let residents = center.residents {
+            top.append(("residents", map([("postcodes", residents.postcodes), ("communes", residents.communes)]
+                .filter { !$0.1.isEmpty }.map { ($0.0, seq($0.1.map(s))) })))
+        }
         if let legal = center.legal {
             top.append(("legal", map([("name", legal.name), ("siret", legal.siret), ("address", legal.address), ("mentions", legal.mentions)]
                 .compactMap { key, value in value.map { (key, s($0)) } })))
@@ -83,6 +87,12 @@ public enum CenterFileWriter {
         var booking: [(String, Node)] = []
         if let opens = p.bookingOpensAt { booking.append(("opens_at", s(opens.description))) }
         if let closes = p.bookingClosesAt { booking.append(("closes_at", s(closes.description))) }
+        if !p.priorityWindows.isEmpty {
+            booking.append(("priority", seq(p.priorityWindows.map { window in
+                map([("opens_at", s(window.opensAt.description)), ("for", seq(window.groups.map { s($0.rawValue) }))])
+            })))
+        }
+        if let previous = p.previousPeriod { booking.append(("previous_period", s(previous))) }
         booking.append(("deadline", deadline(p.deadline)))
         if let cancellation = p.cancellation { booking.append(("cancellation", deadline(cancellation))) }
         return map([

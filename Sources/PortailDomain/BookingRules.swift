@@ -3,8 +3,14 @@ import Foundation
 extension Period {
     /// Whether parents can book this period at `now`: not closed, inside its booking window and not over.
     public func isOpenForBooking(at now: Date, in zone: TimeZone) -> Bool {
+        isOpenForBooking(at: now, in: zone, opensAt: bookingOpensAt)
+    }
+
+    /// The same, for a family for whom booking opens at `opensAt` (its priority window, or the general
+    /// opening; nil: no opening to wait for).
+    public func isOpenForBooking(at now: Date, in zone: TimeZone, opensAt: LocalDateTime?) -> Bool {
         if closed { return false }
-        if let opens = bookingOpensAt, now < opens.instant(in: zone) { return false }
+        if let opens = opensAt, now < opens.instant(in: zone) { return false }
         if let closes = bookingClosesAt, now >= closes.instant(in: zone) { return false }
         return LocalDate(now, in: zone) <= endsOn
     }
@@ -12,6 +18,57 @@ extension Period {
     /// Whether `day` can still be booked at `now` under the period's deadline rule.
     public func isBookable(_ day: LocalDate, at now: Date, in zone: TimeZone) -> Bool {
         now <= deadline.deadline(for: day, in: zone)
+    }
+}
+
+/// What decides when a period opens for one family: its address, the staff's mark, and the periods
+/// where one of its children had a confirmed reservation.
+public struct PriorityStanding: Sendable, Hashable {
+    public var postcode: String
+    public var city: String
+    public var marked: Bool
+    /// Codes of the periods where a child of the family has a confirmed reservation.
+    public var attended: Set<String>
+
+    public init(postcode: String, city: String, marked: Bool, attended: Set<String>) {
+        self.postcode = postcode
+        self.city = city
+        self.marked = marked
+        self.attended = attended
+    }
+
+    /// A family that belongs to no group: it waits for the general opening.
+    public static let none = PriorityStanding(postcode: "", city: "", marked: false, attended: [])
+}
+
+extension Center {
+    /// Whether some period opens earlier for some families (else no family's standing matters).
+    public var hasPriorityWindows: Bool { periods.contains { !$0.priorityWindows.isEmpty } }
+
+    /// The period whose families have the `previous_period` priority for `period`: the one it names,
+    /// else the latest period of its age group that ended before it starts.
+    public func previousPeriod(of period: Period) -> Period? {
+        if let code = period.previousPeriod { return self.period(code) }
+        return periods.filter { $0.ageGroup == period.ageGroup && $0.endsOn < period.startsOn }
+            .max { ($0.endsOn, $0.code) < ($1.endsOn, $1.code) }
+    }
+
+    /// The groups of `period`'s priority windows that the family belongs to.
+    public func priorityGroups(_ standing: PriorityStanding, for period: Period) -> Set<PriorityGroup> {
+        var groups: Set<PriorityGroup> = []
+        if residents?.includes(postcode: standing.postcode, city: standing.city) == true { groups.insert(.residents) }
+        if standing.marked { groups.insert(.marked) }
+        if let previous = previousPeriod(of: period), standing.attended.contains(previous.code) { groups.insert(.previousPeriod) }
+        return groups
+    }
+
+    /// When `period` opens for the family: the earliest window of a group it belongs to, else the
+    /// general opening (nil: open from the start).
+    public func opening(of period: Period, for standing: PriorityStanding) -> LocalDateTime? {
+        guard let general = period.bookingOpensAt, !period.priorityWindows.isEmpty else { return period.bookingOpensAt }
+        let groups = priorityGroups(standing, for: period)
+        let earliest = period.priorityWindows.filter { !groups.isDisjoint(with: $0.groups) }.map(\.opensAt).min()
+        return min(earliest ?? general, general)
     }
 }
 

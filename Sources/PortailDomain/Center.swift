@@ -22,13 +22,17 @@ public struct Center: Sendable, Hashable, Codable {
     public var payment: PaymentSettings?
     /// Legal mentions printed on invoices and receipts.
     public var legal: LegalMentions?
+    /// Which families count as resident, for the `residents` priority windows.
+    public var residents: Residents?
 
     public init(
         code: String, name: String, organisation: String, hosts: [String], timeZone: String,
         coordinates: Coordinates, invoicePrefix: String, cartHoldMinutes: Int, units: [BookingUnit],
-        ageGroups: [AgeGroup], tariffs: [Tariff], periods: [Period], payment: PaymentSettings?, legal: LegalMentions? = nil
+        ageGroups: [AgeGroup], tariffs: [Tariff], periods: [Period], payment: PaymentSettings?, legal: LegalMentions? = nil,
+        residents: Residents? = nil
     ) {
         self.legal = legal
+        self.residents = residents
         self.code = code
         self.name = name
         self.organisation = organisation
@@ -137,6 +141,33 @@ public struct PaymentSettings: Sendable, Hashable, Codable {
     public init(type: String, parameters: [String: String]) {
         self.type = type
         self.parameters = parameters
+    }
+}
+
+/// The families a center counts as resident: an address with one of these postcodes, or in one of
+/// these communes (for a postcode shared with neighbouring communes).
+public struct Residents: Sendable, Hashable, Codable {
+    public var postcodes: [String]
+    public var communes: [String]
+
+    public init(postcodes: [String], communes: [String]) {
+        self.postcodes = postcodes
+        self.communes = communes
+    }
+
+    public func includes(postcode: String, city: String) -> Bool {
+        let postcode = postcode.trimmingCharacters(in: .whitespaces)
+        let city = Self.comparable(city)
+        return postcodes.contains(postcode) || (!city.isEmpty && communes.contains { Self.comparable($0) == city })
+    }
+
+    /// "Saint-Paul-de-Vence", "ST PAUL DE VENCE " and "saint paul de vence" name one commune.
+    static func comparable(_ name: String) -> String {
+        let words = name.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: Locale(identifier: "fr_FR"))
+            .lowercased()
+            .split { !$0.isLetter && !$0.isNumber }
+            .map { $0 == "st" ? "saint" : $0 == "ste" ? "sainte" : String($0) }
+        return words.joined(separator: " ")
     }
 }
 

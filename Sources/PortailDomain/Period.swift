@@ -23,12 +23,19 @@ public struct Period: Sendable, Hashable, Codable {
     public var dayPlaces: [LocalDate: [String: Int]]
     /// A closed period takes no new booking; what is booked stays.
     public var closed: Bool
+    /// Openings before `bookingOpensAt` for some families (residents, last period's families, marked ones).
+    public var priorityWindows: [PriorityWindow]
+    /// The period whose families have the `previous_period` priority; nil: the latest of the age group before this one.
+    public var previousPeriod: String?
 
     public init(code: String, label: String, ageGroup: String, startsOn: LocalDate, endsOn: LocalDate,
                 weekdays: [Weekday], closedDays: [LocalDate], units: [String], places: [String: Int],
                 tariff: String, bookingOpensAt: LocalDateTime?, bookingClosesAt: LocalDateTime?,
                 deadline: DeadlineRule, cancellation: DeadlineRule? = nil,
-                dayPlaces: [LocalDate: [String: Int]] = [:], closed: Bool = false) {
+                dayPlaces: [LocalDate: [String: Int]] = [:], closed: Bool = false,
+                priorityWindows: [PriorityWindow] = [], previousPeriod: String? = nil) {
+        self.priorityWindows = priorityWindows
+        self.previousPeriod = previousPeriod
         self.cancellation = cancellation
         self.dayPlaces = dayPlaces
         self.closed = closed
@@ -66,6 +73,27 @@ public struct Period: Sendable, Hashable, Codable {
     }
 }
 
+/// Families that a priority window lets book before the general opening.
+public enum PriorityGroup: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Families whose address is in the center's `residents`.
+    case residents
+    /// Families with a child confirmed in the previous period.
+    case previousPeriod = "previous_period"
+    /// Families the staff marked as priority.
+    case marked
+}
+
+/// An opening of a period's booking, earlier than the general one, for some groups of families.
+public struct PriorityWindow: Sendable, Hashable, Codable {
+    public var opensAt: LocalDateTime
+    public var groups: [PriorityGroup]
+
+    public init(opensAt: LocalDateTime, groups: [PriorityGroup]) {
+        self.opensAt = opensAt
+        self.groups = groups
+    }
+}
+
 /// A wall-clock date and time in the center's time zone ("2026-12-01T08:00").
 public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStringConvertible {
     public var date: LocalDate
@@ -87,6 +115,8 @@ public struct LocalDateTime: Sendable, Hashable, Comparable, Codable, CustomStri
     }
 
     public var description: String { "\(date.iso)T\(time)" }
+    /// "15/01 à 8h00", as parents read it.
+    public var frenchDayMonth: String { "\(date.frenchDayMonth) à \(time.french)" }
     public static func < (a: LocalDateTime, b: LocalDateTime) -> Bool { (a.date, a.time) < (b.date, b.time) }
     public func instant(in zone: TimeZone) -> Date { date.instant(at: time, in: zone) }
 

@@ -129,6 +129,7 @@ public struct CenterImporter: Sendable {
         let coordinates = String(decoding: try encoder.encode(center.coordinates), as: UTF8.self)
         let payment = try center.payment.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let legal = try center.legal.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let residents = try center.residents.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let id: Int64
         if let existingID {
             id = existingID
@@ -136,15 +137,15 @@ public struct CenterImporter: Sendable {
                 UPDATE centers SET name = \(center.name), organisation = \(center.organisation), time_zone = \(center.timeZone),
                     invoice_prefix = \(center.invoicePrefix), cart_hold_minutes = \(center.cartHoldMinutes),
                     coordinates = \(coordinates)::jsonb, payment = \(payment)::jsonb, legal = \(legal)::jsonb,
-                    source_file = coalesce(\(file), source_file), updated_at = now()
+                    residents = \(residents)::jsonb, source_file = coalesce(\(file), source_file), updated_at = now()
                 WHERE id = \(id)
                 """, logger: logger)
         } else {
             var newID: Int64 = 0
             for try await value in try await connection.query("""
-                INSERT INTO centers (code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates, payment, legal, source_file)
+                INSERT INTO centers (code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates, payment, legal, source_file, residents)
                 VALUES (\(center.code), \(center.name), \(center.organisation), \(center.timeZone), \(center.invoicePrefix),
-                        \(center.cartHoldMinutes), \(coordinates)::jsonb, \(payment)::jsonb, \(legal)::jsonb, \(file))
+                        \(center.cartHoldMinutes), \(coordinates)::jsonb, \(payment)::jsonb, \(legal)::jsonb, \(file), \(residents)::jsonb)
                 RETURNING id
                 """, logger: logger).decode(Int64.self) { newID = value }
             id = newID
@@ -231,20 +232,22 @@ public struct CenterImporter: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         let deadline = String(decoding: try encoder.encode(period.deadline), as: UTF8.self)
         let cancellation = try period.cancellation.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let priority = String(decoding: try encoder.encode(period.priorityWindows), as: UTF8.self)
         let weekdays = period.weekdays.map { Int16($0.index + 1) }
         let state = period.closed ? "closed" : "open"
         var periodID: Int64 = 0
         for try await value in try await connection.query("""
             INSERT INTO periods (center_id, code, label, age_group, starts_on, ends_on, weekdays, units, tariff,
-                                 booking_opens_at, booking_closes_at, deadline, cancellation, state)
+                                 booking_opens_at, booking_closes_at, deadline, cancellation, state, priority, previous_period)
             VALUES (\(id), \(period.code), \(period.label), \(period.ageGroup), \(period.startsOn.iso)::date, \(period.endsOn.iso)::date,
                     \(weekdays), \(period.units), \(period.tariff), \(period.bookingOpensAt?.description)::timestamp,
-                    \(period.bookingClosesAt?.description)::timestamp, \(deadline)::jsonb, \(cancellation)::jsonb, \(state))
+                    \(period.bookingClosesAt?.description)::timestamp, \(deadline)::jsonb, \(cancellation)::jsonb, \(state),
+                    \(priority)::jsonb, \(period.previousPeriod))
             ON CONFLICT (center_id, code) DO UPDATE SET label = EXCLUDED.label, age_group = EXCLUDED.age_group,
                 starts_on = EXCLUDED.starts_on, ends_on = EXCLUDED.ends_on, weekdays = EXCLUDED.weekdays, units = EXCLUDED.units,
                 tariff = EXCLUDED.tariff, booking_opens_at = EXCLUDED.booking_opens_at,
                 booking_closes_at = EXCLUDED.booking_closes_at, deadline = EXCLUDED.deadline, cancellation = EXCLUDED.cancellation,
-                state = EXCLUDED.state
+                state = EXCLUDED.state, priority = EXCLUDED.priority, previous_period = EXCLUDED.previous_period
             RETURNING id
             """, logger: logger).decode(Int64.self) { periodID = value }
 

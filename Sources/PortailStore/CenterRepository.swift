@@ -51,16 +51,19 @@ public enum CenterRepository {
         let decoder = JSONDecoder()
         var center: Center?
         let rows = try await connection.query("""
-            SELECT code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates::text, payment::text, legal::text
+            SELECT code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates::text, payment::text, legal::text,
+                   residents::text
             FROM centers WHERE id = \(centerID)
             """, logger: logger)
-        for try await (code, name, organisation, zone, prefix, hold, coordinates, payment, legal) in rows.decode((String, String, String, String, String, Int, String, String?, String?).self) {
+        for try await (code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents)
+            in rows.decode((String, String, String, String, String, Int, String, String?, String?, String?).self) {
             center = Center(
                 code: code, name: name, organisation: organisation, hosts: [], timeZone: zone,
                 coordinates: try decoder.decode(Coordinates.self, from: Data(coordinates.utf8)),
                 invoicePrefix: prefix, cartHoldMinutes: hold, units: [], ageGroups: [], tariffs: [], periods: [],
                 payment: try payment.map { try decoder.decode(PaymentSettings.self, from: Data($0.utf8)) },
-                legal: try legal.map { try decoder.decode(LegalMentions.self, from: Data($0.utf8)) }
+                legal: try legal.map { try decoder.decode(LegalMentions.self, from: Data($0.utf8)) },
+                residents: try residents.map { try decoder.decode(Residents.self, from: Data($0.utf8)) }
             )
         }
         guard var center else { return nil }
@@ -84,11 +87,13 @@ public enum CenterRepository {
             center.tariffs.append(try decoder.decode(Tariff.self, from: Data(definition.utf8)))
         }
         var periods: [(Int64, Period)] = []
-        for try await (id, code, label, group, starts, ends, weekdays, units, tariff, opens, closes, deadline, cancellation, state) in try await connection.query("""
+        for try await (id, code, label, group, starts, ends, weekdays, units, tariff, opens, closes, deadline, cancellation, state, priority, previous)
+            in try await connection.query("""
             SELECT id, code, label, age_group, starts_on::text, ends_on::text, weekdays, units, tariff,
-                   to_char(booking_opens_at, 'YYYY-MM-DD"T"HH24:MI'), to_char(booking_closes_at, 'YYYY-MM-DD"T"HH24:MI'), deadline::text, cancellation::text, state
+                   to_char(booking_opens_at, 'YYYY-MM-DD"T"HH24:MI'), to_char(booking_closes_at, 'YYYY-MM-DD"T"HH24:MI'), deadline::text, cancellation::text, state,
+                   priority::text, previous_period
             FROM periods WHERE center_id = \(centerID) ORDER BY starts_on, code
-            """, logger: logger).decode((Int64, String, String, String, String, String, [Int16], [String], String, String?, String?, String, String?, String).self) {
+            """, logger: logger).decode((Int64, String, String, String, String, String, [Int16], [String], String, String?, String?, String, String?, String, String, String?).self) {
             periods.append((id, Period(
                 code: code, label: label, ageGroup: group, startsOn: LocalDate(iso: starts)!, endsOn: LocalDate(iso: ends)!,
                 weekdays: weekdays.map { Weekday.allCases[Int($0) - 1] }, closedDays: [], units: units, places: [:],
@@ -96,7 +101,8 @@ public enum CenterRepository {
                 bookingClosesAt: closes.flatMap(LocalDateTime.init(parsing:)),
                 deadline: try decoder.decode(DeadlineRule.self, from: Data(deadline.utf8)),
                 cancellation: try cancellation.map { try decoder.decode(DeadlineRule.self, from: Data($0.utf8)) },
-                closed: state == "closed"
+                closed: state == "closed",
+                priorityWindows: try decoder.decode([PriorityWindow].self, from: Data(priority.utf8)), previousPeriod: previous
             )))
         }
         for index in periods.indices {

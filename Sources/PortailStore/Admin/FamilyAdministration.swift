@@ -27,6 +27,8 @@ public struct FamilyDetail: Sendable, Codable {
     public var postcode: String
     public var city: String
     public var category: String?
+    /// Marked by the staff as a priority family: it books in the periods' `marked` priority windows.
+    public var priorityMarked: Bool
     public var state: String
     public var children: [Child]
     public var quotients: [Quotient]
@@ -42,14 +44,16 @@ public struct FamilyChanges: Sendable, Codable {
     public var city: String?
     /// A tariff category ("hors-commune"); an empty text puts the family back on the default grid.
     public var category: String?
+    public var priorityMarked: Bool?
 }
 
 /// Staff work on family accounts: details, edits, QF with validity dates, deactivation.
 public enum FamilyAdministration {
     public static func detail(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> FamilyDetail? {
         guard let row = try await c.first("""
-            SELECT id, email, name, phone, address_lines, postcode, city, category, state FROM families WHERE center_id = \(center) AND id = \(family)
-            """, (Int64, String, String, String, [String], String, String, String?, String).self, logger: logger) else { return nil }
+            SELECT id, email, name, phone, address_lines, postcode, city, category, state, priority_marked
+            FROM families WHERE center_id = \(center) AND id = \(family)
+            """, (Int64, String, String, String, [String], String, String, String?, String, Bool).self, logger: logger) else { return nil }
         let children = try await c.all("""
             SELECT id, first_name, last_name, birth_date::text FROM children WHERE center_id = \(center) AND family_id = \(family) ORDER BY birth_date, id
             """, (Int64, String, String, String).self, logger: logger).map { FamilyDetail.Child(id: $0.0, firstName: $0.1, lastName: $0.2, birthDate: $0.3) }
@@ -57,7 +61,7 @@ public enum FamilyAdministration {
             SELECT quotient, valid_from::text, valid_to::text, source FROM family_quotients WHERE center_id = \(center) AND family_id = \(family) ORDER BY valid_from
             """, (Int, String, String?, String).self, logger: logger).map { FamilyDetail.Quotient(quotient: $0.0, validFrom: $0.1, validTo: $0.2, source: $0.3) }
         return FamilyDetail(id: row.0, email: row.1, name: row.2, phone: row.3, addressLines: row.4, postcode: row.5, city: row.6,
-                            category: row.7, state: row.8, children: children, quotients: quotients)
+                            category: row.7, priorityMarked: row.9, state: row.8, children: children, quotients: quotients)
     }
 
     /// Applies `changes` and logs the family before and after; nil when there is no such family.
@@ -67,7 +71,8 @@ public enum FamilyAdministration {
         try await c.run("""
             UPDATE families SET email = \(changes.email ?? before.email), name = \(changes.name ?? before.name), phone = \(changes.phone ?? before.phone),
                 address_lines = \(changes.addressLines ?? before.addressLines), postcode = \(changes.postcode ?? before.postcode),
-                city = \(changes.city ?? before.city), category = \(category)
+                city = \(changes.city ?? before.city), category = \(category),
+                priority_marked = \(changes.priorityMarked ?? before.priorityMarked)
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)
         let after = try await detail(c, center: center, family: family, logger: logger)!
@@ -82,7 +87,7 @@ public enum FamilyAdministration {
 
     private static func contact(_ f: FamilyDetail) -> [String: String] {
         ["email": f.email, "name": f.name, "phone": f.phone, "address": f.addressLines.joined(separator: ", "),
-         "postcode": f.postcode, "city": f.city, "category": f.category ?? ""]
+         "postcode": f.postcode, "city": f.city, "category": f.category ?? "", "priority_marked": String(f.priorityMarked)]
     }
 
     /// Why a QF cannot be recorded: another one already covers some of its days.

@@ -48,6 +48,8 @@ public enum BookingRefusal: Error, Sendable, Equatable {
     case unpriced(LocalDate, [String])
     /// The cart is being paid: nothing can be added until the payment ends.
     case cartFrozen
+    /// Booking opens for this family at this time (its priority window's, or the general opening).
+    case notOpenYet(LocalDateTime)
 }
 
 /// The result of putting a reservation in the cart.
@@ -143,7 +145,17 @@ public enum BookingRepository {
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> PreparedBooking {
         let zone = center.zone
-        let period = request.period
+        var period = request.period
+        // Before the general opening each family books from its own opening (a priority window's, else
+        // the general one), read here in the booking's transaction, never taken from the page; it then
+        // stands for the general one in the checks below.
+        if !request.byStaff, !period.closed, let general = period.bookingOpensAt, now < general.instant(in: zone) {
+            let standing = period.priorityWindows.isEmpty ? PriorityStanding.none
+                : try await PriorityQueries.standing(c, center: centerID, family: request.familyID, logger: logger)
+            let opens = center.opening(of: period, for: standing) ?? general
+            guard now >= opens.instant(in: zone) else { throw BookingRefusal.notOpenYet(opens) }
+            period.bookingOpensAt = opens
+        }
         guard request.byStaff || request.offerHeldUntil != nil ? !period.closed : period.isOpenForBooking(at: now, in: zone),
               center.ageGroup(period.ageGroup)?.admits(birthDate: request.child.birthDate, on: period.startsOn) == true
         else { throw BookingRefusal.periodClosed }

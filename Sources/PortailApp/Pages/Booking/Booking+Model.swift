@@ -22,6 +22,14 @@ struct ChoosePeriodModel {
         let label: String
         let dates: String
         let checked: Bool
+        /// Said while the family books in its priority window.
+        let opening: String?
+    }
+    /// A period that opens later for this family: when.
+    struct Upcoming {
+        let label: String
+        let dates: String
+        let opening: String
     }
     let page: PageChrome
     let childID: Int64
@@ -29,6 +37,8 @@ struct ChoosePeriodModel {
     let periods: [PeriodChoice]
     let hasPeriods: Bool
     let canChangeChild: Bool
+    let upcoming: [Upcoming]
+    let hasUpcoming: Bool
 }
 
 /// Step 3: the grid of open days × units, with white boxes to tick.
@@ -64,6 +74,8 @@ struct GridModel {
     let error: String?
     let notice: String?
     let priceNote: String?
+    /// "Ouverture prioritaire …", while the family books before the general opening.
+    var opening: String?
 
     /// Builds the grid from the period, the places left, what the child already holds and the days it
     /// waits for (rank by "day:unit").

@@ -12,8 +12,9 @@ extension PortailRoutes {
             let center = record.center
             let now = Date()
             let logger = context.logger
-            let children = try await database.withCenter(record.id) { c in
-                try await AccountRepository.children(c, center: record.id, family: family, logger: logger)
+            let (children, standing) = try await database.withCenter(record.id) { c in
+                (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
+                 try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger))
             }
             let query = request.uri.queryParameters
             let today = LocalDate(now, in: center.zone)
@@ -27,12 +28,22 @@ extension PortailRoutes {
                     hasChildren: !children.isEmpty
                 ))
             }
-            let periods = Self.openPeriods(center, for: child, at: now)
+            // Open for this family now (perhaps in its priority window), or later: those say when.
+            let openings = PeriodOpening.periods(center, for: child, standing: standing, at: now)
+            let (open, upcoming) = (openings.filter(\.isOpen), openings.filter { !$0.isOpen })
+            let periods = open.map(\.period)
             guard let periodCode = query["periode"].map(String.init), let period = periods.first(where: { $0.code == periodCode }) else {
                 return templates.page("booking-period", ChoosePeriodModel(
                     page: PageChrome(context), childID: child.id, childName: child.firstName,
-                    periods: periods.map { .init(code: $0.code, label: $0.label, dates: "du \($0.startsOn.french) au \($0.endsOn.french)", checked: periods.count == 1) },
-                    hasPeriods: !periods.isEmpty, canChangeChild: children.count > 1
+                    periods: open.map {
+                        .init(code: $0.period.code, label: $0.period.label, dates: "du \($0.period.startsOn.french) au \($0.period.endsOn.french)",
+                              checked: periods.count == 1, opening: $0.words)
+                    },
+                    hasPeriods: !periods.isEmpty, canChangeChild: children.count > 1,
+                    upcoming: upcoming.map {
+                        .init(label: $0.period.label, dates: "du \($0.period.startsOn.french) au \($0.period.endsOn.french)", opening: $0.words ?? "")
+                    },
+                    hasUpcoming: !upcoming.isEmpty
                 ))
             }
             let notice = query["liste"] == "ok"
@@ -102,7 +113,8 @@ extension PortailRoutes {
     func handleBooking(
         _ context: AppRequestContext, _ body: (CenterRecord, BookingRequest) async throws -> Response
     ) async throws -> Response {
-        let (record, family, child, period, selection) = try await bookingInput(context)
+        // A period that opens later for this family gets as far as the booking's own check, which says when.
+        let (record, family, child, period, selection) = try await bookingInput(context, orUpcoming: true)
         guard let selection, !selection.isEmpty else {
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
                                       error: "Cochez au moins un jour avant de valider.", status: .badRequest)
@@ -114,24 +126,19 @@ extension PortailRoutes {
         }
     }
 
-    /// Periods open for booking now whose age group admits the child.
-    static func openPeriods(_ center: Center, for child: ChildRecord, at now: Date) -> [Period] {
-        center.periods.filter { period in
-            period.isOpenForBooking(at: now, in: center.zone)
-                && center.ageGroup(period.ageGroup)?.admits(birthDate: child.birthDate, on: period.startsOn) == true
-        }
-    }
-
-    /// The child and period of a posted step, both checked against the family and the open periods.
-    func bookingInput(_ context: AppRequestContext) async throws -> (CenterRecord, Int64, ChildRecord, Period, [LocalDate: Set<String>]?) {
+    /// The child and period of a posted step, both checked against the family and the periods open for
+    /// it now (its priority window counts), or also those that open for it later (`orUpcoming`).
+    func bookingInput(_ context: AppRequestContext, orUpcoming: Bool = false) async throws -> (CenterRecord, Int64, ChildRecord, Period, [LocalDate: Set<String>]?) {
         let record = try context.requireCenter
         let family = try context.requireFamily
         let logger = context.logger
-        let children = try await database.withCenter(record.id) { c in
-            try await AccountRepository.children(c, center: record.id, family: family, logger: logger)
+        let (children, standing) = try await database.withCenter(record.id) { c in
+            (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
+             try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: logger))
         }
         guard let child = children.first(where: { String($0.id) == context.form["enfant"] }),
-              let period = Self.openPeriods(record.center, for: child, at: Date()).first(where: { $0.code == context.form["periode"] })
+              let period = PeriodOpening.periods(record.center, for: child, standing: standing, at: Date())
+                .first(where: { ($0.isOpen || orUpcoming) && $0.period.code == context.form["periode"] })?.period
         else { throw HTTPError(.notFound) }
         return (record, family, child, period, parseSelection(context.form.all("jour")))
     }
@@ -155,9 +162,16 @@ extension PortailRoutes {
             return (availability, held, waiting, account, quotient)
         }
         let prices = center.tariff(period.tariff)?.model(for: account?.category).prices(quotient: quotient, siblingRank: 1) ?? [:]
-        let model = GridModel(page: PageChrome(context), center: center, period: period, child: child, availability: availability,
+        var model = GridModel(page: PageChrome(context), center: center, period: period, child: child, availability: availability,
                               held: held, waiting: Dictionary(waiting.map { ("\($0.day.iso):\($0.unit)", $0.rank ?? 0) }) { first, _ in first },
                               prices: prices, selected: selected, now: now, error: error, notice: notice)
+        // While the family books in its priority window, the heading says so.
+        if !period.priorityWindows.isEmpty, let general = period.bookingOpensAt, now < general.instant(in: center.zone) {
+            let standing = try await database.withCenter(record.id) { c in
+                try await PriorityQueries.standing(c, center: record.id, family: family, logger: logger)
+            }
+            model.opening = PeriodOpening(period, center: center, standing: standing, now: now).gridWords
+        }
         return templates.page("booking-grid", model, status: status)
     }
 
@@ -205,6 +219,8 @@ extension PortailRoutes {
             message = "Aucun tarif ne couvre \(units.joined(separator: " + ")) le \(day.french) : contactez l'accueil de loisirs."
         case .cartFrozen:
             message = "Votre panier est en cours de paiement : attendez la fin du paiement pour ajouter une réservation."
+        case .notOpenYet(let opens):
+            message = "Les réservations de cette période ouvrent pour vous le \(opens.frenchDayMonth)."
         }
         let model = recap(context, child: child, period: period, selection: selection, lines: [], total: .zero, error: message, keepOthers: keep)
         return templates.page("booking-recap", model, status: status)

@@ -8,6 +8,8 @@ struct HomeModel {
         let label: String
         let from: String
         let to: String
+        /// When booking opens, for the logged-in family if it has a priority window; nil once open to all.
+        let opening: String?
     }
 
     let page: PageChrome
@@ -18,13 +20,16 @@ struct HomeModel {
     let error: String?
     let identifiant: String
 
-    init(_ context: AppRequestContext, notice: String? = nil, error: String? = nil, identifiant: String = "") {
+    init(_ context: AppRequestContext, notice: String? = nil, error: String? = nil, identifiant: String = "",
+         standing: PriorityStanding = .none) {
         let center = context.center!.center
-        let today = LocalDate(Date(), in: center.zone)
+        let now = Date()
+        let today = LocalDate(now, in: center.zone)
         page = PageChrome(context)
         coordinates = CoordinatesBlock(center.coordinates)
         periods = center.periods.filter { $0.endsOn >= today }.prefix(6).map {
-            PeriodLine(label: $0.label, from: $0.startsOn.french, to: $0.endsOn.french)
+            PeriodLine(label: $0.label, from: $0.startsOn.french, to: $0.endsOn.french,
+                       opening: PeriodOpening($0, center: center, standing: standing, now: now).words)
         }
         hasPeriods = !periods.isEmpty
         self.notice = notice

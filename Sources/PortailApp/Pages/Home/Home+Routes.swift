@@ -7,9 +7,16 @@ extension PortailRoutes {
     /// GET / — the home page; POST /connexion and /deconnexion — log in and out.
     func addHomeRoutes(to router: Router<AppRequestContext>) {
         router.get("/") { request, context in
-            _ = try context.requireCenter
+            let record = try context.requireCenter
             let notice = request.uri.queryParameters["connexion"] == "requise" ? "Connectez-vous pour accéder à votre compte famille." : nil
-            return templates.page("home", HomeModel(context, notice: notice))
+            // A logged-in family reads its own opening of each period (its priority window's, if any).
+            var standing = PriorityStanding.none
+            if let family = context.session?.familyID, record.center.hasPriorityWindows {
+                standing = try await database.withCenter(record.id) { c in
+                    try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: context.logger)
+                }
+            }
+            return templates.page("home", HomeModel(context, notice: notice, standing: standing))
         }
 
         router.post("/connexion") { _, context in
