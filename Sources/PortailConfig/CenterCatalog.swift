@@ -39,7 +39,7 @@ public struct CenterCatalog: Sendable {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         secretsRequired: Bool = true
     ) -> CenterCatalog {
-        let texts = files.map { file -> (String, Result<String, ConfigIssue>) in
+        let texts = files.concurrentMap { file -> (file: String, text: Result<String, ConfigIssue>) in
             do {
                 return (file, .success(try String(contentsOfFile: file, encoding: .utf8)))
             } catch {
@@ -58,20 +58,22 @@ public struct CenterCatalog: Sendable {
     ) -> CenterCatalog {
         let rules = Dictionary(paymentRules.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
         typealias Position = (line: Int, column: Int, path: String)
-        var parsed: [(file: String, text: String, center: Center?, issues: [ConfigIssue], positions: [String: Position])] = []
-        var warnings: [ConfigIssue] = []
-        for (file, text) in sources {
-            switch text {
+        typealias Parsed = (file: String, text: String, center: Center?, issues: [ConfigIssue], warnings: [ConfigIssue],
+                            positions: [String: Position])
+        // Each file is parsed on its own, so they are parsed on every core (a federation has many).
+        var parsed = sources.concurrentMap { source -> Parsed in
+            let file = source.file
+            switch source.text {
             case .failure(let issue):
-                parsed.append((file, "", nil, [issue], [:]))
+                return (file, "", nil, [issue], [], [:])
             case .success(let text):
                 let diagnostics = Diagnostics(file: file)
                 let parser = CenterFileParser(diagnostics: diagnostics, paymentRules: rules, environment: environment, secretsRequired: secretsRequired)
                 let center = parser.parse(text: text)
-                parsed.append((file, text, center, diagnostics.errors, diagnostics.positions))
-                warnings += diagnostics.warnings
+                return (file, text, center, diagnostics.errors, diagnostics.warnings, diagnostics.positions)
             }
         }
+        let warnings = parsed.flatMap(\.warnings)
         // Codes and hosts are unique across the federation: the later file is the one reported.
         var codeOwner: [String: String] = [:]
         var hostOwner: [String: String] = [:]
@@ -113,4 +115,27 @@ public struct CenterCatalog: Sendable {
         return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
             .map { (directory as NSString).appendingPathComponent($0) }
     }
+}
+
+extension Array where Element: Sendable {
+    /// `map` run on all cores, results in the order of the elements.
+    func concurrentMap<T: Sendable>(_ transform: @Sendable (Element) -> T) -> [T] {
+        let results = ConcurrentResults<T>(count: count)
+        withoutActuallyEscaping(transform) { transform in
+            DispatchQueue.concurrentPerform(iterations: count) { index in
+                results.set(index, transform(self[index]))
+            }
+        }
+        return results.values.map { $0! }
+    }
+}
+
+/// The slots that `concurrentMap` fills, each from one iteration, under a lock.
+private final class ConcurrentResults<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [T?]
+
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ value: T) { lock.withLock { values[index] = value } }
 }

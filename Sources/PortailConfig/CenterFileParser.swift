@@ -19,7 +19,7 @@ struct CenterFileParser {
     func parse(text: String) -> Center? {
         let root: Node
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            guard let node = try YAMLTree.compose(text) else {
                 diagnostics.report("the file is empty: a center file starts with \"code:\"", at: nil, path: "")
                 return nil
             }
