@@ -43,10 +43,11 @@ public enum Bootstrap {
     /// staff changed through the API since stays), and returns what to serve: the centers as stored
     /// and every file or import that failed (served centers are never stopped by another's error).
     public static func loadCenters(
-        files: [String], paymentRules: [PaymentTypeRule], environment: [String: String],
+        files: [String], catalog: CenterCatalog? = nil, paymentRules: [PaymentTypeRule], environment: [String: String],
         database: Database, logger: Logger
     ) async throws -> CenterDirectory.Snapshot {
-        let catalog = CenterCatalog.load(files: files, paymentRules: paymentRules, environment: environment)
+        // `serve` has read them already, before the database was touched: they are not read twice.
+        let catalog = catalog ?? CenterCatalog.load(files: files, paymentRules: paymentRules, environment: environment)
         var failures = catalog.failures
         for failure in catalog.failures {
             for issue in failure.issues { logger.error("center file error: \(issue)") }

@@ -51,26 +51,29 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        // Checked before the database is touched, so that a refused start imports nothing.
+        // Checked before the database is touched, so that a refused start imports nothing. The files are
+        // read once, as they are served (secrets required); a file refused for a missing secret is read
+        // again without that rule, so that its bank is checked too.
         let environment = Runtime.environment
-        let catalog = CenterCatalog.load(
-            files: try Runtime.centerFiles(), paymentRules: Runtime.paymentRules, environment: environment,
-            secretsRequired: false
+        let catalog = CenterCatalog.load(files: try Runtime.centerFiles(), paymentRules: Runtime.paymentRules, environment: environment)
+        let failed = CenterCatalog.load(
+            files: catalog.failures.map(\.file), paymentRules: Runtime.paymentRules, environment: environment, secretsRequired: false
         )
         let refusals = TestPaymentGuard.refusals(
-            catalog.centers, providers: Runtime.providers, environment: environment
+            (catalog.centers + failed.centers).sorted { $0.file < $1.file }, providers: Runtime.providers, environment: environment
         )
         guard refusals.isEmpty else {
             FileHandle.standardError.write(Data(refusals.map { "error: \($0)\n" }.joined().utf8))
             throw ExitCode.failure
         }
-        try await Server.run(server: server, demo: false)
+        try await Server.run(server: server, demo: false, catalog: catalog)
     }
 }
 
 /// The long-running part of `serve` and `demo`.
 enum Server {
-    static func run(server: ServerOptions, demo: Bool) async throws {
+    /// `catalog`: the center files as `serve` read them already; read here when nil (the demo).
+    static func run(server: ServerOptions, demo: Bool, catalog: CenterCatalog? = nil) async throws {
         let logger = Runtime.logger()
         let files = try Runtime.centerFiles()
         let proxies: TrustedProxies
@@ -87,7 +90,7 @@ enum Server {
         let ready = try await database.run { database in
             try await database.migrate()
             let snapshot = try await Bootstrap.loadCenters(
-                files: files, paymentRules: Runtime.paymentRules, environment: Runtime.environment,
+                files: files, catalog: catalog, paymentRules: Runtime.paymentRules, environment: Runtime.environment,
                 database: database, logger: logger
             )
             if demo { try await DemoData.create(in: database, centers: snapshot.centers, logger: logger) }
