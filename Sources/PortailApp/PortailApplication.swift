@@ -19,6 +19,8 @@ public enum PortailApplication {
         public var adminPort: Int?
         /// Proxies whose X-Forwarded-For is believed (PORTAIL_TRUSTED_PROXIES).
         public var trustedProxies: TrustedProxies = .none
+        /// The waiting room's clock (tests move it to let a line advance).
+        public var clock: @Sendable () -> Date = { Date() }
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false,
@@ -56,7 +58,8 @@ public enum PortailApplication {
             paymentProvider: paymentProvider,
             paymentRules: paymentRules,
             health: HealthCheck(database: database, directory: directory),
-            publicAddress: publicAddress
+            publicAddress: publicAddress,
+            clock: configuration.clock
         )
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: MetricsMiddleware())
@@ -65,6 +68,7 @@ public enum PortailApplication {
         router.add(middleware: InputGuardMiddleware())
         router.add(middleware: ClientAddressMiddleware(proxies: configuration.trustedProxies))
         router.add(middleware: SessionMiddleware(database: database, cookies: routes.sessionCookies, exemptPrefixes: ["/paiement/notification", "/simulateur/"]))
+        router.add(middleware: WaitingRoomMiddleware(database: database, templates: templates, clock: configuration.clock))
         routes.add(to: router)
         let responder = TenantResponder(
             inner: router.buildResponder(),

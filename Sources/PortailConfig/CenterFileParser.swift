@@ -13,7 +13,7 @@ struct CenterFileParser {
     static let centerKeys = [
         "code", "name", "organisation", "hosts", "time_zone", "coordinates", "invoice_prefix",
         "cart_hold_minutes", "units", "age_groups", "tariffs", "periods", "payment", "legal",
-        "residents",
+        "residents", "waiting_list", "waiting_room",
     ]
 
     func parse(text: String) -> Center? {
@@ -60,14 +60,45 @@ struct CenterFileParser {
         let payment = m["payment"].flatMap(parsePayment)
         let legal = m["legal"].flatMap(parseLegal)
         let residents = m["residents"].flatMap(parseResidents)
+        let offerHours = m["waiting_list"].flatMap(parseWaitingList)
+        let waitingRoom = m["waiting_room"].flatMap(parseWaitingRoom)
         checkPriority(periods, declaresResidents: m["residents"] != nil)
 
         guard let code, let name, let coordinates, let invoicePrefix else { return nil }
-        return Center(
+        var center = Center(
             code: code, name: name, organisation: organisation, hosts: hosts, timeZone: timeZone,
             coordinates: coordinates, invoicePrefix: invoicePrefix, cartHoldMinutes: hold, units: units,
             ageGroups: groups, tariffs: tariffs, periods: periods, payment: payment, legal: legal, residents: residents
         )
+        center.waitingListOfferHours = offerHours ?? center.waitingListOfferHours
+        center.waitingRoom = waitingRoom
+        return center
+    }
+
+    /// A whole number within `range`, or a report that says the range.
+    private func bounded(_ field: Field?, _ range: ClosedRange<Int>, _ unit: String) -> Int? {
+        guard let field, let value = field.int else { return nil }
+        guard range.contains(value) else {
+            field.report("must be between \(range.lowerBound) and \(range.upperBound) \(unit), found \(value)")
+            return nil
+        }
+        return value
+    }
+
+    /// waiting_list: { offer_hours: 24 }: how long a freed place is held for the family it is offered to.
+    private func parseWaitingList(_ field: Field) -> Int? {
+        guard let m = field.mapping(keys: ["offer_hours"]) else { return nil }
+        return bounded(m["offer_hours"], 1...168, "hours")
+    }
+
+    /// waiting_room: { admitted_per_minute: 300, active_minutes: 60, queue_before_minutes: 30 }.
+    private func parseWaitingRoom(_ field: Field) -> WaitingRoomSettings? {
+        guard let m = field.mapping(keys: ["admitted_per_minute", "active_minutes", "queue_before_minutes"]) else { return nil }
+        guard let rate = bounded(m.required("admitted_per_minute"), 1...100_000, "families a minute") else { return nil }
+        var room = WaitingRoomSettings(admittedPerMinute: rate)
+        room.activeMinutes = bounded(m["active_minutes"], 5...1440, "minutes") ?? room.activeMinutes
+        room.queueBeforeMinutes = bounded(m["queue_before_minutes"], 0...720, "minutes") ?? room.queueBeforeMinutes
+        return room
     }
 
     private func reportSyntax(_ error: YamlError) {
@@ -88,7 +119,7 @@ struct CenterFileParser {
     /// shadow them. A test checks that every route's first segment is listed here.
     public static let reservedCodes: Set<String> = [
         "api", "admin", "healthz", "metrics", "static", "dev", "simulateur", "paiement", "paiements", "panier",
-        "compte", "factures", "liste-attente", "attestations", "reservation", "reservations", "connexion", "deconnexion",
+        "compte", "factures", "liste-attente", "salle-attente", "attestations", "reservation", "reservations", "connexion", "deconnexion",
         "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico",
     ]
 

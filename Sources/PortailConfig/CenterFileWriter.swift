@@ -21,6 +21,13 @@ public enum CenterFileWriter {
             ("tariffs", seq(center.tariffs.map(tariff))),
             ("periods", seq(center.periods.map(period))),
         ]
+        if center.waitingListOfferHours != Center.defaultOfferHours {
+            top.append(("waiting_list", map([("offer_hours", n(center.waitingListOfferHours))])))
+        }
+        if let room = center.waitingRoom {
+            top.append(("waiting_room", map([("admitted_per_minute", n(room.admittedPerMinute)), ("active_minutes", n(room.activeMinutes)),
+                                             ("queue_before_minutes", n(room.queueBeforeMinutes))])))
+        }
         if let residents = center.residents {
             top.append(("residents", map([("postcodes", residents.postcodes), ("communes", residents.communes)]
                 .filter { !$0.1.isEmpty }.map { ($0.0, seq($0.1.map(s))) })))

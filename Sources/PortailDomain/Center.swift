@@ -15,6 +15,12 @@ public struct Center: Sendable, Hashable, Codable {
     public var invoicePrefix: String
     /// How long a cart holds its places before it expires.
     public var cartHoldMinutes: Int
+    /// The waiting room in front of the booking pages while a period opens; nil: none.
+    public var waitingRoom: WaitingRoomSettings? = nil
+    /// How long a place freed for the waiting list is held for the family it is offered to.
+    public var waitingListOfferHours: Int = Center.defaultOfferHours
+    /// A day to see the mail and pay.
+    public static let defaultOfferHours = 24
     public var units: [BookingUnit]
     public var ageGroups: [AgeGroup]
     public var tariffs: [Tariff]

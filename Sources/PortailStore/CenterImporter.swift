@@ -300,26 +300,26 @@ public struct CenterImporter: Sendable {
                     invoice_prefix = w.prefix, cart_hold_minutes = w.hold, coordinates = w.coordinates::jsonb,
                     payment = nullif(w.payment, '')::jsonb, legal = nullif(w.legal, '')::jsonb,
                     residents = nullif(w.residents, '')::jsonb, source_file = coalesce(nullif(w.file, ''), c.source_file),
-                    updated_at = now()
+                    waiting_room = nullif(w.room, '')::jsonb, waiting_list_offer_hours = w.offer, updated_at = now()
                 FROM unnest(\(updated.ids)::bigint[], \(updated.names)::text[], \(updated.organisations)::text[],
                             \(updated.zones)::text[], \(updated.prefixes)::text[], \(updated.holds)::int[],
                             \(updated.coordinates)::text[], \(updated.payments)::text[], \(updated.legals)::text[],
-                            \(updated.residents)::text[], \(updated.files)::text[])
-                    AS w(id, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file)
+                            \(updated.residents)::text[], \(updated.files)::text[], \(updated.rooms)::text[], \(updated.offers)::int[])
+                    AS w(id, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file, room, offer)
                 WHERE c.id = w.id
                 """, logger: logger)
         }
         if !inserted.codes.isEmpty {
             let newIDs = try await connection.all("""
                 INSERT INTO centers (code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates, payment,
-                                     legal, residents, source_file)
+                                     legal, residents, source_file, waiting_room, waiting_list_offer_hours)
                 SELECT w.code, w.name, w.organisation, w.zone, w.prefix, w.hold, w.coordinates::jsonb, nullif(w.payment, '')::jsonb,
-                       nullif(w.legal, '')::jsonb, nullif(w.residents, '')::jsonb, nullif(w.file, '')
+                       nullif(w.legal, '')::jsonb, nullif(w.residents, '')::jsonb, nullif(w.file, ''), nullif(w.room, '')::jsonb, w.offer
                 FROM unnest(\(inserted.codes)::text[], \(inserted.names)::text[], \(inserted.organisations)::text[],
                             \(inserted.zones)::text[], \(inserted.prefixes)::text[], \(inserted.holds)::int[],
                             \(inserted.coordinates)::text[], \(inserted.payments)::text[], \(inserted.legals)::text[],
-                            \(inserted.residents)::text[], \(inserted.files)::text[])
-                    AS w(code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file)
+                            \(inserted.residents)::text[], \(inserted.files)::text[], \(inserted.rooms)::text[], \(inserted.offers)::int[])
+                    AS w(code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file, room, offer)
                 RETURNING code, id
                 """, (String, Int64).self, logger: logger)
             let byCode = Dictionary(newIDs, uniquingKeysWith: { a, _ in a })
@@ -599,7 +599,7 @@ private func arrayLiteral(_ values: [String]) -> String {
 private struct CenterColumns {
     var ids: [Int64] = [], codes: [String] = [], names: [String] = [], organisations: [String] = [], zones: [String] = []
     var prefixes: [String] = [], holds: [Int] = [], coordinates: [String] = [], payments: [String] = [], legals: [String] = []
-    var residents: [String] = [], files: [String] = []
+    var residents: [String] = [], files: [String] = [], rooms: [String] = [], offers: [Int] = []
 
     mutating func append(_ write: CenterImporter.Write, id: Int64, json: JSONText) throws {
         let center = write.center
@@ -610,6 +610,8 @@ private struct CenterColumns {
         legals.append(try center.legal.map { try json($0) } ?? "")
         residents.append(try center.residents.map { try json($0) } ?? "")
         files.append(write.file ?? "")
+        rooms.append(try center.waitingRoom.map { try json($0) } ?? "")
+        offers.append(center.waitingListOfferHours)
     }
 }
 

@@ -56,12 +56,12 @@ public enum CenterRepository {
     static func load(_ connection: PostgresConnection, centerIDs: [Int64], logger: Logger) async throws -> [Int64: Center] {
         let decoder = JSONDecoder()
         var centers: [Int64: Center] = [:]
-        for (id, code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents) in try await connection.all("""
+        for (id, code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, room, offer) in try await connection.all("""
             SELECT id, code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates::text, payment::text,
-                   legal::text, residents::text
+                   legal::text, residents::text, waiting_room::text, waiting_list_offer_hours
             FROM centers WHERE id = ANY(\(centerIDs))
-            """, (Int64, String, String, String, String, String, Int, String, String?, String?, String?).self, logger: logger) {
-            centers[id] = Center(
+            """, (Int64, String, String, String, String, String, Int, String, String?, String?, String?, String?, Int).self, logger: logger) {
+            var center = Center(
                 code: code, name: name, organisation: organisation, hosts: [], timeZone: zone,
                 coordinates: try decoder.decode(Coordinates.self, from: Data(coordinates.utf8)),
                 invoicePrefix: prefix, cartHoldMinutes: hold, units: [], ageGroups: [], tariffs: [], periods: [],
@@ -69,6 +69,9 @@ public enum CenterRepository {
                 legal: try legal.map { try decoder.decode(LegalMentions.self, from: Data($0.utf8)) },
                 residents: try residents.map { try decoder.decode(Residents.self, from: Data($0.utf8)) }
             )
+            center.waitingRoom = try room.map { try decoder.decode(WaitingRoomSettings.self, from: Data($0.utf8)) }
+            center.waitingListOfferHours = offer
+            centers[id] = center
         }
         let ids = Array(centers.keys)
         for (center, host) in try await connection.all(

@@ -3,8 +3,9 @@ import PortailDomain
 
 /// Center files for tests, with dates relative to today so that the suite passes on any day.
 public enum TestCenters {
-    /// A center whose only period starts in ten days, with `places` places a day, open for booking now.
-    public static func small(code: String = "petit", places: Int, hold: Int = 30, payment: String = "") -> String {
+    /// A center whose only period starts in ten days, with `places` places a day, open for booking now
+    /// (or from `opensAt`, "2026-12-01T08:00" in Europe/Paris).
+    public static func small(code: String = "petit", places: Int, hold: Int = 30, payment: String = "", opensAt: String? = nil) -> String {
         let zone = TimeZone(identifier: "Europe/Paris")!
         let today = LocalDate(Date(), in: zone)
         let start = today.adding(days: 10), end = today.adding(days: 30)
@@ -49,7 +50,7 @@ public enum TestCenters {
             units: [journee, matin, apres-midi]
             places: { matin: \(places), apres-midi: \(places) }
             tariff: base
-            booking:
+            booking:\(opensAt.map { "\n      opens_at: \"\($0)\"" } ?? "")
               deadline: { days_before: 1, at: "12:00" }
               cancellation: { days_before: 2, at: "12:00" }
         \(payment)

@@ -105,6 +105,7 @@ struct PortalFixture: Sendable {
 func withPortal(
     places: Int = 3, payment: String = systemPayBlock, setup: TestingSetup = .live, developmentPages: Bool = true,
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
+    opensAt: String? = nil, clock: @escaping @Sendable () -> Date = { Date() },
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
 ) async throws {
     let settings = try await TestCluster.shared.freshDatabase()
@@ -112,8 +113,8 @@ func withPortal(
     let folder = NSTemporaryDirectory() + "centers-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    try TestCenters.small(code: "petit", places: places, payment: payment).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
-    try TestCenters.small(code: "autre", places: places, payment: payment.replacingOccurrences(of: "12345678", with: "87654321"))
+    try TestCenters.small(code: "petit", places: places, payment: payment, opensAt: opensAt).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
+    try TestCenters.small(code: "autre", places: places, payment: payment.replacingOccurrences(of: "12345678", with: "87654321"), opensAt: opensAt)
         .write(toFile: folder + "/autre.yaml", atomically: true, encoding: .utf8)
     let database = Database(settings: settings, logger: logger)
     let hash = try await Passwords.hash(PortalFixture.password)
@@ -138,6 +139,7 @@ func withPortal(
     // The test client is the trusted proxy: tests choose the client's address with X-Forwarded-For.
     var configuration = PortailApplication.Configuration(host: "127.0.0.1", port: 0, developmentPages: developmentPages)
     configuration.trustedProxies = try TrustedProxies(parsing: "127.0.0.1, ::1")
+    configuration.clock = clock
     let app = try await PortailApplication.build(
         configuration: configuration,
         database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, logger: logger

@@ -130,6 +130,7 @@ import Testing
         "POST /liste-attente/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such entry
         "POST /reservations/{numero}/annuler": .familyForm(parent: .redirect, neighbour: .notFound),
         "GET /panier": .familyPage(parent: .ok, neighbour: .ok),
+        "GET /salle-attente/etat": .familyPage(parent: .ok, neighbour: .ok),  // no room at petit: "admitted"
         "POST /panier/retirer": .familyForm(parent: .ok, neighbour: .ok),  // "n'est plus dans votre panier"
         "POST /panier/paiement": .familyForm(parent: .ok, neighbour: .ok),  // empty carts: nothing to pay
         "GET /paiement/retour": .familyPage(parent: .ok, neighbour: .notFound),  // the parent's attempt

@@ -52,6 +52,7 @@ public struct MaintenanceService: Service {
                 let expired = try await database.withCenter(record.id) { c in
                     try await SessionRepository.purgeExpired(c, center: record.id, logger: logger)
                     try await LoginThrottle.purge(c, center: record.id, logger: logger)
+                    try await WaitingRoomLine.purge(c, center: record.id, logger: logger)
                     return try await BookingRepository.expireDueCarts(c, center: record.id, logger: logger)
                 }
                 if expired > 0 { logger.info("center \(record.center.code): \(expired) unpaid reservation(s) expired") }

@@ -7,3 +7,24 @@ document.addEventListener("DOMContentLoaded", function () {
   var toBank = document.getElementById("vers-la-banque");
   if (toBank) { toBank.submit(); }
 });
+
+// The waiting room asks for its state every few seconds and lets the family in when its turn comes.
+document.addEventListener("DOMContentLoaded", function () {
+  var room = document.getElementById("salle-attente");
+  if (!room || !window.fetch) { return; }
+  var rank = document.getElementById("attente-rang");
+  var estimate = document.getElementById("attente-estimation");
+  function poll() {
+    fetch(room.getAttribute("data-etat"), { credentials: "same-origin", cache: "no-store" })
+      .then(function (answer) { return answer.ok ? answer.json() : null; })
+      .then(function (state) {
+        if (!state) { setTimeout(poll, 10000); return; }
+        if (state.admitted) { window.location.assign(room.getAttribute("data-suite")); return; }
+        rank.textContent = state.ahead;
+        estimate.textContent = state.estimate;
+        setTimeout(poll, Math.min(10000, Math.max(2000, state.wait_seconds * 500)));
+      })
+      .catch(function () { setTimeout(poll, 10000); });
+  }
+  setTimeout(poll, 3000);
+});

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import PaymentKit
 import PortailConfig
@@ -17,6 +18,8 @@ struct PortailRoutes: Sendable {
     let health: HealthCheck
     /// Where absolute links point (never the request's Host).
     var publicAddress = PublicAddress(useListener: false)
+    /// The waiting room's clock.
+    var clock: @Sendable () -> Date = { Date() }
 
     var sessionCookies: SessionCookies { SessionCookies(publicAddress: publicAddress) }
 
@@ -40,6 +43,7 @@ struct PortailRoutes: Sendable {
         addAccountRoutes(to: router)
         addBookingRoutes(to: router)
         addCartRoutes(to: router)
+        addWaitingRoomRoutes(to: router)
         addCancellationRoutes(to: router)
         addPasswordRoutes(to: router)
         addPaymentRoutes(to: router)

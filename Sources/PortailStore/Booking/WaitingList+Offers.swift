@@ -20,13 +20,14 @@ extension WaitingList {
     /// 1. offers whose reservation ended become booked (paid), expired or declined (removed from the cart);
     /// 2. entries whose day can no longer be booked are closed;
     /// 3. every waiting entry whose capacity units all have a free place, first in line first, gets the
-    ///    place: a reservation in the family's cart held until the offer's deadline (`offerHours`, never
-    ///    past the day's booking deadline), and an e-mail worded by `mail`, queued in the same transaction.
+    ///    place: a reservation in the family's cart held until the offer's deadline (the center's
+    ///    `waitingListOfferHours`, never past the day's booking deadline), and an e-mail worded by `mail`,
+    ///    queued in the same transaction.
     /// An offer takes its place, so there are never more offers out than free places. An unpaid offer
     /// expires with its cart, which frees the place for the next pass and the next in line.
     @discardableResult
     public static func offerFreedPlaces(
-        _ database: Database, center: Center, centerID: Int64, offerHours: Int = defaultOfferHours, now: Date = Date(), logger: Logger,
+        _ database: Database, center: Center, centerID: Int64, now: Date = Date(), logger: Logger,
         mail: @escaping @Sendable (Offer) -> (subject: String, body: String)
     ) async throws -> [Offer] {
         let candidates = try await database.withCenter(centerID) { c in
@@ -50,7 +51,7 @@ extension WaitingList {
         for (id, day, capacity) in candidates {
             guard capacity.allSatisfy({ !waitingForFirst.contains("\(day)|\($0)") }) else { continue }
             do {
-                if let offer = try await offer(database, entry: id, center: center, centerID: centerID, offerHours: offerHours, now: now, logger: logger, mail: mail) {
+                if let offer = try await offer(database, entry: id, center: center, centerID: centerID, now: now, logger: logger, mail: mail) {
                     offers.append(offer)
                 }
             } catch BookingRefusal.full {
@@ -73,7 +74,7 @@ extension WaitingList {
 
     /// Offers the place to one entry, in a transaction of its own; nil when another instance got to it.
     static func offer(
-        _ database: Database, entry id: Int64, center: Center, centerID: Int64, offerHours: Int, now: Date, logger: Logger,
+        _ database: Database, entry id: Int64, center: Center, centerID: Int64, now: Date, logger: Logger,
         mail: @Sendable (Offer) -> (subject: String, body: String)
     ) async throws -> Offer? {
         try await database.withCenter(centerID) { c -> Offer? in
@@ -89,7 +90,7 @@ extension WaitingList {
             guard familyState == "active", let child = children.first(where: { $0.id == childID }), let period = center.period(code),
                   let day = LocalDate(iso: dayText)
             else { throw BookingRefusal.periodClosed }
-            let until = min(now.addingTimeInterval(Double(offerHours) * 3600), period.deadline.deadline(for: day, in: center.zone))
+            let until = min(now.addingTimeInterval(Double(center.waitingListOfferHours) * 3600), period.deadline.deadline(for: day, in: center.zone))
             var request = BookingRequest(familyID: family, child: child, period: period, selection: [day: [unit]])
             request.offerHeldUntil = until
             let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: request, now: now, logger: logger)

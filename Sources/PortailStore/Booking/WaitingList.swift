@@ -56,9 +56,6 @@ public enum WaitingRefusal: Error, Sendable, Equatable {
 /// children wait for it (direct bookings see `places - taken - waiting`), so a freed place cannot be
 /// taken by a quicker parent between its release and the offer.
 public enum WaitingList {
-    /// How long an offered place is held when the center does not say: a day to see the mail and pay.
-    public static let defaultOfferHours = 24
-
     // MARK: joining and leaving
 
     /// Puts the child in line for `day` and `unit` (a booking unit of the period). Refused when a place

@@ -1,0 +1,110 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+@testable import PortailApp
+@testable import PortailStore
+import Synchronization
+import Testing
+
+/// The waiting room over HTTP: at a period's opening, families are let into the booking pages in their
+/// order of arrival at the center's rate; the others get their place and an estimate, keep it whatever
+/// they reload, and are let in when the line reaches them.
+@Suite struct WaitingRoomFlowTests {
+    /// A clock the test moves.
+    final class TestClock: Sendable {
+        let now: Mutex<Date>
+        init(_ date: Date) { now = Mutex(date) }
+        func advance(_ seconds: Double) { now.withLock { $0 = $0.addingTimeInterval(seconds) } }
+        var read: @Sendable () -> Date { { self.now.withLock { $0 } } }
+    }
+
+    /// The opening two minutes ago, as a center file writes it, and its instant.
+    static func recentOpening() -> (text: String, instant: Date) {
+        let zone = TimeZone(identifier: "Europe/Paris")!
+        let minute = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 120
+        let instant = Date(timeIntervalSince1970: minute)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        return (formatter.string(from: instant), instant)
+    }
+
+    @Test func familiesAreLetInInTheirOrderOfArrivalAndKeepTheirPlace() async throws {
+        let opening = Self.recentOpening()
+        let clock = TestClock(opening.instant)
+        // Six families a minute: one at the opening, then one every ten seconds.
+        let room = "\nwaiting_room: { admitted_per_minute: 6 }\n"
+        try await withPortal(payment: systemPayBlock + room, opensAt: opening.text, clock: clock.read) { client, fixture in
+            #expect(fixture.petit.center.waitingRoom?.admittedPerMinute == 6)
+            let parent = Browser(client, forwardedFor: "10.0.0.1")
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            #expect(try await parent.get("/petit/reservations/nouvelle").text.contains("Réservation pour JULES"))
+
+            // The neighbour comes second: the waiting room, its place and an estimate, not an error.
+            let voisin = Browser(client, forwardedFor: "10.0.0.2")
+            _ = try await voisin.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            let waiting = try await voisin.get("/petit/reservations/nouvelle")
+            #expect(waiting.status == .ok)
+            #expect(waiting.text.contains("Salle d'attente"))
+            #expect(waiting.text.contains("Vous êtes la prochaine famille."))
+            #expect(waiting.text.contains("Votre tour viendra dans moins d'une minute."))
+            #expect(waiting.body.contains("data-etat=\"/petit/salle-attente/etat\""))
+            // Posting a booking step does not get past the room either.
+            let posted = try await voisin.post("/petit/reservations/confirmer", [("enfant", "1"), ("periode", "vacances")])
+            #expect(posted.text.contains("Salle d'attente"))
+
+            // Reloading or a second login (another tab, another phone) keeps the same place.
+            #expect(try await voisin.get("/petit/reservations/nouvelle").text.contains("Vous êtes la prochaine famille."))
+            let phone = Browser(client, forwardedFor: "10.0.0.3")
+            _ = try await phone.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            #expect(try await phone.get("/petit/reservations/nouvelle").text.contains("Vous êtes la prochaine famille."))
+            // A third family comes after them, whatever it does.
+            let hash = try await Passwords.hash(PortalFixture.password)
+            try await fixture.database.withCenter(fixture.petit.id) { c in
+                let family = try await AccountRepository.createFamily(c, center: fixture.petit.id, email: "troisieme@example.org", name: "FAMILLE TROIS",
+                                                                      passwordHash: hash, state: "active", category: nil, logger: fixture.database.logger)
+                _ = try await AccountRepository.addChild(c, center: fixture.petit.id, family: family, firstName: "LOU", lastName: "X",
+                                                         birthDate: youngChildBirthDate, logger: fixture.database.logger)
+            }
+            let third = Browser(client, forwardedFor: "10.0.0.5")
+            _ = try await third.login("/petit", email: "troisieme@example.org", password: PortalFixture.password)
+            let behind = try await third.get("/petit/reservations/nouvelle")
+            #expect(behind.text.contains("1 famille avant vous."))
+            #expect(behind.text.contains("Votre tour viendra dans moins d'une minute."))
+            let state = try await voisin.get("/petit/salle-attente/etat")
+            #expect(state.body.contains("\"admitted\":false"))
+            #expect(state.body.contains("\"wait_seconds\":10"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 3)
+
+            // Another center has its own line: its first family is let in at once.
+            let elsewhere = Browser(client, forwardedFor: "10.0.0.4")
+            _ = try await elsewhere.login("/autre", email: "voisin@example.org", password: PortalFixture.password)
+            #expect(try await elsewhere.get("/autre/reservations/nouvelle").text.contains("Réservation pour INÈS"))
+
+            // Ten seconds on, the line reaches the neighbour: the state says so and the pages open.
+            clock.advance(10)
+            #expect(try await voisin.get("/petit/salle-attente/etat").body.contains("\"admitted\":true"))
+            #expect(try await voisin.get("/petit/reservations/nouvelle").text.contains("Réservation pour INÈS"))
+            // The rest of the portal never waited; the third family is now next.
+            #expect(try await voisin.get("/petit/compte").status == .ok)
+            #expect(try await third.get("/petit/reservations/nouvelle").text.contains("Vous êtes la prochaine famille."))
+            clock.advance(10)
+            #expect(try await third.get("/petit/reservations/nouvelle").text.contains("Réservation pour LOU"))
+        }
+    }
+
+    /// Long after the opening the room stands aside: nothing is written, nobody waits.
+    @Test func outsideAnOpeningTheRoomIsNotThere() async throws {
+        let opening = Self.recentOpening()
+        let clock = TestClock(opening.instant.addingTimeInterval(61 * 60))
+        try await withPortal(payment: systemPayBlock + "\nwaiting_room: { admitted_per_minute: 1 }\n", opensAt: opening.text, clock: clock.read) { client, fixture in
+            for (n, email) in ["parent@example.org", "voisin@example.org"].enumerated() {
+                let browser = Browser(client, forwardedFor: "10.0.1.\(n)")
+                _ = try await browser.login("/petit", email: email, password: PortalFixture.password)
+                #expect(try await browser.get("/petit/reservations/nouvelle").text.contains("Réservation pour"))
+            }
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 0)
+        }
+    }
+}
