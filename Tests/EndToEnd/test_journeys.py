@@ -189,3 +189,39 @@ def test_another_centers_pages_show_nothing_of_this_family(browser, server):
     assert "OPI00001" not in j.page.inner_text("body")
     j.step("valbonne-facture-opio")
     j.close()
+
+
+def no_sideways_scroll(page):
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
+    j = Journey(browser, server, f"liste-attente-{width}", {"width": width, "height": 800})
+    page = j.page
+    j.login("opio", "famille.bernard@example.org")
+    page.get_by_role("link", name="effectuer une réservation").click()
+    page.get_by_label(re.compile("Vacances de test")).check()
+    page.get_by_role("button", name="continuer").click()
+    # The ninth day fills up (as if other families had taken every place).
+    day = page.locator("input[type=checkbox][value$=':journee']").nth(8).get_attribute("value").split(":")[0]
+    psql(server, f"UPDATE day_capacities SET places = taken WHERE day = '{day}'")
+    page.reload()
+    cell = page.locator(f"td:has(input[value='{day}:journee'])")
+    expect(cell).to_contain_text("complet")
+    assert no_sideways_scroll(page)
+    j.step("jour-complet")
+    cell.get_by_role("button", name=re.compile("Liste d'attente")).click()
+    expect(page.get_by_text(re.compile("INÈS est inscrit\\(e\\) sur la liste d'attente"))).to_be_visible()
+    expect(page.locator(f"td:has(input[value='{day}:journee'])")).to_contain_text("liste d'attente : 1er")
+    assert no_sideways_scroll(page)
+    j.step("inscrite")
+    j.go("/opio/compte")
+    waiting = page.locator("#attente")
+    expect(waiting).to_contain_text("en liste d'attente, 1er")
+    j.step("compte-liste-attente")
+    waiting.get_by_role("button", name=re.compile("Retirer INÈS")).click()
+    expect(page.get_by_text("Votre enfant a quitté la liste d'attente.")).to_be_visible()
+    expect(page.locator("#attente")).to_have_count(0)
+    psql(server, f"UPDATE day_capacities SET places = 30 WHERE day = '{day}'")
+    j.close()
