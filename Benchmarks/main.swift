@@ -9,6 +9,14 @@ import PortailTestSupport
 // Runs against a throwaway embedded PostgreSQL and writes docs/benchmarks.md.
 // Usage: swift run -c release portail-benchmarks [families] [concurrency]
 
+// `portail-benchmarks centers [files]`: the center files at start (CentersBenchmark.swift).
+if CommandLine.arguments.dropFirst().first == "centers" {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .warning
+    try await CentersBenchmark.run(count: CommandLine.arguments.dropFirst(2).first.flatMap { Int($0) } ?? 1_000, logger: logger)
+    exit(0)
+}
+
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let families = arguments.first ?? 400
 let concurrency = arguments.dropFirst().first ?? 40
@@ -132,6 +140,5 @@ Measured \(date), \(build) build, \(cores) cores.
 
 """
 print(text)
-let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/benchmarks.md")
-try text.write(to: docs, atomically: true, encoding: .utf8)
-print("written to \(docs.path)")
+// The other benchmarks' sections (pages, centers) stay.
+try BenchmarkDocs.replaceHead(with: text)
