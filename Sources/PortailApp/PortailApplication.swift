@@ -68,7 +68,6 @@ public enum PortailApplication {
         router.add(middleware: InputGuardMiddleware())
         router.add(middleware: ClientAddressMiddleware(proxies: configuration.trustedProxies))
         router.add(middleware: SessionMiddleware(database: database, cookies: routes.sessionCookies, exemptPrefixes: ["/paiement/notification", "/simulateur/"]))
-        router.add(middleware: WaitingRoomMiddleware(database: database, templates: templates, clock: configuration.clock))
         routes.add(to: router)
         let responder = TenantResponder(
             inner: router.buildResponder(),

@@ -41,23 +41,16 @@ public struct WaitingRoomSettings: Sendable, Hashable, Codable {
         return max(1, Int(due.timeIntervalSince(now).rounded(.up)))
     }
 
-    /// The openings whose lines stand in front of the booking pages at `now`, earliest first: each
-    /// from `queueBeforeMinutes` before it to `activeMinutes` after it. A family new to the room takes
-    /// a place in the latest; one already in a line keeps it (see `WaitingRoom.standing`).
-    public func activeOpenings(among openings: [Date], at now: Date) -> [Date] {
-        Set(openings).filter { opening in
-            now >= opening.addingTimeInterval(-Double(queueBeforeMinutes) * 60)
-                && now < opening.addingTimeInterval(Double(activeMinutes) * 60)
-        }.sorted()
+    /// Whether the line of `opening` stands in front of the booking pages at `now`: from
+    /// `queueBeforeMinutes` before it to `activeMinutes` after it.
+    public func isActive(opening: Date, at now: Date) -> Bool {
+        now >= opening.addingTimeInterval(-Double(queueBeforeMinutes) * 60) && now < opening.addingTimeInterval(Double(activeMinutes) * 60)
     }
 }
 
-extension Center {
-    /// Every instant a period opens for booking (the general opening and each priority window), for the
-    /// waiting room.
-    public var bookingOpenings: [Date] {
-        periods.filter { !$0.closed }.flatMap { period in
-            ([period.bookingOpensAt] + period.priorityWindows.map(\.opensAt)).compactMap { $0?.instant(in: zone) }
-        }
+extension Period {
+    /// Every instant the period opens for some family (the general opening and each priority window).
+    public func openings(in zone: TimeZone) -> [Date] {
+        ([bookingOpensAt] + priorityWindows.map(\.opensAt)).compactMap { $0?.instant(in: zone) }
     }
 }

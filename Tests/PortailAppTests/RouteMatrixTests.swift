@@ -473,6 +473,7 @@ import Testing
         let day = world.period.startsOn.iso
         let queries: [String: String] = [
             "/paiement/retour": "ref=\(world.attempts["petit"]!)",
+            "/salle-attente/etat": "periode=vacances",
             "/api/centers": "dry_run=true",
             "/api/centers/{code}/attendance": "day=\(day)",
             "/api/centers/{code}/exports/attendance.csv": "day=\(day)",

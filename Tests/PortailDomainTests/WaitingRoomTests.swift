@@ -27,12 +27,9 @@ import Testing
 
     @Test func theRoomStandsFromBeforeAnOpeningUntilItsActiveTimeHasPassed() {
         let room = WaitingRoomSettings(admittedPerMinute: 60, activeMinutes: 45, queueBeforeMinutes: 20)
-        let later = opening.addingTimeInterval(3600)
-        #expect(room.activeOpenings(among: [opening, later], at: opening.addingTimeInterval(-21 * 60)) == [])
-        #expect(room.activeOpenings(among: [opening, later, opening], at: opening.addingTimeInterval(-20 * 60)) == [opening])
-        #expect(room.activeOpenings(among: [opening, later], at: opening.addingTimeInterval(39 * 60)) == [opening])
-        // Both lines stand while the first is active and the next one queues.
-        #expect(room.activeOpenings(among: [later, opening], at: opening.addingTimeInterval(44 * 60)) == [opening, later])
-        #expect(room.activeOpenings(among: [opening, later], at: later.addingTimeInterval(45 * 60)) == [])
+        #expect(!room.isActive(opening: opening, at: opening.addingTimeInterval(-21 * 60)))
+        #expect(room.isActive(opening: opening, at: opening.addingTimeInterval(-20 * 60)))
+        #expect(room.isActive(opening: opening, at: opening.addingTimeInterval(44 * 60)))
+        #expect(!room.isActive(opening: opening, at: opening.addingTimeInterval(45 * 60)))
     }
 }

@@ -22,9 +22,10 @@ document.addEventListener("DOMContentLoaded", function () {
         if (state.admitted) { window.location.assign(room.getAttribute("data-suite")); return; }
         rank.textContent = state.ahead;
         estimate.textContent = state.estimate;
-        setTimeout(poll, Math.min(10000, Math.max(2000, state.wait_seconds * 500)));
+        // Half the wait, between 5 s and a minute, spread so that a crowd does not ask all at once.
+        setTimeout(poll, Math.min(60000, Math.max(5000, state.wait_seconds * 500)) * (0.8 + Math.random() * 0.4));
       })
       .catch(function () { setTimeout(poll, 10000); });
   }
-  setTimeout(poll, 3000);
+  setTimeout(poll, 3000 + Math.random() * 2000);
 });

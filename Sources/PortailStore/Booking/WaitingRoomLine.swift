@@ -27,22 +27,14 @@ public enum WaitingRoomLine {
             """, (Int.self), logger: logger)!
     }
 
-    /// The places the family already holds in the lines of these openings.
-    public static func places(_ c: PostgresConnection, center: Int64, family: Int64, openings: [Date], logger: Logger) async throws -> [Date: Int] {
-        var places: [Date: Int] = [:]
-        for (opening, position) in try await c.all("""
-            SELECT opening, position FROM waiting_room_places
-            WHERE center_id = \(center) AND family_id = \(family) AND opening = ANY(\(openings)::timestamptz[])
-            """, (Date, Int).self, logger: logger) {
-            places[opening] = position
-        }
-        return places
-    }
-
-    /// Forgets the lines of openings more than a day old.
+    /// Forgets the lines of openings more than a day old, and their counters.
     public static func purge(_ c: PostgresConnection, center: Int64, logger: Logger) async throws {
-        try await c.run("""
-            DELETE FROM waiting_room_places WHERE center_id = \(center) AND opening < now() - interval '1 day'
-            """, logger: logger)
+        let old = try await c.all("""
+            WITH gone AS (DELETE FROM waiting_room_places WHERE center_id = \(center) AND opening < now() - interval '1 day' RETURNING opening)
+            SELECT DISTINCT opening FROM gone
+            """, (Date.self), logger: logger)
+        guard !old.isEmpty else { return }
+        let counters = Set(old.map { "waiting_room:\(Int($0.timeIntervalSince1970))" })
+        try await c.run("DELETE FROM center_counters WHERE center_id = \(center) AND name = ANY(\(Array(counters)))", logger: logger)
     }
 }

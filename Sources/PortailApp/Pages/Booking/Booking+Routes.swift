@@ -49,12 +49,14 @@ extension PortailRoutes {
             let notice = query["liste"] == "ok"
                 ? "\(child.firstName) est inscrit(e) sur la liste d'attente. Si une place se libère, elle lui est réservée dans votre panier et vous êtes prévenu par e-mail."
                 : nil
+            if let room = try await waitingRoom(context, period: period, child: child) { return room }
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil, notice: notice)
         }
 
         // A full day's "liste d'attente" button: the child joins the line for that day and unit.
         router.post("/reservations/liste-attente") { _, context in
             let (record, family, child, period, _) = try await bookingInput(context)
+            if let room = try await waitingRoom(context, period: period, child: child) { return room }
             guard let value = context.form["attente"], let asked = parseSelection([value]), let (day, units) = asked.first, let unit = units.first else {
                 throw HTTPError(.badRequest)
             }
@@ -115,6 +117,7 @@ extension PortailRoutes {
     ) async throws -> Response {
         // A period that opens later for this family gets as far as the booking's own check, which says when.
         let (record, family, child, period, selection) = try await bookingInput(context, orUpcoming: true)
+        if let room = try await waitingRoom(context, period: period, child: child) { return room }
         guard let selection, !selection.isEmpty else {
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
                                       error: "Cochez au moins un jour avant de valider.", status: .badRequest)

@@ -25,7 +25,8 @@ struct WaitingRoomStanding {
             return (ahead, "Les réservations ouvrent à \(French.time(opening, in: zone)) ; votre tour viendra vers \(French.time(now.addingTimeInterval(Double(wait)), in: zone)).")
         }
         let minutes = (wait + 59) / 60
-        return (ahead, wait < 60 ? "Votre tour viendra dans moins d'une minute." : "Votre tour viendra dans \(minutes) minutes environ.")
+        return (ahead, wait < 60 ? "Votre tour viendra dans moins d'une minute."
+                     : minutes == 1 ? "Votre tour viendra dans une minute environ." : "Votre tour viendra dans \(minutes) minutes environ.")
     }
 }
 

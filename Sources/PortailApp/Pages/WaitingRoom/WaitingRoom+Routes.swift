@@ -3,66 +3,40 @@ import Hummingbird
 import PortailDomain
 import PortailStore
 
-/// The waiting room in front of the booking pages while a period opens (center setting
-/// `waiting_room`): a family not let in yet gets its place in the line and an estimate, never an error.
-struct WaitingRoomMiddleware: RouterMiddleware {
-    typealias Context = AppRequestContext
-
-    let database: Database
-    let templates: Templates
-    let clock: @Sendable () -> Date
-
-    /// The pages that take places: the rest of the portal (account, invoices, payment) stays open.
-    static let gated: Set<String> = [
-        "/reservations/nouvelle", "/reservations/recapitulatif", "/reservations/confirmer", "/reservations/liste-attente",
-    ]
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard Self.gated.contains(request.uri.path), let standing = try await WaitingRoom.standing(context, database: database, now: clock()),
-              !standing.isAdmitted
-        else { return try await next(request, context) }
-        let base = context.basePath
+/// The waiting room in front of the pages that take places while a period opens (center setting
+/// `waiting_room`). Each family queues in the line of its own opening of the period it books (a
+/// priority window's, or the general one): a family not let in yet gets its place in that line and an
+/// estimate, never an error, and is let in only by that line.
+extension PortailRoutes {
+    /// The waiting room page when the family must still wait to book `period`; nil: go on. Called by
+    /// each booking step once its period is known, so that no path gets round it.
+    func waitingRoom(_ context: AppRequestContext, period: Period, child: ChildRecord) async throws -> Response? {
         let now = clock()
+        guard let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted else {
+            return nil
+        }
+        let base = context.basePath
         let words = standing.words(now: now, zone: context.center!.center.zone)
-        let target = request.method == .get ? base + request.uri.path + (request.uri.query.map { "?\($0)" } ?? "") : base + "/reservations/nouvelle"
         return templates.page("waiting-room", WaitingRoomModel(
-            page: PageChrome(context), ahead: words.ahead, estimate: words.estimate, next: target, state: base + "/salle-attente/etat"
+            page: PageChrome(context), ahead: words.ahead, estimate: words.estimate,
+            next: "\(base)/reservations/nouvelle?enfant=\(child.id)&periode=\(period.code)",
+            state: "\(base)/salle-attente/etat?periode=\(period.code)"
         ))
     }
-}
 
-enum WaitingRoom {
-    /// The family's standing in the waiting room now; nil when there is no room (no setting, no opening
-    /// near, or no family logged in: the login comes first). A family new to the room takes a place in
-    /// the line of the latest opening; one already in a line keeps it (let in by any line, it is in), so
-    /// that a second opening soon after the first never sends anyone to the back.
-    static func standing(_ context: AppRequestContext, database: Database, now: Date) async throws -> WaitingRoomStanding? {
-        guard let record = context.center, let settings = record.center.waitingRoom, let family = context.session?.familyID else { return nil }
-        let openings = settings.activeOpenings(among: record.center.bookingOpenings, at: now)
-        guard let latest = openings.last else { return nil }
-        let places = try await database.withCenter(record.id) { c in
-            let held = try await WaitingRoomLine.places(c, center: record.id, family: family, openings: openings, logger: context.logger)
-            guard held.isEmpty else { return held }
-            return [latest: try await WaitingRoomLine.place(c, center: record.id, family: family, opening: latest, logger: context.logger)]
-        }
-        let standings = places.sorted { $0.key < $1.key }.map { opening, position in
-            WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
-                                wait: settings.wait(position: position, opening: opening, now: now))
-        }
-        return standings.first(where: \.isAdmitted) ?? standings.first
-    }
-}
-
-extension PortailRoutes {
-    /// GET /salle-attente/etat: what the waiting room page polls (JSON).
+    /// GET /salle-attente/etat?periode=…: what the waiting room page polls (JSON).
     func addWaitingRoomRoutes(to router: Router<AppRequestContext>) {
-        router.get("/salle-attente/etat") { _, context in
+        router.get("/salle-attente/etat") { request, context in
+            let record = try context.requireCenter
             _ = try context.requireFamily
+            guard let code = request.uri.queryParameters["periode"], let period = record.center.period(String(code)) else {
+                throw HTTPError(.notFound)
+            }
             let now = clock()
             struct State: Encodable { let admitted: Bool; let ahead: String; let estimate: String; let waitSeconds: Int }
             let state: State
-            if let standing = try await WaitingRoom.standing(context, database: database, now: now), !standing.isAdmitted {
-                let words = standing.words(now: now, zone: context.center!.center.zone)
+            if let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted {
+                let words = standing.words(now: now, zone: record.center.zone)
                 state = State(admitted: false, ahead: words.ahead, estimate: words.estimate, waitSeconds: standing.wait)
             } else {
                 state = State(admitted: true, ahead: "", estimate: "C'est votre tour.", waitSeconds: 0)
@@ -72,5 +46,26 @@ extension PortailRoutes {
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(state))))
         }
+    }
+}
+
+enum WaitingRoom {
+    /// The family's standing in the line of its own opening of `period`; nil when there is no room: no
+    /// setting, no family logged in (the login comes first), or that opening is not near now.
+    static func standing(_ context: AppRequestContext, database: Database, period: Period, now: Date) async throws -> WaitingRoomStanding? {
+        guard let record = context.center, let settings = record.center.waitingRoom, let family = context.session?.familyID else { return nil }
+        let center = record.center
+        // Most requests stop here, without a query: no opening of the period is near.
+        guard period.openings(in: center.zone).contains(where: { settings.isActive(opening: $0, at: now) }) else { return nil }
+        let place = try await database.withCenter(record.id) { c -> (Date, Int)? in
+            let priority = try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: context.logger)
+            guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone),
+                  settings.isActive(opening: opening, at: now)
+            else { return nil }
+            return (opening, try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger))
+        }
+        guard let (opening, position) = place else { return nil }
+        return WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
+                                   wait: settings.wait(position: position, opening: opening, now: now))
     }
 }
