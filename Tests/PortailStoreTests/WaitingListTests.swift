@@ -130,6 +130,57 @@ import Testing
         }
     }
 
+    /// A place that no child in line can use is not held back: a journée waiting while the après-midi
+    /// is full leaves a freed matin to anyone.
+    @Test func aPlaceNobodyInLineCanUseIsLeftToEveryone() async throws {
+        try await withSmallCenter(places: 1) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 4)
+            let day = center.periods[0].startsOn
+            let morning = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [day: ["matin"]])
+            _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [day: ["apres-midi"]])
+            _ = try await join(database, center, id, families[2], day, "journee")
+            _ = try await database.withCenter(id) { c in
+                try await BookingRepository.removeFromCart(c, center: id, family: families[0].0, number: morning.number, logger: database.logger)
+            }
+            #expect(try await remaining(database, id, on: day)["matin"] == 1)
+            _ = try await book(database, center, id, family: families[3].0, child: families[3].1[0], days: [day: ["matin"]])
+            #expect(try await pass(database, center, id).isEmpty)
+        }
+    }
+
+    /// Offers and days booked the usual way never share a cart: an offer's long hold never covers other
+    /// days. A family holding an offer books more after paying or removing it; an offer waits, keeping
+    /// its place, until the family's other days are paid or expired.
+    @Test func anOfferNeverSharesItsCartWithOtherDays() async throws {
+        try await withSmallCenter(places: 1) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 3)
+            let (a, b, c) = (families[0], families[1], families[2])
+            let day = center.periods[0].startsOn, other = day.adding(days: 3)
+            let first = try await book(database, center, id, family: a.0, child: a.1[0], days: [day: ["journee"]])
+            _ = try await join(database, center, id, b, day, "journee")
+            _ = try await join(database, center, id, c, day, "journee")
+            // b has a day of its own in its cart when the place frees: the offer waits, the place stays b's.
+            _ = try await book(database, center, id, family: b.0, child: b.1[0], days: [other: ["matin"]])
+            _ = try await database.withCenter(id) { conn in
+                try await BookingRepository.removeFromCart(conn, center: id, family: a.0, number: first.number, logger: database.logger)
+            }
+            #expect(try await pass(database, center, id).isEmpty)
+            #expect(try await entries(database, id)[b.0]?.state == .waiting)
+            #expect(try await remaining(database, id, on: day)["matin"] == 0)
+            // b's other day expires: the offer goes out, in a cart of its own.
+            try await database.owner.withConnection { conn in
+                try await conn.run("UPDATE carts SET expires_at = now() - interval '1 second' WHERE family_id = \(b.0)", logger: database.logger)
+            }
+            try await database.withCenter(id) { conn in _ = try await BookingRepository.expireDueCarts(conn, center: id, logger: database.logger) }
+            let offers = try await pass(database, center, id)
+            #expect(offers.map(\.familyEmail) == ["f1@example.org"])
+            // b cannot add days to the cart that holds the offer.
+            await #expect(throws: BookingRefusal.cartHoldsOffer(offers[0].expiresAt)) {
+                _ = try await book(database, center, id, family: b.0, child: b.1[0], days: [other: ["apres-midi"]])
+            }
+        }
+    }
+
     /// Entries of a day whose booking deadline has passed are closed, never offered.
     @Test func aDayPastItsDeadlineClosesItsLine() async throws {
         try await withSmallCenter(places: 1) { database, center, id in

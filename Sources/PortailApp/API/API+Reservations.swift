@@ -149,6 +149,8 @@ extension PortailRoutes {
             return APIProblem(status: .conflict, title: "No price", detail: "The tariff of \(period.code) has no price for \(units.joined(separator: " + ")) on \(day.iso).")
         case .cartFrozen:
             return APIProblem(status: .conflict, title: "Payment under way", detail: "The family is paying its cart online; try again in a few minutes.")
+        case .cartHoldsOffer:
+            return APIProblem(status: .conflict, title: "Offer in the cart", detail: "The family's cart holds a place offered from the waiting list.")
         case .notOpenYet(let opens):
             return APIProblem(status: .conflict, title: "Not open yet", detail: "Booking of period \(period.code) opens for this family at \(opens).")
         }

@@ -56,8 +56,13 @@ public struct MaintenanceService: Service {
                     return try await BookingRepository.expireDueCarts(c, center: record.id, logger: logger)
                 }
                 if expired > 0 { logger.info("center \(record.center.code): \(expired) unpaid reservation(s) expired") }
-                let offers = try await offerFreedPlaces(record)
-                if offers > 0 { logger.info("center \(record.center.code): \(offers) freed place(s) offered to the waiting list") }
+                // A failed offer pass must not keep the center's mail waiting.
+                do {
+                    let offers = try await offerFreedPlaces(record)
+                    if offers > 0 { logger.info("center \(record.center.code): \(offers) freed place(s) offered to the waiting list") }
+                } catch {
+                    logger.error("waiting-list offers of center \(record.center.code) failed: \(String(reflecting: error))")
+                }
                 try await deliverMail(record)
             } catch {
                 logger.error("maintenance of center \(record.center.code) failed: \(String(reflecting: error))")

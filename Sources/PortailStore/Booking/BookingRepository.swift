@@ -48,6 +48,9 @@ public enum BookingRefusal: Error, Sendable, Equatable {
     case unpriced(LocalDate, [String])
     /// The cart is being paid: nothing can be added until the payment ends.
     case cartFrozen
+    /// The cart holds a place offered from the waiting list (until the offer's deadline): it is paid or
+    /// removed before other days are added, so that the offer's long hold never covers them.
+    case cartHoldsOffer(Date)
     /// Booking opens for this family at this time (its priority window's, or the general opening).
     case notOpenYet(LocalDateTime)
 }
@@ -92,6 +95,11 @@ public enum BookingRepository {
                 SELECT w.day, cu AS unit, count(*)::int AS waiting
                 FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
                 WHERE w.center_id = $1 AND w.period_id = $2 AND w.state = 'waiting'
+                  -- Only for children a freed place can serve: a journée waiting for a full repas holds no matin back.
+                  AND NOT EXISTS (
+                      SELECT 1 FROM unnest(w.capacity_units) AS need
+                      JOIN day_capacities f ON f.center_id = w.center_id AND f.period_id = w.period_id AND f.day = w.day AND f.unit = need
+                      WHERE f.taken >= f.places)
                 GROUP BY 1, 2
             ) line ON line.day = d.day AND line.unit = d.unit
             WHERE d.center_id = $1 AND d.period_id = $2
@@ -238,7 +246,11 @@ public enum BookingRepository {
               AND d.taken + CASE WHEN \(heldBack) THEN (
                   SELECT count(*)::int FROM waiting_list w
                   WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
-                    AND d.unit = ANY(w.capacity_units)) ELSE 0 END < d.places
+                    AND d.unit = ANY(w.capacity_units)
+                    AND NOT EXISTS (
+                        SELECT 1 FROM unnest(w.capacity_units) AS need
+                        JOIN day_capacities f ON f.center_id = w.center_id AND f.period_id = w.period_id AND f.day = w.day AND f.unit = need
+                        WHERE f.taken >= f.places)) ELSE 0 END < d.places
             RETURNING d.day::text, d.unit
             """, (String, String).self, logger: logger)
         let taken = Set(took.map { "\($0.0)|\($0.1)" })
@@ -297,7 +309,21 @@ public enum BookingRepository {
             ORDER BY id DESC LIMIT 1 FOR UPDATE
             """, (Int64, Date, String).self, logger: logger) {
             guard state == "open" else { throw BookingRefusal.cartFrozen }
-            guard let until, until > expires else { return Cart(id: id, expiresAt: expires) }
+            // Offers and other days never share a cart, so that an offer's long hold never covers days
+            // booked the usual way: a booking waits for the offers to be paid or removed, an offer for
+            // the other days to be paid or to expire.
+            let (offers, others) = try await c.first("""
+                SELECT count(w.id)::int, (count(*) - count(w.id))::int
+                FROM reservations r
+                LEFT JOIN waiting_list w ON w.center_id = r.center_id AND w.reservation_id = r.id AND w.state = 'offered'
+                WHERE r.center_id = \(center) AND r.cart_id = \(id) AND r.state = 'pending_payment'
+                """, (Int, Int).self, logger: logger) ?? (0, 0)
+            guard let until else {
+                guard offers == 0 else { throw BookingRefusal.cartHoldsOffer(expires) }
+                return Cart(id: id, expiresAt: expires)
+            }
+            guard others == 0 else { throw BookingRefusal.cartFrozen }
+            guard until > expires else { return Cart(id: id, expiresAt: expires) }
             try await c.run("UPDATE carts SET expires_at = \(until) WHERE center_id = \(center) AND id = \(id)", logger: logger)
             return Cart(id: id, expiresAt: until)
         }

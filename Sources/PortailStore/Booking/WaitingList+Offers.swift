@@ -30,34 +30,48 @@ extension WaitingList {
         _ database: Database, center: Center, centerID: Int64, now: Date = Date(), logger: Logger,
         mail: @escaping @Sendable (Offer) -> (subject: String, body: String)
     ) async throws -> [Offer] {
-        let candidates = try await database.withCenter(centerID) { c in
+        let (candidates, freeAtStart) = try await database.withCenter(centerID) { c in
             try await settleOffers(c, center: centerID, logger: logger)
             try await closeDeadDays(c, center: center, centerID: centerID, now: now, logger: logger)
-            // Waiting entries that a free place fits, in line order.
-            return try await c.all("""
-                SELECT w.id, w.day::text, w.capacity_units FROM waiting_list w
+            // Waiting entries that a free place fits, in line order, and the free places of their days.
+            let candidates = try await c.all("""
+                SELECT w.id, w.period_id, w.day::text, w.capacity_units FROM waiting_list w
                 WHERE w.center_id = \(centerID) AND w.state = 'waiting'
                   AND NOT EXISTS (
                       SELECT 1 FROM unnest(w.capacity_units) AS cu
                       LEFT JOIN day_capacities d ON d.center_id = w.center_id AND d.period_id = w.period_id AND d.day = w.day AND d.unit = cu
                       WHERE d.unit IS NULL OR d.taken >= d.places)
                 ORDER BY w.id LIMIT 500
-                """, (Int64, String, [String]).self, logger: logger)
+                """, (Int64, Int64, String, [String]).self, logger: logger)
+            var free: [String: Int] = [:]
+            for (period, day, unit, left) in try await c.all("""
+                SELECT d.period_id, d.day::text, d.unit, d.places - d.taken FROM day_capacities d
+                WHERE d.center_id = \(centerID) AND (d.period_id, d.day) IN (
+                    SELECT w.period_id, w.day FROM waiting_list w WHERE w.center_id = \(centerID) AND w.state = 'waiting')
+                """, (Int64, String, String, Int).self, logger: logger) {
+                free["\(period)|\(day)|\(unit)"] = left
+            }
+            return (candidates, free)
         }
         var offers: [Offer] = []
-        // A family whose cart is being paid cannot receive its offer yet: the places it waits for stay
-        // with it until the next pass rather than going to the next in line.
-        var waitingForFirst: Set<String> = []
-        for (id, day, capacity) in candidates {
-            guard capacity.allSatisfy({ !waitingForFirst.contains("\(day)|\($0)") }) else { continue }
+        var free = freeAtStart
+        for (id, period, day, capacity) in candidates {
+            let keys = capacity.map { "\(period)|\(day)|\($0)" }
+            // Each offer uses a free place: once a day's places are offered, the rest of its line waits
+            // for the next pass without a transaction each.
+            guard keys.allSatisfy({ (free[$0] ?? 0) > 0 }) else { continue }
             do {
                 if let offer = try await offer(database, entry: id, center: center, centerID: centerID, now: now, logger: logger, mail: mail) {
                     offers.append(offer)
                 }
+                // Offered, or being offered by another instance: the place is this entry's either way.
+                for key in keys { free[key, default: 0] -= 1 }
             } catch BookingRefusal.full {
                 continue  // taken meanwhile; the entry keeps its rank
             } catch BookingRefusal.cartFrozen {
-                waitingForFirst.formUnion(capacity.map { "\(day)|\($0)" })
+                // The family's cart is being paid, or holds days booked the usual way: the places it
+                // waits for stay with it until the next pass rather than going to the next in line.
+                for key in keys { free[key, default: 0] -= 1 }
             } catch let refusal as BookingRefusal {
                 // The child holds the day already, the day's deadline passed, the period closed or lost its
                 // price: the entry can never be served.
@@ -107,14 +121,15 @@ extension WaitingList {
         }
     }
 
-    /// Offers whose reservation was paid, expired or removed from the cart end with it.
+    /// Offers whose reservation was paid, expired or removed from the cart end with it; an expired
+    /// offer paid late after all (the bank's notification came after the deadline) ends booked.
     static func settleOffers(_ c: PostgresConnection, center: Int64, logger: Logger) async throws {
         try await c.run("""
             UPDATE waiting_list w
             SET state = CASE r.state WHEN 'confirmed' THEN 'booked' WHEN 'expired' THEN 'expired' ELSE 'declined' END, ended_at = now()
             FROM reservations r
-            WHERE w.center_id = \(center) AND w.state = 'offered' AND r.center_id = w.center_id AND r.id = w.reservation_id
-              AND r.state <> 'pending_payment'
+            WHERE w.center_id = \(center) AND r.center_id = w.center_id AND r.id = w.reservation_id
+              AND ((w.state = 'offered' AND r.state <> 'pending_payment') OR (w.state = 'expired' AND r.state = 'confirmed'))
             """, logger: logger)
     }
 

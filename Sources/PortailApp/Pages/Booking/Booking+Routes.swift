@@ -224,6 +224,9 @@ extension PortailRoutes {
             message = "Votre panier est en cours de paiement : attendez la fin du paiement pour ajouter une réservation."
         case .notOpenYet(let opens):
             message = "Les réservations de cette période ouvrent pour vous le \(opens.frenchDayMonth)."
+        case .cartHoldsOffer(let until):
+            message = "Votre panier contient une place proposée par la liste d'attente, gardée jusqu'au \(French.dateTime(until, in: center.zone)) : "
+                + "payez-la ou retirez-la du panier avant de réserver d'autres jours."
         }
         let model = recap(context, child: child, period: period, selection: selection, lines: [], total: .zero, error: message, keepOthers: keep)
         return templates.page("booking-recap", model, status: status)
