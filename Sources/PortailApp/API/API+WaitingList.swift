@@ -53,7 +53,16 @@ extension PortailRoutes {
                     }
                     return [state]
                 } ?? []
-                let selection = WaitingList.Selection(period: period, day: day, states: states, offset: (page - 1) * perPage, limit: perPage)
+                let family = try query["family_id"].map { text -> Int64 in
+                    guard let id = Int64(String(text)) else { throw Self.invalid("Invalid family_id", "family_id is a whole number.") }
+                    return id
+                }
+                let child = try query["child_id"].map { text -> Int64 in
+                    guard let id = Int64(String(text)) else { throw Self.invalid("Invalid child_id", "child_id is a whole number.") }
+                    return id
+                }
+                let selection = WaitingList.Selection(family: family, child: child, period: period, day: day, states: states,
+                                                      offset: (page - 1) * perPage, limit: perPage)
                 let (entries, total) = try await database.withCenter(record.id) { c in
                     try await WaitingList.select(c, center: record.id, selection, logger: database.logger)
                 }

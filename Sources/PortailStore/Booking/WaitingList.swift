@@ -49,6 +49,8 @@ public enum WaitingRefusal: Error, Sendable, Equatable {
     case alreadyWaiting
     /// The day's booking deadline has passed, or the period does not offer this day or unit.
     case notBookable
+    /// The family already waits for `WaitingList.familyLimit` days and units.
+    case tooMany
 }
 
 /// Waiting lists per day and unit. A place that frees up goes to the first child in line that it fits,
@@ -56,6 +58,10 @@ public enum WaitingRefusal: Error, Sendable, Equatable {
 /// children wait for it (direct bookings see `places - taken - waiting`), so a freed place cannot be
 /// taken by a quicker parent between its release and the offer.
 public enum WaitingList {
+    /// Lines a family may stand in at once: a summer of days for three children, not a whole calendar
+    /// held back from everyone else.
+    public static let familyLimit = 150
+
     // MARK: joining and leaving
 
     /// Puts the child in line for `day` and `unit` (a booking unit of the period). Refused when a place
@@ -72,6 +78,10 @@ public enum WaitingList {
         try await c.run("SELECT 1 FROM children WHERE center_id = \(centerID) AND id = \(child.id) AND family_id = \(family) FOR UPDATE", logger: logger)
         let held = try await BookingRepository.heldByChild(c, center: centerID, childID: child.id, periodID: periodID, logger: logger)
         guard (held[day] ?? []).isDisjoint(with: capacity) else { throw WaitingRefusal.alreadyHeld }
+        let standing = try await c.first("""
+            SELECT count(*)::int FROM waiting_list WHERE center_id = \(centerID) AND family_id = \(family) AND state = 'waiting'
+            """, (Int.self), logger: logger) ?? 0
+        guard standing < familyLimit else { throw WaitingRefusal.tooMany }
         let left = try await BookingRepository.availability(c, center: centerID, periodID: periodID, logger: logger)[day]?.remaining ?? [:]
         guard capacity.contains(where: { (left[$0] ?? 0) <= 0 }) else { throw WaitingRefusal.placesLeft }
         guard let id = try await c.first("""

@@ -74,6 +74,7 @@ extension PortailRoutes {
                 case .alreadyHeld: refusal = "\(child.firstName) a déjà une réservation le \(day.french)."
                 case .alreadyWaiting: refusal = "\(child.firstName) est déjà sur la liste d'attente du \(day.french)."
                 case .notBookable: refusal = "Le \(day.french) ne peut plus être réservé dans cette période."
+                case .tooMany: refusal = "Votre famille est déjà sur \(WaitingList.familyLimit) listes d'attente : retirez-vous de celles dont vous n'avez plus besoin (Mon compte)."
                 }
             }
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
