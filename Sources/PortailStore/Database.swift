@@ -3,6 +3,7 @@ import Logging
 import Metrics
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The two connection pools of the portal: `app` serves requests under row-level security,
 /// `owner` runs migrations and imports. Both are services to run for as long as they are used.
@@ -63,11 +64,18 @@ public final class Database: Sendable {
     /// security shows and accepts only that center's rows. A transaction that PostgreSQL aborts as a
     /// deadlock or a serialization failure is run again (up to 3 times in all, after a short random
     /// pause): nothing of it was written, and `body` has no effect outside the database.
+    /// `separately`: a transaction of its own even inside a page's, for a short write that must not
+    /// hold its locks while the page renders (a counter every family of a rush increments).
     public func withCenter<T>(
         _ centerID: Int64,
+        separately: Bool = false,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
+        // Inside a page's own transaction (`withPageTransaction`), the page's reads join it.
+        if !separately, let page = Self.page, page.center == centerID {
+            return try await body(page.connection)
+        }
         let start = ContinuousClock.now
         defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
         return try await app.withConnection { connection in
@@ -83,6 +91,31 @@ public final class Database: Sendable {
                     try await Task.sleep(for: .milliseconds(Int.random(in: 5...40) * attempt))
                     attempt += 1
                 }
+            }
+        }
+    }
+
+    /// The transaction of the page being served, if it runs in one.
+    struct PageTransaction: Sendable {
+        let center: Int64
+        let connection: PostgresConnection
+    }
+
+    @TaskLocal static var page: PageTransaction?
+
+    /// Transactions opened on the app pool since the start (the tests count a page's).
+    static let opened = Atomic<Int>(0)
+
+    /// Runs a page in one transaction of its center: every `withCenter` of that center inside `body`
+    /// (the session's lookup, the page's queries) joins it instead of opening one more, so a page
+    /// costs one BEGIN and one COMMIT whatever it reads. For pages that read: a conflict runs the whole
+    /// of `body` again, as `withCenter` does.
+    public func withPageTransaction<T: Sendable>(
+        _ centerID: Int64, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+    ) async throws -> T {
+        try await withCenter(centerID) { connection in
+            try await Self.$page.withValue(PageTransaction(center: centerID, connection: connection)) {
+                try await body()
             }
         }
     }
@@ -103,6 +136,7 @@ public final class Database: Sendable {
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
         try await connection.query("BEGIN", logger: logger)
+        opened.add(1, ordering: .relaxed)
         do {
             if let center {
                 try await connection.query("SELECT set_config('portail.center_id', \(String(center)), true)", logger: logger)

@@ -8,6 +8,23 @@ import Testing
 /// Pages read; they do not write (issue 12): a cart whose hold ran out reads as expired and its places
 /// as free until the maintenance job or the next booking writes it so.
 @Suite struct ReadPathTests {
+    /// A logged-in family's page costs one transaction, its session's lookup included, whatever it shows.
+    @Test func aPageIsOneTransaction() async throws {
+        try await withPortal { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookDays(parent, fixture: fixture, [0, 1])
+            let wizard = try await parent.get("/petit/reservations/nouvelle")
+            let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            for path in ["/petit/", "/petit/compte", "/petit/factures", "/petit/panier", "/petit/reservations/nouvelle?enfant=\(child)&periode=vacances"] {
+                let before = Database.opened.load(ordering: .relaxed)
+                let page = try await parent.get(path)
+                #expect(page.status == .ok, "\(path)")
+                #expect(Database.opened.load(ordering: .relaxed) - before == 1, "\(path)")
+            }
+        }
+    }
+
     @Test func anExpiredHoldReadsAsExpiredAndFreeWithoutAnyWrite() async throws {
         try await withPortal(places: 1) { client, fixture in
             let parent = Browser(client)

@@ -19,18 +19,31 @@ struct SessionMiddleware: RouterMiddleware {
               !exemptPrefixes.contains(where: { request.uri.path.hasPrefix($0) }) else {
             return try await next(request, context)
         }
+        let cookie = request.cookies[cookies.name(SessionCookies.session, context)]?.value
+        let token = cookie.flatMap { SecretToken.looksValid($0) ? $0 : nil }
+        // A logged-in family's page that reads runs in one transaction, the session's lookup included:
+        // one BEGIN and one COMMIT for the whole page. Forms (POST) keep their own transactions.
+        if let token, request.method == .get || request.method == .head {
+            return try await database.withPageTransaction(center.id) {
+                try await serve(request, context: context, token: token, next: next)
+            }
+        }
+        return try await serve(request, context: context, token: token, next: next)
+    }
+
+    func serve(_ request: Request, context: Context, token: String?, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let center = context.center!
         var context = context
         var request = request
         var newCSRF: String?
-        let cookie = request.cookies[cookies.name(SessionCookies.session, context)]?.value
-        let existing = try await cookie.flatMap { SecretToken.looksValid($0) ? $0 : nil }.asyncFlatMap { token in
+        let existing = try await token.asyncFlatMap { token in
             try await database.withCenter(center.id) { c in
                 try await SessionRepository.find(c, center: center.id, token: token, logger: context.logger)
             }
         }
         if let existing {
             context.session = existing
-            context.sessionToken = cookie
+            context.sessionToken = token
         } else {
             let sent = request.cookies[cookies.name(SessionCookies.csrf, context)]?.value
             let csrf = sent.flatMap { SecretToken.looksValid($0) ? $0 : nil } ?? SecretToken.generate()
