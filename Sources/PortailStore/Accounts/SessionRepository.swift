@@ -37,15 +37,22 @@ public enum SessionRepository {
     /// is moved at most once a minute, so that a page view is a read, not a write.
     public static func find(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> FamilySession? {
         let hash = SecretToken.hash(token)
-        guard let row = try await c.first("""
-            SELECT family_id, csrf_token, last_seen_at < now() - interval '1 minute' FROM sessions
-            WHERE center_id = \(center) AND id_hash = \(hash) AND expires_at > now()
-              AND last_seen_at > now() - make_interval(secs => \(idleTimeout)) AND family_id IS NOT NULL
-            """, (Int64?, String, Bool).self, logger: logger) else { return nil }
+        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout)), (Int64?, String, Bool).self, logger: logger)
+        else { return nil }
         if row.2 {
             try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(hash)", logger: logger)
         }
         return FamilySession(familyID: row.0, csrfToken: row.1, token: nil)
+    }
+
+    /// Every page reads its session: prepared once per connection.
+    struct FindSession: PreparedQuery {
+        static let sql = """
+            SELECT family_id, csrf_token, last_seen_at < now() - interval '1 minute' FROM sessions
+            WHERE center_id = $1 AND id_hash = $2 AND expires_at > now()
+              AND last_seen_at > now() - make_interval(secs => $3) AND family_id IS NOT NULL
+            """
+        let bindings: PostgresBindings
     }
 
     public static func delete(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws {

@@ -78,7 +78,15 @@ public enum BookingRepository {
     /// Places that children of the waiting list are waiting for are not left to others.
     public static func availability(_ c: PostgresConnection, center: Int64, periodID: Int64, logger: Logger) async throws -> [LocalDate: DayAvailability] {
         var result: [LocalDate: DayAvailability] = [:]
-        var query = PostgresQuery(unsafeSQL: """
+        for (day, unit, left) in try await c.rows(Availability(bindings: try .of(center, periodID)), (String, String, Int).self, logger: logger) {
+            result[LocalDate(iso: day)!, default: DayAvailability(remaining: [:])].remaining[unit] = left
+        }
+        return result
+    }
+
+    /// The grid reads it at every visit: prepared once per connection.
+    struct Availability: PreparedQuery {
+        static let sql = """
             SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0) - coalesce(line.waiting, 0), 0)
             FROM day_capacities d
             LEFT JOIN (
@@ -103,13 +111,8 @@ public enum BookingRepository {
                 GROUP BY 1, 2
             ) line ON line.day = d.day AND line.unit = d.unit
             WHERE d.center_id = $1 AND d.period_id = $2
-            """)
-        try query.binds.append(center, context: .default)
-        try query.binds.append(periodID, context: .default)
-        for (day, unit, left) in try await c.all(query, (String, String, Int).self, logger: logger) {
-            result[LocalDate(iso: day)!, default: DayAvailability(remaining: [:])].remaining[unit] = left
-        }
-        return result
+            """
+        let bindings: PostgresBindings
     }
 
     /// Places and places taken per day and capacity unit of a period, for the staff; `forced` marks the

@@ -20,7 +20,15 @@ public enum LedgerQueries {
     /// The family's totals in one statement: its invoices (what credit notes and allocations settled of
     /// each) and its payments (what of them is allocated).
     public static func totals(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> LedgerTotals {
-        let row = try await c.first("""
+        let row = try await c.row(Totals(bindings: try .of(center, family)), (Int, Int, Int, Int, Int, Int, Int).self, logger: logger)
+            ?? (0, 0, 0, 0, 0, 0, 0)
+        return LedgerTotals(invoiced: Money(cents: row.0), invoiceCount: row.1, paid: Money(cents: row.4), paymentCount: row.5,
+                            due: Money(cents: row.2), unsettledCount: row.3, allocated: Money(cents: row.6))
+    }
+
+    /// Mon compte and Mes factures read it at every visit: prepared once per connection.
+    struct Totals: PreparedQuery {
+        static let sql = """
             WITH inv AS (
                 SELECT coalesce(sum(i.total_cents - coalesce(cn.credited, 0)), 0)::bigint AS invoiced, count(*)::int AS invoices,
                        coalesce(sum(greatest(i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0), 0)), 0)::bigint AS due,
@@ -30,17 +38,16 @@ public enum LedgerQueries {
                                    WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
                 LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
                                    WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
-                WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
+                WHERE i.center_id = $1 AND i.family_id = $2 AND i.kind = 'invoice'
             ), pay AS (
                 SELECT coalesce(sum(p.amount_cents), 0)::bigint AS paid, count(*)::int AS payments,
                        coalesce(sum((SELECT sum(a.amount_cents) FROM allocations a
                                      WHERE a.center_id = p.center_id AND a.payment_id = p.id)), 0)::bigint AS allocated
-                FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
+                FROM payments p WHERE p.center_id = $1 AND p.family_id = $2
             )
             SELECT inv.invoiced, inv.invoices, inv.due, inv.unsettled, pay.paid, pay.payments, pay.allocated FROM inv, pay
-            """, (Int, Int, Int, Int, Int, Int, Int).self, logger: logger) ?? (0, 0, 0, 0, 0, 0, 0)
-        return LedgerTotals(invoiced: Money(cents: row.0), invoiceCount: row.1, paid: Money(cents: row.4), paymentCount: row.5,
-                            due: Money(cents: row.2), unsettledCount: row.3, allocated: Money(cents: row.6))
+            """
+        let bindings: PostgresBindings
     }
 }
 

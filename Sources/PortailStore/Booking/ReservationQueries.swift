@@ -37,7 +37,7 @@ public enum ReservationQueries {
               AND a.created_at > now() - interval '\(Int(PaymentRepository.attemptLifetime)) seconds'))))
         """
 
-    static let columns = PostgresQuery(unsafeSQL: """
+    static let columns = """
         SELECT r.id, r.number, ch.first_name, p.code, p.label, r.created_at, r.first_day::text, r.last_day::text,
                CASE WHEN r.state = 'pending_payment' AND k.state IN ('open', 'paying') AND \(cartIsDue) THEN 'expired' ELSE r.state END,
                r.total_cents, k.expires_at
@@ -45,10 +45,37 @@ public enum ReservationQueries {
         JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
         JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
         LEFT JOIN carts k ON k.center_id = r.center_id AND k.id = r.cart_id
-        """)
+        """
 
-    static func summaries(_ c: PostgresConnection, _ query: PostgresQuery, logger: Logger) async throws -> [ReservationSummary] {
-        try await c.all(query, (Int64, Int, String, String, String, Date, String, String, String, Int, Date?).self, logger: logger).map {
+    /// The account's reservations, a page of them, newest first ($1 center, $2 family, $3 limit, $4 offset).
+    struct Page: PreparedQuery {
+        static let sql = columns + " WHERE r.center_id = $1 AND r.family_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT $3 OFFSET $4"
+        let bindings: PostgresBindings
+    }
+
+    /// How many reservations the family has ($1 center, $2 family).
+    struct Count: PreparedQuery {
+        static let sql = "SELECT count(*)::int FROM reservations WHERE center_id = $1 AND family_id = $2"
+        let bindings: PostgresBindings
+    }
+
+    /// One reservation of the family by its number ($1 center, $2 family, $3 number).
+    struct One: PreparedQuery {
+        static let sql = columns + " WHERE r.center_id = $1 AND r.family_id = $2 AND r.number = $3"
+        let bindings: PostgresBindings
+    }
+
+    /// The reservations of the family's live cart ($1 center, $2 family).
+    struct Cart: PreparedQuery {
+        static let sql = columns + """
+             WHERE r.center_id = $1 AND r.family_id = $2 AND r.state = 'pending_payment'
+               AND k.state IN ('open', 'paying') AND NOT \(cartIsDue) ORDER BY r.id
+            """
+        let bindings: PostgresBindings
+    }
+
+    static func summaries(_ c: PostgresConnection, _ query: some PreparedQuery, logger: Logger) async throws -> [ReservationSummary] {
+        try await c.rows(query, (Int64, Int, String, String, String, Date, String, String, String, Int, Date?).self, logger: logger).map {
             ReservationSummary(id: $0.0, number: $0.1, childFirstName: $0.2, periodCode: $0.3, periodLabel: $0.4, createdAt: $0.5,
                                firstDay: LocalDate(iso: $0.6)!, lastDay: LocalDate(iso: $0.7)!, state: $0.8,
                                total: Money(cents: $0.9), cartExpiresAt: $0.10)
@@ -57,25 +84,14 @@ public enum ReservationQueries {
 
     /// A page of the family's reservations, newest first, and how many there are in all.
     public static func page(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [ReservationSummary], total: Int) {
-        var query = columns
-        query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 ORDER BY r.created_at DESC, r.id DESC LIMIT $3 OFFSET $4"
-        try query.binds.append(center, context: .default)
-        try query.binds.append(family, context: .default)
-        try query.binds.append(limit, context: .default)
-        try query.binds.append(offset, context: .default)
-        let rows = try await summaries(c, query, logger: logger)
-        let total = try await c.first("SELECT count(*)::int FROM reservations WHERE center_id = \(center) AND family_id = \(family)", (Int.self), logger: logger) ?? 0
+        let rows = try await summaries(c, Page(bindings: try .of(center, family, limit, offset)), logger: logger)
+        let total = try await c.row(Count(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
         return (rows, total)
     }
 
     /// One reservation of the family by its number; nil for another family's or unknown number.
     public static func reservation(_ c: PostgresConnection, center: Int64, family: Int64, number: Int, logger: Logger) async throws -> (ReservationSummary, [ReservationLine])? {
-        var query = columns
-        query.sql += " WHERE r.center_id = $1 AND r.family_id = $2 AND r.number = $3"
-        try query.binds.append(center, context: .default)
-        try query.binds.append(family, context: .default)
-        try query.binds.append(number, context: .default)
-        guard let summary = try await summaries(c, query, logger: logger).first else { return nil }
+        guard let summary = try await summaries(c, One(bindings: try .of(center, family, number)), logger: logger).first else { return nil }
         return (summary, try await lines(c, center: center, reservation: summary.id, logger: logger))
     }
 
@@ -91,14 +107,7 @@ public enum ReservationQueries {
     /// The reservations waiting for payment in the family's cart (open and still held, or being paid),
     /// with their lines: two queries whatever the cart holds.
     public static func cart(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(ReservationSummary, [ReservationLine])] {
-        var query = columns
-        query.sql += """
-             WHERE r.center_id = $1 AND r.family_id = $2 AND r.state = 'pending_payment'
-               AND k.state IN ('open', 'paying') AND NOT \(cartIsDue) ORDER BY r.id
-            """
-        try query.binds.append(center, context: .default)
-        try query.binds.append(family, context: .default)
-        let summaries = try await summaries(c, query, logger: logger)
+        let summaries = try await summaries(c, Cart(bindings: try .of(center, family)), logger: logger)
         guard !summaries.isEmpty else { return [] }
         var lines: [Int64: [ReservationLine]] = [:]
         for (reservation, day, key, units, price) in try await c.all("""

@@ -134,27 +134,18 @@ public enum WaitingList {
     /// The entries selected, by day, unit and place in line, with each waiting entry's rank (among the
     /// waiting entries of its day that need one of its capacity units) and how many match in all.
     public static func select(_ c: PostgresConnection, center: Int64, _ s: Selection, logger: Logger) async throws -> (entries: [WaitingEntry], total: Int) {
-        let rows = try await c.all("""
-            SELECT w.id, w.family_id, w.child_id, ch.first_name, p.code, w.day::text, w.unit, w.state, w.created_at, w.offer_expires_at, r.number,
-                   CASE WHEN w.state = 'waiting' THEN (
-                       SELECT count(*)::int FROM waiting_list o
-                       WHERE o.center_id = w.center_id AND o.period_id = w.period_id AND o.day = w.day AND o.state = 'waiting'
-                         AND o.id <= w.id AND o.capacity_units && w.capacity_units) END,
-                   count(*) OVER ()::int
-            FROM waiting_list w
-            JOIN periods p ON p.center_id = w.center_id AND p.id = w.period_id
-            JOIN children ch ON ch.center_id = w.center_id AND ch.id = w.child_id
-            LEFT JOIN reservations r ON r.center_id = w.center_id AND r.id = w.reservation_id
-            WHERE w.center_id = \(center)
-              AND (\(s.id)::bigint IS NULL OR w.id = \(s.id))
-              AND (\(s.family)::bigint IS NULL OR w.family_id = \(s.family))
-              AND (\(s.child)::bigint IS NULL OR w.child_id = \(s.child))
-              AND (\(s.period)::text IS NULL OR p.code = \(s.period))
-              AND (\(s.day?.iso)::date IS NULL OR w.day = \(s.day?.iso)::date)
-              AND (cardinality(\(s.states.map(\.rawValue))::text[]) = 0 OR w.state = ANY(\(s.states.map(\.rawValue))::text[]))
-            ORDER BY w.day, w.unit, w.id
-            OFFSET \(s.offset) LIMIT \(s.limit)
-            """, (Int64, Int64, Int64, String, String, String, String, String, Date, Date?, Int?, Int?, Int).self, logger: logger)
+        var bindings = PostgresBindings()
+        try bindings.append(center)
+        try bindings.append(s.id)
+        try bindings.append(s.family)
+        try bindings.append(s.child)
+        try bindings.append(s.period)
+        try bindings.append(s.day?.iso)
+        try bindings.append(s.states.map(\.rawValue))
+        try bindings.append(s.offset)
+        try bindings.append(s.limit)
+        let rows = try await c.rows(Select(bindings: bindings),
+                                    (Int64, Int64, Int64, String, String, String, String, String, Date, Date?, Int?, Int?, Int).self, logger: logger)
         let entries = rows.map { row in
             WaitingEntry(id: row.0, familyID: row.1, childID: row.2, childName: row.3, period: row.4, day: LocalDate(iso: row.5)!, unit: row.6,
                          state: WaitingState(rawValue: row.7) ?? .closed, rank: row.11, createdAt: row.8, offerExpiresAt: row.9, reservationNumber: row.10)
@@ -167,5 +158,33 @@ public enum WaitingList {
             return (entries, try await select(c, center: center, first, logger: logger).total)
         }
         return (entries, rows.first?.12 ?? 0)
+    }
+
+    /// The pages read a family's or a child's lines at every visit: prepared once per connection.
+    struct Select: PreparedQuery {
+        static let sql = """
+            SELECT w.id, w.family_id, w.child_id, ch.first_name, p.code, w.day::text, w.unit, w.state, w.created_at, w.offer_expires_at, r.number,
+                   CASE WHEN w.state = 'waiting' THEN (
+                       SELECT count(*)::int FROM waiting_list o
+                       WHERE o.center_id = w.center_id AND o.period_id = w.period_id AND o.day = w.day AND o.state = 'waiting'
+                         AND o.id <= w.id AND o.capacity_units && w.capacity_units) END,
+                   count(*) OVER ()::int
+            FROM waiting_list w
+            JOIN periods p ON p.center_id = w.center_id AND p.id = w.period_id
+            JOIN children ch ON ch.center_id = w.center_id AND ch.id = w.child_id
+            LEFT JOIN reservations r ON r.center_id = w.center_id AND r.id = w.reservation_id
+            WHERE w.center_id = $1
+              AND ($2::bigint IS NULL OR w.id = $2)
+              AND ($3::bigint IS NULL OR w.family_id = $3)
+              AND ($4::bigint IS NULL OR w.child_id = $4)
+              AND ($5::text IS NULL OR p.code = $5)
+              AND ($6::date IS NULL OR w.day = $6::date)
+              AND (cardinality($7::text[]) = 0 OR w.state = ANY($7::text[]))
+            ORDER BY w.day, w.unit, w.id
+            OFFSET $8 LIMIT $9
+            """
+        // Declared, not inferred from the first values: a filter left out is a null of the same type.
+        static let bindingDataTypes: [PostgresDataType] = [.int8, .int8, .int8, .int8, .text, .text, .textArray, .int8, .int8]
+        let bindings: PostgresBindings
     }
 }

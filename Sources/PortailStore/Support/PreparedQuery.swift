@@ -1,0 +1,43 @@
+import Logging
+import PostgresNIO
+
+/// A statement of the pages' hot path that PostgreSQL parses and plans once per connection instead of
+/// at every request (PostgresNIO prepares it under its type's name on first use). Parsing and planning
+/// were most of the database's work for a page: its plans are cached, its values still bound.
+protocol PreparedQuery: PostgresPreparedStatement where Row == PostgresRow {
+    var bindings: PostgresBindings { get }
+}
+
+extension PreparedQuery {
+    func makeBindings() throws -> PostgresBindings { bindings }
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+extension PostgresConnection {
+    /// Every row of a prepared statement, decoded; the whole result is always read.
+    func rows<Query: PreparedQuery, each Column: PostgresDecodable>(
+        _ query: Query, _ type: (repeat each Column).Type, logger: Logger
+    ) async throws -> [(repeat each Column)] {
+        var rows: [(repeat each Column)] = []
+        for try await row in try await execute(query, logger: logger) {
+            rows.append(try row.decode((repeat each Column).self))
+        }
+        return rows
+    }
+
+    /// The first row of a prepared statement, or nil.
+    func row<Query: PreparedQuery, each Column: PostgresDecodable>(
+        _ query: Query, _ type: (repeat each Column).Type, logger: Logger
+    ) async throws -> (repeat each Column)? {
+        try await rows(query, type, logger: logger).first
+    }
+}
+
+extension PostgresBindings {
+    /// Bindings from values, in the order of the statement's $1, $2 ...
+    static func of(_ values: any PostgresThrowingDynamicTypeEncodable...) throws -> PostgresBindings {
+        var bindings = PostgresBindings()
+        for value in values { try bindings.append(value) }
+        return bindings
+    }
+}
