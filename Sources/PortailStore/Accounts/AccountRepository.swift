@@ -42,17 +42,23 @@ public enum AccountRepository {
     }
 
     public static func family(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws -> FamilyAccount? {
-        try await c.first("""
-            SELECT id, email, name, state, category FROM families WHERE center_id = \(center) AND id = \(id)
-            """, (Int64, String, String, String, String?).self, logger: logger)
+        try await c.row(Family(bindings: try .of(center, id)), (Int64, String, String, String, String?).self, logger: logger)
             .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, state: $0.3, category: $0.4) }
     }
 
+    /// Every page of the account reads these: prepared once per connection.
+    struct Family: PreparedQuery {
+        static let sql = "SELECT id, email, name, state, category FROM families WHERE center_id = $1 AND id = $2"
+        let bindings: PostgresBindings
+    }
+
+    struct Children: PreparedQuery {
+        static let sql = "SELECT id, first_name, last_name, birth_date::text FROM children WHERE center_id = $1 AND family_id = $2 ORDER BY birth_date, id"
+        let bindings: PostgresBindings
+    }
+
     public static func children(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [ChildRecord] {
-        try await c.all("""
-            SELECT id, first_name, last_name, birth_date::text FROM children
-            WHERE center_id = \(center) AND family_id = \(family) ORDER BY birth_date, id
-            """, (Int64, String, String, String).self, logger: logger)
+        try await c.rows(Children(bindings: try .of(center, family)), (Int64, String, String, String).self, logger: logger)
             .map { ChildRecord(id: $0.0, firstName: $0.1, lastName: $0.2, birthDate: LocalDate(iso: $0.3)!) }
     }
 

@@ -111,31 +111,43 @@ public struct PaymentDetail: Sendable {
 }
 
 extension LedgerQueries {
-    /// Invoices, credit notes and payments of a family merged by date, newest first (ties: newest id),
-    /// one page of them, and how many there are.
-    public static func entries(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [LedgerEntry], total: Int) {
-        let rows = try await c.all("""
+    /// Mes factures reads them at every visit: prepared once per connection ($1 center, $2 family, $3 limit, $4 offset).
+    struct Entries: PreparedQuery {
+        static let sql = """
             WITH inv AS (
                 SELECT i.id, i.kind, i.number, i.issued_at AS at, i.total_cents,
                        coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0)
                      + coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id), 0) AS settled
-                FROM invoices i WHERE i.center_id = \(center) AND i.family_id = \(family)
+                FROM invoices i WHERE i.center_id = $1 AND i.family_id = $2
             ), pay AS (
                 SELECT p.id, 'payment'::text AS kind, p.number, p.received_at AS at, p.amount_cents AS total_cents,
                        coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id), 0) AS settled,
                        p.label
-                FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
+                FROM payments p WHERE p.center_id = $1 AND p.family_id = $2
             )
             SELECT id, kind, number, at, total_cents::bigint, settled::bigint, '' FROM inv
             UNION ALL
             SELECT id, kind, number, at, total_cents::bigint, settled::bigint, label FROM pay
             ORDER BY 4 DESC, 2, 1 DESC
-            LIMIT \(limit) OFFSET \(offset)
-            """, (Int64, String, String, Date, Int, Int, String).self, logger: logger)
-        let total = try await c.first("""
-            SELECT ((SELECT count(*) FROM invoices WHERE center_id = \(center) AND family_id = \(family))
-                  + (SELECT count(*) FROM payments WHERE center_id = \(center) AND family_id = \(family)))::int
-            """, (Int.self), logger: logger) ?? 0
+            LIMIT $3 OFFSET $4
+            """
+        let bindings: PostgresBindings
+    }
+
+    struct EntryCount: PreparedQuery {
+        static let sql = """
+            SELECT ((SELECT count(*) FROM invoices WHERE center_id = $1 AND family_id = $2)
+                  + (SELECT count(*) FROM payments WHERE center_id = $1 AND family_id = $2))::int
+            """
+        let bindings: PostgresBindings
+    }
+
+    /// Invoices, credit notes and payments of a family merged by date, newest first (ties: newest id),
+    /// one page of them, and how many there are.
+    public static func entries(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [LedgerEntry], total: Int) {
+        let rows = try await c.rows(Entries(bindings: try .of(center, family, limit, offset)), (Int64, String, String, Date, Int, Int, String).self,
+                                    logger: logger)
+        let total = try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
         return (rows.map { row in
             let kind = LedgerEntry.Kind(rawValue: row.1) ?? .invoice
             return LedgerEntry(kind: kind, id: row.0, number: row.2, date: row.3,
