@@ -29,6 +29,27 @@ public struct Templates: Sendable {
     }
 }
 
+/// HTML written by hand, for the few places a template is not used.
+enum HTML {
+    /// Text safe in element content and in double- or single-quoted attributes.
+    static func escape(_ text: String) -> String {
+        guard text.contains(where: { "&<>\"'".contains($0) }) else { return text }
+        var escaped = ""
+        escaped.reserveCapacity(text.count + 16)
+        for character in text {
+            switch character {
+            case "&": escaped += "&amp;"
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}
+
 enum Pages {
     static func html(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
         Response(
@@ -40,9 +61,7 @@ enum Pages {
 
     /// A short page for a refused request, with a way back.
     static func problem(title: String, message: String, base: String, status: HTTPResponse.Status) -> Response {
-        func escape(_ s: String) -> String {
-            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: "\"", with: "&quot;")
-        }
+        let escape = HTML.escape
         return html("""
         <!DOCTYPE html>
         <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

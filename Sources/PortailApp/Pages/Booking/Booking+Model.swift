@@ -61,7 +61,27 @@ struct GridModel {
     struct Row {
         let day: String
         let dayLong: String
-        let cells: [Cell]
+        /// The row's cells as HTML, written here rather than by a template section: 156 cells through
+        /// the template engine's lookups were half of the page's time (docs/architecture.md).
+        let cellsHTML: String
+
+        init(day: String, dayLong: String, cells: [Cell], base: String) {
+            self.day = day
+            self.dayLong = dayLong
+            var html = ""
+            for cell in cells {
+                let (id, value, unit, long) = (HTML.escape(cell.id), HTML.escape(cell.value), HTML.escape(cell.unitLabel), HTML.escape(dayLong))
+                html += "<td class=\"cell \(HTML.escape(cell.statusClass))\">\n"
+                html += "  <input type=\"checkbox\" id=\"\(id)\" name=\"jour\" value=\"\(value)\"\(cell.disabled ? " disabled" : "")\(cell.checked ? " checked" : "")>\n"
+                html += "  <label for=\"\(id)\"><span class=\"visually-hidden\">\(long) \(unit) : </span>\(HTML.escape(cell.status))</label>\n"
+                if cell.canWait {
+                    html += "  <button type=\"submit\" class=\"wait\" formaction=\"\(HTML.escape(base))/reservations/liste-attente\" name=\"attente\" "
+                        + "value=\"\(value)\" aria-label=\"Liste d'attente du \(long), \(unit)\">liste d'attente</button>\n"
+                }
+                html += "</td>\n"
+            }
+            cellsHTML = html
+        }
     }
     let page: PageChrome
     let childID: Int64
@@ -113,7 +133,7 @@ struct GridModel {
                 return Cell(id: "c-\(day.iso)-\(unit.code)", value: value, unitLabel: unit.label,
                             status: status.0, statusClass: status.1, disabled: status.2, checked: status.3, canWait: canWait)
             }
-            return Row(day: French.shortDay(day), dayLong: day.french, cells: cells)
+            return Row(day: French.shortDay(day), dayLong: day.french, cells: cells, base: page.base)
         }
         self.error = error
         self.notice = notice

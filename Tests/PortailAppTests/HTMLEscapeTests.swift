@@ -1,0 +1,10 @@
+import Testing
+@testable import PortailApp
+
+/// The escaping of the HTML written without a template (the booking grid's cells, short error pages).
+@Suite struct HTMLEscapeTests {
+    @Test func textCannotLeaveItsElementNorItsAttribute() {
+        #expect(HTML.escape("Après-midi") == "Après-midi")
+        #expect(HTML.escape(#"<script>"x"&'y'</script>"#) == "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;")
+    }
+}
