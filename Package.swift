@@ -96,7 +96,18 @@ let package = Package(
         .executableTarget(
             name: "portail-benchmarks",
             dependencies: ["PortailStore", "PortailConfig", "PortailDomain", "PortailTestSupport", .product(name: "Logging", package: "swift-log")],
-            path: "Benchmarks"
+            path: "Benchmarks",
+            exclude: ["Baseline"]
+        ),
+        // The three-select Hummingbird + PostgresNIO server the pages are measured against (scripts/bench-pages).
+        .executableTarget(
+            name: "portail-baseline",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/Baseline"
         ),
         .testTarget(name: "PortailDomainTests", dependencies: ["PortailDomain"]),
         .testTarget(
