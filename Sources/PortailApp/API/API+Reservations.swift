@@ -41,6 +41,14 @@ extension PortailRoutes {
         return (page, perPage)
     }
 
+    /// An id filter of a list (?family_id=12): absent, or a whole number.
+    static func identifier(_ text: Substring?, _ field: String) throws -> Int64? {
+        try text.map { text in
+            guard let id = Int64(String(text)) else { throw invalid("Invalid \(field)", "\(field) is a whole number.") }
+            return id
+        }
+    }
+
     func addReservationRoutes(to router: Router<AppRequestContext>) {
         router.get("/api/centers/:code/reservations") { request, context in
             try await API.handle(request, database) { staff in
@@ -55,14 +63,8 @@ extension PortailRoutes {
                     guard states.contains(String(text)) else { throw Self.invalid("Invalid state", "state is one of \(states.joined(separator: ", ")).") }
                     return String(text)
                 }
-                filter.family = try query["family_id"].map { text -> Int64 in
-                    guard let id = Int64(String(text)) else { throw Self.invalid("Invalid family_id", "family_id is a whole number.") }
-                    return id
-                }
-                filter.child = try query["child_id"].map { text -> Int64 in
-                    guard let id = Int64(String(text)) else { throw Self.invalid("Invalid child_id", "child_id is a whole number.") }
-                    return id
-                }
+                filter.family = try Self.identifier(query["family_id"], "family_id")
+                filter.child = try Self.identifier(query["child_id"], "child_id")
                 if let period = filter.period, record.center.period(period) == nil {
                     throw APIProblem.notFound("Center \(record.center.code) has no period \(period).")
                 }

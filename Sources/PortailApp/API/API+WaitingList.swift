@@ -53,15 +53,9 @@ extension PortailRoutes {
                     }
                     return [state]
                 } ?? []
-                let family = try query["family_id"].map { text -> Int64 in
-                    guard let id = Int64(String(text)) else { throw Self.invalid("Invalid family_id", "family_id is a whole number.") }
-                    return id
-                }
-                let child = try query["child_id"].map { text -> Int64 in
-                    guard let id = Int64(String(text)) else { throw Self.invalid("Invalid child_id", "child_id is a whole number.") }
-                    return id
-                }
-                let selection = WaitingList.Selection(family: family, child: child, period: period, day: day, states: states,
+                let selection = WaitingList.Selection(family: try Self.identifier(query["family_id"], "family_id"),
+                                                      child: try Self.identifier(query["child_id"], "child_id"),
+                                                      period: period, day: day, states: states,
                                                       offset: (page - 1) * perPage, limit: perPage)
                 let (entries, total) = try await database.withCenter(record.id) { c in
                     try await WaitingList.select(c, center: record.id, selection, logger: database.logger)
