@@ -64,17 +64,21 @@ public final class Database: Sendable {
     /// security shows and accepts only that center's rows. A transaction that PostgreSQL aborts as a
     /// deadlock or a serialization failure is run again (up to 3 times in all, after a short random
     /// pause): nothing of it was written, and `body` has no effect outside the database.
-    /// `separately`: a transaction of its own even inside a page's, for a short write that must not
-    /// hold its locks while the page renders (a counter every family of a rush increments).
     public func withCenter<T>(
         _ centerID: Int64,
-        separately: Bool = false,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        // Inside a page's own transaction (`withPageTransaction`), the page's reads join it.
-        if !separately, let page = Self.page, page.center == centerID {
-            return try await body(page.connection)
+        // Inside a page's own transaction (`withPageTransaction`), of this database and center and
+        // still open (a task started by the page may outlive it), the page's reads join it. A failed
+        // statement marks the page's transaction: it is rolled back, never committed half done.
+        if let page = Self.page, page.database == ObjectIdentifier(self), page.center == centerID, page.state.isOpen {
+            do {
+                return try await body(page.connection)
+            } catch let error as PSQLError {
+                page.state.fail()
+                throw error
+            }
         }
         let start = ContinuousClock.now
         defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
@@ -97,9 +101,25 @@ public final class Database: Sendable {
 
     /// The transaction of the page being served, if it runs in one.
     struct PageTransaction: Sendable {
+        let database: ObjectIdentifier
         let center: Int64
         let connection: PostgresConnection
+        let state: PageState
     }
+
+    /// Whether a page's transaction may still be joined, and whether something in it failed.
+    final class PageState: Sendable {
+        private let open = Atomic<Bool>(true)
+        private let failed = Atomic<Bool>(false)
+        var isOpen: Bool { open.load(ordering: .acquiring) }
+        var hasFailed: Bool { failed.load(ordering: .acquiring) }
+        func fail() { failed.store(true, ordering: .releasing) }
+        func close() { open.store(false, ordering: .releasing) }
+    }
+
+    /// A page's statement failed inside its transaction, and the page went on regardless: nothing of
+    /// the transaction is committed.
+    struct PageTransactionFailed: Error {}
 
     @TaskLocal static var page: PageTransaction?
 
@@ -114,9 +134,14 @@ public final class Database: Sendable {
         _ centerID: Int64, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
     ) async throws -> T {
         try await withCenter(centerID) { connection in
-            try await Self.$page.withValue(PageTransaction(center: centerID, connection: connection)) {
+            let state = PageState()
+            defer { state.close() }
+            let value = try await Self.$page.withValue(PageTransaction(database: ObjectIdentifier(self), center: centerID, connection: connection, state: state)) {
                 try await body()
             }
+            state.close()
+            if state.hasFailed { throw PageTransactionFailed() }
+            return value
         }
     }
 

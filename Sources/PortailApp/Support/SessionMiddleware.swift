@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import PaymentKit
+import PortailDomain
 import PortailStore
 
 /// Loads the browser session of a center's pages, parses posted forms, and refuses a POST whose `csrf`
@@ -23,12 +24,24 @@ struct SessionMiddleware: RouterMiddleware {
         let token = cookie.flatMap { SecretToken.looksValid($0) ? $0 : nil }
         // A logged-in family's page that reads runs in one transaction, the session's lookup included:
         // one BEGIN and one COMMIT for the whole page. Forms (POST) keep their own transactions.
-        if let token, request.method == .get || request.method == .head {
+        if let token, request.method == .get || request.method == .head, !Self.queues(request, center: center.center) {
             return try await database.withPageTransaction(center.id) {
                 try await serve(request, context: context, token: token, next: next)
             }
         }
         return try await serve(request, context: context, token: token, next: next)
+    }
+
+    /// Whether the page may give a place in a waiting room's line now (its center has a room and a
+    /// period opens about now): it then keeps its transactions apart, so that the line's counter is
+    /// taken in a short transaction of its own and never held while a page renders, nor a second
+    /// connection asked for while the page holds one.
+    static func queues(_ request: Request, center: Center) -> Bool {
+        guard let room = center.waitingRoom else { return false }
+        let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")  // as the router reads it
+        guard path == "/reservations/nouvelle" || path == "/salle-attente/etat" else { return false }
+        let now = Date()
+        return center.periods.contains { period in period.openings(in: center.zone).contains { room.isActive(opening: $0, at: now) } }
     }
 
     func serve(_ request: Request, context: Context, token: String?, next: (Request, Context) async throws -> Response) async throws -> Response {

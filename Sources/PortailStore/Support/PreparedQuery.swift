@@ -19,8 +19,17 @@ extension PostgresConnection {
         _ query: Query, _ type: (repeat each Column).Type, logger: Logger
     ) async throws -> [(repeat each Column)] {
         var rows: [(repeat each Column)] = []
-        for try await row in try await execute(query, logger: logger) {
-            rows.append(try row.decode((repeat each Column).self))
+        do {
+            for try await row in try await execute(query, logger: logger) {
+                rows.append(try row.decode((repeat each Column).self))
+            }
+        } catch let error as PSQLError where error.serverInfo != nil {
+            // PostgresNIO keeps a statement that failed to prepare as failed for the connection's life,
+            // and PostgreSQL refuses a cached plan whose columns changed type (after a migration): this
+            // connection could fail the statement for good. Closed, the pool replaces it.
+            logger.warning("closing a connection after its prepared statement \(Query.name) failed: \(error.serverInfo?[.sqlState] ?? "?")")
+            try? await close()
+            throw error
         }
         return rows
     }

@@ -57,8 +57,7 @@ enum WaitingRoom {
         let center = record.center
         // Most requests stop here, without a query: no opening of the period is near.
         guard period.openings(in: center.zone).contains(where: { settings.isActive(opening: $0, at: now) }) else { return nil }
-        // Its own short transaction: the line's counter is not held while the page renders.
-        let place = try await database.withCenter(record.id, separately: true) { c -> (Date, Int)? in
+        let place = try await database.withCenter(record.id) { c -> (Date, Int)? in
             let priority = try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: context.logger)
             guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone),
                   settings.isActive(opening: opening, at: now)
