@@ -64,12 +64,18 @@ public enum AccountRepository {
 
     /// The family's QF valid on `day`, if any.
     public static func quotient(_ c: PostgresConnection, center: Int64, family: Int64, on day: LocalDate, logger: Logger) async throws -> Int? {
-        try await c.first("""
+        try await c.row(Quotient(bindings: try .of(center, family, day.iso)), (Int.self), logger: logger)
+    }
+
+    /// The grid and every booking read it: prepared once per connection ($3: the day, as text).
+    struct Quotient: PreparedQuery {
+        static let sql = """
             SELECT quotient FROM family_quotients
-            WHERE center_id = \(center) AND family_id = \(family) AND valid_from <= \(day.iso)::date
-              AND (valid_to IS NULL OR valid_to >= \(day.iso)::date)
+            WHERE center_id = $1 AND family_id = $2 AND valid_from <= $3::date
+              AND (valid_to IS NULL OR valid_to >= $3::date)
             ORDER BY valid_from DESC LIMIT 1
-            """, (Int.self), logger: logger)
+            """
+        let bindings: PostgresBindings
     }
 
     /// Sets the password of a family that is not deactivated (a deactivated family stays so).

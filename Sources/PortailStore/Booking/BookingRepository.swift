@@ -70,7 +70,23 @@ public enum BookingRepository {
     // MARK: reading
 
     public static func periodID(_ c: PostgresConnection, center: Int64, code: String, logger: Logger) async throws -> Int64? {
-        try await c.first("SELECT id FROM periods WHERE center_id = \(center) AND code = \(code)", (Int64.self), logger: logger)
+        try await c.row(PeriodID(bindings: try .of(center, code)), (Int64.self), logger: logger)
+    }
+
+    /// Every step of a booking reads these: prepared once per connection.
+    struct PeriodID: PreparedQuery {
+        static let sql = "SELECT id FROM periods WHERE center_id = $1 AND code = $2"
+        let bindings: PostgresBindings
+    }
+
+    struct HeldByChild: PreparedQuery {
+        static let sql = """
+            SELECT l.day::text, l.capacity_units FROM reservation_lines l
+            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+            WHERE r.center_id = $1 AND r.child_id = $2 AND r.period_id = $3
+              AND r.state IN ('pending_payment', 'confirmed')
+            """
+        let bindings: PostgresBindings
     }
 
     /// Places left per day and capacity unit of a period. Places still held by carts whose hold has run
@@ -127,12 +143,7 @@ public enum BookingRepository {
     /// Capacity units a child already holds per day in a period (waiting for payment or confirmed).
     public static func heldByChild(_ c: PostgresConnection, center: Int64, childID: Int64, periodID: Int64, logger: Logger) async throws -> [LocalDate: Set<String>] {
         var held: [LocalDate: Set<String>] = [:]
-        for (day, units) in try await c.all("""
-            SELECT l.day::text, l.capacity_units FROM reservation_lines l
-            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
-            WHERE r.center_id = \(center) AND r.child_id = \(childID) AND r.period_id = \(periodID)
-              AND r.state IN ('pending_payment', 'confirmed')
-            """, (String, [String]).self, logger: logger) {
+        for (day, units) in try await c.rows(HeldByChild(bindings: try .of(center, childID, periodID)), (String, [String]).self, logger: logger) {
             held[LocalDate(iso: day)!, default: []].formUnion(units)
         }
         return held
