@@ -119,11 +119,7 @@ public enum BookingRepository {
                 SELECT w.day, cu AS unit, count(*)::int AS waiting
                 FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
                 WHERE w.center_id = $1 AND w.period_id = $2 AND w.state = 'waiting'
-                  -- Only for children a freed place can serve: a journée waiting for a full repas holds no matin back.
-                  AND NOT EXISTS (
-                      SELECT 1 FROM unnest(w.capacity_units) AS need
-                      JOIN day_capacities f ON f.center_id = w.center_id AND f.period_id = w.period_id AND f.day = w.day AND f.unit = need
-                      WHERE f.taken >= f.places)
+                  AND \(WaitingList.entryFits)
                 GROUP BY 1, 2
             ) line ON line.day = d.day AND line.unit = d.unit
             WHERE d.center_id = $1 AND d.period_id = $2
@@ -233,8 +229,7 @@ public enum BookingRepository {
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> BookedReservation {
         try await expireDueCarts(c, center: centerID, logger: logger)
-        // Lock the child's row so that two tabs of the same family cannot book the same day twice.
-        try await c.run("SELECT 1 FROM children WHERE center_id = \(centerID) AND id = \(request.child.id) AND family_id = \(request.familyID) FOR UPDATE", logger: logger)
+        try await lockChild(c, center: centerID, child: request.child.id, family: request.familyID, logger: logger)
         let prepared = try await prepare(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
         let (periodID, tariff, lines, total, needed) = (prepared.periodID, prepared.tariff, prepared.lines, prepared.total, prepared.needed)
         let firstDay = needed.keys.min()!, lastDay = needed.keys.max()!
@@ -260,11 +255,7 @@ public enum BookingRepository {
               AND d.taken + CASE WHEN \(heldBack) THEN (
                   SELECT count(*)::int FROM waiting_list w
                   WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
-                    AND d.unit = ANY(w.capacity_units)
-                    AND NOT EXISTS (
-                        SELECT 1 FROM unnest(w.capacity_units) AS need
-                        JOIN day_capacities f ON f.center_id = w.center_id AND f.period_id = w.period_id AND f.day = w.day AND f.unit = need
-                        WHERE f.taken >= f.places)) ELSE 0 END < d.places
+                    AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.entryFits)) ELSE 0 END < d.places
             RETURNING d.day::text, d.unit
             """, (String, String).self, logger: logger)
         let taken = Set(took.map { "\($0.0)|\($0.1)" })
@@ -313,6 +304,12 @@ public enum BookingRepository {
     struct Cart {
         var id: Int64
         var expiresAt: Date
+    }
+
+    /// Locks the child's row until the commit: two tabs of the same family cannot book the same day
+    /// twice, nor book it and join its waiting list at once.
+    static func lockChild(_ c: PostgresConnection, center: Int64, child: Int64, family: Int64, logger: Logger) async throws {
+        try await c.run("SELECT 1 FROM children WHERE center_id = \(center) AND id = \(child) AND family_id = \(family) FOR UPDATE", logger: logger)
     }
 
     /// The family's open cart, or a new one holding for `holdMinutes`; a place offered from the waiting

@@ -36,11 +36,7 @@ extension WaitingList {
             // Waiting entries that a free place fits, in line order, and the free places of their days.
             let candidates = try await c.all("""
                 SELECT w.id, w.period_id, w.day::text, w.capacity_units FROM waiting_list w
-                WHERE w.center_id = \(centerID) AND w.state = 'waiting'
-                  AND NOT EXISTS (
-                      SELECT 1 FROM unnest(w.capacity_units) AS cu
-                      LEFT JOIN day_capacities d ON d.center_id = w.center_id AND d.period_id = w.period_id AND d.day = w.day AND d.unit = cu
-                      WHERE d.unit IS NULL OR d.taken >= d.places)
+                WHERE w.center_id = \(centerID) AND w.state = 'waiting' AND \(unescaped: entryFits)
                 ORDER BY w.id LIMIT 500
                 """, (Int64, Int64, String, [String]).self, logger: logger)
             var free: [String: Int] = [:]

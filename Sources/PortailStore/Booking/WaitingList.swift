@@ -62,6 +62,17 @@ public enum WaitingList {
     /// held back from everyone else.
     public static let familyLimit = 150
 
+    /// SQL: the waiting entry `w` can be served by freed places (each capacity unit it needs has a place
+    /// left on its day). One predicate for the places held back for the line and for the entries the
+    /// offers go to, so that the grid, bookings and offers cannot disagree: a journée waiting while the
+    /// après-midi is full holds no matin back, and gets no offer.
+    static let entryFits = """
+        NOT EXISTS (
+            SELECT 1 FROM unnest(w.capacity_units) AS need
+            JOIN day_capacities f ON f.center_id = w.center_id AND f.period_id = w.period_id AND f.day = w.day AND f.unit = need
+            WHERE f.taken >= f.places)
+        """
+
     // MARK: joining and leaving
 
     /// Puts the child in line for `day` and `unit` (a booking unit of the period). Refused when a place
@@ -74,8 +85,7 @@ public enum WaitingList {
               period.openDays.contains(day), period.isBookable(day, at: now, in: center.zone),
               let periodID = try await BookingRepository.periodID(c, center: centerID, code: period.code, logger: logger)
         else { throw WaitingRefusal.notBookable }
-        // The child's row is locked as a booking locks it: a booking and a join of the same child do not cross.
-        try await c.run("SELECT 1 FROM children WHERE center_id = \(centerID) AND id = \(child.id) AND family_id = \(family) FOR UPDATE", logger: logger)
+        try await BookingRepository.lockChild(c, center: centerID, child: child.id, family: family, logger: logger)
         let held = try await BookingRepository.heldByChild(c, center: centerID, childID: child.id, periodID: periodID, logger: logger)
         guard (held[day] ?? []).isDisjoint(with: capacity) else { throw WaitingRefusal.alreadyHeld }
         let standing = try await c.first("""
