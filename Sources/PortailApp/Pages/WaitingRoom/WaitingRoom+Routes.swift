@@ -41,10 +41,9 @@ extension PortailRoutes {
             } else {
                 state = State(admitted: true, ahead: "", estimate: "C'est votre tour.", waitSeconds: 0)
             }
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(state))))
+            var response = try API.json(state)
+            response.headers[.cacheControl] = "no-store"
+            return response
         }
     }
 }
