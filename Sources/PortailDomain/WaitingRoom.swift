@@ -54,3 +54,12 @@ extension Period {
         ([bookingOpensAt] + priorityWindows.map(\.opensAt)).compactMap { $0?.instant(in: zone) }
     }
 }
+
+extension Center {
+    /// Whether the center's waiting room stands in front of `period`'s pages at `now` (for some
+    /// family's opening of it): no room, or no opening near, and nobody waits.
+    public func waitingRoomStands(for period: Period, at now: Date) -> Bool {
+        guard let room = waitingRoom else { return false }
+        return period.openings(in: zone).contains { room.isActive(opening: $0, at: now) }
+    }
+}

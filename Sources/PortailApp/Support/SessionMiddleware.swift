@@ -37,11 +37,11 @@ struct SessionMiddleware: RouterMiddleware {
     /// taken in a short transaction of its own and never held while a page renders, nor a second
     /// connection asked for while the page holds one.
     static func queues(_ request: Request, center: Center) -> Bool {
-        guard let room = center.waitingRoom else { return false }
+        guard center.waitingRoom != nil else { return false }
         let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")  // as the router reads it
         guard path == "/reservations/nouvelle" || path == "/salle-attente/etat" else { return false }
         let now = Date()
-        return center.periods.contains { period in period.openings(in: center.zone).contains { room.isActive(opening: $0, at: now) } }
+        return center.periods.contains { center.waitingRoomStands(for: $0, at: now) }
     }
 
     func serve(_ request: Request, context: Context, token: String?, next: (Request, Context) async throws -> Response) async throws -> Response {

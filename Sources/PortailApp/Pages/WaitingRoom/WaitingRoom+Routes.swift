@@ -55,7 +55,7 @@ enum WaitingRoom {
         guard let record = context.center, let settings = record.center.waitingRoom, let family = context.session?.familyID else { return nil }
         let center = record.center
         // Most requests stop here, without a query: no opening of the period is near.
-        guard period.openings(in: center.zone).contains(where: { settings.isActive(opening: $0, at: now) }) else { return nil }
+        guard center.waitingRoomStands(for: period, at: now) else { return nil }
         let place = try await database.withCenter(record.id) { c -> (Date, Int)? in
             let priority = try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: context.logger)
             guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone),
