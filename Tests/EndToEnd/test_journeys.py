@@ -219,6 +219,7 @@ def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
     j.go("/opio/compte")
     waiting = page.locator("#attente")
     expect(waiting).to_contain_text("en liste d'attente, 1er")
+    assert no_sideways_scroll(page)
     j.step("compte-liste-attente")
     waiting.get_by_role("button", name=re.compile("Retirer INÈS")).click()
     expect(page.get_by_text("Votre enfant a quitté la liste d'attente.")).to_be_visible()
