@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Pure values and rules: no I/O.
@@ -65,6 +66,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             resources: [.copy("Templates"), .copy("Public")]
         ),
@@ -79,6 +81,18 @@ let package = Package(
         // Payment providers: each depends on PaymentKit only.
         .target(name: "Simulator", dependencies: ["PaymentKit"], path: "Plugins/Simulator"),
         .target(name: "SystemPay", dependencies: ["PaymentKit"], path: "Plugins/SystemPay"),
+        // A fake of each provider's bank, speaking its documented protocol over real HTTP on a local port:
+        // for the tests, and for the demo (each center pays through the fake of its own provider).
+        .target(
+            name: "FakeBanks",
+            dependencies: [
+                "PaymentKit", "SystemPay",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/FakeBanks"
+        ),
         .executableTarget(
             name: "portail",
             dependencies: [
@@ -87,6 +101,7 @@ let package = Package(
                 "PortailStore",
                 "Simulator",
                 "SystemPay",
+                "FakeBanks",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -115,7 +130,7 @@ let package = Package(
             dependencies: ["PortailConfig"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "PaymentKitTests", dependencies: ["PaymentKit", "Simulator", "SystemPay"]),
+        .testTarget(name: "PaymentKitTests", dependencies: ["PaymentKit", "Simulator", "SystemPay", "FakeBanks"]),
         .testTarget(name: "PortailStoreTests", dependencies: ["PortailStore", "PortailConfig", "PortailTestSupport"]),
         .testTarget(
             name: "PortailAppTests",
@@ -127,6 +142,7 @@ let package = Package(
                 "PaymentKit",
                 "SystemPay",
                 "Simulator",
+                "FakeBanks",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -39,6 +39,7 @@ public enum SimulatorProvider: PaymentProviderType {
 public struct SimulatorBank: SimulatedBank {
     let key: String
     public var displayName: String { SimulatorProvider.displayName }
+    public var sessionLimit: TimeInterval { 10 * 60 }
 
     public init(key: String) { self.key = key }
 
@@ -50,17 +51,19 @@ public struct SimulatorBank: SimulatedBank {
         return Digests.hmacSHA256Base64(values.joined(separator: "+"), key: key)
     }
 
-    public func start(_ attempt: PaymentAttempt) throws -> PaymentStart {
+    public func start(_ attempt: PaymentAttempt, services: ProviderServices) async throws -> PaymentStart {
+        let transactionID = String(format: "%06d", try await services.references.next("trans"))
         var fields: [(name: String, value: String)] = [
             ("sim_amount", String(attempt.amountCents)),
             ("sim_currency", attempt.currency),
             ("sim_notify_url", attempt.notificationURL),
             ("sim_reference", attempt.reference),
             ("sim_return_url", attempt.returnURL),
-            ("sim_trans_id", attempt.transactionID),
+            ("sim_trans_id", transactionID),
         ]
         fields.append(("signature", Self.signature(fields, key: key)))
-        return .autoPostForm(action: attempt.portalURL + "/simulateur/paiement", fields: fields.map { .init($0.name, $0.value) })
+        return .autoPostForm(action: attempt.portalURL + "/simulateur/paiement", fields: fields.map { .init($0.name, $0.value) },
+                             providerReference: transactionID)
     }
 
     public func acceptForm(_ fields: [(name: String, value: String)]) throws -> SimulatedPayment {
@@ -84,6 +87,10 @@ public struct SimulatorBank: SimulatedBank {
         ]
         fields.append(("signature", Self.signature(fields, key: key)))
         return FormURLEncoding.encode(fields)
+    }
+
+    public func verify(_ notification: IncomingNotification, services: ProviderServices) async throws -> VerifiedNotification {
+        try verify(notification: notification.body)
     }
 
     public func verify(notification body: String) throws -> VerifiedNotification {

@@ -79,6 +79,8 @@ public struct SystemPayShop: PaymentProvider {
     public let algorithm: SignatureAlgorithm
     public let paymentURL: String
     public var displayName: String { SystemPayProvider.displayName }
+    /// The payment page lets the buyer in for 10 minutes (payments.md §1.3).
+    public var sessionLimit: TimeInterval { 10 * 60 }
 
     public init(siteID: String, mode: String, key: String, algorithm: SignatureAlgorithm, paymentURL: String) {
         self.siteID = siteID
@@ -109,11 +111,22 @@ public struct SystemPayShop: PaymentProvider {
         return formatter
     }()
 
-    public func start(_ attempt: PaymentAttempt) throws -> PaymentStart {
+    /// A new `vads_trans_id` for every attempt: 000000-899999 from a counter per shop and UTC day
+    /// (payments.md §1.3, §6.3), kept in the provider's references so that every instance agrees.
+    public static func transactionID(at date: Date, references: any ProviderReferences) async throws -> String {
+        let day = String(transDate.string(from: date).prefix(8))
+        let sequence = try await references.next("trans-\(day)")
+        return String(format: "%06d", (sequence - 1) % 900_000)
+    }
+
+    public func start(_ attempt: PaymentAttempt, services: ProviderServices) async throws -> PaymentStart {
         guard attempt.currency == "EUR" else { throw ProviderConfigurationError("SystemPay is configured for euros only") }
-        guard attempt.transactionID.count == 6, attempt.transactionID.allSatisfy(\.isNumber), attempt.transactionID < "900000" else {
-            throw ProviderConfigurationError("vads_trans_id must be 6 digits below 900000, got \(attempt.transactionID)")
-        }
+        let transactionID = try await Self.transactionID(at: attempt.createdAt, references: services.references)
+        return start(attempt, transactionID: transactionID)
+    }
+
+    /// The signed form for an attempt and its transaction number.
+    public func start(_ attempt: PaymentAttempt, transactionID: String) -> PaymentStart {
         var fields: [(name: String, value: String)] = [
             ("vads_action_mode", "INTERACTIVE"),
             ("vads_amount", String(attempt.amountCents)),
@@ -127,7 +140,7 @@ public struct SystemPayShop: PaymentProvider {
             ("vads_return_mode", "NONE"),
             ("vads_site_id", siteID),
             ("vads_trans_date", Self.transDate.string(from: attempt.createdAt)),
-            ("vads_trans_id", attempt.transactionID),
+            ("vads_trans_id", transactionID),
             ("vads_url_cancel", attempt.returnURL),
             ("vads_url_check", attempt.notificationURL),
             ("vads_url_error", attempt.returnURL),
@@ -138,10 +151,16 @@ public struct SystemPayShop: PaymentProvider {
             ("vads_version", "V2"),
         ]
         fields.append(("signature", Self.signature(fields, key: key, algorithm: algorithm)))
-        return .autoPostForm(action: paymentURL, fields: fields.map { .init($0.name, $0.value) })
+        let day = String(Self.transDate.string(from: attempt.createdAt).prefix(8))
+        return .autoPostForm(action: paymentURL, fields: fields.map { .init($0.name, $0.value) }, providerReference: day + transactionID)
     }
 
     /// Signature first, over the fields as received; then mode, shop, amount and status.
+    public func verify(_ notification: IncomingNotification, services: ProviderServices) async throws -> VerifiedNotification {
+        try verify(notification: notification.body)
+    }
+
+    /// The notification's form body, verified.
     public func verify(notification body: String) throws -> VerifiedNotification {
         guard let fields = FormURLEncoding.decode(body) else { throw NotificationRejected("the body is not form-urlencoded") }
         // Repeated names: the first occurrence wins.

@@ -16,15 +16,96 @@ public protocol PaymentProviderType: Sendable {
 }
 
 /// One center's payment provider: starts payments and authenticates the bank's notifications.
+///
+/// A provider never opens sockets nor keeps state of its own: the core hands it `ProviderServices`, an HTTP
+/// client (pointed at a fake bank in tests) and a small key-value store for its own references (transaction
+/// numbers, session ids, tokens), kept per center and provider in PostgreSQL.
 public protocol PaymentProvider: Sendable {
     var displayName: String { get }
-    /// What the browser must do to pay `attempt`: post a form to the bank, or follow a redirect.
-    func start(_ attempt: PaymentAttempt) throws -> PaymentStart
-    /// Authenticates a server notification and normalises it; throws before any side effect when it is
-    /// not authentic or not for this center's shop.
-    func verify(notification body: String) throws -> VerifiedNotification
+    /// How long the bank keeps a started payment open (SystemPay's payment page: 10 minutes). An attempt
+    /// without news for that long is dead: its cart is payable again, and expires at its hold time, so no
+    /// started payment holds places past the center's hold time by more than this.
+    var sessionLimit: TimeInterval { get }
+    /// What the browser must do to pay `attempt`: post a form to the bank, or follow a redirect. May call
+    /// the bank (to open a session) through `services.http`; runs outside any database transaction.
+    func start(_ attempt: PaymentAttempt, services: ProviderServices) async throws -> PaymentStart
+    /// Authenticates a server notification and normalises it; throws `NotificationRejected` before any side
+    /// effect when it is not authentic or not for this center's account, `NotificationNotApplicable` when it
+    /// is authentic but about nothing the portal tracks (another event type). May ask the bank (PayFiP's
+    /// notification carries no signature: the answer to a call back is what counts).
+    func verify(_ notification: IncomingNotification, services: ProviderServices) async throws -> VerifiedNotification
     /// The exact answer the bank expects for a notification that was handled (or not).
     func acknowledgement(_ outcome: NotificationOutcome) -> (status: Int, body: String)
+}
+
+/// A provider that can be asked what became of an attempt (reconciliation, when no notification came).
+public protocol StatusQueryingProvider: PaymentProvider {
+    /// The bank's final word on `attempt`, normalised like a notification, or nil while it has none yet
+    /// (the payment page is still open, or the bank never saw the attempt and it is not dead yet).
+    func status(of attempt: AttemptIdentity, services: ProviderServices) async throws -> VerifiedNotification?
+}
+
+/// A provider that can give money back through the bank.
+public protocol RefundingProvider: PaymentProvider {
+    func refund(_ request: RefundRequest, services: ProviderServices) async throws -> RefundResult
+}
+
+/// What a provider can do beyond starting and verifying, for pages, jobs and `portail centers check`.
+public struct ProviderCapabilities: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    public static let status = ProviderCapabilities(rawValue: 1)
+    public static let refund = ProviderCapabilities(rawValue: 2)
+}
+
+extension PaymentProvider {
+    public var capabilities: ProviderCapabilities {
+        var capabilities: ProviderCapabilities = []
+        if self is any StatusQueryingProvider { capabilities.insert(.status) }
+        if self is any RefundingProvider { capabilities.insert(.refund) }
+        return capabilities
+    }
+}
+
+/// An attempt as a status query or a refund names it.
+public struct AttemptIdentity: Sendable {
+    public var reference: String
+    public var amountCents: Int
+    public var currency: String
+    public var createdAt: Date
+    /// What `PaymentStart.providerReference` was (a session id, a transaction number), if anything.
+    public var providerReference: String?
+
+    public init(reference: String, amountCents: Int, currency: String, createdAt: Date, providerReference: String?) {
+        self.reference = reference
+        self.amountCents = amountCents
+        self.currency = currency
+        self.createdAt = createdAt
+        self.providerReference = providerReference
+    }
+}
+
+public struct RefundRequest: Sendable {
+    public var attempt: AttemptIdentity
+    /// The bank's identifier of the payment to refund (`VerifiedNotification.providerTransaction`).
+    public var providerTransaction: String
+    public var amountCents: Int
+    public init(attempt: AttemptIdentity, providerTransaction: String, amountCents: Int) {
+        self.attempt = attempt
+        self.providerTransaction = providerTransaction
+        self.amountCents = amountCents
+    }
+}
+
+public struct RefundResult: Sendable, Equatable {
+    /// The bank's identifier of the refund.
+    public var providerRefund: String
+    /// Whether the bank says the money is on its way back (false: accepted, still processing).
+    public var completed: Bool
+    public init(providerRefund: String, completed: Bool) {
+        self.providerRefund = providerRefund
+        self.completed = completed
+    }
 }
 
 /// What the portal asks a provider to collect.
@@ -34,8 +115,8 @@ public struct PaymentAttempt: Sendable {
     public var amountCents: Int
     /// ISO 4217 code: "EUR".
     public var currency: String
-    /// The bank-side transaction number allocated for this attempt (SystemPay: 6 digits, unique per shop and UTC day).
-    public var transactionID: String
+    /// What is paid for, for the bank's page and statement: "Réservations – Les Petits Loups".
+    public var label: String
     /// When the form is rendered, in UTC.
     public var createdAt: Date
     public var customerEmail: String
@@ -46,13 +127,13 @@ public struct PaymentAttempt: Sendable {
     /// The center's portal address ("https://portail.example.org" or "http://127.0.0.1:8080/opio").
     public var portalURL: String
 
-    public init(reference: String, amountCents: Int, currency: String, transactionID: String, createdAt: Date,
+    public init(reference: String, amountCents: Int, currency: String, label: String, createdAt: Date,
                 customerEmail: String, notificationURL: String, returnURL: String, portalURL: String) {
         self.portalURL = portalURL
         self.reference = reference
         self.amountCents = amountCents
         self.currency = currency
-        self.transactionID = transactionID
+        self.label = label
         self.createdAt = createdAt
         self.customerEmail = customerEmail
         self.notificationURL = notificationURL
@@ -60,7 +141,30 @@ public struct PaymentAttempt: Sendable {
     }
 }
 
-public enum PaymentStart: Sendable, Equatable {
+/// How the browser goes to the bank, and the bank's own reference for the payment when it gave one.
+public struct PaymentStart: Sendable, Equatable {
+    public var step: BrowserStep
+    /// The provider's identifier of this payment (a Stripe session, a PayFiP idOp, a SystemPay
+    /// transaction number), kept on the attempt for support and status queries.
+    public var providerReference: String?
+
+    public init(_ step: BrowserStep, providerReference: String? = nil) {
+        self.step = step
+        self.providerReference = providerReference
+    }
+
+    public static func autoPostForm(action: String, fields: [Field], providerReference: String? = nil) -> PaymentStart {
+        PaymentStart(.autoPostForm(action: action, fields: fields), providerReference: providerReference)
+    }
+
+    public static func redirect(_ url: String, providerReference: String? = nil) -> PaymentStart {
+        PaymentStart(.redirect(url), providerReference: providerReference)
+    }
+
+    public typealias Field = BrowserStep.Field
+}
+
+public enum BrowserStep: Sendable, Equatable {
     /// An HTML form posted to the bank, with its fields in order.
     case autoPostForm(action: String, fields: [Field])
     case redirect(String)
@@ -106,6 +210,13 @@ public struct VerifiedNotification: Sendable {
         self.providerStatus = providerStatus
         self.providerTransaction = providerTransaction
     }
+}
+
+/// An authentic notification about nothing the portal tracks (another kind of event): acknowledged, not applied.
+public struct NotificationNotApplicable: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
 }
 
 /// Why a notification was refused before anything was done.
@@ -183,27 +294,3 @@ extension ParameterProblem {
     }
 }
 
-/// A provider that is also its own bank: the portal serves its payment page (demo and tests only).
-public protocol SimulatedBank: PaymentProvider {
-    /// Checks a posted payment form (it must be this shop's, untampered) and reads what it asks.
-    func acceptForm(_ fields: [(name: String, value: String)]) throws -> SimulatedPayment
-    /// The signed server notification the bank sends for a payment and its outcome.
-    func notification(for payment: SimulatedPayment, outcome: PaymentStatus) -> String
-}
-
-/// A payment as the simulated bank received it.
-public struct SimulatedPayment: Sendable {
-    public var reference: String
-    public var amountCents: Int
-    public var transactionID: String
-    public var notificationURL: String
-    public var returnURL: String
-
-    public init(reference: String, amountCents: Int, transactionID: String, notificationURL: String, returnURL: String) {
-        self.reference = reference
-        self.amountCents = amountCents
-        self.transactionID = transactionID
-        self.notificationURL = notificationURL
-        self.returnURL = returnURL
-    }
-}

@@ -41,6 +41,7 @@ public enum PortailApplication {
         services: [any Service] = [],
         paymentProvider: @escaping @Sendable (Center) -> (any PaymentProvider)? = { _ in nil },
         paymentRules: [PaymentTypeRule] = [],
+        paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(),
         publicAddress: PublicAddress? = nil,
         logger: Logger
     ) async throws -> some ApplicationProtocol {
@@ -50,7 +51,7 @@ public enum PortailApplication {
         let templates = try await Templates.load()
         // The demo and the tests link to the listener's own address; `serve` to each center's portal_url.
         let publicAddress = publicAddress ?? PublicAddress(useListener: configuration.developmentPages)
-        let routes = PortailRoutes(
+        var routes = PortailRoutes(
             templates: templates,
             database: database,
             directory: directory,
@@ -61,6 +62,7 @@ public enum PortailApplication {
             publicAddress: publicAddress,
             clock: configuration.clock
         )
+        routes.paymentHTTP = paymentHTTP
         let router = Router(context: AppRequestContext.self)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))

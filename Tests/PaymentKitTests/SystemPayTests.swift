@@ -118,35 +118,54 @@ func fields(_ query: String) -> [(name: String, value: String)] { FormURLEncodin
         #expect(SystemPayShop.normalise("SOMETHING_NEW") == .review)
     }
 
-    @Test func theFormIsSignedAndCarriesWhatTheBankNeeds() throws {
-        let attempt = PaymentAttempt(reference: "OPI-7-1", amountCents: 2450, currency: "EUR", transactionID: "000123",
+    @Test func theFormIsSignedAndCarriesWhatTheBankNeeds() async throws {
+        let attempt = PaymentAttempt(reference: "OPI-7-1", amountCents: 2450, currency: "EUR", label: "Réservations",
                                      createdAt: Date(timeIntervalSince1970: 1_798_110_000), customerEmail: "parent@example.org",
                                      notificationURL: "https://p.example.org/paiement/notification", returnURL: "https://p.example.org/paiement/retour?ref=OPI-7-1",
                                      portalURL: "https://p.example.org")
-        guard case .autoPostForm(let action, let form) = try shop.start(attempt) else { Issue.record("not a form"); return }
+        let services = ProviderServices(http: NoNetwork(), references: InMemoryReferences())
+        let start = try await shop.start(attempt, services: services)
+        guard case .autoPostForm(let action, let form) = start.step else { Issue.record("not a form"); return }
         #expect(action == "https://paiement.systempay.fr/vads-payment/")
         let values = Dictionary(form.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         #expect(values["vads_amount"] == "2450")
         #expect(values["vads_trans_date"] == "20261224110000")
-        #expect(values["vads_trans_id"] == "000123")
+        #expect(values["vads_trans_id"] == "000000")
+        #expect(start.providerReference == "20261224000000")
         #expect(values["vads_validation_mode"] == "0")
         #expect(values["vads_url_check"] == "https://p.example.org/paiement/notification")
         #expect(values["vads_order_id"] == "OPI-7-1")
         let signature = try #require(values["signature"])
         #expect(signature == SystemPayShop.signature(form.filter { $0.name != "signature" }.map { ($0.name, $0.value) }, key: documentationKey, algorithm: .hmacSHA256))
-        var bad = attempt
-        bad.transactionID = "950000"
-        #expect(throws: ProviderConfigurationError.self) { try shop.start(bad) }
+    }
+
+    /// vads_trans_id: a new number for every attempt, 000000-899999, counted per UTC day (payments.md §1.3).
+    @Test func transactionNumbersAreNewEveryAttemptAndCountedPerUTCDay() async throws {
+        let references = InMemoryReferences()
+        let evening = Date(timeIntervalSince1970: 1_798_156_799)  // 2026-12-24 23:59:59 UTC
+        #expect(try await SystemPayShop.transactionID(at: evening, references: references) == "000000")
+        #expect(try await SystemPayShop.transactionID(at: evening, references: references) == "000001")
+        #expect(try await SystemPayShop.transactionID(at: evening.addingTimeInterval(1), references: references) == "000000")
+        for _ in 0..<(900_000 - 2) { _ = try await references.next("trans-20261224") }
+        #expect(try await SystemPayShop.transactionID(at: evening, references: references) == "000000")
+    }
+}
+
+/// Providers here never reach a network in unit tests.
+struct NoNetwork: ProviderHTTPClient {
+    func send(_ request: ProviderHTTPRequest) async throws -> ProviderHTTPResponse {
+        throw ProviderCallFailed("no network in unit tests: \(request.url)")
     }
 }
 
 @Suite struct SimulatorTests {
-    @Test func theSimulatedBankSignsBothWays() throws {
+    @Test func theSimulatedBankSignsBothWays() async throws {
         let bank = SimulatorBank(key: "k")
-        let attempt = PaymentAttempt(reference: "R-1", amountCents: 1250, currency: "EUR", transactionID: "000001", createdAt: Date(),
+        let attempt = PaymentAttempt(reference: "R-1", amountCents: 1250, currency: "EUR", label: "Réservations", createdAt: Date(),
                                      customerEmail: "a@example.org", notificationURL: "http://127.0.0.1/opio/paiement/notification",
                                      returnURL: "http://127.0.0.1/opio/paiement/retour?ref=R-1", portalURL: "http://127.0.0.1/opio")
-        guard case .autoPostForm(let action, let form) = try bank.start(attempt) else { Issue.record("not a form"); return }
+        let start = try await bank.start(attempt, services: ProviderServices(http: NoNetwork(), references: InMemoryReferences()))
+        guard case .autoPostForm(let action, let form) = start.step else { Issue.record("not a form"); return }
         #expect(action == "http://127.0.0.1/opio/simulateur/paiement")
         let payment = try bank.acceptForm(form.map { ($0.name, $0.value) })
         #expect(payment.amountCents == 1250)

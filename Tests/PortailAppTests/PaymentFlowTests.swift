@@ -147,11 +147,14 @@ import PostgresNIO
             // The wrong key.
             #expect(try await notify(client, bankNotification(form, key: "0000000000000000")) == .badRequest)
             #expect(try await count(fixture, "SELECT count(*)::int FROM payment_notifications") == 0)
-            // A wrong amount, correctly signed: stored, flagged, not confirmed.
+            // A wrong amount, correctly signed: stored, flagged, not confirmed; the money the bank took is
+            // recorded as the family's credit, and the cart is payable again (for the rest).
             #expect(try await notify(client, bankNotification(form, amount: "100")) == .ok)
             #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE state = 'review' AND flag = 'amount_mismatch'") == 1)
             #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE state = 'confirmed'") == 0)
-            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments WHERE amount_cents = 100") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM allocations") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM carts WHERE state = 'open'") == 1)
         }
     }
 
@@ -177,7 +180,7 @@ import PostgresNIO
             let form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
             // The bank takes its time: the attempt and then the hold run out.
             try await fixture.database.owner.withConnection { c in
-                try await c.run("UPDATE payment_attempts SET created_at = now() - interval '1 hour'", logger: fixture.database.logger)
+                try await c.run("UPDATE payment_attempts SET created_at = now() - interval '1 hour', live_until = now() - interval '50 minutes'", logger: fixture.database.logger)
                 try await c.run("UPDATE carts SET expires_at = now() - interval '1 minute'", logger: fixture.database.logger)
             }
             // The neighbour books the place that came back.
@@ -207,7 +210,7 @@ import PostgresNIO
             let parent = Browser(client)
             let form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
             try await fixture.database.owner.withConnection { c in
-                try await c.run("UPDATE payment_attempts SET created_at = now() - interval '1 hour'", logger: fixture.database.logger)
+                try await c.run("UPDATE payment_attempts SET created_at = now() - interval '1 hour', live_until = now() - interval '50 minutes'", logger: fixture.database.logger)
                 try await c.run("UPDATE carts SET expires_at = now() - interval '1 minute'", logger: fixture.database.logger)
             }
             #expect(try await parent.get("/petit/compte").text.contains("expirée"))
@@ -616,7 +619,7 @@ extension PaymentFlowTests {
             let form = try await startPayment(parent)
             #expect(form["vads_amount"] == "3000")
             // The bank takes its time: the attempt and then the hold run out.
-            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '1 hour'")
+            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '1 hour', live_until = now() - interval '50 minutes'")
             try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
             // The neighbour takes day 0; the parent books day 1 again, in a new cart.
             let neighbour = Browser(client)
@@ -652,7 +655,7 @@ extension PaymentFlowTests {
         try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
             let browser = Browser(client)
             let first = try await bookAndStartPayment(browser, fixture: fixture, days: 1)
-            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '21 minutes'")
+            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '21 minutes', live_until = now() - interval '1 minute'")
             // Booking finds the attempt dead and the cart open again (its hold has not run out).
             try await bookDays(browser, fixture: fixture, [1])
             #expect(try await fixture.attempts() == [AttemptSummary(1000, "expired")])

@@ -141,6 +141,8 @@ import Testing
 
         // The bank's server (no session, no CSRF): an unsigned body is refused whoever sends it.
         "POST /paiement/notification": .everyone(.badRequest),
+        // PayFiP may call with the idOp in the query string: the same check.
+        "GET /paiement/notification": .everyone(.badRequest),
         // Development pages (withPortal turns them on): the outbox is open; the simulated bank is not
         // this center's bank.
         "GET /dev/courriels": .everyone(.ok),

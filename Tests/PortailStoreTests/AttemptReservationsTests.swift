@@ -12,11 +12,12 @@ import Testing
     /// Starts a payment of the family's cart; returns the attempt's reference.
     func startPayment(_ database: Database, _ center: Center, _ id: Int64, family: Int64) async throws -> String {
         try await database.withCenter(id) { c in
-            let started = try await PaymentRepository.startOrResume(
-                c, center: center, centerID: id, family: family, provider: "TEST",
-                form: { _, _, _ in ("https://bank.example.org", []) }, logger: database.logger
+            let started = try await PaymentRepository.begin(
+                c, center: center, centerID: id, family: family, provider: "TEST", sessionLimit: 600, logger: database.logger
             )
-            guard case .attempt(let attempt) = started else { throw CancellationError() }
+            guard case .new(let attempt) = started else { throw CancellationError() }
+            try await PaymentRepository.recordStart(c, centerID: id, attempt: attempt.id, action: "https://bank.example.org", form: [],
+                                                    providerReference: nil, logger: database.logger)
             return attempt.reference
         }
     }

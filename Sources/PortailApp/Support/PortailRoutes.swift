@@ -13,6 +13,8 @@ struct PortailRoutes: Sendable {
     let developmentPages: Bool
     /// The payment provider of a center, nil when it takes no online payment.
     let paymentProvider: @Sendable (Center) -> (any PaymentProvider)?
+    /// How providers reach their banks (a fake bank's local port in tests).
+    var paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient()
     /// How posted center files check their payment blocks (the provider registry's rules).
     let paymentRules: [PaymentTypeRule]
     let health: HealthCheck

@@ -380,20 +380,15 @@ public enum BookingRepository {
     /// Safe on every instance at once (SKIP LOCKED), and called before places are counted or a cart is read.
     @discardableResult
     public static func expireDueCarts(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> Int {
-        // A payment attempt without news from the bank for too long is dead: its cart is payable again
+        // A payment attempt without news past the bank's session limit is dead: its cart is payable again
         // (and expires below if its hold has run out). A late payment is still honoured when it comes.
         let dead = try await c.all("""
             UPDATE payment_attempts SET state = 'expired', updated_at = now()
-            WHERE center_id = \(center) AND state IN ('created', 'pending')
-              AND created_at <= now() - make_interval(secs => \(PaymentRepository.attemptLifetime))
+            WHERE center_id = \(center) AND state IN ('created', 'pending') AND live_until <= now()
             RETURNING cart_id
             """, (Int64.self), logger: logger)
-        if !dead.isEmpty {
-            try await c.run("""
-                UPDATE carts SET state = 'open' WHERE center_id = \(center) AND id = ANY(\(dead)) AND state = 'paying'
-                  AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.center_id = carts.center_id AND a.cart_id = carts.id
-                                  AND a.state IN ('created', 'pending'))
-                """, logger: logger)
+        for cart in Set(dead).sorted() {
+            try await PaymentRepository.reopenCart(c, center: center, cart: cart, logger: logger)
         }
         let carts = try await c.all("""
             SELECT id FROM carts WHERE center_id = \(center) AND state = 'open' AND expires_at <= now()

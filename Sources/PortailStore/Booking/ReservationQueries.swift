@@ -34,7 +34,7 @@ public enum ReservationQueries {
     static let cartIsDue = """
         (k.expires_at <= now() AND (k.state = 'open' OR (k.state = 'paying' AND NOT EXISTS (
             SELECT 1 FROM payment_attempts a WHERE a.center_id = k.center_id AND a.cart_id = k.id AND a.state IN ('created', 'pending')
-              AND a.created_at > now() - interval '\(Int(PaymentRepository.attemptLifetime)) seconds'))))
+              AND a.live_until > now()))))
         """
 
     static let columns = """

@@ -54,12 +54,13 @@ public enum LedgerRepository {
     }
 
     public static func recordPayment(center: Center, centerID: Int64, family: Int64, amount: Money, method: String, provider: String?,
-                                     label: String, attempt: Int64?, _ c: PostgresConnection, logger: Logger) async throws -> Issued {
+                                     label: String, attempt: Int64?, providerTransaction: String? = nil,
+                                     _ c: PostgresConnection, logger: Logger) async throws -> Issued {
         let number = try await BookingRepository.nextNumber(c, center: centerID, counter: "payment", logger: logger)
         let reference = "\(center.invoicePrefix)-P\(String(format: "%05d", number))"
         let id = try await c.first("""
-            INSERT INTO payments (center_id, number, family_id, method, provider, amount_cents, attempt_id, label)
-            VALUES (\(centerID), \(reference), \(family), \(method), \(provider), \(amount.cents), \(attempt), \(label))
+            INSERT INTO payments (center_id, number, family_id, method, provider, amount_cents, attempt_id, label, provider_transaction)
+            VALUES (\(centerID), \(reference), \(family), \(method), \(provider), \(amount.cents), \(attempt), \(label), \(providerTransaction))
             RETURNING id
             """, (Int64.self), logger: logger)!
         return Issued(id: id, number: reference, total: amount)

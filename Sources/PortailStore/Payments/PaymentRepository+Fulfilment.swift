@@ -95,18 +95,24 @@ extension PaymentRepository {
                 )
             }
         }
+        // What the bank took, which may be more than asked: all of it is the family's money.
+        let received = max(attempt.amount, Money(cents: n.amountCents ?? attempt.amount.cents))
         let payment = try await LedgerRepository.recordPayment(
-            center: center, centerID: centerID, family: attempt.familyID, amount: attempt.amount, method: "online",
+            center: center, centerID: centerID, family: attempt.familyID, amount: received, method: "online",
             provider: n.providerName, label: "Paiement n° \(n.providerTransaction) (par \(n.providerName))",
-            attempt: attempt.id, c, logger: logger
+            attempt: attempt.id, providerTransaction: n.providerTransaction, c, logger: logger
         )
         var allocated = Money.zero
         if let invoice {
-            allocated = max(.zero, min(invoice.total - usedCredit, attempt.amount))
+            allocated = max(.zero, min(invoice.total - usedCredit, received))
             try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: allocated,
                                                 center: centerID, c, logger: logger)
         }
-        let credit = attempt.amount - allocated
+        if received > attempt.amount {
+            try await audit(centerID, "payment.amount_mismatch", attempt.reference,
+                            "\(received) received for an attempt of \(attempt.amount): the excess is the family's credit", c, logger: logger)
+        }
+        let credit = received - allocated
         let notConfirmed = unbought.map { String(format: "%05d", $0.reservation.number) + " (\($0.reason.rawValue))" }
         if credit > .zero {
             // Kept on the family's account (a payment not allocated): staff refund it or the next cart uses it.
@@ -120,17 +126,17 @@ extension PaymentRepository {
             try await audit(centerID, "payment.credit", attempt.reference, detail, c, logger: logger)
         }
         try await audit(centerID, "payment.paid", attempt.reference,
-                        "\(attempt.amount) paid by \(n.providerName); invoice \(invoice?.number ?? "none"); "
+                        "\(received) paid by \(n.providerName); invoice \(invoice?.number ?? "none"); "
                             + "\(confirmed.count) of \(frozen.count) reservation(s) confirmed", c, logger: logger)
         let complete = unbought.isEmpty && credit == .zero
-        try await mailReceipt(attempt, invoice: invoice, credit: credit, complete: complete,
+        try await mailReceipt(attempt, received: received, invoice: invoice, credit: credit, complete: complete,
                               center: center, centerID: centerID, c, logger: logger)
         return complete ? "paid" : "paid, \(credit) kept as credit (\(unbought.count) reservation(s) not confirmed)"
     }
 
     /// The family's receipt: confirmed, or what became credit and why.
     static func mailReceipt(
-        _ attempt: AttemptRecord, invoice: LedgerRepository.Issued?, credit: Money, complete: Bool,
+        _ attempt: AttemptRecord, received: Money, invoice: LedgerRepository.Issued?, credit: Money, complete: Bool,
         center: Center, centerID: Int64, _ c: PostgresConnection, logger: Logger
     ) async throws {
         guard let email = try await c.first("""
@@ -138,9 +144,9 @@ extension PaymentRepository {
             """, (String.self), logger: logger) else { return }
         let invoiceLine = invoice.map { "\nFacture n° \($0.number)." } ?? ""
         let body = complete
-            ? "Bonjour,\n\nVotre paiement de \(attempt.amount) est reçu : vos réservations sont confirmées."
+            ? "Bonjour,\n\nVotre paiement de \(received) est reçu : vos réservations sont confirmées."
                 + invoiceLine + "\n\n\(center.coordinates.name)"
-            : "Bonjour,\n\nVotre paiement de \(attempt.amount) est reçu, mais une partie des réservations "
+            : "Bonjour,\n\nVotre paiement de \(received) est reçu, mais une partie des réservations "
                 + "qu'il devait régler n'est plus disponible (places prises entre-temps, réservation annulée, "
                 + "refaite ou déjà réglée)."
                 + (invoice.map { " Les autres sont confirmées : facture n° \($0.number) (\($0.total))." } ?? "")

@@ -12,8 +12,12 @@ public struct AttemptRecord: Sendable {
     public var amount: Money
     public var state: String
     public var flag: String?
+    /// Where the browser goes: the bank's form action or redirect address; nil while the provider has
+    /// not answered yet (the attempt was created a moment ago by another request of the family).
     public var action: String?
     public var form: [[String]]
+    public var createdAt: Date
+    public var providerReference: String?
 }
 
 /// Why a payment cannot start.
@@ -23,8 +27,10 @@ public enum PaymentRefusal: Error, Sendable, Equatable {
 
 /// What "Accéder au paiement" leads to.
 public enum PaymentStartResult: Sendable {
-    /// An attempt to send to the bank (new or resumed).
-    case attempt(AttemptRecord)
+    /// A new attempt: the provider is to be asked now for the browser's way to the bank (`recordStart`).
+    case new(AttemptRecord)
+    /// The live attempt of the cart, asked for again (its form may still be on its way: `action` nil).
+    case resumed(AttemptRecord)
     /// The family's credit paid the whole cart: its reservations are confirmed, nothing goes to the bank.
     case paidWithCredit(invoice: String, amount: Money)
 }
@@ -41,17 +47,15 @@ public enum NotificationResult: Sendable, Equatable {
 /// attempt becomes paid, its reservations confirmed, an invoice issued, the payment recorded and
 /// allocated, the audit log written, the family's mail queued.
 public enum PaymentRepository {
-    /// How long an attempt stays live without news from the bank (SystemPay sessions last 10 minutes).
-    public static let attemptLifetime: TimeInterval = 20 * 60
-
     // MARK: starting
 
-    /// The live attempt of the family's cart, or a new one for the cart's total. `form` builds the bank's
-    /// form from the attempt's reference, amount and transaction number.
-    public static func startOrResume(
+    /// First step of "Accéder au paiement", in one short transaction: the live attempt of the family's
+    /// cart, or a new one for what the cart holds now, frozen (`AttemptReservations`), live for the bank's
+    /// `sessionLimit`. The provider is asked afterwards, outside any transaction (it may call the bank),
+    /// and its answer recorded by `recordStart` (or the attempt given up by `abandonStart`).
+    public static func begin(
         _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, provider: String,
-        form: (_ reference: String, _ amountCents: Int, _ transactionID: String) throws -> (action: String, fields: [[String]]),
-        logger: Logger
+        sessionLimit: TimeInterval, logger: Logger
     ) async throws -> PaymentStartResult {
         try await BookingRepository.expireDueCarts(c, center: centerID, logger: logger)
         guard let (cartID, state) = try await c.first("""
@@ -59,7 +63,7 @@ public enum PaymentRepository {
             ORDER BY id DESC LIMIT 1 FOR UPDATE
             """, (Int64, String).self, logger: logger) else { throw PaymentRefusal.emptyCart }
         if state == "paying", let live = try await liveAttempt(c, center: centerID, cart: cartID, logger: logger) {
-            return .attempt(live)
+            return .resumed(live)
         }
         // What this payment is for: the cart's reservations waiting for payment now, locked so that what is
         // priced is what is recorded. The attempt pays for these only, whatever the cart holds later.
@@ -83,28 +87,58 @@ public enum PaymentRepository {
         }
         let count = try await c.first("SELECT count(*)::int FROM payment_attempts WHERE center_id = \(centerID) AND cart_id = \(cartID)", (Int.self), logger: logger) ?? 0
         let reference = "\(center.invoicePrefix)-\(cartID)-\(count + 1)"
-        // A new bank transaction number for every attempt, unique per shop and UTC day.
-        let utcDay = LocalDate(Date(), in: TimeZone(identifier: "UTC")!)
-        let sequence = try await BookingRepository.nextNumber(c, center: centerID, counter: "trans-\(utcDay.iso)", logger: logger)
-        let transactionID = String(format: "%06d", (sequence - 1) % 900_000)
-        let built = try form(reference, total - credit, transactionID)
-        let formJSON = String(decoding: try JSONEncoder().encode(built.fields), as: UTF8.self)
-        let id = try await c.first("""
+        guard let (id, createdAt) = try await c.first("""
             INSERT INTO payment_attempts (center_id, reference, cart_id, family_id, provider, amount_cents, currency, state,
-                                          provider_transaction_id, provider_transaction_date, form, action, credit_cents)
+                                          credit_cents, live_until)
             VALUES (\(centerID), \(reference), \(cartID), \(family), \(provider), \(total - credit), 'EUR', 'created',
-                    \(transactionID), \(utcDay.iso), \(formJSON)::jsonb, \(built.action), \(credit))
-            RETURNING id
-            """, (Int64.self), logger: logger)!
+                    \(credit), now() + make_interval(secs => \(sessionLimit)))
+            RETURNING id, created_at
+            """, (Int64, Date).self, logger: logger) else { throw PaymentRefusal.emptyCart }
         try await AttemptReservations.freeze(pending, attempt: id, center: centerID, c, logger: logger)
         try await c.run("UPDATE carts SET state = 'paying' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
-        return .attempt(AttemptRecord(id: id, reference: reference, cartID: cartID, familyID: family, amount: Money(cents: total - credit),
-                                      state: "created", flag: nil, action: built.action, form: built.fields))
+        return .new(AttemptRecord(id: id, reference: reference, cartID: cartID, familyID: family, amount: Money(cents: total - credit),
+                                  state: "created", flag: nil, action: nil, form: [], createdAt: createdAt,
+                                  providerReference: nil))
+    }
+
+    /// Records the provider's answer to a new attempt: where the browser goes, and the provider's reference.
+    public static func recordStart(
+        _ c: PostgresConnection, centerID: Int64, attempt: Int64, action: String, form: [[String]], providerReference: String?,
+        logger: Logger
+    ) async throws {
+        let formJSON = String(decoding: try JSONEncoder().encode(form), as: UTF8.self)
+        try await c.run("""
+            UPDATE payment_attempts SET action = \(action), form = \(formJSON)::jsonb, provider_reference = \(providerReference),
+                   provider_transaction_id = coalesce(provider_transaction_id, \(providerReference)), updated_at = now()
+            WHERE center_id = \(centerID) AND id = \(attempt)
+            """, logger: logger)
+    }
+
+    /// The provider could not start the attempt (its bank did not answer, or refused): the attempt is
+    /// cancelled and its cart payable again; nothing was asked of the family's card.
+    public static func abandonStart(_ c: PostgresConnection, centerID: Int64, attempt: Int64, reason: String, logger: Logger) async throws {
+        guard let (reference, cart) = try await c.first("""
+            UPDATE payment_attempts SET state = 'cancelled', updated_at = now()
+            WHERE center_id = \(centerID) AND id = \(attempt) AND state = 'created' AND action IS NULL
+            RETURNING reference, cart_id
+            """, (String, Int64).self, logger: logger) else { return }
+        try await reopenCart(c, center: centerID, cart: cart, logger: logger)
+        try await audit(centerID, "payment.start_failed", reference, reason, c, logger: logger)
+    }
+
+    /// A cart waiting for a payment that will not come is payable again (and expires at its hold time),
+    /// unless another attempt of it is still live.
+    static func reopenCart(_ c: PostgresConnection, center: Int64, cart: Int64, logger: Logger) async throws {
+        try await c.run("""
+            UPDATE carts SET state = 'open' WHERE center_id = \(center) AND id = \(cart) AND state = 'paying'
+              AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.center_id = carts.center_id AND a.cart_id = carts.id
+                              AND a.state IN ('created', 'pending') AND a.live_until > now())
+            """, logger: logger)
     }
 
     static func liveAttempt(_ c: PostgresConnection, center: Int64, cart: Int64, logger: Logger) async throws -> AttemptRecord? {
-        try await attempts(c, center: center, where: "cart_id = $2 AND state IN ('created', 'pending') AND created_at > now() - make_interval(secs => $3)",
-                           binds: [cart, attemptLifetime], lock: false, logger: logger).first
+        try await attempts(c, center: center, where: "cart_id = $2 AND state IN ('created', 'pending') AND live_until > now()",
+                           binds: [cart], lock: false, logger: logger).first
     }
 
     public static func attempt(_ c: PostgresConnection, center: Int64, reference: String, lock: Bool = false, logger: Logger) async throws -> AttemptRecord? {
@@ -113,14 +147,17 @@ public enum PaymentRepository {
 
     static func attempts(_ c: PostgresConnection, center: Int64, where condition: String, binds: [any PostgresEncodable & Sendable], lock: Bool, logger: Logger) async throws -> [AttemptRecord] {
         var query = PostgresQuery(unsafeSQL: """
-            SELECT id, reference, cart_id, family_id, amount_cents, state, flag, action, coalesce(form::text, '[]')
+            SELECT id, reference, cart_id, family_id, amount_cents, state, flag, action, coalesce(form::text, '[]'), created_at,
+                   provider_reference
             FROM payment_attempts WHERE center_id = $1 AND \(condition) ORDER BY id DESC\(lock ? " FOR UPDATE" : "")
             """)
         try query.binds.append(center, context: .default)
         for bind in binds { try query.binds.append(bind, context: .default) }
-        return try await c.all(query, (Int64, String, Int64, Int64, Int, String, String?, String?, String).self, logger: logger).map {
+        return try await c.all(query, (Int64, String, Int64, Int64, Int, String, String?, String?, String, Date, String?).self,
+                               logger: logger).map {
             AttemptRecord(id: $0.0, reference: $0.1, cartID: $0.2, familyID: $0.3, amount: Money(cents: $0.4), state: $0.5, flag: $0.6,
-                          action: $0.7, form: (try? JSONDecoder().decode([[String]].self, from: Data($0.8.utf8))) ?? [])
+                          action: $0.7, form: (try? JSONDecoder().decode([[String]].self, from: Data($0.8.utf8))) ?? [],
+                          createdAt: $0.9, providerReference: $0.10)
         }
     }
 }

@@ -29,78 +29,114 @@ struct ReturnModel {
 
 extension PortailRoutes {
     func addPaymentRoutes(to router: Router<AppRequestContext>) {
-        // "Accéder au paiement": a new attempt for the cart's total, or the live one resumed.
+        // "Accéder au paiement": a new attempt for the cart's total, or the live one resumed. The attempt is
+        // created in one short transaction; the provider (which may call its bank) is asked outside it.
         router.post("/panier/paiement") { _, context in
             let record = try context.requireCenter
             let family = try context.requireFamily
             guard let provider = paymentProvider(record.center) else {
                 return try await cartPage(context, added: nil, notice: "Ce centre ne propose pas le paiement en ligne : réglez votre réservation à l'accueil de loisirs.")
             }
-            let base = publicAddress.base(of: record.center)
             let logger = context.logger
+            let started: PaymentStartResult
             do {
-                let started = try await database.withCenter(record.id) { c in
-                    let email = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)?.email ?? ""
-                    return try await PaymentRepository.startOrResume(c, center: record.center, centerID: record.id, family: family,
-                                                                     provider: provider.displayName, form: { reference, amount, transaction in
-                        let start = try provider.start(PaymentAttempt(
-                            reference: reference, amountCents: amount, currency: "EUR", transactionID: transaction, createdAt: Date(),
-                            customerEmail: email, notificationURL: base + "/paiement/notification",
-                            returnURL: base + "/paiement/retour?ref=" + reference, portalURL: base
-                        ))
-                        switch start {
-                        case .autoPostForm(let action, let fields): return (action, fields.map { [$0.name, $0.value] })
-                        case .redirect(let url): return (url, [])
-                        }
-                    }, logger: logger)
+                started = try await database.withCenter(record.id) { c in
+                    try await PaymentRepository.begin(c, center: record.center, centerID: record.id, family: family,
+                                                      provider: provider.displayName, sessionLimit: provider.sessionLimit, logger: logger)
                 }
-                let attempt: AttemptRecord
-                switch started {
-                case .paidWithCredit(let invoice, _): return Pages.redirect("\(context.basePath)/factures?avoir=\(invoice)")
-                case .attempt(let live): attempt = live
-                }
-                return templates.page("payment-redirect", RedirectModel(
-                    page: PageChrome(context), action: attempt.action ?? "",
-                    fields: attempt.form.compactMap { $0.count == 2 ? .init(name: $0[0], value: $0[1]) : nil },
-                    amount: attempt.amount.description, bank: provider.displayName
-                ))
             } catch PaymentRefusal.emptyCart {
                 return try await cartPage(context, added: nil, notice: "Votre panier est vide ou a expiré : il n'y a rien à payer.")
             }
+            var attempt: AttemptRecord
+            switch started {
+            case .paidWithCredit(let invoice, _):
+                return Pages.redirect("\(context.basePath)/factures?avoir=\(invoice)")
+            case .resumed(let live):
+                attempt = live
+                // Another request of the family (a double click) is asking the bank right now: its answer
+                // is a moment away.
+                for _ in 0..<40 where attempt.action == nil {
+                    try await Task.sleep(for: .milliseconds(250))
+                    guard let again = try await database.withCenter(record.id, { c in
+                        try await PaymentRepository.attempt(c, center: record.id, reference: live.reference, logger: logger)
+                    }) else { break }
+                    attempt = again
+                }
+                guard attempt.action != nil else {
+                    return try await cartPage(context, added: nil, notice: "Le paiement est en cours de préparation : réessayez dans un instant.")
+                }
+            case .new(let new):
+                attempt = new
+                do {
+                    let start = try await startWithProvider(provider, attempt: new, record: record, family: family, context: context)
+                    attempt.action = start.action
+                    attempt.form = start.form
+                } catch {
+                    logger.error("center \(record.center.code): payment \(new.reference) could not start at \(provider.displayName): \(error)")
+                    try await database.withCenter(record.id) { c in
+                        try await PaymentRepository.abandonStart(c, centerID: record.id, attempt: new.id, reason: "\(error)", logger: logger)
+                    }
+                    return try await cartPage(context, added: nil, notice: "La banque ne répond pas pour le moment : rien n'a été débité. Réessayez dans quelques minutes.")
+                }
+            }
+            // A provider that opened a session at its bank sends the browser there; a form goes by the page.
+            if attempt.form.isEmpty, let url = attempt.action {
+                return Response(status: .seeOther, headers: [.location: url])
+            }
+            return templates.page("payment-redirect", RedirectModel(
+                page: PageChrome(context), action: attempt.action ?? "",
+                fields: attempt.form.compactMap { $0.count == 2 ? .init(name: $0[0], value: $0[1]) : nil },
+                amount: attempt.amount.description, bank: provider.displayName
+            ))
         }
 
-        // The bank's server notification: authenticated by the provider before anything else.
-        router.post("/paiement/notification") { request, context in
-            let record = try context.requireCenter
-            guard let provider = paymentProvider(record.center) else { return Pages.notFound() }
-            var request = request
-            let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
-            let acknowledge = { (outcome: NotificationOutcome) -> Response in
-                let ack = provider.acknowledgement(outcome)
-                return Response(status: .init(code: ack.status), headers: [.contentType: "text/plain; charset=utf-8"],
-                                body: .init(byteBuffer: ByteBuffer(string: ack.body)))
-            }
-            let verified: VerifiedNotification
-            do {
-                verified = try provider.verify(notification: body)
-            } catch {
-                context.logger.warning("center \(record.center.code): payment notification rejected (\(error)); nothing done")
-                return acknowledge(.rejected)
-            }
-            let input = NotificationInput(
-                idempotencyKey: verified.idempotencyKey, attemptReference: verified.attemptReference, status: verified.status.rawValue,
-                amountCents: verified.amountCents, currency: verified.currency, providerStatus: verified.providerStatus,
-                providerTransaction: verified.providerTransaction, providerName: provider.displayName, raw: body
-            )
-            do {
-                let result = try await database.withCenter(record.id) { c in
-                    try await PaymentRepository.apply(input, center: record.center, centerID: record.id, c, logger: context.logger)
+        // The bank's server notification: authenticated by the provider before anything else. A suspended
+        // center's notifications are verified and recorded too: money taken is never left at the bank.
+        for method in [HTTPRequest.Method.post, .get] {
+            router.on("/paiement/notification", method: method) { request, context in
+                let record = try context.requireCenter
+                guard let provider = paymentProvider(record.center) else { return Pages.notFound() }
+                var request = request
+                let body = String(buffer: try await request.collectBody(upTo: 64 * 1024))
+                let acknowledge = { (outcome: NotificationOutcome) -> Response in
+                    let ack = provider.acknowledgement(outcome)
+                    return Response(status: .init(code: ack.status), headers: [.contentType: "text/plain; charset=utf-8"],
+                                    body: .init(byteBuffer: ByteBuffer(string: ack.body)))
                 }
-                context.logger.info("center \(record.center.code): notification \(verified.attemptReference) \(verified.providerStatus): \(result)")
-                return acknowledge(.handled)
-            } catch {
-                context.logger.error("center \(record.center.code): notification \(verified.attemptReference) not stored: \(String(reflecting: error))")
-                return acknowledge(.failed)
+                let headers = request.headers.map { (name: $0.name.rawName, value: $0.value) }
+                let query = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
+                let incoming = IncomingNotification(method: method.rawValue, headers: headers, query: query, body: body)
+                let verified: VerifiedNotification
+                do {
+                    verified = try await provider.verify(incoming, services: providerServices(record, provider))
+                } catch let skipped as NotificationNotApplicable {
+                    context.logger.info("center \(record.center.code): payment notification not applicable (\(skipped)); acknowledged")
+                    return acknowledge(.handled)
+                } catch let rejected as NotificationRejected {
+                    context.logger.warning("center \(record.center.code): payment notification rejected (\(rejected)); nothing done")
+                    return acknowledge(.rejected)
+                } catch {
+                    // The bank could not be asked (PayFiP, HelloAsso): it calls again later.
+                    context.logger.error("center \(record.center.code): payment notification not verified now: \(error)")
+                    return acknowledge(.failed)
+                }
+                let headerJSON = String(decoding: (try? JSONEncoder().encode(headers.map { [$0.name, $0.value] })) ?? Data("[]".utf8), as: UTF8.self)
+                let input = NotificationInput(
+                    idempotencyKey: verified.idempotencyKey, attemptReference: verified.attemptReference, status: verified.status.rawValue,
+                    amountCents: verified.amountCents, currency: verified.currency, providerStatus: verified.providerStatus,
+                    providerTransaction: verified.providerTransaction, providerName: provider.displayName,
+                    raw: body.isEmpty ? (request.uri.query ?? "") : body, headers: headerJSON
+                )
+                do {
+                    let result = try await database.withCenter(record.id) { c in
+                        try await PaymentRepository.apply(input, center: record.center, centerID: record.id, c, logger: context.logger)
+                    }
+                    context.logger.info("center \(record.center.code): notification \(verified.attemptReference) \(verified.providerStatus): \(result)")
+                    return acknowledge(.handled)
+                } catch {
+                    context.logger.error("center \(record.center.code): notification \(verified.attemptReference) not stored: \(String(reflecting: error))")
+                    return acknowledge(.failed)
+                }
             }
         }
 
@@ -138,6 +174,31 @@ extension PortailRoutes {
         }
 
         if developmentPages { addSimulatedBankRoutes(to: router) }
+    }
+
+    /// Asks the provider for the browser's way to its bank, and records it on the attempt.
+    func startWithProvider(
+        _ provider: any PaymentProvider, attempt: AttemptRecord, record: CenterRecord, family: Int64, context: AppRequestContext
+    ) async throws -> (action: String, form: [[String]]) {
+        let base = publicAddress.base(of: record.center)
+        let email = try await database.withCenter(record.id) { c in
+            try await AccountRepository.family(c, center: record.id, id: family, logger: context.logger)?.email ?? ""
+        }
+        let start = try await provider.start(PaymentAttempt(
+            reference: attempt.reference, amountCents: attempt.amount.cents, currency: "EUR",
+            label: "Réservations – \(record.center.name)", createdAt: attempt.createdAt,
+            customerEmail: email, notificationURL: base + "/paiement/notification",
+            returnURL: base + "/paiement/retour?ref=" + attempt.reference, portalURL: base
+        ), services: providerServices(record, provider))
+        let (action, form): (String, [[String]]) = switch start.step {
+        case .autoPostForm(let action, let fields): (action, fields.map { [$0.name, $0.value] })
+        case .redirect(let url): (url, [])
+        }
+        try await database.withCenter(record.id) { c in
+            try await PaymentRepository.recordStart(c, centerID: record.id, attempt: attempt.id, action: action, form: form,
+                                                    providerReference: start.providerReference, logger: context.logger)
+        }
+        return (action, form)
     }
 
     /// The simulated bank's pages (demo and tests only): the payment form it receives, and the choice.

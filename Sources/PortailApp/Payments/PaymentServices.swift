@@ -1,0 +1,25 @@
+import Foundation
+import PaymentKit
+import PortailStore
+
+/// A provider's references, kept per center and provider in `payment_provider_references`.
+struct DatabaseProviderReferences: ProviderReferences {
+    let repository: ProviderReferenceRepository
+
+    func value(for key: String) async throws -> String? { try await repository.value(for: key) }
+    func set(_ value: String, for key: String) async throws { try await repository.set(value, for: key) }
+    func next(_ counter: String) async throws -> Int { try await repository.next(counter) }
+}
+
+extension PortailRoutes {
+    /// What a center's provider is lent for one call: the HTTP client and its own references.
+    func providerServices(_ record: CenterRecord, _ provider: any PaymentProvider) -> ProviderServices {
+        ProviderServices(
+            http: paymentHTTP,
+            references: DatabaseProviderReferences(repository: ProviderReferenceRepository(
+                database: database, center: record.id, provider: provider.displayName.lowercased()
+            )),
+            now: clock
+        )
+    }
+}
