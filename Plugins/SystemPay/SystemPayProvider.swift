@@ -41,9 +41,7 @@ public enum SystemPayProvider: PaymentProviderType {
         if let platform = parameters["platform"], platforms[platform] == nil {
             problems.append(ParameterProblem("platform", "unknown platform \"\(platform)\": use \(platforms.keys.sorted().joined(separator: ", ")) or give url"))
         }
-        if let url = parameters["url"], !url.hasPrefix("https://") {
-            problems.append(ParameterProblem("url", "the payment page address must start with https://, found \"\(url)\""))
-        }
+        if let problem = ParameterProblem.bankURL("url", in: parameters, testMode: mode == "TEST") { problems.append(problem) }
         return problems
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
 import PaymentKit
 import Synchronization
 
@@ -10,10 +11,12 @@ import Synchronization
 public final class FakeBankServer: Sendable {
     /// "http://127.0.0.1:PORT", without a trailing slash.
     public let baseURL: String
+    private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
-    private init(baseURL: String, task: Task<Void, any Error>) {
+    private init(baseURL: String, group: ServiceGroup, task: Task<Void, any Error>) {
         self.baseURL = baseURL
+        self.group = group
         self.task = task
     }
 
@@ -32,17 +35,19 @@ public final class FakeBankServer: Sendable {
             },
             logger: logger
         )
-        let task = Task { try await app.runService(gracefulShutdownSignals: []) }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else {
             task.cancel()
             throw ProviderCallFailed("the fake bank could not listen on 127.0.0.1:\(port)")
         }
-        return FakeBankServer(baseURL: "http://127.0.0.1:\(bound)", task: task)
+        return FakeBankServer(baseURL: "http://127.0.0.1:\(bound)", group: group, task: task)
     }
 
+    /// Stops accepting, lets requests in flight finish, then returns.
     public func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
     }
 }

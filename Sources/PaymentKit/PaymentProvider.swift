@@ -286,6 +286,17 @@ extension ParameterProblem {
         return nil
     }
 
+    /// Checks a bank address given in the configuration (`url`, `api_url` ...): https, or plain http to this
+    /// machine's loopback when the bank is a test one (a fake bank on a local port, for tests and the demo).
+    public static func bankURL(_ parameter: String, in parameters: [String: String], testMode: Bool) -> ParameterProblem? {
+        guard let value = parameters[parameter] else { return nil }
+        if value.hasPrefix("https://"), URL(string: value)?.host != nil { return nil }
+        if testMode, let url = URL(string: value), url.scheme == "http", ["127.0.0.1", "localhost", "::1"].contains(url.host ?? "") { return nil }
+        return ParameterProblem(parameter, testMode
+            ? "\(parameter) must be an https:// address (or http://127.0.0.1 for a local test bank), found \"\(value)\""
+            : "\(parameter) must be an https:// address, found \"\(value)\"")
+    }
+
     /// Reports the parameters that the provider does not know.
     public static func unknown(in parameters: [String: String], allowed: Set<String>) -> [ParameterProblem] {
         parameters.keys.filter { !allowed.contains($0) }.sorted().map {

@@ -36,7 +36,7 @@ public enum Bootstrap {
         let version = try await CenterRepository.version(database)
         let records = try await CenterRepository.loadAll(database)
         let failures = directory.snapshot.failures.filter { failure in !records.contains { $0.center.code == failure.code && $0.state == "active" } }
-        directory.replace(with: CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures, version: version))
+        directory.replace(with: CenterDirectory.Snapshot(records: records, failures: failures, version: version))
     }
 
     /// Reads the center files, imports the valid ones whose text changed since their last import (what
@@ -69,6 +69,6 @@ public enum Bootstrap {
         let version = try await CenterRepository.version(database)
         let records = try await CenterRepository.loadAll(database)
         // A center whose file is broken keeps being served from what was imported before, and reported.
-        return CenterDirectory.Snapshot(centers: records.filter { $0.state == "active" }, failures: failures, version: version)
+        return CenterDirectory.Snapshot(records: records, failures: failures, version: version)
     }
 }

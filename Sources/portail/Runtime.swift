@@ -35,24 +35,12 @@ enum Runtime {
                     """)
                 return nil
             }
-            let type = demo ? SimulatorProvider.type : settings.type
-            let parameters = demo ? [:] : settings.parameters
-            do {
-                return try registry[type]?.make(parameters: parameters, environment: environment)
-            } catch {
-                logger.error("center \(center.code): payment provider \(type) unusable: \(error)")
-                return nil
-            }
+            if demo { return try? SimulatorProvider.make(parameters: [:], environment: environment) }
+            return registry.provider(for: center, environment: environment, logger: logger)
         }
     }
 
-    static var paymentRules: [PaymentTypeRule] {
-        providers.types.values.map { provider in
-            PaymentTypeRule(type: provider.type) { parameters, environment in
-                provider.validate(parameters: parameters, environment: environment).map { ($0.parameter, $0.message, $0.isMissingSecret) }
-            }
-        }
-    }
+    static var paymentRules: [PaymentTypeRule] { providers.rules }
 
     static var environment: [String: String] { ProcessInfo.processInfo.environment }
 
@@ -84,4 +72,13 @@ enum Runtime {
     }
 
     static var dataDirectory: String { environment["PORTAIL_DATA_DIR"] ?? ".portail" }
+
+    /// How long an attempt stays without news before the bank is asked (PORTAIL_PAYMENT_RECONCILE_MINUTES, 15).
+    static func reconcileAfter() throws -> TimeInterval {
+        guard let text = environment["PORTAIL_PAYMENT_RECONCILE_MINUTES"], !text.isEmpty else { return 15 * 60 }
+        guard let minutes = Int(text), (1...1440).contains(minutes) else {
+            throw ValidationError("PORTAIL_PAYMENT_RECONCILE_MINUTES must be a number of minutes from 1 to 1440, found \"\(text)\"")
+        }
+        return TimeInterval(minutes * 60)
+    }
 }

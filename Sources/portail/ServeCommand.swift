@@ -100,8 +100,10 @@ enum Server {
         let serving = Database(settings: settings, logger: logger)
         // The demo links to the listener's own address; `serve` to each center's portal_url.
         let publicAddress = PublicAddress(useListener: demo)
+        let reconciliation = PaymentReconciliation(database: serving, paymentProvider: Runtime.paymentProvider(demo: demo, logger: logger), logger: logger)
         let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger),
-                                             publicAddress: publicAddress, logger: logger)
+                                             publicAddress: publicAddress, reconciliation: reconciliation,
+                                             reconcileAfter: try Runtime.reconcileAfter(), logger: logger)
         var configuration = PortailApplication.Configuration(
             host: server.host, port: server.port, developmentPages: demo,
             adminHost: server.adminHost, adminPort: server.adminPort

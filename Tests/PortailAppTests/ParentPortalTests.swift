@@ -106,6 +106,8 @@ func withPortal(
     places: Int = 3, payment: String = systemPayBlock, setup: TestingSetup = .live, developmentPages: Bool = true,
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
     opensAt: String? = nil, clock: @escaping @Sendable () -> Date = { Date() },
+    paymentRules: [PaymentTypeRule] = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }],
+    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(),
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
 ) async throws {
     let settings = try await TestCluster.shared.freshDatabase()
@@ -119,8 +121,7 @@ func withPortal(
     let database = Database(settings: settings, logger: logger)
     let hash = try await Passwords.hash(PortalFixture.password)
     let snapshot = try await database.run { database in
-        let rules = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }]
-        let snapshot = try await Bootstrap.loadCenters(files: try CenterCatalog.files(in: folder), paymentRules: rules, environment: [:], database: database, logger: logger)
+        let snapshot = try await Bootstrap.loadCenters(files: try CenterCatalog.files(in: folder), paymentRules: paymentRules, environment: [:], database: database, logger: logger)
         precondition(snapshot.failures.isEmpty, "\(snapshot.failures.flatMap(\.issues))")
         for record in snapshot.centers {
             try await database.withCenter(record.id) { c in
@@ -142,7 +143,7 @@ func withPortal(
     configuration.clock = clock
     let app = try await PortailApplication.build(
         configuration: configuration,
-        database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, logger: logger
+        database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, paymentHTTP: paymentHTTP, logger: logger
     )
     let fixture = PortalFixture(
         database: serving,

@@ -11,15 +11,24 @@ struct DatabaseProviderReferences: ProviderReferences {
     func next(_ counter: String) async throws -> Int { try await repository.next(counter) }
 }
 
-extension PortailRoutes {
+extension ProviderServices {
     /// What a center's provider is lent for one call: the HTTP client and its own references.
-    func providerServices(_ record: CenterRecord, _ provider: any PaymentProvider) -> ProviderServices {
+    static func portal(
+        database: Database, center: CenterRecord, provider: any PaymentProvider, http: any ProviderHTTPClient,
+        now: @escaping @Sendable () -> Date
+    ) -> ProviderServices {
         ProviderServices(
-            http: paymentHTTP,
+            http: http,
             references: DatabaseProviderReferences(repository: ProviderReferenceRepository(
-                database: database, center: record.id, provider: provider.displayName.lowercased()
+                database: database, center: center.id, provider: provider.displayName.lowercased()
             )),
-            now: clock
+            now: now
         )
+    }
+}
+
+extension PortailRoutes {
+    func providerServices(_ record: CenterRecord, _ provider: any PaymentProvider) -> ProviderServices {
+        .portal(database: database, center: record, provider: provider, http: paymentHTTP, now: clock)
     }
 }

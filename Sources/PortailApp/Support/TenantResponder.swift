@@ -13,6 +13,8 @@ struct TenantResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context 
     /// Whether each center's address is https (for HSTS).
     let publicAddress: PublicAddress
     static var hostField: HTTPField.Name { HTTPField.Name("Host")! }
+    /// The one address of a suspended center still answered: its bank's notifications.
+    static var notificationPath: String { "/paiement/notification" }
 
     /// Every answer, a center's or not, found or not, carries the security headers.
     func respond(to request: Request, context: AppRequestContext) async throws -> Response {
@@ -28,13 +30,17 @@ struct TenantResponder<Inner: HTTPResponder>: HTTPResponder where Inner.Context 
             return try await inner.respond(to: request, context: context)
         }
         // HTTP/1.1 puts Host into the request's authority; a request built in memory may carry it as a field.
-        if let host = request.head.authority ?? request.headers[Self.hostField], let center = directory.center(forHost: host) {
+        // A suspended center answers its bank's notifications only.
+        if let host = request.head.authority ?? request.headers[Self.hostField],
+           let center = directory.center(forHost: host, suspended: path == Self.notificationPath) {
             context.center = center
             return try await inner.respond(to: request, context: context)
         }
         // "/opio" or "/opio/..." -> center opio, path "/" or "/...".
         let segments = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        if segments.count >= 2, let center = directory.center(forCode: String(segments[1].prefix { $0 != "/" })) {
+        let prefix = segments.count >= 2 ? String(segments[1].prefix { $0 != "/" }) : ""
+        if segments.count >= 2,
+           let center = directory.center(forCode: prefix, suspended: path.dropFirst(prefix.count + 1) == Self.notificationPath) {
             let code = center.center.code
             let rest = String(path.dropFirst(code.count + 1))
             if rest.isEmpty {

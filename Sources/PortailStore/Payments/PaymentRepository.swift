@@ -145,11 +145,12 @@ public enum PaymentRepository {
         try await attempts(c, center: center, where: "reference = $2", binds: [reference], lock: lock, logger: logger).first
     }
 
-    static func attempts(_ c: PostgresConnection, center: Int64, where condition: String, binds: [any PostgresEncodable & Sendable], lock: Bool, logger: Logger) async throws -> [AttemptRecord] {
+    static func attempts(_ c: PostgresConnection, center: Int64, where condition: String, binds: [any PostgresEncodable & Sendable], lock: Bool,
+                         limit: Int? = nil, logger: Logger) async throws -> [AttemptRecord] {
         var query = PostgresQuery(unsafeSQL: """
             SELECT id, reference, cart_id, family_id, amount_cents, state, flag, action, coalesce(form::text, '[]'), created_at,
                    provider_reference
-            FROM payment_attempts WHERE center_id = $1 AND \(condition) ORDER BY id DESC\(lock ? " FOR UPDATE" : "")
+            FROM payment_attempts WHERE center_id = $1 AND \(condition) ORDER BY id DESC\(limit.map { " LIMIT \($0)" } ?? "")\(lock ? " FOR UPDATE" : "")
             """)
         try query.binds.append(center, context: .default)
         for bind in binds { try query.binds.append(bind, context: .default) }
@@ -159,5 +160,30 @@ public enum PaymentRepository {
                           action: $0.7, form: (try? JSONDecoder().decode([[String]].self, from: Data($0.8.utf8))) ?? [],
                           createdAt: $0.9, providerReference: $0.10)
         }
+    }
+}
+
+// MARK: reconciliation
+
+extension PaymentRepository {
+    /// Attempts the bank has said nothing final about: started (the browser went to the bank), quiet for
+    /// `quietFor` seconds, created since `since`, not asked since `quietFor` either. Expired ones are
+    /// included: the payer may have paid after the session limit, and only the bank knows.
+    public static func unanswered(
+        _ c: PostgresConnection, center: Int64, provider: String, quietFor: TimeInterval, since: Date, limit: Int = 50, logger: Logger
+    ) async throws -> [AttemptRecord] {
+        try await attempts(c, center: center, where: """
+            provider = $2 AND state IN ('created', 'pending', 'expired') AND action IS NOT NULL
+              AND created_at <= now() - make_interval(secs => $3) AND created_at >= $4
+              AND (checked_at IS NULL OR checked_at <= now() - make_interval(secs => $3))
+            """, binds: [provider, quietFor, since], lock: false, limit: limit, logger: logger)
+    }
+
+    /// Notes that the bank was asked about an attempt; `final` when its answer settled it (never asked again).
+    public static func markChecked(_ c: PostgresConnection, center: Int64, attempt: Int64, final: Bool, logger: Logger) async throws {
+        try await c.run("""
+            UPDATE payment_attempts SET checked_at = CASE WHEN \(final) THEN 'infinity'::timestamptz ELSE now() END
+            WHERE center_id = \(center) AND id = \(attempt)
+            """, logger: logger)
     }
 }

@@ -12,6 +12,8 @@ public struct FlaggedAttempt: Sendable, Codable {
     public var family: String
     public var provider: String
     public var amountCents: Int
+    /// What the bank took for it, all transactions together.
+    public var receivedCents: Int
     public var state: String
     public var flag: String
     public var providerTransactionId: String?
@@ -25,14 +27,16 @@ public enum PaymentReview {
     /// The flagged attempts of a center, unresolved first, newest first.
     public static func flagged(_ c: PostgresConnection, center: Int64, includeResolved: Bool, logger: Logger) async throws -> [FlaggedAttempt] {
         try await c.all("""
-            SELECT a.reference, a.family_id, f.name, a.provider, a.amount_cents::int, a.state, a.flag, a.provider_transaction_id,
+            SELECT a.reference, a.family_id, f.name, a.provider, a.amount_cents::int,
+                   coalesce((SELECT sum(p.amount_cents) FROM payments p WHERE p.center_id = a.center_id AND p.attempt_id = a.id), 0)::int,
+                   a.state, a.flag, a.provider_transaction_id,
                    a.created_at, a.updated_at, a.resolved_at, a.resolution
             FROM payment_attempts a JOIN families f ON f.center_id = a.center_id AND f.id = a.family_id
             WHERE a.center_id = \(center) AND a.flag IS NOT NULL AND (\(includeResolved) OR a.resolved_at IS NULL)
             ORDER BY a.resolved_at IS NOT NULL, a.updated_at DESC, a.id DESC
-            """, (String, Int64, String, String, Int, String, String, String?, Date, Date, Date?, String?).self, logger: logger).map {
-            FlaggedAttempt(reference: $0.0, familyId: $0.1, family: $0.2, provider: $0.3, amountCents: $0.4, state: $0.5, flag: $0.6,
-                           providerTransactionId: $0.7, createdAt: $0.8, updatedAt: $0.9, resolvedAt: $0.10, resolution: $0.11)
+            """, (String, Int64, String, String, Int, Int, String, String, String?, Date, Date, Date?, String?).self, logger: logger).map {
+            FlaggedAttempt(reference: $0.0, familyId: $0.1, family: $0.2, provider: $0.3, amountCents: $0.4, receivedCents: $0.5, state: $0.6,
+                           flag: $0.7, providerTransactionId: $0.8, createdAt: $0.9, updatedAt: $0.10, resolvedAt: $0.11, resolution: $0.12)
         }
     }
 

@@ -1,0 +1,114 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PortailStore
+import Testing
+@testable import PortailApp
+
+/// Money stays right when the bank is late, early, twice or wrong (issue 13): each case failed on the
+/// payment path before PaymentKit v2.
+@Suite struct PaymentTimingTests {
+    /// The days of an expired cart that the child booked and paid again meanwhile are not taken a second
+    /// time by the first cart's late payment: it becomes the family's credit, flagged for a refund.
+    @Test func aLatePaymentForDaysTheChildHasPaidAgainBecomesACredit() async throws {
+        try await withPortal(places: 3, payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            let first = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            try await fixture.execute("UPDATE payment_attempts SET live_until = now() - interval '1 minute'")
+            try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
+            // The parent books the same day again and pays it.
+            try await bookDays(parent, fixture: fixture, [0])
+            let second = try await startPayment(parent)
+            #expect(second["vads_order_id"] != first["vads_order_id"])
+            #expect(try await notify(client, bankNotification(second, uuid: "second")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "expired", 2: "confirmed"])
+            // The first payment arrives late.
+            #expect(try await notify(client, bankNotification(first, uuid: "first")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "expired", 2: "confirmed"])
+            #expect(try await fixture.taken(days: 0...0) == [1])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 2)
+            #expect(try await fixture.credit() == 1000)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag = 'refund_due'") == 1)
+            #expect(try await fixture.audited("payment.credit", saying: ["00001 (booked again)"]) == 1)
+        }
+    }
+
+    /// A wrong amount puts the attempt in review; its cart is released like any other at its hold time,
+    /// and the money the bank took is the family's credit.
+    @Test func anAttemptInReviewReleasesItsCartAtTheHoldTime() async throws {
+        try await withPortal(places: 1, payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            let form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            #expect(try await notify(client, bankNotification(form, amount: "400")) == .ok)
+            #expect(try await fixture.attempts() == [AttemptSummary(1000, "review", flag: "amount_mismatch")])
+            #expect(try await fixture.lastCartState() == "open")
+            #expect(try await fixture.credit() == 400)
+            // The hold runs out: the place is free for the neighbour.
+            try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
+            let neighbour = Browser(client)
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            try await bookDays(neighbour, fixture: fixture, [0])
+            #expect(try await fixture.reservationStates() == [1: "expired", 2: "pending_payment"])
+            #expect(try await fixture.taken(days: 0...0) == [1])
+            // The parent's Mes factures shows the money as credit.
+            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 4.00 €"))
+        }
+    }
+
+    /// A started payment holds the cart's places past the hold time only while the bank's own session can
+    /// still be paid (SystemPay: 10 minutes), not for a fixed 20 minutes.
+    @Test func aStartedPaymentHoldsPlacesNoLongerThanTheBanksSession() async throws {
+        try await withPortal(places: 1, payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            _ = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            #expect(try await count(fixture, "SELECT extract(epoch FROM live_until - created_at)::int FROM payment_attempts") == 600)
+            // The hold is over but the bank's page is still open: the place stays held.
+            try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
+            let neighbour = Browser(client)
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            try await bookDays(neighbour, fixture: fixture, [0])
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            // The bank's session is over: the place is free at once.
+            try await fixture.execute("UPDATE payment_attempts SET created_at = now() - interval '11 minutes', live_until = now() - interval '1 minute'")
+            try await bookDays(neighbour, fixture: fixture, [0])
+            #expect(try await fixture.reservationStates() == [1: "expired", 2: "pending_payment"])
+        }
+    }
+
+    /// A suspended center's pages are gone, but its bank's notifications are verified and recorded.
+    @Test func aSuspendedCentersNotificationsAreVerifiedAndRecorded() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let form = try await bookAndStartPayment(Browser(client), fixture: fixture, days: 1)
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/suspend", token: admin).status == .ok)
+            #expect(try await client.execute(uri: "/petit/", method: .get).status == .notFound)
+            #expect(try await client.execute(uri: "/petit/paiement/retour?ref=x", method: .get).status == .notFound)
+            // Forged: refused. Authentic: recorded and applied.
+            #expect(try await notify(client, bankNotification(form, key: "0000000000000000")) == .badRequest)
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments WHERE amount_cents = 1000") == 1)
+        }
+    }
+
+    /// More than asked: the reservations are confirmed, the excess is the family's credit, flagged, and the
+    /// staff's list of flagged payments shows what the bank took.
+    @Test func moneyAboveTheAmountAskedIsCreditListedForTheStaff() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            let form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            #expect(try await notify(client, bankNotification(form, amount: "1250")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = 1000") == 1)
+            #expect(try await fixture.credit() == 250)
+            #expect(try await fixture.audited("payment.amount_mismatch", saying: ["12.50 €"]) == 1)
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let listed = try await apiJSON(client, .get, "/api/centers/petit/payment-attempts", token: admin)
+            let attempts = try #require(listed.json["attempts"] as? [[String: Any]])
+            #expect(attempts.count == 1)
+            #expect(attempts.first?["flag"] as? String == "refund_due")
+            #expect(attempts.first?["received_cents"] as? Int == 1250)
+            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 2.50 €"))
+        }
+    }
+}

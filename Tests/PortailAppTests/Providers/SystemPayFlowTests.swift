@@ -1,0 +1,135 @@
+import FakeBanks
+import Foundation
+import PaymentKit
+import PortailDomain
+import SystemPay
+import Testing
+@testable import PortailApp
+
+/// A parent pays through SystemPay's fake payment page, over real HTTP both ways: the browser posts the
+/// signed form to the fake, the fake posts its signed IPN to the portal's notification address.
+@Suite struct SystemPayFlowTests {
+    static let key = "7766554433221100"
+
+    static func block(_ bank: FakeSystemPay) -> String {
+        """
+        payment:
+          type: systempay
+          mode: TEST
+          site_id: "12345678"
+          test_key_env: FAKE_SHOP_KEY
+          url: \(bank.paymentURL)
+        """
+    }
+
+    /// The portal with SystemPay pointed at a fresh fake bank that knows both centers' shops.
+    func withSystemPay(_ body: @Sendable (Browser, PortalFixture, FakeSystemPay) async throws -> Void) async throws {
+        let bank = try await FakeSystemPay.start(shops: ["12345678": Self.key, "87654321": Self.key])
+        do {
+            try await withPortal(payment: Self.block(bank), provider: providers(SystemPayProvider.self, environment: ["FAKE_SHOP_KEY": Self.key])) { client, fixture in
+                try await body(Browser(client), fixture, bank)
+            }
+        } catch {
+            await bank.stop()
+            throw error
+        }
+        await bank.stop()
+    }
+
+    @Test func paidAtTheBankConfirmsInvoicesAndRecordsThePaymentOnce() async throws {
+        try await withSystemPay { browser, fixture, bank in
+            let start = try await goToBank(browser, fixture: fixture)
+            guard case .form(let action, _) = start else { Issue.record("SystemPay starts with a form"); return }
+            #expect(action == bank.paymentURL)
+            let back = try await payAtBank(start, .pay)
+            #expect(bank.sent.map(\.status) == [200])
+            #expect(try await browser.get(portalPath(back)).text.contains("Paiement accepté"))
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 2000, [1])])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments WHERE amount_cents = 2000 AND provider_transaction IS NOT NULL") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = 2000") == 1)
+        }
+    }
+
+    @Test func refusedAtTheBankConfirmsNothingAndTheCartIsPayableAgain() async throws {
+        try await withSystemPay { browser, fixture, bank in
+            let start = try await goToBank(browser, fixture: fixture)
+            try await payAtBank(start, .refuse)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(try await fixture.lastCartState() == "open")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+            // A new attempt, with a new transaction number, pays.
+            let again = try await pressPay(browser)
+            guard case .form(_, let first) = start, case .form(_, let second) = again else { Issue.record("forms"); return }
+            #expect(first.first { $0.0 == "vads_trans_id" }?.1 != second.first { $0.0 == "vads_trans_id" }?.1)
+            try await payAtBank(again, .pay)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+        }
+    }
+
+    @Test func aNotificationSentTwiceThenReplayedFourTimesIsOnePayment() async throws {
+        try await withSystemPay { browser, fixture, bank in
+            try await payAtBank(try await goToBank(browser, fixture: fixture), .pay, delivery: .twice)
+            let ipn = try #require(bank.sent.last)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 { group.addTask { try await BankHTTP.post(ipn.url, contentType: ipn.contentType, body: ipn.body) } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == [200, 200, 200, 200])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM invoices") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_notifications WHERE outcome = 'duplicate'") == 5)
+        }
+    }
+
+    @Test func aForgedOrAlteredNotificationIsRefusedAndChangesNothing() async throws {
+        try await withSystemPay { browser, fixture, bank in
+            // The payer abandons; the attacker then forges a payment of the same order.
+            try await payAtBank(try await goToBank(browser, fixture: fixture), .abandon)
+            let ipn = try #require(bank.sent.last)
+            let forged = ipn.body.replacingOccurrences(of: "vads_trans_status=ABANDONED", with: "vads_trans_status=AUTHORISED")
+            #expect(forged != ipn.body)
+            #expect(try await BankHTTP.post(ipn.url, contentType: ipn.contentType, body: forged) == 400)
+            // Signed with another key.
+            var form: [String: String] = [:]
+            for field in FormURLEncoding.decode(ipn.body) ?? [] { form[field.name] = field.value }
+            let otherKey = FakeSystemPay.notification(form, status: "AUTHORISED", uuid: "forged", key: "0000000000000000")
+            #expect(try await BankHTTP.post(ipn.url, contentType: ipn.contentType, body: otherKey) == 400)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_notifications WHERE outcome = 'applied'") == 1)
+        }
+    }
+
+    @Test func aSlowBankNotifiesAfterTheBrowserIsBack() async throws {
+        try await withSystemPay { browser, fixture, bank in
+            let back = try await payAtBank(try await goToBank(browser, fixture: fixture), .pay, delivery: .late)
+            #expect(try await browser.get(portalPath(back)).text.contains("en cours de confirmation"))
+            #expect(try await eventually { try await fixture.reservationStates() == [1: "confirmed"] })
+            #expect(try await browser.get(portalPath(back)).text.contains("Paiement accepté"))
+        }
+    }
+
+    /// AUTHORISED then CAPTURED for the same transaction: one payment, no double-payment flag.
+    @Test func aLaterStatusOfTheSameTransactionIsTheSamePayment() async throws {
+        try await withSystemPay { browser, fixture, bank in
+            try await payAtBank(try await goToBank(browser, fixture: fixture), .pay)
+            let ipn = try #require(bank.sent.last)
+            var form: [String: String] = [:]
+            for field in FormURLEncoding.decode(ipn.body) ?? [] { form[field.name] = field.value }
+            let captured = FakeSystemPay.notification(form, status: "CAPTURED", uuid: form["vads_trans_uuid"]!, key: Self.key)
+            #expect(try await BankHTTP.post(ipn.url, contentType: ipn.contentType, body: captured) == 200)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag IS NOT NULL") == 0)
+            // Another transaction paying the same order again is money received twice: recorded, kept as
+            // the family's credit and flagged.
+            form["vads_trans_id"] = "000777"
+            let second = FakeSystemPay.notification(form, status: "AUTHORISED", uuid: "another-uuid", key: Self.key)
+            #expect(try await BankHTTP.post(ipn.url, contentType: ipn.contentType, body: second) == 200)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 2)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag = 'double_payment'") == 1)
+            #expect(try await fixture.credit() == 2000)
+        }
+    }
+}
