@@ -81,12 +81,16 @@ let package = Package(
         // Payment providers: each depends on PaymentKit only.
         .target(name: "Simulator", dependencies: ["PaymentKit"], path: "Plugins/Simulator"),
         .target(name: "SystemPay", dependencies: ["PaymentKit"], path: "Plugins/SystemPay"),
+        .target(name: "PayFiP", dependencies: ["PaymentKit"], path: "Plugins/PayFiP"),
+        .target(name: "HelloAsso", dependencies: ["PaymentKit"], path: "Plugins/HelloAsso"),
+        .target(name: "Stripe", dependencies: ["PaymentKit"], path: "Plugins/Stripe"),
+        .target(name: "Monetico", dependencies: ["PaymentKit"], path: "Plugins/Monetico"),
         // A fake of each provider's bank, speaking its documented protocol over real HTTP on a local port:
         // for the tests, and for the demo (each center pays through the fake of its own provider).
         .target(
             name: "FakeBanks",
             dependencies: [
-                "PaymentKit", "SystemPay",
+                "PaymentKit", "SystemPay", "Stripe", "Monetico",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,6 +106,10 @@ let package = Package(
                 "PortailStore",
                 "Simulator",
                 "SystemPay",
+                "PayFiP",
+                "HelloAsso",
+                "Stripe",
+                "Monetico",
                 "FakeBanks",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -131,7 +139,8 @@ let package = Package(
             dependencies: ["PortailConfig"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "PaymentKitTests", dependencies: ["PaymentKit", "Simulator", "SystemPay", "FakeBanks"]),
+        .testTarget(name: "PaymentKitTests", dependencies: ["PaymentKit", "Simulator", "SystemPay", "FakeBanks", "PayFiP", "HelloAsso", "Stripe", "Monetico",
+                                                            .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "PortailStoreTests", dependencies: ["PortailStore", "PortailConfig", "PortailTestSupport"]),
         .testTarget(
             name: "PortailAppTests",
@@ -142,6 +151,10 @@ let package = Package(
                 "PortailTestSupport",
                 "PaymentKit",
                 "SystemPay",
+                "PayFiP",
+                "HelloAsso",
+                "Stripe",
+                "Monetico",
                 "Simulator",
                 "FakeBanks",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -1,11 +1,15 @@
 import ArgumentParser
 import Foundation
+import HelloAsso
 import Logging
+import Monetico
+import PayFiP
 import PaymentKit
 import PortailApp
 import PortailConfig
 import PortailDomain
 import Simulator
+import Stripe
 import SystemPay
 
 /// What every command shares: the payment providers of this build, logging, the environment.
@@ -14,6 +18,10 @@ enum Runtime {
     static let providers: PaymentProviderRegistry = {
         var registry = PaymentProviderRegistry()
         registry.register(SystemPayProvider.self)
+        registry.register(PayFiPProvider.self)
+        registry.register(HelloAssoProvider.self)
+        registry.register(StripeProvider.self)
+        registry.register(MoneticoProvider.self)
         registry.register(SimulatorProvider.self)
         return registry
     }()

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PaymentKit
 import PortailDomain
 import PortailStore
 import PostgresNIO
@@ -28,6 +29,8 @@ extension PortailRoutes {
         let amountCents: Int
         let method: String
         let reference: String?
+        /// An online payment (its number, "OPI-P00012") to give back through the bank, to the card it came from.
+        let payment: String?
     }
 
     /// Amounts the office handles: a cent to 100 000 €.
@@ -104,12 +107,50 @@ extension PortailRoutes {
                 let methods = ["virement", "cheque", "especes", "online"]
                 guard methods.contains(input.method) else { throw Self.invalid("Invalid method", "method must be one of \(methods.joined(separator: ", ")).") }
                 try Self.checkAmount(input.amountCents)
+                // Through the bank: the payment's card gets the money back, and the refund is recorded only
+                // if the bank accepted it (the bank is asked inside the transaction that records it).
+                let bank: (any RefundingProvider)? = try {
+                    guard input.payment != nil else { return nil }
+                    guard input.method == "online" else {
+                        throw Self.invalid("Invalid payment", "payment names an online payment to refund through the bank: use it with method online.")
+                    }
+                    guard let refunding = paymentProvider(record.center) as? any RefundingProvider else {
+                        throw APIProblem(status: .conflict, title: "The bank cannot refund through the portal",
+                                         detail: "Refund in the bank's back office, then record it here without payment.")
+                    }
+                    return refunding
+                }()
                 return try await idempotent(request, record) { c in
                     try await requireFamily(c, record, input.familyId)
+                    var paymentID: Int64?
+                    var bankReference = input.reference ?? ""
+                    if let number = input.payment, let bank {
+                        let paid = try await PaymentRepository.onlinePayment(c, center: record.id, family: input.familyId, number: number,
+                                                                            logger: database.logger)
+                        guard let paid else {
+                            throw APIProblem.notFound("There is no online payment \(number) of this family at this center.")
+                        }
+                        paymentID = paid.payment
+                        // What of this payment is still the family's (not allocated): checked before the bank moves money.
+                        let left = try await LedgerRepository.availableCredit(c, center: record.id, family: input.familyId, logger: database.logger)
+                            .first { $0.payment == paid.payment }?.left ?? .zero
+                        guard input.amountCents <= left.cents else { throw RefundRefusal(available: left) }
+                        let services = ProviderServices.portal(database: database, center: record, provider: bank, http: paymentHTTP, now: clock)
+                        do {
+                            let attempt = AttemptIdentity(reference: paid.attempt.reference, amountCents: paid.attempt.amount.cents, currency: "EUR",
+                                                          createdAt: paid.attempt.createdAt, providerReference: paid.attempt.providerReference)
+                            let result = try await bank.refund(RefundRequest(attempt: attempt, providerTransaction: paid.transaction,
+                                                                             amountCents: input.amountCents), services: services)
+                            bankReference = result.providerRefund
+                        } catch {
+                            throw APIProblem(status: .badGateway, title: "The bank refused or did not answer",
+                                             detail: "\(bank.displayName): \(error). Nothing was recorded.")
+                        }
+                    }
                     do {
                         let refund = try await LedgerRepository.refund(
-                            amount: Money(cents: input.amountCents), method: input.method, reference: input.reference ?? "", center: record.center,
-                            centerID: record.id, family: input.familyId, actor: "staff:\(staff.email)", c, logger: database.logger)
+                            amount: Money(cents: input.amountCents), method: input.method, reference: bankReference, center: record.center,
+                            centerID: record.id, family: input.familyId, actor: "staff:\(staff.email)", fromPayment: paymentID, c, logger: database.logger)
                         struct Refunded: Encodable { let number: String; let amountCents: Int }
                         return (201, try Self.jsonText(Refunded(number: refund.number, amountCents: refund.total.cents)))
                     } catch let refusal as RefundRefusal {

@@ -8,10 +8,16 @@ import PortailStore
 /// HSTS when the center's configured address is https (never decided from a request header).
 enum SecurityHeaders {
     /// Forms may post to the bank's hosted payment page (any https address); nothing else leaves the site.
-    static let policy = [
-        "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-        "connect-src 'self'", "form-action 'self' https:", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'",
-    ].joined(separator: "; ")
+    static let policy = policy(formAction: "'self' https:")
+    /// The demo and the tests also post to fake banks on this machine's local ports (plain http).
+    static let localPolicy = policy(formAction: "'self' https: http://127.0.0.1:* http://localhost:*")
+
+    static func policy(formAction: String) -> String {
+        [
+            "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
+            "connect-src 'self'", "form-action \(formAction)", "frame-ancestors 'none'", "base-uri 'none'", "object-src 'none'",
+        ].joined(separator: "; ")
+    }
 
     static let csp = HTTPField.Name("Content-Security-Policy")!
     static let frameOptions = HTTPField.Name("X-Frame-Options")!
@@ -21,7 +27,7 @@ enum SecurityHeaders {
 
     /// Adds the headers to an answer of `center` (nil: a federation-wide path or an unknown host).
     static func apply(to response: inout Response, center: CenterRecord?, publicAddress: PublicAddress) {
-        response.headers[csp] = policy
+        response.headers[csp] = publicAddress.useListener ? localPolicy : policy
         response.headers[frameOptions] = "DENY"
         response.headers[contentTypeOptions] = "nosniff"
         response.headers[referrerPolicy] = "same-origin"

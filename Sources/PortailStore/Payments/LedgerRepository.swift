@@ -157,16 +157,20 @@ extension LedgerRepository {
 /// Why a refund cannot be made.
 public struct RefundRefusal: Error, Sendable {
     public var available: Money
+    public init(available: Money) { self.available = available }
 }
 
 extension LedgerRepository {
     /// Gives `amount` of the family's available credit back (by bank transfer, cheque, cash or the card
     /// it was paid with): a refund document, settled by the credit, oldest money first.
+    /// `fromPayment`: the refund gives back that payment's own money (a card refunded through its bank),
+    /// at most what of it is not allocated; otherwise the family's credit, oldest money first.
     public static func refund(
         amount: Money, method: String, reference: String, center: Center, centerID: Int64, family: Int64, actor: String,
-        _ c: PostgresConnection, logger: Logger
+        fromPayment: Int64? = nil, _ c: PostgresConnection, logger: Logger
     ) async throws -> Issued {
-        let available = try await availableCredit(c, center: centerID, family: family, logger: logger).reduce(Money.zero) { $0 + $1.left }
+        let credit = try await availableCredit(c, center: centerID, family: family, logger: logger)
+        let available = credit.filter { fromPayment == nil || $0.payment == fromPayment }.reduce(Money.zero) { $0 + $1.left }
         guard amount.cents <= available.cents else { throw RefundRefusal(available: available) }
         let sequence = try await BookingRepository.nextNumber(c, center: centerID, counter: "refund", logger: logger)
         let number = "\(center.invoicePrefix)-R\(String(format: "%05d", sequence))"
@@ -179,7 +183,11 @@ extension LedgerRepository {
             INSERT INTO invoice_lines (center_id, invoice_id, line_no, designation, quantity, unit_price_cents, amount_cents)
             VALUES (\(centerID), \(id), 1, \(designation), 1, \(amount.cents), \(amount.cents))
             """, logger: logger)
-        try await useCredit(upTo: amount, invoice: id, center: centerID, family: family, c, logger: logger)
+        if let fromPayment {
+            try await allocate(payment: fromPayment, invoice: id, amount: amount, center: centerID, c, logger: logger)
+        } else {
+            try await useCredit(upTo: amount, invoice: id, center: centerID, family: family, c, logger: logger)
+        }
         try await AuditLog.record(c, center: centerID, actor: actor, action: "refund.record", subject: number,
                                   after: ["family": String(family), "amount": amount.description, "method": method, "reference": reference], logger: logger)
         return Issued(id: id, number: number, total: amount)

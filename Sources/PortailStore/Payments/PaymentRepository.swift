@@ -187,3 +187,21 @@ extension PaymentRepository {
             """, logger: logger)
     }
 }
+
+// MARK: refunds through the bank
+
+extension PaymentRepository {
+    /// An online payment of the family, with the attempt it paid and the bank's transaction: what a
+    /// provider needs to give the money back to the card.
+    public static func onlinePayment(
+        _ c: PostgresConnection, center: Int64, family: Int64, number: String, logger: Logger
+    ) async throws -> (payment: Int64, transaction: String, attempt: AttemptRecord)? {
+        guard let (payment, transaction, attemptID) = try await c.first("""
+            SELECT p.id, p.provider_transaction, p.attempt_id FROM payments p
+            WHERE p.center_id = \(center) AND p.family_id = \(family) AND p.number = \(number) AND p.method = 'online' AND p.attempt_id IS NOT NULL
+            """, (Int64, String, Int64).self, logger: logger),
+              let attempt = try await attempts(c, center: center, where: "id = $2", binds: [attemptID], lock: false, logger: logger).first
+        else { return nil }
+        return (payment, transaction, attempt)
+    }
+}

@@ -40,8 +40,9 @@ func pressPay(_ browser: Browser) async throws -> BankStart {
     let pay = try await browser.post("/petit/panier/paiement", [])
     if pay.status == .seeOther, let location = pay.location { return .redirect(location) }
     try #require(pay.status == .ok, "Accéder au paiement answered \(pay.status): \(pay.text.prefix(300))")
-    let action = try #require(pay.body.firstMatch(of: /<form method="post" action="([^"]+)" id="vers-la-banque"/)?.1)
-    return .form(action: unescapeHTML(String(action)), fields: hiddenFields(pay.body))
+    let form = try #require(pay.body.firstMatch(of: /<form method="post" action="([^"]+)" id="vers-la-banque"[^>]*>(?s)(.*?)<\/form>/))
+    // Only the bank form's fields: the page's other forms (the layout's logout, with its csrf) are not the bank's.
+    return .form(action: unescapeHTML(String(form.1)), fields: hiddenFields(String(form.2)))
 }
 
 /// The payer on the fake bank's page: opens it, presses `outcome` with the notification sent as `delivery`.

@@ -239,7 +239,10 @@ extension PortailRoutes {
             let logger = context.logger
             let send: @Sendable () async -> Void = {
                 for _ in 0..<times {
-                    do { _ = try await LoopbackHTTPClient.postForm(payment.notificationURL, body: body) } catch {
+                    do {
+                        _ = try await paymentHTTP.send(.init(method: "POST", url: payment.notificationURL,
+                                                             headers: [("Content-Type", "application/x-www-form-urlencoded")], body: body))
+                    } catch {
                         logger.error("simulated bank: notification to \(payment.notificationURL) failed: \(error)")
                     }
                 }

@@ -1,0 +1,218 @@
+import FakeBanks
+import Foundation
+import PaymentKit
+import PortailConfig
+import PortailDomain
+import PortailTestSupport
+import Stripe
+import Testing
+@testable import PortailApp
+
+/// A parent pays through the fake Stripe, over real HTTP both ways: the portal opens a Checkout Session
+/// through the fake's API and redirects the browser to its hosted page; the fake posts signed webhook
+/// events to the endpoint registered for the account (the portal's notification address).
+@Suite struct StripeFlowTests {
+    // The small center's account; the other center's block names other variables (12345678 → 87654321).
+    static let environment = [
+        "STRIPE_KEY_12345678": "sk_test_petit", "STRIPE_WHSEC_12345678": "whsec_petit",
+        "STRIPE_KEY_87654321": "sk_test_autre", "STRIPE_WHSEC_87654321": "whsec_autre",
+    ]
+
+    static func block(_ bank: FakeStripe) -> String {
+        """
+        payment:
+          type: stripe
+          mode: TEST
+          secret_key_env: STRIPE_KEY_12345678
+          webhook_secret_env: STRIPE_WHSEC_12345678
+          api_url: \(bank.apiURL)
+        """
+    }
+
+    static func registry() -> PaymentProviderRegistry {
+        var registry = PaymentProviderRegistry()
+        registry.register(StripeProvider.self)
+        return registry
+    }
+
+    /// The portal with Stripe pointed at a fresh fake that knows both centers' accounts.
+    func withStripe(_ body: @Sendable (Browser, PortalFixture, FakeStripe, PaymentReconciliation) async throws -> Void) async throws {
+        let bank = try await FakeStripe.start(accounts: [.init(secretKey: "sk_test_petit", webhookSecret: "whsec_petit"),
+                                                         .init(secretKey: "sk_test_autre", webhookSecret: "whsec_autre")])
+        let registry = Self.registry()
+        let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
+            registry.provider(for: center, environment: Self.environment, logger: TestCluster.logger)
+        }
+        // The center files are checked by Stripe's own rules, with this environment's secrets.
+        let rules = registry.rules.map { rule in PaymentTypeRule(type: rule.type) { parameters, _ in rule.validate(parameters, Self.environment) } }
+        do {
+            try await withPortal(payment: Self.block(bank), provider: provider, paymentRules: rules) { client, fixture in
+                let reconciliation = PaymentReconciliation(database: fixture.database, paymentProvider: provider, logger: TestCluster.logger)
+                try await body(Browser(client), fixture, bank, reconciliation)
+            }
+        } catch {
+            await bank.stop()
+            throw error
+        }
+        await bank.stop()
+    }
+
+    /// "Accéder au paiement", then the account's webhook endpoint registered at the fake (the portal's
+    /// notification address, found from the session's success URL). Returns the start and the session.
+    func startAtStripe(_ browser: Browser, fixture: PortalFixture, bank: FakeStripe, login: Bool = true) async throws -> (BankStart, FakeStripe.Session) {
+        let start = login ? try await goToBank(browser, fixture: fixture) : try await pressPay(browser)
+        guard case .redirect(let url) = start else { Issue.record("Stripe redirects"); throw CancellationError() }
+        let session = try #require(bank.sessions.last)
+        #expect(url == bank.apiURL + "/c/pay/" + session.id)
+        bank.setWebhookURL(notificationURL(session), for: "sk_test_petit")
+        return (start, session)
+    }
+
+    @Test func paidAtStripeConfirmsInvoicesAndRecordsThePaymentOnce() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (start, session) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            let request = try #require(bank.sessionRequests.last)
+            #expect(request["line_items[0][price_data][unit_amount]"] == "2000" && request["client_reference_id"] != nil)
+            #expect(request["customer_email"] == "parent@example.org")
+            let back = try await payAtBank(start, .pay)
+            #expect(bank.sent.map(\.status) == [200])
+            #expect(try await browser.get(portalPath(back)).text.contains("Paiement accepté"))
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 2000, [1])])
+            let intent = try #require(bank.session(session.id)?.paymentIntent)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments WHERE amount_cents = 2000 AND provider_transaction = '\(intent)'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE provider_reference = '\(session.id)'") == 1)
+        }
+    }
+
+    /// Refused: a delayed method that fails (completed unpaid, then async_payment_failed).
+    @Test func refusedAtStripeConfirmsNothingAndTheCartIsPayableAgain() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (start, first) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            try await payAtBank(start, .refuse)
+            #expect(bank.sent.map(\.status) == [200, 200])
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(try await fixture.lastCartState() == "open")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+            // A new attempt opens a new session, which pays.
+            let (again, second) = try await startAtStripe(browser, fixture: fixture, bank: bank, login: false)
+            #expect(first.id != second.id)
+            try await payAtBank(again, .pay)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+        }
+    }
+
+    @Test func anEventSentTwiceThenReplayedFourTimesIsOnePayment() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (start, _) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            try await payAtBank(start, .pay, delivery: .twice)
+            #expect(bank.sent.map(\.status) == [200, 200])
+            let event = try #require(bank.sent.last)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 {
+                    group.addTask { try await BankHTTP.post(event.url, contentType: event.contentType, headers: event.headers, body: event.body) }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == [200, 200, 200, 200])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM invoices") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_notifications WHERE outcome = 'duplicate'") == 5)
+        }
+    }
+
+    @Test func aForgedOrAlteredEventIsRefusedAndChangesNothing() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            // The payer leaves the page: Stripe says nothing yet.
+            let (start, session) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            try await payAtBank(start, .abandon)
+            #expect(bank.sent.isEmpty)
+            let paid = bank.complete(session.id, paid: true)
+            let event = bank.event("checkout.session.completed", paid)
+            let url = notificationURL(session)
+            let now = Int(Date().timeIntervalSince1970)
+            func post(_ body: String, signedWith secret: String, at timestamp: Int = now) async throws -> Int {
+                try await BankHTTP.post(url, contentType: "application/json", headers: [
+                    ("Stripe-Signature", StripeAccount.signatureHeader(body: body, secret: secret, timestamp: timestamp)),
+                ], body: body)
+            }
+            // No signature; another center's endpoint secret; an API key as the secret; signed ten minutes ago.
+            #expect(try await BankHTTP.post(url, contentType: "application/json", body: event) == 400)
+            #expect(try await post(event, signedWith: "whsec_autre") == 400)
+            #expect(try await post(event, signedWith: "sk_test_petit") == 400)
+            #expect(try await post(event, signedWith: "whsec_petit", at: now - 600) == 400)
+            // Signed, then one character changed.
+            let header = StripeAccount.signatureHeader(body: event, secret: "whsec_petit", timestamp: now)
+            let altered = event.replacingOccurrences(of: "\"amount_total\":2000", with: "\"amount_total\":2001")
+            #expect(altered != event)
+            #expect(try await BankHTTP.post(url, contentType: "application/json", headers: [("Stripe-Signature", header)], body: altered) == 400)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_notifications") == 0)
+            // An event type the portal does not follow, correctly signed: acknowledged, nothing done.
+            let other = event.replacingOccurrences(of: "checkout.session.completed", with: "payment_intent.created")
+            #expect(try await post(other, signedWith: "whsec_petit") == 200)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_notifications") == 0)
+        }
+    }
+
+    /// The portal's notification address, from the session's success URL.
+    func notificationURL(_ session: FakeStripe.Session) -> String {
+        String(session.successURL[..<session.successURL.range(of: "/paiement/retour")!.lowerBound]) + "/paiement/notification"
+    }
+
+    @Test func aSlowWebhookArrivesAfterTheBrowserIsBack() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (start, _) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            let back = try await payAtBank(start, .pay, delivery: .late)
+            #expect(try await browser.get(portalPath(back)).text.contains("en cours de confirmation"))
+            #expect(try await eventually { try await fixture.reservationStates() == [1: "confirmed"] })
+            #expect(try await browser.get(portalPath(back)).text.contains("Paiement accepté"))
+        }
+    }
+
+    /// A delayed method: completed unpaid (pending), then async_payment_succeeded: one payment; an
+    /// `expired` arriving after it (events come in any order) does not undo it.
+    @Test func aDelayedPaymentSettlesOnceAndALateExpiryChangesNothing() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (_, session) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            let unpaid = bank.complete(session.id, paid: false)
+            #expect(await bank.send(bank.event("checkout.session.completed", unpaid), secretKey: "sk_test_petit")?.status == 200)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(await bank.settle(session.id)?.status == 200)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            let settled = try #require(bank.session(session.id))
+            // Stripe may also send the completed event again, and a stray expiry.
+            #expect(await bank.send(bank.event("checkout.session.async_payment_succeeded", settled), secretKey: "sk_test_petit")?.status == 200)
+            var expired = settled
+            expired.status = "expired"
+            #expect(await bank.send(bank.event("checkout.session.expired", expired), secretKey: "sk_test_petit")?.status == 200)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag IS NOT NULL") == 0)
+        }
+    }
+
+    /// The webhook never comes: reconciliation asks Stripe for the session and finds the payment; the
+    /// webhook arriving afterwards is the same payment.
+    @Test func withoutAWebhookReconciliationFindsThePayment() async throws {
+        try await withStripe { browser, fixture, bank, reconciliation in
+            let (start, session) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            // Open at Stripe: nothing to learn yet.
+            #expect(try await reconciliation.reconcile(fixture.petit, quietFor: 0, since: Date().addingTimeInterval(-3600)).isEmpty)
+            try await payAtBank(start, .pay, delivery: .never)
+            #expect(bank.sent.isEmpty)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            let changes = try await reconciliation.reconcile(fixture.petit, quietFor: 0, since: Date().addingTimeInterval(-3600))
+            #expect(changes.map(\.reference).count == 1)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 2000, [1])])
+            // The late webhook: the same transaction, no second payment, no flag.
+            let paid = try #require(bank.session(session.id))
+            #expect(await bank.send(bank.event("checkout.session.completed", paid), secretKey: "sk_test_petit")?.status == 200)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag IS NOT NULL") == 0)
+        }
+    }
+}
