@@ -252,22 +252,22 @@ let mo2Fields: [(name: String, value: String)] = [
             let start = try await local.start(attempt(returnURL: "http://127.0.0.1:9/paiement/retour?ref=OPI-7-1"), services: services)
             guard case .autoPostForm(let action, let form) = start.step else { Issue.record("not a form"); return }
             let fields = form.map { (name: $0.name, value: $0.value) }
-            let page = try await CheckoutHTTPClient.browse("POST", action, form: fields)
+            let page = try await LocalBankHTTPClient.browse("POST", action, form: fields)
             #expect(page.status == 200 && page.body.contains("24,50 €"))
             // A form with its amount lowered is refused by the bank.
             let forged = fields.map { $0.name == "montant" ? (name: "montant", value: "0.01EUR") : $0 }
-            #expect(try await CheckoutHTTPClient.browse("POST", action, form: forged).status == 400)
+            #expect(try await LocalBankHTTPClient.browse("POST", action, form: forged).status == 400)
             // Pay.
-            let back = try await CheckoutHTTPClient.browse("POST", action + "/choice", form: fields + [("outcome", "pay"), ("delivery", "once")])
+            let back = try await LocalBankHTTPClient.browse("POST", action + "/choice", form: fields + [("outcome", "pay"), ("delivery", "once")])
             #expect(back.status == 303 && back.location == "http://127.0.0.1:9/paiement/retour?ref=OPI-7-1")
             let notification = try #require(inbox.all.first)
             let verified = try await local.verify(notification, services: services)
             #expect(verified.status == .paid && verified.attemptReference == "OPI-7-1" && verified.amountCents == 2450)
             #expect(bank.allAcknowledged)
             // Refuse: Annulation; abandon: nothing.
-            _ = try await CheckoutHTTPClient.browse("POST", action + "/choice", form: fields + [("outcome", "refuse"), ("delivery", "once")])
+            _ = try await LocalBankHTTPClient.browse("POST", action + "/choice", form: fields + [("outcome", "refuse"), ("delivery", "once")])
             #expect(try await local.verify(try #require(inbox.all.last), services: services).status == .refused)
-            _ = try await CheckoutHTTPClient.browse("POST", action + "/choice", form: fields + [("outcome", "abandon"), ("delivery", "once")])
+            _ = try await LocalBankHTTPClient.browse("POST", action + "/choice", form: fields + [("outcome", "abandon"), ("delivery", "once")])
             #expect(inbox.all.count == 2)
         } catch {
             await bank.stop(); await inbox.stop()

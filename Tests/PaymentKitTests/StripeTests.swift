@@ -9,39 +9,6 @@ import Testing
 @testable import PaymentKit
 @testable import Stripe
 
-/// Calls to a fake bank over real HTTP on 127.0.0.1, as the portal's client makes them (minus TLS).
-struct CheckoutHTTPClient: ProviderHTTPClient {
-    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
-
-    func send(_ request: ProviderHTTPRequest) async throws -> ProviderHTTPResponse {
-        var outgoing = HTTPClientRequest(url: request.url)
-        outgoing.method = HTTPMethod(rawValue: request.method)
-        for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
-        if !request.body.isEmpty { outgoing.body = .bytes(ByteBuffer(string: request.body)) }
-        do {
-            let response = try await Self.client.execute(outgoing, timeout: .seconds(Int64(request.timeout)))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return ProviderHTTPResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                                        body: String(buffer: body))
-        } catch {
-            throw ProviderCallFailed("\(request.method) \(request.url) failed: \(error)")
-        }
-    }
-
-    /// A browser's request: status, Location and body.
-    static func browse(_ method: String, _ url: String, form: [(name: String, value: String)]? = nil) async throws -> (status: Int, location: String?, body: String) {
-        var request = HTTPClientRequest(url: url)
-        request.method = HTTPMethod(rawValue: method)
-        if let form {
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = .bytes(ByteBuffer(string: FormURLEncoding.encode(form)))
-        }
-        let response = try await client.execute(request, timeout: .seconds(10))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        return (Int(response.status.code), response.headers.first(name: "Location"), String(buffer: body))
-    }
-}
-
 /// A notification endpoint for unit tests: keeps what a fake bank posts, answers with `answer`.
 final class NotificationInbox: Sendable {
     final class Received: Sendable {
@@ -326,7 +293,7 @@ let st1V1 = "1fa73ff7286785daa8168695a709e92ce31d02a9202648cb27a1c5f2e233f517"
     @Test func aSessionIsOpenedPaidAndTheSignedWebhookVerifies() async throws {
         try await withFake { bank, account, inbox in
             let references = InMemoryReferences()
-            let services = ProviderServices(http: CheckoutHTTPClient(), references: references)
+            let services = ProviderServices(http: LocalBankHTTPClient(), references: references)
             let start = try await account.start(attempt(), services: services)
             guard case .redirect(let url) = start.step else { Issue.record("Stripe redirects"); return }
             let id = try #require(start.providerReference)
@@ -348,9 +315,9 @@ let st1V1 = "1fa73ff7286785daa8168695a709e92ce31d02a9202648cb27a1c5f2e233f517"
             #expect(try await account.status(of: identity, services: services) == nil)
 
             // The payer pays on the hosted page; the fake posts its signed webhook and sends the browser back.
-            let page = try await CheckoutHTTPClient.browse("GET", url)
+            let page = try await LocalBankHTTPClient.browse("GET", url)
             #expect(page.status == 200 && page.body.contains("24,50 €"))
-            let back = try await CheckoutHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(id)/choice",
+            let back = try await LocalBankHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(id)/choice",
                                                            form: [("outcome", "pay"), ("delivery", "once")])
             #expect(back.status == 303 && back.location == "http://127.0.0.1:9/paiement/retour?ref=OPI-7-1")
             let webhook = try #require(inbox.all.first)
@@ -376,16 +343,16 @@ let st1V1 = "1fa73ff7286785daa8168695a709e92ce31d02a9202648cb27a1c5f2e233f517"
 
     @Test func refusedThenExpiredSessions() async throws {
         try await withFake { bank, account, inbox in
-            let services = ProviderServices(http: CheckoutHTTPClient(), references: InMemoryReferences())
+            let services = ProviderServices(http: LocalBankHTTPClient(), references: InMemoryReferences())
             let refused = try await account.start(attempt("OPI-7-2"), services: services)
-            _ = try await CheckoutHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(refused.providerReference!)/choice",
+            _ = try await LocalBankHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(refused.providerReference!)/choice",
                                                     form: [("outcome", "refuse"), ("delivery", "once")])
             var statuses: [PaymentStatus] = []
             for webhook in inbox.all { statuses.append(try await account.verify(webhook, services: services).status) }
             #expect(statuses == [.pending, .refused])
 
             let abandoned = try await account.start(attempt("OPI-7-3"), services: services)
-            let back = try await CheckoutHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(abandoned.providerReference!)/choice",
+            let back = try await LocalBankHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(abandoned.providerReference!)/choice",
                                                            form: [("outcome", "abandon"), ("delivery", "once")])
             #expect(back.location == "http://127.0.0.1:9/paiement/retour?ref=OPI-7-3")
             #expect(inbox.all.count == 2)
@@ -401,7 +368,7 @@ let st1V1 = "1fa73ff7286785daa8168695a709e92ce31d02a9202648cb27a1c5f2e233f517"
     @Test func aWrongKeyOrAnUnreachableStripeIsAFailedCall() async throws {
         try await withFake { bank, _, _ in
             let wrong = StripeAccount(mode: "TEST", secretKey: "sk_test_unknown", webhookSecret: Self.secret, apiURL: bank.apiURL)
-            let services = ProviderServices(http: CheckoutHTTPClient(), references: InMemoryReferences())
+            let services = ProviderServices(http: LocalBankHTTPClient(), references: InMemoryReferences())
             await #expect(throws: ProviderCallFailed.self) { try await wrong.start(attempt(), services: services) }
             // Whatever the client throws reaches the core as a failed call (the parent is told to retry later).
             struct Unreachable: ProviderHTTPClient {
@@ -412,7 +379,7 @@ let st1V1 = "1fa73ff7286785daa8168695a709e92ce31d02a9202648cb27a1c5f2e233f517"
                 try await account.start(attempt(), services: ProviderServices(http: Unreachable(), references: InMemoryReferences()))
             }
             // Stripe refuses an expiry under 30 minutes: the fake checks it as Stripe does.
-            let early = ProviderServices(http: CheckoutHTTPClient(), references: InMemoryReferences(), now: { Date().addingTimeInterval(-120) })
+            let early = ProviderServices(http: LocalBankHTTPClient(), references: InMemoryReferences(), now: { Date().addingTimeInterval(-120) })
             await #expect(throws: ProviderCallFailed.self) { try await StripeAccount(mode: "TEST", secretKey: Self.key, webhookSecret: Self.secret,
                                                                                    apiURL: bank.apiURL).start(attempt("OPI-8-1"), services: early) }
         }

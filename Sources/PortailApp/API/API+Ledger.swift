@@ -134,7 +134,10 @@ extension PortailRoutes {
                         // What of this payment is still the family's (not allocated): checked before the bank moves money.
                         let left = try await LedgerRepository.availableCredit(c, center: record.id, family: input.familyId, logger: database.logger)
                             .first { $0.payment == paid.payment }?.left ?? .zero
-                        guard input.amountCents <= left.cents else { throw RefundRefusal(available: left) }
+                        guard input.amountCents <= left.cents else {
+                            throw APIProblem(status: .conflict, title: "Not enough credit",
+                                             detail: "\(left) of payment \(number) is still the family's credit: refund at most that.")
+                        }
                         let services = ProviderServices.portal(database: database, center: record, provider: bank, http: paymentHTTP, now: clock)
                         do {
                             let attempt = AttemptIdentity(reference: paid.attempt.reference, amountCents: paid.attempt.amount.cents, currency: "EUR",

@@ -157,7 +157,6 @@ extension LedgerRepository {
 /// Why a refund cannot be made.
 public struct RefundRefusal: Error, Sendable {
     public var available: Money
-    public init(available: Money) { self.available = available }
 }
 
 extension LedgerRepository {

@@ -1,9 +1,11 @@
 import FakeBanks
+import HTTPTypes
 import Foundation
 import PaymentKit
 import PortailConfig
 import PortailDomain
 import PortailTestSupport
+@testable import PortailStore
 import Stripe
 import Testing
 @testable import PortailApp
@@ -82,6 +84,47 @@ import Testing
             let intent = try #require(bank.session(session.id)?.paymentIntent)
             #expect(try await count(fixture, "SELECT count(*)::int FROM payments WHERE amount_cents = 2000 AND provider_transaction = '\(intent)'") == 1)
             #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE provider_reference = '\(session.id)'") == 1)
+        }
+    }
+
+    /// Staff give a paid reservation's money back to the card: the bank refunds, then the ledger records it;
+    /// never more than what of that payment is still the family's, never another family's payment.
+    @Test func staffRefundAPaymentThroughTheBank() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (start, session) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            try await payAtBank(start, .pay)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let family = try await count(fixture, "SELECT family_id::int FROM payments")
+            let number = try await fixture.database.owner.withConnection { c in
+                try await c.first("SELECT number FROM payments", (String.self), logger: fixture.database.logger)!
+            }
+            func refund(_ cents: Int, payment: String, key: String) async throws -> (status: HTTPResponse.Status, json: [String: Any]) {
+                try await apiJSON(browser.client, .post, "/api/centers/petit/refunds", token: admin,
+                                  json: #"{"family_id": \#(family), "amount_cents": \#(cents), "method": "online", "payment": "\#(payment)"}"#,
+                                  headers: [.init("Idempotency-Key")!: key])
+            }
+            // All of the payment settles the invoice: nothing of it is the family's to refund yet.
+            #expect(try await refund(500, payment: number, key: "r-0").status == .conflict)
+            #expect(bank.refunds.isEmpty)
+            // Staff cancel the reservation: its credit note gives the 20 € back to the family's account.
+            #expect(try await apiJSON(browser.client, .post, "/api/centers/petit/reservations/00001/cancel", token: admin).status == .ok)
+            #expect(try await fixture.credit() == 2000)
+            let refunded = try await refund(1500, payment: number, key: "r-1")
+            #expect(refunded.status == .created)
+            #expect(bank.refunds.count == 1)
+            #expect(bank.refunds.first?["payment_intent"] == bank.session(session.id)?.paymentIntent)
+            #expect(bank.refunds.first?["amount"] == "1500")
+            #expect(try await fixture.credit() == 500)
+            // The same request again (same key) is the same refund: the bank is not asked twice.
+            #expect(try await refund(1500, payment: number, key: "r-1").status == .created)
+            #expect(bank.refunds.count == 1)
+            // More than is left of that payment: refused before the bank is asked.
+            #expect(try await refund(600, payment: number, key: "r-2").status == .conflict)
+            #expect(bank.refunds.count == 1)
+            // A payment number that is not this family's (or not online) is not found.
+            #expect(try await refund(100, payment: "PET-P99999", key: "r-3").status == .notFound)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM invoices WHERE kind = 'refund'") == 1)
         }
     }
 
