@@ -46,21 +46,28 @@ public enum HelloAssoProvider: PaymentProviderType {
         } else {
             problems.append(ParameterProblem("environment", "missing \"environment\": sandbox (HelloAsso's test platform) or production"))
         }
+        let production = parameters["environment"] == "production"
         for name in ["api_url", "oauth_url"] {
-            if let url = parameters[name], !acceptableURL(url) {
-                problems.append(ParameterProblem(name, "\(name) must start with https:// (http:// only for a local test bank), found \"\(url)\""))
+            // https with a host; plain http only to this machine's loopback, and only for the sandbox.
+            if let problem = ParameterProblem.bankURL(name, in: parameters, testMode: !production) {
+                problems.append(problem)
+            } else if production, let url = parameters[name], URL(string: url)?.host?.lowercased() != productionHost {
+                // `testBank` trusts `environment`: a production center sent to another host (the sandbox, a
+                // fake bank) would have parents pay a pretend bank while the portal believes it takes money.
+                problems.append(ParameterProblem(name, """
+                    environment production talks to HelloAsso's production host \(productionHost) only, found \"\(url)\": \
+                    remove \(name) (or use environment sandbox for a test platform)
+                    """))
             }
         }
         return problems
     }
 
+    /// The host of HelloAsso's production API and OAuth2 server, the only one an `environment: production` may name.
+    static let productionHost = "api.helloasso.com"
+
     static func isSlugCharacter(_ scalar: Unicode.Scalar) -> Bool {
         ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "-" || scalar == "_"
-    }
-
-    /// https, or plain http to this machine (a fake bank in tests and the demo).
-    static func acceptableURL(_ url: String) -> Bool {
-        url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") || url.hasPrefix("http://localhost")
     }
 
     public static func testBank(parameters: [String: String]) -> String? {
@@ -268,12 +275,10 @@ public struct HelloAssoAccount: StatusQueryingProvider {
             }
             throw NotificationNotApplicable("HelloAsso \(eventType): intent \(intentID) has no order")
         }
-        let eventID = Self.identifier(data["id"]) ?? intentID
-        return VerifiedNotification(
-            idempotencyKey: "\(eventType)|\(eventID)|\(outcome.state)", attemptReference: intent.reference,
-            status: outcome.status, amountCents: outcome.amountCents, currency: "EUR",
-            providerStatus: outcome.state, providerTransaction: outcome.paymentID
-        )
+        // Keyed by what HelloAsso's own answer says, never by the body's eventType or ids (anyone may post a
+        // body): a forged body makes no new key, nor takes the key a genuine notification will have. The
+        // Payment and Order notifications and the status query of one order are one event.
+        return outcome.notification(reference: intent.reference)
     }
 
     func storedIntent(_ id: String, services: ProviderServices) async throws -> Intent? {
@@ -293,6 +298,15 @@ public struct HelloAssoAccount: StatusQueryingProvider {
             var amountCents: Int?
             var paymentID: String
             var orderID: String
+
+            /// The outcome as an event, keyed from the read-back only.
+            func notification(reference: String) -> VerifiedNotification {
+                VerifiedNotification(
+                    idempotencyKey: "Order|\(orderID)|\(state)", attemptReference: reference,
+                    status: status, amountCents: amountCents, currency: "EUR",
+                    providerStatus: state, providerTransaction: paymentID
+                )
+            }
         }
         /// nil while the intent has no order with a payment.
         var outcome: Outcome?
@@ -353,12 +367,8 @@ public struct HelloAssoAccount: StatusQueryingProvider {
         guard let outcome = readBack.outcome else { return age >= Self.expiryAfter ? expired(attempt, intent: id) : nil }
         switch outcome.status {
         case .paid, .refused, .cancelled:
-            // Keyed like the Order notification, so that the one arriving later is a duplicate.
-            return VerifiedNotification(
-                idempotencyKey: "Order|\(outcome.orderID)|\(outcome.state)", attemptReference: attempt.reference,
-                status: outcome.status, amountCents: outcome.amountCents, currency: "EUR",
-                providerStatus: outcome.state, providerTransaction: outcome.paymentID
-            )
+            // Keyed like the notifications, so that one arriving later is a duplicate.
+            return outcome.notification(reference: attempt.reference)
         default:
             return nil
         }

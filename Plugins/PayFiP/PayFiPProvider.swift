@@ -29,17 +29,12 @@ public enum PayFiPProvider: PaymentProviderType {
         if let exercice = parameters["exercice"], exercice.count != 4 || !exercice.allSatisfy({ $0.isASCII && $0.isNumber }) {
             problems.append(ParameterProblem("exercice", "exercice must be a year of 4 digits (or left out: the year of the payment), found \"\(exercice)\""))
         }
+        // https with a host; plain http only to this machine's loopback, and only in test or activation mode.
+        let testMode = parameters["saisie"] == "T" || parameters["saisie"] == "X"
         for name in ["service_url", "payment_url"] {
-            if let url = parameters[name], !acceptableURL(url) {
-                problems.append(ParameterProblem(name, "\(name) must start with https:// (http:// only for a local test bank), found \"\(url)\""))
-            }
+            if let problem = ParameterProblem.bankURL(name, in: parameters, testMode: testMode) { problems.append(problem) }
         }
         return problems
-    }
-
-    /// https, or plain http to this machine (a fake bank in tests and the demo).
-    static func acceptableURL(_ url: String) -> Bool {
-        url.hasPrefix("https://") || url.hasPrefix("http://127.0.0.1") || url.hasPrefix("http://localhost")
     }
 
     public static func testBank(parameters: [String: String]) -> String? {
@@ -131,6 +126,9 @@ public struct PayFiPRegie: StatusQueryingProvider {
         var refdet: String
         var montant: Int
         var exer: String
+        /// When the attempt was made (nil for operations kept before it was recorded): an abandon younger
+        /// than `expiryThreshold` is not final.
+        var createdAt: Date?
     }
 
     static func operationKey(_ idOp: String) -> String { "idop:" + idOp }
@@ -169,7 +167,8 @@ public struct PayFiPRegie: StatusQueryingProvider {
             guard let idOp = values["idop"], Self.isPlausibleIdOp(idOp) else {
                 throw ProviderCallFailed("PayFiP's answer to creerPaiementSecurise has no idOp")
             }
-            let operation = Operation(reference: attempt.reference, refdet: refdet, montant: attempt.amountCents, exer: exer)
+            let operation = Operation(reference: attempt.reference, refdet: refdet, montant: attempt.amountCents, exer: exer,
+                                      createdAt: attempt.createdAt)
             let json = String(decoding: try JSONEncoder().encode(operation), as: UTF8.self)
             try await services.references.set(json, for: Self.operationKey(idOp))
             try await services.references.set(idOp, for: Self.attemptKey(attempt.reference))
@@ -247,7 +246,17 @@ public struct PayFiPRegie: StatusQueryingProvider {
         case .fault(let code, let message):
             throw ProviderCallFailed("PayFiP could not give the details of idOp \(idOp): \(code) \(message)")
         case .result(let values):
-            return try normalise(values, idOp: idOp, operation: operation)
+            let verified = try normalise(values, idOp: idOp, operation: operation)
+            if values["resultrans"] == "A", let createdAt = operation.createdAt,
+               services.now().timeIntervalSince(createdAt) < Self.expiryThreshold {
+                // An abandon within 20 minutes may still be followed by a payment on the same idOp (the rule
+                // `status(of:)` follows): not final yet. Its own key, so that the final A later is no duplicate.
+                var pending = verified
+                pending.status = .pending
+                pending.idempotencyKey = "\(idOp)|A|pending"
+                return pending
+            }
+            return verified
         }
     }
 
@@ -271,11 +280,12 @@ public struct PayFiPRegie: StatusQueryingProvider {
         // The amount PayFiP took, even when it differs from the one asked: the core records money taken and
         // flags the difference (amount_mismatch); it is never confirmed as asked.
         let montant = values["montant"].flatMap { Int($0) }
-        let numauto = values["numauto"] ?? ""
+        // The transaction is the idOp, always: numauto (the card authorisation number) comes with some answers
+        // and not others, and a notification and a later reconciliation of one payment must name the same money.
         return VerifiedNotification(
             idempotencyKey: "\(idOp)|\(resultrans)", attemptReference: operation.reference,
             status: Self.normalise(resultrans), amountCents: montant, currency: "EUR",
-            providerStatus: resultrans, providerTransaction: numauto.isEmpty ? idOp : numauto
+            providerStatus: resultrans, providerTransaction: idOp
         )
     }
 

@@ -262,14 +262,26 @@ public struct StripeAccount: PaymentProvider, StatusQueryingProvider, RefundingP
             guard let id = Self.paymentIntentID(session) else { throw ProviderCallFailed("Stripe session \(intent) has no payment to refund") }
             intent = id
         }
+        // The portal's refund number as idempotency key: asking again for the same refund (a timeout, a
+        // retry) gets Stripe's first answer back, while a second refund of the same amount on the same
+        // payment, a refund of its own, is a new refund (a key made of the intent and the amount would
+        // have Stripe replay the first one, and the parent would never get the second).
+        guard !request.refundReference.isEmpty else { throw ProviderConfigurationError("a refund needs the portal's refund number") }
         let form = ProviderHTTPRequest.form(apiURL + "/v1/refunds", [("payment_intent", intent), ("amount", String(request.amountCents)),
-                                                                    ("metadata[reference]", request.attempt.reference)],
-                                            headers: [authorization, ("Idempotency-Key", "portail-refund-\(intent)-\(request.amountCents)")])
-        let refund = try await call(form, services: services)
+                                                                    ("metadata[reference]", request.attempt.reference),
+                                                                    ("metadata[portail_refund]", request.refundReference)],
+                                            headers: [authorization, ("Idempotency-Key", "portail-refund-\(request.refundReference)")])
+        let refund: [String: Any]
+        do {
+            refund = try await call(form, services: services)
+        } catch let failed as ProviderCallFailed where failed.status.map({ (400..<500).contains($0) && $0 != 409 && $0 != 429 }) == true {
+            // Stripe said no (an amount above what is left, a disputed charge ...): nothing was refunded.
+            throw RefundRefused(failed.description)
+        }
         guard let id = refund["id"] as? String else { throw ProviderCallFailed("Stripe's refund answer has no id") }
         switch refund["status"] as? String {
         case "succeeded": return RefundResult(providerRefund: id, completed: true)
-        case "failed", "canceled": throw ProviderCallFailed("Stripe refund \(id) \(refund["status"] as? String ?? "")")
+        case "failed", "canceled": throw RefundRefused("Stripe refund \(id) \(refund["status"] as? String ?? "")")
         default: return RefundResult(providerRefund: id, completed: false)  // pending, requires_action
         }
     }
@@ -289,7 +301,8 @@ public struct StripeAccount: PaymentProvider, StatusQueryingProvider, RefundingP
         let object = (try? JSONSerialization.jsonObject(with: Data(response.body.utf8))) as? [String: Any]
         guard response.isSuccess, let object else {
             let message = ((object?["error"] as? [String: Any])?["message"] as? String) ?? String(response.body.prefix(200))
-            throw ProviderCallFailed("Stripe answered \(response.status) to \(request.method) \(request.url): \(message)")
+            throw ProviderCallFailed("Stripe answered \(response.status) to \(request.method) \(request.url): \(message)",
+                                     status: response.isSuccess ? nil : response.status)
         }
         return object
     }

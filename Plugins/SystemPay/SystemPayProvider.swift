@@ -180,6 +180,12 @@ public struct SystemPayShop: PaymentProvider {
         guard let status = values["vads_trans_status"], let reference = values["vads_order_id"], !reference.isEmpty else {
             throw NotificationRejected("vads_trans_status or vads_order_id missing")
         }
+        // A refund made in Lyra's back office comes back as a notification of the same order, with
+        // AUTHORISED or CAPTURED and the refunded amount: money leaving, never money received. The portal
+        // records its refunds itself; DEBIT and the field's absence (older notifications) are payments.
+        if values["vads_operation_type"] == "CREDIT" {
+            throw NotificationNotApplicable("a refund (CREDIT) made at the bank: record it in the portal's refunds (order \(reference), \(values["vads_amount"] ?? "?") cents)")
+        }
         let transID = values["vads_trans_id"] ?? ""
         let day = String((values["vads_trans_date"] ?? "").prefix(8))
         let event = values["vads_trans_uuid"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(siteID)|\(day)|\(transID)"

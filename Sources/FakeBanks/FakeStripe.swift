@@ -56,6 +56,8 @@ public final class FakeStripe: Sendable {
         var webhooks: [String: String] = [:]
         var counter = 0
         var refunds: [[String: String]] = []
+        /// Refunds by account and Idempotency-Key: the parameters first sent, and the refund made.
+        var refundKeys: [String: (parameters: [String: String], refund: Int)] = [:]
         var requests: [[String: String]] = []
     }
 
@@ -92,7 +94,8 @@ public final class FakeStripe: Sendable {
             }
             router.post("/v1/refunds") { request, _ in
                 var request = request
-                return holder.value!.refund(key: Self.secretKey(request.headers[.authorization]), try await request.form())
+                let idempotency = request.headers.first { $0.name.canonicalName == "idempotency-key" }?.value
+                return holder.value!.refund(key: Self.secretKey(request.headers[.authorization]), idempotencyKey: idempotency, try await request.form())
             }
             router.get("/c/pay/:id") { _, context in
                 holder.value!.page(context.parameters.get("id") ?? "")
@@ -197,11 +200,22 @@ public final class FakeStripe: Sendable {
         return .json(object(session))
     }
 
-    func refund(key: String?, _ fields: [(name: String, value: String)]) -> Response {
+    /// Like Stripe, an `Idempotency-Key` already used on this account with the same parameters replays the
+    /// refund first made (no new refund), and with other parameters is refused.
+    func refund(key: String?, idempotencyKey: String? = nil, _ fields: [(name: String, value: String)]) -> Response {
         guard let key, accounts[key] != nil else { return Self.unauthorized() }
         let form = Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
         guard let intent = form["payment_intent"] else { return Self.error("Missing payment_intent", status: .badRequest, param: "payment_intent") }
         let result: Result<[String: Any], FakeRefusal> = state.withLock { state in
+            let scopedKey = idempotencyKey.map { key + "|" + $0 }
+            if let scopedKey, let earlier = state.refundKeys[scopedKey] {
+                guard earlier.parameters == form else {
+                    return .failure(FakeRefusal("Keys for idempotent requests can only be used with the same parameters they were first used with."))
+                }
+                let refund = state.refunds[earlier.refund]
+                return .success(["id": refund["id"]!, "object": "refund", "amount": Int(refund["amount"]!)!, "currency": refund["currency"]!,
+                                 "payment_intent": refund["payment_intent"]!, "status": "succeeded"])
+            }
             guard let (id, session) = state.sessions.first(where: { $0.value.paymentIntent == intent && $0.value.secretKey == key }),
                   session.paymentStatus == "paid" else { return .failure(FakeRefusal("No such payment_intent: '\(intent)'")) }
             let amount = form["amount"].flatMap(Int.init) ?? (session.amountCents - session.refundedCents)
@@ -210,8 +224,11 @@ public final class FakeStripe: Sendable {
             }
             state.sessions[id]?.refundedCents += amount
             state.counter += 1
-            let refund = ["id": "re_test_\(state.counter)", "payment_intent": intent, "amount": String(amount)]
+            var refund = ["id": "re_test_\(state.counter)", "payment_intent": intent, "amount": String(amount), "currency": session.currency]
+            for (name, value) in form where name.hasPrefix("metadata[") { refund[name] = value }
+            if let idempotencyKey { refund["idempotency_key"] = idempotencyKey }
             state.refunds.append(refund)
+            if let scopedKey { state.refundKeys[scopedKey] = (form, state.refunds.count - 1) }
             return .success(["id": refund["id"]!, "object": "refund", "amount": amount, "currency": session.currency,
                              "payment_intent": intent, "status": "succeeded"])
         }

@@ -24,11 +24,6 @@ public enum Digests {
         hex(HMAC<Insecure.SHA1>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: key)))
     }
 
-    /// Uppercase hex HMAC-SHA-512 of UTF-8 text with a binary key (Paybox).
-    public static func hmacSHA512HexUppercase(_ text: String, key: [UInt8]) -> String {
-        hex(HMAC<SHA512>.authenticationCode(for: Data(text.utf8), using: SymmetricKey(data: key))).uppercased()
-    }
-
     public static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []

@@ -50,7 +50,8 @@ public protocol RefundingProvider: PaymentProvider {
     func refund(_ request: RefundRequest, services: ProviderServices) async throws -> RefundResult
 }
 
-/// What a provider can do beyond starting and verifying, for pages, jobs and `portail centers check`.
+/// What a provider can do beyond starting and verifying: asked by the reconciliation (status) and the
+/// staff's refunds (refund).
 public struct ProviderCapabilities: OptionSet, Sendable {
     public let rawValue: Int
     public init(rawValue: Int) { self.rawValue = rawValue }
@@ -90,10 +91,15 @@ public struct RefundRequest: Sendable {
     /// The bank's identifier of the payment to refund (`VerifiedNotification.providerTransaction`).
     public var providerTransaction: String
     public var amountCents: Int
-    public init(attempt: AttemptIdentity, providerTransaction: String, amountCents: Int) {
+    /// The portal's own number for this refund ("OPI-R00007"), recorded before the bank is asked: the
+    /// idempotency key to give the bank, so that asking again for the same refund never refunds twice,
+    /// and two refunds of the same amount are two refunds.
+    public var refundReference: String
+    public init(attempt: AttemptIdentity, providerTransaction: String, amountCents: Int, refundReference: String) {
         self.attempt = attempt
         self.providerTransaction = providerTransaction
         self.amountCents = amountCents
+        self.refundReference = refundReference
     }
 }
 
@@ -305,3 +311,11 @@ extension ParameterProblem {
     }
 }
 
+
+/// The bank answered that it will not make this refund (nothing was refunded), as opposed to a call that
+/// failed or timed out, after which the bank may or may not have refunded.
+public struct RefundRefused: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+    public var description: String { reason }
+}

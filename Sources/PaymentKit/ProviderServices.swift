@@ -63,7 +63,12 @@ public struct ProviderHTTPResponse: Sendable {
 /// A call to the bank that did not give what was expected: unreachable, an error status, an unreadable answer.
 public struct ProviderCallFailed: Error, Sendable, CustomStringConvertible {
     public var description: String
-    public init(_ description: String) { self.description = description }
+    /// The bank's HTTP status when it answered with an error (nil: no answer, or an unreadable one).
+    public var status: Int?
+    public init(_ description: String, status: Int? = nil) {
+        self.description = description
+        self.status = status
+    }
 }
 
 // MARK: References

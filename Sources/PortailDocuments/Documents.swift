@@ -63,7 +63,7 @@ public struct ReceiptDocument: Sendable {
     public var recipient: [String]
     public var label: String
     public var amount: Money
-    /// "Facture n° OPI00001 : 28.00 €"
+    /// "Facture n° OPI00001 : 28,00 €"
     public var allocations: [String]
     public var unallocated: Money
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FakeBanks
 import Foundation
 import HelloAsso
 import Logging
@@ -27,10 +28,11 @@ enum Runtime {
     }()
 
     /// The payment provider of a center, from its YAML; in the demo every paying center uses the
-    /// simulated bank instead, so that the whole flow runs without network. Outside the demo a test bank
+    /// simulated bank instead, so that the whole flow runs without network, or with `banks` (`demo
+    /// --fake-banks`) the local fake of its own bank when it has a route there. Outside the demo a test bank
     /// is refused (as `serve` refuses at start) unless allowed: this catches a center onboarded through
     /// the API, or kept in the database after its file broke.
-    static func paymentProvider(demo: Bool, logger: Logger) -> @Sendable (Center) -> (any PaymentProvider)? {
+    static func paymentProvider(demo: Bool, banks: DemoBanks? = nil, logger: Logger) -> @Sendable (Center) -> (any PaymentProvider)? {
         let registry = providers
         let environment = self.environment
         let allowTestBanks = demo || TestPaymentGuard.allowsTestPayments(environment)
@@ -43,7 +45,15 @@ enum Runtime {
                     """)
                 return nil
             }
-            if demo { return try? SimulatorProvider.make(parameters: [:], environment: environment) }
+            if demo {
+                // Its bank's addresses pointed at the fake, and the fake's throwaway secrets for its `*_env` names.
+                if let route = banks?.route(center: center.code, type: settings.type) {
+                    var routed = center
+                    routed.payment?.parameters = route.parameters(settings.parameters)
+                    return registry.provider(for: routed, environment: environment.merging(route.environment) { _, fake in fake }, logger: logger)
+                }
+                return try? SimulatorProvider.make(parameters: [:], environment: environment)
+            }
             return registry.provider(for: center, environment: environment, logger: logger)
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FakeBanks
 import Foundation
 import Hummingbird
 import PortailApp
@@ -72,8 +73,9 @@ struct ServeCommand: AsyncParsableCommand {
 
 /// The long-running part of `serve` and `demo`.
 enum Server {
-    /// `catalog`: the center files as `serve` read them already; read here when nil (the demo).
-    static func run(server: ServerOptions, demo: Bool, catalog: CenterCatalog? = nil) async throws {
+    /// `catalog`: the center files as `serve` (or `demo --fake-banks`) read them already; read here when nil.
+    /// `banks`: the demo's fake banks, where its centers pay instead of the simulator.
+    static func run(server: ServerOptions, demo: Bool, catalog: CenterCatalog? = nil, banks: DemoBanks? = nil) async throws {
         let logger = Runtime.logger()
         let files = try Runtime.centerFiles()
         let proxies: TrustedProxies
@@ -100,10 +102,11 @@ enum Server {
         let serving = Database(settings: settings, logger: logger)
         // The demo links to the listener's own address; `serve` to each center's portal_url.
         let publicAddress = PublicAddress(useListener: demo)
-        let reconciliation = PaymentReconciliation(database: serving, paymentProvider: Runtime.paymentProvider(demo: demo, logger: logger), logger: logger)
+        let reconciliation = PaymentReconciliation(database: serving, paymentProvider: Runtime.paymentProvider(demo: demo, banks: banks, logger: logger), logger: logger)
         let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger),
-                                             publicAddress: publicAddress, reconciliation: reconciliation,
-                                             reconcileAfter: try Runtime.reconcileAfter(), logger: logger)
+                                             publicAddress: publicAddress, logger: logger)
+        let reconciling = ReconciliationService(reconciliation: reconciliation, directory: directory,
+                                                quietFor: try Runtime.reconcileAfter(), logger: logger)
         var configuration = PortailApplication.Configuration(
             host: server.host, port: server.port, developmentPages: demo,
             adminHost: server.adminHost, adminPort: server.adminPort
@@ -113,17 +116,17 @@ enum Server {
             configuration: configuration,
             database: serving,
             directory: directory,
-            services: [maintenance],
-            paymentProvider: Runtime.paymentProvider(demo: demo, logger: logger),
+            services: [maintenance, reconciling],
+            paymentProvider: Runtime.paymentProvider(demo: demo, banks: banks, logger: logger),
             paymentRules: Runtime.paymentRules,
             publicAddress: publicAddress,
             logger: logger
         )
-        printBanner(server: server, snapshot: ready, demo: demo)
+        printBanner(server: server, snapshot: ready, demo: demo, banks: banks)
         try await app.runService()
     }
 
-    static func printBanner(server: ServerOptions, snapshot: CenterDirectory.Snapshot, demo: Bool) {
+    static func printBanner(server: ServerOptions, snapshot: CenterDirectory.Snapshot, demo: Bool, banks: DemoBanks? = nil) {
         let base = "http://\(server.host):\(server.port)"
         var lines = ["", "Portail Famille is listening on \(base)", "Centers:"]
         for record in snapshot.centers {
@@ -135,9 +138,19 @@ enum Server {
             lines.append("  NOT LOADED \(failure.file): \(failure.issues.count) problem(s), see the log\(health)")
         }
         if demo {
-            lines.append("Online payments go to the simulated bank (no network needed): pay, refuse or abandon on its page.")
+            if let banks {
+                lines.append("Online payments go to each center's own bank, faked on this machine (no network needed):")
+                for record in snapshot.centers where record.center.payment != nil {
+                    let route = banks.route(center: record.center.code, type: record.center.payment!.type)
+                    lines.append("  \(record.center.name): " + (route.map { "\($0.bank) (fake at \($0.address))" } ?? "the simulated bank"))
+                }
+                lines.append("On the bank's page: pay, refuse or abandon, and choose how its notification comes.")
+            } else {
+                lines.append("Online payments go to the simulated bank (no network needed): pay, refuse or abandon on its page.")
+            }
             lines.append("Demo families (password for all: \(DemoData.password)):")
-            for family in DemoData.families {
+            let loaded = Set(snapshot.centers.map(\.center.code))
+            for family in DemoData.families where loaded.contains(family.center) {
                 let qf = family.quotient.map { "QF \($0)" } ?? "no QF"
                 lines.append("  \(family.center): \(family.email)  \(family.name), \(family.children.count) child(ren), \(qf)\(family.category.map { ", \($0)" } ?? "")")
             }

@@ -107,7 +107,7 @@ def test_two_children_booked_paid_and_invoiced(browser, server, device, viewport
         j.book(child, days=[0, 1] if index == 0 else [2], keyboard=index == 0)
     for child in children:
         expect(page.locator("table.cart")).to_contain_text(child)
-    total = "42.00 €" if device == "ordinateur" else "28.00 €"
+    total = "42,00 €" if device == "ordinateur" else "28,00 €"
     expect(page.locator("table.cart tfoot")).to_contain_text(total)
     expect(page.get_by_text(re.compile(r"afin de valider votre réservation avant \d\d:\d\d"))).to_be_visible()
     j.pay()
@@ -118,7 +118,7 @@ def test_two_children_booked_paid_and_invoiced(browser, server, device, viewport
     j.step("reservations-confirmees")
     page.get_by_role("link", name="Voir mes factures et paiements").click()
     expect(page.get_by_role("heading", name=re.compile("Mes Factures & Paiements - ALSH D'OPIO"))).to_be_visible()
-    assert re.search(r"Total restant dû :\s*0\.00 €", page.locator("dl.totals").inner_text())
+    assert re.search(r"Total restant dû :\s*0,00\s€", page.locator("dl.totals").inner_text())
     j.step("factures")
     invoice_link = page.get_by_role("link", name=re.compile("Voir la facture OPI"))
     number = re.search(r"OPI\d{5}", invoice_link.first.get_attribute("aria-label")).group(0)

@@ -47,6 +47,26 @@ import Testing
         #expect(throws: ProviderConfigurationError.self) { try HelloAssoProvider.make(parameters: good, environment: [:]) }
     }
 
+    /// Bank addresses are parsed, not compared by prefix: http only to this machine's loopback, and only in the sandbox.
+    @Test func bankAddressesAreCheckedByHostNotByPrefix() {
+        func problems(_ extra: [String: String]) -> [String] {
+            HelloAssoProvider.validate(parameters: good.merging(extra) { _, new in new }, environment: ["HA_SECRET": "s"]).map(\.parameter)
+        }
+        #expect(problems(["api_url": "http://localhost.evil.example/v5"]) == ["api_url"])
+        #expect(problems(["oauth_url": "http://127.0.0.1.evil.example/oauth2"]) == ["oauth_url"])
+        #expect(problems(["api_url": "https:///v5"]) == ["api_url"])
+        #expect(problems(["api_url": "http://localhost:8080/v5", "oauth_url": "http://[::1]:8080/oauth2"]).isEmpty)
+        // Production: a local fake bank is refused, and so is any host other than HelloAsso's production one,
+        // so that `testBank` (which trusts `environment`) never calls the sandbox a real bank.
+        #expect(problems(["environment": "production", "api_url": "http://127.0.0.1:8/v5"]) == ["api_url"])
+        let sandbox = HelloAssoProvider.validate(parameters: good.merging(["environment": "production", "api_url": "https://api.helloasso-sandbox.com/v5",
+                                                                           "oauth_url": "https://api.helloasso-sandbox.com/oauth2"]) { _, new in new },
+                                                 environment: ["HA_SECRET": "s"])
+        #expect(sandbox.map(\.parameter) == ["api_url", "oauth_url"])
+        #expect(sandbox.first?.message.contains("api.helloasso.com") == true)
+        #expect(problems(["environment": "production", "api_url": "https://api.helloasso.com/v5/", "oauth_url": "https://API.helloasso.com/oauth2"]).isEmpty)
+    }
+
     @Test func sandboxIsATestBankAndEachEnvironmentHasItsHosts() throws {
         #expect(HelloAssoProvider.testBank(parameters: good) != nil)
         var production = good
@@ -169,11 +189,39 @@ import Testing
             let payment = try await account.verify(incoming(bank.paymentNotification(id)!), services: services)
             #expect(payment.status == .paid && payment.attemptReference == "OPI-12-3")
             #expect(payment.amountCents == 2450 && payment.currency == "EUR")
-            #expect(payment.idempotencyKey == "Payment|\(intent.paymentID!)|Authorized")
+            // Keyed from the read-back: the Payment and the Order notification of one order are one event.
+            #expect(payment.idempotencyKey == "Order|\(intent.orderID!)|Authorized")
             #expect(payment.providerTransaction == String(intent.paymentID!))
             let order = try await account.verify(incoming(bank.orderNotification(id)!), services: services)
             #expect(order.status == .paid && order.idempotencyKey == "Order|\(intent.orderID!)|Authorized")
             #expect(order.providerTransaction == payment.providerTransaction)  // the same money, recorded once
+        }
+    }
+
+    /// Anyone can post a notification: its eventType and ids make no key. Forged bodies naming a paid intent
+    /// all give the key of that intent's order, and a body claiming another order's id cannot take that key.
+    @Test func theKeyComesFromTheReadBackNeverFromTheBody() async throws {
+        try await withBank { bank, account, services, _ in
+            let mine = try #require(try await account.start(attempt("OPI-12-3"), services: services).providerReference.flatMap(Int.init))
+            let victim = try #require(try await account.start(attempt("OPI-12-4"), services: services).providerReference.flatMap(Int.init))
+            bank.settle(mine, state: "Authorized")
+            bank.settle(victim, state: "Authorized")
+            let myOrder = try #require(bank.intent(mine)?.orderID), victimOrder = try #require(bank.intent(victim)?.orderID)
+            let myPayment = try #require(bank.intent(mine)?.paymentID)
+            // Many forged bodies about my paid intent: one key, one transaction.
+            var keys: Set<String> = [], transactions: Set<String> = []
+            for (eventType, id) in [("Payment", 1), ("Payment", 2), ("Order", 3), ("Order", victimOrder), ("Payment", bank.intent(victim)!.paymentID!)] {
+                let forged = #"{"eventType":"\#(eventType)","data":{"id":\#(id),"checkoutIntentId":\#(mine),"state":"Authorized"}}"#
+                let verified = try await account.verify(incoming(forged), services: services)
+                keys.insert(verified.idempotencyKey)
+                transactions.insert(verified.providerTransaction)
+            }
+            #expect(keys == ["Order|\(myOrder)|Authorized"])
+            #expect(transactions == [String(myPayment)])
+            // The victim's genuine notifications still have their own key, which no forged body took.
+            let genuine = try await account.verify(incoming(bank.paymentNotification(victim)!), services: services)
+            #expect(genuine.idempotencyKey == "Order|\(victimOrder)|Authorized" && !keys.contains(genuine.idempotencyKey))
+            #expect(genuine.attemptReference == "OPI-12-4")
         }
     }
 

@@ -132,7 +132,7 @@ final class TestClock: @unchecked Sendable {
 @Suite struct PayFiPConfigurationTests {
     @Test func parametersAreCheckedWithClearMessages() {
         #expect(PayFiPProvider.validate(parameters: ["numcli": "123456", "saisie": "T"], environment: [:]).isEmpty)
-        #expect(PayFiPProvider.validate(parameters: ["numcli": "123456", "saisie": "W", "exercice": "2026",
+        #expect(PayFiPProvider.validate(parameters: ["numcli": "123456", "saisie": "T", "exercice": "2026",
                                                      "service_url": "https://example.org/s", "payment_url": "http://127.0.0.1:9/p"],
                                         environment: [:]).isEmpty)
         let problems = PayFiPProvider.validate(parameters: ["numcli": "12345", "saisie": "M", "exercice": "26",
@@ -142,6 +142,20 @@ final class TestClock: @unchecked Sendable {
         let missing = PayFiPProvider.validate(parameters: [:], environment: [:])
         #expect(Set(missing.map(\.parameter)) == ["numcli", "saisie"])
         #expect(throws: ProviderConfigurationError.self) { try PayFiPProvider.make(parameters: ["numcli": "1"], environment: [:]) }
+    }
+
+    /// Bank addresses are parsed, not compared by prefix: http only to this machine's loopback, and only in test
+    /// (T) or activation (X) mode; production (W) talks https.
+    @Test func bankAddressesAreCheckedByHostNotByPrefix() {
+        func problems(_ saisie: String, _ extra: [String: String]) -> [String] {
+            PayFiPProvider.validate(parameters: ["numcli": "123456", "saisie": saisie].merging(extra) { _, new in new }, environment: [:]).map(\.parameter)
+        }
+        #expect(problems("T", ["service_url": "http://localhost.evil.example/tpa/services/securite"]) == ["service_url"])
+        #expect(problems("X", ["payment_url": "http://127.0.0.1.evil.example/p"]) == ["payment_url"])
+        #expect(problems("T", ["service_url": "http://127.0.0.1:9/s", "payment_url": "http://localhost:9/p"]).isEmpty)
+        #expect(problems("X", ["service_url": "http://[::1]:9/s"]).isEmpty)
+        #expect(problems("W", ["service_url": "http://127.0.0.1:9/s", "payment_url": "http://localhost:9/p"]) == ["service_url", "payment_url"])
+        #expect(problems("W", ["service_url": "https://www.payfip.gouv.fr/tpa/services/securite"]).isEmpty)
     }
 
     @Test func testAndActivationAreTestBanks() {
@@ -252,7 +266,8 @@ final class TestClock: @unchecked Sendable {
             #expect(verified.amountCents == 2450 && verified.currency == "EUR")
             #expect(verified.idempotencyKey == "\(idOp)|P")
             #expect(verified.providerStatus == "P")
-            #expect(verified.providerTransaction == bank.operation(idOp)!.numauto && verified.providerTransaction.hasSuffix("-tip"))
+            // The transaction is the idOp, not numauto (which comes with some answers only).
+            #expect(!bank.operation(idOp)!.numauto.isEmpty && verified.providerTransaction == idOp)
             // `idop` in the query, whatever its case, is the same notification.
             let query = IncomingNotification(method: "GET", query: [("IDOP", idOp)], body: "")
             #expect(try await regie.verify(query, services: services).idempotencyKey == verified.idempotencyKey)
@@ -261,15 +276,56 @@ final class TestClock: @unchecked Sendable {
     }
 
     @Test func refusalsAbandonsAndOddResults() async throws {
-        try await withBank { bank, regie, services, _ in
+        try await withBank { bank, regie, services, clock in
+            clock.advance(21 * 60)  // an abandon older than 20 minutes is final
             for (resultrans, status) in [("R", PaymentStatus.refused), ("Z", .refused), ("A", .cancelled), ("V", .paid), ("Q", .review)] {
                 let idOp = try #require(try await regie.start(attempt("OPI-5-\(resultrans.unicodeScalars.first!.value)"), services: services).providerReference)
                 bank.settle(idOp, resultrans: resultrans)
                 let verified = try await regie.verify(notification(idOp), services: services)
                 #expect(verified.status == status, "\(resultrans)")
                 #expect(verified.idempotencyKey == "\(idOp)|\(resultrans)")
-                if status != .paid { #expect(verified.providerTransaction == idOp) }
+                #expect(verified.providerTransaction == idOp)
             }
+        }
+    }
+
+    /// A notification and a reconciliation of one payment name the same money: the idOp, whether PayFiP's
+    /// answer carries numauto or not.
+    @Test func theTransactionIsTheIdOpWhateverTheAnswerCarries() async throws {
+        try await withBank { bank, regie, services, clock in
+            let start = try await regie.start(attempt(), services: services)
+            let idOp = try #require(start.providerReference)
+            bank.settle(idOp, resultrans: "P")
+            let notified = try await regie.verify(notification(idOp), services: services)
+            clock.advance(25 * 60)
+            let identity = AttemptIdentity(reference: "OPI-12-3", amountCents: 2450, currency: "EUR", createdAt: Self.createdAt,
+                                           providerReference: idOp)
+            let reconciled = try #require(try await regie.status(of: identity, services: services))
+            #expect(notified.providerTransaction == idOp && reconciled.providerTransaction == idOp)
+            #expect(notified.idempotencyKey == reconciled.idempotencyKey)
+        }
+    }
+
+    /// An abandon notified within 20 minutes of the attempt may still be followed by a payment on the same idOp:
+    /// pending, like `status(of:)` says; after 20 minutes it is a cancellation, under another key.
+    @Test func aYoungAbandonIsPendingInTheNotificationToo() async throws {
+        try await withBank { bank, regie, services, clock in
+            let idOp = try #require(try await regie.start(attempt(), services: services).providerReference)
+            let other = try #require(try await regie.start(attempt("OPI-12-4"), services: services).providerReference)
+            clock.advance(5 * 60)
+            bank.settle(idOp, resultrans: "A")
+            let young = try await regie.verify(notification(idOp), services: services)
+            #expect(young.status == .pending && young.providerStatus == "A" && young.providerTransaction == idOp)
+            // The payer came back within the 20 minutes and paid: paid.
+            bank.settle(other, resultrans: "A")
+            #expect(try await regie.verify(notification(other), services: services).status == .pending)
+            bank.settle(other, resultrans: "P")
+            #expect(try await regie.verify(notification(other), services: services).status == .paid)
+            // 21 minutes after the attempt, the abandon is final: cancelled, under the key the final word has.
+            clock.advance(16 * 60)
+            let old = try await regie.verify(notification(idOp), services: services)
+            #expect(old.status == .cancelled && old.idempotencyKey == "\(idOp)|A")
+            #expect(old.idempotencyKey != young.idempotencyKey)
         }
     }
 

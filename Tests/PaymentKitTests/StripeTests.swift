@@ -334,10 +334,42 @@ let st1V1 = "1fa73ff7286785daa8168695a709e92ce31d02a9202648cb27a1c5f2e233f517"
             #expect(try await account.status(of: bare, services: services)?.status == .paid)
 
             // A refund of part of it.
-            let refund = try await account.refund(RefundRequest(attempt: identity, providerTransaction: verified.providerTransaction, amountCents: 1000),
+            let refund = try await account.refund(RefundRequest(attempt: identity, providerTransaction: verified.providerTransaction, amountCents: 1000,
+                                                                refundReference: "OPI-R00001"),
                                                   services: services)
             #expect(refund.completed && refund.providerRefund.hasPrefix("re_"))
             #expect(bank.refunds.first?["amount"] == "1000")
+            #expect(bank.refunds.first?["metadata[portail_refund]"] == "OPI-R00001")
+            #expect(bank.refunds.first?["idempotency_key"] == "portail-refund-OPI-R00001")
+        }
+    }
+
+    /// The idempotency key is the portal's refund number: two refunds of the same amount on the same payment
+    /// are two refunds at Stripe, and the same refund asked twice (a retry after a timeout) is one.
+    @Test func refundsAreKeyedByThePortalsRefundNumber() async throws {
+        try await withFake { bank, account, inbox in
+            let services = ProviderServices(http: LocalBankHTTPClient(), references: InMemoryReferences())
+            let start = try await account.start(attempt("OPI-9-1", amount: 3000), services: services)
+            let id = try #require(start.providerReference)
+            _ = try await LocalBankHTTPClient.browse("POST", bank.apiURL + "/c/pay/\(id)/choice", form: [("outcome", "pay"), ("delivery", "once")])
+            let verified = try await account.verify(try #require(inbox.all.first), services: services)
+            let identity = AttemptIdentity(reference: "OPI-9-1", amountCents: 3000, currency: "EUR", createdAt: Date(), providerReference: id)
+            func refund(_ number: String) async throws -> RefundResult {
+                try await account.refund(RefundRequest(attempt: identity, providerTransaction: verified.providerTransaction, amountCents: 1000,
+                                                       refundReference: number), services: services)
+            }
+            // Two refunds of 10 € on the same payment: two refunds.
+            let first = try await refund("OPI-R00003")
+            let second = try await refund("OPI-R00004")
+            #expect(first.providerRefund != second.providerRefund)
+            #expect(bank.refunds.count == 2)
+            #expect(bank.refunds.map { $0["metadata[portail_refund]"] } == ["OPI-R00003", "OPI-R00004"])
+            #expect(bank.session(id)?.refundedCents == 2000)
+            // The first one asked again: Stripe replays it, no money moves.
+            let again = try await refund("OPI-R00003")
+            #expect(again == first)
+            #expect(bank.refunds.count == 2)
+            #expect(bank.session(id)?.refundedCents == 2000)
         }
     }
 

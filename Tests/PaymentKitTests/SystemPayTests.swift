@@ -107,6 +107,24 @@ func fields(_ query: String) -> [(name: String, value: String)] { FormURLEncodin
         #expect(throws: NotificationRejected.self) { try shop.verify(notification: "vads_amount=1042") }
     }
 
+    /// A refund made in Lyra's back office notifies the order again, AUTHORISED, with vads_operation_type=CREDIT
+    /// (payments.md §1.6): money going back to the parent, never a payment received.
+    @Test func aBackOfficeRefundIsNeverAPayment() throws {
+        for status in ["AUTHORISED", "CAPTURED"] {
+            let credit = notification([("vads_operation_type", "CREDIT"), ("vads_url_check_src", "MERCH_BO")], status: status)
+            do {
+                let verified = try shop.verify(notification: credit)
+                Issue.record("a CREDIT notification was accepted as \(verified.status)")
+            } catch let error as NotificationNotApplicable {
+                #expect(error.reason.contains("refund (CREDIT)"))
+                #expect(error.reason.contains("portal's refunds"))
+            }
+        }
+        // A payment (DEBIT) and an older notification without the field are payments as before.
+        #expect(try shop.verify(notification: notification([("vads_operation_type", "DEBIT")])).status == .paid)
+        #expect(try shop.verify(notification: notification()).status == .paid)
+    }
+
     @Test func everyStatusIsMappedAndUnknownOnesAreNeverPaid() {
         #expect(SystemPayShop.normalise("AUTHORISED") == .paid)
         #expect(SystemPayShop.normalise("CAPTURED") == .paid)

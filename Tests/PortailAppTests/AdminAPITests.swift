@@ -234,7 +234,7 @@ func apiJSON(_ client: any TestClientProtocol, _ method: HTTPRequest.Method, _ u
             let over = #"{"family_id": \#(familyID), "method": "especes", "amount_cents": 500, "allocations": [{"invoice": "PET00001", "amount_cents": 500}]}"#
             #expect(try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: over, headers: [.init("Idempotency-Key")!: "e-1"]).status == .unprocessableContent)
             let ledger = try await parent.get("/petit/factures")
-            #expect(ledger.text.contains("Total restant dû : 0.00 €"))
+            #expect(ledger.text.contains("Total restant dû : 0,00 €"))
             #expect(ledger.text.contains("(par CHÈQUE)"))
 
             // The office's CSV exports.

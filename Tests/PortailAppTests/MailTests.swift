@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOSSL
 import PortailConfig
 import PortailTestSupport
@@ -237,10 +238,11 @@ func withOutbox(_ body: @Sendable (Database, CenterRecord) async throws -> Void)
         await #expect {
             try await Self.send(settings, tls: tls)
         } throws: { ($0 as? SMTPMailTransport.SMTPError)?.step == "AUTH" }
-        // The certificate is checked: with the system's trust roots, the self-signed one stops the mail at TLS.
+        // The certificate is checked: with the system's trust roots, the self-signed one stops the mail at TLS
+        // (the handshake fails; under load the server may have closed the connection first).
         await #expect {
             try await Self.send(settings)
-        } throws: { $0 is NIOSSLError }
+        } throws: { $0 is NIOSSLError || ($0 as? ChannelError) == .ioOnClosedChannel }
         #expect(server.messages.count == 1)
     }
 

@@ -172,12 +172,12 @@ func withPortal(
             let d1 = period.startsOn, d2 = period.startsOn.adding(days: 1)
             #expect(grid.body.contains("value=\"\(d1.iso):journee\""))
             #expect(grid.text.contains("dernières places (3)"))
-            #expect(grid.text.contains("10.00 €"))
+            #expect(grid.text.contains("10,00 €"))
 
             let selection = [("enfant", String(childID)), ("periode", "vacances"), ("jour", "\(d1.iso):journee"), ("jour", "\(d2.iso):journee")]
             let recap = try await browser.post("/petit/reservations/recapitulatif", selection)
             #expect(recap.status == .ok)
-            #expect(recap.text.contains("Total 20.00 €"))
+            #expect(recap.text.contains("Total 20,00 €"))
             #expect(recap.text.contains("confirmer la réservation"))
 
             let confirm = try await browser.post("/petit/reservations/confirmer", selection)
@@ -186,7 +186,7 @@ func withPortal(
             let cart = try await browser.get(confirm.location!)
             #expect(cart.text.contains("Journées du : \(d1.frenchDayMonth), \(d2.frenchDayMonth)"))
             #expect(cart.text.contains("JULES"))
-            #expect(cart.text.contains("Le montant de votre réservation s'élève à 20.00 €"))
+            #expect(cart.text.contains("Le montant de votre réservation s'élève à 20,00 €"))
             let deadline = try #require(cart.text.firstMatch(of: /avant (\d\d):(\d\d)/))
             #expect(!deadline.1.isEmpty)
 
@@ -195,10 +195,10 @@ func withPortal(
             #expect(account.text.contains("en attente de paiement"))
             #expect(account.text.contains("CENTRE PETIT / Vacances"))
             #expect(account.text.contains("Du \(d1.french) au \(d2.french)"))
-            #expect(account.text.contains("Votre panier contient 1 réservation(s) pour 20.00 €"))
+            #expect(account.text.contains("Votre panier contient 1 réservation(s) pour 20,00 €"))
             let detail = try await browser.get("/petit/reservations/00001")
             #expect(detail.status == .ok)
-            #expect(detail.text.contains("Total 20.00 €"))
+            #expect(detail.text.contains("Total 20,00 €"))
 
             // The grid now shows those days as the child's, and the places as taken.
             let again = try await browser.get("/petit/reservations/nouvelle?enfant=\(childID)&periode=vacances")

@@ -111,9 +111,9 @@ import PostgresNIO
             #expect(try await notify(client, good) == .ok)
             #expect(try await browser.get("/petit/reservations/00001").text.contains("confirmée"))
             let account = try await browser.get("/petit/compte")
-            #expect(account.text.contains("Total facturé 20.00 € (1 facture)"))
-            #expect(account.text.contains("Total payé 20.00 € (1 paiement)"))
-            #expect(account.text.contains("Total restant dû 0.00 € (0 facture non soldée)"))
+            #expect(account.text.contains("Total facturé 20,00 € (1 facture)"))
+            #expect(account.text.contains("Total payé 20,00 € (1 paiement)"))
+            #expect(account.text.contains("Total restant dû 0,00 € (0 facture non soldée)"))
             #expect(try await count(fixture, "SELECT count(*)::int FROM invoices WHERE number = 'PET00001'") == 1)
             #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = 2000") == 1)
             #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'payment.paid'") == 1)
@@ -200,8 +200,8 @@ import PostgresNIO
             #expect(try await count(fixture, "SELECT count(*)::int FROM allocations") == 0)
             #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE state = 'paid' AND flag = 'refund_due'") == 1)
             let account = try await parent.get("/petit/compte")
-            #expect(account.text.contains("Total payé 10.00 € (1 paiement)"))
-            #expect(account.text.contains("Total facturé 0.00 €"))
+            #expect(account.text.contains("Total payé 10,00 € (1 paiement)"))
+            #expect(account.text.contains("Total facturé 0,00 €"))
         }
     }
 
@@ -233,8 +233,8 @@ import PostgresNIO
             #expect(detail.text.contains("confirmée"))
             #expect(detail.text.contains("réglez-la à l'accueil"))
             let account = try await browser.get("/petit/compte")
-            #expect(account.text.contains("Total facturé 10.00 € (1 facture)"))
-            #expect(account.text.contains("Total restant dû 10.00 € (1 facture non soldée)"))
+            #expect(account.text.contains("Total facturé 10,00 € (1 facture)"))
+            #expect(account.text.contains("Total restant dû 10,00 € (1 facture non soldée)"))
             #expect(!account.text.contains("Votre panier contient"))
         }
     }
@@ -260,7 +260,7 @@ import PostgresNIO
             // The browser posts the form to the bank page, then chooses "Payer".
             let encoded = form.map { "\($0.key.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
             let bank = try await client.execute(uri: "/petit/simulateur/paiement", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"], body: ByteBuffer(string: encoded))
-            #expect(String(buffer: bank.body).contains("Paiement de 20.00 €"))
+            #expect(String(buffer: bank.body).contains("Paiement de 20,00\u{00A0}€"))
             let choice = try await client.execute(uri: "/petit/simulateur/choix", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                                   body: ByteBuffer(string: encoded + "&choix=payer&deux_fois=1"))
             #expect(choice.status == .ok)  // followed to the return page
@@ -288,8 +288,8 @@ import PostgresNIO
             #expect(!forged.text.contains("Appelez") && !forged.text.contains("est annulée"))
             #expect(ledger.text.contains("Avoir n° PET-AV00001"))
             #expect(ledger.text.contains("Facture n° PET00001"))
-            #expect(ledger.text.contains("Total restant dû : 0.00 €"))
-            #expect(ledger.text.contains("Avoir disponible : 20.00 €"))
+            #expect(ledger.text.contains("Total restant dû : 0,00 €"))
+            #expect(ledger.text.contains("Avoir disponible : 20,00 €"))
             #expect(try await browser.get("/petit/reservations/00001").text.contains("annulée"))
             // The places are free, the invoice untouched, the payment's allocation reversed, not edited.
             #expect(try await count(fixture, "SELECT coalesce(sum(taken), 0)::int FROM day_capacities") == 0)
@@ -313,8 +313,8 @@ import PostgresNIO
             #expect(byCredit.location == "/petit/factures?avoir=PET00002")
             #expect(try await browser.get("/petit/reservations/00002").text.contains("confirmée"))
             let after = try await browser.get("/petit/factures")
-            #expect(after.text.contains("Avoir disponible : 10.00 €"))
-            #expect(after.text.contains("Total restant dû : 0.00 €"))
+            #expect(after.text.contains("Avoir disponible : 10,00 €"))
+            #expect(after.text.contains("Total restant dû : 0,00 €"))
 
             // Then a 20 € cart: the bank is asked for the 10 € the credit does not cover.
             _ = try await browser.post("/petit/reservations/confirmer", [("enfant", String(childID)), ("periode", "vacances"),
@@ -327,12 +327,12 @@ import PostgresNIO
             for match in pay.body.matches(of: /<input type="hidden" name="([^"]+)" value="([^"]*)">/) { second[String(match.1)] = String(match.2) }
             #expect(try await notify(client, bankNotification(second, uuid: "uuid-3")) == .ok)
             let last = try await browser.get("/petit/factures")
-            #expect(last.text.contains("Total restant dû : 0.00 € (0 facture non soldée)"))
+            #expect(last.text.contains("Total restant dû : 0,00 € (0 facture non soldée)"))
             #expect(!last.text.contains("Avoir disponible"))
         }
     }
 
-    /// Text of a PDF, through poppler's pdftotext.
+    /// Text of a PDF, through poppler's pdftotext, no-break spaces read as spaces.
     func pdfText(_ data: Data) throws -> String {
         let path = NSTemporaryDirectory() + "doc-\(UUID().uuidString).pdf"
         try data.write(to: URL(fileURLWithPath: path))
@@ -345,7 +345,7 @@ import PostgresNIO
         try process.run()
         let output = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return String(decoding: output, as: UTF8.self)
+        return String(decoding: output, as: UTF8.self).replacingOccurrences(of: "\u{00A0}", with: " ")
     }
 
     @Test func invoicesAndPaymentsWithTheirPDFs() async throws {
@@ -356,9 +356,9 @@ import PostgresNIO
 
             let ledger = try await browser.get("/petit/factures")
             #expect(ledger.text.contains("Mes Factures & Paiements - CENTRE PETIT") || ledger.text.contains("Mes Factures &amp; Paiements - CENTRE PETIT"))
-            #expect(ledger.text.contains("Total facturé : 20.00 € (1 facture)"))
-            #expect(ledger.text.contains("Total payé : 20.00 € (1 paiement)"))
-            #expect(ledger.text.contains("Total restant dû : 0.00 € (0 facture non soldée)"))
+            #expect(ledger.text.contains("Total facturé : 20,00 € (1 facture)"))
+            #expect(ledger.text.contains("Total payé : 20,00 € (1 paiement)"))
+            #expect(ledger.text.contains("Total restant dû : 0,00 € (0 facture non soldée)"))
             #expect(ledger.text.contains("Facture n° PET00001"))
             #expect(ledger.text.contains("(par SYSTEMPAY)"))
             #expect(ledger.text.contains("soldée"))
@@ -366,20 +366,20 @@ import PostgresNIO
 
             let page = try await browser.get("/petit/factures/PET00001")
             #expect(page.status == .ok)
-            #expect(page.text.contains("Reste à payer 0.00 €"))
+            #expect(page.text.contains("Reste à payer 0,00 €"))
             let pdf = try await client.execute(uri: "/petit/factures/PET00001.pdf", method: .get, headers: [.cookie: browser.cookie!])
             #expect(pdf.headers[.contentType] == "application/pdf")
             let text = try pdfText(Data(buffer: pdf.body))
             #expect(text.contains("PET00001"))
             #expect(text.contains("Centre petit"))
-            #expect(text.contains("20.00 €"))
+            #expect(text.contains("20,00 €"))
             #expect(text.contains("JULES"))
 
             let paymentNumber = try #require(ledger.body.firstMatch(of: /paiements\/(PET-P\d+)/)?.1)
             let receipt = try await client.execute(uri: "/petit/paiements/\(paymentNumber).pdf", method: .get, headers: [.cookie: browser.cookie!])
             let receiptText = try pdfText(Data(buffer: receipt.body))
             #expect(receiptText.contains("Reçu de paiement n° \(paymentNumber)"))
-            #expect(receiptText.contains("Facture n° PET00001 : 20.00 €"))
+            #expect(receiptText.contains("Facture n° PET00001 : 20,00 €"))
 
             // The yearly childcare certificate lists what was paid for the child.
             let year = LocalDate(Date(), in: TimeZone(identifier: "Europe/Paris")!).year
@@ -387,7 +387,7 @@ import PostgresNIO
             let certificateText = try pdfText(Data(buffer: certificate.body))
             #expect(certificateText.contains("Attestation de frais de garde – année \(year)"))
             #expect(certificateText.contains("JULES X, né(e) le \(youngChildBirthDate.french)"))
-            #expect(certificateText.contains("20.00 €"))
+            #expect(certificateText.contains("20,00 €"))
 
             // The neighbour cannot read them: 404, like numbers that do not exist.
             let neighbour = Browser(client)
@@ -588,7 +588,7 @@ extension PaymentFlowTests {
             #expect(try await fixture.attempts() == [AttemptSummary(1000, "paid")])
             #expect(try await fixture.credit() == 0)
             #expect(try await fixture.lastCartState() == "open")
-            #expect(try await browser.get("/petit/panier").text.contains("30.00 €"))
+            #expect(try await browser.get("/petit/panier").text.contains("30,00 €"))
 
             // The three days, by an attempt of their own: everything paid, nothing flagged.
             let second = try await startPayment(browser)
@@ -644,7 +644,7 @@ extension PaymentFlowTests {
             // The parent's new cart still waits for its own payment.
             #expect(try await fixture.lastCartState() == "open")
             let account = try await parent.get("/petit/compte")
-            #expect(account.text.contains("Votre panier contient 1 réservation(s) pour 10.00 €"))
+            #expect(account.text.contains("Votre panier contient 1 réservation(s) pour 10,00 €"))
         }
     }
 

@@ -51,7 +51,7 @@ import Testing
             #expect(try await fixture.reservationStates() == [1: "expired", 2: "pending_payment"])
             #expect(try await fixture.taken(days: 0...0) == [1])
             // The parent's Mes factures shows the money as credit.
-            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 4.00 €"))
+            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 4,00 €"))
         }
     }
 
@@ -101,14 +101,39 @@ import Testing
             #expect(try await fixture.reservationStates() == [1: "confirmed"])
             #expect(try await count(fixture, "SELECT count(*)::int FROM allocations WHERE amount_cents = 1000") == 1)
             #expect(try await fixture.credit() == 250)
-            #expect(try await fixture.audited("payment.amount_mismatch", saying: ["12.50 €"]) == 1)
+            #expect(try await fixture.audited("payment.amount_mismatch", saying: ["12,50\u{00A0}€"]) == 1)
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
             let listed = try await apiJSON(client, .get, "/api/centers/petit/payment-attempts", token: admin)
             let attempts = try #require(listed.json["attempts"] as? [[String: Any]])
             #expect(attempts.count == 1)
             #expect(attempts.first?["flag"] as? String == "refund_due")
             #expect(attempts.first?["received_cents"] as? Int == 1250)
-            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 2.50 €"))
+            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 2,50 €"))
+        }
+    }
+
+    /// The credit a live attempt counted is that attempt's until it ends: staff cannot refund it meanwhile,
+    /// and the bank's payment of the rest settles the invoice in full.
+    @Test func creditCountedByALiveAttemptIsNotSpentTwice() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            let first = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            #expect(try await notify(client, bankNotification(first, amount: "1250")) == .ok)
+            #expect(try await fixture.credit() == 250)
+            try await bookDays(parent, fixture: fixture, [1])
+            let second = try await startPayment(parent)
+            #expect(second["vads_amount"] == "750")
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let family = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            let refund = try await apiJSON(client, .post, "/api/centers/petit/refunds", token: admin,
+                                           json: #"{"family_id": \#(family), "amount_cents": 250, "method": "virement"}"#,
+                                           headers: [.init("Idempotency-Key")!: "r-1"])
+            #expect(refund.status == .conflict)
+            #expect(try await notify(client, bankNotification(second, uuid: "second")) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "confirmed", 2: "confirmed"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag IS NOT NULL AND flag <> 'refund_due'") == 0)
+            #expect(try await fixture.credit() == 0)
+            #expect(try await parent.get("/petit/factures").text.contains("Total restant dû : 0,00 €"))
         }
     }
 }

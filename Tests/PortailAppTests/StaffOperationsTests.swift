@@ -114,7 +114,7 @@ import Testing
             let cheque = #"{"family_id": \#(id), "method": "cheque", "amount_cents": 5000, "reference": "0001234", "bank": "Crédit Agricole", "allocations": [{"invoice": "PET00001", "amount_cents": 1600}]}"#
             #expect(try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin, json: cheque, headers: [.init("Idempotency-Key")!: "chq-1"]).status == .created)
             let tooMuch = try await apiJSON(client, .post, "/api/centers/petit/refunds", token: admin, json: #"{"family_id": \#(id), "amount_cents": 3500, "method": "virement"}"#, headers: [.init("Idempotency-Key")!: "r-0"])
-            #expect(tooMuch.status == .conflict && (tooMuch.json["detail"] as? String)?.contains("34.00 €") == true, "\(tooMuch.json)")
+            #expect(tooMuch.status == .conflict && (tooMuch.json["detail"] as? String)?.contains("34,00\u{00A0}€") == true, "\(tooMuch.json)")
             let refundBody = #"{"family_id": \#(id), "amount_cents": 2000, "method": "virement", "reference": "VIR-77"}"#
             #expect(try await apiJSON(client, .post, "/api/centers/petit/refunds", token: admin, json: refundBody).status == .badRequest)
             let refund = try await apiJSON(client, .post, "/api/centers/petit/refunds", token: admin, json: refundBody, headers: [.init("Idempotency-Key")!: "r-1"])
@@ -127,7 +127,7 @@ import Testing
             let ledger = try await parent.get("/petit/factures")
             #expect(ledger.text.contains("Remboursement n° PET-R00001"))
             #expect(ledger.text.contains("Paiement n° 0001234 Crédit Agricole (par CHÈQUE)"))
-            #expect(ledger.text.contains("14.00 €"))  // the credit left
+            #expect(ledger.text.contains("14,00 €"))  // the credit left
             let document = try await parent.get("/petit/factures/PET-R00001")
             #expect(document.status == .ok && document.text.contains("Remboursement de l'avoir (par VIREMENT) – réf. VIR-77"))
 

@@ -61,7 +61,7 @@ import Testing
                 """) == 1)
             let offered = try await voisin.get("/petit/compte")
             #expect(offered.text.contains("place proposée : à payer avant le"))
-            #expect(offered.text.contains("Votre panier contient 1 réservation(s) pour 10.00 €"))
+            #expect(offered.text.contains("Votre panier contient 1 réservation(s) pour 10,00 €"))
 
             // The neighbour pays the offered day through the bank: it is theirs, and the line records it.
             let payment = try await startPayment(voisin)

@@ -40,7 +40,7 @@ func line(of needle: String, in text: String) -> Int {
         #expect(opio.invoicePrefix == "OPI")
         let summer = try #require(opio.periods.first { $0.label == "Vacances Été 2016 maternelle 3-6 ans" })
         let tariff = try #require(opio.tariffs.first { $0.code == summer.tariff })
-        #expect(tariff.price(unit: "journee", quotient: nil)?.description == "12.50 €")
+        #expect(tariff.price(unit: "journee", quotient: nil)?.description == "12,50\u{00A0}€")
         #expect(Set(catalog.centers.map { $0.center.tariffs.first!.model.name }).count >= 3)
     }
 

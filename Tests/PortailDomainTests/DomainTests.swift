@@ -6,6 +6,7 @@ import Testing
     @Test func parsesWhatPeopleWrite() {
         #expect(Money(parsing: "12.50")?.cents == 1250)
         #expect(Money(parsing: "12,5")?.cents == 1250)
+        #expect(Money(parsing: "1\u{00A0}250,00\u{00A0}€")?.cents == 125_000)
         #expect(Money(parsing: "12")?.cents == 1200)
         #expect(Money(parsing: "0.05")?.cents == 5)
         #expect(Money(parsing: "12.505") == nil)
@@ -15,7 +16,9 @@ import Testing
     }
 
     @Test func formatsLikeTheSeed() {
-        #expect(Money(cents: 1250).description == "12.50 €")
+        #expect(Money(cents: 1250).description == "12,50\u{00A0}€")
+        #expect(Money(cents: 125_000_05).description == "125\u{00A0}000,05\u{00A0}€")
+        #expect(Money(cents: -5).description == "-0,05\u{00A0}€")
         #expect(Money(cents: 5).decimalString == "0.05")
         #expect(Money(cents: -7050).decimalString == "-70.50")
         // Noethys issue 74: 17 × 4.15 must be 70.55, exactly.

@@ -91,7 +91,7 @@ func day(_ iso: String) -> LocalDate { LocalDate(iso: iso)! }
         let lines = try PricingEngine.price(days, tariff: tariff, quotient: nil, category: nil)
         #expect(lines.count == 17)
         #expect(lines.reduce(Money.zero) { $0 + $1.price }.cents == 7055)
-        #expect(lines.reduce(Money.zero) { $0 + $1.price }.description == "70.55 €")
+        #expect(lines.reduce(Money.zero) { $0 + $1.price }.description == "70,55\u{00A0}€")
     }
 }
 

@@ -40,21 +40,89 @@ extension PortailRoutes {
 
     /// Runs `body` once per Idempotency-Key in the center's transaction; a retry gets the stored answer.
     func idempotent(_ request: Request, _ record: CenterRecord, _ body: @escaping @Sendable (PostgresConnection) async throws -> (Int, String)) async throws -> Response {
+        let (status, text) = try await idempotentAnswer(request, record, body)
+        return Self.jsonResponse(status, text)
+    }
+
+    static func jsonResponse(_ status: Int, _ text: String) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func idempotentAnswer(_ request: Request, _ record: CenterRecord, _ body: @escaping @Sendable (PostgresConnection) async throws -> (Int, String)) async throws -> (Int, String) {
         guard let key = request.headers[.init("Idempotency-Key")!], !key.isEmpty, key.count <= 200 else {
             throw APIProblem(status: .badRequest, title: "Idempotency-Key required",
                              detail: "Send an Idempotency-Key header (a random string of at most 200 characters per operation) so that a retry cannot record it twice.")
         }
-        let (status, text) = try await database.withCenter(record.id) { c -> (Int, String) in
+        return try await database.withCenter(record.id) { c -> (Int, String) in
             if let stored = try await StaffRepository.idempotent(c, center: record.id, key: key, logger: database.logger) { return stored }
             let (status, text) = try await body(c)
             try await StaffRepository.remember(c, center: record.id, key: key, status: status, body: text, logger: database.logger)
             return (status, text)
         }
-        return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     static func jsonText<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try API.encoder.encode(value), as: UTF8.self)
+    }
+
+    static let snakeCaseDecoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
+
+    struct Refunded: Codable {
+        let number: String
+        let amountCents: Int
+        /// The bank's id of the refund, and "done" or "pending" (accepted, still processing), when made through the bank.
+        let bankRefund: String?
+        let bankState: String?
+    }
+
+    /// Asks the bank to make a recorded refund (or says what it answered before): the refund's number is
+    /// the bank's idempotency key, so asking again after a call that got no answer never refunds twice.
+    func askBank(_ bank: any RefundingProvider, refund number: String, payment: String, family: Int64, record: CenterRecord,
+                 actor: String) async throws -> Response {
+        let logger = database.logger
+        let found = try await database.withCenter(record.id) { c -> (BankRefunds.Row, Int64, String, AttemptRecord)? in
+            guard let row = try await BankRefunds.row(c, center: record.id, number: number, logger: logger),
+                  let paid = try await PaymentRepository.onlinePayment(c, center: record.id, family: family, number: payment, logger: logger)
+            else { return nil }
+            return (row, paid.payment, paid.transaction, paid.attempt)
+        }
+        guard let (row, _, transaction, attempt) = found else { throw APIProblem.notFound("There is no refund \(number) through the bank.") }
+        func made(_ row: BankRefunds.Row, _ refund: String?, _ state: String?) throws -> Response {
+            Self.jsonResponse(201, try Self.jsonText(Refunded(number: row.number, amountCents: row.amount.cents, bankRefund: refund, bankState: state)))
+        }
+        switch row.state {
+        case "done", "pending": return try made(row, row.providerRefund, row.state)
+        case "refused":
+            throw APIProblem(status: .badGateway, title: "The bank refused the refund",
+                             detail: "\(bank.displayName) refused refund \(row.number): \(row.detail ?? "no reason given"). Nothing was refunded; the money is the family's credit again.")
+        default: break
+        }
+        let services = ProviderServices.portal(database: database, center: record, provider: bank, http: paymentHTTP, now: clock)
+        let identity = AttemptIdentity(reference: attempt.reference, amountCents: attempt.amount.cents, currency: "EUR",
+                                       createdAt: attempt.createdAt, providerReference: attempt.providerReference)
+        do {
+            let result = try await bank.refund(RefundRequest(attempt: identity, providerTransaction: transaction, amountCents: row.amount.cents,
+                                                             refundReference: row.number), services: services)
+            try await database.withCenter(record.id) { c in
+                try await BankRefunds.settle(c, center: record.id, row: row, providerRefund: result.providerRefund, completed: result.completed,
+                                             actor: actor, logger: logger)
+            }
+            return try made(row, result.providerRefund, result.completed ? "done" : "pending")
+        } catch let refused as RefundRefused {
+            try await database.withCenter(record.id) { c in
+                try await BankRefunds.refuse(c, center: record.id, row: row, reason: refused.reason, actor: actor, logger: logger)
+            }
+            throw APIProblem(status: .badGateway, title: "The bank refused the refund",
+                             detail: "\(bank.displayName) refused refund \(row.number): \(refused.reason). Nothing was refunded; the money is the family's credit again.")
+        } catch {
+            logger.error("center \(record.center.code): refund \(row.number) not confirmed by \(bank.displayName): \(error)")
+            throw APIProblem(status: .badGateway, title: "The bank did not confirm the refund",
+                             detail: "\(bank.displayName) did not confirm refund \(row.number) (\(error)). Send the same request again (same Idempotency-Key): the bank is asked again for this same refund and never refunds twice.")
+        }
     }
 
     func addMoneyAPIRoutes(to router: Router<AppRequestContext>) {
@@ -107,8 +175,9 @@ extension PortailRoutes {
                 let methods = ["virement", "cheque", "especes", "online"]
                 guard methods.contains(input.method) else { throw Self.invalid("Invalid method", "method must be one of \(methods.joined(separator: ", ")).") }
                 try Self.checkAmount(input.amountCents)
-                // Through the bank: the payment's card gets the money back, and the refund is recorded only
-                // if the bank accepted it (the bank is asked inside the transaction that records it).
+                // Through the bank: the payment's card gets the money back. The refund is recorded first (with its
+                // bank refund 'asking'), then the bank is asked outside any transaction, its number as the bank's
+                // idempotency key, and its answer settles it (see BankRefunds).
                 let bank: (any RefundingProvider)? = try {
                     guard input.payment != nil else { return nil }
                     guard input.method == "online" else {
@@ -120,46 +189,39 @@ extension PortailRoutes {
                     }
                     return refunding
                 }()
-                return try await idempotent(request, record) { c in
+                if let reference = input.reference, reference.count > 200 {
+                    throw Self.invalid("Invalid reference", "reference is at most 200 characters.")
+                }
+                let (status, text) = try await idempotentAnswer(request, record) { c in
                     try await requireFamily(c, record, input.familyId)
                     var paymentID: Int64?
-                    var bankReference = input.reference ?? ""
-                    if let number = input.payment, let bank {
-                        let paid = try await PaymentRepository.onlinePayment(c, center: record.id, family: input.familyId, number: number,
-                                                                            logger: database.logger)
-                        guard let paid else {
+                    if let number = input.payment {
+                        guard let paid = try await PaymentRepository.onlinePayment(c, center: record.id, family: input.familyId, number: number,
+                                                                                  logger: database.logger) else {
                             throw APIProblem.notFound("There is no online payment \(number) of this family at this center.")
                         }
                         paymentID = paid.payment
-                        // What of this payment is still the family's (not allocated): checked before the bank moves money.
-                        let left = try await LedgerRepository.availableCredit(c, center: record.id, family: input.familyId, logger: database.logger)
-                            .first { $0.payment == paid.payment }?.left ?? .zero
-                        guard input.amountCents <= left.cents else {
-                            throw APIProblem(status: .conflict, title: "Not enough credit",
-                                             detail: "\(left) of payment \(number) is still the family's credit: refund at most that.")
-                        }
-                        let services = ProviderServices.portal(database: database, center: record, provider: bank, http: paymentHTTP, now: clock)
-                        do {
-                            let attempt = AttemptIdentity(reference: paid.attempt.reference, amountCents: paid.attempt.amount.cents, currency: "EUR",
-                                                          createdAt: paid.attempt.createdAt, providerReference: paid.attempt.providerReference)
-                            let result = try await bank.refund(RefundRequest(attempt: attempt, providerTransaction: paid.transaction,
-                                                                             amountCents: input.amountCents), services: services)
-                            bankReference = result.providerRefund
-                        } catch {
-                            throw APIProblem(status: .badGateway, title: "The bank refused or did not answer",
-                                             detail: "\(bank.displayName): \(error). Nothing was recorded.")
-                        }
                     }
                     do {
                         let refund = try await LedgerRepository.refund(
-                            amount: Money(cents: input.amountCents), method: input.method, reference: bankReference, center: record.center,
+                            amount: Money(cents: input.amountCents), method: input.method,
+                            reference: input.reference ?? (input.payment.map { "carte du paiement \($0)" } ?? ""), center: record.center,
                             centerID: record.id, family: input.familyId, actor: "staff:\(staff.email)", fromPayment: paymentID, c, logger: database.logger)
-                        struct Refunded: Encodable { let number: String; let amountCents: Int }
-                        return (201, try Self.jsonText(Refunded(number: refund.number, amountCents: refund.total.cents)))
+                        if let paymentID {
+                            try await BankRefunds.begin(c, center: record.id, refund: refund.id, payment: paymentID, amount: refund.total, logger: database.logger)
+                        }
+                        return (201, try Self.jsonText(Refunded(number: refund.number, amountCents: refund.total.cents, bankRefund: nil, bankState: nil)))
                     } catch let refusal as RefundRefusal {
-                        throw APIProblem(status: .conflict, title: "Not enough credit", detail: "The family has \(refusal.available) of credit: refund at most that.")
+                        throw APIProblem(status: .conflict, title: "Not enough credit",
+                                         detail: input.payment.map { "\(refusal.available) of payment \($0) is still the family's credit: refund at most that." }
+                                             ?? "The family has \(refusal.available) of credit: refund at most that.")
                     }
                 }
+                guard status == 201, let bank, let payment = input.payment,
+                      let number = (try? Self.snakeCaseDecoder.decode(Refunded.self, from: Data(text.utf8)))?.number else {
+                    return Self.jsonResponse(status, text)
+                }
+                return try await askBank(bank, refund: number, payment: payment, family: input.familyId, record: record, actor: "staff:\(staff.email)")
             }
         }
 

@@ -35,6 +35,11 @@ public enum DemoData {
                children: [("ZOÉ", "2019-06-01"), ("HUGO", "2016-12-03")], past: []),
         Family(center: "roquefort", email: "famille.petit@example.org", name: "PETIT Sophie", category: nil, quotient: nil,
                children: [("NOAH", "2017-01-30"), ("EMMA", "2019-11-11")], past: []),
+        // The demo-only centers of centers/demo/, served by `portail demo --fake-banks`.
+        Family(center: "bar-sur-loup", email: "famille.garcia@example.org", name: "GARCIA Lucie", category: nil, quotient: nil,
+               children: [("ADAM", "2019-04-18")], past: []),
+        Family(center: "petits-loups", email: "famille.roux@example.org", name: "ROUX Thomas", category: nil, quotient: nil,
+               children: [("LOUISE", "2018-02-07"), ("GABRIEL", "2020-10-25")], past: []),
     ]
 
     public static func create(in database: Database, centers: [CenterRecord], logger: Logger) async throws {

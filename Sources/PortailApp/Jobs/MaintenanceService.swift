@@ -5,7 +5,7 @@ import ServiceLifecycle
 
 /// Background work, on every instance at once: reload the centers when another instance changed them,
 /// expire unpaid carts (their places come back), offer freed places to the waiting lists, purge old
-/// sessions, ask the banks about payments they said nothing of, deliver the mail outbox. Each step
+/// sessions, deliver the mail outbox. (Asking the banks is ReconciliationService's.) Each step
 /// locks (SKIP LOCKED rows, or the outbox's delivery lock), so instances share the work instead of
 /// repeating it; correctness never depends on the timing (carts are also expired whenever places are
 /// counted or a cart is read).
@@ -17,16 +17,10 @@ public struct MaintenanceService: Service {
     let logger: Logger
     /// Where the links of the waiting-list offers point.
     let publicAddress: PublicAddress
-    /// Asks the banks that can be asked about attempts without news for `reconcileAfter` seconds.
-    let reconciliation: PaymentReconciliation?
-    let reconcileAfter: TimeInterval
 
     public init(database: Database, directory: CenterDirectory, mail: any MailTransport, interval: Duration = .seconds(15),
-                publicAddress: PublicAddress = PublicAddress(useListener: false),
-                reconciliation: PaymentReconciliation? = nil, reconcileAfter: TimeInterval = 15 * 60, logger: Logger) {
+                publicAddress: PublicAddress = PublicAddress(useListener: false), logger: Logger) {
         self.publicAddress = publicAddress
-        self.reconciliation = reconciliation
-        self.reconcileAfter = reconcileAfter
         self.database = database
         self.directory = directory
         self.mail = mail
@@ -68,15 +62,6 @@ public struct MaintenanceService: Service {
                     if offers > 0 { logger.info("center \(record.center.code): \(offers) freed place(s) offered to the waiting list") }
                 } catch {
                     logger.error("waiting-list offers of center \(record.center.code) failed: \(String(reflecting: error))")
-                }
-                if let reconciliation {
-                    do {
-                        _ = try await reconciliation.reconcile(record, quietFor: reconcileAfter, since: Date().addingTimeInterval(-3 * 86400))
-                    } catch is PaymentReconciliation.Unavailable {
-                        // No online payment, or a bank that cannot be asked: its notifications are all there is.
-                    } catch {
-                        logger.error("payment reconciliation of center \(record.center.code) failed: \(String(reflecting: error))")
-                    }
                 }
                 try await deliverMail(record)
             } catch {

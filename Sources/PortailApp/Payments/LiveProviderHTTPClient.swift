@@ -28,11 +28,24 @@ public struct LiveProviderHTTPClient: ProviderHTTPClient {
         outgoing.headers.add(name: "User-Agent", value: "PortailFamille")
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if !request.body.isEmpty { outgoing.body = .bytes(ByteBuffer(string: request.body)) }
+        let limit = request.timeout
+        let prepared = outgoing
         do {
-            let response = try await Self.client.execute(outgoing, timeout: .milliseconds(Int64(request.timeout * 1000)))
-            let body = try await response.body.collect(upTo: Self.maximumAnswer)
-            return ProviderHTTPResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
-                                        body: String(buffer: body))
+            // One deadline for the whole call, head and body: a bank trickling its answer is cut off too.
+            return try await withThrowingTaskGroup(of: ProviderHTTPResponse.self) { group in
+                group.addTask {
+                    let response = try await Self.client.execute(prepared, timeout: .milliseconds(Int64(limit * 1000)))
+                    let body = try await response.body.collect(upTo: Self.maximumAnswer)
+                    return ProviderHTTPResponse(status: Int(response.status.code), headers: response.headers.map { ($0.name, $0.value) },
+                                                body: String(buffer: body))
+                }
+                group.addTask {
+                    try await Task.sleep(for: .milliseconds(Int64(limit * 1000)))
+                    throw ProviderCallFailed("\(request.method) \(url.host ?? "") did not answer within \(Int(limit)) s")
+                }
+                defer { group.cancelAll() }
+                return try await group.next()!
+            }
         } catch let error as ProviderCallFailed {
             throw error
         } catch {

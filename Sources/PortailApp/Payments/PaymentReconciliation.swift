@@ -39,9 +39,13 @@ public struct PaymentReconciliation: Sendable {
         public var description: String
     }
 
-    /// Asks about the center's attempts quiet for `quietFor` seconds and created since `since`; returns
-    /// what the bank's answers changed (an attempt still open at the bank changes nothing).
-    public func reconcile(_ record: CenterRecord, quietFor: TimeInterval, since: Date) async throws -> [Change] {
+    /// Whether the center's bank can be asked at all.
+    public func canAsk(_ center: Center) -> Bool { paymentProvider(center)?.capabilities.contains(.status) == true }
+
+    /// Asks about the center's attempts quiet for `quietFor` seconds and created since `since` (at most 50
+    /// a call, the longest unasked first; none after `deadline`); returns what the bank's answers changed
+    /// (an attempt still open at the bank changes nothing).
+    public func reconcile(_ record: CenterRecord, quietFor: TimeInterval, since: Date, deadline: Date = .distantFuture) async throws -> [Change] {
         guard let provider = paymentProvider(record.center) else {
             throw Unavailable(description: "center \(record.center.code) takes no online payment")
         }
@@ -50,11 +54,11 @@ public struct PaymentReconciliation: Sendable {
         }
         let services = ProviderServices.portal(database: database, center: record, provider: provider, http: http, now: now)
         let attempts = try await database.withCenter(record.id) { c in
-            try await PaymentRepository.unanswered(c, center: record.id, provider: provider.displayName, quietFor: quietFor,
-                                                   since: since, logger: logger)
+            try await PaymentRepository.claimUnanswered(c, center: record.id, provider: provider.displayName, quietFor: quietFor,
+                                                        since: since, logger: logger)
         }
         var changes: [Change] = []
-        for attempt in attempts {
+        for attempt in attempts where Date() < deadline {
             let identity = AttemptIdentity(reference: attempt.reference, amountCents: attempt.amount.cents, currency: "EUR",
                                            createdAt: attempt.createdAt, providerReference: attempt.providerReference)
             let answer: VerifiedNotification?

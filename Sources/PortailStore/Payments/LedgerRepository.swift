@@ -192,15 +192,28 @@ extension LedgerRepository {
         return Issued(id: id, number: number, total: amount)
     }
 
-    /// The family's money not yet allocated, per payment, oldest first. Locks the family's row, so that
-    /// two carts of one family cannot spend the same credit (payments are append-only: not lockable).
+    /// The family's money not yet allocated, per payment, oldest first, less the credit a live payment
+    /// attempt counted when it started (it is that attempt's until it ends: no refund or other cart spends
+    /// it meanwhile). Locks the family's row, so that two carts of one family cannot spend the same credit
+    /// (payments are append-only: not lockable).
     public static func availableCredit(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(payment: Int64, left: Money)] {
         try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
-        return try await c.all("""
+        let unallocated = try await c.all("""
             SELECT p.id, (p.amount_cents - coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id), 0))::bigint
             FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
             ORDER BY p.received_at, p.id
-            """, (Int64, Int).self, logger: logger).filter { $0.1 > 0 }.map { (payment: $0.0, left: Money(cents: $0.1)) }
+            """, (Int64, Int).self, logger: logger).filter { $0.1 > 0 }
+        var reserved = try await c.first("""
+            SELECT coalesce(sum(credit_cents), 0)::bigint FROM payment_attempts
+            WHERE center_id = \(center) AND family_id = \(family) AND state IN ('created', 'pending') AND credit_cents > 0 AND live_until > now()
+            """, (Int.self), logger: logger) ?? 0
+        var credit: [(payment: Int64, left: Money)] = []
+        for (payment, left) in unallocated {
+            let taken = min(left, reserved)
+            reserved -= taken
+            if left > taken { credit.append((payment: payment, left: Money(cents: left - taken))) }
+        }
+        return credit
     }
 
     /// Allocates up to `limit` of the family's credit to an invoice, oldest money first; returns what was used.

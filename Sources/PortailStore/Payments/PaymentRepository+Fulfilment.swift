@@ -89,10 +89,20 @@ extension PaymentRepository {
                 SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
                 """, (Int.self), logger: logger) ?? 0
             if credit > 0 {
+                let counted = Money(cents: min(credit, invoice.total.cents))
                 usedCredit = try await LedgerRepository.useCredit(
-                    upTo: Money(cents: min(credit, invoice.total.cents)), invoice: invoice.id, center: centerID,
-                    family: attempt.familyID, c, logger: logger
+                    upTo: counted, invoice: invoice.id, center: centerID, family: attempt.familyID, c, logger: logger
                 )
+                if usedCredit < counted {
+                    // The credit counted when the attempt started is gone (the attempt outlived its session and
+                    // the credit was spent or refunded meanwhile): the invoice is short, a person looks at it.
+                    try await c.run("""
+                        UPDATE payment_attempts SET flag = coalesce(flag, 'review') WHERE center_id = \(centerID) AND id = \(attempt.id)
+                        """, logger: logger)
+                    try await audit(centerID, "payment.credit_short", attempt.reference,
+                                    "\(counted) of credit counted at the start, \(usedCredit) left: invoice \(invoice.number) is \(counted - usedCredit) short",
+                                    c, logger: logger)
+                }
             }
         }
         // What the bank took, which may be more than asked: all of it is the family's money.

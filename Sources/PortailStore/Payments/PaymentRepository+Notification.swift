@@ -43,7 +43,8 @@ public struct NotificationInput: Sendable {
 
 extension PaymentRepository {
     /// Applies a verified notification, idempotently, in the caller's transaction. A paid attempt never
-    /// goes backwards. Money the bank took always reaches the ledger, once per bank transaction: paid as
+    /// goes backwards. Money the bank took in euros always reaches the ledger (another currency, or no
+    /// amount, goes to a person: the ledger counts euro cents), once per bank transaction: paid as
     /// asked, it confirms what the attempt froze; twice (another transaction), or a wrong amount, it is
     /// recorded and kept as the family's credit, and the attempt flagged for the staff.
     public static func apply(_ n: NotificationInput, center: Center, centerID: Int64, _ c: PostgresConnection, logger: Logger) async throws -> NotificationResult {
@@ -124,7 +125,7 @@ extension PaymentRepository {
             try await record(n, attempt: attempt.id, outcome: "applied", center: centerID, c, logger: logger)
             return .applied("pending")
         default:
-            try await c.run("UPDATE payment_attempts SET flag = 'review', updated_at = now() WHERE center_id = \(centerID) AND id = \(attempt.id)", logger: logger)
+            try await c.run("UPDATE payment_attempts SET flag = coalesce(flag, 'review'), updated_at = now() WHERE center_id = \(centerID) AND id = \(attempt.id)", logger: logger)
             try await record(n, attempt: attempt.id, outcome: "applied", center: centerID, c, logger: logger)
             return .ignored("status \(n.providerStatus) needs a person")
         }

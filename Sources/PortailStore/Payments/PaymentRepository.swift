@@ -58,10 +58,23 @@ public enum PaymentRepository {
         sessionLimit: TimeInterval, logger: Logger
     ) async throws -> PaymentStartResult {
         try await BookingRepository.expireDueCarts(c, center: centerID, logger: logger)
+        // An open cart whose hold is over (the expiry pass skipped it while it was locked) is not paid.
         guard let (cartID, state) = try await c.first("""
-            SELECT id, state FROM carts WHERE center_id = \(centerID) AND family_id = \(family) AND state IN ('open', 'paying')
+            SELECT id, state FROM carts WHERE center_id = \(centerID) AND family_id = \(family)
+              AND (state = 'paying' OR (state = 'open' AND expires_at > now()))
             ORDER BY id DESC LIMIT 1 FOR UPDATE
             """, (Int64, String).self, logger: logger) else { throw PaymentRefusal.emptyCart }
+        // An attempt whose start was interrupted (the request died between creating it and recording the
+        // bank's answer) never reached the bank: it is given up rather than blocking the cart.
+        if state == "paying", let stale = try await c.first("""
+            UPDATE payment_attempts SET state = 'cancelled', updated_at = now()
+            WHERE center_id = \(centerID) AND cart_id = \(cartID) AND state = 'created' AND action IS NULL
+              AND created_at < now() - interval '30 seconds'
+            RETURNING reference
+            """, (String.self), logger: logger) {
+            try await audit(centerID, "payment.start_failed", stale, "the start was interrupted before the bank answered", c, logger: logger)
+            try await reopenCart(c, center: centerID, cart: cartID, logger: logger)
+        }
         if state == "paying", let live = try await liveAttempt(c, center: centerID, cart: cartID, logger: logger) {
             return .resumed(live)
         }
@@ -109,7 +122,7 @@ public enum PaymentRepository {
         let formJSON = String(decoding: try JSONEncoder().encode(form), as: UTF8.self)
         try await c.run("""
             UPDATE payment_attempts SET action = \(action), form = \(formJSON)::jsonb, provider_reference = \(providerReference),
-                   provider_transaction_id = coalesce(provider_transaction_id, \(providerReference)), updated_at = now()
+                   updated_at = now()
             WHERE center_id = \(centerID) AND id = \(attempt)
             """, logger: logger)
     }
@@ -166,17 +179,26 @@ public enum PaymentRepository {
 // MARK: reconciliation
 
 extension PaymentRepository {
-    /// Attempts the bank has said nothing final about: started (the browser went to the bank), quiet for
-    /// `quietFor` seconds, created since `since`, not asked since `quietFor` either. Expired ones are
+    /// Claims attempts the bank has said nothing final about, to ask it: started (the browser went to the
+    /// bank), quiet for `quietFor` seconds, created since `since`, not asked since `quietFor` either; the
+    /// longest unasked first. Claiming notes them as asked now (`checked_at`), so that another instance
+    /// skips them and a bank that does not answer is asked again only after `quietFor`. Expired ones are
     /// included: the payer may have paid after the session limit, and only the bank knows.
-    public static func unanswered(
+    public static func claimUnanswered(
         _ c: PostgresConnection, center: Int64, provider: String, quietFor: TimeInterval, since: Date, limit: Int = 50, logger: Logger
     ) async throws -> [AttemptRecord] {
-        try await attempts(c, center: center, where: """
-            provider = $2 AND state IN ('created', 'pending', 'expired') AND action IS NOT NULL
-              AND created_at <= now() - make_interval(secs => $3) AND created_at >= $4
-              AND (checked_at IS NULL OR checked_at <= now() - make_interval(secs => $3))
-            """, binds: [provider, quietFor, since], lock: false, limit: limit, logger: logger)
+        let ids = try await c.all("""
+            UPDATE payment_attempts SET checked_at = now()
+            WHERE center_id = \(center) AND id IN (
+                SELECT id FROM payment_attempts
+                WHERE center_id = \(center) AND provider = \(provider) AND state IN ('created', 'pending', 'expired') AND action IS NOT NULL
+                  AND created_at <= now() - make_interval(secs => \(quietFor)) AND created_at >= \(since)
+                  AND (checked_at IS NULL OR checked_at <= now() - make_interval(secs => \(quietFor)))
+                ORDER BY checked_at NULLS FIRST, id LIMIT \(limit) FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """, (Int64.self), logger: logger)
+        guard !ids.isEmpty else { return [] }
+        return try await attempts(c, center: center, where: "id = ANY($2)", binds: [ids], lock: false, logger: logger)
     }
 
     /// Notes that the bank was asked about an attempt; `final` when its answer settled it (never asked again).

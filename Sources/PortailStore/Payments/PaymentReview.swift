@@ -29,7 +29,9 @@ public enum PaymentReview {
         try await c.all("""
             SELECT a.reference, a.family_id, f.name, a.provider, a.amount_cents::int,
                    coalesce((SELECT sum(p.amount_cents) FROM payments p WHERE p.center_id = a.center_id AND p.attempt_id = a.id), 0)::int,
-                   a.state, a.flag, a.provider_transaction_id,
+                   a.state, a.flag,
+                   coalesce((SELECT min(p.provider_transaction) FROM payments p WHERE p.center_id = a.center_id AND p.attempt_id = a.id),
+                            a.provider_transaction_id, a.provider_reference),
                    a.created_at, a.updated_at, a.resolved_at, a.resolution
             FROM payment_attempts a JOIN families f ON f.center_id = a.center_id AND f.id = a.family_id
             WHERE a.center_id = \(center) AND a.flag IS NOT NULL AND (\(includeResolved) OR a.resolved_at IS NULL)

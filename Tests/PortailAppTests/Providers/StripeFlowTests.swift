@@ -112,6 +112,8 @@ import Testing
             #expect(try await fixture.credit() == 2000)
             let refunded = try await refund(1500, payment: number, key: "r-1")
             #expect(refunded.status == .created)
+            #expect(refunded.json["bank_state"] as? String == "done")
+            #expect((refunded.json["bank_refund"] as? String)?.isEmpty == false)
             #expect(bank.refunds.count == 1)
             #expect(bank.refunds.first?["payment_intent"] == bank.session(session.id)?.paymentIntent)
             #expect(bank.refunds.first?["amount"] == "1500")
@@ -125,6 +127,18 @@ import Testing
             // A payment number that is not this family's (or not online) is not found.
             #expect(try await refund(100, payment: "PET-P99999", key: "r-3").status == .notFound)
             #expect(try await count(fixture, "SELECT count(*)::int FROM invoices WHERE kind = 'refund'") == 1)
+            // Someone refunded the rest in Stripe's dashboard: Stripe refuses the portal's refund, which is
+            // reversed, and the 5 € are the family's credit again.
+            let intent = try #require(bank.session(session.id)?.paymentIntent)
+            #expect(try await BankHTTP.post(bank.apiURL + "/v1/refunds", contentType: "application/x-www-form-urlencoded",
+                                            headers: [("Authorization", "Bearer sk_test_petit")],
+                                            body: "payment_intent=\(intent)&amount=500") == 200)
+            let refused = try await refund(500, payment: number, key: "r-4")
+            #expect(refused.status == .badGateway)
+            #expect((refused.json["title"] as? String) == "The bank refused the refund")
+            #expect(try await fixture.credit() == 500)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM bank_refunds WHERE state = 'refused'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM bank_refunds WHERE state = 'done'") == 1)
         }
     }
 

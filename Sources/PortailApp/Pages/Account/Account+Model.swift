@@ -82,7 +82,7 @@ struct AccountModel {
     let unsettled: String
 }
 
-/// "Votre panier : 2 réservations, 26.00 €, à payer avant 21:30 (encore 24 minutes)".
+/// "Votre panier : 2 réservations, 26,00 €, à payer avant 21:30 (encore 24 minutes)".
 struct CartBanner {
     let count: Int
     let total: String

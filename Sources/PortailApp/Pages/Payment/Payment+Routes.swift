@@ -55,7 +55,7 @@ extension PortailRoutes {
                 attempt = live
                 // Another request of the family (a double click) is asking the bank right now: its answer
                 // is a moment away.
-                for _ in 0..<40 where attempt.action == nil {
+                for _ in 0..<40 where attempt.action == nil && attempt.state == "created" {
                     try await Task.sleep(for: .milliseconds(250))
                     guard let again = try await database.withCenter(record.id, { c in
                         try await PaymentRepository.attempt(c, center: record.id, reference: live.reference, logger: logger)

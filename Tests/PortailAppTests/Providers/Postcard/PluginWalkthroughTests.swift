@@ -121,4 +121,15 @@ import Testing
             #expect(try await fixture.lastCartState() == "open")
         }
     }
+
+    /// The background service asks the bank about quiet attempts, for suspended centers too.
+    @Test func theReconciliationServiceFindsAPaymentForASuspendedCenter() async throws {
+        try await withPostcard { browser, fixture, bank, reconciliation in
+            _ = try await goToBank(browser, fixture: fixture, days: 1)
+            try await bank.complete(try await session(fixture), status: "paid", notify: false)
+            let directory = CenterDirectory(.init(centers: [fixture.autre], suspended: [fixture.petit], failures: []))
+            await ReconciliationService(reconciliation: reconciliation, directory: directory, quietFor: 0, logger: TestCluster.logger).runOnce()
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+        }
+    }
 }
