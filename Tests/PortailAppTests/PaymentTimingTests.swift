@@ -136,4 +136,29 @@ import Testing
             #expect(try await parent.get("/petit/factures").text.contains("Total restant dû : 0,00 €"))
         }
     }
+
+    /// A late payment does not take a freed place that a child of the waiting list waits for: the money
+    /// is the family's credit, and the place waits for its offer.
+    @Test func aLatePaymentDoesNotJumpTheWaitingList() async throws {
+        try await withPortal(places: 1, payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let form = try await bookAndStartPayment(Browser(client), fixture: fixture, days: 1)
+            let neighbour = Browser(client, forwardedFor: "10.0.0.2")
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            let periods = try await neighbour.get("/petit/reservations/nouvelle")
+            let child = String(try #require(periods.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1))
+            let day = fixture.petit.center.periods[0].startsOn.iso
+            let join = try await neighbour.post("/petit/reservations/liste-attente", [("enfant", child), ("periode", "vacances"), ("attente", "\(day):journee")])
+            #expect(join.status == .seeOther)
+            try await fixture.execute("UPDATE payment_attempts SET live_until = now() - interval '1 minute'")
+            try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
+            // The neighbour books another day: the parent's cart is written expired, its place freed.
+            try await bookDays(neighbour, fixture: fixture, [1])
+            #expect(try await fixture.reservationStates() == [1: "expired", 2: "pending_payment"])
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+            #expect(try await fixture.reservationStates() == [1: "expired", 2: "pending_payment"])
+            #expect(try await fixture.credit() == 1000)
+            #expect(try await fixture.audited("payment.credit", saying: ["00001 (places taken)"]) == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_list WHERE state = 'waiting'") == 1)
+        }
+    }
 }

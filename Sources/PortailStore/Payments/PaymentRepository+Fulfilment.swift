@@ -167,7 +167,8 @@ extension PaymentRepository {
         try await Outbox.enqueue(c, center: centerID, to: email, subject: subject, body: body, logger: logger)
     }
 
-    /// Takes back the places of an expired reservation if they are all still free.
+    /// Takes back the places of an expired reservation if they are all still free (and not held back for
+    /// the waiting list).
     static func retake(
         reservation: Int64, center: Int64, _ c: PostgresConnection, logger: Logger
     ) async throws -> Bool {
@@ -181,10 +182,15 @@ extension PaymentRepository {
             """, (Int64, String, String, Int).self, logger: logger)
         try await c.run("SAVEPOINT retake", logger: logger)
         for (period, day, unit, count) in rows {
+            // Places children of the waiting list wait for are theirs, as for any booking: a late payment
+            // does not take them before their offer.
             let ok = try await c.first("""
-                UPDATE day_capacities SET taken = taken + \(count)
-                WHERE center_id = \(center) AND period_id = \(period) AND day = \(day)::date AND unit = \(unit)
-                  AND taken + \(count) <= places
+                UPDATE day_capacities d SET taken = d.taken + \(count)
+                WHERE d.center_id = \(center) AND d.period_id = \(period) AND d.day = \(day)::date AND d.unit = \(unit)
+                  AND d.taken + \(count) + (
+                      SELECT count(*)::int FROM waiting_list w
+                      WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
+                        AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.entryFits)) <= d.places
                 RETURNING 1
                 """, (Int.self), logger: logger) != nil
             if !ok {
