@@ -47,7 +47,8 @@ public struct PaymentReconciliation: Sendable {
     /// (an attempt still open at the bank changes nothing).
     public func reconcile(_ record: CenterRecord, quietFor: TimeInterval, since: Date, deadline: Date = .distantFuture) async throws -> [Change] {
         guard let provider = paymentProvider(record.center) else {
-            throw Unavailable(description: "center \(record.center.code) takes no online payment")
+            throw Unavailable(description: "center \(record.center.code) has no usable online payment here: no payment block, a test bank "
+                                  + "not allowed (PORTAIL_ALLOW_TEST_PAYMENTS), or a secret missing from the environment (the log says which)")
         }
         guard let asking = provider as? any StatusQueryingProvider else {
             throw Unavailable(description: "\(provider.displayName) cannot be asked about a payment: only its notifications tell")
