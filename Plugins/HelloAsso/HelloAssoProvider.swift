@@ -70,6 +70,9 @@ public enum HelloAssoProvider: PaymentProviderType {
         ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar) || scalar == "-" || scalar == "_"
     }
 
+    /// The association (organization_slug): one center per account.
+    public static func accountIdentity(parameters: [String: String]) -> String? { parameters["organization_slug"].map { "\(type) organization_slug \($0)" } }
+
     public static func testBank(parameters: [String: String]) -> String? {
         parameters["environment"] == "production" ? nil : "environment sandbox: HelloAsso's test platform, no real payment"
     }

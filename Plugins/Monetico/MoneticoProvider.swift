@@ -42,6 +42,9 @@ public enum MoneticoProvider: PaymentProviderType {
         return problems
     }
 
+    /// The terminal (tpe): one center per account.
+    public static func accountIdentity(parameters: [String: String]) -> String? { parameters["tpe"].map { "\(type) tpe \($0)" } }
+
     public static func testBank(parameters: [String: String]) -> String? {
         (parameters["mode"] ?? "TEST") == "TEST" ? "mode TEST: Monetico's test server, no real payment" : nil
     }

@@ -37,6 +37,9 @@ public enum PayFiPProvider: PaymentProviderType {
         return problems
     }
 
+    /// The régie (numcli): one center per account.
+    public static func accountIdentity(parameters: [String: String]) -> String? { parameters["numcli"].map { "\(type) numcli \($0)" } }
+
     public static func testBank(parameters: [String: String]) -> String? {
         switch parameters["saisie"] {
         case "T": "saisie T: PayFiP's test mode, no real payment"

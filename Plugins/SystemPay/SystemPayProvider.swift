@@ -46,6 +46,9 @@ public enum SystemPayProvider: PaymentProviderType {
     }
 
     /// TEST (the default) signs with the test key: the bank's test platform accepts test cards, pays nothing.
+    /// The shop (site_id): one center per account.
+    public static func accountIdentity(parameters: [String: String]) -> String? { parameters["site_id"].map { "\(type) site_id \($0)" } }
+
     public static func testBank(parameters: [String: String]) -> String? {
         (parameters["mode"] ?? "TEST") == "TEST" ? "mode TEST: the bank's test platform, no real payment" : nil
     }

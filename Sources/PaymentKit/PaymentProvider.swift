@@ -13,6 +13,14 @@ public protocol PaymentProviderType: Sendable {
     /// Why these parameters take no real money (a simulator, a bank's test platform), or nil: `portail serve`
     /// refuses test banks unless the operator allows them, so that parents never pay a pretend bank.
     static func testBank(parameters: [String: String]) -> String?
+    /// The bank account these parameters name (a shop, a terminal, a régie, an association), or nil when
+    /// the parameters do not show it. Two centers never share one: the bank notifies one address per
+    /// account, so the other center would never hear of its payments.
+    static func accountIdentity(parameters: [String: String]) -> String?
+}
+
+extension PaymentProviderType {
+    public static func accountIdentity(parameters: [String: String]) -> String? { nil }
 }
 
 /// One center's payment provider: starts payments and authenticates the bank's notifications.

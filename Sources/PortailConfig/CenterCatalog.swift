@@ -74,9 +74,10 @@ public struct CenterCatalog: Sendable {
             }
         }
         let warnings = parsed.flatMap(\.warnings)
-        // Codes and hosts are unique across the federation: the later file is the one reported.
+        // Codes, hosts and bank accounts are unique across the federation: the later file is the one reported.
         var codeOwner: [String: String] = [:]
         var hostOwner: [String: String] = [:]
+        var accountOwner: [String: String] = [:]
         for i in parsed.indices {
             guard let center = parsed[i].center else { continue }
             let file = parsed[i].file
@@ -87,6 +88,16 @@ public struct CenterCatalog: Sendable {
                                                     message: "center code \"\(center.code)\" is already used by \(other)"))
             } else {
                 codeOwner[center.code] = file
+            }
+            if let payment = center.payment, let account = rules[payment.type]?.account(payment.parameters) {
+                if let other = accountOwner[account] {
+                    let at = positions["payment"] ?? (1, 1, "payment")
+                    parsed[i].issues.append(ConfigIssue(file: file, line: at.line, column: at.column, path: at.path,
+                                                        message: "the bank account (\(account)) is already \(other)'s: each center needs its own, "
+                                                            + "since the bank notifies one address per account"))
+                } else {
+                    accountOwner[account] = file
+                }
             }
             for host in center.hosts {
                 if let other = hostOwner[host] {

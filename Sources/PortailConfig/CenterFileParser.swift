@@ -726,6 +726,7 @@ struct CenterFileParser {
 
     private func parsePayment(_ field: Field) -> PaymentSettings? {
         guard let entries = field.entries else { return nil }
+        field.remember(as: "payment")
         var parameters: [String: String] = [:]
         var fields: [String: Field] = [:]
         var typeField: Field?

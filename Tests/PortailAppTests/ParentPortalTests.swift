@@ -116,7 +116,9 @@ func withPortal(
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
     try TestCenters.small(code: "petit", places: places, payment: payment, opensAt: opensAt).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
-    try TestCenters.small(code: "autre", places: places, payment: payment.replacingOccurrences(of: "12345678", with: "87654321"), opensAt: opensAt)
+    // The other center has its own bank account (two centers never share one): its shop, terminal or régie.
+    let otherPayment = payment.replacingOccurrences(of: "12345678", with: "87654321").replacingOccurrences(of: "numcli: \"123456\"", with: "numcli: \"654321\"")
+    try TestCenters.small(code: "autre", places: places, payment: otherPayment, opensAt: opensAt)
         .write(toFile: folder + "/autre.yaml", atomically: true, encoding: .utf8)
     let database = Database(settings: settings, logger: logger)
     let hash = try await Passwords.hash(PortalFixture.password)

@@ -43,6 +43,9 @@ import Testing
             #expect(try await fixture.attempts() == [AttemptSummary(1000, "review", flag: "amount_mismatch")])
             #expect(try await fixture.lastCartState() == "open")
             #expect(try await fixture.credit() == 400)
+            let back = try await parent.get("/petit/paiement/retour?ref=\(form["vads_order_id"]!)")
+            #expect(back.text.contains("porté au crédit de votre compte"))
+            #expect(back.text.contains("Vos places restent réservées jusqu'au"))
             // The hold runs out: the place is free for the neighbour.
             try await fixture.execute("UPDATE carts SET expires_at = now() - interval '1 minute'")
             let neighbour = Browser(client)

@@ -181,6 +181,27 @@ func line(of needle: String, in text: String) -> Int {
         #expect(catalog.allIssues.allSatisfy { $0.file == "b.yaml" && $0.line > 1 || $0.path == "code" })
     }
 
+    /// The bank notifies one address per account: two centers never share a shop, a terminal, a régie.
+    @Test func bankAccountsAreUniqueAcrossFiles() throws {
+        let rules = [PaymentTypeRule(type: "systempay", account: { $0["site_id"].map { "systempay site_id \($0)" } }) { _, _ in [] }]
+        let base = try minimal()
+        func file(_ code: String, site: String) -> String {
+            // The minimal center with its own code, host, prefix and shop.
+            base.replacingOccurrences(of: "code: test", with: "code: \(code)")
+                .replacingOccurrences(of: "test.example.org", with: "\(code).example.org")
+                .replacingOccurrences(of: "invoice_prefix: TST", with: "invoice_prefix: \(code.prefix(3).uppercased())")
+                + "\npayment:\n  type: systempay\n  site_id: \"\(site)\"\n"
+        }
+        let catalog = CenterCatalog.parse(sources: [("a.yaml", .success(file("aaa", site: "11111111"))),
+                                                    ("b.yaml", .success(file("bbb", site: "11111111"))),
+                                                    ("c.yaml", .success(file("ccc", site: "22222222")))],
+                                          paymentRules: rules, environment: [:])
+        #expect(catalog.centers.map(\.file) == ["a.yaml", "c.yaml"], "\(catalog.allIssues)")
+        let issue = try #require(catalog.allIssues.first)
+        #expect(issue.file == "b.yaml" && issue.path == "payment" && issue.line > 1)
+        #expect(issue.message.contains("the bank account (systempay site_id 11111111) is already a.yaml's"))
+    }
+
     @Test func syntaxErrorsAndWrongShapes() {
         let broken = check("code: x\n  name: [oops\n")
         #expect(broken.allIssues.count == 1)

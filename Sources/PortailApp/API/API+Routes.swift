@@ -69,6 +69,14 @@ extension PortailRoutes {
                 if let clash = directory.snapshot.centers.first(where: { $0.center.code != center.code && !Set($0.center.hosts).isDisjoint(with: center.hosts) }) {
                     throw APIProblem(status: .conflict, title: "Host already served", detail: "A host of this file is already served by center \(clash.center.code).")
                 }
+                // So must bank accounts: the bank notifies one address per account (suspended centers count).
+                let rules = Dictionary(paymentRules.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
+                func account(_ center: Center) -> String? { center.payment.flatMap { rules[$0.type]?.account($0.parameters) } }
+                if let mine = account(center), let clash = (directory.snapshot.centers + directory.snapshot.suspended)
+                    .first(where: { $0.center.code != center.code && account($0.center) == mine }) {
+                    throw APIProblem(status: .conflict, title: "Bank account already used",
+                                     detail: "The bank account of this file (\(mine)) is already center \(clash.center.code)'s: each center needs its own.")
+                }
                 let outcome = try await CenterImporter(database: database).importCenters([(center, "api:\(staff.email)")], dryRun: dryRun).first!
                 if let refusal = outcome.refusal {
                     throw APIProblem(status: .conflict, title: "Import refused", detail: refusal)

@@ -8,7 +8,7 @@ extension PaymentProviderRegistry {
     /// How center files check their `payment:` blocks: one rule per registered provider type.
     public var rules: [PaymentTypeRule] {
         types.values.map { provider in
-            PaymentTypeRule(type: provider.type) { parameters, environment in
+            PaymentTypeRule(type: provider.type, account: { provider.accountIdentity(parameters: $0) }) { parameters, environment in
                 provider.validate(parameters: parameters, environment: environment).map { ($0.parameter, $0.message, $0.isMissingSecret) }
             }
         }

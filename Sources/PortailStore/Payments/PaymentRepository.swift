@@ -227,3 +227,26 @@ extension PaymentRepository {
         return (payment, transaction, attempt)
     }
 }
+
+// MARK: the return page
+
+extension PaymentRepository {
+    /// What the browser's return page says beside the attempt's state: the cart's hold (open and until
+    /// when) and the invoice the payment settled.
+    public static func returnDetails(
+        _ c: PostgresConnection, center: Int64, attempt: AttemptRecord, logger: Logger
+    ) async throws -> (holdUntil: Date?, invoice: String?) {
+        let hold = try await c.first("""
+            SELECT expires_at FROM carts WHERE center_id = \(center) AND id = \(attempt.cartID)
+              AND state IN ('open', 'paying') AND expires_at > now()
+            """, (Date.self), logger: logger)
+        let invoice = try await c.first("""
+            SELECT i.number FROM payments p
+            JOIN allocations a ON a.center_id = p.center_id AND a.payment_id = p.id AND a.amount_cents > 0
+            JOIN invoices i ON i.center_id = a.center_id AND i.id = a.invoice_id AND i.kind = 'invoice'
+            WHERE p.center_id = \(center) AND p.attempt_id = \(attempt.id)
+            ORDER BY i.id LIMIT 1
+            """, (String.self), logger: logger)
+        return (hold, invoice)
+    }
+}

@@ -30,9 +30,9 @@ import Testing
         return registry
     }
 
-    /// The portal with PayFiP pointed at a fresh fake that knows the régie (both centers use its numcli).
+    /// The portal with PayFiP pointed at a fresh fake that knows both centers' régies (123456 and 654321).
     func withPayFiP(_ body: @Sendable (Browser, PortalFixture, FakePayFiP, PaymentReconciliation) async throws -> Void) async throws {
-        let bank = try await FakePayFiP.start(clients: ["123456"])
+        let bank = try await FakePayFiP.start(clients: ["123456", "654321"])
         let registry = Self.registry()
         let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
             registry.provider(for: center, environment: [:], logger: TestCluster.logger)

@@ -43,7 +43,10 @@ import Testing
             #expect(action == bank.paymentURL)
             let back = try await payAtBank(start, .pay)
             #expect(bank.sent.map(\.status) == [200])
-            #expect(try await browser.get(portalPath(back)).text.contains("Paiement accepté"))
+            let accepted = try await browser.get(portalPath(back))
+            #expect(accepted.text.contains("Paiement accepté"))
+            // The accepted page links to the invoice the payment settled.
+            #expect(accepted.body.contains("href=\"/petit/factures/PET00001\""))
             #expect(try await fixture.reservationStates() == [1: "confirmed"])
             #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 2000, [1])])
             #expect(try await count(fixture, "SELECT count(*)::int FROM payments WHERE amount_cents = 2000 AND provider_transaction IS NOT NULL") == 1)
@@ -54,7 +57,11 @@ import Testing
     @Test func refusedAtTheBankConfirmsNothingAndTheCartIsPayableAgain() async throws {
         try await withSystemPay { browser, fixture, bank in
             let start = try await goToBank(browser, fixture: fixture)
-            try await payAtBank(start, .refuse)
+            let refused = try await browser.get(portalPath(try await payAtBank(start, .refuse)))
+            // The refused page says until when the places wait for another try.
+            #expect(refused.text.contains("Paiement refusé"))
+            #expect(refused.text.contains("Vos places restent réservées jusqu'au"))
+            #expect(refused.text.contains("Retour au panier"))
             #expect(try await fixture.reservationStates() == [1: "pending_payment"])
             #expect(try await fixture.lastCartState() == "open")
             #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)

@@ -25,6 +25,8 @@ struct ReturnModel {
     let waiting: Bool
     let paid: Bool
     let canRetry: Bool
+    /// The invoice the payment settled, linked from the page.
+    let invoice: String?
 }
 
 extension PortailRoutes {
@@ -145,10 +147,17 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             let reference = request.uri.queryParameters["ref"].map(String.init) ?? ""
-            let attempt = try await database.withCenter(record.id) { c in
-                try await PaymentRepository.attempt(c, center: record.id, reference: reference, logger: context.logger)
+            let found = try await database.withCenter(record.id) { c -> (AttemptRecord, Date?, String?)? in
+                guard let attempt = try await PaymentRepository.attempt(c, center: record.id, reference: reference, logger: context.logger),
+                      attempt.familyID == family else { return nil }
+                let details = try await PaymentRepository.returnDetails(c, center: record.id, attempt: attempt, logger: context.logger)
+                return (attempt, details.holdUntil, details.invoice)
             }
-            guard let attempt, attempt.familyID == family else { return Pages.notFound() }
+            guard let (attempt, holdUntil, invoice) = found else { return Pages.notFound() }
+            let zone = record.center.zone
+            // Until when the places wait for another try, or that they were let go.
+            let hold = holdUntil.map { "Vos places restent réservées jusqu'au \(French.dateTime($0, in: zone)) : vous pouvez réessayer." }
+                ?? "Le délai de réservation est passé : vos places ont été libérées, refaites votre réservation si vous le souhaitez."
             let model: ReturnModel
             switch attempt.state {
             case "paid":
@@ -156,19 +165,20 @@ extension PortailRoutes {
                                     message: attempt.flag == "refund_due"
                                         ? "Votre paiement de \(attempt.amount) est reçu, mais des places ont été prises pendant qu'il arrivait : le montant non utilisé est porté au crédit de votre compte."
                                         : "Votre paiement de \(attempt.amount) est enregistré : vos réservations sont confirmées.",
-                                    waiting: false, paid: true, canRetry: false)
+                                    waiting: false, paid: true, canRetry: false, invoice: invoice)
             case "refused", "cancelled", "expired":
                 model = ReturnModel(page: PageChrome(context), title: attempt.state == "refused" ? "Paiement refusé" : "Paiement non effectué",
-                                    message: "Aucun montant n'a été débité. Votre panier reste réservé jusqu'à l'heure indiquée : vous pouvez réessayer.",
-                                    waiting: false, paid: false, canRetry: true)
+                                    message: "Aucun montant n'a été débité. " + hold,
+                                    waiting: false, paid: false, canRetry: holdUntil != nil, invoice: nil)
             case "review":
                 model = ReturnModel(page: PageChrome(context), title: "Paiement à vérifier",
-                                    message: "Le montant annoncé par la banque ne correspond pas à votre panier. L'accueil de loisirs va vérifier et vous recontacter.",
-                                    waiting: false, paid: false, canRetry: false)
+                                    message: "La banque a débité un autre montant que celui de votre panier : il est porté au crédit de votre compte, "
+                                        + "et l'accueil de loisirs va vérifier. " + (holdUntil == nil ? "" : hold),
+                                    waiting: false, paid: false, canRetry: holdUntil != nil, invoice: nil)
             default:
                 model = ReturnModel(page: PageChrome(context), title: "Paiement en cours de confirmation",
                                     message: "Nous attendons la confirmation de la banque. Cette page se met à jour toute seule.",
-                                    waiting: true, paid: false, canRetry: false)
+                                    waiting: true, paid: false, canRetry: false, invoice: nil)
             }
             return templates.page("payment-return", model)
         }
