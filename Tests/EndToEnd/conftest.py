@@ -41,7 +41,7 @@ def centers_for_today(folder):
         "units": ["journee", "matin", "repas", "apres-midi"],
         "places": {"matin": 30, "repas": 30, "apres-midi": 30},
         "tariff": "journee-2026",
-        "booking": {"deadline": {"days_before": 2, "at": "12:00"}},
+        "booking": {"deadline": {"days_before": 2, "at": "12:00"}, "cancellation": {"days_before": 7, "at": "12:00"}},
     }]
     (folder / "opio.yaml").write_text(yaml.safe_dump(opio, allow_unicode=True, sort_keys=False))
     shutil.copy(ROOT / "centers" / "valbonne.yaml", folder / "valbonne.yaml")

@@ -226,3 +226,35 @@ def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
     expect(page.locator("#attente")).to_have_count(0)
     psql(server, f"UPDATE day_capacities SET places = 30 WHERE day = '{day}'")
     j.close()
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_cancelling_asks_first_and_says_what_it_gives_back(browser, server, width):
+    j = Journey(browser, server, f"annulation-{width}", {"width": width, "height": 800})
+    page = j.page
+    # A family per width: the first run's cancellation leaves a credit that would pay the second's cart.
+    email, child = ("famille.martin@example.org", "LÉA") if width == 360 else ("famille.bernard@example.org", "INÈS")
+    j.login("opio", email)
+    j.book(child, days=[6])
+    j.pay()
+    expect(page.get_by_text("vos réservations sont confirmées")).to_be_visible()
+    invoice = page.get_by_role("link", name=re.compile("Voir la facture OPI"))
+    expect(invoice).to_be_visible()
+    assert no_sideways_scroll(page)
+    # The newest reservation, from its page: the button asks first.
+    j.go("/opio/compte")
+    page.locator("table.reservations a[href*='/reservations/']").first.click()
+    page.get_by_role("link", name="Annuler cette réservation").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Annuler la réservation n° \d{5} \?"))).to_be_visible()
+    expect(page.get_by_text(re.compile("vous sera rendu sous forme d'avoir"))).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("annulation-confirmer")
+    # "Non" keeps it; "Oui" cancels it and shows the credit note.
+    page.get_by_role("link", name="Non, garder ma réservation").click()
+    expect(page.get_by_text("confirmée").first).to_be_visible()
+    page.get_by_role("link", name="Annuler cette réservation").click()
+    page.get_by_role("button", name="Oui, annuler cette réservation").click()
+    expect(page.get_by_role("heading", name=re.compile("Mes Factures & Paiements"))).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("annulation-faite")
+    j.close()

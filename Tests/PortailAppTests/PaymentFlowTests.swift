@@ -279,7 +279,17 @@ import PostgresNIO
             #expect(try await notify(client, bankNotification(form)) == .ok)
             let detail = try await browser.get("/petit/reservations/00001")
             #expect(detail.text.contains("Annuler cette réservation"))
-            let cancel = try await browser.post("/petit/reservations/00001/annuler", [])
+            // The button asks first: what is cancelled, the credit it gives, until when. Nothing is cancelled yet.
+            let asking = try await browser.get("/petit/reservations/00001/annuler")
+            #expect(asking.text.contains("Annuler la réservation n° 00001 ?"))
+            #expect(asking.text.contains("Son montant, 20,00 €"))
+            #expect(asking.text.contains("vous sera rendu sous forme d'avoir"))
+            #expect(asking.text.contains("Annulation possible jusqu'au"))
+            #expect(asking.text.contains("Non, garder ma réservation"))
+            let unconfirmed = try await browser.post("/petit/reservations/00001/annuler", [])
+            #expect(unconfirmed.status == .seeOther && unconfirmed.location == "/petit/reservations/00001/annuler")
+            #expect(try await browser.get("/petit/reservations/00001").text.contains("confirmée"))
+            let cancel = try await browser.post("/petit/reservations/00001/annuler", [("confirmer", "oui")])
             #expect(cancel.location == "/petit/factures?annulation=PET-AV00001")
             let ledger = try await browser.get(cancel.location!)
             #expect(ledger.text.contains("La réservation est annulée : l'avoir n° PET-AV00001"))
@@ -301,7 +311,7 @@ import PostgresNIO
                       - (SELECT sum(amount_cents) FROM allocations))::int
                 """) == 0)
             // Twice is refused.
-            #expect(try await browser.post("/petit/reservations/00001/annuler", []).status == .notFound)
+            #expect(try await browser.post("/petit/reservations/00001/annuler", [("confirmer", "oui")]).status == .notFound)
 
             // The credit is used first on the next cart: a 10 € day is paid with it, no bank involved.
             let periods = try await browser.get("/petit/reservations/nouvelle")

@@ -128,6 +128,7 @@ import Testing
         "GET /reservations/{numero}": .familyPage(parent: .ok, neighbour: .notFound),
         "POST /reservations/liste-attente": .familyForm(parent: .conflict, neighbour: .notFound),  // places left: book instead
         "POST /liste-attente/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such entry
+        "GET /reservations/{numero}/annuler": .familyPage(parent: .ok, neighbour: .notFound),  // asks first
         "POST /reservations/{numero}/annuler": .familyForm(parent: .redirect, neighbour: .notFound),
         "GET /panier": .familyPage(parent: .ok, neighbour: .ok),
         "GET /salle-attente/etat": .familyPage(parent: .ok, neighbour: .ok),  // no room at petit: "admitted"
@@ -280,7 +281,7 @@ import Testing
             check("/petit\(path) as petit's parent: \(page.status)", page.status == .notFound && page.body == unknown.body)
         }
         for number in world.autreReservations {
-            let cancel = try await parent.post("/petit/reservations/\(number)/annuler", [])
+            let cancel = try await parent.post("/petit/reservations/\(number)/annuler", [("confirmer", "oui")])
             check("cancel \(number) at petit: \(cancel.status)", cancel.status == .notFound && cancel.body == unknown.body)
             let removal = try await parent.post("/petit/panier/retirer", [("numero", number)])
             check("remove \(number) from petit's cart: \(removal.status)",
@@ -501,6 +502,7 @@ import Testing
         case "POST /reservations/liste-attente":
             return [("enfant", child), ("periode", "vacances"), ("attente", "\(world.period.startsOn.adding(days: 12).iso):journee")]
         case "POST /liste-attente/retirer": return [("entree", "1")]
+        case "POST /reservations/{numero}/annuler": return [("confirmer", "oui")]
         case "POST /paiement/notification", "POST /simulateur/paiement", "POST /simulateur/choix":
             return [("vads_amount", "1")]
         default: return []

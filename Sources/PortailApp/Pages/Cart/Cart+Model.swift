@@ -70,6 +70,8 @@ struct ReservationDetailModel {
     let page: PageChrome
     /// Until when the parent may cancel it, when they may.
     let cancelUntil: String?
+    /// The page asks the parent to confirm the cancellation.
+    let cancelling: Bool
     let notice: String?
     let row: ReservationRow
     let lines: [Line]

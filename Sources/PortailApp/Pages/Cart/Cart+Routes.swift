@@ -23,44 +23,59 @@ extension PortailRoutes {
         }
 
         router.get("/reservations/:numero") { request, context in
-            let record = try context.requireCenter
-            let family = try context.requireFamily
-            guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
-            let found = try await database.withCenter(record.id) { c in
-                try await ReservationQueries.reservation(c, center: record.id, family: family, number: number, logger: context.logger)
-            }
-            // Another family's or another center's number: the same 404 as an unknown one.
-            guard let (summary, lines) = found else { return Pages.notFound() }
-            let center = record.center
-            let now = Date()
-            let cancellable: String? = {
-                guard summary.state == "confirmed", let rule = center.period(summary.periodCode)?.cancellation else { return nil }
-                let first = lines.map(\.day).min() ?? summary.firstDay
-                let limit = rule.deadline(for: first, in: center.zone)
-                return limit > now ? French.dateTime(limit, in: center.zone) : nil
-            }()
-            let model = ReservationDetailModel(
-                page: PageChrome(context),
-                cancelUntil: cancellable,
-                notice: request.uri.queryParameters["confirmee"] != nil && summary.state == "confirmed"
-                    ? "Votre réservation est confirmée. Elle est facturée : réglez-la à l'accueil de loisirs (chèque, espèces, CESU, chèques vacances)." : nil,
-                row: ReservationRow(summary, center: center, base: context.basePath),
-                lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey, plural: false), price: $0.price.description) },
-                total: summary.total.description,
-                payment: summary.state == "pending_payment"
-                    ? "En attente de paiement" + (summary.cartExpiresAt.map { " avant \(French.dateTime($0, in: center.zone))" } ?? "")
-                    : summary.state == "confirmed" ? "Facturée" : "Aucun paiement"
-            )
-            return templates.page("reservation", model)
+            try await reservationPage(context, confirmed: request.uri.queryParameters["confirmee"] != nil, cancelling: false)
         }
+    }
+
+    /// A reservation of the family; `cancelling`: the page asks to confirm its cancellation (what is
+    /// cancelled, the credit it gives, until when), and nothing is cancelled before the parent says yes.
+    func reservationPage(_ context: AppRequestContext, confirmed: Bool, cancelling: Bool) async throws -> Response {
+        let record = try context.requireCenter
+        let family = try context.requireFamily
+        guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
+        let found = try await database.withCenter(record.id) { c in
+            try await ReservationQueries.reservation(c, center: record.id, family: family, number: number, logger: context.logger)
+        }
+        // Another family's or another center's number: the same 404 as an unknown one.
+        guard let (summary, lines) = found else { return Pages.notFound() }
+        let center = record.center
+        let now = Date()
+        let cancellable: String? = {
+            guard summary.state == "confirmed", let rule = center.period(summary.periodCode)?.cancellation else { return nil }
+            let first = lines.map(\.day).min() ?? summary.firstDay
+            let limit = rule.deadline(for: first, in: center.zone)
+            return limit > now ? French.dateTime(limit, in: center.zone) : nil
+        }()
+        if cancelling && cancellable == nil { return Pages.redirect("\(context.basePath)/reservations/\(French.number(number))") }
+        let model = ReservationDetailModel(
+            page: PageChrome(context),
+            cancelUntil: cancellable,
+            cancelling: cancelling,
+            notice: confirmed && summary.state == "confirmed"
+                ? "Votre réservation est confirmée. Elle est facturée : réglez-la à l'accueil de loisirs (chèque, espèces, CESU, chèques vacances)." : nil,
+            row: ReservationRow(summary, center: center, base: context.basePath),
+            lines: lines.map { .init(day: $0.day.french, designation: center.designation(forKey: $0.priceKey, plural: false), price: $0.price.description) },
+            total: summary.total.description,
+            payment: summary.state == "pending_payment"
+                ? "En attente de paiement" + (summary.cartExpiresAt.map { " avant \(French.dateTime($0, in: center.zone))" } ?? "")
+                : summary.state == "confirmed" ? "Facturée" : "Aucun paiement"
+        )
+        return templates.page("reservation", model)
     }
 
     func addCancellationRoutes(to router: Router<AppRequestContext>) {
         // A parent cancels a confirmed reservation before the period's cancellation deadline: credit note.
+        // First the page that says what would be cancelled; only its "Oui" cancels.
+        router.get("/reservations/:numero/annuler") { _, context in
+            try await reservationPage(context, confirmed: false, cancelling: true)
+        }
         router.post("/reservations/:numero/annuler") { _, context in
             let record = try context.requireCenter
             let family = try context.requireFamily
             guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
+            guard context.form["confirmer"] == "oui" else {
+                return Pages.redirect("\(context.basePath)/reservations/\(French.number(number))/annuler")
+            }
             do {
                 let note = try await database.withCenter(record.id) { c in
                     try await LedgerRepository.cancel(number: number, family: family, now: Date(), center: record.center, centerID: record.id,
