@@ -43,21 +43,11 @@ import Testing
     func withHelloAsso(_ body: @Sendable (Browser, PortalFixture, FakeHelloAsso, PaymentReconciliation) async throws -> Void) async throws {
         let bank = try await FakeHelloAsso.start(organizationSlug: "les-petits-loups", clientID: "client-12345678",
                                                  clientSecret: "secret-petit", signatureKey: "sign-petit")
-        let registry = Self.registry()
-        let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
-            registry.provider(for: center, environment: Self.environment, logger: TestCluster.logger)
+        // The fake knows one association, which both test centers name.
+        try await withProviderPortal(payment: Self.block(bank), registry: Self.registry(), environment: Self.environment,
+                                     checkingAccounts: false, stop: { await bank.stop() }) { browser, fixture, reconciliation in
+            try await body(browser, fixture, bank, reconciliation)
         }
-        let rules = registry.rules.map { rule in PaymentTypeRule(type: rule.type) { parameters, _ in rule.validate(parameters, Self.environment) } }
-        do {
-            try await withPortal(payment: Self.block(bank), provider: provider, paymentRules: rules) { client, fixture in
-                let reconciliation = PaymentReconciliation(database: fixture.database, paymentProvider: provider, logger: TestCluster.logger)
-                try await body(Browser(client), fixture, bank, reconciliation)
-            }
-        } catch {
-            await bank.stop()
-            throw error
-        }
-        await bank.stop()
     }
 
     /// "Accéder au paiement", then the association's notification URL set at the fake (the portal's

@@ -37,20 +37,11 @@ import Testing
 
     func withMonetico(_ body: @Sendable (Browser, PortalFixture, FakeMonetico) async throws -> Void) async throws {
         let bank = try await FakeMonetico.start(terminals: ["9344512": Self.key])
-        let registry = Self.registry()
-        let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
-            registry.provider(for: center, environment: Self.environment, logger: TestCluster.logger)
+        // The fake knows one terminal, which both test centers name.
+        try await withProviderPortal(payment: Self.block(bank), registry: Self.registry(), environment: Self.environment,
+                                     checkingAccounts: false, stop: { await bank.stop() }) { browser, fixture, _ in
+            try await body(browser, fixture, bank)
         }
-        let rules = registry.rules.map { rule in PaymentTypeRule(type: rule.type) { parameters, _ in rule.validate(parameters, Self.environment) } }
-        do {
-            try await withPortal(payment: Self.block(bank), provider: provider, paymentRules: rules) { client, fixture in
-                try await body(Browser(client), fixture, bank)
-            }
-        } catch {
-            await bank.stop()
-            throw error
-        }
-        await bank.stop()
     }
 
     /// "Accéder au paiement", then the TPE's CGI2 address set at the fake (the portal's notification

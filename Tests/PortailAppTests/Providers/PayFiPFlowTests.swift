@@ -33,20 +33,10 @@ import Testing
     /// The portal with PayFiP pointed at a fresh fake that knows both centers' régies (123456 and 654321).
     func withPayFiP(_ body: @Sendable (Browser, PortalFixture, FakePayFiP, PaymentReconciliation) async throws -> Void) async throws {
         let bank = try await FakePayFiP.start(clients: ["123456", "654321"])
-        let registry = Self.registry()
-        let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
-            registry.provider(for: center, environment: [:], logger: TestCluster.logger)
+        try await withProviderPortal(payment: Self.block(bank), registry: Self.registry(), environment: [:],
+                                     stop: { await bank.stop() }) { browser, fixture, reconciliation in
+            try await body(browser, fixture, bank, reconciliation)
         }
-        do {
-            try await withPortal(payment: Self.block(bank), provider: provider, paymentRules: registry.rules) { client, fixture in
-                let reconciliation = PaymentReconciliation(database: fixture.database, paymentProvider: provider, logger: TestCluster.logger)
-                try await body(Browser(client), fixture, bank, reconciliation)
-            }
-        } catch {
-            await bank.stop()
-            throw error
-        }
-        await bank.stop()
     }
 
     /// "Accéder au paiement": the redirect to the idOp's page, and the operation PayFiP opened.

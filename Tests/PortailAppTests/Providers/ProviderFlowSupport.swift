@@ -4,7 +4,9 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import PaymentKit
+import PortailConfig
 import PortailDomain
+import PortailTestSupport
 import Testing
 @testable import PortailApp
 
@@ -25,6 +27,37 @@ func providers(_ type: any PaymentProviderType.Type, environment: [String: Strin
         guard let settings = center.payment else { return nil }
         return try? type.make(parameters: settings.parameters, environment: environment)
     }
+}
+
+/// The portal whose centers pay through the providers of `registry`, made from each center's block with
+/// `environment` for its `*_env` secrets (the center files checked by the providers' own rules with those
+/// secrets, as `serve` does), with a reconciliation over them; `stop` ends the fake bank afterwards.
+/// `checkingAccounts: false` when the fake knows a single account that both test centers use.
+func withProviderPortal(
+    payment: String, registry: PaymentProviderRegistry, environment: [String: String], checkingAccounts: Bool = true,
+    stop: @Sendable () async -> Void, _ body: @Sendable (Browser, PortalFixture, PaymentReconciliation) async throws -> Void
+) async throws {
+    let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
+        registry.provider(for: center, environment: environment, logger: TestCluster.logger)
+    }
+    var rules: [PaymentTypeRule] = []
+    for rule in registry.rules {
+        let validate = rule.validate
+        let account = rule.account
+        rules.append(PaymentTypeRule(type: rule.type, account: { checkingAccounts ? account($0) : nil }) { parameters, _ in
+            validate(parameters, environment)
+        })
+    }
+    do {
+        try await withPortal(payment: payment, provider: provider, paymentRules: rules) { client, fixture in
+            let reconciliation = PaymentReconciliation(database: fixture.database, paymentProvider: provider, logger: TestCluster.logger)
+            try await body(Browser(client), fixture, reconciliation)
+        }
+    } catch {
+        await stop()
+        throw error
+    }
+    await stop()
 }
 
 /// Logs in as the parent of "petit" (unless told not to), books `days` journées and presses "Accéder au paiement".

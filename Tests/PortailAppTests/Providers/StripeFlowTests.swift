@@ -41,22 +41,10 @@ import Testing
     func withStripe(_ body: @Sendable (Browser, PortalFixture, FakeStripe, PaymentReconciliation) async throws -> Void) async throws {
         let bank = try await FakeStripe.start(accounts: [.init(secretKey: "sk_test_petit", webhookSecret: "whsec_petit"),
                                                          .init(secretKey: "sk_test_autre", webhookSecret: "whsec_autre")])
-        let registry = Self.registry()
-        let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
-            registry.provider(for: center, environment: Self.environment, logger: TestCluster.logger)
+        try await withProviderPortal(payment: Self.block(bank), registry: Self.registry(), environment: Self.environment,
+                                     stop: { await bank.stop() }) { browser, fixture, reconciliation in
+            try await body(browser, fixture, bank, reconciliation)
         }
-        // The center files are checked by Stripe's own rules, with this environment's secrets.
-        let rules = registry.rules.map { rule in PaymentTypeRule(type: rule.type) { parameters, _ in rule.validate(parameters, Self.environment) } }
-        do {
-            try await withPortal(payment: Self.block(bank), provider: provider, paymentRules: rules) { client, fixture in
-                let reconciliation = PaymentReconciliation(database: fixture.database, paymentProvider: provider, logger: TestCluster.logger)
-                try await body(Browser(client), fixture, bank, reconciliation)
-            }
-        } catch {
-            await bank.stop()
-            throw error
-        }
-        await bank.stop()
     }
 
     /// "Accéder au paiement", then the account's webhook endpoint registered at the fake (the portal's

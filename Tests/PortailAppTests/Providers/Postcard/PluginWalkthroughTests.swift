@@ -22,28 +22,16 @@ import Testing
     func withPostcard(_ body: @Sendable (Browser, PortalFixture, PostcardBank, PaymentReconciliation) async throws -> Void) async throws {
         let bank = PostcardBank(key: "postcard-secret")
         try await bank.start()
-        let registry = Self.registry()
         let block = """
             payment:
               type: postcard
               api_url: \(bank.api)
               key_env: POSTCARD_KEY
             """
-        let provider: @Sendable (Center) -> (any PaymentProvider)? = { center in
-            registry.provider(for: center, environment: Self.environment, logger: TestCluster.logger)
+        try await withProviderPortal(payment: block, registry: Self.registry(), environment: Self.environment,
+                                     stop: { await bank.stop() }) { browser, fixture, reconciliation in
+            try await body(browser, fixture, bank, reconciliation)
         }
-        do {
-            // The center files are checked with this environment's secrets, as `serve` does.
-            let rules = registry.rules.map { rule in PaymentTypeRule(type: rule.type) { parameters, _ in rule.validate(parameters, Self.environment) } }
-            try await withPortal(payment: block, provider: provider, paymentRules: rules) { client, fixture in
-                let reconciliation = PaymentReconciliation(database: fixture.database, paymentProvider: provider, logger: TestCluster.logger)
-                try await body(Browser(client), fixture, bank, reconciliation)
-            }
-        } catch {
-            await bank.stop()
-            throw error
-        }
-        await bank.stop()
     }
 
     func session(_ fixture: PortalFixture) async throws -> String {
