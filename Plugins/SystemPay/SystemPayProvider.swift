@@ -17,7 +17,7 @@ public enum SystemPayProvider: PaymentProviderType {
     public static func validate(parameters: [String: String], environment: [String: String]) -> [ParameterProblem] {
         var problems = ParameterProblem.unknown(
             in: parameters,
-            allowed: ["site_id", "mode", "test_key_env", "production_key_env", "algorithm", "platform", "url"]
+            allowed: ["site_id", "mode", "test_key_env", "production_key_env", "algorithm", "platform", "url", "rest_password_env", "api_url"]
         )
         if let site = parameters["site_id"] {
             if site.count != 8 || !site.allSatisfy(\.isNumber) {
@@ -42,8 +42,24 @@ public enum SystemPayProvider: PaymentProviderType {
             problems.append(ParameterProblem("platform", "unknown platform \"\(platform)\": use \(platforms.keys.sorted().joined(separator: ", ")) or give url"))
         }
         if let problem = ParameterProblem.bankURL("url", in: parameters, testMode: mode == "TEST") { problems.append(problem) }
+        // The REST API (optional): lets the portal ask what became of a payment whose IPN never came.
+        if parameters["rest_password_env"] != nil {
+            if let p = ParameterProblem.secret("rest_password_env", in: parameters, environment: environment) { problems.append(p) }
+            if parameters["api_url"] == nil, apiPlatforms[parameters["platform"] ?? "systempay"] == nil {
+                problems.append(ParameterProblem("api_url", "give api_url, the address of the platform's REST API (https://api…): it has no default for this platform"))
+            }
+        } else if parameters["api_url"] != nil {
+            problems.append(ParameterProblem("api_url", "api_url is for the REST API: give rest_password_env too, or remove api_url"))
+        }
+        if let problem = ParameterProblem.bankURL("api_url", in: parameters, testMode: mode == "TEST") { problems.append(problem) }
         return problems
     }
+
+    /// REST API of each platform (Lyra's V4 API: `/api-payment/V4/...`); `api_url` overrides them.
+    public static let apiPlatforms = [
+        "systempay": "https://api.systempay.fr",
+        "payzen": "https://api.payzen.eu",
+    ]
 
     /// TEST (the default) signs with the test key: the bank's test platform accepts test cards, pays nothing.
     /// The shop (site_id): one center per account.
@@ -59,11 +75,14 @@ public enum SystemPayProvider: PaymentProviderType {
         }
         let mode = parameters["mode"] ?? "TEST"
         let key = environment[parameters[mode == "TEST" ? "test_key_env" : "production_key_env"]!]!
-        return SystemPayShop(
+        let shop = SystemPayShop(
             siteID: parameters["site_id"]!, mode: mode, key: key,
             algorithm: SignatureAlgorithm(rawValue: parameters["algorithm"] ?? "HMAC-SHA-256")!,
             paymentURL: parameters["url"] ?? platforms[parameters["platform"] ?? "systempay"]!
         )
+        guard let passwordName = parameters["rest_password_env"] else { return shop }
+        return SystemPayRESTShop(shop: shop, password: environment[passwordName]!,
+                                 apiURL: parameters["api_url"] ?? apiPlatforms[parameters["platform"] ?? "systempay"]!)
     }
 }
 
@@ -191,7 +210,8 @@ public struct SystemPayShop: PaymentProvider {
         }
         let transID = values["vads_trans_id"] ?? ""
         let day = String((values["vads_trans_date"] ?? "").prefix(8))
-        let event = values["vads_trans_uuid"].flatMap { $0.isEmpty ? nil : $0 } ?? "\(siteID)|\(day)|\(transID)"
+        let uuid = values["vads_trans_uuid"].flatMap { $0.isEmpty ? nil : $0 }
+        let event = uuid ?? "\(siteID)|\(day)|\(transID)"
         return VerifiedNotification(
             idempotencyKey: "\(event)|\(status)",
             attemptReference: reference,
@@ -199,7 +219,8 @@ public struct SystemPayShop: PaymentProvider {
             amountCents: values["vads_amount"].flatMap(Int.init),
             currency: values["vads_currency"].map { $0 == "978" ? "EUR" : $0 },
             providerStatus: status,
-            providerTransaction: "\(day)\(transID)"
+            // The transaction's uuid, as the REST API names it too (older IPNs without one: its date and number).
+            providerTransaction: uuid ?? "\(day)\(transID)"
         )
     }
 

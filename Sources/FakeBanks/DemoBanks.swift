@@ -133,8 +133,14 @@ public final class DemoBanks: Sendable {
             let shops = of("systempay").filter { $0.parameters["site_id"] != nil }
             if !shops.isEmpty {
                 var keys: [String: String] = [:]
-                for account in shops where keys[account.parameters["site_id"]!] == nil { keys[account.parameters["site_id"]!] = DemoSecret.alphanumeric(16) }
-                let bank = try await FakeSystemPay.start(shops: keys)
+                var passwords: [String: String] = [:]
+                for account in shops where keys[account.parameters["site_id"]!] == nil {
+                    keys[account.parameters["site_id"]!] = DemoSecret.alphanumeric(16)
+                    if account.parameters["rest_password_env"] != nil {
+                        passwords[account.parameters["site_id"]!] = "testpassword_" + DemoSecret.alphanumeric(24)
+                    }
+                }
+                let bank = try await FakeSystemPay.start(shops: keys, restPasswords: passwords)
                 started.append { await bank.stop() }
                 systemPay = bank
                 for account in shops {
@@ -142,11 +148,14 @@ public final class DemoBanks: Sendable {
                     let mode = account.parameters["mode"] ?? "TEST"
                     let name = account.parameters[mode == "TEST" ? "test_key_env" : "production_key_env"]
                     let platform = account.parameters["platform"] ?? "systempay"
+                    var overrides = ["url": bank.paymentURL, "algorithm": "HMAC-SHA-256"]  // the fake signs with HMAC-SHA-256 only
+                    var environment = name.map { [$0: key] } ?? [:]
+                    if let passwordName = account.parameters["rest_password_env"], let password = passwords[account.parameters["site_id"]!] {
+                        overrides["api_url"] = bank.apiURL
+                        environment[passwordName] = password
+                    }
                     accept(account, bank: platform == "payzen" ? "PayZen" : platform == "systempay" ? "SystemPay" : platform.capitalized,
-                           address: bank.server.baseURL,
-                           // The fake signs with HMAC-SHA-256 only.
-                           overrides: ["url": bank.paymentURL, "algorithm": "HMAC-SHA-256"],
-                           environment: name.map { [$0: key] } ?? [:])
+                           address: bank.server.baseURL, overrides: overrides, environment: environment)
                 }
             }
 

@@ -26,9 +26,56 @@ public final class FakeSystemPay: Sendable {
     public var paymentURL: String { server.baseURL + "/vads-payment/" }
     public var sent: [SentNotification] { sentLog.withLock { $0 } }
 
-    public static func start(shops: [String: String], port: Int = 0) async throws -> FakeSystemPay {
+    /// A transaction as the REST API's `Order/Get` shows it.
+    public struct Transaction: Sendable {
+        public var uuid: String
+        public var amountCents: Int
+        /// PAID, UNPAID, RUNNING.
+        public var status: String
+        /// The vads_trans_status of the transaction: AUTHORISED, REFUSED, ABANDONED ...
+        public var detailedStatus: String
+        /// DEBIT (a payment) or CREDIT (a refund).
+        public var operationType: String
+
+        public init(uuid: String, amountCents: Int, status: String, detailedStatus: String, operationType: String = "DEBIT") {
+            self.uuid = uuid
+            self.amountCents = amountCents
+            self.status = status
+            self.detailedStatus = detailedStatus
+            self.operationType = operationType
+        }
+    }
+
+    /// site_id -> REST API password; a shop without one cannot use the REST API.
+    let restPasswords: [String: String]
+    /// "site_id|order" -> the order's transactions, as the payer's choices made them.
+    let orders = Mutex<[String: [Transaction]]>([:])
+    let restLog = Mutex<[String]>([])
+
+    /// The REST API's address to give a center as `api_url:`.
+    public var apiURL: String { server.baseURL }
+    /// The orders asked about through the REST API, in order.
+    public var restQueries: [String] { restLog.withLock { $0 } }
+
+    public func transactions(site: String, order: String) -> [Transaction] { orders.withLock { $0["\(site)|\(order)"] ?? [] } }
+
+    /// Adds (or, same uuid, replaces) a transaction of an order, as the bank's back office would show it.
+    public func record(_ transaction: Transaction, site: String, order: String) {
+        orders.withLock { orders in
+            var list = orders["\(site)|\(order)", default: []].filter { $0.uuid != transaction.uuid }
+            list.append(transaction)
+            orders["\(site)|\(order)"] = list
+        }
+    }
+
+    public static func start(shops: [String: String], restPasswords: [String: String] = [:], port: Int = 0) async throws -> FakeSystemPay {
         let holder = Holder<FakeSystemPay>()
         let server = try await FakeBankServer.start(port: port) { router in
+            router.post("/api-payment/V4/Order/Get") { request, _ in
+                var request = request
+                let body = try await request.text()
+                return holder.value!.orderGet(authorization: request.headers[.authorization], body: body)
+            }
             router.post("/vads-payment/") { request, _ in
                 var request = request
                 return try await holder.value!.page(try await request.form())
@@ -38,14 +85,45 @@ public final class FakeSystemPay: Sendable {
                 return try await holder.value!.choose(try await request.form())
             }
         }
-        let bank = FakeSystemPay(server: server, shops: shops)
+        let bank = FakeSystemPay(server: server, shops: shops, restPasswords: restPasswords)
         holder.value = bank
         return bank
     }
 
-    private init(server: FakeBankServer, shops: [String: String]) {
+    private init(server: FakeBankServer, shops: [String: String], restPasswords: [String: String]) {
         self.server = server
         self.shops = shops
+        self.restPasswords = restPasswords
+    }
+
+    /// `Order/Get`: Basic authentication with the shop id and its REST password; every answer is HTTP 200
+    /// with `status` SUCCESS or ERROR, as Lyra's API answers (an unknown order: ERROR PSP_010).
+    func orderGet(authorization: String?, body: String) -> Response {
+        guard let authorization, authorization.hasPrefix("Basic "),
+              let decoded = Data(base64Encoded: String(authorization.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+              let colon = decoded.firstIndex(of: ":"),
+              let password = restPasswords[String(decoded[..<colon])],
+              constantTimeEquals(String(decoded[decoded.index(after: colon)...]), password) else {
+            return .json(["status": "ERROR", "answer": ["errorCode": "INT_905", "errorMessage": "invalid credentials"]], status: .unauthorized)
+        }
+        let site = String(decoded[..<colon])
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any], let order = object["orderId"] as? String else {
+            return .json(["status": "ERROR", "answer": ["errorCode": "INT_009", "errorMessage": "invalid orderId"]])
+        }
+        restLog.withLock { $0.append(order) }
+        let transactions = self.transactions(site: site, order: order)
+        guard !transactions.isEmpty else {
+            return .json(["status": "ERROR", "answer": ["errorCode": "PSP_010", "errorMessage": "transaction not found"]])
+        }
+        let paid = transactions.contains { $0.status == "PAID" }
+        return .json(["status": "SUCCESS", "answer": [
+            "shopId": site, "orderCycle": paid ? "CLOSED" : "OPEN", "orderStatus": paid ? "PAID" : "UNPAID",
+            "orderDetails": ["orderId": order],
+            "transactions": transactions.map { t -> [String: Any] in
+                ["uuid": t.uuid, "amount": t.amountCents, "currency": "EUR", "status": t.status,
+                 "detailedStatus": t.detailedStatus, "operationType": t.operationType]
+            },
+        ] as [String: Any]])
     }
 
     public func stop() async { await server.stop() }
@@ -78,7 +156,10 @@ public final class FakeSystemPay: Sendable {
         case .refuse: "REFUSED"
         case .abandon: "ABANDONED"
         }
-        let ipn = Self.notification(values, status: status, uuid: UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased(), key: key)
+        let uuid = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        record(Transaction(uuid: uuid, amountCents: Int(values["vads_amount"] ?? "") ?? 0, status: outcome == .pay ? "PAID" : "UNPAID",
+                           detailedStatus: status), site: values["vads_site_id"]!, order: values["vads_order_id"] ?? "")
+        let ipn = Self.notification(values, status: status, uuid: uuid, key: key)
         if let url = values["vads_url_check"] {
             await FakeBankServer.notify(delivery) { try await self.post(ipn, to: url) }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import FakeBanks
 import Testing
 @testable import PaymentKit
 @testable import SystemPay
@@ -194,5 +195,81 @@ struct NoNetwork: ProviderHTTPClient {
         let verified = try bank.verify(notification: body)
         #expect(verified.status == .paid && verified.attemptReference == "R-1" && verified.amountCents == 1250)
         #expect(throws: NotificationRejected.self) { try SimulatorBank(key: "other").verify(notification: body) }
+    }
+}
+
+/// The REST API's `Order/Get`, asked of the fake platform over HTTP.
+@Suite struct SystemPayStatusTests {
+    static let password = "testpassword_fake"
+
+    func withShop(_ body: (SystemPayRESTShop, FakeSystemPay, ProviderServices) async throws -> Void) async throws {
+        let bank = try await FakeSystemPay.start(shops: ["12345678": documentationKey], restPasswords: ["12345678": Self.password])
+        let parameters = ["site_id": "12345678", "test_key_env": "KEY", "rest_password_env": "REST", "api_url": bank.apiURL, "url": bank.paymentURL]
+        let made = try SystemPayProvider.make(parameters: parameters, environment: ["KEY": documentationKey, "REST": Self.password])
+        let shop = try #require(made as? SystemPayRESTShop)
+        #expect(made.capabilities == [.status])
+        do {
+            try await body(shop, bank, ProviderServices(http: LocalBankHTTPClient(), references: InMemoryReferences()))
+        } catch {
+            await bank.stop()
+            throw error
+        }
+        await bank.stop()
+    }
+
+    func identity(_ reference: String) -> AttemptIdentity {
+        AttemptIdentity(reference: reference, amountCents: 1042, currency: "EUR", createdAt: Date(), providerReference: nil)
+    }
+
+    @Test func anOrderThePlatformDoesNotKnowHasNoNewsYet() async throws {
+        try await withShop { shop, bank, services in
+            let answer = try await shop.status(of: identity("OPI-1-1"), services: services)
+            #expect(answer == nil)
+            #expect(bank.restQueries == ["OPI-1-1"])
+        }
+    }
+
+    @Test func aPaidTransactionWinsOverAnEarlierRefusalAndARefundIsNeverAPayment() async throws {
+        try await withShop { shop, bank, services in
+            bank.record(.init(uuid: "u-refused", amountCents: 1042, status: "UNPAID", detailedStatus: "REFUSED"), site: "12345678", order: "OPI-1-1")
+            let refused = try #require(try await shop.status(of: identity("OPI-1-1"), services: services))
+            #expect(refused.status == .refused && refused.providerTransaction == "u-refused")
+            bank.record(.init(uuid: "u-paid", amountCents: 1042, status: "PAID", detailedStatus: "CAPTURED"), site: "12345678", order: "OPI-1-1")
+            bank.record(.init(uuid: "u-refund", amountCents: 1042, status: "PAID", detailedStatus: "CAPTURED", operationType: "CREDIT"),
+                        site: "12345678", order: "OPI-1-1")
+            let paid = try #require(try await shop.status(of: identity("OPI-1-1"), services: services))
+            #expect(paid.status == .paid && paid.providerTransaction == "u-paid" && paid.amountCents == 1042 && paid.currency == "EUR")
+            // The IPN of the same transaction names it the same way: one payment whichever comes first.
+            #expect(paid.idempotencyKey == "u-paid|CAPTURED")
+            bank.record(.init(uuid: "u-wait", amountCents: 1042, status: "RUNNING", detailedStatus: "WAITING_AUTHORISATION"),
+                        site: "12345678", order: "OPI-2-1")
+            let waiting = try await shop.status(of: identity("OPI-2-1"), services: services)
+            #expect(waiting?.status == .pending)
+        }
+    }
+
+    @Test func wrongCredentialsAreAFailureNotAnAnswer() async throws {
+        try await withShop { shop, bank, services in
+            let wrong = SystemPayRESTShop(shop: shop.shop, password: "testpassword_wrong", apiURL: bank.apiURL)
+            await #expect(throws: ProviderCallFailed.self) { try await wrong.status(of: identity("OPI-1-1"), services: services) }
+        }
+    }
+
+    @Test func theRESTPasswordAndAddressAreChecked() throws {
+        let base = ["site_id": "12345678", "test_key_env": "KEY"]
+        let environment = ["KEY": "k", "REST": "p"]
+        #expect(SystemPayProvider.validate(parameters: base.merging(["rest_password_env": "REST"]) { $1 }, environment: environment).isEmpty)
+        let missing = SystemPayProvider.validate(parameters: base.merging(["rest_password_env": "NOPE"]) { $1 }, environment: environment)
+        #expect(missing.map(\.parameter) == ["rest_password_env"] && missing[0].isMissingSecret)
+        let alone = SystemPayProvider.validate(parameters: base.merging(["api_url": "https://api.example.org"]) { $1 }, environment: environment)
+        #expect(alone.map(\.parameter) == ["api_url"])
+        let noDefault = SystemPayProvider.validate(parameters: base.merging(["rest_password_env": "REST", "platform": "scellius"]) { $1 },
+                                                   environment: environment)
+        #expect(noDefault.map(\.parameter) == ["api_url"])
+        let plain = SystemPayProvider.validate(parameters: base.merging(["rest_password_env": "REST", "api_url": "http://api.example.org"]) { $1 },
+                                               environment: environment)
+        #expect(plain.map(\.parameter) == ["api_url"])
+        // Without a REST password the shop is the form-only one: it cannot be asked.
+        #expect(try SystemPayProvider.make(parameters: base, environment: environment).capabilities == [])
     }
 }

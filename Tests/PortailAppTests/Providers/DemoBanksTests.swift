@@ -31,6 +31,7 @@ import Testing
               production_key_env: SHOP_PRODUCTION_KEY
               algorithm: SHA-1
               platform: payzen
+              rest_password_env: SHOP_REST_PASSWORD
             """,
         "stripe": """
             payment:
@@ -149,6 +150,11 @@ import Testing
             // Both centers' providers are made against their fakes, with the fakes' secrets.
             #expect(provider(fixture.petit.center) != nil && provider(fixture.autre.center) != nil)
             #expect(!mine.environment.isEmpty || petit == "payfip")
+            // A center whose file names its REST password can be asked by the reconciliation, at its fake.
+            if petit == "systempay" {
+                #expect(provider(fixture.petit.center)?.capabilities.contains(.status) == true)
+                #expect(mine.overrides["api_url"] == mine.address)
+            }
 
             let start = try await goToBank(browser, fixture: fixture)
             switch start {
@@ -208,7 +214,7 @@ import Testing
             let opio = try #require(banks.routes["opio"])
             let made = opio.parameters(try parameters("systempay"))
             #expect(made["url"] == banks.systemPay?.paymentURL && made["site_id"] == "12345678" && made["algorithm"] == "HMAC-SHA-256")
-            #expect(Set(opio.environment.keys) == ["SHOP_TEST_KEY"])
+            #expect(Set(opio.environment.keys) == ["SHOP_TEST_KEY", "SHOP_REST_PASSWORD"] && made["api_url"] == banks.systemPay?.apiURL)
             #expect(banks.routes["mairie"]?.parameters([:])["service_url"] == banks.payFiP?.serviceURL)
             #expect(Set(try #require(banks.routes["asso-a"]).environment.keys) == ["HELLOASSO_CLIENT_SECRET", "HELLOASSO_SIGNATURE_KEY"])
             #expect(DemoBanks.notificationURL(portal: "http://127.0.0.1:8099", center: "opio") == "http://127.0.0.1:8099/opio/paiement/notification")

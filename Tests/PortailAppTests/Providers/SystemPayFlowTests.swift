@@ -11,6 +11,9 @@ import Testing
 @Suite struct SystemPayFlowTests {
     static let key = "7766554433221100"
 
+    static let restPassword = "testpassword_fake"
+    static let environment = ["FAKE_SHOP_KEY": key, "FAKE_SHOP_REST": restPassword]
+
     static func block(_ bank: FakeSystemPay) -> String {
         """
         payment:
@@ -18,22 +21,30 @@ import Testing
           mode: TEST
           site_id: "12345678"
           test_key_env: FAKE_SHOP_KEY
+          rest_password_env: FAKE_SHOP_REST
           url: \(bank.paymentURL)
+          api_url: \(bank.apiURL)
         """
+    }
+
+    static func registry() -> PaymentProviderRegistry {
+        var registry = PaymentProviderRegistry()
+        registry.register(SystemPayProvider.self)
+        return registry
     }
 
     /// The portal with SystemPay pointed at a fresh fake bank that knows both centers' shops.
     func withSystemPay(_ body: @Sendable (Browser, PortalFixture, FakeSystemPay) async throws -> Void) async throws {
-        let bank = try await FakeSystemPay.start(shops: ["12345678": Self.key, "87654321": Self.key])
-        do {
-            try await withPortal(payment: Self.block(bank), provider: providers(SystemPayProvider.self, environment: ["FAKE_SHOP_KEY": Self.key])) { client, fixture in
-                try await body(Browser(client), fixture, bank)
-            }
-        } catch {
-            await bank.stop()
-            throw error
+        try await withReconciliation { browser, fixture, bank, _ in try await body(browser, fixture, bank) }
+    }
+
+    func withReconciliation(_ body: @Sendable (Browser, PortalFixture, FakeSystemPay, PaymentReconciliation) async throws -> Void) async throws {
+        let bank = try await FakeSystemPay.start(shops: ["12345678": Self.key, "87654321": Self.key],
+                                                 restPasswords: ["12345678": Self.restPassword, "87654321": Self.restPassword])
+        try await withProviderPortal(payment: Self.block(bank), registry: Self.registry(), environment: Self.environment,
+                                     stop: { await bank.stop() }) { browser, fixture, reconciliation in
+            try await body(browser, fixture, bank, reconciliation)
         }
-        await bank.stop()
     }
 
     @Test func paidAtTheBankConfirmsInvoicesAndRecordsThePaymentOnce() async throws {
@@ -137,6 +148,45 @@ import Testing
             #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 2)
             #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag = 'double_payment'") == 1)
             #expect(try await fixture.credit() == 2000)
+        }
+    }
+
+    /// The IPN never comes: reconciliation asks the REST API about the order and finds the payment; the IPN
+    /// arriving afterwards is the same transaction, no second payment.
+    @Test func withoutAnIPNReconciliationFindsThePayment() async throws {
+        try await withReconciliation { browser, fixture, bank, reconciliation in
+            let start = try await goToBank(browser, fixture: fixture)
+            guard case .form(_, let fields) = start else { Issue.record("SystemPay starts with a form"); return }
+            // Nothing at the platform yet: no news, nothing changed.
+            #expect(try await reconciliation.reconcile(fixture.petit, quietFor: 0, since: Date().addingTimeInterval(-3600)).isEmpty)
+            try await payAtBank(start, .pay, delivery: .never)
+            #expect(bank.sent.isEmpty)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            let changes = try await reconciliation.reconcile(fixture.petit, quietFor: 0, since: Date().addingTimeInterval(-3600))
+            #expect(changes.map(\.bankStatus) == ["AUTHORISED"])
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+            #expect(try await fixture.invoices() == [BilledInvoice("PET00001", 2000, [1])])
+            // The late IPN of the same transaction.
+            var form: [String: String] = [:]
+            for (name, value) in fields { form[name] = value }
+            let transaction = try #require(bank.transactions(site: "12345678", order: form["vads_order_id"]!).first)
+            let ipn = FakeSystemPay.notification(form, status: "AUTHORISED", uuid: transaction.uuid, key: Self.key)
+            let url = try #require(form["vads_url_check"])
+            #expect(try await BankHTTP.post(url, contentType: "application/x-www-form-urlencoded", body: ipn) == 200)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag IS NOT NULL") == 0)
+        }
+    }
+
+    /// A refusal the IPN never told: reconciliation learns it, nothing is confirmed, the cart is payable again.
+    @Test func reconciliationLearnsARefusal() async throws {
+        try await withReconciliation { browser, fixture, bank, reconciliation in
+            try await payAtBank(try await goToBank(browser, fixture: fixture), .refuse, delivery: .never)
+            let changes = try await reconciliation.reconcile(fixture.petit, quietFor: 0, since: Date().addingTimeInterval(-3600))
+            #expect(changes.map(\.bankStatus) == ["REFUSED"])
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(try await fixture.lastCartState() == "open")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
         }
     }
 }
