@@ -267,21 +267,25 @@ public struct HelloAssoAccount: StatusQueryingProvider {
         guard let intentID, let intent = try await storedIntent(intentID, services: services) else {
             throw NotificationNotApplicable("HelloAsso \(eventType) about no checkout this portal opened")
         }
-        guard let readBack = try await readIntent(intentID, intent: intent, services: services) else {
-            throw ProviderCallFailed("HelloAsso does not know checkout intent \(intentID) it notified about")
-        }
-        guard let outcome = readBack.outcome else {
-            // No order yet: a payment announced as authorized shows on the intent a moment later, so HelloAsso
-            // is asked to send again; anything else is not applicable.
-            if Self.announcesAuthorized(data) {
-                throw ProviderCallFailed("HelloAsso's intent \(intentID) shows no order yet for an authorized payment: retry")
+        // What HelloAsso answers is what counts: one read-back of an intent every 2 seconds at most, whatever
+        // is posted, and none once HelloAsso gave its final word (a replay gets that word again).
+        return try await services.believedOnTheBanksWord("intent:\(intentID)") {
+            guard let readBack = try await readIntent(intentID, intent: intent, services: services) else {
+                throw ProviderCallFailed("HelloAsso does not know checkout intent \(intentID) it notified about")
             }
-            throw NotificationNotApplicable("HelloAsso \(eventType): intent \(intentID) has no order")
+            guard let outcome = readBack.outcome else {
+                // No order yet: a payment announced as authorized shows on the intent a moment later, so HelloAsso
+                // is asked to send again; anything else is not applicable.
+                if Self.announcesAuthorized(data) {
+                    throw ProviderCallFailed("HelloAsso's intent \(intentID) shows no order yet for an authorized payment: retry")
+                }
+                throw NotificationNotApplicable("HelloAsso \(eventType): intent \(intentID) has no order")
+            }
+            // Keyed by what HelloAsso's own answer says, never by the body's eventType or ids (anyone may post a
+            // body): a forged body makes no new key, nor takes the key a genuine notification will have. The
+            // Payment and Order notifications and the status query of one order are one event.
+            return (outcome.notification(reference: intent.reference), outcome.status != .pending)
         }
-        // Keyed by what HelloAsso's own answer says, never by the body's eventType or ids (anyone may post a
-        // body): a forged body makes no new key, nor takes the key a genuine notification will have. The
-        // Payment and Order notifications and the status query of one order are one event.
-        return outcome.notification(reference: intent.reference)
     }
 
     func storedIntent(_ id: String, services: ProviderServices) async throws -> Intent? {

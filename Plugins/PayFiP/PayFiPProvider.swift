@@ -240,26 +240,30 @@ public struct PayFiPRegie: StatusQueryingProvider {
               let operation = try? JSONDecoder().decode(Operation.self, from: Data(stored.utf8)) else {
             throw NotificationRejected("idOp \(idOp) was not opened by this center")
         }
-        switch try await details(idOp, services: services) {
-        case .fault(let code, let message) where code == "P5":
-            // The payer has not finished (or never will): not a final word; PayFiP or reconciliation asks again.
-            throw ProviderCallFailed("PayFiP has no result yet for idOp \(idOp): P5 \(message)")
-        case .fault(let code, let message) where code == "P1":
-            throw NotificationRejected("PayFiP does not know idOp \(idOp): P1 \(message)")
-        case .fault(let code, let message):
-            throw ProviderCallFailed("PayFiP could not give the details of idOp \(idOp): \(code) \(message)")
-        case .result(let values):
-            let verified = try normalise(values, idOp: idOp, operation: operation)
-            if values["resultrans"] == "A", let createdAt = operation.createdAt,
-               services.now().timeIntervalSince(createdAt) < Self.expiryThreshold {
-                // An abandon within 20 minutes may still be followed by a payment on the same idOp (the rule
-                // `status(of:)` follows): not final yet. Its own key, so that the final A later is no duplicate.
-                var pending = verified
-                pending.status = .pending
-                pending.idempotencyKey = "\(idOp)|A|pending"
-                return pending
+        // The notification proves nothing by itself: PayFiP's answer does. One question about an idOp every
+        // 2 seconds at most, and none once PayFiP gave its final word (a replay gets that word again).
+        return try await services.believedOnTheBanksWord("details:\(idOp)") {
+            switch try await details(idOp, services: services) {
+            case .fault(let code, let message) where code == "P5":
+                // The payer has not finished (or never will): not a final word; PayFiP or reconciliation asks again.
+                throw ProviderCallFailed("PayFiP has no result yet for idOp \(idOp): P5 \(message)")
+            case .fault(let code, let message) where code == "P1":
+                throw NotificationRejected("PayFiP does not know idOp \(idOp): P1 \(message)")
+            case .fault(let code, let message):
+                throw ProviderCallFailed("PayFiP could not give the details of idOp \(idOp): \(code) \(message)")
+            case .result(let values):
+                let verified = try normalise(values, idOp: idOp, operation: operation)
+                if values["resultrans"] == "A", let createdAt = operation.createdAt,
+                   services.now().timeIntervalSince(createdAt) < Self.expiryThreshold {
+                    // An abandon within 20 minutes may still be followed by a payment on the same idOp (the rule
+                    // `status(of:)` follows): not final yet. Its own key, so that the final A later is no duplicate.
+                    var pending = verified
+                    pending.status = .pending
+                    pending.idempotencyKey = "\(idOp)|A|pending"
+                    return (pending, false)
+                }
+                return (verified, verified.status != .pending)
             }
-            return verified
         }
     }
 

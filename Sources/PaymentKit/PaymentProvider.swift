@@ -201,7 +201,7 @@ public enum PaymentStatus: String, Sendable, Codable {
 }
 
 /// An authenticated notification.
-public struct VerifiedNotification: Sendable {
+public struct VerifiedNotification: Sendable, Codable {
     /// Unique per bank event: the same event delivered twice has the same key.
     public var idempotencyKey: String
     /// Our attempt reference, as the bank echoed it.
@@ -294,8 +294,25 @@ extension ParameterProblem {
         guard let name = parameters[parameter] else {
             return ParameterProblem(parameter, "missing \"\(parameter)\": name the environment variable that holds this secret")
         }
+        if let problem = secretName(name, parameter: parameter) { return problem }
         guard let value = environment[name], !value.isEmpty else {
             return ParameterProblem(parameter, "the environment variable \(name) is not set: export it before starting the portal", isMissingSecret: true)
+        }
+        return nil
+    }
+
+    /// Checks the name a `*_env` parameter gives: capitals, digits and underscores, and never one of the
+    /// portal's own variables (`PORTAIL_*`, PostgreSQL's `PG*`) nor the system's: a center file names a bank
+    /// secret, and the provider sends it to the bank's address, which the file also gives.
+    public static func secretName(_ name: String, parameter: String) -> ParameterProblem? {
+        let allowed = name.utf8.allSatisfy { (65...90).contains($0) || (48...57).contains($0) || $0 == 95 }
+        guard allowed, let first = name.utf8.first, (65...90).contains(first), name.count <= 100 else {
+            return ParameterProblem(parameter, "\(parameter) must name an environment variable in capitals, digits and underscores (like OPIO_STRIPE_SECRET_KEY), found \"\(name.prefix(100))\"")
+        }
+        let reserved = ["PORTAIL_", "PG"]
+        let system: Set<String> = ["PATH", "HOME", "USER", "SHELL", "PWD", "HOSTNAME", "DATABASE_URL", "LD_LIBRARY_PATH", "LD_PRELOAD"]
+        if reserved.contains(where: { name.hasPrefix($0) }) || system.contains(name) {
+            return ParameterProblem(parameter, "\(parameter) names \(name), a variable of the portal or the system, not a bank secret: give the secret a name of its own (like OPIO_STRIPE_SECRET_KEY)")
         }
         return nil
     }

@@ -7,11 +7,82 @@ public struct ProviderServices: Sendable {
     public var references: any ProviderReferences
     /// The time now (tests move it).
     public var now: @Sendable () -> Date
+    /// Bounds the calls to the bank that a notification may cause (see `ProviderCallGate`).
+    public var gate: any ProviderCallGate
 
-    public init(http: any ProviderHTTPClient, references: any ProviderReferences, now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(http: any ProviderHTTPClient, references: any ProviderReferences, now: @escaping @Sendable () -> Date = { Date() },
+                gate: any ProviderCallGate = CallGate()) {
         self.http = http
         self.references = references
         self.now = now
+        self.gate = gate
+    }
+}
+
+// MARK: Call gate
+
+/// A notification that carries no proof of its own (PayFiP's bare `idOp`, HelloAsso without a signature key)
+/// is believed only after the provider asks its bank; anyone who learnt an id could then post it in a loop
+/// and have the portal call the bank at their pace, until the bank throttles the center. A provider asks
+/// the gate before such a call: the same key is let through at most once per interval, the others fail
+/// (the notification is answered "try again later", and the reconciliation asks anyway).
+public protocol ProviderCallGate: Sendable {
+    /// True when a call about `key` may go now (it is then counted); false when one went less than `interval` ago.
+    func admit(_ key: String, every interval: TimeInterval) -> Bool
+}
+
+extension ProviderServices {
+    /// A notification believed on the bank's word (`ask`): a final answer is kept in the references and given
+    /// again without asking (a replayed notification costs no call); otherwise the bank is asked at most once
+    /// per `interval` about `key`. A notification arriving meanwhile waits for that answer (copies sent
+    /// together all get it), and fails with `ProviderCallFailed` when it is not final (the bank says "not yet").
+    public func believedOnTheBanksWord(
+        _ key: String, every interval: TimeInterval = 2,
+        _ ask: () async throws -> (answer: VerifiedNotification, final: Bool)
+    ) async throws -> VerifiedNotification {
+        let remembered = "final-answer:" + key
+        func known() async throws -> VerifiedNotification? {
+            try await references.value(for: remembered).flatMap { try? JSONDecoder().decode(VerifiedNotification.self, from: Data($0.utf8)) }
+        }
+        if let answer = try await known() { return answer }
+        // Asked a moment ago: that answer if it was final, or a question of our own once the interval is over.
+        var waited = 0
+        while !gate.admit(key, every: interval) {
+            guard waited < Int(interval * 10) + 5 else {
+                throw ProviderCallFailed("the bank is being asked about \(key) every \(Int(interval)) s already: not again yet")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
+            if waited % 5 == 0, let answer = try await known() { return answer }
+        }
+        if waited > 0, let answer = try await known() { return answer }
+        let (answer, final) = try await ask()
+        if final {
+            try await references.set(String(decoding: try JSONEncoder().encode(answer), as: UTF8.self), for: remembered)
+        }
+        return answer
+    }
+}
+
+/// The gate kept in memory, per process: the portal lends one per center and provider.
+public final class CallGate: ProviderCallGate {
+    private let last = Mutex<[String: Date]>([:])
+    private let now: @Sendable () -> Date
+
+    public init(now: @escaping @Sendable () -> Date = { Date() }) { self.now = now }
+
+    public func admit(_ key: String, every interval: TimeInterval) -> Bool {
+        let now = now()
+        return last.withLock { last in
+            if let previous = last[key], now.timeIntervalSince(previous) < interval { return false }
+            if last.count >= 10_000 {
+                // Bounded: keys older than a minute are forgotten (no gate interval is that long).
+                last = last.filter { now.timeIntervalSince($0.value) < 60 }
+                if last.count >= 10_000 { return false }
+            }
+            last[key] = now
+            return true
+        }
     }
 }
 

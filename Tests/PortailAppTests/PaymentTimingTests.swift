@@ -115,6 +115,37 @@ import Testing
         }
     }
 
+    /// An authentic notification of money taken for an order the portal never made (another site on the same
+    /// shop): acknowledged, nothing booked, and listed for the staff until a manager resolves it; a forged one
+    /// is not listed at all.
+    @Test func moneyTakenForAnUnknownOrderIsListedForTheStaff() async throws {
+        try await withPortal(payment: systemPayBlock, provider: systemPayProviders) { client, fixture in
+            let parent = Browser(client)
+            var form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            form["vads_order_id"] = "BOUTIQUE-77"
+            #expect(try await notify(client, bankNotification(form, uuid: "elsewhere")) == .ok)
+            #expect(try await notify(client, bankNotification(form, uuid: "elsewhere")) == .ok)  // the bank again
+            #expect(try await notify(client, bankNotification(form, uuid: "forged", key: "0000000000000000")) == .badRequest)
+            #expect(try await fixture.reservationStates() == [1: "pending_payment"])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let listed = try await apiJSON(client, .get, "/api/centers/petit/payment-attempts", token: admin)
+            let unmatched = try #require(listed.json["unmatched"] as? [[String: Any]])
+            #expect(unmatched.count == 1)
+            #expect(unmatched.first?["reference"] as? String == "BOUTIQUE-77" && unmatched.first?["amount_cents"] as? Int == 1000)
+            #expect(unmatched.first?["provider_transaction_id"] as? String == "elsewhere")
+            // The other center's staff see nothing of it.
+            let other = try await apiJSON(client, .get, "/api/centers/autre/payment-attempts", token: admin)
+            #expect((other.json["unmatched"] as? [[String: Any]])?.isEmpty == true)
+            let resolved = try await apiJSON(client, .post, "/api/centers/petit/payment-attempts/BOUTIQUE-77/resolve", token: admin,
+                                             json: #"{"resolution": "remboursé depuis le back-office de la banque"}"#)
+            #expect(resolved.status == .noContent)
+            let after = try await apiJSON(client, .get, "/api/centers/petit/payment-attempts", token: admin)
+            #expect((after.json["unmatched"] as? [[String: Any]])?.isEmpty == true)
+            #expect(try await fixture.audited("payment.unmatched", saying: ["1000 cents", "elsewhere"]) == 1)
+        }
+    }
+
     /// The credit a live attempt counted is that attempt's until it ends: staff cannot refund it meanwhile,
     /// and the bank's payment of the rest settles the invoice in full.
     @Test func creditCountedByALiveAttemptIsNotSpentTwice() async throws {

@@ -230,10 +230,16 @@ extension PortailRoutes {
             try await API.handle(request, database) { staff in
                 let (record, _) = try await accessibleCenter(context, staff)
                 let all = request.uri.queryParameters["all"] == "true"
-                let attempts = try await database.withCenter(record.id) { c in
-                    try await PaymentReview.flagged(c, center: record.id, includeResolved: all, logger: database.logger)
+                struct Review: Encodable {
+                    let attempts: [FlaggedAttempt]
+                    /// Money the bank took for no attempt of the portal.
+                    let unmatched: [UnmatchedNotification]
                 }
-                return try API.json(["attempts": attempts])
+                let review = try await database.withCenter(record.id) { c in
+                    Review(attempts: try await PaymentReview.flagged(c, center: record.id, includeResolved: all, logger: database.logger),
+                           unmatched: try await PaymentReview.unmatched(c, center: record.id, includeResolved: all, logger: database.logger))
+                }
+                return try API.json(review)
             }
         }
 
@@ -247,7 +253,7 @@ extension PortailRoutes {
                 guard let resolution = try Self.name(input.resolution, "resolution") else { throw Self.invalid("Missing resolution", "Say in resolution what was done.") }
                 guard try await database.withCenter(record.id, { c in
                     try await PaymentReview.resolve(c, center: record.id, reference: reference, resolution: resolution, actor: "staff:\(staff.email)", logger: database.logger)
-                }) else { throw APIProblem.notFound("There is no unresolved flagged attempt \(reference) at this center.") }
+                }) else { throw APIProblem.notFound("There is no unresolved flagged attempt or unmatched payment \(reference) at this center.") }
                 return Response(status: .noContent)
             }
         }

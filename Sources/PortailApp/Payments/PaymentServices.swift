@@ -1,6 +1,7 @@
 import Foundation
 import PaymentKit
 import PortailStore
+import Synchronization
 
 /// A provider's references, kept per center and provider in `payment_provider_references`.
 struct DatabaseProviderReferences: ProviderReferences {
@@ -22,8 +23,25 @@ extension ProviderServices {
             references: DatabaseProviderReferences(repository: ProviderReferenceRepository(
                 database: database, center: center.id, provider: provider.displayName.lowercased()
             )),
-            now: now
+            now: now,
+            gate: ProviderGates.shared.gate(center: center.id, provider: provider.displayName)
         )
+    }
+}
+
+/// One call gate per center and provider for the whole process, so that every request of a center shares it.
+final class ProviderGates: Sendable {
+    static let shared = ProviderGates()
+    private let gates = Mutex<[String: CallGate]>([:])
+
+    func gate(center: Int64, provider: String) -> CallGate {
+        gates.withLock { gates in
+            let key = "\(center)|\(provider)"
+            if let gate = gates[key] { return gate }
+            let gate = CallGate()
+            gates[key] = gate
+            return gate
+        }
     }
 }
 

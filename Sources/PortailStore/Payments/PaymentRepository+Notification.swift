@@ -59,7 +59,15 @@ extension PaymentRepository {
             return .duplicate
         }
         guard let attempt = try await attempt(c, center: centerID, reference: n.attemptReference, lock: true, logger: logger) else {
+            let seen = try await c.first("""
+                SELECT 1 FROM payment_notifications WHERE center_id = \(centerID) AND idempotency_key = \(n.idempotencyKey) AND outcome = 'unknown_attempt'
+                """, (Int.self), logger: logger) != nil
             try await record(n, attempt: nil, outcome: "unknown_attempt", center: centerID, c, logger: logger)
+            if n.status == "paid", !seen {
+                // Authentic, and money taken for nothing the portal knows: for the staff, beside the flagged attempts.
+                try await audit(centerID, "payment.unmatched", n.attemptReference,
+                                "\(n.providerName) \(n.providerStatus) \(n.amountCents.map(String.init) ?? "?") cents, transaction \(n.providerTransaction)", c, logger: logger)
+            }
             return .unknownAttempt
         }
         if n.status == "paid", try await c.first("""
@@ -70,8 +78,9 @@ extension PaymentRepository {
             return .ignored("transaction \(n.providerTransaction) already recorded")
         }
         switch n.status {
-        case "paid" where n.currency != "EUR" || (n.amountCents ?? 0) <= 0:
-            // Nothing the ledger can count in euro cents: a person looks at the bank's back office.
+        case "paid" where n.currency != "EUR" || (n.amountCents ?? 0) <= 0 || (n.amountCents ?? 0) > Self.largestPlausiblePayment:
+            // Nothing the ledger can count in euro cents (or an amount no family pays online, which would
+            // overflow the ledger's sums): a person looks at the bank's back office.
             try await c.run("""
                 UPDATE payment_attempts SET state = CASE WHEN state = 'paid' THEN state ELSE 'review' END, flag = 'amount_mismatch', updated_at = now()
                 WHERE center_id = \(centerID) AND id = \(attempt.id)
@@ -133,8 +142,10 @@ extension PaymentRepository {
 
     static func record(_ n: NotificationInput, attempt: Int64?, outcome: String, center: Int64, _ c: PostgresConnection, logger: Logger) async throws {
         try await c.run("""
-            INSERT INTO payment_notifications (center_id, attempt_id, idempotency_key, raw, outcome, headers, source)
-            VALUES (\(center), \(attempt), \(n.idempotencyKey), \(n.raw), \(outcome), \(n.headers)::jsonb, \(n.source))
+            INSERT INTO payment_notifications (center_id, attempt_id, idempotency_key, raw, outcome, headers, source,
+                                               attempt_reference, status, amount_cents, provider_status, provider_transaction)
+            VALUES (\(center), \(attempt), \(n.idempotencyKey), \(n.raw), \(outcome), \(n.headers)::jsonb, \(n.source),
+                    \(n.attemptReference), \(n.status), \(n.amountCents), \(n.providerStatus), \(n.providerTransaction))
             """, logger: logger)
     }
 

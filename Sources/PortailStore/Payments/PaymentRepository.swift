@@ -47,6 +47,10 @@ public enum NotificationResult: Sendable, Equatable {
 /// attempt becomes paid, its reservations confirmed, an invoice issued, the payment recorded and
 /// allocated, the audit log written, the family's mail queued.
 public enum PaymentRepository {
+    /// 100 000,00 €: no family pays more online at once; a bank "paying" more is a broken or forged
+    /// notification, kept for a person, never summed into the ledger.
+    public static let largestPlausiblePayment = 10_000_000
+
     // MARK: starting
 
     /// First step of "Accéder au paiement", in one short transaction: the live attempt of the family's
@@ -235,7 +239,7 @@ extension PaymentRepository {
     /// when) and the invoice the payment settled.
     public static func returnDetails(
         _ c: PostgresConnection, center: Int64, attempt: AttemptRecord, logger: Logger
-    ) async throws -> (holdUntil: Date?, invoice: String?) {
+    ) async throws -> (holdUntil: Date?, invoice: String?, bankPending: Bool) {
         let hold = try await c.first("""
             SELECT expires_at FROM carts WHERE center_id = \(center) AND id = \(attempt.cartID)
               AND state IN ('open', 'paying') AND expires_at > now()
@@ -247,6 +251,11 @@ extension PaymentRepository {
             WHERE p.center_id = \(center) AND p.attempt_id = \(attempt.id)
             ORDER BY i.id LIMIT 1
             """, (String.self), logger: logger)
-        return (hold, invoice)
+        // The bank said "pending" (a transfer, a SEPA debit on its way): the money may still come.
+        let pending = try await c.first("""
+            SELECT 1 FROM payment_notifications
+            WHERE center_id = \(center) AND attempt_id = \(attempt.id) AND status = 'pending' AND outcome = 'applied' LIMIT 1
+            """, (Int.self), logger: logger) != nil
+        return (hold, invoice, pending)
     }
 }

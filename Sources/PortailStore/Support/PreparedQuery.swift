@@ -23,15 +23,24 @@ extension PostgresConnection {
             for try await row in try await execute(query, logger: logger) {
                 rows.append(try row.decode((repeat each Column).self))
             }
-        } catch let error as PSQLError where error.serverInfo != nil {
+        } catch let error as PSQLError where error.serverInfo.map({ Self.poisonsTheStatement($0[.sqlState] ?? "") }) == true {
             // PostgresNIO keeps a statement that failed to prepare as failed for the connection's life,
             // and PostgreSQL refuses a cached plan whose columns changed type (after a migration): this
-            // connection could fail the statement for good. Closed, the pool replaces it.
+            // connection could fail the statement for good. Closed, the pool replaces it. An error of the
+            // data (a sum out of range, 22003) says nothing of the statement: the connection stays (closing
+            // it in the middle of a page's transaction left the page without an answer).
             logger.warning("closing a connection after its prepared statement \(Query.name) failed: \(error.serverInfo?[.sqlState] ?? "?")")
             try? await close()
             throw error
         }
         return rows
+    }
+
+    /// The errors after which a prepared statement cannot be used again on its connection: a plan that no
+    /// longer fits (0A000 "cached plan must not change result type"), a statement unknown or invalid
+    /// (26000), anything PostgreSQL refused to prepare (class 42: undefined column, syntax ...).
+    static func poisonsTheStatement(_ sqlState: String) -> Bool {
+        sqlState == "0A000" || sqlState == "26000" || sqlState.hasPrefix("42")
     }
 
     /// The first row of a prepared statement, or nil.

@@ -239,6 +239,29 @@ import Testing
         }
     }
 
+    /// A debit Stripe says is on its way, whose attempt runs out of time before it settles: the return page
+    /// does not say that nothing was debited, and offers no second payment.
+    @Test func aPendingDebitPastItsTimeIsNotCalledUnpaid() async throws {
+        try await withStripe { browser, fixture, bank, _ in
+            let (_, session) = try await startAtStripe(browser, fixture: fixture, bank: bank)
+            let reference = try #require(bank.sessionRequests.last?["client_reference_id"])
+            let unpaid = bank.complete(session.id, paid: false)
+            #expect(await bank.send(bank.event("checkout.session.completed", unpaid), secretKey: "sk_test_petit")?.status == 200)
+            try await fixture.execute("UPDATE payment_attempts SET live_until = now() - interval '1 minute'")
+            // What the maintenance service does every minute.
+            try await fixture.database.withCenter(fixture.petit.id) { c in
+                try await BookingRepository.expireDueCarts(c, center: fixture.petit.id, logger: TestCluster.logger)
+            }
+            let page = try await browser.get("/petit/paiement/retour?ref=\(reference)")
+            #expect(page.text.contains("Paiement en attente à la banque"), "\(page.text.prefix(600))")
+            #expect(!page.text.contains("Aucun montant n'a été débité") && !page.text.contains("Retour au panier"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE state = 'expired'") == 1)
+            // When it settles after all, the places still free, the days are confirmed.
+            #expect(await bank.settle(session.id)?.status == 200)
+            #expect(try await fixture.reservationStates() == [1: "confirmed"])
+        }
+    }
+
     /// The webhook never comes: reconciliation asks Stripe for the session and finds the payment; the
     /// webhook arriving afterwards is the same payment.
     @Test func withoutAWebhookReconciliationFindsThePayment() async throws {

@@ -147,13 +147,13 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             let reference = request.uri.queryParameters["ref"].map(String.init) ?? ""
-            let found = try await database.withCenter(record.id) { c -> (AttemptRecord, Date?, String?)? in
+            let found = try await database.withCenter(record.id) { c -> (AttemptRecord, Date?, String?, Bool)? in
                 guard let attempt = try await PaymentRepository.attempt(c, center: record.id, reference: reference, logger: context.logger),
                       attempt.familyID == family else { return nil }
                 let details = try await PaymentRepository.returnDetails(c, center: record.id, attempt: attempt, logger: context.logger)
-                return (attempt, details.holdUntil, details.invoice)
+                return (attempt, details.holdUntil, details.invoice, details.bankPending)
             }
-            guard let (attempt, holdUntil, invoice) = found else { return Pages.notFound() }
+            guard let (attempt, holdUntil, invoice, bankPending) = found else { return Pages.notFound() }
             let zone = record.center.zone
             // Until when the places wait for another try, or that they were let go.
             let hold = holdUntil.map { "Vos places restent réservées jusqu'au \(French.dateTime($0, in: zone)) : vous pouvez réessayer." }
@@ -166,6 +166,14 @@ extension PortailRoutes {
                                         ? "Votre paiement de \(attempt.amount) est reçu, mais des places ont été prises pendant qu'il arrivait : le montant non utilisé est porté au crédit de votre compte."
                                         : "Votre paiement de \(attempt.amount) est enregistré : vos réservations sont confirmées.",
                                     waiting: false, paid: true, canRetry: false, invoice: invoice)
+            case "expired" where bankPending:
+                // The bank said the payment was on its way (a transfer, a SEPA debit) and never said more before
+                // the attempt's time ran out: nothing is known to be debited, nor known not to be.
+                model = ReturnModel(page: PageChrome(context), title: "Paiement en attente à la banque",
+                                    message: "Votre banque n'a pas encore confirmé ce paiement (un prélèvement peut prendre plusieurs jours). "
+                                        + "S'il aboutit, vos réservations seront confirmées si les places sont encore libres, sinon son montant sera porté au crédit de votre compte ; "
+                                        + "s'il n'aboutit pas, rien ne sera débité.",
+                                    waiting: false, paid: false, canRetry: false, invoice: nil)
             case "refused", "cancelled", "expired":
                 model = ReturnModel(page: PageChrome(context), title: attempt.state == "refused" ? "Paiement refusé" : "Paiement non effectué",
                                     message: "Aucun montant n'a été débité. " + hold,
