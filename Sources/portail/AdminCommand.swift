@@ -7,7 +7,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Administer the federation's staff.",
-        subcommands: [CreateFederationAdmin.self]
+        subcommands: [CreateFederationAdmin.self, SetPassword.self]
     )
 
     struct CreateFederationAdmin: AsyncParsableCommand {
@@ -42,6 +42,33 @@ struct AdminCommand: AsyncParsableCommand {
             }
             print("Federation administrator \(email). API token (shown once, keep it secret; valid \(StaffRepository.defaultTokenDays) days,"
                   + " create the next one with POST /api/tokens):\n\(token)")
+        }
+    }
+
+    struct SetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-password",
+            abstract: "Set a staff member's back-office password (read from standard input) and close their sessions."
+        )
+
+        @Argument(help: "The staff member's e-mail address.")
+        var email: String
+
+        func run() async throws {
+            let password = (readLine(strippingNewline: true) ?? "")
+            if let weakness = Passwords.weakness(of: password) { throw ValidationError(weakness) }
+            let logger = Runtime.logger()
+            let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
+            defer { embedded?.stop() }
+            let hash = try await Passwords.hash(password)
+            let done = try await Database(settings: settings, logger: logger).run { database in
+                try await database.migrate()
+                return try await database.owner.withConnection { c in
+                    try await StaffSignIn.ownerSetPassword(c, email: email, hash: hash, logger: logger)
+                }
+            }
+            guard done else { throw ValidationError("there is no active staff member \(email)") }
+            print("Password of \(email) set: sign in at /admin/ (managers and federation administrators then enrol a TOTP app).")
         }
     }
 }

@@ -154,6 +154,11 @@ enum Server {
                 let qf = family.quotient.map { "QF \($0)" } ?? "no QF"
                 lines.append("  \(family.center): \(family.email)  \(family.name), \(family.children.count) child(ren), \(qf)\(family.category.map { ", \($0)" } ?? "")")
             }
+            lines.append("Staff back office: \(base)/admin/ (same password):")
+            for person in DemoData.staff where loaded.contains(person.center) {
+                let factor = person.role == "manager" ? "manager: a TOTP app code after the password, enrolled at the first sign-in" : "team: the password alone"
+                lines.append("  \(person.center): \(person.email)  \(person.name), \(factor)")
+            }
         }
         if let admin {
             lines.append("Health: \(base)/healthz (up or down)   Details: \(admin)/healthz   Metrics: \(admin)/metrics")

@@ -31,7 +31,7 @@ enum RouteCatalog {
 
     /// Routes that need no center: served at the root, whatever the host.
     static func isGlobal(_ path: String) -> Bool {
-        path == "/healthz" || path.hasPrefix("/static/") || path.hasPrefix("/api/")
+        path == "/healthz" || path.hasPrefix("/static/") || path.hasPrefix("/api/") || path == "/admin" || path.hasPrefix("/admin/")
     }
 
     /// The names of a route's path parameters, in order.
@@ -96,6 +96,9 @@ enum RawHTTP {
             }
             group.addTask {
                 try await Task.sleep(for: timeout)
+                // A server that never answers: closing the connection ends the read above (cancelling the
+                // group alone does not), so that the test fails instead of waiting forever.
+                try? await channel.channel.close()
                 return nil
             }
             let first = try await group.next()!

@@ -150,6 +150,21 @@ import Testing
         "POST /simulateur/paiement": .everyone(.notFound),
         "POST /simulateur/choix": .everyone(.notFound),
 
+        // The back office's pages: their own cookie session (no API token, no family cookie opens them), so
+        // every actor here is a stranger to them: sent to sign in, or refused by the form's token.
+        // BackOfficeSignInTests signs in for real.
+        "GET /admin": .everyone(.redirect),  // /admin/ too
+        "GET /admin/connexion": .everyone(.ok),
+        "POST /admin/connexion": .everyone(.csrf),
+        "GET /admin/verification": .everyone(.redirect),
+        "POST /admin/verification": .everyone(.csrf),
+        "POST /admin/deconnexion": .everyone(.csrf),
+        "GET /admin/invitation": .everyone(.notFound),  // no code
+        "POST /admin/invitation": .everyone(.csrf),
+        "GET /admin/centres/{code}": .everyone(.redirect),
+        "GET /admin/centres/{code}/familles": .everyone(.redirect),
+        "GET /admin/centres/{code}/familles/{family}": .everyone(.redirect),
+
         // Federation administration.
         "GET /api/centers": .federation(.ok),
         "POST /api/centers": .federation(.invalid),  // ?dry_run=true, a file with no center in it

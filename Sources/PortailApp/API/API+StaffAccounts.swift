@@ -199,7 +199,11 @@ extension PortailRoutes {
             Bonjour,
 
             Vous êtes invité(e) comme \(what) de \(record.center.name). Cette invitation est valable 7 jours.
-            Pour obtenir votre jeton d'accès à l'API d'administration (affiché une seule fois), envoyez :
+            Choisissez votre mot de passe pour l'espace du personnel en ouvrant ce lien :
+
+            \(base)/admin/invitation?code=\(code)
+
+            Ou, pour un script, obtenez un jeton d'accès à l'API d'administration (affiché une seule fois) :
 
             curl -X POST \(base)/api/invitations/accept -H 'Content-Type: application/json' -d '{"code": "\(code)"}'
 

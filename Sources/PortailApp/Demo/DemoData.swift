@@ -42,8 +42,24 @@ public enum DemoData {
                children: [("LOUISE", "2018-02-07"), ("GABRIEL", "2020-10-25")], past: []),
     ]
 
+    /// The demo's back-office people (http://127.0.0.1:8080/admin/), with the families' password: Opio's
+    /// director (a manager: a TOTP code after the password, enrolled at the first sign-in) and a member of
+    /// its team (the password alone).
+    public static let staff: [(center: String, email: String, name: String, role: String)] = [
+        ("opio", "direction@opio.example.org", "Claire DURAND", "manager"),
+        ("opio", "equipe@opio.example.org", "Malik BENALI", "staff"),
+    ]
+
     public static func create(in database: Database, centers: [CenterRecord], logger: Logger) async throws {
         let hash = try await Passwords.hash(password)
+        for person in staff {
+            guard let record = centers.first(where: { $0.center.code == person.center }) else { continue }
+            try await database.owner.withConnection { c in
+                let id = try await StaffRepository.createStaff(c, email: person.email, name: person.name, federationAdmin: false, logger: logger)
+                try await StaffSignIn.ownerGrant(c, staff: id, center: record.id, role: person.role, logger: logger)
+                _ = try await StaffSignIn.ownerSetPassword(c, email: person.email, hash: hash, keepingOne: true, logger: logger)
+            }
+        }
         for record in centers {
             for family in families where family.center == record.center.code {
                 try await create(family, record: record, passwordHash: hash, database: database, logger: logger)

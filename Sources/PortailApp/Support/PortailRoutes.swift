@@ -59,8 +59,11 @@ struct PortailRoutes: Sendable {
         addWaitingListRoutes(to: router)
         addMoneyAPIRoutes(to: router)
         addExportRoutes(to: router)
+        addAdminSignInRoutes(to: router)
+        addAdminDashboardRoutes(to: router)
+        addAdminFamilyRoutes(to: router)
     }
 
-    static let globalPaths: Set<String> = ["/healthz"]
-    static let globalPrefixes = ["/static/", "/api/"]
+    static let globalPaths: Set<String> = ["/healthz", "/admin"]
+    static let globalPrefixes = ["/static/", "/api/", "/admin/"]
 }

@@ -166,3 +166,42 @@ public enum FamilyAdministration {
         return true
     }
 }
+
+/// A family as the back office's search lists it.
+public struct FamilyFound: Sendable {
+    public var id: Int64
+    public var name: String
+    public var email: String
+    public var state: String
+    /// First names of its children, in birth order.
+    public var children: [String]
+}
+
+extension FamilyAdministration {
+    /// Families whose name, e-mail, or one of whose children's names contains every word of `query`
+    /// (case and accents ignored); at most `limit`, by name. An empty query lists the first families.
+    public static func search(_ c: PostgresConnection, center: Int64, query: String, limit: Int, logger: Logger) async throws -> [FamilyFound] {
+        let folded = query.folding(options: [.diacriticInsensitive, .caseInsensitive], locale: nil).lowercased()
+        let words = folded.split(whereSeparator: \.isWhitespace).prefix(5).map { word in
+            "%" + word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                .replacingOccurrences(of: "_", with: "\\_") + "%"
+        }
+        return try await c.all("""
+            SELECT f.id, f.name, f.email, f.state,
+                   coalesce((SELECT array_agg(ch.first_name ORDER BY ch.birth_date, ch.id) FROM children ch
+                             WHERE ch.center_id = f.center_id AND ch.family_id = f.id), '{}')
+            FROM families f
+            WHERE f.center_id = \(center)
+              AND (SELECT bool_and(
+                       lower(regexp_replace(normalize(f.name || ' ' || f.email || ' ' || coalesce((SELECT string_agg(ch.first_name || ' ' || ch.last_name, ' ')
+                                                                          FROM children ch WHERE ch.center_id = f.center_id AND ch.family_id = f.id), ''), NFD),
+                                            '[\\u0300-\\u036f]', '', 'g'))
+                       LIKE w)
+                   FROM unnest(\(words)::text[]) AS w) IS NOT FALSE
+            ORDER BY f.name, f.id
+            LIMIT \(limit)
+            """, (Int64, String, String, String, [String]).self, logger: logger).map {
+            FamilyFound(id: $0.0, name: $0.1, email: $0.2, state: $0.3, children: $0.4)
+        }
+    }
+}

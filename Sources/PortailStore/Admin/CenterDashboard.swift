@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// What a center's director sees first in the back office: who comes today and tomorrow, the week's
+/// bookings and payments, the places left on the coming days, and what waits for a person (flagged
+/// payments, unpaid invoices).
+public struct CenterDashboard: Sendable {
+    public struct Day: Sendable {
+        public var day: LocalDate
+        public var children: Int
+        /// Children per unit ("journee" -> 12).
+        public var byUnit: [(unit: String, children: Int)]
+    }
+
+    public struct Places: Sendable {
+        public var period: String
+        public var day: LocalDate
+        public var unit: String
+        public var places: Int
+        public var taken: Int
+        public var left: Int { max(0, places - taken) }
+    }
+
+    public struct UnpaidInvoice: Sendable {
+        public var number: String
+        public var family: String
+        public var issuedAt: Date
+        public var due: Money
+    }
+
+    public var today: Day
+    public var tomorrow: Day
+    public var bookingsThisWeek: Int
+    public var paymentsThisWeek: Int
+    public var receivedThisWeek: Money
+    /// The coming days of the open periods (at most 60 days ahead), by period, day and unit.
+    public var places: [Places]
+    public var flaggedPayments: Int
+    public var unmatchedPayments: Int
+    /// The oldest unpaid invoices (at most 20) and how many there are in all.
+    public var unpaid: [UnpaidInvoice]
+    public var unpaidCount: Int
+    public var unpaidTotal: Money
+
+    public static func load(_ c: PostgresConnection, center: Int64, today: LocalDate, logger: Logger) async throws -> CenterDashboard {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        func day(_ date: LocalDate) async throws -> Day {
+            let rows = try await c.all("""
+                SELECT u, count(DISTINCT r.child_id)::int
+                FROM reservations r
+                JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+                CROSS JOIN LATERAL unnest(l.units) AS u
+                WHERE r.center_id = \(center) AND l.day = \(date.iso)::date AND r.state = 'confirmed'
+                GROUP BY u ORDER BY u
+                """, (String, Int).self, logger: logger)
+            let children = try await c.first("""
+                SELECT count(DISTINCT r.child_id)::int FROM reservations r
+                JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+                WHERE r.center_id = \(center) AND l.day = \(date.iso)::date AND r.state = 'confirmed'
+                """, (Int.self), logger: logger) ?? 0
+            return Day(day: date, children: children, byUnit: rows.map { (unit: $0.0, children: $0.1) })
+        }
+        let week = try await c.first("""
+            SELECT (SELECT count(*) FROM reservations WHERE center_id = \(center) AND created_at > now() - interval '7 days')::int,
+                   (SELECT count(*) FROM payments WHERE center_id = \(center) AND received_at > now() - interval '7 days')::int,
+                   (SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE center_id = \(center) AND received_at > now() - interval '7 days')::bigint
+            """, (Int, Int, Int64).self, logger: logger) ?? (0, 0, Int64(0))
+        let places = try await c.all("""
+            SELECT p.label, d.day::text, d.unit, d.places, d.taken
+            FROM day_capacities d JOIN periods p ON p.center_id = d.center_id AND p.id = d.period_id
+            WHERE d.center_id = \(center) AND d.day >= \(today.iso)::date AND d.day < \(today.iso)::date + 60
+            ORDER BY d.day, p.label, d.unit
+            LIMIT 2000
+            """, (String, String, String, Int, Int).self, logger: logger).compactMap { row -> Places? in
+            guard let day = LocalDate(iso: row.1) else { return nil }
+            return Places(period: row.0, day: day, unit: row.2, places: row.3, taken: row.4)
+        }
+        let flagged = try await c.first("""
+            SELECT (SELECT count(*) FROM payment_attempts WHERE center_id = \(center) AND flag IS NOT NULL AND resolved_at IS NULL)::int,
+                   (SELECT count(DISTINCT n.attempt_reference) FROM payment_notifications n
+                    WHERE n.center_id = \(center) AND n.outcome = 'unknown_attempt' AND n.status = 'paid'
+                      AND NOT EXISTS (SELECT 1 FROM unmatched_payment_resolutions r
+                                      WHERE r.center_id = n.center_id AND r.attempt_reference = n.attempt_reference))::int
+            """, (Int, Int).self, logger: logger) ?? (0, 0)
+        let unpaidRows = try await c.all("""
+            WITH open AS (
+                SELECT i.number, f.name, i.issued_at,
+                       i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) AS due
+                FROM invoices i
+                JOIN families f ON f.center_id = i.center_id AND f.id = i.family_id
+                LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
+                                   WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
+                LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
+                                   WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
+                WHERE i.center_id = \(center) AND i.kind = 'invoice'
+            )
+            SELECT number, name, issued_at, due::bigint, count(*) OVER ()::int, (sum(due) OVER ())::bigint
+            FROM open WHERE due > 0 ORDER BY issued_at, number LIMIT 20
+            """, (String, String, Date, Int64, Int, Int64).self, logger: logger)
+        return CenterDashboard(
+            today: try await day(today), tomorrow: try await day(today.adding(days: 1)),
+            bookingsThisWeek: week.0, paymentsThisWeek: week.1, receivedThisWeek: Money(cents: Int(week.2)),
+            places: places, flaggedPayments: flagged.0, unmatchedPayments: flagged.1,
+            unpaid: unpaidRows.map { UnpaidInvoice(number: $0.0, family: $0.1, issuedAt: $0.2, due: Money(cents: Int($0.3))) },
+            unpaidCount: unpaidRows.first?.4 ?? 0, unpaidTotal: Money(cents: Int(unpaidRows.first?.5 ?? 0))
+        )
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+@testable import PortailStore
+import HTTPTypes
+import Testing
+@testable import PortailApp
+
+/// The back office's door (issue 14, item 1): an invitation's link chooses the password, managers and
+/// federation administrators give a TOTP code (enrolled at the first sign-in, with recovery codes), and
+/// nobody sees a center that is not theirs.
+@Suite struct BackOfficeSignInTests {
+    static let password = "Un mot de passe du personnel"
+
+    /// The code the authenticator app shows now for the key of the enrolment page.
+    func code(for page: String, at date: Date = Date()) throws -> String {
+        let grouped = try #require(page.firstMatch(of: /<code id="cle-totp">([A-Z2-7 ]+)<\/code>/)?.1)
+        let secret = String(grouped).replacingOccurrences(of: " ", with: "")
+        return TOTP.code(secret: try #require(TOTP.decodeBase32(secret)), step: TOTP.step(at: date))
+    }
+
+    /// The manager invited through the API chooses a password from the mail's link.
+    func invitedManager(_ client: any TestClientProtocol, _ fixture: PortalFixture, email: String, role: String = "manager") async throws {
+        let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+        let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "\#(email)", "role": "\#(role)"}"#)
+        #expect(created.status == .created)
+        let mail = try await fixture.database.owner.withConnection { c in
+            try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = \(email) ORDER BY id DESC LIMIT 1", (String.self),
+                              logger: fixture.database.logger)
+        }
+        let link = try #require(mail?.firstMatch(of: /\/admin\/invitation\?code=([A-Za-z0-9_-]+)/))
+        let browser = Browser(client)
+        let page = try await browser.get("/admin/invitation?code=\(link.1)")
+        #expect(page.status == .ok && page.text.contains(email))
+        let weak = try await browser.post("/admin/invitation", [("code", String(link.1)), ("mot_de_passe", "court"), ("confirmation", "court")])
+        #expect(weak.status == .unprocessableContent && weak.text.contains("au moins 10 caractères"))
+        let chosen = try await browser.post("/admin/invitation", [("code", String(link.1)), ("mot_de_passe", Self.password), ("confirmation", Self.password)])
+        #expect(chosen.status == .seeOther && chosen.location == "/admin/connexion?etat=mot-de-passe-choisi")
+        // The link is used up.
+        #expect(try await browser.get("/admin/invitation?code=\(link.1)").status == .notFound)
+    }
+
+    func signIn(_ browser: Browser, email: String, password: String = password) async throws -> Browser.Page {
+        try await browser.get("/admin/connexion")
+        return try await browser.post("/admin/connexion", [("email", email), ("mot_de_passe", password)])
+    }
+
+    @Test func aManagerEnrolsTOTPAtTheFirstSignInThenNeedsACodeEachTime() async throws {
+        try await withPortal { client, fixture in
+            try await invitedManager(client, fixture, email: "directrice@petit.example.org")
+            let browser = Browser(client)
+            let signedIn = try await signIn(browser, email: "Directrice@petit.example.org")
+            #expect(signedIn.status == .seeOther && signedIn.location == "/admin/verification")
+            // Half signed in: no page of the back office yet.
+            #expect(try await browser.get("/admin/").location == "/admin/verification")
+            #expect(try await browser.get("/admin/centres/petit").location == "/admin/verification")
+            let enrol = try await browser.get("/admin/verification")
+            #expect(enrol.text.contains("Activer et continuer") && enrol.body.contains("otpauth://totp/"))
+            // The same key on a reload (the app may have read it already).
+            let again = try await browser.get("/admin/verification")
+            #expect(try code(for: again.body) == code(for: enrol.body))
+            let wrong = try await browser.post("/admin/verification", [("code", "000000")])
+            #expect(wrong.status == .unauthorized && wrong.text.contains("n'est pas le bon"))
+            let first = try code(for: enrol.body)
+            let codes = try await browser.post("/admin/verification", [("code", first)])
+            #expect(codes.status == .ok && codes.text.contains("codes de secours"))
+            let recovery = codes.body.matches(of: /<li><code>([A-Z2-9]{4}-[A-Z2-9]{4})<\/code><\/li>/).map { String($0.1) }
+            #expect(recovery.count == 10 && Set(recovery).count == 10)
+            // Signed in: one center, its dashboard.
+            #expect(try await browser.get("/admin/").location == "/admin/centres/petit")
+            let dashboard = try await browser.get("/admin/centres/petit")
+            #expect(dashboard.status == .ok && dashboard.text.contains("Enfants attendus") && dashboard.text.contains("responsable"))
+            // Another center is not hers, and says nothing of itself.
+            let other = try await browser.get("/admin/centres/autre")
+            #expect(other.status == .notFound && !other.text.contains("autre"))
+            try await browser.post("/admin/deconnexion", [])
+            #expect(try await browser.get("/admin/").location == "/admin/connexion")
+
+            // The next sign-in asks for a code; the code already used is refused (a step counts once).
+            let next = Browser(client)
+            #expect(try await signIn(next, email: "directrice@petit.example.org").location == "/admin/verification")
+            let asked = try await next.get("/admin/verification")
+            #expect(asked.text.contains("Code à 6 chiffres") && !asked.body.contains("cle-totp"))
+            let replay = try await next.post("/admin/verification", [("code", first)])
+            #expect(replay.status == .unauthorized)
+            // A recovery code works once.
+            #expect(try await next.post("/admin/verification", [("code_secours", recovery[0].lowercased())]).location == "/admin/")
+            let third = Browser(client)
+            _ = try await signIn(third, email: "directrice@petit.example.org")
+            try await third.get("/admin/verification")
+            #expect(try await third.post("/admin/verification", [("code_secours", recovery[0])]).status == .unauthorized)
+        }
+    }
+
+    @Test func staffWithoutTheManagerRoleSignInWithTheirPasswordAlone() async throws {
+        try await withPortal { client, fixture in
+            try await invitedManager(client, fixture, email: "animateur@petit.example.org", role: "staff")
+            // A parent books a day and pays it: the dashboard counts it.
+            let parent = Browser(client)
+            let form = try await bookAndStartPayment(parent, fixture: fixture, days: 1)
+            #expect(try await notify(client, bankNotification(form)) == .ok)
+            let browser = Browser(client)
+            #expect(try await signIn(browser, email: "animateur@petit.example.org").location == "/admin/")
+            let dashboard = try await browser.get("/admin/centres/petit")
+            #expect(dashboard.text.contains("équipe"))
+            #expect(dashboard.text.contains("1 réservation(s), 1 paiement(s) reçu(s) pour 10,00"), "\(dashboard.text)")
+            #expect(dashboard.text.contains("Aucune facture impayée") && dashboard.text.contains("Aucun paiement en ligne à vérifier"))
+            // The heat map: the booked day has 2 places of 3 left, the others 3.
+            #expect(dashboard.text.contains("2 places libres sur 3") && dashboard.text.contains("3 places libres sur 3"))
+            // The families: found by a child's name without its accent, by e-mail, or by several words.
+            let ines = try await browser.get("/admin/centres/petit/familles?q=ines")
+            #expect(ines.text.contains("voisin@example.org") && !ines.text.contains("parent@example.org"), "\(ines.text)")
+            let byMail = try await browser.get("/admin/centres/petit/familles?q=parent%40example")
+            #expect(byMail.text.contains("JULES") && !byMail.text.contains("voisin@example.org"))
+            #expect(try await browser.get("/admin/centres/petit/familles?q=zzz%25").text.contains("Aucune famille ne correspond"))
+            let id = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            let family = try await browser.get("/admin/centres/petit/familles/\(id)")
+            #expect(family.status == .ok && family.text.contains("JULES") && family.text.contains("confirmée") && family.text.contains("Reste dû : 0,00"), "\(family.status) \(family.text)")
+            // A family of the other center, through this center's address: unknown here.
+            let elsewhere = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.autre.id)")
+            #expect(try await browser.get("/admin/centres/petit/familles/\(elsewhere)").status == .notFound)
+            #expect(try await browser.get("/admin/centres/autre/familles/\(elsewhere)").status == .notFound)
+            #expect(try await browser.get("/admin/centres/petit/familles/abc").status == .notFound)
+            #expect(try await browser.get("/admin/centres/autre").status == .notFound)
+        }
+    }
+
+    @Test func guessingIsSlowedAndFormsNeedTheirToken() async throws {
+        try await withPortal { client, fixture in
+            try await invitedManager(client, fixture, email: "directrice@petit.example.org")
+            let browser = Browser(client)
+            try await browser.get("/admin/connexion")
+            // A form without its token is refused before anything is checked.
+            let forged = try await browser.post("/admin/connexion", [("email", "directrice@petit.example.org"), ("mot_de_passe", Self.password)], csrf: false)
+            #expect(forged.status == .forbidden)
+            try await browser.get("/admin/connexion")
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<6 {
+                statuses.append(try await browser.post("/admin/connexion", [("email", "directrice@petit.example.org"), ("mot_de_passe", "pas le bon mot de passe")]).status)
+            }
+            #expect(statuses.prefix(4).allSatisfy { $0 == .unauthorized } && statuses.last == .tooManyRequests)
+            // Even the right password waits now.
+            #expect(try await browser.post("/admin/connexion", [("email", "directrice@petit.example.org"), ("mot_de_passe", Self.password)]).status == .tooManyRequests)
+            // An unknown address is answered like a wrong password.
+            let unknown = try await Browser(client).get("/admin/connexion")
+            #expect(unknown.status == .ok)
+        }
+    }
+
+    /// RFC 6238's vectors for SHA-1 (8 digits), and the 6 digits the apps show.
+    @Test func totpMatchesTheRFCVectors() throws {
+        let secret = Array("12345678901234567890".utf8)
+        #expect(TOTP.code(secret: secret, step: 59 / 30, digits: 8) == "94287082")
+        #expect(TOTP.code(secret: secret, step: 1_111_111_109 / 30, digits: 8) == "07081804")
+        #expect(TOTP.code(secret: secret, step: 20_000_000_000 / 30, digits: 8) == "65353130")
+        #expect(TOTP.code(secret: secret, step: 59 / 30) == "287082")
+        let base32 = TOTP.base32(secret)
+        #expect(base32 == "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" && TOTP.decodeBase32(base32) == secret)
+        let at = Date(timeIntervalSince1970: 59)
+        #expect(TOTP.matchingStep("287 082", secret: base32, at: at) == 1)
+        #expect(TOTP.matchingStep("287082", secret: base32, at: at.addingTimeInterval(30)) == 1)  // the previous step still counts
+        #expect(TOTP.matchingStep("287082", secret: base32, at: at.addingTimeInterval(90)) == nil)
+        #expect(TOTP.matchingStep("28708a", secret: base32, at: at) == nil)
+    }
+}
