@@ -21,7 +21,7 @@ public enum DemoData {
     public static let password = "portail-demo-2026"
 
     /// Environment variables the demo centers use for TEST-mode keys.
-    public static let testSecrets = ["OPIO_SYSTEMPAY_TEST_KEY", "VALBONNE_PAYZEN_TEST_KEY"]
+    public static let testSecrets = ["OPIO_SYSTEMPAY_TEST_KEY", "OPIO_SYSTEMPAY_REST_PASSWORD", "VALBONNE_PAYZEN_TEST_KEY"]
 
     public static let families: [Family] = [
         Family(center: "opio", email: "famille.martin@example.org", name: "MARTIN Julie", category: nil, quotient: 850,
