@@ -162,4 +162,89 @@ import Testing
         #expect(TOTP.matchingStep("287082", secret: base32, at: at.addingTimeInterval(90)) == nil)
         #expect(TOTP.matchingStep("28708a", secret: base32, at: at) == nil)
     }
+
+    /// A manager through the invitation, the password and the TOTP enrolment: a browser signed in.
+    func signedInManager(_ client: any TestClientProtocol, _ fixture: PortalFixture) async throws -> Browser {
+        try await invitedManager(client, fixture, email: "directrice@petit.example.org")
+        let browser = Browser(client)
+        _ = try await signIn(browser, email: "directrice@petit.example.org")
+        let enrol = try await browser.get("/admin/verification")
+        #expect(try await browser.post("/admin/verification", [("code", try code(for: enrol.body))]).status == .ok)
+        return browser
+    }
+
+    /// Books `days` (offsets in petit's period) for the parent's child as one reservation: at a center
+    /// without online payment, it is invoiced at once.
+    func bookInvoiced(_ parent: Browser, _ fixture: PortalFixture, days: [Int]) async throws {
+        let periods = try await parent.get("/petit/reservations/nouvelle")
+        let child = try #require(periods.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+        let start = fixture.petit.center.periods[0].startsOn
+        let ticked = days.map { ("jour", "\(start.adding(days: $0).iso):journee") }
+        _ = try await parent.post("/petit/reservations/confirmer", [("enfant", String(child)), ("periode", "vacances")] + ticked)
+    }
+
+    /// "Saisir un règlement": the oldest open invoices first by default, or as the form says; a double
+    /// click is one payment; over-allocating is refused with what the invoice lacks; the team cannot.
+    @Test func aManagerRecordsAChequeThatSettlesTheOldestInvoicesFirst() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookInvoiced(parent, fixture, days: [0])
+            try await bookInvoiced(parent, fixture, days: [1])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM invoices WHERE kind = 'invoice'") == 2)
+            let browser = try await signedInManager(client, fixture)
+            let id = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            let page = try await browser.get("/admin/centres/petit/familles/\(id)")
+            #expect(page.text.contains("Saisir un règlement") && page.text.contains("Facture PET00001 (reste dû 10,00") && page.text.contains("Facture PET00002"))
+            let key = try #require(page.body.firstMatch(of: /name="cle" value="([A-Za-z0-9_-]+)"/)?.1)
+            // A cheque needs its number.
+            let noNumber = try await browser.post("/admin/centres/petit/familles/\(id)/reglements",
+                                                  [("cle", String(key)), ("montant", "15,00"), ("moyen", "cheque"), ("numero", ""), ("banque", "")])
+            #expect(noNumber.status == .unprocessableContent && noNumber.text.contains("numéro du chèque"))
+            let fields = [("cle", String(key)), ("montant", "15,00"), ("moyen", "cheque"), ("numero", "1234567"), ("banque", "CIC"),
+                          ("facture_PET00001", ""), ("facture_PET00002", "")]
+            let recorded = try await browser.post("/admin/centres/petit/familles/\(id)/reglements", fields)
+            #expect(recorded.status == .seeOther && recorded.location == "/admin/centres/petit/familles/\(id)?reglement=PET-P00001")
+            // A double click: the same payment.
+            _ = try await browser.post("/admin/centres/petit/familles/\(id)/reglements", fields)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            #expect(try await count(fixture, "SELECT coalesce(sum(amount_cents), 0)::int FROM allocations a JOIN invoices i ON i.center_id = a.center_id AND i.id = a.invoice_id WHERE i.number = 'PET00001'") == 1000)
+            #expect(try await count(fixture, "SELECT coalesce(sum(amount_cents), 0)::int FROM allocations a JOIN invoices i ON i.center_id = a.center_id AND i.id = a.invoice_id WHERE i.number = 'PET00002'") == 500)
+            let after = try await browser.get(try #require(recorded.location))
+            #expect(after.text.contains("Règlement PET-P00001 enregistré") && after.text.contains("Reste dû : 5,00"))
+            #expect(!after.text.contains("Facture PET00001 (reste dû"))  // settled: no longer offered
+            #expect(try await parent.get("/petit/factures").text.contains("(par CHÈQUE)"))
+            // More than an invoice lacks, said as the form allocates it: refused, nothing recorded.
+            let next = try #require(after.body.firstMatch(of: /name="cle" value="([A-Za-z0-9_-]+)"/)?.1)
+            let over = try await browser.post("/admin/centres/petit/familles/\(id)/reglements",
+                                              [("cle", String(next)), ("montant", "9,00"), ("moyen", "especes"), ("numero", ""), ("banque", ""),
+                                               ("facture_PET00002", "9,00")])
+            #expect(over.status == .unprocessableContent && over.text.contains("n'attend plus que 5,00"), "\(over.text)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 1)
+            // The admin API, without allocations, settles the same way and says what it settled.
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let api = try await apiJSON(client, .post, "/api/centers/petit/payments", token: admin,
+                                        json: #"{"family_id": \#(id), "method": "virement", "amount_cents": 800, "reference": "VIR-1"}"#,
+                                        headers: [.init("Idempotency-Key")!: "virement-1"])
+            #expect(api.status == .created)
+            let allocations = try #require(api.json["allocations"] as? [[String: Any]])
+            #expect(allocations.count == 1 && allocations[0]["invoice"] as? String == "PET00002" && allocations[0]["amount_cents"] as? Int == 500)
+            #expect(try await parent.get("/petit/factures").text.contains("Avoir disponible : 3,00"))
+        }
+    }
+
+    @Test func theTeamReadsFamiliesButRecordsNoPayment() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
+            try await invitedManager(client, fixture, email: "animateur@petit.example.org", role: "staff")
+            let browser = Browser(client)
+            _ = try await signIn(browser, email: "animateur@petit.example.org")
+            let id = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            let page = try await browser.get("/admin/centres/petit/familles/\(id)")
+            #expect(page.status == .ok && !page.text.contains("Saisir un règlement"))
+            let refused = try await browser.post("/admin/centres/petit/familles/\(id)/reglements",
+                                                 [("cle", "x"), ("montant", "10"), ("moyen", "especes"), ("numero", ""), ("banque", "")])
+            #expect(refused.status == .forbidden)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payments") == 0)
+        }
+    }
 }

@@ -164,6 +164,7 @@ import Testing
         "GET /admin/centres/{code}": .everyone(.redirect),
         "GET /admin/centres/{code}/familles": .everyone(.redirect),
         "GET /admin/centres/{code}/familles/{family}": .everyone(.redirect),
+        "POST /admin/centres/{code}/familles/{family}/reglements": .everyone(.csrf),
 
         // Federation administration.
         "GET /api/centers": .federation(.ok),

@@ -132,36 +132,40 @@ extension PortailRoutes {
                 let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
                 var request = request
                 let input = try await Self.decode(PaymentInput.self, &request)
-                let methods = ["cheque": "CHÈQUE", "especes": "ESPÈCES", "cesu": "CESU", "ancv": "ANCV", "virement": "VIREMENT"]
-                guard let label = methods[input.method] else {
-                    throw Self.invalid("Invalid method", "method must be one of \(methods.keys.sorted().joined(separator: ", ")).")
+                guard let label = OfficePayments.methods.first(where: { $0.code == input.method })?.label else {
+                    throw Self.invalid("Invalid method", "method must be one of \(OfficePayments.methods.map(\.code).sorted().joined(separator: ", ")).")
                 }
                 try Self.checkAmount(input.amountCents)
-                let allocations = input.allocations ?? []
                 // Each allocation is bounded before any sum: no amount from outside can overflow.
-                guard allocations.count <= 100, allocations.allSatisfy({ (1...10_000_000).contains($0.amountCents) }),
-                      allocations.reduce(0, { $0 + $1.amountCents }) <= input.amountCents else {
-                    throw Self.invalid("Invalid allocations", "Allocations (at most 100) must each be between 1 and 10000000 cents and add up to at most the payment's amount.")
+                if let allocations = input.allocations {
+                    guard allocations.count <= 100, allocations.allSatisfy({ (1...10_000_000).contains($0.amountCents) }),
+                          allocations.reduce(0, { $0 + $1.amountCents }) <= input.amountCents else {
+                        throw Self.invalid("Invalid allocations", "Allocations (at most 100) must each be between 1 and 10000000 cents and add up to at most the payment's amount.")
+                    }
                 }
                 let reference = [input.reference, input.bank].compactMap { $0?.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
                 return try await idempotent(request, record) { c in
                     try await requireFamily(c, record, input.familyId)
-                    let payment = try await LedgerRepository.recordPayment(
-                        center: record.center, centerID: record.id, family: input.familyId, amount: Money(cents: input.amountCents), method: input.method,
-                        provider: nil, label: "Paiement n° \(reference) (par \(label))", attempt: nil, c, logger: database.logger)
-                    for allocation in allocations {
-                        guard let invoice = try await LedgerQueries.invoice(c, center: record.id, family: input.familyId, number: allocation.invoice, logger: database.logger),
-                              invoice.kind == "invoice"
-                        else { throw APIProblem.notFound("The family has no invoice \(allocation.invoice).") }
-                        guard allocation.amountCents <= invoice.remaining.cents else {
-                            throw Self.invalid("Allocation too large", "Invoice \(allocation.invoice) only lacks \(invoice.remaining).")
-                        }
-                        try await LedgerRepository.allocate(payment: payment.id, invoice: invoice.id, amount: Money(cents: allocation.amountCents), center: record.id, c, logger: database.logger)
+                    // Without allocations, the family's oldest open invoices are settled first.
+                    let payment: (number: String, allocated: [(invoice: String, amount: Money)])
+                    do {
+                        payment = try await OfficePayments.record(
+                            c, center: record.center, centerID: record.id, family: input.familyId, amount: Money(cents: input.amountCents),
+                            method: input.method, label: "Paiement n° \(reference) (par \(label))",
+                            allocations: input.allocations?.map { (invoice: $0.invoice, amount: Money(cents: $0.amountCents)) }, logger: database.logger)
+                    } catch OfficePayments.Refusal.unknownInvoice(let number) {
+                        throw APIProblem.notFound("The family has no invoice \(number).")
+                    } catch OfficePayments.Refusal.tooMuchFor(let number, let lacks) {
+                        throw Self.invalid("Allocation too large", "Invoice \(number) only lacks \(lacks).")
                     }
                     struct Recorded: Encodable, Sendable { let amount_cents: Int; let method: String; let reference: String }
                     try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "payment.record", subject: payment.number,
                                               after: Recorded(amount_cents: input.amountCents, method: input.method, reference: reference), logger: database.logger)
-                    return (201, try Self.jsonText(["number": payment.number]))
+                    struct Allocated: Encodable { let invoice: String; let amountCents: Int }
+                    struct Answer: Encodable { let number: String; let allocations: [Allocated] }
+                    return (201, try Self.jsonText(Answer(number: payment.number, allocations: payment.allocated.map {
+                        Allocated(invoice: $0.invoice, amountCents: $0.amount.cents)
+                    })))
                 }
             }
         }
