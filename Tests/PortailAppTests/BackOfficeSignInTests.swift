@@ -40,6 +40,23 @@ import Testing
         #expect(try await browser.get("/admin/invitation?code=\(link.1)").status == .notFound)
     }
 
+    /// An invitation whose role was removed before it was used chooses no password.
+    @Test func aRemovedRolesInvitationChoosesNoPassword() async throws {
+        try await withPortal { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "parti@petit.example.org", "role": "staff"}"#)
+            let staffID = try #require(created.json["id"] as? Int)
+            let mail = try await fixture.database.owner.withConnection { c in
+                try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = 'parti@petit.example.org' ORDER BY id DESC LIMIT 1", (String.self),
+                                  logger: fixture.database.logger)
+            }
+            let link = try #require(mail?.firstMatch(of: /\/admin\/invitation\?code=([A-Za-z0-9_-]+)/))
+            #expect(try await apiJSON(client, .delete, "/api/centers/petit/staff/\(staffID)", token: admin).status == .noContent)
+            let browser = Browser(client)
+            #expect(try await browser.get("/admin/invitation?code=\(link.1)").status == .notFound)
+        }
+    }
+
     func signIn(_ browser: Browser, email: String, password: String = password) async throws -> Browser.Page {
         try await browser.get("/admin/connexion")
         return try await browser.post("/admin/connexion", [("email", email), ("mot_de_passe", password)])
@@ -122,6 +139,9 @@ import Testing
             #expect(try await browser.get("/admin/centres/autre/familles/\(elsewhere)").status == .notFound)
             #expect(try await browser.get("/admin/centres/petit/familles/abc").status == .notFound)
             #expect(try await browser.get("/admin/centres/autre").status == .notFound)
+            // Promoted to manager while signed in: from the next page on, a second factor is needed.
+            try await fixture.execute("UPDATE staff_center_roles SET role = 'manager' WHERE staff_id = (SELECT id FROM staff_users WHERE email = 'animateur@petit.example.org')")
+            #expect(try await browser.get("/admin/centres/petit").location == "/admin/verification")
         }
     }
 

@@ -121,7 +121,14 @@ extension PortailRoutes {
                 return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
             }
             guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
-            let notice = request.uri.queryParameters["reglement"].map { "Règlement \($0) enregistré." }
+            // The banner names a payment of this family only (never text from the address).
+            var notice: String?
+            if let number = request.uri.queryParameters["reglement"].map(String.init), number.count <= 40 {
+                let payment = try await database.withCenter(record.id) { c in
+                    try await LedgerQueries.payment(c, center: record.id, family: id, number: number, logger: context.logger)
+                }
+                if payment != nil { notice = "Règlement \(number) enregistré." }
+            }
             return try await familyPage(admin, record: record, role: role, family: id, notice: notice, context: context)
         })
 

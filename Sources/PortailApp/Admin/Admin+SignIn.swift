@@ -139,14 +139,15 @@ extension PortailRoutes {
                                                   error: "Ce code n'est pas le bon : tapez les 6 chiffres que l'application affiche maintenant.")
             }
             let codes = secret.enrolled ? [] : StaffSignIn.newRecoveryCodes()
-            guard try await StaffRepository.federation(database, { c in
+            guard let outcome = try await StaffRepository.federation(database, { c in
                 try await StaffSignIn.passTOTP(c, token: token, step: step, recoveryCodes: codes, logger: context.logger)
             }) else {
                 return try await verificationPage(admin, session: session, token: token, status: .unauthorized, context: context,
                                                   error: "Ce code a déjà servi : attendez le suivant.")
             }
             try await StaffRepository.federation(database) { c in try await StaffSignIn.clear(c, key: key, logger: context.logger) }
-            if codes.isEmpty { return Pages.redirect("/admin/") }
+            // The codes are shown only when the database stored them (another session may have enrolled first).
+            guard outcome == .enrolled, !codes.isEmpty else { return Pages.redirect("/admin/") }
             return adminPage("admin-recovery-codes", AdminRecoveryCodesModel(page: AdminRequest(session: nil, token: nil, csrf: admin.csrf).chrome, codes: codes), admin)
         })
 

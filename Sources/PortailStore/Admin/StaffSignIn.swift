@@ -68,13 +68,21 @@ public enum StaffSignIn {
         return began == .some(.some(true))
     }
 
+    /// What a TOTP code did: enabled the enrolled secret (with the recovery codes given), or passed.
+    public enum TOTPOutcome: Sendable { case enrolled, passed }
+
     /// A code of `step`, checked against the secret: accepted once per step; the first enables the secret
-    /// with `recoveryCodes` (ten, shown once to the person).
-    public static func passTOTP(_ c: PostgresConnection, token: String, step: Int64, recoveryCodes: [String], logger: Logger) async throws -> Bool {
+    /// with `recoveryCodes` (ten, shown once to the person). Nil when refused (a step already seen).
+    public static func passTOTP(_ c: PostgresConnection, token: String, step: Int64, recoveryCodes: [String], logger: Logger) async throws -> TOTPOutcome? {
         let hashes = recoveryCodes.map { SecretToken.hash(normalisedRecoveryCode($0)).readableBytesView.map { String(format: "%02x", $0) }.joined() }
-        return try await c.first("""
+        let answer: String?? = try await c.first("""
             SELECT portail_staff_pass_totp(\(SecretToken.hash(token)), \(step), ARRAY(SELECT decode(h, 'hex') FROM unnest(\(hashes)::text[]) AS h))
-            """, (Bool.self), logger: logger) ?? false
+            """, (String?.self), logger: logger)
+        switch answer {
+        case .some(.some("enrolled")): return .enrolled
+        case .some(.some("passed")): return .passed
+        default: return nil
+        }
     }
 
     public static func useRecoveryCode(_ c: PostgresConnection, token: String, code: String, logger: Logger) async throws -> Bool {

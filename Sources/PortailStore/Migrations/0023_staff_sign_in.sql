@@ -20,7 +20,9 @@ CREATE TABLE staff_sessions (
     token_hash  bytea PRIMARY KEY,
     staff_id    bigint NOT NULL REFERENCES staff_users (id),
     csrf        text NOT NULL,
-    complete    boolean NOT NULL DEFAULT false,
+    -- A TOTP or recovery code was given in this session. Whether the session is complete is decided at
+    -- every lookup (a person promoted to manager meanwhile needs one from then on).
+    second_factor boolean NOT NULL DEFAULT false,
     created_at  timestamptz NOT NULL DEFAULT now(),
     expires_at  timestamptz NOT NULL
 );
@@ -57,10 +59,10 @@ CREATE FUNCTION portail_staff_open_session(p_staff bigint, p_token_hash bytea, p
     RETURNS boolean
     LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
-        INSERT INTO staff_sessions (token_hash, staff_id, csrf, complete, expires_at)
-        SELECT p_token_hash, s.id, p_csrf, NOT portail_staff_needs_second_factor(s.id), p_expires
+        INSERT INTO staff_sessions (token_hash, staff_id, csrf, expires_at)
+        SELECT p_token_hash, s.id, p_csrf, least(p_expires, now() + interval '12 hours')
         FROM staff_users s WHERE s.id = p_staff AND s.state = 'active' AND s.password_hash IS NOT NULL
-        RETURNING complete
+        RETURNING NOT portail_staff_needs_second_factor(p_staff)
     $$;
 
 -- A live session and who holds it.
@@ -69,7 +71,8 @@ CREATE FUNCTION portail_staff_session(p_token_hash bytea)
                    needs_second_factor boolean, totp_enabled boolean)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
-        SELECT s.id, s.email, s.name, s.is_federation_admin, x.csrf, x.complete,
+        SELECT s.id, s.email, s.name, s.is_federation_admin, x.csrf,
+               x.second_factor OR NOT portail_staff_needs_second_factor(s.id),
                portail_staff_needs_second_factor(s.id), s.totp_secret IS NOT NULL
         FROM staff_sessions x JOIN staff_users s ON s.id = x.staff_id
         WHERE x.token_hash = p_token_hash AND x.expires_at > now() AND s.state = 'active'
@@ -104,9 +107,9 @@ CREATE FUNCTION portail_staff_begin_totp(p_token_hash bytea, p_secret text)
 
 -- A TOTP code of step p_step was checked by the application: accepted once per step (a code seen is
 -- never accepted again), it completes the session; the first one enables the enrolled secret and
--- stores the ten recovery codes' hashes.
+-- stores the ten recovery codes' hashes. 'enrolled', 'passed', or NULL when refused.
 CREATE FUNCTION portail_staff_pass_totp(p_token_hash bytea, p_step bigint, p_recovery_hashes bytea[])
-    RETURNS boolean
+    RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
     DECLARE
@@ -119,19 +122,19 @@ CREATE FUNCTION portail_staff_pass_totp(p_token_hash bytea, p_step bigint, p_rec
           AND coalesce(s.totp_secret, s.totp_pending_secret) IS NOT NULL AND s.totp_last_step < p_step
         FOR UPDATE OF s;
         IF v_staff IS NULL THEN
-            RETURN false;
+            RETURN NULL;
         END IF;
         IF v_enrolling THEN
             IF coalesce(array_length(p_recovery_hashes, 1), 0) < 10 THEN
-                RETURN false;
+                RETURN NULL;
             END IF;
             UPDATE staff_users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL WHERE id = v_staff;
             DELETE FROM staff_recovery_codes WHERE staff_id = v_staff;
             INSERT INTO staff_recovery_codes (staff_id, code_hash) SELECT v_staff, h FROM unnest(p_recovery_hashes) AS h;
         END IF;
         UPDATE staff_users SET totp_last_step = p_step WHERE id = v_staff;
-        UPDATE staff_sessions SET complete = true WHERE token_hash = p_token_hash;
-        RETURN true;
+        UPDATE staff_sessions SET second_factor = true WHERE token_hash = p_token_hash;
+        RETURN CASE WHEN v_enrolling THEN 'enrolled' ELSE 'passed' END;
     END
     $$;
 
@@ -148,7 +151,7 @@ CREATE FUNCTION portail_staff_use_recovery_code(p_token_hash bytea, p_code_hash 
         IF NOT FOUND THEN
             RETURN false;
         END IF;
-        UPDATE staff_sessions SET complete = true WHERE token_hash = p_token_hash;
+        UPDATE staff_sessions SET second_factor = true WHERE token_hash = p_token_hash;
         RETURN true;
     END
     $$;
@@ -172,8 +175,12 @@ CREATE FUNCTION portail_staff_set_password(p_code_hash bytea, p_password_hash te
         v_staff bigint;
         v_center bigint;
     BEGIN
+        -- As portail_accept_invitation: the role must still be there, and never for a federation administrator.
+        PERFORM set_config('portail.center_id', '', true);
         UPDATE staff_invitations i SET used_at = now()
         WHERE i.code_hash = p_code_hash AND i.used_at IS NULL AND i.expires_at > now()
+          AND EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = i.center_id AND r.staff_id = i.staff_id)
+          AND EXISTS (SELECT 1 FROM staff_users s WHERE s.id = i.staff_id AND NOT s.is_federation_admin AND s.state = 'active')
         RETURNING i.staff_id, i.center_id INTO v_staff, v_center;
         IF v_staff IS NULL THEN
             RETURN;
@@ -192,6 +199,8 @@ CREATE FUNCTION portail_staff_invitation(p_code_hash bytea)
     AS $$
         SELECT s.email, i.center_id FROM staff_invitations i JOIN staff_users s ON s.id = i.staff_id
         WHERE i.code_hash = p_code_hash AND i.used_at IS NULL AND i.expires_at > now() AND s.state = 'active'
+          AND NOT s.is_federation_admin
+          AND EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = i.center_id AND r.staff_id = i.staff_id)
     $$;
 
 -- The centers where the holder of a session has a role (the back office's list of centers).
@@ -200,7 +209,8 @@ CREATE FUNCTION portail_staff_centers(p_token_hash bytea)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
         SELECT r.center_id, r.role FROM staff_sessions x JOIN staff_center_roles r ON r.staff_id = x.staff_id
-        WHERE x.token_hash = p_token_hash AND x.expires_at > now() AND x.complete
+        WHERE x.token_hash = p_token_hash AND x.expires_at > now()
+          AND (x.second_factor OR NOT portail_staff_needs_second_factor(x.staff_id))
     $$;
 
 DO $$
