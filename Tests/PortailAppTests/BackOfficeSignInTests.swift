@@ -79,7 +79,12 @@ import Testing
             let wrong = try await browser.post("/admin/verification", [("code", "000000")])
             #expect(wrong.status == .unauthorized && wrong.text.contains("n'est pas le bon"))
             let first = try code(for: enrol.body)
+            let halfway = browser.jar  // the session's cookie before the second factor
             let codes = try await browser.post("/admin/verification", [("code", first)])
+            // The second factor renews the session's token: the one seen before it opens nothing.
+            let stale = Browser(client)
+            stale.jar = halfway
+            #expect(try await stale.get("/admin/centres/petit").location == "/admin/connexion")
             #expect(codes.status == .ok && codes.text.contains("codes de secours"))
             let recovery = codes.body.matches(of: /<li><code>([A-Z2-9]{4}-[A-Z2-9]{4})<\/code><\/li>/).map { String($0.1) }
             #expect(recovery.count == 10 && Set(recovery).count == 10)

@@ -129,7 +129,7 @@ extension PortailRoutes {
                 }
                 try await StaffRepository.federation(database) { c in try await StaffSignIn.clear(c, key: key, logger: context.logger) }
                 context.logger.notice("back office: \(session.email) signed in with a recovery code")
-                return Pages.redirect("/admin/")
+                return try await renewed(Pages.redirect("/admin/"), token: token, context: context)
             }
             let secret = try await StaffRepository.federation(database) { c in
                 try await StaffSignIn.totpSecret(c, token: token, logger: context.logger)
@@ -147,8 +147,9 @@ extension PortailRoutes {
             }
             try await StaffRepository.federation(database) { c in try await StaffSignIn.clear(c, key: key, logger: context.logger) }
             // The codes are shown only when the database stored them (another session may have enrolled first).
-            guard outcome == .enrolled, !codes.isEmpty else { return Pages.redirect("/admin/") }
-            return adminPage("admin-recovery-codes", AdminRecoveryCodesModel(page: AdminRequest(session: nil, token: nil, csrf: admin.csrf).chrome, codes: codes), admin)
+            guard outcome == .enrolled, !codes.isEmpty else { return try await renewed(Pages.redirect("/admin/"), token: token, context: context) }
+            return try await renewed(adminPage("admin-recovery-codes", AdminRecoveryCodesModel(page: AdminRequest(session: nil, token: nil, csrf: admin.csrf).chrome, codes: codes), admin),
+                                     token: token, context: context)
         })
 
         router.post("/admin/deconnexion", use: admin { admin, context, _ in
@@ -197,6 +198,15 @@ extension PortailRoutes {
             }
             return Pages.redirect("/admin/connexion?etat=mot-de-passe-choisi")
         })
+    }
+
+    /// The answer with the session's new token: the one seen before the second factor no longer opens anything.
+    func renewed(_ response: Response, token: String, context: AppRequestContext) async throws -> Response {
+        var response = response
+        if let fresh = try await StaffRepository.federation(database, { c in try await StaffSignIn.renew(c, token: token, logger: context.logger) }) {
+            response.setCookie(adminCookie(Self.staffSessionCookie, fresh, maxAge: Int(StaffSignIn.sessionLifetime)))
+        }
+        return response
     }
 
     /// The second step: the code of the authenticator app, or the enrolment of one (a new secret is kept

@@ -51,6 +51,14 @@ public enum StaffSignIn {
         }
     }
 
+    /// A new token for a session whose second factor was just given; nil when it cannot be renewed.
+    public static func renew(_ c: PostgresConnection, token: String, logger: Logger) async throws -> String? {
+        let fresh = SecretToken.generate()
+        let renewed = try await c.first("SELECT portail_staff_renew_session(\(SecretToken.hash(token)), \(SecretToken.hash(fresh)))",
+                                        (Bool?.self), logger: logger)
+        return renewed == .some(.some(true)) ? fresh : nil
+    }
+
     public static func close(_ c: PostgresConnection, token: String, logger: Logger) async throws {
         guard SecretToken.looksValid(token) else { return }
         try await c.run("SELECT portail_staff_close_session(\(SecretToken.hash(token)))", logger: logger)

@@ -203,6 +203,16 @@ CREATE FUNCTION portail_staff_invitation(p_code_hash bytea)
           AND EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = i.center_id AND r.staff_id = i.staff_id)
     $$;
 
+-- A new token for a session whose second factor was just given (the token seen before it is void).
+CREATE FUNCTION portail_staff_renew_session(p_token_hash bytea, p_new_hash bytea)
+    RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$
+        UPDATE staff_sessions SET token_hash = p_new_hash
+        WHERE token_hash = p_token_hash AND expires_at > now() AND second_factor
+        RETURNING true
+    $$;
+
 -- The centers where the holder of a session has a role (the back office's list of centers).
 CREATE FUNCTION portail_staff_centers(p_token_hash bytea)
     RETURNS TABLE (center_id bigint, role text)
@@ -223,7 +233,7 @@ BEGIN
         'portail_staff_close_session(bytea)', 'portail_staff_totp_secret(bytea)', 'portail_staff_begin_totp(bytea, text)',
         'portail_staff_pass_totp(bytea, bigint, bytea[])', 'portail_staff_use_recovery_code(bytea, bytea)',
         'portail_staff_recovery_codes_left(bytea)', 'portail_staff_set_password(bytea, text)', 'portail_staff_invitation(bytea)',
-        'portail_staff_centers(bytea)'
+        'portail_staff_centers(bytea)', 'portail_staff_renew_session(bytea, bytea)'
     ]
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
