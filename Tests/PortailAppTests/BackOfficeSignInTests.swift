@@ -144,6 +144,16 @@ import Testing
             #expect(try await browser.get("/admin/centres/autre/familles/\(elsewhere)").status == .notFound)
             #expect(try await browser.get("/admin/centres/petit/familles/abc").status == .notFound)
             #expect(try await browser.get("/admin/centres/autre").status == .notFound)
+            // The register of the booked day: the child, the parent's phone; as CSV too. Another day is empty.
+            let day = fixture.petit.center.periods[0].startsOn
+            let register = try await browser.get("/admin/centres/petit/registre?jour=\(day.iso)")
+            #expect(register.status == .ok && register.text.contains("1 enfant(s) attendu(s)") && register.text.contains("JULES"), "\(register.text)")
+            #expect(!register.text.contains("INÈS"))
+            let csv = try await browser.get("/admin/centres/petit/registre.csv?jour=\(day.iso)")
+            #expect(csv.status == .ok && csv.body.contains("JULES") && csv.body.contains("FAMILLE JULES"))
+            #expect(try await browser.get("/admin/centres/petit/registre?jour=\(day.adding(days: 1).iso)").text.contains("Aucun enfant"))
+            #expect(try await browser.get("/admin/centres/petit/registre?jour=2026-02-30").status == .badRequest)
+            #expect(try await browser.get("/admin/centres/autre/registre").status == .notFound)
             // Promoted to manager while signed in: from the next page on, a second factor is needed.
             try await fixture.execute("UPDATE staff_center_roles SET role = 'manager' WHERE staff_id = (SELECT id FROM staff_users WHERE email = 'animateur@petit.example.org')")
             #expect(try await browser.get("/admin/centres/petit").location == "/admin/verification")

@@ -165,6 +165,8 @@ import Testing
         "GET /admin/centres/{code}/familles": .everyone(.redirect),
         "GET /admin/centres/{code}/familles/{family}": .everyone(.redirect),
         "POST /admin/centres/{code}/familles/{family}/reglements": .everyone(.csrf),
+        "GET /admin/centres/{code}/registre": .everyone(.redirect),
+        "GET /admin/centres/{code}/registre.csv": .everyone(.redirect),
 
         // Federation administration.
         "GET /api/centers": .federation(.ok),

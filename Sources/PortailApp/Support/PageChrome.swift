@@ -62,6 +62,10 @@ enum French {
     }
 
     static let weekdayShort = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."]
+    static let weekdayNames = ["lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"]
+
+    /// "lundi"
+    static func weekdayLong(_ day: LocalDate) -> String { weekdayNames[day.weekday.index] }
 
     /// "lun. 21/12"
     static func shortDay(_ day: LocalDate) -> String { "\(weekdayShort[day.weekday.index]) \(day.frenchDayMonth)" }

@@ -62,6 +62,7 @@ struct PortailRoutes: Sendable {
         addAdminSignInRoutes(to: router)
         addAdminDashboardRoutes(to: router)
         addAdminFamilyRoutes(to: router)
+        addAdminRegisterRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/admin"]

@@ -108,3 +108,36 @@ public struct CenterDashboard: Sendable {
         )
     }
 }
+
+/// A child on the day's register: who, how old, which units, and whom to call.
+public struct RegisterLine: Sendable {
+    public var reservation: Int
+    public var child: String
+    public var birthDate: LocalDate?
+    public var family: String
+    public var phone: String
+    public var units: [String]
+    public var confirmed: Bool
+}
+
+extension CenterDashboard {
+    /// The day's register: every child booked that day (confirmed, or waiting for payment), by name.
+    public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger) async throws -> [RegisterLine] {
+        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
+        return try await c.all("""
+            SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state
+            FROM reservations r
+            JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+            CROSS JOIN LATERAL unnest(l.units) AS u
+            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+            JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
+            WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
+            GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state
+            ORDER BY ch.last_name, ch.first_name, r.number
+            LIMIT 2000
+            """, (Int, String, String, String, String, [String], String).self, logger: logger).map {
+            RegisterLine(reservation: $0.0, child: $0.1, birthDate: LocalDate(iso: $0.2), family: $0.3, phone: $0.4, units: $0.5,
+                         confirmed: $0.6 == "confirmed")
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Hummingbird
+import PortailDomain
+import PortailStore
+
+/// The day's register: every child expected, their age, units and the parent's phone, on one printable
+/// page (A4 in the browser's print) and as CSV for a spreadsheet.
+extension PortailRoutes {
+    struct AdminRegisterModel {
+        struct Line {
+            let child: String
+            let age: String
+            let units: String
+            let family: String
+            let phone: String
+            let state: String
+        }
+        let page: AdminChrome
+        let code: String
+        let centerName: String
+        let title: String
+        let iso: String
+        let previous: String
+        let next: String
+        let lines: [Line]
+        let hasLines: Bool
+        let count: Int
+    }
+
+    func addAdminRegisterRoutes(to router: Router<AppRequestContext>) {
+        for csv in [false, true] {
+            router.get(RouterPath(csv ? "/admin/centres/:code/registre.csv" : "/admin/centres/:code/registre"), use: admin { admin, context, request in
+                let (session, _) = try requireStaff(admin).get()
+                guard let (record, _) = try await adminCenter(context.parameters.get("code") ?? "", session: session, context: context) else {
+                    return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
+                }
+                let today = LocalDate(clock(), in: record.center.zone)
+                let asked = request.uri.queryParameters["jour"].map(String.init)
+                guard let day = asked.map({ LocalDate(iso: $0) }) ?? today, abs(day.dayNumber - today.dayNumber) <= 3660 else {
+                    return adminProblem("Jour inconnu", "Donnez le jour sous la forme AAAA-MM-JJ, par exemple \(today.iso).", status: .badRequest)
+                }
+                let lines = try await database.withCenter(record.id) { c in
+                    try await CenterDashboard.register(c, center: record.id, day: day, logger: context.logger)
+                }
+                let unitName = { (code: String) in record.center.units.first { $0.code == code }?.label ?? code }
+                let rows = lines.map { line in
+                    AdminRegisterModel.Line(child: line.child, age: line.birthDate.map { "\($0.age(on: day)) ans" } ?? "",
+                                            units: line.units.map(unitName).joined(separator: " + "), family: line.family, phone: line.phone,
+                                            state: line.confirmed ? "confirmée" : "en attente de paiement")
+                }
+                if csv {
+                    let table = [["Jour", "Enfant", "Âge", "Unités", "Famille", "Téléphone", "État"]]
+                        + rows.map { [day.french, $0.child, $0.age, $0.units, $0.family, $0.phone, $0.state] }
+                    return Self.csv(table, filename: "registre-\(record.center.code)-\(day.iso).csv")
+                }
+                return adminPage("admin-register", AdminRegisterModel(
+                    page: admin.chrome, code: record.center.code, centerName: record.center.name,
+                    title: "Registre du \(French.weekdayLong(day)) \(day.french)", iso: day.iso,
+                    previous: day.adding(days: -1).iso, next: day.adding(days: 1).iso,
+                    lines: rows, hasLines: !rows.isEmpty, count: rows.count
+                ), admin)
+            })
+        }
+    }
+}
