@@ -92,10 +92,7 @@ extension PortailRoutes {
         })
 
         router.get("/admin/centres/:code", use: admin { admin, context, _ in
-            let (session, _) = try requireStaff(admin).get()
-            guard let (record, role) = try await adminCenter(context.parameters.get("code") ?? "", session: session, context: context) else {
-                return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
-            }
+            let (_, record, role) = try await staffCenter(admin, context: context)
             let zone = record.center.zone
             let today = LocalDate(clock(), in: zone)
             let dashboard = try await database.withCenter(record.id) { c in

@@ -98,10 +98,7 @@ extension PortailRoutes {
 
     func addAdminFamilyRoutes(to router: Router<AppRequestContext>) {
         router.get("/admin/centres/:code/familles", use: admin { admin, context, request in
-            let (session, _) = try requireStaff(admin).get()
-            guard let (record, _) = try await adminCenter(context.parameters.get("code") ?? "", session: session, context: context) else {
-                return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
-            }
+            let (_, record, _) = try await staffCenter(admin, context: context)
             let query = String((request.uri.queryParameters["q"].map(String.init) ?? "").prefix(100))
             let found = try await database.withCenter(record.id) { c in
                 try await FamilyAdministration.search(c, center: record.id, query: query, limit: Self.familyPageSize + 1, logger: context.logger)
@@ -116,10 +113,7 @@ extension PortailRoutes {
         })
 
         router.get("/admin/centres/:code/familles/:family", use: admin { admin, context, request in
-            let (session, _) = try requireStaff(admin).get()
-            guard let (record, role) = try await adminCenter(context.parameters.get("code") ?? "", session: session, context: context) else {
-                return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
-            }
+            let (_, record, role) = try await staffCenter(admin, context: context)
             guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
             // The banner names a payment of this family only (never text from the address).
             var notice: String?
@@ -136,10 +130,7 @@ extension PortailRoutes {
         // open invoices first); what is left is the family's credit. The form's one-time key makes a double
         // click one payment.
         router.post("/admin/centres/:code/familles/:family/reglements", use: admin { admin, context, _ in
-            let (session, _) = try requireStaff(admin).get()
-            guard let (record, role) = try await adminCenter(context.parameters.get("code") ?? "", session: session, context: context) else {
-                return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
-            }
+            let (session, record, role) = try await staffCenter(admin, context: context)
             guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
             guard role != "staff" else {
                 return adminProblem("Réservé aux responsables", "Saisir un règlement est réservé aux responsables de l'accueil.", status: .forbidden)

@@ -30,10 +30,7 @@ extension PortailRoutes {
     func addAdminRegisterRoutes(to router: Router<AppRequestContext>) {
         for csv in [false, true] {
             router.get(RouterPath(csv ? "/admin/centres/:code/registre.csv" : "/admin/centres/:code/registre"), use: admin { admin, context, request in
-                let (session, _) = try requireStaff(admin).get()
-                guard let (record, _) = try await adminCenter(context.parameters.get("code") ?? "", session: session, context: context) else {
-                    return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.", status: .notFound)
-                }
+                let (_, record, _) = try await staffCenter(admin, context: context)
                 let today = LocalDate(clock(), in: record.center.zone)
                 let asked = request.uri.queryParameters["jour"].map(String.init)
                 guard let day = asked.map({ LocalDate(iso: $0) }) ?? today, abs(day.dayNumber - today.dayNumber) <= 3660 else {

@@ -95,15 +95,20 @@ extension PortailRoutes {
         return .success((session, token))
     }
 
-    /// The center `code` if the signed-in person may see it (a federation administrator sees every
-    /// center; anyone else the centers where they hold a role), with their role there.
-    func adminCenter(_ code: String, session: StaffSession, context: AppRequestContext) async throws -> (CenterRecord, String)? {
-        guard let record = directory.center(forCode: code) else { return nil }
-        if session.isFederationAdmin { return (record, "federation_admin") }
+    /// The signed-in person and the center of the route's `code`, if they may see it (a federation
+    /// administrator sees every center; anyone else the centers where they hold a role), with their role
+    /// there; otherwise the way to sign in, or the same 404 for a center that is not theirs or none at all.
+    func staffCenter(_ admin: AdminRequest, context: AppRequestContext) async throws -> (StaffSession, CenterRecord, String) {
+        let (session, _) = try requireStaff(admin).get()
+        let unknown = AdminRefusal(response: adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de loisirs à cette adresse parmi les vôtres.",
+                                                          status: .notFound))
+        guard let record = directory.center(forCode: context.parameters.get("code") ?? "") else { throw unknown }
+        if session.isFederationAdmin { return (session, record, "federation_admin") }
         let role = try await database.withCenter(record.id) { c in
             try await StaffRepository.role(c, center: record.id, staff: session.staffID, logger: context.logger)
         }
-        return role.map { (record, $0) }
+        guard let role else { throw unknown }
+        return (session, record, role)
     }
 }
 
