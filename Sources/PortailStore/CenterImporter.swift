@@ -13,10 +13,28 @@ public struct CenterImporter: Sendable {
         /// Why the import of this center was refused, when it was; nothing of it was written then.
         public var refusal: String?
         public var applied: Bool
+        /// When refused because places are taken: each day and unit the change would take them from.
+        public var conflicts: [PlacesConflict] = []
+        /// The days whose places a forced change puts below what is taken (the audit log names them).
+        public var forced: [PlacesConflict] = []
+    }
+
+    /// A day and unit of a period whose places taken a change would go under (`wanted`) or close (nil).
+    public struct PlacesConflict: Sendable, Hashable, CustomStringConvertible {
+        public var period: String
+        public var day: LocalDate
+        public var unit: String
+        public var taken: Int
+        public var wanted: Int?
+
+        public var description: String { "\(period) \(day.iso) \(unit): \(wanted ?? 0) place(s), \(taken) taken" }
     }
 
     /// Thrown inside a center's transaction to roll it back with a message for the person importing.
-    struct Refusal: Error { var message: String }
+    struct Refusal: Error {
+        var message: String
+        var conflicts: [PlacesConflict] = []
+    }
 
     let database: Database
 
@@ -105,12 +123,14 @@ public struct CenterImporter: Sendable {
     /// Changes a stored center through `change` (an admin API edit of a period or a tariff), under the
     /// same lock and checks as an import. `force` lets places go below what is taken; each forced day
     /// is in the audit log.
+    /// `reason` (why places were forced) is kept in the audit log beside the forced days.
     public func edit(
-        code: String, actor: String, action: String, subject: String, force: Bool = false, dryRun: Bool = false,
+        code: String, actor: String, action: String, subject: String, force: Bool = false, reason: String? = nil, dryRun: Bool = false,
         change: @escaping @Sendable (Center) throws -> Center
     ) async throws -> Outcome? {
         let request = Request(
-            code: code, file: nil, textDigest: nil, skipIfUnchanged: false, audit: Audit(actor: actor, action: action, subject: subject)
+            code: code, file: nil, textDigest: nil, skipIfUnchanged: false,
+            audit: Audit(actor: actor, action: action, subject: subject, reason: reason)
         ) { before in
             guard let before else { return nil }
             return try change(before)
@@ -123,6 +143,7 @@ public struct CenterImporter: Sendable {
         var actor: String
         var action: String
         var subject: String
+        var reason: String? = nil
     }
 
     /// One center to write: where its declaration comes from, and what it becomes given what is stored
@@ -169,7 +190,8 @@ public struct CenterImporter: Sendable {
             } catch let rollback as DryRunRollback {
                 return rollback.outcomes
             } catch let refusal as Refusal where requests.count == 1 {
-                return [Outcome(code: requests[0].code, diff: diffs[0] ?? CenterDiff(changes: []), refusal: refusal.message, applied: false)]
+                return [Outcome(code: requests[0].code, diff: diffs[0] ?? CenterDiff(changes: []), refusal: refusal.message, applied: false,
+                                conflicts: refusal.conflicts)]
             } catch let error as PSQLError where requests.count == 1 && error.serverInfo?[.sqlState] == "23505" {
                 // A unique value (a host, an invoice prefix) already belongs to another center.
                 let detail = error.serverInfo?[.detail] ?? Migrator.message(of: error)
@@ -249,7 +271,11 @@ public struct CenterImporter: Sendable {
                 writes.append(Write(request: index, center: center, existingID: existingID, diff: diff, file: request.file, audit: request.audit))
             }
         }
-        let written = try await apply(writes, force: force, on: connection)
+        var forced: [Int64: [PlacesConflict]] = [:]
+        let written = try await apply(writes, force: force, forced: &forced, on: connection)
+        for index in compared {
+            if let id = written[index] ?? stored[requests[index].code]?.id, let days = forced[id] { outcomes[index]?.forced = days }
+        }
         guard !dryRun else { return outcomes }
         var hashed: (ids: [Int64], digests: [String]) = ([], [])
         var edited: [Int64] = []
@@ -278,7 +304,9 @@ public struct CenterImporter: Sendable {
 
     /// Writes the centers, each table in one statement for all of them; returns the id of each center
     /// by its request's position. Throws `Refusal` when a change would take away what bookings use.
-    private func apply(_ writes: [Write], force: Bool, on connection: PostgresConnection) async throws -> [Int: Int64] {
+    private func apply(
+        _ writes: [Write], force: Bool, forced: inout [Int64: [PlacesConflict]], on connection: PostgresConnection
+    ) async throws -> [Int: Int64] {
         guard !writes.isEmpty else { return [:] }
         let logger = database.logger
         let json = JSONText()
@@ -379,7 +407,7 @@ public struct CenterImporter: Sendable {
                     AS w(center, code, label, model, valid_from, valid_to, definition)
                 """, logger: logger)
         }
-        let forced = try await writePeriods(periods, writes: writes, centerIDs: centerIDs, force: force, on: connection)
+        forced = try await writePeriods(periods, writes: writes, centerIDs: centerIDs, force: force, on: connection)
 
         // Removals last, each refused when something booked points at it.
         for (write, id) in zip(writes, centerIDs) {
@@ -389,7 +417,9 @@ public struct CenterImporter: Sendable {
         for (write, id) in zip(writes, centerIDs) {
             try audit.append(center: id, write.audit, action: write.audit.action, after: write.diff.changes.map(\.description), json: json)
             if let days = forced[id], !days.isEmpty {
-                try audit.append(center: id, write.audit, action: "capacity.force", after: days, json: json)
+                struct Forced: Encodable { let days: [String]; let reason: String? }
+                try audit.append(center: id, write.audit, action: "capacity.force",
+                                 after: Forced(days: days.map(\.description), reason: write.audit.reason), json: json)
             }
         }
         try await connection.run("""
@@ -402,10 +432,10 @@ public struct CenterImporter: Sendable {
     }
 
     /// Writes the periods with their closed days and the places of each open day; returns, by center,
-    /// the days whose places were forced below what is taken ("2026-07-15 journee: 12 places, 14 taken").
+    /// the days whose places were forced below what is taken.
     private func writePeriods(
         _ periods: PeriodColumns, writes: [Write], centerIDs: [Int64], force: Bool, on connection: PostgresConnection
-    ) async throws -> [Int64: [String]] {
+    ) async throws -> [Int64: [PlacesConflict]] {
         let logger = database.logger
         var periodIDs: [PeriodKey: Int64] = [:]
         for (center, code, id) in try await connection.all("""
@@ -461,7 +491,7 @@ public struct CenterImporter: Sendable {
                 }
             }
         }
-        var forced: [Int64: [String]] = [:]
+        var forced: [Int64: [PlacesConflict]] = [:]
         if !stored.ids.isEmpty {
             try await connection.run("""
                 DELETE FROM period_closed_days WHERE center_id = ANY(\(stored.centers)) AND period_id = ANY(\(stored.ids))
@@ -471,6 +501,8 @@ public struct CenterImporter: Sendable {
                 """, logger: logger)
             // A day that is booked cannot be closed, nor its unit removed: cancel its reservations first.
             // Fewer places than taken only when forced. Period by period, closed days first.
+            // Every day and unit the change takes places from, so that the person sees them all at once.
+            var conflicts: [(center: Int64, conflict: PlacesConflict)] = []
             for (_, code, center, day, unit, taken, wanted) in try await connection.all("""
                 WITH stored AS (
                     SELECT * FROM unnest(\(stored.centers)::bigint[], \(stored.ids)::bigint[], \(stored.codes)::text[])
@@ -486,16 +518,24 @@ public struct CenterImporter: Sendable {
                 WHERE (w.day IS NULL AND d.taken > 0) OR (d.taken > w.places AND w.places < d.places)
                 ORDER BY s.ordinal, w.day IS NOT NULL, d.day, d.unit
                 """, (Int64, String, Int64, String, String, Int, Int?).self, logger: logger) {
-                guard let wanted else {
-                    throw Refusal(message: "period \"\(code)\": \(taken) place(s) of \"\(unit)\" are already taken on \(day), "
-                        + "which the change closes: keep that day open, or cancel its reservations first")
-                }
-                guard force else {
-                    throw Refusal(message: "period \"\(code)\": \(taken) place(s) of \"\(unit)\" are already taken on \(day), "
-                        + "more than the \(wanted) asked: give at least \(taken) places, or force the change (the reservations keep their places)")
-                }
-                forced[center, default: []].append("\(code) \(day) \(unit): \(wanted) place(s), \(taken) taken")
+                guard let date = LocalDate(iso: day) else { continue }
+                conflicts.append((center, PlacesConflict(period: code, day: date, unit: unit, taken: taken, wanted: wanted)))
             }
+            let refused = conflicts.filter { $0.conflict.wanted == nil || !force }
+            if let first = refused.first {
+                // The first center refused, with all of its days: a day closed (or unit removed) comes first.
+                let own = refused.filter { $0.center == first.center }.map(\.conflict)
+                let closing = own.filter { $0.wanted == nil }
+                let shown = closing.first ?? first.conflict
+                if closing.isEmpty, let wanted = shown.wanted {
+                    throw Refusal(message: "period \"\(shown.period)\": \(shown.taken) place(s) of \"\(shown.unit)\" are already taken on \(shown.day.iso), "
+                        + "more than the \(wanted) asked: give at least \(shown.taken) places, or force the change (the reservations keep their places)",
+                        conflicts: own)
+                }
+                throw Refusal(message: "period \"\(shown.period)\": \(shown.taken) place(s) of \"\(shown.unit)\" are already taken on \(shown.day.iso), "
+                    + "which the change closes: keep that day open, or cancel its reservations first", conflicts: closing)
+            }
+            for (center, conflict) in conflicts { forced[center, default: []].append(conflict) }
             try await connection.run("""
                 WITH wanted AS (
                     SELECT * FROM unnest(\(days.centers)::bigint[], \(days.periods)::bigint[], \(days.days)::date[], \(days.units)::text[])
@@ -665,7 +705,7 @@ private struct PeriodColumns {
 private struct AuditColumns {
     var centers: [Int64] = [], actors: [String] = [], actions: [String] = [], subjects: [String] = [], after: [String] = []
 
-    mutating func append(center: Int64, _ audit: CenterImporter.Audit, action: String, after entries: [String], json: JSONText) throws {
+    mutating func append(center: Int64, _ audit: CenterImporter.Audit, action: String, after entries: some Encodable, json: JSONText) throws {
         centers.append(center); actors.append(audit.actor); actions.append(action); subjects.append(audit.subject)
         after.append(try json(entries))
     }

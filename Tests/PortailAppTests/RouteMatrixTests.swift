@@ -167,6 +167,15 @@ import Testing
         "POST /admin/centres/{code}/familles/{family}/reglements": .everyone(.csrf),
         "GET /admin/centres/{code}/registre": .everyone(.redirect),
         "GET /admin/centres/{code}/registre.csv": .everyone(.redirect),
+        "GET /admin/centres/{code}/periodes": .everyone(.redirect),
+        "GET /admin/centres/{code}/periodes/{period}": .everyone(.redirect),
+        "GET /admin/centres/{code}/periodes/{period}/modifier": .everyone(.redirect),
+        "GET /admin/centres/{code}/nouvelle-periode": .everyone(.redirect),
+        "POST /admin/centres/{code}/nouvelle-periode": .everyone(.csrf),
+        "POST /admin/centres/{code}/periodes/{period}/modifier": .everyone(.csrf),
+        "POST /admin/centres/{code}/periodes/{period}/places": .everyone(.csrf),
+        "POST /admin/centres/{code}/periodes/{period}/fermer": .everyone(.csrf),
+        "POST /admin/centres/{code}/periodes/{period}/rouvrir": .everyone(.csrf),
 
         // Federation administration.
         "GET /api/centers": .federation(.ok),

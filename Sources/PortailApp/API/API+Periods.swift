@@ -86,7 +86,7 @@ extension PortailRoutes {
 
     /// Adds or changes one period or tariff of the path's center. `compose` turns the request body and
     /// the entity's current JSON into the entity's new JSON. `?dry_run=true` answers the difference
-    /// only; `?force=true` lets a day's places go below what is taken (logged).
+    /// only; `?force=true` lets a day's places go below what is taken (logged, with `?reason=`).
     private func editEntity(
         _ entity: CenterEditor.Entity, _ request: Request, _ context: AppRequestContext, replacing: String?, created: Bool = false,
         compose: @escaping @Sendable (String, Data) throws -> String
@@ -97,49 +97,25 @@ extension PortailRoutes {
             let body = String(buffer: try await request.collectBody(upTo: 256 * 1024))
             let dryRun = request.uri.queryParameters["dry_run"] == "true"
             let force = request.uri.queryParameters["force"] == "true"
-            let editor = CenterEditor(paymentRules: paymentRules, environment: ProcessInfo.processInfo.environment)
+            let reason = request.uri.queryParameters["reason"].map { String($0.prefix(500)) }
             let code = record.center.code
-            let box = ResultBox()
-            let outcome: CenterImporter.Outcome?
-            do {
-                outcome = try await CenterImporter(database: database).edit(
-                    code: code, actor: "staff:\(staff.email)", action: "\(entity).\(replacing == nil ? "create" : "update")",
-                    subject: replacing ?? "new \(entity)", force: force, dryRun: dryRun
-                ) { before in
-                    var current = Data("{}".utf8)
-                    if let replacing {
-                        guard let data = try Self.json(of: entity, replacing, in: before) else {
-                            throw APIProblem.notFound("Center \(code) has no \(entity) \(replacing).")
-                        }
-                        current = data
-                    }
-                    let edited = try editor.apply(entity, body: try compose(body, current), to: before, replacing: replacing)
-                    box.edited = edited
-                    return edited.center
-                }
-            } catch let rejection as CenterEditor.Rejection {
-                throw APIProblem.invalid("Invalid \(entity)", detail: "The \(entity) has \(rejection.issues.count) problem(s); each names its field.",
-                                         issues: rejection.issues)
+            let result = try await editCenter(entity, record: record, actor: "staff:\(staff.email)", replacing: replacing, force: force,
+                                              reason: reason, dryRun: dryRun) { current in try compose(body, current) }
+            switch result {
+            case .missing:
+                throw APIProblem.notFound(replacing.map { "Center \(code) has no \(entity) \($0)." } ?? "There is no center \(code).")
+            case .rejected(let issues):
+                throw APIProblem.invalid("Invalid \(entity)", detail: "The \(entity) has \(issues.count) problem(s); each names its field.", issues: issues)
+            case .refused(let outcome):
+                throw APIProblem(status: .conflict, title: "Change refused", detail: outcome.refusal ?? "")
+            case .saved(let outcome, let center, let edited):
+                let saved = try Self.json(of: entity, edited, in: center)!
+                let answer: [String: Any] = [
+                    entity.rawValue: try Self.object(saved), "dry_run": dryRun, "applied": outcome.applied,
+                    "changes": outcome.diff.changes.map(\.description),
+                ]
+                return try API.object(answer, status: created && outcome.applied ? .created : .ok)
             }
-            guard let outcome, let edited = box.edited else { throw APIProblem.notFound("There is no center \(code).") }
-            if let refusal = outcome.refusal {
-                throw APIProblem(status: .conflict, title: "Change refused", detail: refusal)
-            }
-            if outcome.applied { try await Bootstrap.reload(directory, database: database) }
-            let saved = try Self.json(of: entity, edited.code, in: edited.center)!
-            let answer: [String: Any] = [
-                entity.rawValue: try Self.object(saved), "dry_run": dryRun, "applied": outcome.applied,
-                "changes": outcome.diff.changes.map(\.description),
-            ]
-            return try API.object(answer, status: created && outcome.applied ? .created : .ok)
-        }
-    }
-
-    /// The period or tariff coded `code` of `center` as JSON with its center-file keys; nil if it has none.
-    private static func json(of entity: CenterEditor.Entity, _ code: String, in center: Center) throws -> Data? {
-        switch entity {
-        case .period: try center.period(code).map(CenterFileWriter.json)
-        case .tariff: try center.tariff(code).map(CenterFileWriter.json)
         }
     }
 
@@ -163,11 +139,6 @@ extension PortailRoutes {
         let merged = merge(try JSONSerialization.jsonObject(with: target), patchObject)
         return String(decoding: try JSONSerialization.data(withJSONObject: merged), as: UTF8.self)
     }
-}
-
-/// Carries the center an edit produced, and the edited entity's code, out of the importer's transaction.
-private final class ResultBox: @unchecked Sendable {
-    var edited: (center: Center, code: String)?
 }
 
 extension API {

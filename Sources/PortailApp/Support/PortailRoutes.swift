@@ -63,6 +63,7 @@ struct PortailRoutes: Sendable {
         addAdminDashboardRoutes(to: router)
         addAdminFamilyRoutes(to: router)
         addAdminRegisterRoutes(to: router)
+        addAdminPeriodRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/admin"]
