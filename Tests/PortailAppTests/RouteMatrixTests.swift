@@ -176,6 +176,12 @@ import Testing
         "POST /admin/centres/{code}/periodes/{period}/places": .everyone(.csrf),
         "POST /admin/centres/{code}/periodes/{period}/fermer": .everyone(.csrf),
         "POST /admin/centres/{code}/periodes/{period}/rouvrir": .everyone(.csrf),
+        "GET /admin/centres/{code}/journal": .everyone(.redirect),
+        "GET /admin/federation": .everyone(.redirect),
+        "GET /admin/federation/importer": .everyone(.redirect),
+        "POST /admin/federation/importer": .everyone(.csrf),
+        "POST /admin/federation/centres/{code}/suspendre": .everyone(.csrf),
+        "POST /admin/federation/centres/{code}/reprendre": .everyone(.csrf),
 
         // Federation administration.
         "GET /api/centers": .federation(.ok),

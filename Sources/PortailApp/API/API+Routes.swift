@@ -6,17 +6,6 @@ import PortailStore
 
 /// The admin API (federation administrators for now; center staff endpoints come next), described in docs/openapi.yaml.
 extension PortailRoutes {
-    struct CenterSummary: Encodable {
-        let code: String
-        let name: String
-        let state: String
-        let hosts: [String]
-        let families: Int
-        let bookingsThisWeek: Int
-        let paymentsThisWeek: Int
-        let errors: [String]
-    }
-
     struct ImportResult: Encodable {
         let code: String
         let dryRun: Bool
@@ -35,18 +24,7 @@ extension PortailRoutes {
         router.get("/api/centers") { request, _ in
             try await API.handle(request, database) { staff in
                 guard staff.isFederationAdmin else { throw APIProblem.forbidden("Listing every center is for federation administrators.") }
-                let snapshot = directory.snapshot
-                var list: [CenterSummary] = []
-                for center in try await CenterRepository.states(database) {
-                    let activity = try await CenterRepository.activity(database, center: center.id)
-                    let failure = snapshot.failures.first { $0.code == center.code }
-                    list.append(CenterSummary(
-                        code: center.code, name: center.name, state: failure == nil ? center.state : "configuration_error",
-                        hosts: snapshot.centers.first { $0.id == center.id }?.center.hosts ?? [],
-                        families: activity.families, bookingsThisWeek: activity.bookings, paymentsThisWeek: activity.payments,
-                        errors: failure?.issues.map(\.description) ?? []
-                    ))
-                }
+                let list = try await centerSummaries()
                 return try API.json(["centers": list])
             }
         }
@@ -58,31 +36,22 @@ extension PortailRoutes {
                 var request = request
                 let text = String(buffer: try await request.collectBody(upTo: 1024 * 1024))
                 let dryRun = request.uri.queryParameters["dry_run"] == "true"
-                let file = "posted.yaml"
-                let catalog = CenterCatalog.parse(sources: [(file, .success(text))], paymentRules: paymentRules,
-                                                  environment: ProcessInfo.processInfo.environment)
-                guard let center = catalog.centers.first?.center else {
-                    throw APIProblem.invalid("Invalid center file", detail: "The center file has \(catalog.allIssues.count) problem(s); each names its line, column and field.",
-                                             issues: catalog.allIssues)
-                }
-                // Hosts and codes must stay unique across the federation, against what is already served.
-                if let clash = directory.snapshot.centers.first(where: { $0.center.code != center.code && !Set($0.center.hosts).isDisjoint(with: center.hosts) }) {
-                    throw APIProblem(status: .conflict, title: "Host already served", detail: "A host of this file is already served by center \(clash.center.code).")
-                }
-                // So must bank accounts: the bank notifies one address per account (suspended centers count).
-                let rules = Dictionary(paymentRules.map { ($0.type, $0) }, uniquingKeysWith: { a, _ in a })
-                func account(_ center: Center) -> String? { center.payment.flatMap { rules[$0.type]?.account($0.parameters) } }
-                if let mine = account(center), let clash = (directory.snapshot.centers + directory.snapshot.suspended)
-                    .first(where: { $0.center.code != center.code && account($0.center) == mine }) {
+                let outcome: CenterImporter.Outcome
+                let center: Center
+                switch try await importCenterFile(text, actor: "api:\(staff.email)", dryRun: dryRun) {
+                case .invalid(let issues):
+                    throw APIProblem.invalid("Invalid center file", detail: "The center file has \(issues.count) problem(s); each names its line, column and field.",
+                                             issues: issues)
+                case .hostServed(let other):
+                    throw APIProblem(status: .conflict, title: "Host already served", detail: "A host of this file is already served by center \(other).")
+                case .accountUsed(let account, let other):
                     throw APIProblem(status: .conflict, title: "Bank account already used",
-                                     detail: "The bank account of this file (\(mine)) is already center \(clash.center.code)'s: each center needs its own.")
-                }
-                let outcome = try await CenterImporter(database: database).importCenters([(center, "api:\(staff.email)")], dryRun: dryRun).first!
-                if let refusal = outcome.refusal {
+                                     detail: "The bank account of this file (\(account)) is already center \(other)'s: each center needs its own.")
+                case .refused(let refusal):
                     throw APIProblem(status: .conflict, title: "Import refused", detail: refusal)
-                }
-                if outcome.applied {
-                    try await Bootstrap.reload(directory, database: database)
+                case .done(let done, let imported):
+                    outcome = done
+                    center = imported
                 }
                 let created = outcome.applied && outcome.diff.changes.contains { $0.entity == "center" && $0.kind == .added }
                 return try API.json(ImportResult(code: center.code, dryRun: dryRun, applied: outcome.applied, changes: outcome.diff.changes.map(\.description)),

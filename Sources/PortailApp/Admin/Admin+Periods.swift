@@ -95,8 +95,9 @@ extension PortailRoutes {
             let value: String
         }
         let page: AdminChrome
-        let code: String
-        let centerName: String
+        /// Where the breadcrumb starts: the center's dashboard, or the federation's page.
+        let home: String
+        let homeName: String
         let title: String
         let action: String
         let back: String
@@ -111,6 +112,8 @@ extension PortailRoutes {
         let reason: String
         let error: String?
         let carried: [Carried]
+        /// The button that saves what is previewed.
+        var confirm = "Enregistrer"
     }
 
     func addAdminPeriodRoutes(to router: Router<AppRequestContext>) {
@@ -312,7 +315,7 @@ extension PortailRoutes {
                       conflicts: [CenterImporter.PlacesConflict] = [], forced: [CenterImporter.PlacesConflict] = [], error: String? = nil) -> AdminPreviewModel {
         let carried = admin.form.fields.filter { !["csrf", "etape", "forcer", "raison"].contains($0.name) }
         return AdminPreviewModel(
-            page: admin.chrome, code: record.center.code, centerName: record.center.name, title: title, action: action, back: back,
+            page: admin.chrome, home: "/admin/centres/\(record.center.code)", homeName: record.center.name, title: title, action: action, back: back,
             changes: changes, hasChanges: !changes.isEmpty,
             conflicts: conflicts.map { French.conflict($0, in: record.center) }, hasConflicts: !conflicts.isEmpty,
             canForce: !conflicts.isEmpty && conflicts.allSatisfy { $0.wanted != nil },

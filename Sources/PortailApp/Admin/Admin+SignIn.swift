@@ -36,12 +36,12 @@ extension PortailRoutes {
     }
 
     /// A back-office handler: the request's session and form loaded, a refused form answered.
-    func admin(_ handler: @escaping @Sendable (AdminRequest, AppRequestContext, Request) async throws -> Response)
+    func admin(bodyLimit: Int = InputLimits.formBody, _ handler: @escaping @Sendable (AdminRequest, AppRequestContext, Request) async throws -> Response)
         -> @Sendable (Request, AppRequestContext) async throws -> Response
     {
         { request, context in
             var request = request
-            switch try await adminRequest(&request, context: context) {
+            switch try await adminRequest(&request, context: context, bodyLimit: bodyLimit) {
             case .failure(let refusal): return refusal.response
             case .success(let admin):
                 do {

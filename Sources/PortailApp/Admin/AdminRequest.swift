@@ -46,7 +46,7 @@ extension PortailRoutes {
     }
 
     /// Loads the session and, for a POST, the form and its CSRF check; a refused form gets its answer.
-    func adminRequest(_ request: inout Request, context: AppRequestContext) async throws -> Result<AdminRequest, AdminRefusal> {
+    func adminRequest(_ request: inout Request, context: AppRequestContext, bodyLimit: Int = InputLimits.formBody) async throws -> Result<AdminRequest, AdminRefusal> {
         let token = adminCookieValue(request, Self.staffSessionCookie)
         let session = try await token.asyncFlatMap { token in
             try await StaffRepository.federation(database) { c in try await StaffSignIn.session(c, token: token, logger: context.logger) }
@@ -60,7 +60,7 @@ extension PortailRoutes {
             admin = AdminRequest(session: nil, token: nil, csrf: csrf, newCSRF: sent == nil ? csrf : nil)
         }
         if request.method == .post {
-            let body = try await request.collectBody(upTo: InputLimits.formBody)
+            let body = try await request.collectBody(upTo: bodyLimit)
             guard let fields = FormURLEncoding.decode(String(buffer: body)),
                   !fields.contains(where: { InputLimits.hasNUL($0.name) || InputLimits.hasNUL($0.value) }) else {
                 return .failure(AdminRefusal(response: adminProblem("Formulaire illisible", "Le formulaire envoyé est mal formé. Rechargez la page et recommencez.", status: .badRequest)))

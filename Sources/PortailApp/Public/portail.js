@@ -29,3 +29,16 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   setTimeout(poll, 3000 + Math.random() * 2000);
 });
+
+// The back office's center import: a file chosen on the computer fills the text area (which works alone).
+document.addEventListener("DOMContentLoaded", function () {
+  var chooser = document.querySelector("input[type=file][data-remplit]");
+  if (!chooser || !window.FileReader) { return; }
+  chooser.addEventListener("change", function () {
+    var file = chooser.files && chooser.files[0];
+    if (!file) { return; }
+    var reader = new FileReader();
+    reader.onload = function () { document.getElementById(chooser.getAttribute("data-remplit")).value = reader.result; };
+    reader.readAsText(file);
+  });
+});

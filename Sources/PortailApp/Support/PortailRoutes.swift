@@ -64,6 +64,8 @@ struct PortailRoutes: Sendable {
         addAdminFamilyRoutes(to: router)
         addAdminRegisterRoutes(to: router)
         addAdminPeriodRoutes(to: router)
+        addAdminFederationRoutes(to: router)
+        addAdminJournalRoutes(to: router)
     }
 
     static let globalPaths: Set<String> = ["/healthz", "/admin"]

@@ -19,10 +19,21 @@ public enum AuditLog {
             """, logger: logger)
     }
 
-    /// The newest entries of a center.
-    public static func entries(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [(at: Date, actor: String, action: String, subject: String, before: String?, after: String?)] {
+    /// The newest entries of a center; `actor` (part of who did it, any case) and `action` narrow them.
+    public static func entries(
+        _ c: PostgresConnection, center: Int64, actor: String? = nil, action: String? = nil, limit: Int, logger: Logger
+    ) async throws -> [(at: Date, actor: String, action: String, subject: String, before: String?, after: String?)] {
         try await c.all("""
-            SELECT at, actor, action, subject, before::text, after::text FROM audit_log WHERE center_id = \(center) ORDER BY id DESC LIMIT \(limit)
+            SELECT at, actor, action, subject, before::text, after::text FROM audit_log
+            WHERE center_id = \(center)
+              AND (\(actor)::text IS NULL OR position(lower(\(actor)::text) IN lower(actor)) > 0)
+              AND (\(action)::text IS NULL OR action = \(action)::text)
+            ORDER BY id DESC LIMIT \(limit)
             """, (Date, String, String, String, String?, String?).self, logger: logger).map { (at: $0.0, actor: $0.1, action: $0.2, subject: $0.3, before: $0.4, after: $0.5) }
+    }
+
+    /// The kinds of action a center's log holds, for the filter of the back office's journal.
+    public static func actions(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [String] {
+        try await c.all("SELECT DISTINCT action FROM audit_log WHERE center_id = \(center) ORDER BY action", (String.self), logger: logger)
     }
 }
