@@ -114,6 +114,8 @@ extension PortailRoutes {
         let carried: [Carried]
         /// The button that saves what is previewed.
         var confirm = "Enregistrer"
+        /// What sample families pay under a tariff being changed.
+        var samples: SamplesTable?
     }
 
     func addAdminPeriodRoutes(to router: Router<AppRequestContext>) {
@@ -205,7 +207,7 @@ extension PortailRoutes {
                 return .success(object)
             } onInvalid: { issues in
                 adminPage("admin-preview", previewModel(admin, record: record, title: "Places de « \(period.label) »", action: "\(base)/places", back: base,
-                                                        changes: [], error: issues.map { French.periodIssue($0, in: record.center) }.joined(separator: " ")),
+                                                        changes: [], error: issues.map { French.configIssue($0, in: record.center) }.joined(separator: " ")),
                           admin, status: .unprocessableContent)
             }
         })
@@ -342,7 +344,7 @@ extension PortailRoutes {
                                        back: model.back) { current in
             form.json(over: try Self.object(current), creating: editing == nil)
         } onInvalid: { issues in
-            formAgain(issues.map { French.periodIssue($0, in: record.center) })
+            formAgain(issues.map { French.configIssue($0, in: record.center) })
         } onFormErrors: { errors in
             formAgain(errors)
         } saved: { code in

@@ -70,9 +70,9 @@ extension French {
         return "\(day) (\(unit)) : \(c.taken) place(s) déjà prise(s) pour \(wanted) demandée(s) ; indiquez au moins \(c.taken)."
     }
 
-    /// A problem the center file's checks found in a period, said in the form's words. The checks are the
+    /// A problem the center file's checks found in a period or a tariff, said in the form's words. The checks are the
     /// file's (one rule, one place); the known messages are translated, others keep their details.
-    static func periodIssue(_ issue: ConfigIssue, in center: Center) -> String {
+    static func configIssue(_ issue: ConfigIssue, in center: Center) -> String {
         let m = issue.message
         func match(_ pattern: String) -> [String]? {
             guard let regex = try? NSRegularExpression(pattern: pattern),
@@ -111,6 +111,57 @@ extension French {
         if match("priority window opens at") != nil || match("general opening") != nil {
             return "Les fenêtres prioritaires doivent ouvrir avant l'ouverture générale des réservations : avancez-les ou retardez l'ouverture."
         }
-        return "Cette période ne peut pas être enregistrée (\(issue.path.isEmpty ? "période" : issue.path)) : \(m)."
+        if let g = match(#"valid_to (\S+) is before valid_from (\S+)"#) { return "La fin de validité (\(day(g[0]))) est avant son début (\(day(g[1])))." }
+        if match("give at least one price") != nil { return "Indiquez au moins un prix." }
+        if let g = match(#"qf_max (\d+) is below qf_min (\d+)"#) { return "Une tranche finit à un QF de \(g[0]), sous son début (\(g[1]))." }
+        if let g = match(#"bracket starts at (\d+) but the previous one ends at (\d+)"#) {
+            return "Les tranches de QF se chevauchent : l'une commence à \(g[0]) alors que la précédente finit à \(g[1]) ; rangez-les dans l'ordre, sans chevauchement."
+        }
+        if let g = match(#"unknown unit "([^"]+)""#) { return "« \(g[0]) » n'est pas une formule de l'accueil : écrivez les codes des formules, par exemple matin+repas." }
+        if let g = match(#"combination "([^"]+)" names a unit twice"#) { return "La combinaison « \(g[0]) » nomme deux fois la même formule." }
+        if match("is not a valid category code") != nil { return "Le nom d'une catégorie s'écrit en lettres minuscules, chiffres et tirets, par exemple hors-commune." }
+        return "Ce changement ne peut pas être enregistré (\(issue.path.isEmpty ? "ensemble" : issue.path)) : \(m)."
+    }
+
+    /// What saving `new` over `old` (nil: a new tariff) changes: name, validity, model and each price.
+    static func tariffChanges(from old: Tariff?, to new: Tariff, in center: Center) -> [String] {
+        guard let old else {
+            return ["Nouveau tarif « \(new.label) », \(PortailRoutes.modelNames[new.model.name] ?? new.model.name), \(PortailRoutes.validity(new))."]
+        }
+        var lines: [String] = []
+        func change(_ what: String, _ a: String, _ b: String) { if a != b { lines.append("\(what) : \(a) → \(b)") } }
+        change("Nom", "« \(old.label) »", "« \(new.label) »")
+        change("Validité", PortailRoutes.validity(old), PortailRoutes.validity(new))
+        change("Modèle", PortailRoutes.modelNames[old.model.name] ?? "", PortailRoutes.modelNames[new.model.name] ?? "")
+        let before = priceCells(old, in: center), after = priceCells(new, in: center)
+        for (cell, price) in after.sorted(by: { $0.key < $1.key }) {
+            change(cell, before[cell] ?? "pas de prix", price)
+        }
+        for cell in before.keys.sorted() where after[cell] == nil { lines.append("\(cell) : \(before[cell]!) → pas de prix") }
+        return lines
+    }
+
+    /// Every price of a tariff by "grid, column, row" as a person reads them.
+    static func priceCells(_ tariff: Tariff, in center: Center) -> [String: String] {
+        var cells: [String: String] = [:]
+        let grids = [("Grille générale", tariff.model)] + tariff.categories.sorted { $0.key < $1.key }.map { ("Catégorie « \($0.key) »", $0.value) }
+        for (grid, model) in grids {
+            switch model {
+            case .flat(let prices):
+                for (key, price) in prices { cells["\(grid), \(PortailRoutes.keyLabel(key, in: center))"] = price.description }
+            case .siblings(let prices):
+                for (key, ranks) in prices {
+                    for (index, price) in ranks.enumerated() {
+                        cells["\(grid), \(PortailRoutes.keyLabel(key, in: center)), \(rank(index + 1)) enfant"] = price.description
+                    }
+                }
+            case .quotientBrackets(let brackets):
+                for bracket in brackets {
+                    let title = PortailRoutes.bracketTitle(min: bracket.min.map(String.init) ?? "", max: bracket.max.map(String.init) ?? "")
+                    for (key, price) in bracket.prices { cells["\(grid), \(title), \(PortailRoutes.keyLabel(key, in: center))"] = price.description }
+                }
+            }
+        }
+        return cells
     }
 }

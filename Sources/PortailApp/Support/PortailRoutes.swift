@@ -64,6 +64,7 @@ struct PortailRoutes: Sendable {
         addAdminFamilyRoutes(to: router)
         addAdminRegisterRoutes(to: router)
         addAdminPeriodRoutes(to: router)
+        addAdminTariffRoutes(to: router)
         addAdminFederationRoutes(to: router)
         addAdminJournalRoutes(to: router)
     }
