@@ -27,6 +27,9 @@ struct CenterFileParser {
         } catch let error as YamlError {
             reportSyntax(error)
             return nil
+        } catch let alias as YAMLTree.AliasFound {
+            diagnostics.report(alias.description, line: alias.line, column: alias.column)
+            return nil
         } catch {
             diagnostics.report("cannot read YAML: \(error)", at: nil, path: "")
             return nil

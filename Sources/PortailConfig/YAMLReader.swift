@@ -8,9 +8,53 @@ import Yams
 /// plain scalar is text, and two keys written alike (`1:` and `"1":`) are the duplicates that the parser
 /// would take them for.
 enum YAMLTree {
+    /// An anchor (`&x`) or alias (`*x`) where YAML would read one. A center file needs neither, and an
+    /// alias repeats a subtree without its cost in bytes ("billion laughs"): checking the keys of such a
+    /// tree would hold a core for minutes.
+    struct AliasFound: Error, CustomStringConvertible {
+        var line: Int
+        var column: Int
+        var description: String {
+            "anchors and aliases (&name, *name) are not accepted in a center file: write the values out, or quote a text that starts with & or *"
+        }
+    }
+
     static func compose(_ text: String) throws -> Node? {
+        if let found = aliasOrAnchor(in: text) { throw found }
         // An empty constructor: the tree is walked, never turned into Swift values by Yams.
-        try Yams.compose(yaml: text, .basic, Constructor([:], [:], [:]))
+        return try Yams.compose(yaml: text, .basic, Constructor([:], [:], [:]))
+    }
+
+    /// The first `&` or `*` that starts a node outside quotes and comments: at the start of a line, after
+    /// "- ", ": ", "? ", "[", "{" or ",". A plain scalar cannot start with either, so this finds every
+    /// anchor and alias; a "*" inside a text ("Vacances * été") is not one.
+    static func aliasOrAnchor(in text: String) -> AliasFound? {
+        var line = 1
+        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            defer { line += 1 }
+            var quote: Character?
+            var atStart = true
+            var previous: Character = " "
+            for (offset, c) in raw.enumerated() {
+                defer { previous = c }
+                if let open = quote {
+                    if c == open { quote = nil }
+                    continue
+                }
+                if c == "#" && (previous == " " || previous == "\t" || offset == 0) { break }
+                if c == " " || c == "\t" {
+                    if previous == ":" { atStart = true }
+                    continue
+                }
+                if "[{,".contains(c) { atStart = true; continue }
+                guard atStart else { continue }
+                if c == "&" || c == "*" { return AliasFound(line: line, column: offset + 1) }
+                if c == "-" || c == "?" { continue }
+                if c == "\"" || c == "'" { quote = c }
+                atStart = false
+            }
+        }
+        return nil
     }
 }
 

@@ -511,14 +511,14 @@ public struct CenterImporter: Sendable {
                     SELECT * FROM unnest(\(days.centers)::bigint[], \(days.periods)::bigint[], \(days.days)::date[],
                                          \(days.units)::text[], \(days.places)::int[]) AS w(center, period, day, unit, places)
                 )
-                SELECT s.ordinal, s.code, d.center_id, d.day::text, d.unit, d.taken, w.places
+                SELECT s.ordinal, s.code, d.center_id, to_char(d.day, 'YYYY-MM-DD'), d.unit, d.taken, w.places
                 FROM stored s
                 JOIN day_capacities d ON d.center_id = s.center AND d.period_id = s.period
                 LEFT JOIN wanted w ON w.center = d.center_id AND w.period = d.period_id AND w.day = d.day AND w.unit = d.unit
                 WHERE (w.day IS NULL AND d.taken > 0) OR (d.taken > w.places AND w.places < d.places)
                 ORDER BY s.ordinal, w.day IS NOT NULL, d.day, d.unit
                 """, (Int64, String, Int64, String, String, Int, Int?).self, logger: logger) {
-                guard let date = LocalDate(iso: day) else { continue }
+                guard let date = LocalDate(iso: day) else { throw Refusal(message: "period \"\(code)\": cannot read the day \(day)") }
                 conflicts.append((center, PlacesConflict(period: code, day: date, unit: unit, taken: taken, wanted: wanted)))
             }
             let refused = conflicts.filter { $0.conflict.wanted == nil || !force }
@@ -527,13 +527,15 @@ public struct CenterImporter: Sendable {
                 let own = refused.filter { $0.center == first.center }.map(\.conflict)
                 let closing = own.filter { $0.wanted == nil }
                 let shown = closing.first ?? first.conflict
+                // Every day is listed, those that only need force too, so that one round shows them all.
                 if closing.isEmpty, let wanted = shown.wanted {
                     throw Refusal(message: "period \"\(shown.period)\": \(shown.taken) place(s) of \"\(shown.unit)\" are already taken on \(shown.day.iso), "
                         + "more than the \(wanted) asked: give at least \(shown.taken) places, or force the change (the reservations keep their places)",
                         conflicts: own)
                 }
                 throw Refusal(message: "period \"\(shown.period)\": \(shown.taken) place(s) of \"\(shown.unit)\" are already taken on \(shown.day.iso), "
-                    + "which the change closes: keep that day open, or cancel its reservations first", conflicts: closing)
+                    + "which the change closes: keep that day open, or cancel its reservations first",
+                    conflicts: own + conflicts.filter { $0.center == first.center && $0.conflict.wanted != nil && force }.map(\.conflict))
             }
             for (center, conflict) in conflicts { forced[center, default: []].append(conflict) }
             try await connection.run("""

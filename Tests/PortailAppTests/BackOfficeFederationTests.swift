@@ -61,13 +61,15 @@ import Testing
             #expect(changes.text.contains("Période « Vacances » : Places par jour (Matin) : 5 → 7"), "\(changes.text)")
 
             // Suspended: its portal no longer answers; resumed: it does again.
-            let suspended = try await browser.post("/admin/federation/centres/neuf/suspendre", [])
+            #expect(try await browser.post("/admin/federation/centres/neuf/suspendre", []).status == .unprocessableContent)
+            let suspended = try await browser.post("/admin/federation/centres/neuf/suspendre", [("confirme", "oui")])
             #expect(suspended.location == "/admin/federation?etat=suspendu")
             #expect(try await client.execute(uri: "/neuf/", method: .get).status == .notFound)
             #expect(try await browser.get("/admin/federation").text.contains("suspendu"))
-            _ = try await browser.post("/admin/federation/centres/neuf/reprendre", [])
+            _ = try await browser.post("/admin/federation/centres/neuf/reprendre", [("confirme", "oui")])
             #expect(try await client.execute(uri: "/neuf/", method: .get).status == .ok)
-            #expect(try await browser.post("/admin/federation/centres/inconnu/suspendre", []).status == .notFound)
+            #expect(try await browser.post("/admin/federation/centres/inconnu/suspendre", [("confirme", "oui")]).status == .notFound)
+            #expect(try await browser.post("/admin/federation/centres/\(String(repeating: "n", count: 41))/suspendre", [("confirme", "oui")]).status == .notFound)
         }
     }
 
@@ -77,7 +79,7 @@ import Testing
             #expect(try await browser.get("/admin/federation").status == .forbidden)
             #expect(try await browser.get("/admin/federation/importer").status == .forbidden)
             #expect(try await browser.post("/admin/federation/importer", [("fichier", TestCenters.small(code: "neuf", places: 5)), ("etape", "enregistrer")]).status == .forbidden)
-            #expect(try await browser.post("/admin/federation/centres/autre/suspendre", []).status == .forbidden)
+            #expect(try await browser.post("/admin/federation/centres/autre/suspendre", [("confirme", "oui")]).status == .forbidden)
             #expect(try await count(fixture, "SELECT count(*)::int FROM centers WHERE code = 'neuf' OR state = 'suspended'") == 0)
 
             // The journal: the manager's own grant, filtered by who and by what.

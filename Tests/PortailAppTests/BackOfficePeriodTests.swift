@@ -13,6 +13,18 @@ import Testing
 @Suite struct BackOfficePeriodTests {
     let office = BackOfficeSignInTests()
 
+    /// Posts the preview's "Enregistrer" form as the browser would: its hidden fields, as the page gives them.
+    func confirm(_ browser: Browser, _ preview: Browser.Page) async throws -> Browser.Page {
+        let form = try #require(preview.body.firstMatch(of: /<form method="post" action="([^"]+)">((?:(?!<\/form>)[\s\S])*?name="etape" value="enregistrer"[\s\S]*?)<\/form>/))
+        var fields: [(String, String)] = []
+        for input in form.2.matches(of: /<input type="hidden" name="([^"]+)" value="([^"]*)">/) where input.1 != "csrf" {
+            let value = String(input.2).replacingOccurrences(of: "&#39;", with: "'").replacingOccurrences(of: "&quot;", with: "\"")
+                .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">").replacingOccurrences(of: "&amp;", with: "&")
+            fields.append((String(input.1), value))
+        }
+        return try await browser.post(String(form.1), fields)
+    }
+
     func periodFields(label: String, from: LocalDate, to: LocalDate, units: [String] = ["journee", "matin"], places: String = "12") -> [(String, String)] {
         [("libelle", label), ("code", ""), ("groupe", "enfants"), ("debut", from.iso), ("fin", to.iso),
          ("jours", "lundi"), ("jours", "mardi"), ("jours", "jeudi"), ("jours", "vendredi"), ("fermes", ""),
@@ -49,7 +61,7 @@ import Testing
             let preview = try await browser.post("/admin/centres/petit/nouvelle-periode", fields)
             #expect(preview.status == .ok && preview.text.contains("Nouvelle période « Vacances d'hiver » du \(from.french) au \(to.french)"), "\(preview.text)")
             #expect(try await count(fixture, "SELECT count(*)::int FROM periods WHERE center_id = \(fixture.petit.id)") == 1)
-            let saved = try await browser.post("/admin/centres/petit/nouvelle-periode", fields + [("etape", "enregistrer")])
+            let saved = try await confirm(browser, preview)
             #expect(saved.status == .seeOther && saved.location == "/admin/centres/petit/periodes/vacances-d-hiver?etat=enregistre", "\(saved.text)")
             #expect(try await count(fixture, "SELECT count(*)::int FROM periods WHERE center_id = \(fixture.petit.id) AND code = 'vacances-d-hiver'") == 1)
             let page = try await browser.get(try #require(saved.location))
@@ -72,6 +84,11 @@ import Testing
             // A year on: the copy's dates are 52 weeks later, its name a year on.
             let copy = try await browser.get("/admin/centres/petit/nouvelle-periode?depuis=vacances")
             #expect(copy.body.contains("value=\"\(vacances.startsOn.adding(days: 364).iso)\"") && copy.text.contains("Copie de « Vacances »"))
+            // The copy keeps what the form does not show: the parents' cancellation rule.
+            let next = periodFields(label: "Vacances 2", from: vacances.startsOn.adding(days: 364), to: vacances.endsOn.adding(days: 364)) + [("depuis", "vacances")]
+            let copied = try await confirm(browser, try await browser.post("/admin/centres/petit/nouvelle-periode", next))
+            #expect(copied.status == .seeOther, "\(copied.text)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM periods WHERE center_id = \(fixture.petit.id) AND code = 'vacances-2' AND cancellation IS NOT NULL") == 1)
         }
     }
 
@@ -89,7 +106,11 @@ import Testing
             let lower = [("j_\(third.iso)_matin", "1")]
             let preview = try await browser.post("/admin/centres/petit/periodes/vacances/places", lower)
             #expect(preview.status == .ok && preview.text.contains("(Matin) : 3 → 1"), "\(preview.text)")
-            let saved = try await browser.post("/admin/centres/petit/periodes/vacances/places", lower + [("etape", "enregistrer")])
+            // Saved without the preview's check values: the preview again, nothing written.
+            let unseen = try await browser.post("/admin/centres/petit/periodes/vacances/places", lower + [("etape", "enregistrer")])
+            #expect(unseen.status == .conflict && unseen.text.contains("ont changé depuis votre vérification"))
+            #expect(try await count(fixture, "SELECT places FROM day_capacities WHERE center_id = \(fixture.petit.id) AND day = '\(third.iso)' AND unit = 'matin'") == 3)
+            let saved = try await confirm(browser, preview)
             #expect(saved.status == .seeOther)
             #expect(try await count(fixture, "SELECT places FROM day_capacities WHERE center_id = \(fixture.petit.id) AND day = '\(third.iso)' AND unit = 'matin'") == 1)
 
@@ -104,9 +125,8 @@ import Testing
             // Forced with a reason: previewed with the day named, then saved; the audit log keeps the reason.
             let forcedPreview = try await browser.post("/admin/centres/petit/periodes/vacances/places", below + [("forcer", "oui"), ("raison", "Sortie piscine")])
             #expect(forcedPreview.status == .ok && forcedPreview.text.contains("moins de places que d'enfants déjà inscrits"), "\(forcedPreview.text)")
-            let forced = try await browser.post("/admin/centres/petit/periodes/vacances/places",
-                                                below + [("forcer", "oui"), ("raison", "Sortie piscine"), ("etape", "enregistrer")])
-            #expect(forced.status == .seeOther)
+            let forced = try await confirm(browser, forcedPreview)
+            #expect(forced.status == .seeOther, "\(forced.text)")
             #expect(try await count(fixture, "SELECT places FROM day_capacities WHERE center_id = \(fixture.petit.id) AND day = '\(first.iso)' AND unit = 'matin'") == 0)
             #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'capacity.force' AND after->>'reason' = 'Sortie piscine' AND after::text LIKE '%\(first.iso) matin%'") == 1)
 

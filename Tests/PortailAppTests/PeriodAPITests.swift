@@ -37,7 +37,8 @@ func bookConfirmed(_ client: any TestClientProtocol, _ fixture: PortalFixture, d
             let refused = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: staff, json: lower)
             #expect(refused.status == .conflict)
             #expect((refused.json["detail"] as? String)?.contains("1 place(s) of \"matin\" are already taken on \(first.iso)") == true, "\(refused.json)")
-            let forced = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances?force=true", token: staff, json: lower)
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances?force=true", token: staff, json: lower).status == .unprocessableContent)
+            let forced = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances?force=true&reason=Sortie%20piscine", token: staff, json: lower)
             #expect(forced.status == .ok, "\(forced.json)")
             #expect((forced.json["changes"] as? [String])?.first?.contains("places") == true)
             let detail = try await apiJSON(client, .get, "/api/centers/petit/periods/vacances", token: staff)
@@ -47,6 +48,7 @@ func bookConfirmed(_ client: any TestClientProtocol, _ fixture: PortalFixture, d
             let audit = try await apiJSON(client, .get, "/api/centers/petit/audit", token: staff)
             let force = (audit.json["entries"] as? [[String: Any]])?.first { $0["action"] as? String == "capacity.force" }
             #expect((force?["after"] as? String)?.contains("vacances \(first.iso) matin: 0 place(s), 1 taken") == true)
+            #expect((force?["after"] as? String)?.contains("Sortie piscine") == true)
             #expect(force?["actor"] as? String == "staff:equipe@petit.example.org")
 
             // Places of one day, then a closed day; a booked day cannot be closed.

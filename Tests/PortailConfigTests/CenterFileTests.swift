@@ -262,3 +262,20 @@ func line(of needle: String, in text: String) -> Int {
         }
     }
 }
+
+/// A center file needs no anchor nor alias, and an alias can repeat a subtree a billion times for a few
+/// bytes ("billion laughs"): they are refused before the tree is built, with their line.
+@Suite struct YAMLAliasTests {
+    @Test func anchorsAndAliasesAreRefusedWithTheirLine() throws {
+        let text = try minimal()
+        let bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" + text
+        let refused = check(bomb)
+        #expect(refused.centers.isEmpty)
+        let issue = try #require(refused.allIssues.first)
+        #expect(issue.line == 1 && issue.message.contains("anchors and aliases"), "\(refused.allIssues)")
+        #expect(YAMLTree.aliasOrAnchor(in: "x:\n  - *ref\n")?.line == 2)
+        #expect(YAMLTree.aliasOrAnchor(in: "x: {a: *ref}\n")?.line == 1)
+        // Texts that only contain * or &, quoted values and comments are not anchors.
+        #expect(YAMLTree.aliasOrAnchor(in: "label: Vacances * été & loisirs\nname: \"*étoile\"\n# &commentaire\nb: 'x' # *c\n") == nil)
+    }
+}

@@ -86,7 +86,7 @@ extension PortailRoutes {
 
     /// Adds or changes one period or tariff of the path's center. `compose` turns the request body and
     /// the entity's current JSON into the entity's new JSON. `?dry_run=true` answers the difference
-    /// only; `?force=true` lets a day's places go below what is taken (logged, with `?reason=`).
+    /// only; `?force=true&reason=…` lets a day's places go below what is taken (audited with the reason).
     private func editEntity(
         _ entity: CenterEditor.Entity, _ request: Request, _ context: AppRequestContext, replacing: String?, created: Bool = false,
         compose: @escaping @Sendable (String, Data) throws -> String
@@ -97,7 +97,10 @@ extension PortailRoutes {
             let body = String(buffer: try await request.collectBody(upTo: 256 * 1024))
             let dryRun = request.uri.queryParameters["dry_run"] == "true"
             let force = request.uri.queryParameters["force"] == "true"
-            let reason = request.uri.queryParameters["reason"].map { String($0.prefix(500)) }
+            let reason = request.uri.queryParameters["reason"].map { String($0.prefix(500)).trimmingCharacters(in: .whitespaces) }
+            if force, (reason ?? "").count < 3 {
+                throw Self.invalid("Reason needed", "force=true lets places go below what is taken: say why with reason=… (kept in the audit log).")
+            }
             let code = record.center.code
             let result = try await editCenter(entity, record: record, actor: "staff:\(staff.email)", replacing: replacing, force: force,
                                               reason: reason, dryRun: dryRun) { current in try compose(body, current) }

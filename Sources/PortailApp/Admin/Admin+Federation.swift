@@ -61,8 +61,11 @@ extension PortailRoutes {
         for (action, state, done) in [("suspendre", "suspended", "suspendu"), ("reprendre", "active", "repris")] {
             router.post(RouterPath("/admin/federation/centres/:code/\(action)"), use: admin { admin, context, _ in
                 let session = try federationAdmin(admin)
-                let code = String((context.parameters.get("code") ?? "").prefix(40))
-                guard try await CenterRepository.setState(database, code: code, state: state, actor: "staff:\(session.email)") else {
+                let code = context.parameters.get("code") ?? ""
+                guard admin.form["confirme"] == "oui" else {
+                    return adminProblem("Confirmation demandée", "Cochez la case de confirmation à côté du bouton, puis recommencez.", status: .unprocessableContent)
+                }
+                guard code.count <= 40, try await CenterRepository.setState(database, code: code, state: state, actor: "staff:\(session.email)") else {
                     return adminProblem("Accueil inconnu", "Il n'y a pas d'accueil de ce code dans la fédération.", status: .notFound)
                 }
                 try await Bootstrap.reload(directory, database: database)

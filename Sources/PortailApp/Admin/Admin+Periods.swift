@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Hummingbird
 import PortailConfig
@@ -111,7 +112,7 @@ extension PortailRoutes {
         let hasForced: Bool
         let reason: String
         let error: String?
-        let carried: [Carried]
+        var carried: [Carried]
         /// The button that saves what is previewed.
         var confirm = "Enregistrer"
         /// What sample families pay under a tariff being changed.
@@ -151,8 +152,9 @@ extension PortailRoutes {
             if let source = request.uri.queryParameters["depuis"].flatMap({ record.center.period(String($0)) }) {
                 // A year on, on the same weekdays (52 weeks): the dates are to check against the school calendar.
                 form = PeriodForm(source, shiftedBy: 364)
+                form.source = source.code
                 notes = ["Copie de « \(source.label) », 52 semaines plus tard : vérifiez les dates et les jours fermés (jours fériés, calendrier scolaire).",
-                         "Les places particulières de certains jours et les fenêtres prioritaires ne sont pas copiées."]
+                         "La règle d'annulation par les parents est copiée ; les places particulières de certains jours et les fenêtres prioritaires ne le sont pas."]
             } else {
                 form.ageGroup = record.center.ageGroups.first?.code ?? ""
                 form.tariff = record.center.tariffs.last?.code ?? ""
@@ -222,7 +224,14 @@ extension PortailRoutes {
                     object["closed"] = closing
                     return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
                 }
-                guard case .saved = result else { return periodNotFound }
+                switch result {
+                case .saved: break
+                case .missing: return periodNotFound
+                case .rejected(let issues):
+                    return adminProblem("Changement refusé", issues.map { French.configIssue($0, in: record.center) }.joined(separator: " "), status: .unprocessableContent)
+                case .refused(let outcome):
+                    return adminProblem("Changement refusé", French.refusal(outcome.refusal ?? ""), status: .conflict)
+                }
                 return Pages.redirect("/admin/centres/\(record.center.code)/periodes/\(period.code)?etat=\(closing ? "ferme" : "rouvert")")
             })
         }
@@ -315,7 +324,7 @@ extension PortailRoutes {
 
     func previewModel(_ admin: AdminRequest, record: CenterRecord, title: String, action: String, back: String, changes: [String],
                       conflicts: [CenterImporter.PlacesConflict] = [], forced: [CenterImporter.PlacesConflict] = [], error: String? = nil) -> AdminPreviewModel {
-        let carried = admin.form.fields.filter { !["csrf", "etape", "forcer", "raison"].contains($0.name) }
+        let carried = admin.form.fields.filter { !["csrf", "etape", "forcer", "raison", "version", "jours_forces"].contains($0.name) }
         return AdminPreviewModel(
             page: admin.chrome, home: "/admin/centres/\(record.center.code)", homeName: record.center.name, title: title, action: action, back: back,
             changes: changes, hasChanges: !changes.isEmpty,
@@ -340,9 +349,24 @@ extension PortailRoutes {
         }
         let base = "/admin/centres/\(record.center.code)"
         let model = periodFormModel(admin, record: record, form: form, editing: editing)
+        // A duplicate starts from the period it copies: what the form does not show (the parents'
+        // cancellation rule) is kept; places of single days and priority windows belong to the old dates.
+        var copied: Data?
+        if editing == nil, let source = record.center.period(form.source), let data = try Self.json(of: .period, source.code, in: record.center) {
+            var object = try Self.object(data)
+            object["day_places"] = nil
+            object["closed"] = nil
+            if var booking = object["booking"] as? [String: Any] {
+                booking["priority"] = nil
+                booking["previous_period"] = nil
+                object["booking"] = booking
+            }
+            copied = try JSONSerialization.data(withJSONObject: object)
+        }
+        let start = copied
         return try await previewOrSave(admin, session: session, record: record, editing: editing, title: model.title, action: model.action,
                                        back: model.back) { current in
-            form.json(over: try Self.object(current), creating: editing == nil)
+            form.json(over: try Self.object(start ?? current), creating: editing == nil)
         } onInvalid: { issues in
             formAgain(issues.map { French.configIssue($0, in: record.center) })
         } onFormErrors: { errors in
@@ -354,6 +378,8 @@ extension PortailRoutes {
 
     /// The preview of a period's change (a dry run through `editCenter`), or, when the preview's
     /// "Enregistrer" posted it (`etape=enregistrer`), the change saved and a redirect to the period.
+    /// The preview carries what it was made from (the stored period, the days it forces): a save is
+    /// checked against them first, so that nobody saves what they did not see.
     private func previewOrSave(
         _ admin: AdminRequest, session: StaffSession, record: CenterRecord, editing: Period?, title: String, action: String, back: String,
         object: @escaping @Sendable (Data) throws -> Result<[String: Any], FormProblems>,
@@ -369,11 +395,24 @@ extension PortailRoutes {
                                                            error: "Indiquez pourquoi les places passent sous ce qui est réservé : la raison est gardée au journal."),
                              admin, status: .unprocessableContent)
         }
-        let result: CenterEditResult
+        let seen = SeenBox()
+        func run(dryRun: Bool) async throws -> CenterEditResult {
+            try await editCenter(.period, record: record, actor: "staff:\(session.email)", replacing: editing?.code, force: force,
+                                 reason: force ? reason : nil, dryRun: dryRun) { current in
+                seen.stored = Self.digest(current)
+                return String(decoding: try JSONSerialization.data(withJSONObject: try object(current).get()), as: UTF8.self)
+            }
+        }
+        var result: CenterEditResult
+        var stale: String?
         do {
-            result = try await editCenter(.period, record: record, actor: "staff:\(session.email)", replacing: editing?.code, force: force,
-                                          reason: force ? reason : nil, dryRun: !save) { current in
-                String(decoding: try JSONSerialization.data(withJSONObject: try object(current).get()), as: UTF8.self)
+            result = try await run(dryRun: true)
+            if save, case .saved(let outcome, _, _) = result {
+                if seen.stored != admin.form["version"] || Self.forcedKey(outcome.forced) != (admin.form["jours_forces"] ?? "") {
+                    stale = "La période ou ses réservations ont changé depuis votre vérification : voici ce que le changement ferait maintenant. Vérifiez puis enregistrez."
+                } else {
+                    result = try await run(dryRun: false)
+                }
             }
         } catch let problems as FormProblems {
             return onFormErrors?(problems.messages)
@@ -386,18 +425,31 @@ extension PortailRoutes {
         case .rejected(let issues):
             return onInvalid(issues)
         case .refused(let outcome):
-            let error = outcome.conflicts.isEmpty ? "Ce changement est refusé : \(outcome.refusal ?? "")" : nil
+            let error = outcome.conflicts.isEmpty ? "Ce changement est refusé : \(French.refusal(outcome.refusal ?? ""))" : nil
             return adminPage("admin-preview", previewModel(admin, record: record, title: title, action: action, back: back, changes: [],
                                                            conflicts: outcome.conflicts, error: error), admin, status: .conflict)
         case .saved(let outcome, let center, let code):
-            if save {
+            if save && stale == nil {
                 return Pages.redirect(saved?(code) ?? "/admin/centres/\(record.center.code)/periodes/\(code)?etat=enregistre")
             }
             let changes = center.period(code).map { French.periodChanges(from: editing, to: $0, in: center) } ?? []
             let shown = outcome.diff.isEmpty ? [] : changes.isEmpty ? ["Changements sans effet visible sur cette page."] : changes
-            return adminPage("admin-preview", previewModel(admin, record: record, title: title, action: action, back: back, changes: shown,
-                                                           forced: outcome.forced), admin)
+            var model = previewModel(admin, record: record, title: title, action: action, back: back, changes: shown, forced: outcome.forced, error: stale)
+            model.carried += [.init(name: "version", value: seen.stored), .init(name: "jours_forces", value: Self.forcedKey(outcome.forced))]
+            return adminPage("admin-preview", model, admin, status: stale == nil ? .ok : .conflict)
         }
+    }
+
+    static func digest(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String($0, radix: 16) }.joined()
+    }
+
+    static func forcedKey(_ forced: [CenterImporter.PlacesConflict]) -> String {
+        forced.map(\.description).sorted().joined(separator: "; ")
     }
 }
 
+/// What a preview was made from, carried out of the importer's transaction.
+private final class SeenBox: @unchecked Sendable {
+    var stored = ""
+}

@@ -60,7 +60,8 @@ extension PortailRoutes {
             admin = AdminRequest(session: nil, token: nil, csrf: csrf, newCSRF: sent == nil ? csrf : nil)
         }
         if request.method == .post {
-            let body = try await request.collectBody(upTo: bodyLimit)
+            // A large body (a center file) is read only for a signed-in person.
+            let body = try await request.collectBody(upTo: admin.session == nil ? min(bodyLimit, InputLimits.formBody) : bodyLimit)
             guard let fields = FormURLEncoding.decode(String(buffer: body)),
                   !fields.contains(where: { InputLimits.hasNUL($0.name) || InputLimits.hasNUL($0.value) }) else {
                 return .failure(AdminRefusal(response: adminProblem("Formulaire illisible", "Le formulaire envoyé est mal formé. Rechargez la page et recommencez.", status: .badRequest)))

@@ -35,6 +35,7 @@ extension French {
                 }
             }
         }
+        if lines.isEmpty && !diff.isEmpty { lines.append("Changements sans effet visible ici : " + diff.changes.map(\.description).joined(separator: " ; ")) }
         return lines
     }
 }

@@ -65,9 +65,20 @@ extension French {
     static func conflict(_ c: CenterImporter.PlacesConflict, in center: Center) -> String {
         let day = "le \(weekdayLong(c.day)) \(c.day.french)", unit = unitLabel(c.unit, in: center)
         guard let wanted = c.wanted else {
-            return "\(day) (\(unit)) : \(c.taken) place(s) déjà prise(s), le jour ne peut pas être fermé ; annulez d'abord ses réservations."
+            return "\(day) (\(unit)) : \(c.taken) place(s) déjà prise(s) ; le changement retirerait ce jour ou cette formule (jour fermé, jour de la semaine, formule ou dates) : annulez d'abord ses réservations."
         }
         return "\(day) (\(unit)) : \(c.taken) place(s) déjà prise(s) pour \(wanted) demandée(s) ; indiquez au moins \(c.taken)."
+    }
+
+    /// A refusal of the importer (something booked would lose what it points at), in French when known.
+    static func refusal(_ text: String) -> String {
+        if text.contains("already used by another center") {
+            return "une valeur de ce changement est déjà celle d'un autre accueil (adresse, préfixe de facture ou compte bancaire)."
+        }
+        if text.contains("still use it") || text.contains("point at") || text.contains("booked") {
+            return "des réservations utilisent encore ce qui serait retiré : annulez-les d'abord. (\(text))"
+        }
+        return text
     }
 
     /// A problem the center file's checks found in a period or a tariff, said in the form's words. The checks are the

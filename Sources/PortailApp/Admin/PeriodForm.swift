@@ -23,6 +23,8 @@ struct PeriodForm {
     var skipHolidays = false
     /// A weekday name: "the previous jeudi" rather than a number of days.
     var deadlineWeekday = ""
+    /// The period a new one copies (its cancellation rule is kept).
+    var source = ""
 
     init() {}
 
@@ -72,6 +74,7 @@ struct PeriodForm {
         skipWeekends = form["delai_weekends"] == "oui"
         skipHolidays = form["delai_feries"] == "oui"
         deadlineWeekday = text("delai_jour_semaine", 20)
+        source = text("depuis", 60)
     }
 
     /// "hiver-2026" → "hiver-2027", "Vacances 2026-2027" → "Vacances 2027-2028": the years a year on.
