@@ -45,6 +45,7 @@ extension PortailRoutes {
         let page: AdminChrome
         let code: String
         let centerName: String
+        let family: Int64
         let name: String
         let email: String
         let phone: String?
@@ -223,7 +224,7 @@ extension PortailRoutes {
             hasInvoices: !open.isEmpty, key: SecretToken.generate(), error: error, notice: notice
         )
         return adminPage("admin-family", AdminFamilyModel(
-            page: admin.chrome, code: record.center.code, centerName: record.center.name, name: family.name, email: family.email,
+            page: admin.chrome, code: record.center.code, centerName: record.center.name, family: family.id, name: family.name, email: family.email,
             phone: family.phone.isEmpty ? nil : family.phone,
             address: family.addressLines + [[family.postcode, family.city].filter { !$0.isEmpty }.joined(separator: " ")].filter { !$0.isEmpty },
             inactive: family.state != "active", category: family.category,

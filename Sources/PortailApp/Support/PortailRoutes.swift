@@ -65,6 +65,7 @@ struct PortailRoutes: Sendable {
         addAdminRegisterRoutes(to: router)
         addAdminPeriodRoutes(to: router)
         addAdminTariffRoutes(to: router)
+        addAdminReservationRoutes(to: router)
         addAdminFederationRoutes(to: router)
         addAdminJournalRoutes(to: router)
     }

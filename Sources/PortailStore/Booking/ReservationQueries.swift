@@ -119,3 +119,21 @@ public enum ReservationQueries {
         return summaries.map { ($0, lines[$0.id] ?? []) }
     }
 }
+
+extension ReservationQueries {
+    /// The invoice of a reservation and the newest credit note that gave some of it back, by number.
+    public static func ledger(_ c: PostgresConnection, center: Int64, reservation: Int64, logger: Logger) async throws
+        -> (invoice: String?, lastCreditNote: (number: String, total: Money)?) {
+        let invoice = try await c.first("""
+            SELECT i.number FROM reservations r JOIN invoices i ON i.center_id = r.center_id AND i.id = r.invoice_id
+            WHERE r.center_id = \(center) AND r.id = \(reservation)
+            """, (String.self), logger: logger)
+        let note = try await c.first("""
+            SELECT i.number, i.total_cents::bigint FROM invoices i
+            WHERE i.center_id = \(center) AND i.kind = 'credit_note'
+              AND EXISTS (SELECT 1 FROM invoice_lines l WHERE l.center_id = i.center_id AND l.invoice_id = i.id AND l.reservation_id = \(reservation))
+            ORDER BY i.id DESC LIMIT 1
+            """, (String, Int).self, logger: logger)
+        return (invoice, note.map { (number: $0.0, total: Money(cents: $0.1)) })
+    }
+}

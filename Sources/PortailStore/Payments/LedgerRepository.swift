@@ -98,6 +98,10 @@ extension LedgerRepository {
         let days = try await c.all("""
             SELECT DISTINCT day::text FROM reservation_lines WHERE center_id = \(centerID) AND reservation_id = \(id) ORDER BY 1
             """, (String.self), logger: logger).compactMap(LocalDate.init(iso:))
+        // Some days cancelled before were credited then: the rest is credited from its own lines.
+        if try await hasCancelledDays(reservation: id, center: centerID, c, logger: logger) {
+            return try await cancelDays(Set(days), number: number, family: family, now: now, center: center, centerID: centerID, actor: actor, c, logger: logger)
+        }
         if let now {
             guard let rule = center.period(periodCode)?.cancellation else { throw CancellationRefusal.notCancellable }
             let late = days.filter { rule.deadline(for: $0, in: center.zone) < now }
@@ -125,7 +129,17 @@ extension LedgerRepository {
                 VALUES (\(centerID), \(noteID), \(index + 1), \(line.0), \(id), \("Annulation : " + line.1), \(line.2), \(line.3), \(line.4))
                 """, logger: logger)
         }
-        // Release what payments gave beyond what the invoice now bills, newest allocation first.
+        try await releaseExcess(invoice: invoiceID, center: centerID, c, logger: logger)
+        try await AuditLog.record(c, center: centerID, actor: actor, action: "reservation.cancel", subject: String(format: "%05d", number),
+                                  after: ["credit_note": label, "amount": Money(cents: total).description], logger: logger)
+        return Issued(id: noteID, number: label, total: Money(cents: total))
+    }
+}
+
+extension LedgerRepository {
+    /// Releases what payments gave an invoice beyond what it now bills (after a credit note), newest
+    /// allocation first, with reversal allocations: that money becomes the family's credit.
+    static func releaseExcess(invoice invoiceID: Int64, center centerID: Int64, _ c: PostgresConnection, logger: Logger) async throws {
         let (invoiceTotal, credited, allocated) = try await c.first("""
             SELECT i.total_cents::bigint,
                    coalesce((SELECT sum(total_cents) FROM invoices WHERE center_id = i.center_id AND credit_of = i.id), 0)::bigint,
@@ -133,24 +147,20 @@ extension LedgerRepository {
             FROM invoices i WHERE i.center_id = \(centerID) AND i.id = \(invoiceID)
             """, (Int, Int, Int).self, logger: logger)!
         var excess = allocated + credited - invoiceTotal
-        if excess > 0 {
-            let allocations = try await c.all("""
-                SELECT a.id, a.payment_id, a.amount_cents::bigint
-                     + coalesce((SELECT sum(r.amount_cents) FROM allocations r WHERE r.center_id = a.center_id AND r.reverses = a.id), 0)::bigint
-                FROM allocations a WHERE a.center_id = \(centerID) AND a.invoice_id = \(invoiceID) AND a.amount_cents > 0 ORDER BY a.id DESC
-                """, (Int64, Int64, Int).self, logger: logger)
-            for (allocation, payment, left) in allocations where excess > 0 && left > 0 {
-                let amount = min(left, excess)
-                try await c.run("""
-                    INSERT INTO allocations (center_id, payment_id, invoice_id, amount_cents, reverses)
-                    VALUES (\(centerID), \(payment), \(invoiceID), \(-amount), \(allocation))
-                    """, logger: logger)
-                excess -= amount
-            }
+        guard excess > 0 else { return }
+        let allocations = try await c.all("""
+            SELECT a.id, a.payment_id, a.amount_cents::bigint
+                 + coalesce((SELECT sum(r.amount_cents) FROM allocations r WHERE r.center_id = a.center_id AND r.reverses = a.id), 0)::bigint
+            FROM allocations a WHERE a.center_id = \(centerID) AND a.invoice_id = \(invoiceID) AND a.amount_cents > 0 ORDER BY a.id DESC
+            """, (Int64, Int64, Int).self, logger: logger)
+        for (allocation, payment, left) in allocations where excess > 0 && left > 0 {
+            let amount = min(left, excess)
+            try await c.run("""
+                INSERT INTO allocations (center_id, payment_id, invoice_id, amount_cents, reverses)
+                VALUES (\(centerID), \(payment), \(invoiceID), \(-amount), \(allocation))
+                """, logger: logger)
+            excess -= amount
         }
-        try await AuditLog.record(c, center: centerID, actor: actor, action: "reservation.cancel", subject: String(format: "%05d", number),
-                                  after: ["credit_note": label, "amount": Money(cents: total).description], logger: logger)
-        return Issued(id: noteID, number: label, total: Money(cents: total))
     }
 }
 
