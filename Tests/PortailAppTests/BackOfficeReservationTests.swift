@@ -66,7 +66,7 @@ import Testing
             _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
             try await office.bookInvoiced(parent, fixture, days: [0, 1])
             let family = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
-            let other = try await count(fixture, "SELECT id::int FROM families WHERE center_id = \(fixture.petit.id) AND id <> \(family) ORDER BY id LIMIT 1")
+            let other = try await count(fixture, "SELECT id::int FROM families WHERE email = 'voisin@example.org' AND center_id = \(fixture.petit.id)")
             try await office.invitedManager(client, fixture, email: "animateur@petit.example.org", role: "staff")
             let browser = Browser(client)
             _ = try await office.signIn(browser, email: "animateur@petit.example.org")
@@ -75,11 +75,49 @@ import Testing
             #expect(page.status == .ok && !page.text.contains("Annuler les jours"))
             let day = fixture.petit.center.periods[0].startsOn.iso
             #expect(try await browser.post(link + "/annulation", [("jour", day), ("etape", "enregistrer")]).status == .forbidden)
-            if other > 0 {
-                #expect(try await browser.get("/admin/centres/petit/familles/\(other)/reservations/00001").status == .notFound)
-            }
+            #expect(try await browser.get("/admin/centres/petit/familles/\(other)/reservations/00001").status == .notFound)
             #expect(try await browser.get("/admin/centres/autre/familles/\(family)/reservations/00001").status == .notFound)
             #expect(try await count(fixture, "SELECT count(*)::int FROM cancelled_reservation_lines") == 0)
+        }
+    }
+}
+
+/// Booking at the office (issue 14, item 6): the period's days with the places left; past the deadlines,
+/// never past the places; confirmed and invoiced at once.
+@Suite struct BackOfficeBookingTests {
+    let office = BackOfficeSignInTests()
+
+    @Test func theTeamBooksDaysForAChildPastTheDeadlineButNeverPastThePlaces() async throws {
+        try await withPortal(places: 1, payment: "", provider: { _ in nil }) { client, fixture in
+            try await office.invitedManager(client, fixture, email: "animateur@petit.example.org", role: "staff")
+            let browser = Browser(client)
+            _ = try await office.signIn(browser, email: "animateur@petit.example.org")
+            let family = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            let child = try await count(fixture, "SELECT id::int FROM children WHERE family_id = \(family) AND center_id = \(fixture.petit.id) ORDER BY id LIMIT 1")
+            let start = fixture.petit.center.periods[0].startsOn
+            let form = try await browser.get("/admin/centres/petit/familles/\(family)/reserver?enfant=\(child)&periode=vacances")
+            #expect(form.status == .ok && form.body.contains("value=\"\(start.iso):journee\""), "\(form.text)")
+
+            let booked = try await browser.post("/admin/centres/petit/familles/\(family)/reserver",
+                                                [("enfant", String(child)), ("periode", "vacances"), ("jour", "\(start.iso):journee"),
+                                                 ("jour", "\(start.adding(days: 1).iso):matin"), ("facturer", "oui")])
+            #expect(booked.status == .seeOther && booked.location == "/admin/centres/petit/familles/\(family)/reservations/00001?etat=reserve", "\(booked.text)")
+            #expect(try await browser.get(try #require(booked.location)).text.contains("Réservation enregistrée et confirmée"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE state = 'confirmed' AND invoice_id IS NOT NULL") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'reservation.create' AND actor = 'staff:animateur@petit.example.org'") == 1)
+            // The day is full now (one place): the grid says so, and a forged form books nothing.
+            let full = try await browser.get("/admin/centres/petit/familles/\(family)/reserver?enfant=\(child)&periode=vacances")
+            #expect(full.text.contains("déjà réservé"))
+            let other = try await count(fixture, "SELECT id::int FROM families WHERE email = 'voisin@example.org' AND center_id = \(fixture.petit.id)")
+            let otherChild = try await count(fixture, "SELECT min(id)::int FROM children WHERE family_id = \(other) AND center_id = \(fixture.petit.id)")
+            let refused = try await browser.post("/admin/centres/petit/familles/\(other)/reserver",
+                                                 [("enfant", String(otherChild)), ("periode", "vacances"), ("jour", "\(start.iso):matin"), ("facturer", "oui")])
+            #expect(refused.status == .conflict && refused.text.contains("Plus de place le \(start.french)"), "\(refused.text)")
+            // Another family's child through this family's address: not found.
+            #expect(try await browser.post("/admin/centres/petit/familles/\(family)/reserver",
+                                           [("enfant", String(otherChild)), ("periode", "vacances"), ("jour", "\(start.adding(days: 3).iso):matin")]).status == .notFound)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations") == 1)
+            #expect(try await browser.get("/admin/centres/autre/familles/\(family)/reserver").status == .notFound)
         }
     }
 }

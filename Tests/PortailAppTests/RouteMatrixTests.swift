@@ -178,6 +178,8 @@ import Testing
         "POST /admin/centres/{code}/periodes/{period}/rouvrir": .everyone(.csrf),
         "GET /admin/centres/{code}/journal": .everyone(.redirect),
         "GET /admin/centres/{code}/familles/{family}/reservations/{number}": .everyone(.redirect),
+        "GET /admin/centres/{code}/familles/{family}/reserver": .everyone(.redirect),
+        "POST /admin/centres/{code}/familles/{family}/reserver": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/reservations/{number}/annulation": .everyone(.csrf),
         "GET /admin/centres/{code}/tarifs": .everyone(.redirect),
         "GET /admin/centres/{code}/tarifs/{tariff}": .everyone(.redirect),

@@ -89,27 +89,18 @@ extension PortailRoutes {
                 for day in input.days {
                     selection[try Self.date(day.day, "days[].day"), default: []].formUnion(day.units)
                 }
-                let (booked, invoice) = try await database.withCenter(record.id) { c -> (BookedReservation, LedgerRepository.Issued?) in
-                    guard let child = try await AccountRepository.children(c, center: record.id, family: input.familyId, logger: database.logger)
-                        .first(where: { $0.id == input.childId }) else {
-                        throw APIProblem.notFound("Family \(input.familyId) of this center has no child \(input.childId).")
+                let done: (reservation: BookedReservation, invoice: LedgerRepository.Issued?)?
+                do {
+                    done = try await database.withCenter(record.id) { c in
+                        try await StaffReservations.bookAtOffice(c, center: record.center, centerID: record.id, family: input.familyId, child: input.childId,
+                                                                 period: period, selection: selection, invoice: input.invoice ?? true,
+                                                                 actor: "staff:\(staff.email)", logger: database.logger)
                     }
-                    let booking = BookingRequest(familyID: input.familyId, child: child, period: period, selection: selection, byStaff: true)
-                    let booked: BookedReservation
-                    do {
-                        booked = try await BookingRepository.book(c, center: record.center, centerID: record.id, request: booking, now: Date(), logger: database.logger)
-                    } catch let refusal as BookingRefusal {
-                        throw Self.problem(refusal, period: period)
-                    }
-                    var invoice: LedgerRepository.Issued?
-                    if input.invoice ?? true {
-                        invoice = try await StaffReservations.invoiceConfirmed(c, center: record.center, centerID: record.id, family: input.familyId, until: nil,
-                                                                               actor: "staff:\(staff.email)", logger: database.logger).first?.invoice
-                    }
-                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "reservation.create", subject: String(format: "%05d", booked.number),
-                                              after: ["family": String(input.familyId), "child": String(input.childId), "period": period.code, "amount": booked.total.description],
-                                              logger: database.logger)
-                    return (booked, invoice)
+                } catch let refusal as BookingRefusal {
+                    throw Self.problem(refusal, period: period)
+                }
+                guard let (booked, invoice) = done else {
+                    throw APIProblem.notFound("Family \(input.familyId) of this center has no child \(input.childId).")
                 }
                 struct Created: Encodable { let reservation: String; let state: String; let totalCents: Int; let invoice: String? }
                 return try API.json(Created(reservation: String(format: "%05d", booked.number), state: "confirmed", totalCents: booked.total.cents, invoice: invoice?.number),

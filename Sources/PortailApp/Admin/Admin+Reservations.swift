@@ -50,7 +50,11 @@ extension PortailRoutes {
         router.get("/admin/centres/:code/familles/:family/reservations/:number", use: admin { admin, context, request in
             let (_, record, role) = try await staffCenter(admin, context: context)
             var notice: String?
-            if request.uri.queryParameters["etat"] == "annule" { notice = "Annulation enregistrée." }
+            switch request.uri.queryParameters["etat"] {
+            case "annule": notice = "Annulation enregistrée."
+            case "reserve": notice = "Réservation enregistrée et confirmée."
+            default: break
+            }
             return try await reservationPage(admin, record: record, role: role, context: context, notice: notice)
         })
 

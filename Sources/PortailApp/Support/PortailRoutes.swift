@@ -66,6 +66,7 @@ struct PortailRoutes: Sendable {
         addAdminPeriodRoutes(to: router)
         addAdminTariffRoutes(to: router)
         addAdminReservationRoutes(to: router)
+        addAdminOfficeBookingRoutes(to: router)
         addAdminFederationRoutes(to: router)
         addAdminJournalRoutes(to: router)
     }

@@ -108,4 +108,27 @@ public enum StaffReservations {
         }
         return issued
     }
+
+    /// A booking made at the office for a family (admin API and back office): past the booking window
+    /// and the deadlines, never past the places; confirmed at once, invoiced at once when `invoice`
+    /// (paid first from the family's credit), audited. Nil when the family has no such child; a
+    /// `BookingRefusal` says why nothing was booked.
+    public static func bookAtOffice(
+        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, child childID: Int64, period: Period,
+        selection: [LocalDate: Set<String>], invoice: Bool, actor: String, logger: Logger
+    ) async throws -> (reservation: BookedReservation, invoice: LedgerRepository.Issued?)? {
+        guard let child = try await AccountRepository.children(c, center: centerID, family: family, logger: logger).first(where: { $0.id == childID }) else {
+            return nil
+        }
+        let booking = BookingRequest(familyID: family, child: child, period: period, selection: selection, byStaff: true)
+        let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: booking, now: Date(), logger: logger)
+        var issued: LedgerRepository.Issued?
+        if invoice {
+            issued = try await invoiceConfirmed(c, center: center, centerID: centerID, family: family, until: nil, actor: actor, logger: logger).first?.invoice
+        }
+        try await AuditLog.record(c, center: centerID, actor: actor, action: "reservation.create", subject: String(format: "%05d", booked.number),
+                                  after: ["family": String(family), "child": String(childID), "period": period.code, "amount": booked.total.description],
+                                  logger: logger)
+        return (booked, issued)
+    }
 }
