@@ -28,6 +28,31 @@ def totp(secret, at=None):
 RECOVERY = []
 
 
+def pass_second_factor(j, recovery):
+    """A manager's or federation administrator's second step: the first time, enrol an app (its code
+    computed here) and keep the recovery codes in `recovery`; later, one of those codes (the app's code
+    of this 30-second step may be spent already)."""
+    expect(j.page.get_by_role("heading", name="Vérification en deux étapes")).to_be_visible()
+    key = j.page.locator("#cle-totp")
+    if key.count():
+        secret = key.inner_text()
+        j.step("activation-totp")
+        j.page.get_by_label(re.compile("Code à 6 chiffres")).fill(totp(secret))
+        j.page.get_by_role("button", name="Activer et continuer").click()
+        expect(j.page.get_by_role("heading", name="Vos codes de secours")).to_be_visible()
+        codes = j.page.locator("ul.recovery-codes li").all_inner_texts()
+        assert len(codes) == 10
+        recovery.extend(codes)
+        j.step("codes-de-secours")
+        j.page.get_by_role("link", name=re.compile("continuer")).click()
+    else:
+        expect(j.page.get_by_label(re.compile("Code à 6 chiffres"))).to_be_visible()
+        j.step("code-demande")
+        j.page.get_by_text("Je n'ai pas mon téléphone").click()
+        j.page.get_by_label(re.compile("codes de secours")).fill(recovery.pop())
+        j.page.get_by_role("button", name="Continuer avec ce code").click()
+
+
 def sign_in(j, email):
     j.go("/admin/")
     expect(j.page.get_by_role("heading", name="Connexion du personnel")).to_be_visible()
@@ -41,27 +66,7 @@ def test_the_director_signs_in_with_a_second_factor_and_sees_her_center(browser,
     j = Journey(browser, server, f"personnel-direction-{viewport['width']}", viewport)
     sign_in(j, "direction@opio.example.org")
     j.step("connexion")
-    # First sign-in of a manager: she enrols an app (or, on the second run, gives its code).
-    expect(j.page.get_by_role("heading", name="Vérification en deux étapes")).to_be_visible()
-    key = j.page.locator("#cle-totp")
-    if key.count():
-        secret = key.inner_text()
-        j.step("activation-totp")
-        j.page.get_by_label(re.compile("Code à 6 chiffres")).fill(totp(secret))
-        j.page.get_by_role("button", name="Activer et continuer").click()
-        expect(j.page.get_by_role("heading", name="Vos codes de secours")).to_be_visible()
-        codes = j.page.locator("ul.recovery-codes li").all_inner_texts()
-        assert len(codes) == 10
-        RECOVERY.extend(codes)
-        j.step("codes-de-secours")
-        j.page.get_by_role("link", name=re.compile("continuer")).click()
-    else:
-        # Enrolled by the run before (its code of this 30-second step is spent): a recovery code, once.
-        expect(j.page.get_by_label(re.compile("Code à 6 chiffres"))).to_be_visible()
-        j.step("code-demande")
-        j.page.get_by_text("Je n'ai pas mon téléphone").click()
-        j.page.get_by_label(re.compile("codes de secours")).fill(RECOVERY.pop())
-        j.page.get_by_role("button", name="Continuer avec ce code").click()
+    pass_second_factor(j, RECOVERY)
     expect(j.page.get_by_role("heading", name=re.compile("Opio"))).to_be_visible()
     expect(j.page.get_by_role("heading", name="Enfants attendus")).to_be_visible()
     expect(j.page.get_by_role("heading", name="Places restantes")).to_be_visible()

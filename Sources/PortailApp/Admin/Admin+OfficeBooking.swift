@@ -128,7 +128,7 @@ extension PortailRoutes {
                 let left = availability[day]?.remaining ?? [:]
                 return M.Row(
                     day: "\(French.shortDay(day))/\(day.year)",
-                    left: left.sorted { $0.key < $1.key }.map { "\(French.unitLabel($0.key, in: center)) \($0.value)" }.joined(separator: ", "),
+                    left: French.ordered(left.keys, in: center).map { "\(French.unitLabel($0, in: center)) \(left[$0] ?? 0)" }.joined(separator: ", "),
                     cells: period.units.map { unit in
                         let needs = center.units.first { $0.code == unit }?.capacityUnits ?? [unit]
                         let free = needs.allSatisfy { (left[$0] ?? 0) > 0 }

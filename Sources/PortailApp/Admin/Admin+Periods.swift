@@ -185,7 +185,7 @@ extension PortailRoutes {
             var wanted: [String: [String: Int]] = [:]
             var errors: [String] = []
             for day in period.openDays {
-                for unit in period.places.keys.sorted() {
+                for unit in French.ordered(period.places.keys, in: record.center) {
                     let text = (admin.form["j_\(day.iso)_\(unit)"] ?? "").trimmingCharacters(in: .whitespaces)
                     guard !text.isEmpty else { continue }
                     guard let n = Int(text), (0...10_000).contains(n) else {
@@ -263,7 +263,7 @@ extension PortailRoutes {
             }
             return try await BookingRepository.capacities(c, center: record.id, periodID: id, logger: context.logger)
         }
-        let units = period.places.keys.sorted()
+        let units = French.ordered(period.places.keys, in: center)
         let rows = period.openDays.map { day in
             AdminPeriodModel.Row(day: "\(French.shortDay(day))/\(day.year)", cells: units.map { unit in
                 let stored = days.first { $0.day == day.iso && $0.unit == unit }
@@ -304,7 +304,7 @@ extension PortailRoutes {
         typealias M = AdminPeriodFormModel
         let center = record.center
         let base = "/admin/centres/\(center.code)"
-        let capacity = Array(Set(center.units.flatMap(\.capacityUnits))).sorted()
+        let capacity = French.ordered(Set(center.units.flatMap(\.capacityUnits)), in: center)
         return M(
             page: admin.chrome, code: center.code, centerName: center.name,
             title: editing.map { "Modifier « \($0.label) »" } ?? "Nouvelle période",

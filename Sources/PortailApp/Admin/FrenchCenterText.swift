@@ -11,7 +11,9 @@ extension French {
         for change in diff.changes {
             if change.entity == "center" {
                 switch change.kind {
-                case .added: lines.append("Nouvel accueil « \(new.name) » (\(new.code)), servi à \(new.hosts.joined(separator: ", ")).")
+                case .added:
+                    lines.append("Nouvel accueil « \(new.name) » (\(new.code)), servi à \(new.hosts.joined(separator: ", ")) : "
+                                 + "\(new.periods.count) période(s), \(new.tariffs.count) tarif(s), paiement \(new.payment.map { "en ligne (\($0.type))" } ?? "à l'accueil").")
                 case .removed: lines.append("Accueil retiré : \(change.code)")
                 case .changed: lines.append("Accueil « \(new.name) » modifié : " + change.fields.joined(separator: " ; "))
                 }

@@ -19,7 +19,14 @@ extension French {
     }
 
     static func places(_ places: [String: Int], in center: Center) -> String {
-        places.sorted { $0.key < $1.key }.map { "\(unitLabel($0.key, in: center)) \($0.value)" }.joined(separator: ", ")
+        ordered(places.keys, in: center).map { "\(unitLabel($0, in: center)) \(places[$0]!)" }.joined(separator: ", ")
+    }
+
+    /// Units (or capacity units) in the order the center declares them: matin, repas, après-midi.
+    static func ordered(_ codes: some Collection<String>, in center: Center) -> [String] {
+        var order: [String] = []
+        for unit in center.units { for code in [unit.code] + unit.capacityUnits where !order.contains(code) { order.append(code) } }
+        return codes.sorted { (order.firstIndex(of: $0) ?? Int.max, $0) < (order.firstIndex(of: $1) ?? Int.max, $1) }
     }
 
     /// What saving `new` over `old` (nil: a new period) changes, one line per thing a director set.
@@ -40,13 +47,13 @@ extension French {
         if !shut.isEmpty { lines.append("Jour(s) fermé(s) en plus : " + shut.map(\.french).joined(separator: ", ")) }
         if !opened.isEmpty { lines.append("Jour(s) rouvert(s) : " + opened.map(\.french).joined(separator: ", ")) }
         change("Formules proposées", list(old.units.map { unitLabel($0, in: center) }), list(new.units.map { unitLabel($0, in: center) }))
-        for unit in Set(old.places.keys).union(new.places.keys).sorted() {
+        for unit in ordered(Set(old.places.keys).union(new.places.keys), in: center) {
             change("Places par jour (\(unitLabel(unit, in: center)))", old.places[unit].map(String.init) ?? "aucune", new.places[unit].map(String.init) ?? "aucune")
         }
         // Places of single days: compared on the days open after the change, against what the day had.
         for day in new.openDays {
             let before = old.places(on: day), after = new.places(on: day)
-            for unit in after.keys.sorted() where new.dayPlaces[day]?[unit] != old.dayPlaces[day]?[unit] && before[unit] != after[unit] {
+            for unit in ordered(after.keys, in: center) where new.dayPlaces[day]?[unit] != old.dayPlaces[day]?[unit] && before[unit] != after[unit] {
                 change("Places du \(shortDay(day))/\(day.year) (\(unitLabel(unit, in: center)))",
                        before[unit].map(String.init) ?? "aucune", String(after[unit] ?? 0))
             }

@@ -50,8 +50,18 @@ public enum DemoData {
         ("opio", "equipe@opio.example.org", "Malik BENALI", "staff"),
     ]
 
+    /// The demo's federation administrator: every center, the federation's page (states, a center
+    /// onboarded from its file, suspension); a TOTP code after the password, enrolled at the first sign-in.
+    public static let federationAdmins: [(email: String, name: String)] = [("federation@ifac.example.org", "Nadia LEROY")]
+
     public static func create(in database: Database, centers: [CenterRecord], logger: Logger) async throws {
         let hash = try await Passwords.hash(password)
+        for person in federationAdmins {
+            try await database.owner.withConnection { c in
+                _ = try await StaffRepository.createStaff(c, email: person.email, name: person.name, federationAdmin: true, logger: logger)
+                _ = try await StaffSignIn.ownerSetPassword(c, email: person.email, hash: hash, keepingOne: true, logger: logger)
+            }
+        }
         for person in staff {
             guard let record = centers.first(where: { $0.center.code == person.center }) else { continue }
             try await database.owner.withConnection { c in
