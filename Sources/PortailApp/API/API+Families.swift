@@ -83,6 +83,46 @@ extension PortailRoutes {
             """, logger: database.logger)
     }
 
+    /// Creates a family invited by e-mail (a link to choose its password, valid 7 days), with its children
+    /// and its QF from today, audited: the admin API and the back office. Nil when the e-mail is taken.
+    func createFamily(_ c: PostgresConnection, record: CenterRecord, email: String, name: String, children: [(String, String, LocalDate)],
+                      quotient: Int?, actor: String) async throws -> Int64? {
+        if try await AccountRepository.family(c, center: record.id, email: email, logger: database.logger) != nil { return nil }
+        let id = try await AccountRepository.createFamily(c, center: record.id, email: email, name: name, passwordHash: nil,
+                                                          state: "invited", category: nil, logger: database.logger)
+        for (first, last, birth) in children {
+            try await AccountRepository.addChild(c, center: record.id, family: id, firstName: first, lastName: last, birthDate: birth, logger: database.logger)
+        }
+        if let quotient {
+            try await AccountRepository.addQuotient(c, center: record.id, family: id, quotient: quotient, from: LocalDate(Date(), in: record.center.zone), to: nil,
+                                                    logger: database.logger)
+        }
+        try await sendInvitation(c, record: record, family: id, email: email)
+        try await AuditLog.record(c, center: record.id, actor: actor, action: "family.create", subject: email, after: ["name": name], logger: database.logger)
+        return id
+    }
+
+    /// Changes a family's details (the audit log keeps before and after); when its login e-mail changes,
+    /// the old address hears of it. Nil for a family that is not the center's. A unique violation
+    /// (23505) means the e-mail is another family's.
+    func updateFamily(_ c: PostgresConnection, record: CenterRecord, family id: Int64, changes: FamilyChanges, actor: String) async throws -> FamilyDetail? {
+        let before = try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)
+        let after = try await FamilyAdministration.update(c, center: record.id, family: id, changes: changes, actor: actor, logger: database.logger)
+        if let before, let after, before.email.lowercased() != after.email.lowercased() {
+            // The old address hears of it: a change it did not ask for is a takeover to report.
+            try await Outbox.enqueue(c, center: record.id, to: before.email, subject: "\(record.center.name) – adresse de connexion modifiée", body: """
+                Bonjour,
+
+                L'adresse de connexion de votre compte famille vient d'être changée par l'accueil de loisirs. \
+                Les liens envoyés auparavant ne sont plus valables.
+                Si vous n'êtes pas à l'origine de ce changement, contactez l'accueil de loisirs : \(record.center.coordinates.phone).
+
+                \(record.center.coordinates.name)
+                """, logger: database.logger)
+        }
+        return after
+    }
+
     func addFamilyRoutes(to router: Router<AppRequestContext>) {
         router.get("/api/centers/:code/families") { request, context in
             try await API.handle(request, database) { staff in
@@ -106,22 +146,12 @@ extension PortailRoutes {
                     (try Self.name(child.firstName, "first_name")!, try Self.name(child.lastName, "last_name")!, try Self.date(child.birthDate, "birth_date"))
                 }
                 if let qf = input.quotient, !(0...100_000).contains(qf) { throw Self.invalid("Invalid QF", "quotient must be between 0 and 100000.") }
-                let id: Int64 = try await database.withCenter(record.id) { c in
-                    if try await AccountRepository.family(c, center: record.id, email: input.email, logger: database.logger) != nil {
-                        throw APIProblem(status: .conflict, title: "Family exists", detail: "A family account already uses \(input.email) at this center.")
-                    }
-                    let id = try await AccountRepository.createFamily(c, center: record.id, email: input.email, name: name, passwordHash: nil,
-                                                                      state: "invited", category: nil, logger: database.logger)
-                    for (first, last, birth) in children {
-                        try await AccountRepository.addChild(c, center: record.id, family: id, firstName: first, lastName: last, birthDate: birth, logger: database.logger)
-                    }
-                    if let qf = input.quotient {
-                        try await AccountRepository.addQuotient(c, center: record.id, family: id, quotient: qf, from: LocalDate(Date(), in: record.center.zone), to: nil, logger: database.logger)
-                    }
-                    try await sendInvitation(c, record: record, family: id, email: input.email)
-                    try await AuditLog.record(c, center: record.id, actor: "staff:\(staff.email)", action: "family.create", subject: input.email,
-                                              after: ["name": name], logger: database.logger)
-                    return id
+                let id = try await database.withCenter(record.id) { c in
+                    try await createFamily(c, record: record, email: input.email, name: name, children: children, quotient: input.quotient,
+                                           actor: "staff:\(staff.email)")
+                }
+                guard let id else {
+                    throw APIProblem(status: .conflict, title: "Family exists", detail: "A family account already uses \(input.email) at this center.")
                 }
                 return try API.json(["id": id], status: .created)
             }
@@ -158,23 +188,7 @@ extension PortailRoutes {
                 }
                 do {
                     guard let family = try await database.withCenter(record.id, { c -> FamilyDetail? in
-                        let before = try await FamilyAdministration.detail(c, center: record.id, family: id, logger: database.logger)
-                        let after = try await FamilyAdministration.update(c, center: record.id, family: id, changes: changes,
-                                                                          actor: "staff:\(staff.email)", logger: database.logger)
-                        if let before, let after, before.email.lowercased() != after.email.lowercased() {
-                            // The old address hears of it: a change it did not ask for is a takeover to report.
-                            try await Outbox.enqueue(c, center: record.id, to: before.email,
-                                                     subject: "\(record.center.name) – adresse de connexion modifiée", body: """
-                                Bonjour,
-
-                                L'adresse de connexion de votre compte famille vient d'être changée par l'accueil de loisirs. \
-                                Les liens envoyés auparavant ne sont plus valables.
-                                Si vous n'êtes pas à l'origine de ce changement, contactez l'accueil de loisirs : \(record.center.coordinates.phone).
-
-                                \(record.center.coordinates.name)
-                                """, logger: database.logger)
-                        }
-                        return after
+                        try await updateFamily(c, record: record, family: id, changes: changes, actor: "staff:\(staff.email)")
                     }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
                     return try API.json(family)
                 } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {

@@ -67,6 +67,11 @@ extension PortailRoutes {
         /// "Saisir un règlement": managers only, as the API.
         let canRecordPayments: Bool
         let payment: PaymentForm
+        /// What the family file's forms (details, child, QF, activation link) did, or what to fix.
+        let fileNotice: String?
+        let fileError: String?
+        let invited: Bool
+        let today: String
     }
 
     /// The office payment form: the means, and the family's open invoices with what the payment would give
@@ -124,7 +129,15 @@ extension PortailRoutes {
                 }
                 if payment != nil { notice = "Règlement \(number) enregistré." }
             }
-            return try await familyPage(admin, record: record, role: role, family: id, notice: notice, context: context)
+            let fileNotice: String? = switch request.uri.queryParameters["etat"].map(String.init) {
+            case "creee": "Famille créée : elle reçoit par e-mail le lien pour choisir son mot de passe (valable 7 jours)."
+            case "modifiee": "Fiche enregistrée (le journal garde l'avant et l'après)."
+            case "enfant": "Enfant ajouté."
+            case "qf": "Quotient familial enregistré."
+            case "invitation": "Lien d'activation renvoyé par e-mail."
+            default: nil
+            }
+            return try await familyPage(admin, record: record, role: role, family: id, notice: notice, fileNotice: fileNotice, context: context)
         })
 
         // "Saisir un règlement": a payment at the office, allocated as the form says (by default the oldest
@@ -203,7 +216,8 @@ extension PortailRoutes {
 
     /// A family's page, with the office payment form (filled as `submitted` when it is shown again with `error`).
     func familyPage(_ admin: AdminRequest, record: CenterRecord, role: String, family id: Int64, notice: String? = nil, error: String? = nil,
-                    submitted: FormFields? = nil, context: AppRequestContext, status: HTTPResponse.Status = .ok) async throws -> Response {
+                    submitted: FormFields? = nil, fileNotice: String? = nil, fileError: String? = nil, context: AppRequestContext,
+                    status: HTTPResponse.Status = .ok) async throws -> Response {
         let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, LedgerTotals, [ReservationSummary], Int, [(id: Int64, number: String, lacks: Money)])? in
             guard let family = try await FamilyAdministration.detail(c, center: record.id, family: id, logger: context.logger) else { return nil }
             let totals = try await LedgerQueries.totals(c, center: record.id, family: id, logger: context.logger)
@@ -246,7 +260,8 @@ extension PortailRoutes {
             invoiced: totals.invoiced.description, paid: totals.paid.description, due: totals.due.description,
             credit: credit.description, hasCredit: credit.cents > 0,
             hasChildren: !family.children.isEmpty, hasQuotients: !family.quotients.isEmpty, hasReservations: !reservations.isEmpty,
-            canRecordPayments: role != "staff", payment: form
+            canRecordPayments: role != "staff", payment: form,
+            fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french
         ), admin, status: status)
     }
 }

@@ -67,6 +67,7 @@ struct PortailRoutes: Sendable {
         addAdminTariffRoutes(to: router)
         addAdminReservationRoutes(to: router)
         addAdminOfficeBookingRoutes(to: router)
+        addAdminFamilyFileRoutes(to: router)
         addAdminFederationRoutes(to: router)
         addAdminJournalRoutes(to: router)
     }

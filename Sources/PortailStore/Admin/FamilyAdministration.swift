@@ -45,6 +45,8 @@ public struct FamilyChanges: Sendable, Codable {
     /// A tariff category ("hors-commune"); an empty text puts the family back on the default grid.
     public var category: String?
     public var priorityMarked: Bool?
+
+    public init() {}
 }
 
 /// Staff work on family accounts: details, edits, QF with validity dates, deactivation.
