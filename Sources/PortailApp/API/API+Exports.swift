@@ -17,6 +17,26 @@ extension PortailRoutes {
 
     static func euros(_ money: Money) -> String { money.decimalString.replacingOccurrences(of: ".", with: ",") }
 
+    // The rows of each export, shared by the admin API and the back office.
+
+    static func attendanceRows(_ lines: [AttendanceLine], day: LocalDate) -> [[String]] {
+        [["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"]]
+            + lines.map { [day.french, String(format: "%05d", $0.reservation), $0.child, $0.family, $0.units.joined(separator: " + "),
+                           $0.state == "confirmed" ? "confirmée" : "en attente de paiement"] }
+    }
+
+    static func ledgerRows(_ entries: [(date: Date, kind: String, number: String, family: String, amount: Money, label: String)], zone: TimeZone) -> [[String]] {
+        let kinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
+        return [["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]]
+            + entries.map { [LocalDate($0.date, in: zone).french, kinds[$0.kind] ?? $0.kind, $0.number, $0.family, Self.euros($0.amount), $0.label] }
+    }
+
+    static func balanceRows(_ balances: [(family: String, email: String, totals: LedgerTotals)]) -> [[String]] {
+        [["Famille", "E-mail", "Facturé", "Payé", "Restant dû", "Avoir disponible"]]
+            + balances.map { [$0.family, $0.email, Self.euros($0.totals.invoiced), Self.euros($0.totals.paid), Self.euros($0.totals.due),
+                              Self.euros($0.totals.paid - $0.totals.allocated)] }
+    }
+
     func addExportRoutes(to router: Router<AppRequestContext>) {
         router.get("/api/centers/:code/exports/attendance.csv") { request, context in
             try await API.handle(request, database) { staff in
@@ -27,9 +47,7 @@ extension PortailRoutes {
                 let lines = try await database.withCenter(record.id) { c in
                     try await ReservationQueries.attendance(c, center: record.id, day: day, logger: database.logger)
                 }
-                let rows = [["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"]]
-                    + lines.map { [day.french, String(format: "%05d", $0.reservation), $0.child, $0.family, $0.units.joined(separator: " + "), $0.state == "confirmed" ? "confirmée" : "en attente de paiement"] }
-                return Self.csv(rows, filename: "presences-\(record.center.code)-\(day.iso).csv")
+                return Self.csv(Self.attendanceRows(lines, day: day), filename: "presences-\(record.center.code)-\(day.iso).csv")
             }
         }
 
@@ -44,10 +62,7 @@ extension PortailRoutes {
                 let entries = try await database.withCenter(record.id) { c in
                     try await LedgerQueries.month(c, center: record.id, year: parts[0], month: parts[1], logger: database.logger)
                 }
-                let kinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
-                let rows = [["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]]
-                    + entries.map { [LocalDate($0.date, in: record.center.zone).french, kinds[$0.kind] ?? $0.kind, $0.number, $0.family, Self.euros($0.amount), $0.label] }
-                return Self.csv(rows, filename: "factures-paiements-\(record.center.code)-\(text).csv")
+                return Self.csv(Self.ledgerRows(entries, zone: record.center.zone), filename: "factures-paiements-\(record.center.code)-\(text).csv")
             }
         }
 
@@ -57,10 +72,7 @@ extension PortailRoutes {
                 let balances = try await database.withCenter(record.id) { c in
                     try await LedgerQueries.balances(c, center: record.id, logger: database.logger)
                 }
-                let rows = [["Famille", "E-mail", "Facturé", "Payé", "Restant dû", "Avoir disponible"]]
-                    + balances.map { [$0.family, $0.email, Self.euros($0.totals.invoiced), Self.euros($0.totals.paid), Self.euros($0.totals.due),
-                                      Self.euros($0.totals.paid - $0.totals.allocated)] }
-                return Self.csv(rows, filename: "soldes-\(record.center.code).csv")
+                return Self.csv(Self.balanceRows(balances), filename: "soldes-\(record.center.code).csv")
             }
         }
     }

@@ -72,6 +72,8 @@ extension PortailRoutes {
         let fileError: String?
         let invited: Bool
         let today: String
+        /// The refund form's one-time key.
+        let refundKey: String
     }
 
     /// The office payment form: the means, and the family's open invoices with what the payment would give
@@ -135,6 +137,8 @@ extension PortailRoutes {
             case "enfant": "Enfant ajouté."
             case "qf": "Quotient familial enregistré."
             case "invitation": "Lien d'activation renvoyé par e-mail."
+            case "avoir-utilise": "Avoir utilisé sur la facture."
+            case "rembourse": "Remboursement enregistré : il apparaît dans « Mes factures » de la famille."
             default: nil
             }
             return try await familyPage(admin, record: record, role: role, family: id, notice: notice, fileNotice: fileNotice, context: context)
@@ -261,7 +265,7 @@ extension PortailRoutes {
             credit: credit.description, hasCredit: credit.cents > 0,
             hasChildren: !family.children.isEmpty, hasQuotients: !family.quotients.isEmpty, hasReservations: !reservations.isEmpty,
             canRecordPayments: role != "staff", payment: form,
-            fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french
+            fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french, refundKey: SecretToken.generate()
         ), admin, status: status)
     }
 }

@@ -68,6 +68,7 @@ struct PortailRoutes: Sendable {
         addAdminReservationRoutes(to: router)
         addAdminOfficeBookingRoutes(to: router)
         addAdminFamilyFileRoutes(to: router)
+        addAdminMoneyRoutes(to: router)
         addAdminFederationRoutes(to: router)
         addAdminJournalRoutes(to: router)
     }

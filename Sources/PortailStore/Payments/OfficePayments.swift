@@ -73,3 +73,19 @@ public enum OfficePayments {
         return (payment.number, plan.map { (invoice: $0.invoice, amount: $0.amount) })
     }
 }
+
+extension OfficePayments {
+    /// Applies the family's available credit (money not allocated, oldest first) to one of its open
+    /// invoices, up to what the invoice lacks; returns what was applied (zero when there is no credit),
+    /// nil when the family has no such open invoice.
+    public static func applyCredit(_ c: PostgresConnection, center: Int64, family: Int64, invoice number: String, actor: String,
+                                   logger: Logger) async throws -> Money? {
+        guard let open = try await openInvoices(c, center: center, family: family, logger: logger).first(where: { $0.number == number }) else { return nil }
+        let applied = try await LedgerRepository.useCredit(upTo: open.lacks, invoice: open.id, center: center, family: family, c, logger: logger)
+        if applied.cents > 0 {
+            try await AuditLog.record(c, center: center, actor: actor, action: "credit.apply", subject: number,
+                                      after: ["family": String(family), "amount": applied.description], logger: logger)
+        }
+        return applied
+    }
+}
