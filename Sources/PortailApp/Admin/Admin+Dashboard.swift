@@ -66,6 +66,8 @@ extension PortailRoutes {
         let unpaidTotal: String
         let moreUnpaid: Bool
         let places: [PlacesTable]
+        /// The team's page: managers and federation administrators.
+        let canManage: Bool
     }
 
     static let roleNames = ["manager": "responsable", "staff": "équipe", "federation_admin": "administration de la fédération"]
@@ -136,7 +138,7 @@ extension PortailRoutes {
             unpaid: d.unpaid.map { M.Unpaid(number: $0.number, family: $0.family, issued: LocalDate($0.issuedAt, in: zone).french, due: $0.due.description) },
             hasUnpaid: !d.unpaid.isEmpty,
             unpaidCount: d.unpaidCount, unpaidTotal: d.unpaidTotal.description, moreUnpaid: d.unpaidCount > d.unpaid.count,
-            places: tables
+            places: tables, canManage: role != "staff"
         )
     }
 }

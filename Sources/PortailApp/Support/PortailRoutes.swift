@@ -69,6 +69,7 @@ struct PortailRoutes: Sendable {
         addAdminOfficeBookingRoutes(to: router)
         addAdminFamilyFileRoutes(to: router)
         addAdminMoneyRoutes(to: router)
+        addAdminTeamRoutes(to: router)
         addAdminFederationRoutes(to: router)
         addAdminJournalRoutes(to: router)
     }

@@ -8,6 +8,12 @@ public struct StaffIdentity: Sendable {
     public var id: Int64
     public var email: String
     public var isFederationAdmin: Bool
+
+    public init(id: Int64, email: String, isFederationAdmin: Bool) {
+        self.id = id
+        self.email = email
+        self.isFederationAdmin = isFederationAdmin
+    }
 }
 
 /// A person's place in the federation, as a center's manager may act on it.
@@ -215,6 +221,16 @@ extension StaffRepository {
             WHERE r.center_id = \(center) ORDER BY s.email
             """, (Int64, String, String, String, String).self, logger: logger)
             .map { StaffMember(id: $0.0, email: $0.1, name: $0.2, role: $0.3, state: $0.4) }
+    }
+
+    /// The staff of the center with an invitation not used yet (and none used): they have not chosen a
+    /// password from it.
+    public static func pendingInvitations(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> Set<Int64> {
+        Set(try await c.all("""
+            SELECT DISTINCT i.staff_id FROM staff_invitations i
+            WHERE i.center_id = \(center) AND i.used_at IS NULL AND i.expires_at > now()
+              AND NOT EXISTS (SELECT 1 FROM staff_invitations u WHERE u.staff_id = i.staff_id AND u.used_at IS NOT NULL)
+            """, (Int64.self), logger: logger))
     }
 
     /// Removes a staff member's role at the current center (and the invitations it sent them); returns

@@ -200,4 +200,23 @@ public enum StaffSignIn {
     public static func clear(_ c: PostgresConnection, key: String, logger: Logger) async throws {
         try await c.run("DELETE FROM staff_sign_in_failures WHERE key = \(key)", logger: logger)
     }
+
+    /// A new API token for the holder of a complete back-office session, for their own scripts; the
+    /// secret is returned once. Nil when the session is not complete.
+    public static func issueToken(_ c: PostgresConnection, session token: String, label: String, expiresAt: Date, logger: Logger) async throws
+        -> (id: Int64, secret: String)? {
+        let secret = StaffRepository.tokenPrefix + SecretToken.generate()
+        let row = try await c.first("""
+            SELECT portail_staff_session_token(\(SecretToken.hash(token)), \(label), \(SecretToken.hash(secret)), \(expiresAt))
+            """, (Int64?.self), logger: logger)
+        guard let found = row, let id = found else { return nil }
+        return (id, secret)
+    }
+
+    /// Clears the authenticator app and recovery codes of `staff` and ends their sessions, when the holder of
+    /// `token` may (a federation administrator; a manager of the current center for someone who works
+    /// there only). Run in the center's transaction.
+    public static func resetSecondFactor(_ c: PostgresConnection, session token: String, staff: Int64, logger: Logger) async throws -> Bool {
+        try await c.first("SELECT portail_staff_reset_totp(\(SecretToken.hash(token)), \(staff))", (Bool.self), logger: logger) ?? false
+    }
 }
