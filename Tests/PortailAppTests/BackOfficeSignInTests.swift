@@ -148,6 +148,7 @@ import Testing
             let day = fixture.petit.center.periods[0].startsOn
             let register = try await browser.get("/admin/centres/petit/registre?jour=\(day.iso)")
             #expect(register.status == .ok && register.text.contains("1 enfant(s) attendu(s)") && register.text.contains("JULES"), "\(register.text)")
+            #expect(register.text.contains("3-11 ans"))
             #expect(!register.text.contains("INÈS"))
             let csv = try await browser.get("/admin/centres/petit/registre.csv?jour=\(day.iso)")
             #expect(csv.status == .ok && csv.body.contains("JULES") && csv.body.contains("FAMILLE JULES"))

@@ -56,7 +56,20 @@ import Testing
             #expect(try await browser.post("/admin/centres/petit/equipe/\(deputyID)/retirer", []).location == "/admin/centres/petit/equipe?etat=retire")
             #expect(try await count(fixture, "SELECT count(*)::int FROM staff_center_roles WHERE staff_id = \(deputyID)") == 0)
             #expect(try await browser.get("/admin/centres/autre/equipe").status == .notFound)
+            // Someone who also works at another center is the federation's to reset or remove.
+            let admin = try await admin_token(fixture)
+            for center in ["petit", "autre"] {
+                #expect(try await apiJSON(client, .post, "/api/centers/\(center)/staff", token: admin, json: #"{"email": "double@example.org", "role": "staff"}"#).status == .created)
+            }
+            let double = try await count(fixture, "SELECT id::int FROM staff_users WHERE email = 'double@example.org'")
+            let elsewhere = try await browser.post("/admin/centres/petit/equipe/\(double)/reinitialiser", [])
+            #expect(elsewhere.status == .conflict && elsewhere.text.contains("travaille aussi ailleurs"), "\(elsewhere.text)")
+            #expect(try await browser.post("/admin/centres/petit/equipe/\(double)/retirer", []).status == .conflict)
         }
+    }
+
+    func admin_token(_ fixture: PortalFixture) async throws -> String {
+        try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
     }
 
     @Test func aPersonCreatesAnAPITokenFromTheBackOfficeAndRevokesIt() async throws {

@@ -23,6 +23,7 @@ extension PortailRoutes {
             let children: Int
             let units: [UnitCount]
             let hasUnits: Bool
+            let groups: [UnitCount]
         }
         struct UnitCount {
             let unit: String
@@ -109,7 +110,10 @@ extension PortailRoutes {
         func unitName(_ code: String) -> String { record.center.units.first { $0.code == code }?.label ?? code }
         func line(_ day: CenterDashboard.Day, _ word: String) -> M.DayLine {
             M.DayLine(title: "\(word) (\(French.shortDay(day.day)))", children: day.children,
-                      units: day.byUnit.map { M.UnitCount(unit: unitName($0.unit), children: $0.children) }, hasUnits: !day.byUnit.isEmpty)
+                      units: day.byUnit.map { M.UnitCount(unit: unitName($0.unit), children: $0.children) }, hasUnits: !day.byUnit.isEmpty,
+                      groups: day.byAgeGroup.map { g in
+                          M.UnitCount(unit: record.center.ageGroups.first { $0.code == g.group }?.label ?? g.group, children: g.children)
+                      })
         }
         var tables: [M.PlacesTable] = []
         for period in Array(Set(d.places.map(\.period))).sorted() {

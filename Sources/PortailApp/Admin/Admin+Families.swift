@@ -245,7 +245,7 @@ extension PortailRoutes {
             page: admin.chrome, code: record.center.code, centerName: record.center.name, family: family.id, name: family.name, email: family.email,
             phone: family.phone.isEmpty ? nil : family.phone,
             address: family.addressLines + [[family.postcode, family.city].filter { !$0.isEmpty }.joined(separator: " ")].filter { !$0.isEmpty },
-            inactive: family.state != "active", category: family.category,
+            inactive: family.state == "deactivated", category: family.category,
             children: family.children.compactMap { child in
                 LocalDate(iso: child.birthDate).map { born in
                     .init(name: "\(child.firstName) \(child.lastName)", born: born.french, age: born.age(on: today))

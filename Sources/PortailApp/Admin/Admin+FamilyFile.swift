@@ -76,11 +76,16 @@ extension PortailRoutes {
             if !quotientText.isEmpty, !(0...100_000).contains(quotient ?? -1) { errors.append("Le quotient familial est un nombre entier, par exemple 720.") }
             let changes = contactChanges(form, record: record, errors: &errors)
             guard errors.isEmpty, let email else { return again(errors) }
-            let id = try await database.withCenter(record.id) { c -> Int64? in
-                guard let id = try await createFamily(c, record: record, email: email, name: name, children: children,
-                                                      quotient: quotientText.isEmpty ? nil : quotient, actor: "staff:\(session.email)") else { return nil }
-                _ = try await updateFamily(c, record: record, family: id, changes: changes, actor: "staff:\(session.email)")
-                return id
+            var id: Int64?
+            do {
+                id = try await database.withCenter(record.id) { c -> Int64? in
+                    guard let id = try await createFamily(c, record: record, email: email, name: name, children: children,
+                                                          quotient: quotientText.isEmpty ? nil : quotient, actor: "staff:\(session.email)") else { return nil }
+                    _ = try await updateFamily(c, record: record, family: id, changes: changes, actor: "staff:\(session.email)")
+                    return id
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                id = nil  // created at the same moment by another request (a double click)
             }
             guard let id else { return again(["Une famille de cet accueil utilise déjà \(email) : cherchez-la dans « Familles »."], status: .conflict) }
             return Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=creee")
@@ -159,10 +164,12 @@ extension PortailRoutes {
             guard let quotient = Int(Self.field(admin.form["qf"])), (0...100_000).contains(quotient) else {
                 return try await refuse("Le quotient familial est un nombre entier, par exemple 720.")
             }
-            guard let from = PeriodForm.date(Self.field(admin.form["qf_du"])) else { return try await refuse("Indiquez à partir de quand le QF vaut (par exemple 01/01/2027).") }
+            guard let from = PeriodForm.date(Self.field(admin.form["qf_du"])), (1900...2200).contains(from.year) else {
+                return try await refuse("Indiquez à partir de quand le QF vaut (par exemple 01/01/2027).")
+            }
             let toText = Self.field(admin.form["qf_au"])
             let to = PeriodForm.date(toText)
-            if !toText.isEmpty && to == nil { return try await refuse("La fin de validité du QF s'écrit par exemple 31/12/2027, ou reste vide.") }
+            if !toText.isEmpty && (to.map { !(1900...2200).contains($0.year) } ?? true) { return try await refuse("La fin de validité du QF s'écrit par exemple 31/12/2027, ou reste vide.") }
             if let to, to < from { return try await refuse("La fin de validité du QF est avant son début.") }
             let source = ["CAF", "MSA", "impots", "autre"].contains(admin.form["qf_source"] ?? "") ? admin.form["qf_source"]! : "CAF"
             do {

@@ -46,7 +46,7 @@ extension PortailRoutes {
     }
 
     static let flagNames = [
-        "amount_mismatch": "montant différent de celui attendu", "refund_due": "payé après que ses places sont reparties : à rembourser",
+        "amount_mismatch": "montant différent de celui attendu", "refund_due": "payé après que ses places ont été libérées : à rembourser",
         "double_payment": "payé deux fois", "review": "à vérifier (banque)",
     ]
     static let refundMethods = [("virement", "virement"), ("cheque", "chèque"), ("especes", "espèces")]
@@ -142,13 +142,14 @@ extension PortailRoutes {
             let (_, record, _) = try await staffCenter(admin, context: context)
             let text = request.uri.queryParameters["mois"].map(String.init) ?? ""
             let parts = text.split(separator: "-").compactMap { Int($0) }
-            guard parts.count == 2, (2000...2100).contains(parts[0]), (1...12).contains(parts[1]) else {
+            guard text.count == 7, parts.count == 2, (2000...2100).contains(parts[0]), (1...12).contains(parts[1]) else {
                 return adminProblem("Mois inconnu", "Choisissez le mois dans la page des exports.", status: .badRequest)
             }
             let entries = try await database.withCenter(record.id) { c in
                 try await LedgerQueries.month(c, center: record.id, year: parts[0], month: parts[1], logger: context.logger)
             }
-            return Self.csv(Self.ledgerRows(entries, zone: record.center.zone), filename: "factures-paiements-\(record.center.code)-\(text).csv")
+            return Self.csv(Self.ledgerRows(entries, zone: record.center.zone),
+                            filename: "factures-paiements-\(record.center.code)-\(parts[0])-\(Digits.pad(parts[1], 2)).csv")
         })
 
         router.get("/admin/centres/:code/exports/soldes.csv", use: admin { admin, context, _ in

@@ -10,6 +10,7 @@ extension PortailRoutes {
         struct Line {
             let child: String
             let age: String
+            let group: String
             let units: String
             let family: String
             let phone: String
@@ -42,12 +43,13 @@ extension PortailRoutes {
                 let unitName = { (code: String) in record.center.units.first { $0.code == code }?.label ?? code }
                 let rows = lines.map { line in
                     AdminRegisterModel.Line(child: line.child, age: line.birthDate.map { "\($0.age(on: day)) ans" } ?? "",
+                                            group: record.center.ageGroups.first { $0.code == line.ageGroup }?.label ?? line.ageGroup,
                                             units: line.units.map(unitName).joined(separator: " + "), family: line.family, phone: line.phone,
                                             state: line.confirmed ? "confirmée" : "en attente de paiement")
                 }
                 if csv {
-                    let table = [["Jour", "Enfant", "Âge", "Unités", "Famille", "Téléphone", "État"]]
-                        + rows.map { [day.french, $0.child, $0.age, $0.units, $0.family, $0.phone, $0.state] }
+                    let table = [["Jour", "Enfant", "Âge", "Groupe d'âge", "Unités", "Famille", "Téléphone", "État"]]
+                        + rows.map { [day.french, $0.child, $0.age, $0.group, $0.units, $0.family, $0.phone, $0.state] }
                     return Self.csv(table, filename: "registre-\(record.center.code)-\(day.iso).csv")
                 }
                 return adminPage("admin-register", AdminRegisterModel(

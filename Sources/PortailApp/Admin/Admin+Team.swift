@@ -72,9 +72,11 @@ extension PortailRoutes {
                     try await grantRole(c, record, StaffInput(email: email, name: name, role: newRole), name: name, by: caller)
                 }
             } catch let problem as APIProblem {
-                let message = problem.status == .forbidden
-                    ? "\(email) travaille aussi dans un autre accueil de la fédération (ou l'administre) : demandez à l'administration de la fédération."
-                    : "\(email) est un compte de l'administration de la fédération : il ne reçoit pas de rôle dans un accueil."
+                let message = switch problem.status {
+                case .forbidden: "\(email) travaille aussi dans un autre accueil de la fédération (ou l'administre) : demandez à l'administration de la fédération."
+                case .conflict where problem.title == "Federation administrator": "\(email) est un compte de l'administration de la fédération : il ne reçoit pas de rôle dans un accueil."
+                default: "\(email) ne peut pas être invité(e) dans cet accueil."
+                }
                 return try await teamPage(admin, session: session, record: record, error: message, context: context, status: .conflict)
             }
             return Pages.redirect("/admin/centres/\(record.center.code)/equipe?etat=invite")
@@ -128,7 +130,8 @@ extension PortailRoutes {
         router.post("/admin/jetons", use: admin { admin, context, _ in
             let (session, token) = try requireStaff(admin).get()
             let label = Self.field(admin.form["libelle"])
-            let days = Int(admin.form["jours"] ?? "") ?? StaffRepository.defaultTokenDays
+            let daysText = Self.field(admin.form["jours"], limit: 10)
+            let days = daysText.isEmpty ? StaffRepository.defaultTokenDays : Int(daysText) ?? 0
             guard !label.isEmpty, (1...StaffRepository.maxTokenDays).contains(days) else {
                 return try await tokensPage(admin, session: session, error: "Donnez un nom au jeton (le script qui l'utilise) et une durée de 1 à \(StaffRepository.maxTokenDays) jours.",
                                             context: context, status: .unprocessableContent)
@@ -146,7 +149,7 @@ extension PortailRoutes {
                   try await StaffRepository.federation(database, { c in
                       try await StaffRepository.revoke(c, staff: session.staffID, token: id, logger: context.logger)
                   }) else {
-                return try await tokensPage(admin, session: session, error: "Ce jeton n'est pas (ou plus) l'un des vôtres.", context: context, status: .notFound)
+                return try await tokensPage(admin, session: session, error: "Ce jeton n'est pas l'un des vôtres, ou il est déjà révoqué ou expiré.", context: context, status: .notFound)
             }
             return try await tokensPage(admin, session: session, notice: "Jeton révoqué : il ne sert plus à rien.", context: context)
         })

@@ -12,6 +12,8 @@ public struct CenterDashboard: Sendable {
         public var children: Int
         /// Children per unit ("journee" -> 12).
         public var byUnit: [(unit: String, children: Int)]
+        /// Children per age group of the period they are booked in ("maternelle" -> 8).
+        public var byAgeGroup: [(group: String, children: Int)]
     }
 
     public struct Places: Sendable {
@@ -60,7 +62,16 @@ public struct CenterDashboard: Sendable {
                 JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
                 WHERE r.center_id = \(center) AND l.day = \(date.iso)::date AND r.state = 'confirmed'
                 """, (Int.self), logger: logger) ?? 0
-            return Day(day: date, children: children, byUnit: rows.map { (unit: $0.0, children: $0.1) })
+            let groups = try await c.all("""
+                SELECT p.age_group, count(DISTINCT r.child_id)::int
+                FROM reservations r
+                JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+                JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+                WHERE r.center_id = \(center) AND l.day = \(date.iso)::date AND r.state = 'confirmed'
+                GROUP BY p.age_group ORDER BY p.age_group
+                """, (String, Int).self, logger: logger)
+            return Day(day: date, children: children, byUnit: rows.map { (unit: $0.0, children: $0.1) },
+                       byAgeGroup: groups.map { (group: $0.0, children: $0.1) })
         }
         let week = try await c.first("""
             SELECT (SELECT count(*) FROM reservations WHERE center_id = \(center) AND created_at > now() - interval '7 days')::int,
@@ -118,6 +129,8 @@ public struct RegisterLine: Sendable {
     public var phone: String
     public var units: [String]
     public var confirmed: Bool
+    /// The age group of the period booked ("maternelle").
+    public var ageGroup: String
 }
 
 extension CenterDashboard {
@@ -125,19 +138,21 @@ extension CenterDashboard {
     public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger) async throws -> [RegisterLine] {
         try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         return try await c.all("""
-            SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state
+            SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state,
+                   p.age_group
             FROM reservations r
+            JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
             JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
             CROSS JOIN LATERAL unnest(l.units) AS u
             JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
             JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
             WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
-            GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state
+            GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state, p.age_group
             ORDER BY ch.last_name, ch.first_name, r.number
             LIMIT 2000
-            """, (Int, String, String, String, String, [String], String).self, logger: logger).map {
+            """, (Int, String, String, String, String, [String], String, String).self, logger: logger).map {
             RegisterLine(reservation: $0.0, child: $0.1, birthDate: LocalDate(iso: $0.2), family: $0.3, phone: $0.4, units: $0.5,
-                         confirmed: $0.6 == "confirmed")
+                         confirmed: $0.6 == "confirmed", ageGroup: $0.7)
         }
     }
 }

@@ -86,12 +86,14 @@ public enum StaffReservations {
     /// Issues one invoice per family for its confirmed reservations not invoiced yet (all families, or
     /// one), those ending on `until` at the latest; a retry finds nothing left to invoice.
     public static func invoiceConfirmed(
-        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64?, until: LocalDate?, actor: String, logger: Logger
+        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64?, until: LocalDate?, only reservation: Int64? = nil, actor: String,
+        logger: Logger
     ) async throws -> [(family: Int64, invoice: LedgerRepository.Issued)] {
         let rows = try await c.all("""
             SELECT family_id, id FROM reservations
             WHERE center_id = \(centerID) AND state = 'confirmed' AND invoice_id IS NULL
               AND (\(family)::bigint IS NULL OR family_id = \(family))
+              AND (\(reservation)::bigint IS NULL OR id = \(reservation))
               AND (\(until?.iso)::date IS NULL OR last_day <= \(until?.iso)::date)
             ORDER BY family_id, id
             FOR UPDATE
@@ -124,7 +126,9 @@ public enum StaffReservations {
         let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: booking, now: Date(), logger: logger)
         var issued: LedgerRepository.Issued?
         if invoice {
-            issued = try await invoiceConfirmed(c, center: center, centerID: centerID, family: family, until: nil, actor: actor, logger: logger).first?.invoice
+            // This booking only: others the office left unbilled on purpose stay so.
+            issued = try await invoiceConfirmed(c, center: center, centerID: centerID, family: family, until: nil, only: booked.reservationID,
+                                                actor: actor, logger: logger).first?.invoice
         }
         try await AuditLog.record(c, center: centerID, actor: actor, action: "reservation.create", subject: String(format: "%05d", booked.number),
                                   after: ["family": String(family), "child": String(childID), "period": period.code, "amount": booked.total.description],

@@ -23,6 +23,9 @@ CREATE FUNCTION portail_staff_reset_totp(p_session_hash bytea, p_staff bigint)
     DECLARE
         v_caller bigint;
         v_federation boolean;
+        v_center bigint := current_center_id();
+        v_setting text := current_setting('portail.center_id', true);
+        v_elsewhere boolean;
     BEGIN
         SELECT s.id, s.is_federation_admin INTO v_caller, v_federation
         FROM staff_sessions x JOIN staff_users s ON s.id = x.staff_id
@@ -30,14 +33,17 @@ CREATE FUNCTION portail_staff_reset_totp(p_session_hash bytea, p_staff bigint)
         IF v_caller IS NULL OR v_caller = p_staff THEN
             RETURN false;
         END IF;
-        IF NOT v_federation AND (
-            current_center_id() IS NULL
-            OR NOT EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = current_center_id() AND r.staff_id = v_caller AND r.role = 'manager')
-            OR NOT EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = current_center_id() AND r.staff_id = p_staff)
-            OR EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.staff_id = p_staff AND r.center_id <> current_center_id())
-            OR EXISTS (SELECT 1 FROM staff_users u WHERE u.id = p_staff AND u.is_federation_admin)
-        ) THEN
-            RETURN false;
+        IF NOT v_federation THEN
+            -- Roles at other centers are hidden while a center is set: look with none, then set it back.
+            PERFORM set_config('portail.center_id', '', true);
+            v_elsewhere := EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.staff_id = p_staff AND r.center_id <> v_center);
+            PERFORM set_config('portail.center_id', coalesce(v_setting, ''), true);
+            IF v_center IS NULL OR v_elsewhere
+                OR NOT EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = v_center AND r.staff_id = v_caller AND r.role = 'manager')
+                OR NOT EXISTS (SELECT 1 FROM staff_center_roles r WHERE r.center_id = v_center AND r.staff_id = p_staff)
+                OR EXISTS (SELECT 1 FROM staff_users u WHERE u.id = p_staff AND u.is_federation_admin) THEN
+                RETURN false;
+            END IF;
         END IF;
         UPDATE staff_users SET totp_secret = NULL, totp_pending_secret = NULL, totp_last_step = 0 WHERE id = p_staff;
         DELETE FROM staff_recovery_codes WHERE staff_id = p_staff;

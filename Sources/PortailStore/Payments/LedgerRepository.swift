@@ -140,6 +140,10 @@ extension LedgerRepository {
     /// Releases what payments gave an invoice beyond what it now bills (after a credit note), newest
     /// allocation first, with reversal allocations: that money becomes the family's credit.
     static func releaseExcess(invoice invoiceID: Int64, center centerID: Int64, _ c: PostgresConnection, logger: Logger) async throws {
+        try await c.run("""
+            SELECT 1 FROM families f JOIN invoices i ON i.center_id = f.center_id AND i.family_id = f.id
+            WHERE i.center_id = \(centerID) AND i.id = \(invoiceID) FOR UPDATE OF f
+            """, logger: logger)
         let (invoiceTotal, credited, allocated) = try await c.first("""
             SELECT i.total_cents::bigint,
                    coalesce((SELECT sum(total_cents) FROM invoices WHERE center_id = i.center_id AND credit_of = i.id), 0)::bigint,

@@ -40,6 +40,9 @@ public enum OfficePayments {
         _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, amount: Money, method: String, label: String,
         allocations: [(invoice: String, amount: Money)]?, logger: Logger
     ) async throws -> (number: String, allocated: [(invoice: String, amount: Money)]) {
+        // The family's row first, as every allocation and cancellation of its money takes it: what an invoice
+        // lacks is read after any of them that committed.
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(centerID) AND id = \(family) FOR UPDATE", logger: logger)
         let payment = try await LedgerRepository.recordPayment(center: center, centerID: centerID, family: family, amount: amount, method: method,
                                                                provider: nil, label: label, attempt: nil, c, logger: logger)
         let open = try await openInvoices(c, center: centerID, family: family, logger: logger)
@@ -80,6 +83,9 @@ extension OfficePayments {
     /// nil when the family has no such open invoice.
     public static func applyCredit(_ c: PostgresConnection, center: Int64, family: Int64, invoice number: String, actor: String,
                                    logger: Logger) async throws -> Money? {
+        // The family's row first: two requests (a double click) apply the credit one after the other, the
+        // second seeing what the first allocated.
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
         guard let open = try await openInvoices(c, center: center, family: family, logger: logger).first(where: { $0.number == number }) else { return nil }
         let applied = try await LedgerRepository.useCredit(upTo: open.lacks, invoice: open.id, center: center, family: family, c, logger: logger)
         if applied.cents > 0 {

@@ -77,4 +77,18 @@ struct ReservationDetailModel {
     let lines: [Line]
     let total: String
     let payment: String
+    /// The days a parent may still cancel one by one (their deadline not past), when there are several.
+    let cancellableDays: [DayChoice]
+    let canCancelDays: Bool
+    /// The days chosen to cancel (the confirmation of a partial cancellation), and the credit they give.
+    let chosenDays: [String]
+    let chosenISO: [String]
+    let chosenTotal: String
+    let partial: Bool
+
+    struct DayChoice {
+        let iso: String
+        let label: String
+        let price: String
+    }
 }

@@ -29,7 +29,7 @@ extension PortailRoutes {
 
     /// A reservation of the family; `cancelling`: the page asks to confirm its cancellation (what is
     /// cancelled, the credit it gives, until when), and nothing is cancelled before the parent says yes.
-    func reservationPage(_ context: AppRequestContext, confirmed: Bool, cancelling: Bool) async throws -> Response {
+    func reservationPage(_ context: AppRequestContext, confirmed: Bool, cancelling: Bool, chosen: Set<LocalDate> = []) async throws -> Response {
         let record = try context.requireCenter
         let family = try context.requireFamily
         guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
@@ -46,7 +46,15 @@ extension PortailRoutes {
             let limit = rule.deadline(for: first, in: center.zone)
             return limit > now ? French.dateTime(limit, in: center.zone) : nil
         }()
-        if cancelling && cancellable == nil { return Pages.redirect("\(context.basePath)/reservations/\(French.number(number))") }
+        // Day by day: each day until its own deadline.
+        let rule = center.period(summary.periodCode)?.cancellation
+        let days = Array(Set(lines.map(\.day))).sorted()
+        let dayChoices = summary.state == "confirmed" && rule != nil ? days.filter { rule!.deadline(for: $0, in: center.zone) > now }.map { day in
+            ReservationDetailModel.DayChoice(iso: day.iso, label: "\(French.weekdayLong(day)) \(day.french)",
+                                             price: lines.filter { $0.day == day }.reduce(Money.zero) { $0 + $1.price }.description)
+        } : []
+        let picked = chosen.filter { d in dayChoices.contains { $0.iso == d.iso } }.sorted()
+        if cancelling && cancellable == nil && dayChoices.isEmpty { return Pages.redirect("\(context.basePath)/reservations/\(French.number(number))") }
         let model = ReservationDetailModel(
             page: PageChrome(context),
             cancelUntil: cancellable,
@@ -58,7 +66,14 @@ extension PortailRoutes {
             total: summary.total.description,
             payment: summary.state == "pending_payment"
                 ? "En attente de paiement" + (summary.cartExpiresAt.map { " avant \(French.dateTime($0, in: center.zone))" } ?? "")
-                : summary.state == "confirmed" ? "Facturée" : "Aucun paiement"
+                : summary.state == "confirmed" ? "Facturée" : "Aucun paiement",
+            cancellableDays: dayChoices, canCancelDays: !dayChoices.isEmpty && days.count > 1,
+            chosenDays: picked.map { day in
+                "\(French.weekdayLong(day)) \(day.french) : " + lines.filter { $0.day == day }.map { center.designation(forKey: $0.priceKey, plural: false) }.joined(separator: ", ")
+            },
+            chosenISO: picked.map(\.iso),
+            chosenTotal: lines.filter { picked.contains($0.day) }.reduce(Money.zero) { $0 + $1.price }.description,
+            partial: !picked.isEmpty && picked.count < days.count
         )
         return templates.page("reservation", model)
     }
@@ -73,13 +88,19 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             guard let number = context.parameters.get("numero").flatMap({ Int($0) }) else { throw HTTPError(.notFound) }
+            // Some days only: the days ticked, asked again on a page that names them and the credit.
+            let days = Set(context.form.all("jour").prefix(400).compactMap(LocalDate.init(iso:)))
             guard context.form["confirmer"] == "oui" else {
+                if !days.isEmpty { return try await reservationPage(context, confirmed: false, cancelling: true, chosen: days) }
                 return Pages.redirect("\(context.basePath)/reservations/\(French.number(number))/annuler")
             }
             do {
                 let note = try await database.withCenter(record.id) { c in
-                    try await LedgerRepository.cancel(number: number, family: family, now: Date(), center: record.center, centerID: record.id,
-                                                      actor: "family:\(family)", c, logger: context.logger)
+                    days.isEmpty
+                        ? try await LedgerRepository.cancel(number: number, family: family, now: Date(), center: record.center, centerID: record.id,
+                                                            actor: "family:\(family)", c, logger: context.logger)
+                        : try await LedgerRepository.cancelDays(days, number: number, family: family, now: Date(), center: record.center,
+                                                                centerID: record.id, actor: "family:\(family)", c, logger: context.logger)
                 }
                 return Pages.redirect("\(context.basePath)/factures" + (note.map { "?annulation=\($0.number)" } ?? ""))
             } catch CancellationRefusal.pastDeadline(let days) {
