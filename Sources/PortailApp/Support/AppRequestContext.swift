@@ -18,6 +18,8 @@ public struct AppRequestContext: RequestContext {
     public var form = FormFields(fields: [])
     /// The client's address, for login throttling.
     public var remoteAddress: String
+    /// The request's path (after the center's prefix is stripped), for the menu's marker of the current page.
+    public var path: String = ""
 
     public init(source: Source) {
         self.coreContext = .init(source: source)

@@ -10,6 +10,10 @@ struct PageChrome {
     let footer: String
     let csrf: String
     let loggedIn: Bool
+    /// The menu entry of the current page (aria-current), by its section of the portal.
+    let onAccount: Bool
+    let onCart: Bool
+    let onLedger: Bool
 
     init(_ context: AppRequestContext) {
         let center = context.center!.center
@@ -19,6 +23,10 @@ struct PageChrome {
         footer = [center.organisation, center.coordinates.name].filter { !$0.isEmpty }.joined(separator: " – ")
         csrf = context.session?.csrfToken ?? ""
         loggedIn = context.session?.familyID != nil
+        let path = context.path.hasPrefix(context.basePath) ? String(context.path.dropFirst(context.basePath.count)) : context.path
+        onAccount = path.hasPrefix("/compte") || path.hasPrefix("/reservations")
+        onCart = path.hasPrefix("/panier")
+        onLedger = path.hasPrefix("/factures") || path.hasPrefix("/paiements")
     }
 }
 
@@ -70,14 +78,14 @@ enum French {
     /// "lun. 21/12"
     static func shortDay(_ day: LocalDate) -> String { "\(weekdayShort[day.weekday.index]) \(day.frenchDayMonth)" }
 
-    /// A reservation state as an icon and words (never colour alone).
+    /// A reservation state as an icon (a symbol of the layout's sprite) and words (never colour alone).
     static func state(_ state: String) -> (icon: String, words: String, css: String) {
         switch state {
-        case "pending_payment": ("⏳", "en attente de paiement", "pending")
-        case "confirmed": ("✓", "confirmée", "confirmed")
-        case "expired": ("⌛", "expirée", "expired")
-        case "cancelled": ("✗", "annulée", "cancelled")
-        default: ("?", state, "")
+        case "pending_payment": ("wait", "en attente de paiement", "pending")
+        case "confirmed": ("ok", "confirmée", "confirmed")
+        case "expired": ("wait", "expirée", "expired")
+        case "cancelled": ("no", "annulée", "cancelled")
+        default: ("open", state, "")
         }
     }
 

@@ -20,6 +20,8 @@ struct SessionMiddleware: RouterMiddleware {
               !exemptPrefixes.contains(where: { request.uri.path.hasPrefix($0) }) else {
             return try await next(request, context)
         }
+        var context = context
+        context.path = request.uri.path
         let cookie = request.cookies[cookies.name(SessionCookies.session, context)]?.value
         let token = cookie.flatMap { SecretToken.looksValid($0) ? $0 : nil }
         // A logged-in family's page that reads runs in one transaction, the session's lookup included:

@@ -41,17 +41,17 @@ struct LedgerModel {
         let date = LocalDate(entry.date, in: zone).french
         switch entry.kind {
         case .payment:
-            let state: (String, String) = entry.open.cents == 0 ? ("✓", "affecté")
-                : entry.settled.cents == 0 ? ("◌", "non affecté : \(entry.open) d'avoir disponible")
-                : ("◐", "partiellement affecté : \(entry.open) d'avoir disponible")
+            let state: (String, String) = entry.open.cents == 0 ? ("ok", "affecté")
+                : entry.settled.cents == 0 ? ("open", "non affecté : \(entry.open) d'avoir disponible")
+                : ("part", "partiellement affecté : \(entry.open) d'avoir disponible")
             return Row(date: date, detail: entry.label, invoiceAmount: "", paymentAmount: entry.amount.description,
                        stateIcon: state.0, stateWords: state.1, link: "\(base)/paiements/\(entry.number)", linkLabel: "Voir le reçu \(entry.number)")
         case .invoice, .creditNote, .refund:
-            let state: (String, String) = entry.kind == .creditNote ? ("↺", "avoir")
-                : entry.kind == .refund ? ("↻", "remboursé")
-                : entry.open.cents == 0 ? ("✓", "soldée")
-                : entry.settled.cents == 0 ? ("✗", "non soldée")
-                : ("◐", "partiellement soldée (reste \(entry.open))")
+            let state: (String, String) = entry.kind == .creditNote ? ("back", "avoir")
+                : entry.kind == .refund ? ("back", "remboursé")
+                : entry.open.cents == 0 ? ("ok", "soldée")
+                : entry.settled.cents == 0 ? ("no", "non soldée")
+                : ("part", "partiellement soldée (reste \(entry.open))")
             return Row(date: date, detail: entry.label, invoiceAmount: entry.amount.description, paymentAmount: "",
                        stateIcon: state.0, stateWords: state.1, link: "\(base)/factures/\(entry.number)", linkLabel: "Voir \(entry.kind == .invoice ? "la facture" : "le document") \(entry.number)")
         }
