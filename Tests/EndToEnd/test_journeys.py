@@ -64,12 +64,15 @@ class Journey:
             else:
                 box.check()
             expect(box).to_be_checked()
+        # The running count and estimate stay in view (the script of the page).
+        expect(self.page.locator("#grille-total")).to_contain_text(re.compile(r"\d+ jours? cochés? – environ"))
         self.step(f"grille-{child.lower()}")
         self.page.get_by_role("button", name="valider").click()
         expect(self.page.get_by_role("heading", name=re.compile("Récapitulatif"))).to_be_visible()
         self.step(f"recapitulatif-{child.lower()}")
         self.page.get_by_role("button", name="confirmer la réservation").click()
         expect(self.page.get_by_role("heading", name="Mon panier")).to_be_visible()
+        expect(self.page.locator("#panier-reste")).to_contain_text(re.compile(r"Temps restant : \d+ min \d\d s"))
         self.step(f"panier-{child.lower()}")
 
     def pay(self, choice="Payer"):
@@ -257,4 +260,27 @@ def test_cancelling_asks_first_and_says_what_it_gives_back(browser, server, widt
     expect(page.get_by_role("heading", name=re.compile("Mes Factures & Paiements"))).to_be_visible()
     assert no_sideways_scroll(page)
     j.step("annulation-faite")
+    j.close()
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_the_grid_ticks_a_whole_week_and_keeps_the_total_in_view(browser, server, width):
+    j = Journey(browser, server, f"grille-semaine-{width}", {"width": width, "height": 780})
+    page = j.page
+    j.login("opio", "famille.martin@example.org")
+    page.get_by_role("link", name="effectuer une réservation").click()
+    if page.get_by_text("Sélectionnez l'enfant").count():
+        page.get_by_label(re.compile("JULES")).check()
+        page.get_by_role("button", name="continuer").click()
+    page.get_by_label(re.compile("Vacances de test")).check()
+    page.get_by_role("button", name="continuer").click()
+    expect(page.locator("#grille-total")).to_have_text("Aucun jour coché.")
+    page.get_by_role("button", name="toute la semaine").first.click()
+    ticked = page.locator("table.grid input[type=checkbox][value$=':journee']:checked:not([disabled])").count()
+    assert ticked >= 1
+    expect(page.locator("#grille-total")).to_contain_text(f"{ticked} jour" + ("s cochés" if ticked > 1 else " coché"))
+    assert no_sideways_scroll(page)
+    j.step("grille-semaine")
+    page.get_by_role("button", name=re.compile("Cocher toute la période")).click()
+    assert page.locator("table.grid input[type=checkbox][value$=':journee']:checked:not([disabled])").count() >= ticked
     j.close()

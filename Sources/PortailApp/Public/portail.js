@@ -42,3 +42,72 @@ document.addEventListener("DOMContentLoaded", function () {
     reader.readAsText(file);
   });
 });
+
+// The booking grid: the number of days ticked and an estimate of their price always in view (the
+// recap prices exactly, combinations and brothers and sisters included), and shortcuts that tick the
+// first unit of a whole week or of the whole period. The page works without them.
+document.addEventListener("DOMContentLoaded", function () {
+  var total = document.getElementById("grille-total");
+  if (!total) { return; }
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("table.grid input[type=checkbox][name=jour]"));
+  function euros(cents) {
+    return (cents / 100).toFixed(2).replace(".", ",").replace(/\B(?=(\d{3})+(?!\d))/g, "\u00a0") + "\u00a0€";
+  }
+  function update() {
+    var days = {}, cents = 0, count = 0;
+    boxes.forEach(function (box) {
+      if (box.checked && !box.disabled) {
+        count += 1;
+        days[box.value.split(":")[0]] = true;
+        cents += parseInt(box.getAttribute("data-prix") || "0", 10);
+      }
+    });
+    var dayCount = Object.keys(days).length;
+    total.hidden = false;
+    total.textContent = dayCount === 0 ? "Aucun jour coché."
+      : dayCount + " jour" + (dayCount > 1 ? "s" : "") + " coché" + (dayCount > 1 ? "s" : "") + " – environ " + euros(cents) + " (prix exact au récapitulatif)";
+  }
+  boxes.forEach(function (box) { box.addEventListener("change", update); });
+  // The first unit's column: the first enabled box of each row.
+  var firsts = Array.prototype.slice.call(document.querySelectorAll("table.grid tbody tr")).map(function (row) {
+    return row.querySelector("td.cell input[type=checkbox][name=jour]");
+  }).filter(function (box) { return box && !box.disabled; });
+  function tick(list) { list.forEach(function (box) { box.checked = true; }); update(); }
+  var tools = document.getElementById("grille-raccourcis");
+  if (tools) {
+    tools.hidden = false;
+    tools.querySelector("[data-cocher=periode]").addEventListener("click", function () { tick(firsts); });
+  }
+  // "toute la semaine" at the first row of each week.
+  var seen = {};
+  firsts.forEach(function (box) {
+    var week = box.getAttribute("data-semaine");
+    if (seen[week]) { return; }
+    seen[week] = true;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "week";
+    button.textContent = "toute la semaine";
+    button.addEventListener("click", function () {
+      tick(firsts.filter(function (other) { return other.getAttribute("data-semaine") === week; }));
+    });
+    box.closest("tr").querySelector("th").appendChild(button);
+  });
+  update();
+});
+
+// The cart's hold, counted down live from the time the server wrote (which stays without the script).
+document.addEventListener("DOMContentLoaded", function () {
+  var left = document.getElementById("panier-reste");
+  if (!left) { return; }
+  var end = parseInt(left.getAttribute("data-fin") || "0", 10) * 1000;
+  if (!end) { return; }
+  function tick() {
+    var seconds = Math.max(0, Math.floor((end - Date.now()) / 1000));
+    var minutes = Math.floor(seconds / 60), rest = seconds % 60;
+    left.textContent = seconds === 0 ? "Le temps est écoulé : les places ne sont plus garanties, rechargez la page."
+      : "Temps restant : " + minutes + " min " + (rest < 10 ? "0" : "") + rest + " s.";
+    if (seconds > 0) { window.setTimeout(tick, 1000); }
+  }
+  tick();
+});

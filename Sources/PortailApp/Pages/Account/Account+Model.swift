@@ -88,9 +88,12 @@ struct CartBanner {
     let total: String
     let deadline: String
     let minutesLeft: Int
+    /// The hold's end as seconds since 1970, for the page's live countdown.
+    let expiresAt: Int
 
     init?(_ cart: [(ReservationSummary, [ReservationLine])], zone: TimeZone, now: Date = Date()) {
         guard let expires = cart.compactMap(\.0.cartExpiresAt).min() else { return nil }
+        expiresAt = Int(expires.timeIntervalSince1970)
         count = cart.count
         total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
         deadline = French.time(expires, in: zone)

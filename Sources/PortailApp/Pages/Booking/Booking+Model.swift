@@ -57,6 +57,10 @@ struct GridModel {
         let checked: Bool
         /// A full day the child may wait for: the cell offers the waiting list.
         let canWait: Bool
+        /// The unit's price for a first child, for the page's running total (the recap prices exactly).
+        var priceCents = 0
+        /// The Monday of the day's week, for "toute la semaine".
+        var week = ""
     }
     struct Row {
         let day: String
@@ -72,7 +76,8 @@ struct GridModel {
             for cell in cells {
                 let (id, value, unit, long) = (HTML.escape(cell.id), HTML.escape(cell.value), HTML.escape(cell.unitLabel), HTML.escape(dayLong))
                 html += "<td class=\"cell \(HTML.escape(cell.statusClass))\">\n"
-                html += "  <input type=\"checkbox\" id=\"\(id)\" name=\"jour\" value=\"\(value)\"\(cell.disabled ? " disabled" : "")\(cell.checked ? " checked" : "")>\n"
+                html += "  <input type=\"checkbox\" id=\"\(id)\" name=\"jour\" value=\"\(value)\" data-prix=\"\(cell.priceCents)\" data-semaine=\"\(HTML.escape(cell.week))\""
+                    + "\(cell.disabled ? " disabled" : "")\(cell.checked ? " checked" : "")>\n"
                 html += "  <label for=\"\(id)\"><span class=\"visually-hidden\">\(long) \(unit) : </span>\(HTML.escape(cell.status))</label>\n"
                 if cell.canWait {
                     html += "  <button type=\"submit\" class=\"wait\" formaction=\"\(HTML.escape(base))/reservations/liste-attente\" name=\"attente\" "
@@ -94,6 +99,8 @@ struct GridModel {
     let error: String?
     let notice: String?
     let priceNote: String?
+    /// The first unit offered ("Journée"), which the shortcuts tick.
+    let firstUnit: String
     /// "Ouverture prioritaire …", while the family books before the general opening.
     var opening: String?
 
@@ -107,9 +114,11 @@ struct GridModel {
         childName = child.firstName
         periodCode = period.code
         periodLabel = period.label
-        deadline = "Réservation possible jusqu'à " + period.deadline.french + " avant chaque jour."
+        deadline = period.deadline.previousWeekday.map { "Réservation possible jusqu'au \($0.rawValue) précédent à \(period.deadline.at.french), pour chaque jour." }
+            ?? "Réservation possible jusqu'à \(period.deadline.french) avant chaque jour."
         let units = period.units.compactMap { center.unit($0) }
         columns = units.map { Column(label: $0.label, price: prices[$0.code]?.description ?? "") }
+        firstUnit = units.first?.label.lowercased() ?? ""
         rows = period.openDays.map { day in
             let cells = units.map { unit -> Cell in
                 let value = "\(day.iso):\(unit.code)"
@@ -131,7 +140,8 @@ struct GridModel {
                     status = ("disponible", "free", false, selected.contains(value))
                 }
                 return Cell(id: "c-\(day.iso)-\(unit.code)", value: value, unitLabel: unit.label,
-                            status: status.0, statusClass: status.1, disabled: status.2, checked: status.3, canWait: canWait)
+                            status: status.0, statusClass: status.1, disabled: status.2, checked: status.3, canWait: canWait,
+                            priceCents: prices[unit.code]?.cents ?? 0, week: day.adding(days: -day.weekday.index).iso)
             }
             return Row(day: French.shortDay(day), dayLong: day.french, cells: cells, base: page.base)
         }

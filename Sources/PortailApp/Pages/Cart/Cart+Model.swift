@@ -23,6 +23,7 @@ struct CartModel {
     let total: String
     let deadline: String
     let minutesLeft: Int
+    let expiresAt: Int
     let added: String?
     let notice: String?
 
@@ -55,6 +56,7 @@ struct CartModel {
         total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
         deadline = banner?.deadline ?? ""
         minutesLeft = banner?.minutesLeft ?? 0
+        expiresAt = banner?.expiresAt ?? 0
         self.added = added
         self.notice = notice
     }
