@@ -58,11 +58,23 @@ import Testing
             #expect(try await browser.post("/admin/centres/petit/familles/\(id)/invitation", []).location == "/admin/centres/petit/familles/\(id)?etat=invitation")
             #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'anne.leroy@example.org'") == 2)
 
+            // A child corrected; the account deactivated (no login), then reactivated.
+            let lou = try await count(fixture, "SELECT id::int FROM children WHERE family_id = \(id) AND first_name = 'LOU'")
+            #expect(try await browser.post("/admin/centres/petit/familles/\(id)/enfants/\(lou)", [("prenom", "Louise"), ("nom_enfant", "Leroy"), ("naissance", "2021-01-11")]).status == .seeOther)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM children WHERE id = \(lou) AND first_name = 'LOUISE' AND birth_date = '2021-01-11'") == 1)
+            let parentID = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            #expect(try await browser.post("/admin/centres/petit/familles/\(parentID)/desactiver", []).location == "/admin/centres/petit/familles/\(parentID)?etat=desactivee")
+            #expect(try await Browser(client).login("/petit", email: "parent@example.org", password: PortalFixture.password).location != "/petit/compte")
+            #expect(try await browser.get("/admin/centres/petit/familles/\(parentID)").text.contains("Réactiver le compte"))
+            _ = try await browser.post("/admin/centres/petit/familles/\(parentID)/reactiver", [])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE id = \(parentID) AND state = 'active'") == 1)
+
             // Another center's family, through this center's address or its own: not found.
             let elsewhere = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.autre.id)")
             #expect(try await browser.post("/admin/centres/petit/familles/\(elsewhere)/enfants", [("prenom", "X"), ("nom_enfant", "Y"), ("naissance", "2020-01-01")]).status == .notFound)
             #expect(try await browser.get("/admin/centres/petit/familles/\(elsewhere)/modifier").status == .notFound)
             #expect(try await browser.get("/admin/centres/autre/familles/\(elsewhere)/modifier").status == .notFound)
+            #expect(try await browser.post("/admin/centres/petit/familles/\(elsewhere)/desactiver", []).status == .notFound)
             #expect(try await count(fixture, "SELECT count(*)::int FROM children WHERE first_name = 'X'") == 0)
         }
     }

@@ -26,9 +26,13 @@ extension PortailRoutes {
 
     struct AdminFamilyModel {
         struct Child {
+            let id: Int64
             let name: String
             let born: String
             let age: Int
+            let first: String
+            let last: String
+            let iso: String
         }
         struct Quotient {
             let quotient: Int
@@ -137,6 +141,9 @@ extension PortailRoutes {
             case "enfant": "Enfant ajouté."
             case "qf": "Quotient familial enregistré."
             case "invitation": "Lien d'activation renvoyé par e-mail."
+            case "enfant-modifie": "Enfant modifié (le journal garde l'avant et l'après)."
+            case "desactivee": "Compte désactivé : la famille ne peut plus se connecter ; ses réservations et ses factures restent."
+            case "reactivee": "Compte réactivé."
             case "avoir-utilise": "Avoir utilisé sur la facture."
             case "rembourse": "Remboursement enregistré : il apparaît dans « Mes factures » de la famille."
             default: nil
@@ -248,7 +255,8 @@ extension PortailRoutes {
             inactive: family.state == "deactivated", category: family.category,
             children: family.children.compactMap { child in
                 LocalDate(iso: child.birthDate).map { born in
-                    .init(name: "\(child.firstName) \(child.lastName)", born: born.french, age: born.age(on: today))
+                    .init(id: child.id, name: "\(child.firstName) \(child.lastName)", born: born.french, age: born.age(on: today),
+                          first: child.firstName, last: child.lastName, iso: born.iso)
                 }
             },
             quotients: family.quotients.map { q in

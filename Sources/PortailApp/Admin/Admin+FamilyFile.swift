@@ -186,6 +186,36 @@ extension PortailRoutes {
             return Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=qf")
         })
 
+        // A child's name or birth date corrected (the audit log keeps before and after).
+        router.post("/admin/centres/:code/familles/:family/enfants/:child", use: admin { admin, context, _ in
+            let (session, record, role) = try await staffCenter(admin, context: context)
+            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0,
+                  let child = context.parameters.get("child").flatMap(Int64.init), child > 0 else { return familyNotFound }
+            let first = Self.field(admin.form["prenom"]), last = Self.field(admin.form["nom_enfant"])
+            guard !first.isEmpty, !last.isEmpty, let born = PeriodForm.date(Self.field(admin.form["naissance"])), (1990...2200).contains(born.year) else {
+                return try await familyPage(admin, record: record, role: role, family: id,
+                                            fileError: "Indiquez le prénom, le nom et la date de naissance de l'enfant (par exemple 02/09/2018).",
+                                            context: context, status: .unprocessableContent)
+            }
+            let changed = try await database.withCenter(record.id) { c in
+                try await FamilyAdministration.updateChild(c, center: record.id, family: id, child: child, firstName: first.uppercased(),
+                                                           lastName: last.uppercased(), birthDate: born, actor: "staff:\(session.email)", logger: context.logger)
+            }
+            return changed ? Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=enfant-modifie") : familyNotFound
+        })
+
+        // Deactivated: no login, its sessions end; its reservations and ledger stay. Reactivated: as before.
+        for (action, active) in [("desactiver", false), ("reactiver", true)] {
+            router.post(RouterPath("/admin/centres/:code/familles/:family/\(action)"), use: admin { admin, context, _ in
+                let (session, record, _) = try await staffCenter(admin, context: context)
+                guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+                let done = try await database.withCenter(record.id) { c in
+                    try await FamilyAdministration.setState(c, center: record.id, family: id, active: active, actor: "staff:\(session.email)", logger: context.logger)
+                }
+                return done ? Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=\(active ? "reactivee" : "desactivee")") : familyNotFound
+            })
+        }
+
         router.post("/admin/centres/:code/familles/:family/invitation", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
             guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
