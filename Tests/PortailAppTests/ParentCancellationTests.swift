@@ -45,3 +45,26 @@ import Testing
         }
     }
 }
+
+/// A combination the grid cannot take (a day and its morning ticked together) brings the grid back with
+/// every box as ticked and a French message naming the day (issue 15, item 1).
+@Suite struct GridSelectionTests {
+    @Test func aRefusedCombinationKeepsTheSelection() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let periods = try await parent.get("/petit/reservations/nouvelle")
+            let child = try #require(periods.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let start = fixture.petit.center.periods[0].startsOn
+            let refused = try await parent.post("/petit/reservations/recapitulatif",
+                                                [("enfant", String(child)), ("periode", "vacances"), ("jour", "\(start.iso):journee"), ("jour", "\(start.iso):matin"),
+                                                 ("jour", "\(start.adding(days: 1).iso):journee")])
+            #expect(refused.status == .unprocessableContent)
+            #expect(refused.text.contains("Sélection impossible : le \(start.french), deux cases cochées demandent la même place"), "\(refused.text)")
+            #expect(refused.body.contains("value=\"\(start.adding(days: 1).iso):journee\" data-prix=\"1000\"") && refused.body.contains("\(start.adding(days: 1).iso):journee\" data-prix=\"1000\" data-semaine="))
+            let kept = refused.body.matches(of: /name="jour" value="[^"]+" data-prix="\d+" data-semaine="[^"]+" checked>/).count
+            #expect(kept == 3, "\(kept)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations") == 0)
+        }
+    }
+}

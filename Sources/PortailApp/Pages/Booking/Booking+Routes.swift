@@ -125,6 +125,11 @@ extension PortailRoutes {
         }
         do {
             return try await body(record, BookingRequest(familyID: family, child: child, period: period, selection: selection))
+        } catch BookingRefusal.invalidSelection(let why) {
+            // A combination the grid cannot take: the grid again, every box as the parent ticked it.
+            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: Set(Self.values(selection)),
+                                      error: "Sélection impossible : \(why). Corrigez ce jour (une journée comprend déjà le matin et l'après-midi) ; "
+                                          + "vos autres jours restent cochés.", status: .unprocessableContent)
         } catch let refusal as BookingRefusal {
             return refusalPage(context, refusal, child: child, period: period, selection: selection)
         }
