@@ -104,7 +104,7 @@ enum Server {
         let publicAddress = PublicAddress(useListener: demo)
         let reconciliation = PaymentReconciliation(database: serving, paymentProvider: Runtime.paymentProvider(demo: demo, banks: banks, logger: logger), logger: logger)
         let maintenance = MaintenanceService(database: serving, directory: directory, mail: try Runtime.mailTransport(logger: logger),
-                                             publicAddress: publicAddress, logger: logger)
+                                             publicAddress: publicAddress, retention: try RetentionSettings.from(Runtime.environment), logger: logger)
         let reconciling = ReconciliationService(reconciliation: reconciliation, directory: directory,
                                                 quietFor: try Runtime.reconcileAfter(), logger: logger)
         var configuration = PortailApplication.Configuration(

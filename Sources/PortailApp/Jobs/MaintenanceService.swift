@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PortailStore
 import ServiceLifecycle
+import Synchronization
 
 /// Background work, on every instance at once: reload the centers when another instance changed them,
 /// expire unpaid carts (their places come back), offer freed places to the waiting lists, purge old
@@ -17,9 +18,14 @@ public struct MaintenanceService: Service {
     let logger: Logger
     /// Where the links of the waiting-list offers point.
     let publicAddress: PublicAddress
+    /// How long personal data is kept (RGPD), applied once an hour.
+    let retention: RetentionSettings
+    private let lastRetention = RetentionClock()
 
     public init(database: Database, directory: CenterDirectory, mail: any MailTransport, interval: Duration = .seconds(15),
-                publicAddress: PublicAddress = PublicAddress(useListener: false), logger: Logger) {
+                publicAddress: PublicAddress = PublicAddress(useListener: false), retention: RetentionSettings = RetentionSettings(),
+                logger: Logger) {
+        self.retention = retention
         self.publicAddress = publicAddress
         self.database = database
         self.directory = directory
@@ -46,6 +52,15 @@ public struct MaintenanceService: Service {
             }
         } catch {
             logger.error("reloading the centers failed: \(String(reflecting: error))")
+        }
+        // Personal data past its time, at most once an hour (every instance may try: the statements are idempotent).
+        if lastRetention.due(every: 3600) {
+            do {
+                let purged = try await Retention.apply(database, settings: retention)
+                if !purged.isEmpty { logger.info("retention: \(purged.mails) mail(s), \(purged.notifications) notification text(s), \(purged.auditEntries) audit detail(s), \(purged.staffSessions) staff session(s) removed") }
+            } catch {
+                logger.error("retention failed: \(String(reflecting: error))")
+            }
         }
         for record in directory.snapshot.centers {
             do {
@@ -125,5 +140,18 @@ public struct MaintenanceService: Service {
             return batch.count
         }
         if handled == nil { logger.debug("center \(record.center.code): another instance is delivering its mail") }
+    }
+}
+
+/// When the retention rules last ran on this instance.
+final class RetentionClock: Sendable {
+    private let last = Atomic<Int>(0)
+
+    /// Whether `seconds` have passed since the last run; if so, this call is the run.
+    func due(every seconds: Int) -> Bool {
+        let now = Int(Date().timeIntervalSince1970)
+        let previous = last.load(ordering: .relaxed)
+        guard now - previous >= seconds else { return false }
+        return last.compareExchange(expected: previous, desired: now, ordering: .relaxed).exchanged
     }
 }
