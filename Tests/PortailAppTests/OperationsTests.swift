@@ -8,6 +8,7 @@ import Simulator
 import SystemPay
 import Testing
 @testable import PortailApp
+import PortailStore
 
 /// A socket on 127.0.0.1 that listens and never accepts: the kernel completes connections, nobody speaks.
 func silentSocket() throws -> (fd: Int32, port: Int) {
@@ -174,5 +175,38 @@ let shippedProviders: PaymentProviderRegistry = {
             let mails = try await client.execute(uri: "/opio/dev/courriels", method: .get)
             #expect(mails.status == .ok)
         }
+    }
+}
+
+/// The dashboard and the alert rules of docs/observability/ name only metrics the portal emits: every
+/// `portail_…` name in them is the label of a metric in the sources, and the business metrics reach the
+/// Prometheus registry that /metrics serves.
+@Suite struct ObservabilityDocsTests {
+    @Test func theDashboardAndAlertsNameMetricsThatExist() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var labels = Set<String>()
+        let sources = FileManager.default.enumerator(atPath: root.appendingPathComponent("Sources").path)
+        while let path = sources?.nextObject() as? String {
+            guard path.hasSuffix(".swift") else { continue }
+            let text = try String(contentsOf: root.appendingPathComponent("Sources").appendingPathComponent(path), encoding: .utf8)
+            labels.formUnion(text.matches(of: /label: "(portail_[a-z_]+)"/).map { String($0.1) })
+        }
+        #expect(labels.contains("portail_bookings_total") && labels.contains("portail_db_pool_max_connections"))
+        for file in ["docs/observability/grafana-dashboard.json", "docs/observability/prometheus-alerts.yml"] {
+            let text = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+            if file.hasSuffix(".json") { _ = try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+            let names = Set(text.matches(of: /portail_[a-z_]+/).map { String($0.0) })
+            #expect(names.count >= 5)
+            for name in names {
+                let base = name.replacing(/_(bucket|count|sum)$/, with: "")
+                #expect(labels.contains(base), "\(file) names \(name), which no metric of the sources has")
+            }
+        }
+        // The business metrics reach the registry that /metrics serves.
+        let registry = PortailMetrics.registry
+        BusinessMetrics.booked(byStaff: true)
+        BusinessMetrics.maintenancePassed(outboxPending: 3, at: 1)
+        let emitted = String(decoding: registry.emitToBuffer(), as: UTF8.self)
+        #expect(emitted.contains("portail_bookings_total{by=\"office\"}") && emitted.contains("portail_mail_outbox_pending 3"), "\(emitted.prefix(2000))")
     }
 }

@@ -83,6 +83,13 @@ public struct MaintenanceService: Service {
                 logger.error("maintenance of center \(record.center.code) failed: \(String(reflecting: error))")
             }
         }
+        // For the dashboards: the outbox's backlog, and that this pass ended (its age is the job's lag).
+        do {
+            let pending = try await Outbox.pendingCount(database)
+            BusinessMetrics.maintenancePassed(outboxPending: pending, at: Date().timeIntervalSince1970)
+        } catch {
+            logger.error("counting the mail outbox failed: \(String(reflecting: error))")
+        }
     }
 
     /// Offers the places freed since the last pass to the first children in line, each with its e-mail.

@@ -228,6 +228,7 @@ public enum BookingRepository {
     public static func book(
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> BookedReservation {
+        BusinessMetrics.booked(byStaff: request.byStaff)
         try await expireDueCarts(c, center: centerID, logger: logger)
         try await lockChild(c, center: centerID, child: request.child.id, family: request.familyID, logger: logger)
         let prepared = try await prepare(c, center: center, centerID: centerID, request: request, now: now, logger: logger)

@@ -39,6 +39,7 @@ extension LedgerRepository {
             let late = days.filter { rule.deadline(for: $0, in: center.zone) < now }.sorted()
             guard late.isEmpty else { throw CancellationRefusal.pastDeadline(late) }
         }
+        BusinessMetrics.cancelled(whole: whole)
         let isoDays = days.map(\.iso).sorted()
         let lines = try await c.all("""
             SELECT day::text, price_key, price_cents::bigint, capacity_units FROM reservation_lines

@@ -56,6 +56,7 @@ public enum LedgerRepository {
     public static func recordPayment(center: Center, centerID: Int64, family: Int64, amount: Money, method: String, provider: String?,
                                      label: String, attempt: Int64?, providerTransaction: String? = nil,
                                      _ c: PostgresConnection, logger: Logger) async throws -> Issued {
+        BusinessMetrics.paid(method: method)
         let number = try await BookingRepository.nextNumber(c, center: centerID, counter: "payment", logger: logger)
         let reference = "\(center.invoicePrefix)-P\(String(format: "%05d", number))"
         let id = try await c.first("""
@@ -107,6 +108,7 @@ extension LedgerRepository {
             let late = days.filter { rule.deadline(for: $0, in: center.zone) < now }
             guard late.isEmpty else { throw CancellationRefusal.pastDeadline(late) }
         }
+        BusinessMetrics.cancelled(whole: true)
         try await c.run("UPDATE reservations SET state = 'cancelled' WHERE center_id = \(centerID) AND id = \(id)", logger: logger)
         try await BookingRepository.releasePlaces(c, center: centerID, reservations: [id], logger: logger)
         guard let invoiceID else { return nil }

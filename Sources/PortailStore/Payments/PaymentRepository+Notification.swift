@@ -141,6 +141,7 @@ extension PaymentRepository {
     }
 
     static func record(_ n: NotificationInput, attempt: Int64?, outcome: String, center: Int64, _ c: PostgresConnection, logger: Logger) async throws {
+        BusinessMetrics.notified(outcome: outcome)
         try await c.run("""
             INSERT INTO payment_notifications (center_id, attempt_id, idempotency_key, raw, outcome, headers, source,
                                                attempt_reference, status, amount_cents, provider_status, provider_transaction)
