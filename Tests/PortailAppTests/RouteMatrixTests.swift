@@ -203,6 +203,8 @@ import Testing
         "POST /admin/centres/{code}/familles/{family}/enfants/{child}": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/desactiver": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/reactiver": .everyone(.csrf),
+        "GET /admin/centres/{code}/familles/{family}/donnees.json": .everyone(.redirect),
+        "POST /admin/centres/{code}/familles/{family}/effacer": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/reserver": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/reservations/{number}/annulation": .everyone(.csrf),
         "GET /admin/centres/{code}/tarifs": .everyone(.redirect),
@@ -260,6 +262,9 @@ import Testing
         "POST /api/centers/{code}/families/{family}/deactivate": .centerStaff(.ok),
         "POST /api/centers/{code}/families/{family}/reactivate": .centerStaff(.ok),
         "POST /api/centers/{code}/families/{family}/invitation": .centerStaff(.ok),
+        // RGPD: a copy for every staff member; erasure for managers, refused here (the family has invoices).
+        "GET /api/centers/{code}/families/{family}/export": .centerStaff(.ok),
+        "POST /api/centers/{code}/families/{family}/erase": .managers(.conflict),
 
         // Reservations and money: staff read and book; cancelling, invoicing and money are for managers.
         "GET /api/centers/{code}/reservations": .centerStaff(.ok),
@@ -537,6 +542,7 @@ import Testing
         case "/factures/{numero}": values["numero"] = "PET00001"
         case "/paiements/{numero}": values["numero"] = "PET-P00001"
         case "/api/centers/{code}/families/{family}/invitation": values["family"] = String(world.families["invitee"]!)
+        case "/api/centers/{code}/families/{family}/erase": values["family"] = String(world.families["parent@petit"]!)
         default: break
         }
         var uri = path.replacing(/\{([a-z_]+)\}/) { values[String($0.1)] ?? "?" }

@@ -277,6 +277,37 @@ extension PortailRoutes {
             }
         }
 
+        // RGPD: everything the center holds about a family, and the erasure of its personal data.
+        router.get("/api/centers/:code/families/:family/export") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff)
+                let id = try familyID(context)
+                guard let export = try await database.withCenter(record.id, { c in
+                    try await FamilyPrivacy.export(c, center: record.id, family: id, logger: database.logger)
+                }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
+                return try API.json(export)
+            }
+        }
+
+        router.post("/api/centers/:code/families/:family/erase") { request, context in
+            try await API.handle(request, database) { staff in
+                let (record, _) = try await accessibleCenter(context, staff, managerOnly: true)
+                let id = try familyID(context)
+                do {
+                    guard try await database.withCenter(record.id, { c in
+                        try await FamilyPrivacy.erase(c, center: record.id, family: id, today: LocalDate(Date(), in: record.center.zone),
+                                                      actor: "staff:\(staff.email)", logger: database.logger)
+                    }) else { throw APIProblem.notFound("There is no family \(id) at this center.") }
+                } catch FamilyPrivacy.Refusal.recordsKeptUntil(let day) {
+                    throw APIProblem(status: .conflict, title: "Records to keep",
+                                     detail: "Invoices or payments name this family: accounting records are kept 10 years, so its data can be erased from \(day.iso).")
+                } catch FamilyPrivacy.Refusal.reservationsToCome {
+                    throw APIProblem(status: .conflict, title: "Reservations to come", detail: "The family has reservations to come or to pay: cancel them first.")
+                }
+                return try API.json(["erased": true])
+            }
+        }
+
         // The activation link again, for a family that has not chosen its password yet.
         router.post("/api/centers/:code/families/:family/invitation") { request, context in
             try await API.handle(request, database) { staff in

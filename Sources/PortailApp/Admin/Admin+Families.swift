@@ -144,6 +144,7 @@ extension PortailRoutes {
             case "enfant-modifie": "Enfant modifié (le journal garde l'avant et l'après)."
             case "desactivee": "Compte désactivé : la famille ne peut plus se connecter ; ses réservations et ses factures restent."
             case "reactivee": "Compte réactivé."
+            case "effacee": "Les données personnelles de la famille sont effacées ; ses réservations et ses pièces comptables gardent leurs numéros et montants."
             case "avoir-utilise": "Avoir utilisé sur la facture."
             case "rembourse": "Remboursement enregistré : il apparaît dans « Mes factures » de la famille."
             default: nil

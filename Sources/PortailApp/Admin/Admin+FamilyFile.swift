@@ -216,6 +216,40 @@ extension PortailRoutes {
             })
         }
 
+        // RGPD: the family's data as a JSON file, and the erasure of its personal data (managers).
+        router.get("/admin/centres/:code/familles/:family/donnees.json", use: admin { admin, context, _ in
+            let (_, record, _) = try await staffCenter(admin, context: context)
+            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0,
+                  let export = try await database.withCenter(record.id, { c in
+                      try await FamilyPrivacy.export(c, center: record.id, family: id, logger: context.logger)
+                  }) else { return familyNotFound }
+            var response = try API.json(export)
+            response.headers[.contentDisposition] = "attachment; filename=\"famille-\(record.center.code)-\(id).json\""
+            return response
+        })
+
+        router.post("/admin/centres/:code/familles/:family/effacer", use: admin { admin, context, _ in
+            let (session, record, role) = try await staffCenter(admin, context: context)
+            guard role != "staff" else { return managersOnly }
+            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            func refuse(_ message: String, _ status: HTTPResponse.Status = .conflict) async throws -> Response {
+                try await familyPage(admin, record: record, role: role, family: id, fileError: message, context: context, status: status)
+            }
+            guard admin.form["confirme"] == "oui" else { return try await refuse("Cochez la case de confirmation pour effacer la famille.", .unprocessableContent) }
+            do {
+                guard try await database.withCenter(record.id, { c in
+                    try await FamilyPrivacy.erase(c, center: record.id, family: id, today: LocalDate(clock(), in: record.center.zone),
+                                                  actor: "staff:\(session.email)", logger: context.logger)
+                }) else { return familyNotFound }
+            } catch FamilyPrivacy.Refusal.recordsKeptUntil(let day) {
+                return try await refuse("Des factures ou des paiements nomment cette famille : ces pièces comptables sont gardées 10 ans ; "
+                                        + "ses données pourront être effacées à partir du \(day.french). En attendant, vous pouvez désactiver son compte.")
+            } catch FamilyPrivacy.Refusal.reservationsToCome {
+                return try await refuse("La famille a des réservations à venir ou à payer : annulez-les d'abord.")
+            }
+            return Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=effacee")
+        })
+
         router.post("/admin/centres/:code/familles/:family/invitation", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
             guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }

@@ -1,0 +1,112 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// A family's rights over its data (RGPD): a copy of everything the center holds about it, and the
+/// erasure of its personal data, refused while accounting records that name it must be kept (10 years
+/// after the last one) and while it has reservations to come.
+public enum FamilyPrivacy {
+    /// Everything about a family, as one JSON document.
+    public struct Export: Sendable, Codable {
+        public struct Reservation: Sendable, Codable {
+            public var number: Int
+            public var child: String
+            public var period: String
+            public var state: String
+            public var days: [String]
+            public var totalCents: Int
+        }
+        public struct Document: Sendable, Codable {
+            public var kind: String
+            public var number: String
+            public var date: Date
+            public var amountCents: Int
+            public var label: String
+        }
+        public var exportedAt: Date
+        public var family: FamilyDetail
+        public var guardians: [[String: String]]
+        public var reservations: [Reservation]
+        public var ledger: [Document]
+    }
+
+    public static func export(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> Export? {
+        guard let detail = try await FamilyAdministration.detail(c, center: center, family: family, logger: logger) else { return nil }
+        let guardians = try await c.all("""
+            SELECT first_name, last_name, relation, email, phone FROM guardians WHERE center_id = \(center) AND family_id = \(family) ORDER BY id
+            """, (String, String, String, String, String).self, logger: logger).map {
+            ["first_name": $0.0, "last_name": $0.1, "relation": $0.2, "email": $0.3, "phone": $0.4]
+        }
+        let reservations = try await c.all("""
+            SELECT r.number, ch.first_name, p.label, r.state, r.total_cents::bigint,
+                   coalesce((SELECT array_agg(DISTINCT l.day::text ORDER BY l.day::text) FROM reservation_lines l
+                             WHERE l.center_id = r.center_id AND l.reservation_id = r.id), '{}')
+            FROM reservations r
+            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+            JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+            WHERE r.center_id = \(center) AND r.family_id = \(family) ORDER BY r.number
+            """, (Int, String, String, String, Int, [String]).self, logger: logger).map {
+            Export.Reservation(number: $0.0, child: $0.1, period: $0.2, state: $0.3, days: $0.5, totalCents: $0.4)
+        }
+        let ledger = try await c.all("""
+            SELECT kind, number, issued_at, total_cents::bigint, '' FROM invoices WHERE center_id = \(center) AND family_id = \(family)
+            UNION ALL
+            SELECT 'payment', number, received_at, amount_cents::bigint, label FROM payments WHERE center_id = \(center) AND family_id = \(family)
+            ORDER BY 3, 2
+            """, (String, String, Date, Int, String).self, logger: logger).map {
+            Export.Document(kind: $0.0, number: $0.1, date: $0.2, amountCents: $0.3, label: $0.4)
+        }
+        return Export(exportedAt: Date(), family: detail, guardians: guardians, reservations: reservations, ledger: ledger)
+    }
+
+    /// Why a family's data cannot be erased yet.
+    public enum Refusal: Error, Sendable, Equatable {
+        /// Invoices or payments name it: accounting records are kept 10 years, until this day.
+        case recordsKeptUntil(LocalDate)
+        /// It has reservations to come (or waiting for payment).
+        case reservationsToCome
+    }
+
+    /// Erases the family's personal data: its account becomes "Famille effacée" with no e-mail, password,
+    /// address or phone, its children and guardians lose their names, its QF, sessions, links and mails
+    /// go; the reservations and ledger (already beyond their 10 years) keep their numbers and amounts.
+    /// Returns false for a family that is not the center's.
+    public static func erase(_ c: PostgresConnection, center: Int64, family: Int64, today: LocalDate, actor: String, logger: Logger) async throws -> Bool {
+        guard let email = try await c.first("""
+            SELECT email FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE
+            """, (String.self), logger: logger) else { return false }
+        let lastRow: String?? = try await c.first("""
+            SELECT max(d)::text FROM (
+                SELECT issued_at::date AS d FROM invoices WHERE center_id = \(center) AND family_id = \(family)
+                UNION ALL SELECT received_at::date FROM payments WHERE center_id = \(center) AND family_id = \(family)
+            ) AS documents
+            """, (String?.self), logger: logger)
+        if let text = lastRow ?? nil, let last = LocalDate(iso: text) {
+            let until = LocalDate(iso: "\(Digits.pad(last.year + 10, 4))-\(Digits.pad(last.month, 2))-\(Digits.pad(min(last.day, 28), 2))") ?? last
+            if until > today { throw Refusal.recordsKeptUntil(until) }
+        }
+        let toCome = try await c.first("""
+            SELECT count(*)::int FROM reservations r
+            WHERE r.center_id = \(center) AND r.family_id = \(family)
+              AND (r.state = 'pending_payment' OR (r.state = 'confirmed' AND r.last_day >= \(today.iso)::date))
+            """, (Int.self), logger: logger) ?? 0
+        guard toCome == 0 else { throw Refusal.reservationsToCome }
+        try await c.run("""
+            UPDATE families SET email = 'efface-' || id || '@efface.invalid', name = 'Famille effacée', password_hash = NULL,
+                address_lines = '{}', postcode = '', city = '', phone = '', category = NULL, priority_marked = false, state = 'deactivated'
+            WHERE center_id = \(center) AND id = \(family)
+            """, logger: logger)
+        try await c.run("UPDATE children SET first_name = 'Enfant', last_name = 'effacé' WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
+        try await c.run("""
+            UPDATE guardians SET first_name = '', last_name = '', relation = '', email = '', phone = '' WHERE center_id = \(center) AND family_id = \(family)
+            """, logger: logger)
+        for table in ["family_quotients", "sessions", "account_tokens"] {
+            try await c.run(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE center_id = $1 AND family_id = $2", binds: try .of(center, family)), logger: logger)
+        }
+        try await c.run("DELETE FROM mail_outbox WHERE center_id = \(center) AND lower(to_address) = lower(\(email))", logger: logger)
+        try await AuditLog.record(c, center: center, actor: actor, action: "family.erase", subject: "famille \(family)",
+                                  after: ["erased": "true"], logger: logger)
+        return true
+    }
+}
