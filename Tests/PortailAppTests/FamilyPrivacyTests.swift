@@ -30,10 +30,14 @@ import Testing
 
             // Invoices name it: kept, with the date from which erasure is possible.
             let kept = try await browser.post("/admin/centres/petit/familles/\(booked)/effacer", [("confirme", "oui")])
-            let year = LocalDate(Date(), in: fixture.petit.center.zone).year + 10
-            #expect(kept.status == .conflict && kept.text.contains("gardées 10 ans") && kept.text.contains("/\(year)"), "\(kept.text)")
+            // Ten years from the end of the year of the last document.
+            let year = LocalDate(Date(), in: fixture.petit.center.zone).year + 11
+            #expect(kept.status == .conflict && kept.text.contains("gardées 10 ans") && kept.text.contains("01/01/\(year)"), "\(kept.text)")
             #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE id = \(booked) AND email = 'parent@example.org'") == 1)
 
+            // An edit first: the audit log names the family by its e-mail, with before and after.
+            #expect(try await browser.post("/admin/centres/petit/familles/\(quiet)/modifier", [("nom", "FAMILLE INÈS"), ("email", "voisin@example.org"), ("telephone", "06 99 99 99 99")]).status == .seeOther)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE subject = 'voisin@example.org'") >= 1)
             // No record: erased; the account can no longer sign in.
             #expect(try await browser.post("/admin/centres/petit/familles/\(quiet)/effacer", []).status == .unprocessableContent)
             let erased = try await browser.post("/admin/centres/petit/familles/\(quiet)/effacer", [("confirme", "oui")])
@@ -41,12 +45,18 @@ import Testing
             #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE id = \(quiet) AND name = 'Famille effacée' AND email LIKE 'efface-%' AND phone = '' AND state = 'deactivated'") == 1)
             #expect(try await count(fixture, "SELECT count(*)::int FROM children WHERE family_id = \(quiet) AND first_name <> 'Enfant'") == 0)
             #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'family.erase'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE subject ILIKE '%voisin@example.org%' OR after::text ILIKE '%voisin%'") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM children WHERE family_id = \(quiet) AND extract(doy FROM birth_date) <> 1") == 0)
+            // Erased for good: not reactivated, edited nor booked for.
+            #expect(try await browser.post("/admin/centres/petit/familles/\(quiet)/reactiver", []).status == .notFound)
+            #expect(try await browser.post("/admin/centres/petit/familles/\(quiet)/modifier", [("nom", "Revenu"), ("email", "efface-\(quiet)@efface.invalid")]).status == .notFound)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE id = \(quiet) AND state = 'deactivated' AND name = 'Famille effacée'") == 1)
             #expect(try await Browser(client).login("/petit", email: "voisin@example.org", password: PortalFixture.password).location != "/petit/compte")
 
             // The admin API says the same; the team may copy, not erase.
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
             let refused = try await apiJSON(client, .post, "/api/centers/petit/families/\(booked)/erase", token: admin)
-            #expect(refused.status == .conflict && (refused.json["detail"] as? String)?.contains("from \(year)-") == true, "\(refused.json)")
+            #expect(refused.status == .conflict && (refused.json["detail"] as? String)?.contains("from \(year)-01-01") == true, "\(refused.json)")
             #expect(try await apiJSON(client, .get, "/api/centers/petit/families/\(booked)/export", token: admin).status == .ok)
             #expect(try await apiJSON(client, .get, "/api/centers/autre/families/\(booked)/export", token: admin).status == .notFound)
         }

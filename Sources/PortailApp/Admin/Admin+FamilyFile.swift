@@ -126,9 +126,10 @@ extension PortailRoutes {
                                  admin, status: .unprocessableContent)
             }
             do {
-                _ = try await database.withCenter(record.id) { c in
+                // Nil for a family whose data was erased: nothing to edit any more.
+                guard try await database.withCenter(record.id, { c in
                     try await updateFamily(c, record: record, family: id, changes: changes, actor: "staff:\(session.email)")
-                }
+                }) != nil else { return familyNotFound }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
                 return adminPage("admin-family-form", familyFormModel(admin, record: record, role: role, family: family, form: form,
                                                                       errors: ["Une autre famille de cet accueil utilise déjà cette adresse e-mail."]),

@@ -62,6 +62,7 @@ public struct MaintenanceService: Service {
                 logger.error("retention failed: \(String(reflecting: error))")
             }
         }
+        var failed = false
         for record in directory.snapshot.centers {
             do {
                 let expired = try await database.withCenter(record.id) { c in
@@ -81,12 +82,14 @@ public struct MaintenanceService: Service {
                 try await deliverMail(record)
             } catch {
                 logger.error("maintenance of center \(record.center.code) failed: \(String(reflecting: error))")
+                failed = true
             }
         }
         // For the dashboards: the outbox's backlog, and that this pass ended (its age is the job's lag).
         do {
             let pending = try await Outbox.pendingCount(database)
-            BusinessMetrics.maintenancePassed(outboxPending: pending, at: Date().timeIntervalSince1970)
+            // A pass where a center failed is not "passed": the lag alert sees a job that keeps failing.
+            BusinessMetrics.maintenancePassed(outboxPending: pending, at: failed ? nil : Date().timeIntervalSince1970)
         } catch {
             logger.error("counting the mail outbox failed: \(String(reflecting: error))")
         }

@@ -72,7 +72,15 @@ document.addEventListener("DOMContentLoaded", function () {
   var firsts = Array.prototype.slice.call(document.querySelectorAll("table.grid tbody tr")).map(function (row) {
     return row.querySelector("td.cell input[type=checkbox][name=jour]");
   }).filter(function (box) { return box && !box.disabled; });
-  function tick(list) { list.forEach(function (box) { box.checked = true; }); update(); }
+  // A row where another unit is ticked already keeps it (a day and its morning would be refused).
+  function tick(list) {
+    list.forEach(function (box) {
+      var others = box.closest("tr").querySelectorAll("input[type=checkbox][name=jour]:checked");
+      var taken = Array.prototype.some.call(others, function (other) { return other !== box && !other.disabled; });
+      if (!taken) { box.checked = true; }
+    });
+    update();
+  }
   var tools = document.getElementById("grille-raccourcis");
   if (tools) {
     tools.hidden = false;
@@ -100,8 +108,9 @@ document.addEventListener("DOMContentLoaded", function () {
 document.addEventListener("DOMContentLoaded", function () {
   var left = document.getElementById("panier-reste");
   if (!left) { return; }
-  var end = parseInt(left.getAttribute("data-fin") || "0", 10) * 1000;
-  if (!end) { return; }
+  // From the seconds left when the server wrote the page: the phone's own clock may be wrong.
+  var end = Date.now() + parseInt(left.getAttribute("data-reste") || "0", 10) * 1000;
+  if (!left.getAttribute("data-reste")) { return; }
   function tick() {
     var seconds = Math.max(0, Math.floor((end - Date.now()) / 1000));
     var minutes = Math.floor(seconds / 60), rest = seconds % 60;

@@ -34,10 +34,11 @@ extension Outbox {
 }
 
 extension Outbox {
-    /// Mails of every center not sent yet, for the dashboards (the owner's connection sees every center).
+    /// Mails of every center still to send (not those given up after 10 attempts), for the dashboards
+    /// (the owner's connection sees every center).
     public static func pendingCount(_ database: Database) async throws -> Int {
         try await database.owner.withConnection { c in
-            try await c.first("SELECT count(*)::int FROM mail_outbox WHERE sent_at IS NULL", (Int.self), logger: database.logger) ?? 0
+            try await c.first("SELECT count(*)::int FROM mail_outbox WHERE sent_at IS NULL AND attempts < 10", (Int.self), logger: database.logger) ?? 0
         }
     }
 }

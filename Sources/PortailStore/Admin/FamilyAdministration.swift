@@ -51,6 +51,11 @@ public struct FamilyChanges: Sendable, Codable {
 
 /// Staff work on family accounts: details, edits, QF with validity dates, deactivation.
 public enum FamilyAdministration {
+    /// Whether the family's personal data was erased (RGPD); nil for a family that is not the center's.
+    public static func isErased(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> Bool? {
+        try await c.first("SELECT erased_at IS NOT NULL FROM families WHERE center_id = \(center) AND id = \(family)", (Bool.self), logger: logger)
+    }
+
     public static func detail(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> FamilyDetail? {
         guard let row = try await c.first("""
             SELECT id, email, name, phone, address_lines, postcode, city, category, state, priority_marked
@@ -68,7 +73,8 @@ public enum FamilyAdministration {
 
     /// Applies `changes` and logs the family before and after; nil when there is no such family.
     public static func update(_ c: PostgresConnection, center: Int64, family: Int64, changes: FamilyChanges, actor: String, logger: Logger) async throws -> FamilyDetail? {
-        guard let before = try await detail(c, center: center, family: family, logger: logger) else { return nil }
+        guard try await isErased(c, center: center, family: family, logger: logger) == false,
+              let before = try await detail(c, center: center, family: family, logger: logger) else { return nil }
         let category = changes.category.map { $0.isEmpty ? nil : $0 } ?? before.category
         try await c.run("""
             UPDATE families SET email = \(changes.email ?? before.email), name = \(changes.name ?? before.name), phone = \(changes.phone ?? before.phone),
@@ -126,7 +132,7 @@ public enum FamilyAdministration {
     /// Deactivates (no login, sessions closed; reservations and ledger stay) or reactivates a family.
     public static func setState(_ c: PostgresConnection, center: Int64, family: Int64, active: Bool, actor: String, logger: Logger) async throws -> Bool {
         guard let before = try await c.first("""
-            SELECT state, email, has_password FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE
+            SELECT state, email, has_password FROM families WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL FOR UPDATE
             """, (String, String, Bool).self, logger: logger) else { return false }
         // Reactivated, a family that never chose a password is invited again.
         let state = active ? (before.2 ? "active" : "invited") : "deactivated"

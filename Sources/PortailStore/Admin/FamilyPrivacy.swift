@@ -7,7 +7,8 @@ import PostgresNIO
 /// erasure of its personal data, refused while accounting records that name it must be kept (10 years
 /// after the last one) and while it has reservations to come.
 public enum FamilyPrivacy {
-    /// Everything about a family, as one JSON document.
+    /// A family's account, children, QF, guardians, reservations and accounting documents, as one JSON
+    /// document (the copy a family asks for).
     public struct Export: Sendable, Codable {
         public struct Reservation: Sendable, Codable {
             public var number: Int
@@ -69,21 +70,26 @@ public enum FamilyPrivacy {
     }
 
     /// Erases the family's personal data: its account becomes "Famille effacée" with no e-mail, password,
-    /// address or phone, its children and guardians lose their names, its QF, sessions, links and mails
-    /// go; the reservations and ledger (already beyond their 10 years) keep their numbers and amounts.
+    /// address or phone, its children and guardians lose their names (the children keep their year of
+    /// birth), its QF, sessions, links and mails go, and the audit log names it by its number only. The
+    /// reservations and accounting documents keep their numbers, amounts and lines (an invoice line names
+    /// the child's first name: accounting records are kept as issued). The account is marked erased:
+    /// nobody reactivates, invites, edits or books for it again.
     /// Returns false for a family that is not the center's.
     public static func erase(_ c: PostgresConnection, center: Int64, family: Int64, today: LocalDate, actor: String, logger: Logger) async throws -> Bool {
         guard let email = try await c.first("""
-            SELECT email FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE
+            SELECT email FROM families WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL FOR UPDATE
             """, (String.self), logger: logger) else { return false }
+        // Its children's rows too: a booking in progress (it locks the child) finishes before the count below.
+        try await c.run("SELECT 1 FROM children WHERE center_id = \(center) AND family_id = \(family) FOR UPDATE", logger: logger)
         let lastRow: String?? = try await c.first("""
             SELECT max(d)::text FROM (
                 SELECT issued_at::date AS d FROM invoices WHERE center_id = \(center) AND family_id = \(family)
                 UNION ALL SELECT received_at::date FROM payments WHERE center_id = \(center) AND family_id = \(family)
             ) AS documents
             """, (String?.self), logger: logger)
-        if let text = lastRow ?? nil, let last = LocalDate(iso: text) {
-            let until = LocalDate(iso: "\(Digits.pad(last.year + 10, 4))-\(Digits.pad(last.month, 2))-\(Digits.pad(min(last.day, 28), 2))") ?? last
+        // Accounting records are kept 10 years from the end of their (calendar) year.
+        if let text = lastRow ?? nil, let last = LocalDate(iso: text), let until = LocalDate(iso: "\(Digits.pad(last.year + 11, 4))-01-01") {
             if until > today { throw Refusal.recordsKeptUntil(until) }
         }
         let toCome = try await c.first("""
@@ -92,19 +98,30 @@ public enum FamilyPrivacy {
               AND (r.state = 'pending_payment' OR (r.state = 'confirmed' AND r.last_day >= \(today.iso)::date))
             """, (Int.self), logger: logger) ?? 0
         guard toCome == 0 else { throw Refusal.reservationsToCome }
+        // Mails to the family or its guardians, before their addresses go.
+        try await c.run("""
+            DELETE FROM mail_outbox WHERE center_id = \(center) AND lower(to_address) IN (
+                SELECT lower(\(email)) UNION SELECT lower(email) FROM guardians WHERE center_id = \(center) AND family_id = \(family) AND email <> '')
+            """, logger: logger)
+        // What the audit log says about it: the entries stay (who did what, when), naming the family by its number.
+        try await c.run("SELECT portail_erase_family_audit(\(family), \(email))", logger: logger)
         try await c.run("""
             UPDATE families SET email = 'efface-' || id || '@efface.invalid', name = 'Famille effacée', password_hash = NULL,
-                address_lines = '{}', postcode = '', city = '', phone = '', category = NULL, priority_marked = false, state = 'deactivated'
+                address_lines = '{}', postcode = '', city = '', phone = '', category = NULL, priority_marked = false, state = 'deactivated',
+                erased_at = now()
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)
-        try await c.run("UPDATE children SET first_name = 'Enfant', last_name = 'effacé' WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
+        // Children keep their year of birth (age statistics), nothing more.
+        try await c.run("""
+            UPDATE children SET first_name = 'Enfant', last_name = 'effacé', birth_date = date_trunc('year', birth_date)::date
+            WHERE center_id = \(center) AND family_id = \(family)
+            """, logger: logger)
         try await c.run("""
             UPDATE guardians SET first_name = '', last_name = '', relation = '', email = '', phone = '' WHERE center_id = \(center) AND family_id = \(family)
             """, logger: logger)
         for table in ["family_quotients", "sessions", "account_tokens"] {
             try await c.run(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE center_id = $1 AND family_id = $2", binds: try .of(center, family)), logger: logger)
         }
-        try await c.run("DELETE FROM mail_outbox WHERE center_id = \(center) AND lower(to_address) = lower(\(email))", logger: logger)
         try await AuditLog.record(c, center: center, actor: actor, action: "family.erase", subject: "famille \(family)",
                                   after: ["erased": "true"], logger: logger)
         return true

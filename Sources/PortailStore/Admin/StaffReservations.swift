@@ -119,7 +119,8 @@ public enum StaffReservations {
         _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, child childID: Int64, period: Period,
         selection: [LocalDate: Set<String>], invoice: Bool, actor: String, logger: Logger
     ) async throws -> (reservation: BookedReservation, invoice: LedgerRepository.Issued?)? {
-        guard let child = try await AccountRepository.children(c, center: centerID, family: family, logger: logger).first(where: { $0.id == childID }) else {
+        guard try await FamilyAdministration.isErased(c, center: centerID, family: family, logger: logger) == false,
+              let child = try await AccountRepository.children(c, center: centerID, family: family, logger: logger).first(where: { $0.id == childID }) else {
             return nil
         }
         let booking = BookingRequest(familyID: family, child: child, period: period, selection: selection, byStaff: true)

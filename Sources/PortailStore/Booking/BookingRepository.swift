@@ -228,7 +228,6 @@ public enum BookingRepository {
     public static func book(
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> BookedReservation {
-        BusinessMetrics.booked(byStaff: request.byStaff)
         try await expireDueCarts(c, center: centerID, logger: logger)
         try await lockChild(c, center: centerID, child: request.child.id, family: request.familyID, logger: logger)
         let prepared = try await prepare(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
@@ -283,6 +282,7 @@ public enum BookingRepository {
             FROM unnest(\(lines.map(\.day.iso))::date[], \(lines.map(\.key))::text[], \(lines.map { $0.units.joined(separator: ",") })::text[],
                         \(capacities)::text[], \(lines.map { Int64($0.price.cents) })::bigint[]) AS l(day, key, units, capacity, price)
             """, logger: logger)
+        BusinessMetrics.booked(byStaff: request.byStaff)
         return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart?.expiresAt)
     }
 

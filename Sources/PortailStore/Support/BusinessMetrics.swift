@@ -23,9 +23,10 @@ public enum BusinessMetrics {
         Counter(label: "portail_cancellations_total", dimensions: [("what", whole ? "reservation" : "days")]).increment()
     }
 
-    /// Mails waiting in the outbox after the last maintenance pass, and when that pass ended.
-    public static func maintenancePassed(outboxPending: Int, at seconds: Double) {
+    /// Mails waiting in the outbox after the last maintenance pass, and when a pass last went through
+    /// for every center (nil: one failed, the time stays the previous one's).
+    public static func maintenancePassed(outboxPending: Int, at seconds: Double?) {
         Gauge(label: "portail_mail_outbox_pending").record(outboxPending)
-        Gauge(label: "portail_maintenance_last_pass_timestamp_seconds").record(seconds)
+        if let seconds { Gauge(label: "portail_maintenance_last_pass_timestamp_seconds").record(seconds) }
     }
 }

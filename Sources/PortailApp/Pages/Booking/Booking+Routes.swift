@@ -128,8 +128,9 @@ extension PortailRoutes {
         } catch BookingRefusal.invalidSelection(let why) {
             // A combination the grid cannot take: the grid again, every box as the parent ticked it.
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: Set(Self.values(selection)),
-                                      error: "Sélection impossible : \(why). Corrigez ce jour (une journée comprend déjà le matin et l'après-midi) ; "
-                                          + "vos autres jours restent cochés.", status: .unprocessableContent)
+                                      error: "Sélection impossible : \(why)."
+                                          + (why.contains("même place") ? " Une journée comprend déjà le matin et l'après-midi : décochez l'un ou l'autre." : "")
+                                          + " Vos autres jours restent cochés.", status: .unprocessableContent)
         } catch let refusal as BookingRefusal {
             return refusalPage(context, refusal, child: child, period: period, selection: selection)
         }

@@ -23,7 +23,7 @@ struct CartModel {
     let total: String
     let deadline: String
     let minutesLeft: Int
-    let expiresAt: Int
+    let secondsLeft: Int
     let added: String?
     let notice: String?
 
@@ -56,7 +56,7 @@ struct CartModel {
         total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
         deadline = banner?.deadline ?? ""
         minutesLeft = banner?.minutesLeft ?? 0
-        expiresAt = banner?.expiresAt ?? 0
+        secondsLeft = banner.map { max(0, $0.expiresAt - Int(now.timeIntervalSince1970)) } ?? 0
         self.added = added
         self.notice = notice
     }
