@@ -27,6 +27,7 @@ import Testing
             #expect((json["family"] as? [String: Any])?["email"] as? String == "parent@example.org")
             #expect((json["reservations"] as? [[String: Any]])?.first?["days"] as? [String] == [fixture.petit.center.periods[0].startsOn.iso])
             #expect((json["ledger"] as? [[String: Any]])?.first?["number"] as? String == "PET00001")
+            #expect(json["waiting_list"] as? [Any] != nil && json["cancelled_days"] as? [String: Any] != nil)
 
             // Invoices name it: kept, with the date from which erasure is possible.
             let kept = try await browser.post("/admin/centres/petit/familles/\(booked)/effacer", [("confirme", "oui")])

@@ -96,10 +96,15 @@ document.addEventListener("DOMContentLoaded", function () {
     button.type = "button";
     button.className = "week";
     button.textContent = "toute la semaine";
+    // Its own accessible name ("toute la semaine du lun. 14/12"), the row's day staying the header's.
+    var header = box.closest("tr").querySelector("th");
+    button.setAttribute("aria-label", "Cocher toute la semaine du " + (header ? header.textContent.trim() : week));
     button.addEventListener("click", function () {
       tick(firsts.filter(function (other) { return other.getAttribute("data-semaine") === week; }));
     });
-    box.closest("tr").querySelector("th").appendChild(button);
+    var cell = document.createElement("div");
+    cell.appendChild(button);
+    box.closest("tr").querySelector("th").appendChild(cell);
   });
   update();
 });

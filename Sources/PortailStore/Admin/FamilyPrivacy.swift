@@ -7,8 +7,8 @@ import PostgresNIO
 /// erasure of its personal data, refused while accounting records that name it must be kept (10 years
 /// after the last one) and while it has reservations to come.
 public enum FamilyPrivacy {
-    /// A family's account, children, QF, guardians, reservations and accounting documents, as one JSON
-    /// document (the copy a family asks for).
+    /// A family's account, children, QF, guardians, reservations (and days cancelled from them), waiting
+    /// lists and accounting documents, as one JSON document (the copy a family asks for).
     public struct Export: Sendable, Codable {
         public struct Reservation: Sendable, Codable {
             public var number: Int
@@ -25,10 +25,19 @@ public enum FamilyPrivacy {
             public var amountCents: Int
             public var label: String
         }
+        public struct Waiting: Sendable, Codable {
+            public var child: String
+            public var day: String
+            public var unit: String
+            public var state: String
+        }
         public var exportedAt: Date
         public var family: FamilyDetail
         public var guardians: [[String: String]]
         public var reservations: [Reservation]
+        /// Days taken out of reservations (cancelled one by one), by reservation number.
+        public var cancelledDays: [String: [String]]
+        public var waitingList: [Waiting]
         public var ledger: [Document]
     }
 
@@ -58,7 +67,21 @@ public enum FamilyPrivacy {
             """, (String, String, Date, Int, String).self, logger: logger).map {
             Export.Document(kind: $0.0, number: $0.1, date: $0.2, amountCents: $0.3, label: $0.4)
         }
-        return Export(exportedAt: Date(), family: detail, guardians: guardians, reservations: reservations, ledger: ledger)
+        var cancelled: [String: [String]] = [:]
+        for (number, day) in try await c.all("""
+            SELECT r.number, l.day::text FROM cancelled_reservation_lines l
+            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+            WHERE l.center_id = \(center) AND r.family_id = \(family) ORDER BY r.number, l.day
+            """, (Int, String).self, logger: logger) where cancelled[String(format: "%05d", number)]?.last != day {
+            cancelled[String(format: "%05d", number), default: []].append(day)
+        }
+        let waiting = try await c.all("""
+            SELECT ch.first_name, w.day::text, w.unit, w.state FROM waiting_list w
+            JOIN children ch ON ch.center_id = w.center_id AND ch.id = w.child_id
+            WHERE w.center_id = \(center) AND w.family_id = \(family) ORDER BY w.day, w.id
+            """, (String, String, String, String).self, logger: logger).map { Export.Waiting(child: $0.0, day: $0.1, unit: $0.2, state: $0.3) }
+        return Export(exportedAt: Date(), family: detail, guardians: guardians, reservations: reservations, cancelledDays: cancelled,
+                      waitingList: waiting, ledger: ledger)
     }
 
     /// Why a family's data cannot be erased yet.
