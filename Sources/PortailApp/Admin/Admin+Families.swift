@@ -126,7 +126,7 @@ extension PortailRoutes {
 
         router.get("/admin/centres/:code/familles/:family", use: admin { admin, context, request in
             let (_, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             // The banner names a payment of this family only (never text from the address).
             var notice: String?
             if let number = request.uri.queryParameters["reglement"].map(String.init), number.count <= 40 {
@@ -157,7 +157,7 @@ extension PortailRoutes {
         // click one payment.
         router.post("/admin/centres/:code/familles/:family/reglements", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             guard role != "staff" else {
                 return adminProblem("Réservé aux responsables", "Saisir un règlement est réservé aux responsables de l'accueil.", status: .forbidden)
             }
@@ -222,7 +222,14 @@ extension PortailRoutes {
         })
     }
 
-    var familyNotFound: Response {
+    /// The family id of the route's address, or the family page's 404 (the same for any id that is not a
+    /// family of the center: the page's own lookup answers that).
+    func familyParameter(_ context: AppRequestContext) throws -> Int64 {
+        guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { throw AdminRefusal(response: familyNotFound) }
+        return id
+    }
+
+        var familyNotFound: Response {
         adminProblem("Famille inconnue", "Il n'y a pas de famille à cette adresse dans cet accueil.", status: .notFound)
     }
 

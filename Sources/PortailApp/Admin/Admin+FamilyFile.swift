@@ -93,8 +93,8 @@ extension PortailRoutes {
 
         router.get("/admin/centres/:code/familles/:family/modifier", use: admin { admin, context, _ in
             let (_, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0,
-                  let family = try await database.withCenter(record.id, { c in
+            let id = try familyParameter(context)
+            guard let family = try await database.withCenter(record.id, { c in
                       try await FamilyAdministration.detail(c, center: record.id, family: id, logger: context.logger)
                   }) else { return familyNotFound }
             return adminPage("admin-family-form", familyFormModel(admin, record: record, role: role, family: family, form: nil), admin)
@@ -102,8 +102,8 @@ extension PortailRoutes {
 
         router.post("/admin/centres/:code/familles/:family/modifier", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0,
-                  let family = try await database.withCenter(record.id, { c in
+            let id = try familyParameter(context)
+            guard let family = try await database.withCenter(record.id, { c in
                       try await FamilyAdministration.detail(c, center: record.id, family: id, logger: context.logger)
                   }) else { return familyNotFound }
             let form = admin.form
@@ -141,7 +141,7 @@ extension PortailRoutes {
         // A child, a QF with its dates, the activation link again: from the family's page.
         router.post("/admin/centres/:code/familles/:family/enfants", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             let first = Self.field(admin.form["prenom"]), last = Self.field(admin.form["nom_enfant"])
             guard !first.isEmpty, !last.isEmpty, let born = PeriodForm.date(Self.field(admin.form["naissance"])) else {
                 return try await familyPage(admin, record: record, role: role, family: id, fileError: "Indiquez le prénom, le nom et la date de naissance de l'enfant (par exemple 02/09/2018).",
@@ -158,7 +158,7 @@ extension PortailRoutes {
 
         router.post("/admin/centres/:code/familles/:family/quotients", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             func refuse(_ message: String, _ status: HTTPResponse.Status = .unprocessableContent) async throws -> Response {
                 try await familyPage(admin, record: record, role: role, family: id, fileError: message, context: context, status: status)
             }
@@ -190,8 +190,8 @@ extension PortailRoutes {
         // A child's name or birth date corrected (the audit log keeps before and after).
         router.post("/admin/centres/:code/familles/:family/enfants/:child", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0,
-                  let child = context.parameters.get("child").flatMap(Int64.init), child > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
+            guard let child = context.parameters.get("child").flatMap(Int64.init), child > 0 else { return familyNotFound }
             let first = Self.field(admin.form["prenom"]), last = Self.field(admin.form["nom_enfant"])
             guard !first.isEmpty, !last.isEmpty, let born = PeriodForm.date(Self.field(admin.form["naissance"])), (1990...2200).contains(born.year) else {
                 return try await familyPage(admin, record: record, role: role, family: id,
@@ -209,7 +209,7 @@ extension PortailRoutes {
         for (action, active) in [("desactiver", false), ("reactiver", true)] {
             router.post(RouterPath("/admin/centres/:code/familles/:family/\(action)"), use: admin { admin, context, _ in
                 let (session, record, _) = try await staffCenter(admin, context: context)
-                guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+                let id = try familyParameter(context)
                 let done = try await database.withCenter(record.id) { c in
                     try await FamilyAdministration.setState(c, center: record.id, family: id, active: active, actor: "staff:\(session.email)", logger: context.logger)
                 }
@@ -220,8 +220,8 @@ extension PortailRoutes {
         // RGPD: the family's data as a JSON file, and the erasure of its personal data (managers).
         router.get("/admin/centres/:code/familles/:family/donnees.json", use: admin { admin, context, _ in
             let (_, record, _) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0,
-                  let export = try await database.withCenter(record.id, { c in
+            let id = try familyParameter(context)
+            guard let export = try await database.withCenter(record.id, { c in
                       try await FamilyPrivacy.export(c, center: record.id, family: id, logger: context.logger)
                   }) else { return familyNotFound }
             var response = try API.json(export)
@@ -232,7 +232,7 @@ extension PortailRoutes {
         router.post("/admin/centres/:code/familles/:family/effacer", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
             guard role != "staff" else { return managersOnly }
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             func refuse(_ message: String, _ status: HTTPResponse.Status = .conflict) async throws -> Response {
                 try await familyPage(admin, record: record, role: role, family: id, fileError: message, context: context, status: status)
             }
@@ -253,7 +253,7 @@ extension PortailRoutes {
 
         router.post("/admin/centres/:code/familles/:family/invitation", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             let state = try await database.withCenter(record.id) { c -> String? in
                 guard let family = try await AccountRepository.family(c, center: record.id, id: id, logger: context.logger) else { return nil }
                 guard family.state == "invited" else { return family.state }

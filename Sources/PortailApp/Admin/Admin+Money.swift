@@ -57,7 +57,7 @@ extension PortailRoutes {
         router.post("/admin/centres/:code/familles/:family/avoir", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
             guard role != "staff" else { return managersOnly }
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             let number = String((admin.form["facture"] ?? "").prefix(40))
             let applied = try await database.withCenter(record.id) { c in
                 try await OfficePayments.applyCredit(c, center: record.id, family: id, invoice: number, actor: "staff:\(session.email)", logger: context.logger)
@@ -77,7 +77,7 @@ extension PortailRoutes {
         router.post("/admin/centres/:code/familles/:family/remboursements", use: admin { admin, context, _ in
             let (session, record, role) = try await staffCenter(admin, context: context)
             guard role != "staff" else { return managersOnly }
-            guard let id = context.parameters.get("family").flatMap(Int64.init), id > 0 else { return familyNotFound }
+            let id = try familyParameter(context)
             func refuse(_ message: String, _ status: HTTPResponse.Status = .unprocessableContent) async throws -> Response {
                 try await familyPage(admin, record: record, role: role, family: id, fileError: message, context: context, status: status)
             }

@@ -55,7 +55,7 @@ extension PortailRoutes {
 
         router.post("/admin/centres/:code/familles/:family/reserver", use: admin { admin, context, _ in
             let (session, record, _) = try await staffCenter(admin, context: context)
-            guard let family = context.parameters.get("family").flatMap(Int64.init), family > 0 else { return familyNotFound }
+            let family = try familyParameter(context)
             let form = admin.form
             guard let childID = form["enfant"].flatMap(Int64.init), let period = record.center.period(form["periode"] ?? "") else {
                 return try await officeBookingPage(admin, record: record, context: context, child: nil, period: nil, selection: [:], invoice: true,
@@ -106,7 +106,7 @@ extension PortailRoutes {
     func officeBookingPage(_ admin: AdminRequest, record: CenterRecord, context: AppRequestContext, child childID: Int64?, period code: String?,
                            selection: [LocalDate: Set<String>], invoice: Bool, error: String? = nil) async throws -> Response {
         typealias M = AdminBookingModel
-        guard let family = context.parameters.get("family").flatMap(Int64.init), family > 0 else { return familyNotFound }
+        let family = try familyParameter(context)
         let center = record.center
         let period = code.flatMap { center.period($0) }
         let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, [ChildRecord], [LocalDate: DayAvailability], [LocalDate: Set<String>])? in
