@@ -73,6 +73,7 @@ class Journey:
         self.page.get_by_role("button", name="confirmer la réservation").click()
         expect(self.page.get_by_role("heading", name="Mon panier")).to_be_visible()
         expect(self.page.locator("#panier-reste")).to_contain_text(re.compile(r"Temps restant : \d+ min \d\d s"))
+        assert no_sideways_scroll(self.page)
         self.step(f"panier-{child.lower()}")
 
     def pay(self, choice="Payer"):
