@@ -264,6 +264,49 @@ def test_cancelling_asks_first_and_says_what_it_gives_back(browser, server, widt
     j.close()
 
 
+def test_an_invoice_booked_at_the_office_is_paid_online_from_mes_factures(browser, server):
+    # The team books three days for INÈS at the office, invoiced at once (any credit of the family goes first).
+    from test_back_office import sign_in
+    office = Journey(browser, server, "facture-accueil-equipe", {"width": 1024, "height": 768})
+    sign_in(office, "equipe@opio.example.org")
+    office.go("/admin/centres/opio/familles?q=BERNARD")
+    office.page.get_by_role("link", name=re.compile("BERNARD")).first.click()
+    office.page.get_by_role("link", name="Réserver des jours").click()
+    office.page.get_by_label("Enfant").select_option(label="INÈS BERNARD")
+    office.page.get_by_label("Période").select_option(label="Vacances de test 3-11 ans")
+    office.page.get_by_role("button", name="Afficher les jours").click()
+    boxes = office.page.locator("input[type=checkbox][value$=':journee']")
+    for index in (1, 2, 3):
+        boxes.nth(boxes.count() - index).check()
+    office.page.get_by_role("button", name="Réserver les jours cochés").click()
+    expect(office.page.get_by_text("Réservation enregistrée et confirmée")).to_be_visible()
+    office.close()
+
+    # The parent, on a 360 px phone, pays what is left from "Mes factures".
+    j = Journey(browser, server, "facture-payee-en-ligne-360", {"width": 360, "height": 740})
+    page = j.page
+    j.login("opio", "famille.bernard@example.org")
+    page.get_by_role("link", name=re.compile("Mes factures")).first.click()
+    pay = page.get_by_role("button", name=re.compile(r"Payer .* pour la facture OPI\d{5}")).first
+    number = re.search(r"OPI\d{5}", pay.get_attribute("aria-label")).group(0)
+    assert no_sideways_scroll(page)
+    j.step("factures-a-payer")
+    pay.click()
+    expect(page.get_by_role("heading", name=re.compile("Paiement de"))).to_be_visible()
+    j.step("banque")
+    page.get_by_role("button", name="Payer", exact=True).click()
+    expect(page.get_by_role("heading", name="Paiement accepté")).to_be_visible(timeout=15000)
+    expect(page.get_by_text(f"la facture n° {number} est réglée")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("paiement-accepte")
+    page.get_by_role("link", name=f"Voir la facture {number}").click()
+    expect(page.get_by_text("État : soldée")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("en ligne"))).to_have_count(0)
+    assert no_sideways_scroll(page)
+    j.step("facture-soldee")
+    j.close()
+
+
 @pytest.mark.parametrize("width", [360, 390])
 def test_the_grid_ticks_a_whole_week_and_keeps_the_total_in_view(browser, server, width):
     j = Journey(browser, server, f"grille-semaine-{width}", {"width": width, "height": 780})

@@ -137,6 +137,7 @@ import Testing
         "GET /paiement/retour": .familyPage(parent: .ok, neighbour: .notFound),  // the parent's attempt
         "GET /factures": .familyPage(parent: .ok, neighbour: .ok),
         "GET /factures/{numero}": .familyPage(parent: .ok, neighbour: .notFound),
+        "POST /factures/{numero}/paiement": .familyForm(parent: .ok, neighbour: .notFound),  // paid already: "rien à payer"
         "GET /paiements/{numero}": .familyPage(parent: .ok, neighbour: .notFound),
         "GET /attestations/{annee}": .familyPage(parent: .ok, neighbour: .ok),  // each family's own certificate
 
@@ -539,7 +540,7 @@ import Testing
         switch path {
         case "/reservations/{numero}": values["numero"] = "00001"
         case "/reservations/{numero}/annuler": values["numero"] = world.parentCancellable.first ?? "99999"
-        case "/factures/{numero}": values["numero"] = "PET00001"
+        case "/factures/{numero}", "/factures/{numero}/paiement": values["numero"] = "PET00001"
         case "/paiements/{numero}": values["numero"] = "PET-P00001"
         case "/api/centers/{code}/families/{family}/invitation": values["family"] = String(world.families["invitee"]!)
         case "/api/centers/{code}/families/{family}/erase": values["family"] = String(world.families["parent@petit"]!)

@@ -387,8 +387,8 @@ public enum BookingRepository {
             UPDATE payment_attempts SET state = 'expired', updated_at = now()
             WHERE center_id = \(center) AND state IN ('created', 'pending') AND live_until <= now()
             RETURNING cart_id
-            """, (Int64.self), logger: logger)
-        for cart in Set(dead).sorted() {
+            """, (Int64?.self), logger: logger)
+        for cart in Set(dead.compactMap { $0 }).sorted() {
             try await PaymentRepository.reopenCart(c, center: center, cart: cart, logger: logger)
         }
         let carts = try await c.all("""

@@ -23,6 +23,9 @@ extension PaymentRepository {
         _ attempt: AttemptRecord, _ n: NotificationInput, center: Center, centerID: Int64,
         _ c: PostgresConnection, logger: Logger
     ) async throws -> String {
+        guard let cart = attempt.cartID else {
+            return try await fulfilInvoice(attempt, invoice: attempt.invoiceID!, n, center: center, centerID: centerID, c, logger: logger)
+        }
         try await c.run("""
             UPDATE payment_attempts SET state = 'paid', paid_at = now(), updated_at = now()
             WHERE center_id = \(centerID) AND id = \(attempt.id)
@@ -30,7 +33,7 @@ extension PaymentRepository {
         // The cart first, as starting a payment does (cart, then its reservations), so that the two never
         // wait on each other; an expiry pass skips it meanwhile.
         let cartState = try await c.first("""
-            SELECT state FROM carts WHERE center_id = \(centerID) AND id = \(attempt.cartID) FOR UPDATE
+            SELECT state FROM carts WHERE center_id = \(centerID) AND id = \(cart) FOR UPDATE
             """, (String.self), logger: logger)
         let frozen = try await AttemptReservations.load(attempt: attempt.id, center: centerID, c, logger: logger)
         let expired = frozen.filter { $0.state == .expired }.map(\.id)
@@ -74,7 +77,7 @@ extension PaymentRepository {
                     SELECT 1 FROM reservations r
                     WHERE r.center_id = k.center_id AND r.cart_id = k.id AND r.state = 'pending_payment'
                 ) THEN 'open' ELSE 'paid' END
-                WHERE k.center_id = \(centerID) AND k.id = \(attempt.cartID)
+                WHERE k.center_id = \(centerID) AND k.id = \(cart)
                 """, logger: logger)
         }
 

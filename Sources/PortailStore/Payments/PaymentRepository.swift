@@ -7,7 +7,9 @@ import PostgresNIO
 public struct AttemptRecord: Sendable {
     public var id: Int64
     public var reference: String
-    public var cartID: Int64
+    /// What the attempt pays: a cart's reservations, or an invoice left unpaid (exactly one of the two).
+    public var cartID: Int64?
+    public var invoiceID: Int64?
     public var familyID: Int64
     public var amount: Money
     public var state: String
@@ -113,7 +115,7 @@ public enum PaymentRepository {
             """, (Int64, Date).self, logger: logger) else { throw PaymentRefusal.emptyCart }
         try await AttemptReservations.freeze(pending, attempt: id, center: centerID, c, logger: logger)
         try await c.run("UPDATE carts SET state = 'paying' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
-        return .new(AttemptRecord(id: id, reference: reference, cartID: cartID, familyID: family, amount: Money(cents: total - credit),
+        return .new(AttemptRecord(id: id, reference: reference, cartID: cartID, invoiceID: nil, familyID: family, amount: Money(cents: total - credit),
                                   state: "created", flag: nil, action: nil, form: [], createdAt: createdAt,
                                   providerReference: nil))
     }
@@ -145,7 +147,8 @@ public enum PaymentRepository {
 
     /// A cart waiting for a payment that will not come is payable again (and expires at its hold time),
     /// unless another attempt of it is still live.
-    static func reopenCart(_ c: PostgresConnection, center: Int64, cart: Int64, logger: Logger) async throws {
+    static func reopenCart(_ c: PostgresConnection, center: Int64, cart: Int64?, logger: Logger) async throws {
+        guard let cart else { return }  // an invoice's attempt: no cart waits for it
         try await c.run("""
             UPDATE carts SET state = 'open' WHERE center_id = \(center) AND id = \(cart) AND state = 'paying'
               AND NOT EXISTS (SELECT 1 FROM payment_attempts a WHERE a.center_id = carts.center_id AND a.cart_id = carts.id
@@ -165,17 +168,17 @@ public enum PaymentRepository {
     static func attempts(_ c: PostgresConnection, center: Int64, where condition: String, binds: [any PostgresEncodable & Sendable], lock: Bool,
                          limit: Int? = nil, logger: Logger) async throws -> [AttemptRecord] {
         var query = PostgresQuery(unsafeSQL: """
-            SELECT id, reference, cart_id, family_id, amount_cents, state, flag, action, coalesce(form::text, '[]'), created_at,
+            SELECT id, reference, cart_id, invoice_id, family_id, amount_cents, state, flag, action, coalesce(form::text, '[]'), created_at,
                    provider_reference
             FROM payment_attempts WHERE center_id = $1 AND \(condition) ORDER BY id DESC\(limit.map { " LIMIT \($0)" } ?? "")\(lock ? " FOR UPDATE" : "")
             """)
         try query.binds.append(center, context: .default)
         for bind in binds { try query.binds.append(bind, context: .default) }
-        return try await c.all(query, (Int64, String, Int64, Int64, Int, String, String?, String?, String, Date, String?).self,
+        return try await c.all(query, (Int64, String, Int64?, Int64?, Int64, Int, String, String?, String?, String, Date, String?).self,
                                logger: logger).map {
-            AttemptRecord(id: $0.0, reference: $0.1, cartID: $0.2, familyID: $0.3, amount: Money(cents: $0.4), state: $0.5, flag: $0.6,
-                          action: $0.7, form: (try? JSONDecoder().decode([[String]].self, from: Data($0.8.utf8))) ?? [],
-                          createdAt: $0.9, providerReference: $0.10)
+            AttemptRecord(id: $0.0, reference: $0.1, cartID: $0.2, invoiceID: $0.3, familyID: $0.4, amount: Money(cents: $0.5), state: $0.6,
+                          flag: $0.7, action: $0.8, form: (try? JSONDecoder().decode([[String]].self, from: Data($0.9.utf8))) ?? [],
+                          createdAt: $0.10, providerReference: $0.11)
         }
     }
 }
@@ -240,16 +243,24 @@ extension PaymentRepository {
     public static func returnDetails(
         _ c: PostgresConnection, center: Int64, attempt: AttemptRecord, logger: Logger
     ) async throws -> (holdUntil: Date?, invoice: String?, bankPending: Bool) {
-        let hold = try await c.first("""
-            SELECT expires_at FROM carts WHERE center_id = \(center) AND id = \(attempt.cartID)
-              AND state IN ('open', 'paying') AND expires_at > now()
-            """, (Date.self), logger: logger)
+        var hold: Date?
+        if let cart = attempt.cartID {
+            hold = try await c.first("""
+                SELECT expires_at FROM carts WHERE center_id = \(center) AND id = \(cart)
+                  AND state IN ('open', 'paying') AND expires_at > now()
+                """, (Date.self), logger: logger)
+        }
+        // An invoice's attempt names its invoice whatever the payment went to; a cart's, the invoice it settled.
         let invoice = try await c.first("""
-            SELECT i.number FROM payments p
-            JOIN allocations a ON a.center_id = p.center_id AND a.payment_id = p.id AND a.amount_cents > 0
-            JOIN invoices i ON i.center_id = a.center_id AND i.id = a.invoice_id AND i.kind = 'invoice'
-            WHERE p.center_id = \(center) AND p.attempt_id = \(attempt.id)
-            ORDER BY i.id LIMIT 1
+            SELECT i.number FROM invoices i
+            WHERE i.center_id = \(center) AND i.id = (SELECT invoice_id FROM payment_attempts WHERE center_id = \(center) AND id = \(attempt.id))
+            UNION ALL
+            (SELECT i.number FROM payments p
+             JOIN allocations a ON a.center_id = p.center_id AND a.payment_id = p.id AND a.amount_cents > 0
+             JOIN invoices i ON i.center_id = a.center_id AND i.id = a.invoice_id AND i.kind = 'invoice'
+             WHERE p.center_id = \(center) AND p.attempt_id = \(attempt.id)
+             ORDER BY i.id LIMIT 1)
+            LIMIT 1
             """, (String.self), logger: logger)
         // The bank said "pending" (a transfer, a SEPA debit on its way): the money may still come.
         let pending = try await c.first("""

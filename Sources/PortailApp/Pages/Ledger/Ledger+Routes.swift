@@ -33,6 +33,7 @@ extension PortailRoutes {
                 return (totals, list, pageNumber, mentioned)
             }
             let base = context.basePath
+            let payable = paymentProvider(record.center) != nil
             let first = list.total == 0 ? 0 : (pageNumber - 1) * size + 1
             let last = min(list.total, pageNumber * size)
             let credit = totals.paid.cents - totals.allocated.cents
@@ -50,7 +51,7 @@ extension PortailRoutes {
                 paid: "\(totals.paid) (\(plural(totals.paymentCount, "paiement")))",
                 due: "\(totals.due) (\(plural(totals.unsettledCount, "facture")) non soldée\(totals.unsettledCount > 1 ? "s" : ""))",
                 credit: credit > 0 ? Money(cents: credit).description : nil,
-                rows: list.rows.map { LedgerModel.row($0, zone: record.center.zone, base: base) },
+                rows: list.rows.map { LedgerModel.row($0, zone: record.center.zone, base: base, payable: payable) },
                 hasRows: !list.rows.isEmpty,
                 sizes: [5, 10, 25, 50].map { .init(value: $0, selected: $0 == size) },
                 summary: "( de \(first) à \(last) sur \(list.total) éléments )",
@@ -60,34 +61,28 @@ extension PortailRoutes {
             return templates.page("ledger", model)
         }
 
-        router.get("/factures/:numero") { _, context in
+        router.get("/factures/:numero") { request, context in
+            let (number, wantsPDF) = Self.documentNumber(context)
+            guard wantsPDF else {
+                // The notice is chosen by a fixed word of the query, never its text.
+                let settledByCredit = request.uri.queryParameters["reglee"] == "avoir"
+                return try await invoicePage(context, number: number, notice: settledByCredit ? "Votre avoir a réglé cette facture." : nil, success: settledByCredit)
+            }
             let record = try context.requireCenter
             let family = try context.requireFamily
-            let (number, wantsPDF) = Self.documentNumber(context)
             let invoice = try await database.withCenter(record.id) { c in
                 try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: context.logger)
             }
             // Another family's invoice, or another center's: the same 404 as an unknown number.
             guard let invoice else { return Pages.notFound() }
             let center = record.center
-            let kind = LedgerEntry.Kind(rawValue: invoice.kind) ?? .invoice
-            let status = kind == .creditNote ? "avoir" : kind == .refund ? "remboursé" : invoice.remaining.cents == 0 ? "soldée" : invoice.paid.cents == 0 ? "non soldée" : "partiellement soldée"
-            let title = kind.document
-            if wantsPDF {
-                let document = InvoiceDocument(
-                    issuer: Issuer(center: center), title: title.uppercased(), number: invoice.number,
-                    date: LocalDate(invoice.issuedAt, in: center.zone), recipient: [invoice.familyName] + invoice.familyAddress,
-                    lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice, amount: $0.amount) },
-                    total: invoice.total, paid: invoice.paid, remaining: invoice.remaining, status: status
-                )
-                return Pages.pdf(PDFDocuments.invoice(document), filename: "\(invoice.number).pdf")
-            }
-            return templates.page("invoice", InvoiceModel(
-                page: PageChrome(context), title: title, number: invoice.number, date: LocalDate(invoice.issuedAt, in: center.zone).french,
-                lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice.description, amount: $0.amount.description) },
-                total: invoice.total.description, paid: invoice.paid.description, remaining: invoice.remaining.description, status: status,
-                pdf: "\(context.basePath)/factures/\(invoice.number).pdf"
-            ))
+            let document = InvoiceDocument(
+                issuer: Issuer(center: center), title: invoice.documentKind.document.uppercased(), number: invoice.number,
+                date: LocalDate(invoice.issuedAt, in: center.zone), recipient: [invoice.familyName] + invoice.familyAddress,
+                lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice, amount: $0.amount) },
+                total: invoice.total, paid: invoice.paid, remaining: invoice.remaining, status: invoice.status
+            )
+            return Pages.pdf(PDFDocuments.invoice(document), filename: "\(invoice.number).pdf")
         }
 
         // The yearly childcare certificate: what was paid for children under 6 on 1 January.
@@ -137,5 +132,35 @@ extension PortailRoutes {
                 pdf: "\(context.basePath)/paiements/\(payment.number).pdf"
             ))
         }
+    }
+
+    /// An invoice's page, with "Payer en ligne" while it lacks something and the center takes payments online;
+    /// `notice` says what a payment did or why it could not start.
+    func invoicePage(_ context: AppRequestContext, number: String, notice: String?, success: Bool = false) async throws -> Response {
+        let record = try context.requireCenter
+        let family = try context.requireFamily
+        let logger = context.logger
+        let found = try await database.withCenter(record.id) { c -> (InvoiceDetail, Money)? in
+            guard let invoice = try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: logger) else { return nil }
+            let totals = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
+            return (invoice, totals.paid - totals.allocated)
+        }
+        // Another family's invoice, or another center's: the same 404 as an unknown number.
+        guard let (invoice, credit) = found else { return Pages.notFound() }
+        let center = record.center
+        let payable = invoice.documentKind == .invoice && invoice.remaining.cents > 0 && paymentProvider(center) != nil
+        return templates.page("invoice", InvoiceModel(
+            page: PageChrome(context), title: invoice.documentKind.document, number: invoice.number,
+            date: LocalDate(invoice.issuedAt, in: center.zone).french,
+            lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice.description, amount: $0.amount.description) },
+            total: invoice.total.description, paid: invoice.paid.description, remaining: invoice.remaining.description, status: invoice.status,
+            pdf: "\(context.basePath)/factures/\(invoice.number).pdf",
+            notice: success ? nil : notice, success: success ? notice : nil,
+            pay: payable ? .init(
+                action: "\(context.basePath)/factures/\(invoice.number)/paiement",
+                label: credit.cents >= invoice.remaining.cents ? "Régler \(invoice.remaining) avec mon avoir" : "Payer \(invoice.remaining - min(credit, invoice.remaining)) en ligne",
+                credit: credit.cents > 0 ? "Votre avoir disponible (\(credit)) est déduit en premier." : nil
+            ) : nil
+        ))
     }
 }

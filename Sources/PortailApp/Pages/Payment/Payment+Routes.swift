@@ -24,7 +24,20 @@ struct ReturnModel {
     let message: String
     let waiting: Bool
     let paid: Bool
-    let canRetry: Bool
+    /// Where to try again: the cart while its places are held, the invoice while it is unpaid.
+    let retryLink: String?
+    let retryLabel: String
+
+    init(page: PageChrome, title: String, message: String, waiting: Bool, paid: Bool, retry: (link: String, label: String)?, invoice: String?) {
+        self.page = page
+        self.title = title
+        self.message = message
+        self.waiting = waiting
+        self.paid = paid
+        retryLink = retry?.link
+        retryLabel = retry?.label ?? ""
+        self.invoice = invoice
+    }
     /// The invoice the payment settled, linked from the page.
     let invoice: String?
 }
@@ -49,47 +62,51 @@ extension PortailRoutes {
             } catch PaymentRefusal.emptyCart {
                 return try await cartPage(context, added: nil, notice: "Votre panier est vide ou a expiré : il n'y a rien à payer.")
             }
-            var attempt: AttemptRecord
+            let refused = { (notice: String) in try await cartPage(context, added: nil, notice: notice) }
             switch started {
             case .paidWithCredit(let invoice, _):
                 return Pages.redirect("\(context.basePath)/factures?avoir=\(invoice)")
             case .resumed(let live):
-                attempt = live
-                // Another request of the family (a double click) is asking the bank right now: its answer
-                // is a moment away.
-                for _ in 0..<40 where attempt.action == nil && attempt.state == "created" {
-                    try await Task.sleep(for: .milliseconds(250))
-                    guard let again = try await database.withCenter(record.id, { c in
-                        try await PaymentRepository.attempt(c, center: record.id, reference: live.reference, logger: logger)
-                    }) else { break }
-                    attempt = again
-                }
-                guard attempt.action != nil else {
-                    return try await cartPage(context, added: nil, notice: "Le paiement est en cours de préparation : réessayez dans un instant.")
-                }
+                return try await toBank(live, new: false, provider: provider, record: record, family: family,
+                                        label: "Réservations – \(record.center.name)", context: context, refused: refused)
             case .new(let new):
-                attempt = new
-                do {
-                    let start = try await startWithProvider(provider, attempt: new, record: record, family: family, context: context)
-                    attempt.action = start.action
-                    attempt.form = start.form
-                } catch {
-                    logger.error("center \(record.center.code): payment \(new.reference) could not start at \(provider.displayName): \(error)")
-                    try await database.withCenter(record.id) { c in
-                        try await PaymentRepository.abandonStart(c, centerID: record.id, attempt: new.id, reason: "\(error)", logger: logger)
-                    }
-                    return try await cartPage(context, added: nil, notice: "La banque ne répond pas pour le moment : rien n'a été débité. Réessayez dans quelques minutes.")
+                return try await toBank(new, new: true, provider: provider, record: record, family: family,
+                                        label: "Réservations – \(record.center.name)", context: context, refused: refused)
+            }
+        }
+
+        // "Payer en ligne" on an invoice left unpaid (booked at the office, paid in part): what it lacks, less
+        // the family's credit, goes to the bank; the credit alone settles it when it is enough.
+        router.post("/factures/:numero/paiement") { _, context in
+            let record = try context.requireCenter
+            let family = try context.requireFamily
+            let number = context.parameters.get("numero") ?? ""
+            guard number.count <= 40 else { return Pages.notFound() }
+            guard let provider = paymentProvider(record.center) else {
+                return try await invoicePage(context, number: number, notice: "Ce centre ne propose pas le paiement en ligne : réglez cette facture à l'accueil de loisirs.")
+            }
+            let logger = context.logger
+            let started: PaymentStartResult
+            do {
+                started = try await database.withCenter(record.id) { c in
+                    try await PaymentRepository.beginInvoice(c, center: record.center, centerID: record.id, family: family, number: number,
+                                                             provider: provider.displayName, sessionLimit: provider.sessionLimit, logger: logger)
                 }
+            } catch InvoicePaymentRefusal.unknownInvoice {
+                return Pages.notFound()
+            } catch InvoicePaymentRefusal.nothingDue {
+                return try await invoicePage(context, number: number, notice: "Cette facture est déjà réglée : il n'y a rien à payer.")
             }
-            // A provider that opened a session at its bank sends the browser there; a form goes by the page.
-            if attempt.form.isEmpty, let url = attempt.action {
-                return Response(status: .seeOther, headers: [.location: url])
+            let refused = { (notice: String) in try await invoicePage(context, number: number, notice: notice) }
+            let label = "Facture \(number) – \(record.center.name)"
+            switch started {
+            case .paidWithCredit(let invoice, _):
+                return Pages.redirect("\(context.basePath)/factures/\(invoice)?reglee=avoir")
+            case .resumed(let live):
+                return try await toBank(live, new: false, provider: provider, record: record, family: family, label: label, context: context, refused: refused)
+            case .new(let new):
+                return try await toBank(new, new: true, provider: provider, record: record, family: family, label: label, context: context, refused: refused)
             }
-            return templates.page("payment-redirect", RedirectModel(
-                page: PageChrome(context), action: attempt.action ?? "",
-                fields: attempt.form.compactMap { $0.count == 2 ? .init(name: $0[0], value: $0[1]) : nil },
-                amount: attempt.amount.description, bank: provider.displayName
-            ))
         }
 
         // The bank's server notification: authenticated by the provider before anything else. A suspended
@@ -155,38 +172,47 @@ extension PortailRoutes {
             }
             guard let (attempt, holdUntil, invoice, bankPending) = found else { return Pages.notFound() }
             let zone = record.center.zone
-            // Until when the places wait for another try, or that they were let go.
-            let hold = holdUntil.map { "Vos places restent réservées jusqu'au \(French.dateTime($0, in: zone)) : vous pouvez réessayer." }
-                ?? "Le délai de réservation est passé : vos places ont été libérées, refaites votre réservation si vous le souhaitez."
+            // What a failed payment leaves: an invoice still to pay, or the places held until when (or let go).
+            let forInvoice = attempt.invoiceID != nil
+            let hold = forInvoice
+                ? "La facture n° \(invoice ?? "") reste à régler : vous pouvez réessayer."
+                : holdUntil.map { "Vos places restent réservées jusqu'au \(French.dateTime($0, in: zone)) : vous pouvez réessayer." }
+                    ?? "Le délai de réservation est passé : vos places ont été libérées, refaites votre réservation si vous le souhaitez."
+            let retry: (link: String, label: String)? = forInvoice
+                ? ("\(context.basePath)/factures/\(invoice ?? "")#payer", "Retour à la facture")
+                : holdUntil == nil ? nil : ("\(context.basePath)/panier", "Retour au panier")
+            let page = PageChrome(context)
             let model: ReturnModel
             switch attempt.state {
             case "paid":
-                model = ReturnModel(page: PageChrome(context), title: "Paiement accepté",
-                                    message: attempt.flag == "refund_due"
-                                        ? "Votre paiement de \(attempt.amount) est reçu, mais des places ont été prises pendant qu'il arrivait : le montant non utilisé est porté au crédit de votre compte."
-                                        : "Votre paiement de \(attempt.amount) est enregistré : vos réservations sont confirmées.",
-                                    waiting: false, paid: true, canRetry: false, invoice: invoice)
+                let message = switch (forInvoice, attempt.flag == "refund_due") {
+                case (false, true): "Votre paiement de \(attempt.amount) est reçu, mais des places ont été prises pendant qu'il arrivait : le montant non utilisé est porté au crédit de votre compte."
+                case (false, false): "Votre paiement de \(attempt.amount) est enregistré : vos réservations sont confirmées."
+                case (true, true): "Votre paiement de \(attempt.amount) est reçu, mais la facture était déjà réglée entre-temps : le montant non utilisé est porté au crédit de votre compte."
+                case (true, false): "Votre paiement de \(attempt.amount) est enregistré : la facture n° \(invoice ?? "") est réglée."
+                }
+                model = ReturnModel(page: page, title: "Paiement accepté", message: message, waiting: false, paid: true, retry: nil, invoice: invoice)
             case "expired" where bankPending:
                 // The bank said the payment was on its way (a transfer, a SEPA debit) and never said more before
                 // the attempt's time ran out: nothing is known to be debited, nor known not to be.
-                model = ReturnModel(page: PageChrome(context), title: "Paiement en attente à la banque",
+                model = ReturnModel(page: page, title: "Paiement en attente à la banque",
                                     message: "Votre banque n'a pas encore confirmé ce paiement (un prélèvement peut prendre plusieurs jours). "
-                                        + "S'il aboutit, vos réservations seront confirmées si les places sont encore libres, sinon son montant sera porté au crédit de votre compte ; "
+                                        + (forInvoice ? "S'il aboutit, il réglera la facture n° \(invoice ?? "") ; "
+                                           : "S'il aboutit, vos réservations seront confirmées si les places sont encore libres, sinon son montant sera porté au crédit de votre compte ; ")
                                         + "s'il n'aboutit pas, rien ne sera débité.",
-                                    waiting: false, paid: false, canRetry: false, invoice: nil)
+                                    waiting: false, paid: false, retry: nil, invoice: nil)
             case "refused", "cancelled", "expired":
-                model = ReturnModel(page: PageChrome(context), title: attempt.state == "refused" ? "Paiement refusé" : "Paiement non effectué",
-                                    message: "Aucun montant n'a été débité. " + hold,
-                                    waiting: false, paid: false, canRetry: holdUntil != nil, invoice: nil)
+                model = ReturnModel(page: page, title: attempt.state == "refused" ? "Paiement refusé" : "Paiement non effectué",
+                                    message: "Aucun montant n'a été débité. " + hold, waiting: false, paid: false, retry: retry, invoice: nil)
             case "review":
-                model = ReturnModel(page: PageChrome(context), title: "Paiement à vérifier",
-                                    message: "La banque a débité un autre montant que celui de votre panier : il est porté au crédit de votre compte, "
-                                        + "et l'accueil de loisirs va vérifier. " + (holdUntil == nil ? "" : hold),
-                                    waiting: false, paid: false, canRetry: holdUntil != nil, invoice: nil)
+                model = ReturnModel(page: page, title: "Paiement à vérifier",
+                                    message: "La banque a débité un autre montant que celui demandé : il est porté au crédit de votre compte, "
+                                        + "et l'accueil de loisirs va vérifier. " + (retry == nil ? "" : hold),
+                                    waiting: false, paid: false, retry: retry, invoice: nil)
             default:
-                model = ReturnModel(page: PageChrome(context), title: "Paiement en cours de confirmation",
+                model = ReturnModel(page: page, title: "Paiement en cours de confirmation",
                                     message: "Nous attendons la confirmation de la banque. Cette page se met à jour toute seule.",
-                                    waiting: true, paid: false, canRetry: false, invoice: nil)
+                                    waiting: true, paid: false, retry: nil, invoice: nil)
             }
             return templates.page("payment-return", model)
         }
@@ -194,9 +220,55 @@ extension PortailRoutes {
         if developmentPages { addSimulatedBankRoutes(to: router) }
     }
 
+    /// Sends the browser to the bank for an attempt: a new one is first opened at the provider (outside any
+    /// transaction); a resumed one whose form another request (a double click) is still asking for is waited
+    /// for a moment. `refused` is the page that says why the browser stays here.
+    func toBank(
+        _ attempt: AttemptRecord, new: Bool, provider: any PaymentProvider, record: CenterRecord, family: Int64, label: String,
+        context: AppRequestContext, refused: (String) async throws -> Response
+    ) async throws -> Response {
+        var attempt = attempt
+        let logger = context.logger
+        if new {
+            do {
+                let start = try await startWithProvider(provider, attempt: attempt, record: record, family: family, label: label, context: context)
+                attempt.action = start.action
+                attempt.form = start.form
+            } catch {
+                logger.error("center \(record.center.code): payment \(attempt.reference) could not start at \(provider.displayName): \(error)")
+                try await database.withCenter(record.id) { c in
+                    try await PaymentRepository.abandonStart(c, centerID: record.id, attempt: attempt.id, reason: "\(error)", logger: logger)
+                }
+                return try await refused("La banque ne répond pas pour le moment : rien n'a été débité. Réessayez dans quelques minutes.")
+            }
+        } else {
+            // Another request of the family (a double click) is asking the bank right now: its answer is a moment away.
+            let reference = attempt.reference
+            for _ in 0..<40 where attempt.action == nil && attempt.state == "created" {
+                try await Task.sleep(for: .milliseconds(250))
+                guard let again = try await database.withCenter(record.id, { c in
+                    try await PaymentRepository.attempt(c, center: record.id, reference: reference, logger: logger)
+                }) else { break }
+                attempt = again
+            }
+            guard attempt.action != nil else {
+                return try await refused("Le paiement est en cours de préparation : réessayez dans un instant.")
+            }
+        }
+        // A provider that opened a session at its bank sends the browser there; a form goes by the page.
+        if attempt.form.isEmpty, let url = attempt.action {
+            return Response(status: .seeOther, headers: [.location: url])
+        }
+        return templates.page("payment-redirect", RedirectModel(
+            page: PageChrome(context), action: attempt.action ?? "",
+            fields: attempt.form.compactMap { $0.count == 2 ? .init(name: $0[0], value: $0[1]) : nil },
+            amount: attempt.amount.description, bank: provider.displayName
+        ))
+    }
+
     /// Asks the provider for the browser's way to its bank, and records it on the attempt.
     func startWithProvider(
-        _ provider: any PaymentProvider, attempt: AttemptRecord, record: CenterRecord, family: Int64, context: AppRequestContext
+        _ provider: any PaymentProvider, attempt: AttemptRecord, record: CenterRecord, family: Int64, label: String, context: AppRequestContext
     ) async throws -> (action: String, form: [[String]]) {
         let base = publicAddress.base(of: record.center)
         let email = try await database.withCenter(record.id) { c in
@@ -204,7 +276,7 @@ extension PortailRoutes {
         }
         let start = try await provider.start(PaymentAttempt(
             reference: attempt.reference, amountCents: attempt.amount.cents, currency: "EUR",
-            label: "Réservations – \(record.center.name)", createdAt: attempt.createdAt,
+            label: label, createdAt: attempt.createdAt,
             customerEmail: email, notificationURL: base + "/paiement/notification",
             returnURL: base + "/paiement/retour?ref=" + attempt.reference, portalURL: base
         ), services: providerServices(record, provider))

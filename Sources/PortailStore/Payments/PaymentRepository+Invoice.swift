@@ -1,0 +1,128 @@
+import Foundation
+import Logging
+import PortailDomain
+import PostgresNIO
+
+/// Why an invoice cannot be paid online.
+public enum InvoicePaymentRefusal: Error, Sendable, Equatable {
+    /// The family has no invoice of that number (a credit note, another family's, another center's).
+    case unknownInvoice
+    /// Nothing is left to pay on it (paid, or cancelled by a credit note).
+    case nothingDue
+}
+
+/// Paying an invoice left unpaid (booked at the office, paid in part at the office, a center that invoices
+/// at once): the attempt pays what the invoice lacks, less the family's credit, and its payment goes to that
+/// invoice; what it cannot settle (the invoice was paid meanwhile) is the family's credit, flagged for a refund.
+extension PaymentRepository {
+    /// First step of "Payer en ligne" on an invoice, in one short transaction: the invoice's live attempt
+    /// (two tabs, a double click), or a new one for what the invoice lacks now. The provider is asked
+    /// afterwards, as for a cart (`recordStart`, `abandonStart`).
+    public static func beginInvoice(
+        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, number: String, provider: String,
+        sessionLimit: TimeInterval, logger: Logger
+    ) async throws -> PaymentStartResult {
+        // The family's row first, as every allocation of its money: two requests for one invoice go one
+        // after the other, the second finding the first's attempt.
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(centerID) AND id = \(family) FOR UPDATE", logger: logger)
+        guard let invoice = try await LedgerQueries.invoice(c, center: centerID, family: family, number: number, logger: logger),
+              invoice.kind == "invoice" else { throw InvoicePaymentRefusal.unknownInvoice }
+        if var live = try await attempts(c, center: centerID, where: "invoice_id = $2 AND state IN ('created', 'pending') AND live_until > now()",
+                                         binds: [invoice.id], lock: true, logger: logger).first {
+            // A start interrupted before the bank answered never reached it: given up, as for a cart.
+            if live.state == "created", live.action == nil, live.createdAt < Date().addingTimeInterval(-30) {
+                try await c.run("""
+                    UPDATE payment_attempts SET state = 'cancelled', updated_at = now() WHERE center_id = \(centerID) AND id = \(live.id)
+                    """, logger: logger)
+                try await audit(centerID, "payment.start_failed", live.reference, "the start was interrupted before the bank answered", c, logger: logger)
+                live.state = "cancelled"
+            } else {
+                return .resumed(live)
+            }
+        }
+        guard let open = try await OfficePayments.openInvoices(c, center: centerID, family: family, logger: logger)
+            .first(where: { $0.id == invoice.id }) else { throw InvoicePaymentRefusal.nothingDue }
+        // The family's credit (money not allocated yet) is used first, as for a cart.
+        let credit = try await LedgerRepository.availableCredit(c, center: centerID, family: family, logger: logger).reduce(0) { $0 + $1.left.cents }
+        if credit >= open.lacks.cents {
+            let used = try await LedgerRepository.useCredit(upTo: open.lacks, invoice: open.id, center: centerID, family: family, c, logger: logger)
+            try await audit(centerID, "payment.credit_used", number, "invoice settled with the family's credit (\(used))", c, logger: logger)
+            return .paidWithCredit(invoice: number, amount: used)
+        }
+        let count = try await c.first("""
+            SELECT count(*)::int FROM payment_attempts WHERE center_id = \(centerID) AND invoice_id = \(invoice.id)
+            """, (Int.self), logger: logger) ?? 0
+        // "OPI-F12-1": the F keeps an invoice's attempts apart from a cart's ("OPI-12-1").
+        let reference = "\(center.invoicePrefix)-F\(invoice.id)-\(count + 1)"
+        let amount = open.lacks.cents - credit
+        guard let (id, createdAt) = try await c.first("""
+            INSERT INTO payment_attempts (center_id, reference, invoice_id, family_id, provider, amount_cents, currency, state,
+                                          credit_cents, live_until)
+            VALUES (\(centerID), \(reference), \(invoice.id), \(family), \(provider), \(amount), 'EUR', 'created',
+                    \(credit), now() + make_interval(secs => \(sessionLimit)))
+            RETURNING id, created_at
+            """, (Int64, Date).self, logger: logger) else { throw InvoicePaymentRefusal.nothingDue }
+        return .new(AttemptRecord(id: id, reference: reference, cartID: nil, invoiceID: invoice.id, familyID: family,
+                                  amount: Money(cents: amount), state: "created", flag: nil, action: nil, form: [],
+                                  createdAt: createdAt, providerReference: nil))
+    }
+
+    /// The paid path of an invoice's attempt: the credit it counted, then the payment, go to the invoice up
+    /// to what it lacks now; the rest (the invoice was paid or cancelled meanwhile) is the family's credit,
+    /// flagged for a refund.
+    static func fulfilInvoice(
+        _ attempt: AttemptRecord, invoice invoiceID: Int64, _ n: NotificationInput, center: Center, centerID: Int64,
+        _ c: PostgresConnection, logger: Logger
+    ) async throws -> String {
+        try await c.run("""
+            UPDATE payment_attempts SET state = 'paid', paid_at = now(), updated_at = now()
+            WHERE center_id = \(centerID) AND id = \(attempt.id)
+            """, logger: logger)
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID) FOR UPDATE", logger: logger)
+        let (number, lacks) = try await c.first("""
+            SELECT i.number, (i.total_cents
+                   - coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note'), 0)
+                   - coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0))::bigint
+            FROM invoices i WHERE i.center_id = \(centerID) AND i.id = \(invoiceID)
+            """, (String, Int).self, logger: logger) ?? ("?", 0)
+        var due = Money(cents: max(0, lacks))
+        // The credit counted at the start, before this payment exists (so that it cannot take from it).
+        let counted = try await c.first("""
+            SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
+            """, (Int.self), logger: logger) ?? 0
+        if counted > 0, due.cents > 0 {
+            let used = try await LedgerRepository.useCredit(upTo: Money(cents: min(counted, due.cents)), invoice: invoiceID, center: centerID,
+                                                            family: attempt.familyID, c, logger: logger)
+            due = due - used
+        }
+        let received = max(attempt.amount, Money(cents: n.amountCents ?? attempt.amount.cents))
+        let payment = try await LedgerRepository.recordPayment(
+            center: center, centerID: centerID, family: attempt.familyID, amount: received, method: "online",
+            provider: n.providerName, label: "Paiement n° \(n.providerTransaction) (par \(n.providerName))",
+            attempt: attempt.id, providerTransaction: n.providerTransaction, c, logger: logger
+        )
+        let allocated = min(due, received)
+        try await LedgerRepository.allocate(payment: payment.id, invoice: invoiceID, amount: allocated, center: centerID, c, logger: logger)
+        let credit = received - allocated
+        let stillDue = due - allocated
+        if credit > .zero {
+            try await c.run("UPDATE payment_attempts SET flag = 'refund_due' WHERE center_id = \(centerID) AND id = \(attempt.id)", logger: logger)
+            try await audit(centerID, "payment.credit", attempt.reference,
+                            "\(credit) of the payment found invoice \(number) already settled and is the family's credit", c, logger: logger)
+        }
+        try await audit(centerID, "payment.paid", attempt.reference,
+                        "\(received) paid by \(n.providerName) for invoice \(number); \(allocated) allocated", c, logger: logger)
+        if let email = try await c.first("""
+            SELECT email FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID)
+            """, (String.self), logger: logger) {
+            let outcome = credit > .zero
+                ? "La facture n° \(number) était déjà réglée en partie ou en totalité : \(credit) est porté au crédit de votre compte famille ; "
+                    + "l'accueil de loisirs vous contactera pour le rembourser."
+                : stillDue > .zero ? "Il reste \(stillDue) à régler sur la facture n° \(number)."
+                : "La facture n° \(number) est réglée."
+            try await Outbox.enqueue(c, center: centerID, to: email, subject: "\(center.name) – paiement reçu",
+                                     body: "Bonjour,\n\nVotre paiement de \(received) est reçu. \(outcome)\n\n\(center.coordinates.name)", logger: logger)
+        }
+        return credit > .zero ? "paid, \(credit) kept as credit (invoice \(number) settled meanwhile)" : "paid invoice \(number)"
+    }
+}
