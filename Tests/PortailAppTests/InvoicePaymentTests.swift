@@ -1,5 +1,6 @@
 import Foundation
 import HummingbirdTesting
+import PaymentKit
 import PortailTestSupport
 import Testing
 @testable import PortailApp
@@ -124,7 +125,7 @@ import Testing
             let invoiceID = try await count(fixture, "SELECT id::int FROM invoices WHERE number = '\(number)'")
             #expect(try await count(fixture, "SELECT sum(amount_cents)::int FROM allocations WHERE invoice_id = \(invoiceID)") == 1000)
             let back = try await parent.get("/petit/paiement/retour?ref=\(second["vads_order_id"]!)")
-            #expect(back.text.contains("déjà réglée entre-temps"))
+            #expect(back.text.contains("une partie n'était plus due"))
             let ledger = try await parent.get("/petit/factures")
             #expect(ledger.text.contains("Avoir disponible : 10,00 €") || ledger.text.contains("10,00 € d'avoir disponible"))
         }
@@ -170,6 +171,72 @@ import Testing
             let refused = try await parent.post("/petit/factures/\(number)/paiement", [])
             #expect(refused.status == .ok && refused.text.contains("ne propose pas le paiement en ligne"))
             #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts") == 0)
+        }
+    }
+
+    /// A bank that can be switched off: SystemPay's form, or a failure to start as when its server is down.
+    final class BankSwitch: @unchecked Sendable {
+        private let lock = NSLock()
+        private var isDown = false
+        var down: Bool {
+            get { lock.withLock { isDown } }
+            set { lock.withLock { isDown = newValue } }
+        }
+    }
+
+    struct SwitchedBank: PaymentProvider {
+        let inner: any PaymentProvider
+        let bank: BankSwitch
+        var displayName: String { inner.displayName }
+        var sessionLimit: TimeInterval { inner.sessionLimit }
+        func start(_ attempt: PaymentAttempt, services: ProviderServices) async throws -> PaymentStart {
+            if bank.down { throw ProviderCallFailed("the bank does not answer") }
+            return try await inner.start(attempt, services: services)
+        }
+        func verify(_ notification: IncomingNotification, services: ProviderServices) async throws -> VerifiedNotification {
+            try await inner.verify(notification, services: services)
+        }
+        func acknowledgement(_ outcome: NotificationOutcome) -> (status: Int, body: String) { inner.acknowledgement(outcome) }
+    }
+
+    @Test func aBankDownThenAnAmountThatChangedStartAFreshOrderAndAnOldOneStaysTheFamilysMoney() async throws {
+        let bank = BankSwitch()
+        try await withPortal(payment: systemPayBlock, provider: { center in systemPayProviders(center).map { SwitchedBank(inner: $0, bank: bank) } }) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let number = try await bookAtOffice(client, fixture, admin, days: [0, 1])
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            _ = try await parent.get("/petit/factures/\(number)")
+
+            // The bank does not answer: said so on the invoice's page, the order given up, nothing held.
+            bank.down = true
+            let down = try await parent.post("/petit/factures/\(number)/paiement", [])
+            #expect(down.status == .ok && down.text.contains("La banque ne répond pas") && down.text.contains("Payer 20,00 € en ligne"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE state = 'cancelled'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'payment.start_failed'") == 1)
+            bank.down = false
+            let old = bankForm(try await parent.post("/petit/factures/\(number)/paiement", []))
+            #expect(old["vads_amount"] == "2000" && old["vads_order_id"]?.hasSuffix("-2") == true)
+
+            // A cheque at the office meanwhile: the next click does not resume the 20,00 € order but asks for 15,00 €.
+            try await cheque(client, admin, cents: 500, to: number, key: "cheque-3")
+            let fresh = bankForm(try await parent.post("/petit/factures/\(number)/paiement", []))
+            #expect(fresh["vads_amount"] == "1500" && fresh["vads_order_id"]?.hasSuffix("-3") == true)
+            // The old form is paid at the bank after all: 15,00 € settle the invoice, 5,00 € are the family's credit.
+            #expect(try await notify(client, bankNotification(old)) == .ok)
+            let invoiceID = try await count(fixture, "SELECT id::int FROM invoices WHERE number = '\(number)'")
+            #expect(try await count(fixture, "SELECT sum(amount_cents)::int FROM allocations WHERE invoice_id = \(invoiceID)") == 2000)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE flag = 'refund_due'") == 1)
+            let back = try await parent.get("/petit/paiement/retour?ref=\(old["vads_order_id"]!)")
+            #expect(back.text.contains("une partie n'était plus due"))
+            // Nothing is due: the live 15,00 € order is given up rather than sent to the bank.
+            let settled = try await parent.post("/petit/factures/\(number)/paiement", [])
+            #expect(settled.text.contains("déjà réglée"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM payment_attempts WHERE state IN ('created', 'pending')") == 0)
+
+            // "Réglée par l'avoir" is said of a settled invoice only, whatever the address says.
+            let unpaid = try await bookAtOffice(client, fixture, admin, days: [3])
+            #expect(!(try await parent.get("/petit/factures/\(unpaid)?reglee=avoir")).text.contains("Votre avoir a réglé"))
         }
     }
 }

@@ -7,8 +7,6 @@ import PostgresNIO
 public enum InvoicePaymentRefusal: Error, Sendable, Equatable {
     /// The family has no invoice of that number (a credit note, another family's, another center's).
     case unknownInvoice
-    /// Nothing is left to pay on it (paid, or cancelled by a credit note).
-    case nothingDue
 }
 
 /// Paying an invoice left unpaid (booked at the office, paid in part at the office, a center that invoices
@@ -17,31 +15,43 @@ public enum InvoicePaymentRefusal: Error, Sendable, Equatable {
 extension PaymentRepository {
     /// First step of "Payer en ligne" on an invoice, in one short transaction: the invoice's live attempt
     /// (two tabs, a double click), or a new one for what the invoice lacks now. The provider is asked
-    /// afterwards, as for a cart (`recordStart`, `abandonStart`).
+    /// afterwards, as for a cart (`recordStart`, `abandonStart`). Nil: nothing is left to pay on it (paid,
+    /// or cancelled by a credit note), and an order of it still open at the bank is given up.
     public static func beginInvoice(
         _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, number: String, provider: String,
         sessionLimit: TimeInterval, logger: Logger
-    ) async throws -> PaymentStartResult {
+    ) async throws -> PaymentStartResult? {
         // The family's row first, as every allocation of its money: two requests for one invoice go one
         // after the other, the second finding the first's attempt.
         try await c.run("SELECT 1 FROM families WHERE center_id = \(centerID) AND id = \(family) FOR UPDATE", logger: logger)
         guard let invoice = try await LedgerQueries.invoice(c, center: centerID, family: family, number: number, logger: logger),
               invoice.kind == "invoice" else { throw InvoicePaymentRefusal.unknownInvoice }
-        if var live = try await attempts(c, center: centerID, where: "invoice_id = $2 AND state IN ('created', 'pending') AND live_until > now()",
-                                         binds: [invoice.id], lock: true, logger: logger).first {
-            // A start interrupted before the bank answered never reached it: given up, as for a cart.
-            if live.state == "created", live.action == nil, live.createdAt < Date().addingTimeInterval(-30) {
-                try await c.run("""
-                    UPDATE payment_attempts SET state = 'cancelled', updated_at = now() WHERE center_id = \(centerID) AND id = \(live.id)
-                    """, logger: logger)
-                try await audit(centerID, "payment.start_failed", live.reference, "the start was interrupted before the bank answered", c, logger: logger)
-                live.state = "cancelled"
+        let open = try await OfficePayments.openInvoices(c, center: centerID, family: family, logger: logger).first { $0.id == invoice.id }
+        if let live = try await attempts(c, center: centerID, where: "invoice_id = $2 AND state IN ('created', 'pending') AND live_until > now()",
+                                         binds: [invoice.id], lock: false, logger: logger).first {
+            let counted = try await c.first("""
+                SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(live.id)
+                """, (Int.self), logger: logger) ?? 0
+            // Still what the invoice lacks (no cheque, credit note or other payment since): the same order at
+            // the bank, resumed. A start interrupted before the bank answered, or an amount that no longer
+            // fits, is given up (a late payment of it is still the family's money: see fulfilInvoice).
+            let fits = open.map { $0.lacks.cents == live.amount.cents + counted } ?? false
+            let given = try await c.first("""
+                UPDATE payment_attempts SET state = 'cancelled', updated_at = now()
+                WHERE center_id = \(centerID) AND id = \(live.id) AND state = 'created'
+                  AND (NOT \(fits) OR (action IS NULL AND created_at < now() - interval '30 seconds'))
+                RETURNING 1
+                """, (Int.self), logger: logger) != nil
+            if given {
+                try await audit(centerID, "payment.start_failed", live.reference,
+                                fits ? "the start was interrupted before the bank answered"
+                                     : "given up: the invoice lacks \(open?.lacks ?? .zero) now, not \(Money(cents: live.amount.cents + counted))",
+                                c, logger: logger)
             } else {
                 return .resumed(live)
             }
         }
-        guard let open = try await OfficePayments.openInvoices(c, center: centerID, family: family, logger: logger)
-            .first(where: { $0.id == invoice.id }) else { throw InvoicePaymentRefusal.nothingDue }
+        guard let open else { return nil }
         // The family's credit (money not allocated yet) is used first, as for a cart.
         let credit = try await LedgerRepository.availableCredit(c, center: centerID, family: family, logger: logger).reduce(0) { $0 + $1.left.cents }
         if credit >= open.lacks.cents {
@@ -61,7 +71,7 @@ extension PaymentRepository {
             VALUES (\(centerID), \(reference), \(invoice.id), \(family), \(provider), \(amount), 'EUR', 'created',
                     \(credit), now() + make_interval(secs => \(sessionLimit)))
             RETURNING id, created_at
-            """, (Int64, Date).self, logger: logger) else { throw InvoicePaymentRefusal.nothingDue }
+            """, (Int64, Date).self, logger: logger) else { return nil }
         return .new(AttemptRecord(id: id, reference: reference, cartID: nil, invoiceID: invoice.id, familyID: family,
                                   amount: Money(cents: amount), state: "created", flag: nil, action: nil, form: [],
                                   createdAt: createdAt, providerReference: nil))
@@ -91,11 +101,24 @@ extension PaymentRepository {
             SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
             """, (Int.self), logger: logger) ?? 0
         if counted > 0, due.cents > 0 {
-            let used = try await LedgerRepository.useCredit(upTo: Money(cents: min(counted, due.cents)), invoice: invoiceID, center: centerID,
+            let wanted = Money(cents: min(counted, due.cents))
+            let used = try await LedgerRepository.useCredit(upTo: wanted, invoice: invoiceID, center: centerID,
                                                             family: attempt.familyID, c, logger: logger)
             due = due - used
+            if used < wanted {
+                // The credit counted at the start is gone (the attempt outlived its session and the credit was
+                // spent or refunded meanwhile): the invoice stays short, a person looks at it.
+                try await c.run("UPDATE payment_attempts SET flag = coalesce(flag, 'review') WHERE center_id = \(centerID) AND id = \(attempt.id)",
+                                logger: logger)
+                try await audit(centerID, "payment.credit_short", attempt.reference,
+                                "\(wanted) of credit counted at the start, \(used) left: invoice \(number) is \(wanted - used) short", c, logger: logger)
+            }
         }
         let received = max(attempt.amount, Money(cents: n.amountCents ?? attempt.amount.cents))
+        if received > attempt.amount {
+            try await audit(centerID, "payment.amount_mismatch", attempt.reference,
+                            "\(received) received for an attempt of \(attempt.amount): the excess is the family's credit", c, logger: logger)
+        }
         let payment = try await LedgerRepository.recordPayment(
             center: center, centerID: centerID, family: attempt.familyID, amount: received, method: "online",
             provider: n.providerName, label: "Paiement n° \(n.providerTransaction) (par \(n.providerName))",
@@ -108,7 +131,7 @@ extension PaymentRepository {
         if credit > .zero {
             try await c.run("UPDATE payment_attempts SET flag = 'refund_due' WHERE center_id = \(centerID) AND id = \(attempt.id)", logger: logger)
             try await audit(centerID, "payment.credit", attempt.reference,
-                            "\(credit) of the payment found invoice \(number) already settled and is the family's credit", c, logger: logger)
+                            "\(credit) of the payment was not due on invoice \(number) any more and is the family's credit", c, logger: logger)
         }
         try await audit(centerID, "payment.paid", attempt.reference,
                         "\(received) paid by \(n.providerName) for invoice \(number); \(allocated) allocated", c, logger: logger)
@@ -116,8 +139,8 @@ extension PaymentRepository {
             SELECT email FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID)
             """, (String.self), logger: logger) {
             let outcome = credit > .zero
-                ? "La facture n° \(number) était déjà réglée en partie ou en totalité : \(credit) est porté au crédit de votre compte famille ; "
-                    + "l'accueil de loisirs vous contactera pour le rembourser."
+                ? "\(credit) n'était plus dû sur la facture n° \(number) (réglée entre-temps, ou montant débité plus élevé que demandé) : "
+                    + "cette somme est portée au crédit de votre compte famille ; l'accueil de loisirs vous contactera pour la rembourser."
                 : stillDue > .zero ? "Il reste \(stillDue) à régler sur la facture n° \(number)."
                 : "La facture n° \(number) est réglée."
             try await Outbox.enqueue(c, center: centerID, to: email, subject: "\(center.name) – paiement reçu",

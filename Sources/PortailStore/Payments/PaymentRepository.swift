@@ -140,7 +140,7 @@ public enum PaymentRepository {
             UPDATE payment_attempts SET state = 'cancelled', updated_at = now()
             WHERE center_id = \(centerID) AND id = \(attempt) AND state = 'created' AND action IS NULL
             RETURNING reference, cart_id
-            """, (String, Int64).self, logger: logger) else { return }
+            """, (String, Int64?).self, logger: logger) else { return }
         try await reopenCart(c, center: centerID, cart: cart, logger: logger)
         try await audit(centerID, "payment.start_failed", reference, reason, c, logger: logger)
     }

@@ -155,7 +155,8 @@ extension PortailRoutes {
             lines: invoice.lines.map { .init(designation: $0.designation, quantity: $0.quantity, unitPrice: $0.unitPrice.description, amount: $0.amount.description) },
             total: invoice.total.description, paid: invoice.paid.description, remaining: invoice.remaining.description, status: invoice.status,
             pdf: "\(context.basePath)/factures/\(invoice.number).pdf",
-            notice: success ? nil : notice, success: success ? notice : nil,
+            // "Votre avoir a réglé cette facture" only when it is settled (the address can be typed on any invoice).
+            notice: success ? nil : notice, success: success && invoice.remaining.cents == 0 ? notice : nil,
             pay: payable ? .init(
                 action: "\(context.basePath)/factures/\(invoice.number)/paiement",
                 label: credit.cents >= invoice.remaining.cents ? "Régler \(invoice.remaining) avec mon avoir" : "Payer \(invoice.remaining - min(credit, invoice.remaining)) en ligne",

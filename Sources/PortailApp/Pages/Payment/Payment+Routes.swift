@@ -86,15 +86,16 @@ extension PortailRoutes {
                 return try await invoicePage(context, number: number, notice: "Ce centre ne propose pas le paiement en ligne : réglez cette facture à l'accueil de loisirs.")
             }
             let logger = context.logger
-            let started: PaymentStartResult
+            let begun: PaymentStartResult?
             do {
-                started = try await database.withCenter(record.id) { c in
+                begun = try await database.withCenter(record.id) { c in
                     try await PaymentRepository.beginInvoice(c, center: record.center, centerID: record.id, family: family, number: number,
                                                              provider: provider.displayName, sessionLimit: provider.sessionLimit, logger: logger)
                 }
             } catch InvoicePaymentRefusal.unknownInvoice {
                 return Pages.notFound()
-            } catch InvoicePaymentRefusal.nothingDue {
+            }
+            guard let started = begun else {
                 return try await invoicePage(context, number: number, notice: "Cette facture est déjà réglée : il n'y a rien à payer.")
             }
             let refused = { (notice: String) in try await invoicePage(context, number: number, notice: notice) }
@@ -164,13 +165,18 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             let reference = request.uri.queryParameters["ref"].map(String.init) ?? ""
-            let found = try await database.withCenter(record.id) { c -> (AttemptRecord, Date?, String?, Bool)? in
+            let found = try await database.withCenter(record.id) { c -> (AttemptRecord, Date?, String?, Bool, Money)? in
                 guard let attempt = try await PaymentRepository.attempt(c, center: record.id, reference: reference, logger: context.logger),
                       attempt.familyID == family else { return nil }
                 let details = try await PaymentRepository.returnDetails(c, center: record.id, attempt: attempt, logger: context.logger)
-                return (attempt, details.holdUntil, details.invoice, details.bankPending)
+                // What an invoice paid online still lacks (the credit counted at the start may have gone meanwhile).
+                var lacks = Money.zero
+                if attempt.invoiceID != nil, let number = details.invoice {
+                    lacks = try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: context.logger)?.remaining ?? .zero
+                }
+                return (attempt, details.holdUntil, details.invoice, details.bankPending, lacks)
             }
-            guard let (attempt, holdUntil, invoice, bankPending) = found else { return Pages.notFound() }
+            guard let (attempt, holdUntil, invoice, bankPending, lacks) = found else { return Pages.notFound() }
             let zone = record.center.zone
             // What a failed payment leaves: an invoice still to pay, or the places held until when (or let go).
             let forInvoice = attempt.invoiceID != nil
@@ -188,10 +194,12 @@ extension PortailRoutes {
                 let message = switch (forInvoice, attempt.flag == "refund_due") {
                 case (false, true): "Votre paiement de \(attempt.amount) est reçu, mais des places ont été prises pendant qu'il arrivait : le montant non utilisé est porté au crédit de votre compte."
                 case (false, false): "Votre paiement de \(attempt.amount) est enregistré : vos réservations sont confirmées."
-                case (true, true): "Votre paiement de \(attempt.amount) est reçu, mais la facture était déjà réglée entre-temps : le montant non utilisé est porté au crédit de votre compte."
+                case (true, true): "Votre paiement est reçu, mais une partie n'était plus due (facture réglée entre-temps, ou montant débité plus élevé que demandé) : elle est portée au crédit de votre compte."
+                case (true, false) where lacks > .zero: "Votre paiement de \(attempt.amount) est enregistré : il reste \(lacks) à régler sur la facture n° \(invoice ?? "")."
                 case (true, false): "Votre paiement de \(attempt.amount) est enregistré : la facture n° \(invoice ?? "") est réglée."
                 }
-                model = ReturnModel(page: page, title: "Paiement accepté", message: message, waiting: false, paid: true, retry: nil, invoice: invoice)
+                model = ReturnModel(page: page, title: "Paiement accepté", message: message, waiting: false, paid: true,
+                                    retry: forInvoice && lacks > .zero ? retry : nil, invoice: invoice)
             case "expired" where bankPending:
                 // The bank said the payment was on its way (a transfer, a SEPA debit) and never said more before
                 // the attempt's time ran out: nothing is known to be debited, nor known not to be.
