@@ -4,6 +4,7 @@ import PaymentKit
 import PortailTestSupport
 import Testing
 @testable import PortailApp
+@testable import PortailStore
 
 /// Paying online what is due on an invoice (booked at the office, paid in part at the office), from
 /// "Mes factures": through the real SystemPay adapter and its signed notifications.
@@ -237,6 +238,24 @@ import Testing
             // "Réglée par l'avoir" is said of a settled invoice only, whatever the address says.
             let unpaid = try await bookAtOffice(client, fixture, admin, days: [3])
             #expect(!(try await parent.get("/petit/factures/\(unpaid)?reglee=avoir")).text.contains("Votre avoir a réglé"))
+
+            // The balances export (one statement for the whole center) says what each family's own totals say:
+            // here with credit, a partly paid invoice and a flagged payment.
+            let logger = fixture.database.logger
+            let (balances, each) = try await fixture.database.withCenter(fixture.petit.id) { c in
+                let all = try await LedgerQueries.balances(c, center: fixture.petit.id, logger: logger)
+                var each: [String: LedgerTotals] = [:]
+                for family in try await AccountRepository.families(c, center: fixture.petit.id, logger: logger) {
+                    each[family.email] = try await LedgerQueries.totals(c, center: fixture.petit.id, family: family.id, logger: logger)
+                }
+                return (all, each)
+            }
+            #expect(balances.count == each.count && balances.count >= 2)
+            let describe = { (t: LedgerTotals) in "\(t.invoiced) \(t.invoiceCount) \(t.paid) \(t.paymentCount) \(t.due) \(t.unsettledCount) \(t.allocated)" }
+            for row in balances {
+                #expect(describe(row.totals) == each[row.email].map(describe), "\(row.email)")
+            }
+            #expect(balances.first { $0.email == "parent@example.org" }.map { $0.totals.paid.cents - $0.totals.allocated.cents } == 0)
         }
     }
 }

@@ -257,10 +257,41 @@ extension LedgerQueries {
 
     /// Each family's balance: invoiced (less credit notes), paid, still due, credit available.
     public static func balances(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [(family: String, email: String, totals: LedgerTotals)] {
-        var result: [(family: String, email: String, totals: LedgerTotals)] = []
-        for family in try await AccountRepository.families(c, center: center, logger: logger) {
-            result.append((family.name, family.email, try await totals(c, center: center, family: family.id, logger: logger)))
+        // Every family's totals in one statement (the same sums as `Totals`, grouped by family): a center of
+        // 100,000 families answers in a second, where a statement per family took minutes.
+        try await c.all("""
+            WITH credited AS (
+                SELECT credit_of, sum(total_cents) AS s FROM invoices WHERE center_id = \(center) AND kind = 'credit_note' GROUP BY credit_of
+            ), allocated_to AS (
+                SELECT invoice_id, sum(amount_cents) AS s FROM allocations WHERE center_id = \(center) GROUP BY invoice_id
+            ), allocated_from AS (
+                SELECT payment_id, sum(amount_cents) AS s FROM allocations WHERE center_id = \(center) GROUP BY payment_id
+            ), inv AS (
+                SELECT i.family_id, sum(i.total_cents - coalesce(cn.s, 0)) AS invoiced, count(*) AS invoices,
+                       sum(greatest(i.total_cents - coalesce(cn.s, 0) - coalesce(a.s, 0), 0)) AS due,
+                       count(*) FILTER (WHERE i.total_cents - coalesce(cn.s, 0) - coalesce(a.s, 0) > 0) AS unsettled
+                FROM invoices i
+                LEFT JOIN credited cn ON cn.credit_of = i.id
+                LEFT JOIN allocated_to a ON a.invoice_id = i.id
+                WHERE i.center_id = \(center) AND i.kind = 'invoice'
+                GROUP BY i.family_id
+            ), pay AS (
+                SELECT p.family_id, sum(p.amount_cents) AS paid, count(*) AS payments, sum(coalesce(a.s, 0)) AS allocated
+                FROM payments p LEFT JOIN allocated_from a ON a.payment_id = p.id
+                WHERE p.center_id = \(center)
+                GROUP BY p.family_id
+            )
+            SELECT f.name, f.email, coalesce(inv.invoiced, 0)::bigint, coalesce(inv.invoices, 0)::int, coalesce(inv.due, 0)::bigint,
+                   coalesce(inv.unsettled, 0)::int, coalesce(pay.paid, 0)::bigint, coalesce(pay.payments, 0)::int, coalesce(pay.allocated, 0)::bigint
+            FROM families f
+            LEFT JOIN inv ON inv.family_id = f.id
+            LEFT JOIN pay ON pay.family_id = f.id
+            WHERE f.center_id = \(center)
+            ORDER BY f.name, f.id
+            """, (String, String, Int, Int, Int, Int, Int, Int, Int).self, logger: logger).map {
+            (family: $0.0, email: $0.1, totals: LedgerTotals(invoiced: Money(cents: $0.2), invoiceCount: $0.3, paid: Money(cents: $0.6),
+                                                           paymentCount: $0.7, due: Money(cents: $0.4), unsettledCount: $0.5,
+                                                           allocated: Money(cents: $0.8)))
         }
-        return result
     }
 }
