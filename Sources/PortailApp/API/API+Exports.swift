@@ -2,17 +2,45 @@ import Foundation
 import Hummingbird
 import PortailDomain
 import PortailStore
+import PostgresNIO
 
 /// CSV exports for the office: ";"-separated, UTF-8 with a byte order mark so that spreadsheets read
 /// the accents, amounts with a decimal comma.
 extension PortailRoutes {
-    static func csv(_ rows: [[String]], filename: String) -> Response {
-        func field(_ text: String) -> String {
+    /// One line of a CSV file as spreadsheets in France read it: `;` between fields, quoted when needed.
+    static func csvLine(_ row: [String]) -> String {
+        row.map { text in
             text.contains(where: { ";\"\n\r".contains($0) }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-        }
-        let text = "\u{FEFF}" + rows.map { $0.map(field).joined(separator: ";") }.joined(separator: "\r\n") + "\r\n"
-        return Response(status: .ok, headers: [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\""],
-                        body: .init(byteBuffer: ByteBuffer(string: text)))
+        }.joined(separator: ";") + "\r\n"
+    }
+
+    static func csvHeaders(_ filename: String) -> HTTPFields {
+        [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\""]
+    }
+
+    static func csv(_ rows: [[String]], filename: String) -> Response {
+        Response(status: .ok, headers: csvHeaders(filename), body: .init(byteBuffer: ByteBuffer(string: "\u{FEFF}" + rows.map(csvLine).joined())))
+    }
+
+    /// A CSV file sent as its rows come from the database, in one transaction of the center: the first bytes
+    /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB).
+    func csvStream(filename: String, center: Int64, header: [String],
+                   rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) -> Response {
+        let database = database
+        return Response(status: .ok, headers: Self.csvHeaders(filename), body: ResponseBody { writer in
+            var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
+            try await database.withCenter(center) { c in
+                try await rows(c) { row in
+                    buffer.writeString(Self.csvLine(row))
+                    if buffer.readableBytes >= 1 << 16 {
+                        try await writer.write(buffer)
+                        buffer.clear()
+                    }
+                }
+            }
+            try await writer.write(buffer)
+            try await writer.finish(nil)
+        })
     }
 
     static func euros(_ money: Money) -> String { money.decimalString.replacingOccurrences(of: ".", with: ",") }
@@ -25,16 +53,31 @@ extension PortailRoutes {
                            $0.state == "confirmed" ? "confirmée" : "en attente de paiement"] }
     }
 
-    static func ledgerRows(_ entries: [(date: Date, kind: String, number: String, family: String, amount: Money, label: String)], zone: TimeZone) -> [[String]] {
-        let kinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
-        return [["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]]
-            + entries.map { [LocalDate($0.date, in: zone).french, kinds[$0.kind] ?? $0.kind, $0.number, $0.family, Self.euros($0.amount), $0.label] }
+    static let ledgerHeader = ["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]
+    static let ledgerKinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
+
+    static func ledgerRow(_ entry: LedgerQueries.MonthEntry, zone: TimeZone) -> [String] {
+        [LocalDate(entry.date, in: zone).french, ledgerKinds[entry.kind] ?? entry.kind, entry.number, entry.family, Self.euros(entry.amount), entry.label]
     }
 
-    static func balanceRows(_ balances: [(family: String, email: String, totals: LedgerTotals)]) -> [[String]] {
-        [["Famille", "E-mail", "Facturé", "Payé", "Restant dû", "Avoir disponible"]]
-            + balances.map { [$0.family, $0.email, Self.euros($0.totals.invoiced), Self.euros($0.totals.paid), Self.euros($0.totals.due),
-                              Self.euros($0.totals.paid - $0.totals.allocated)] }
+    /// The month's accounts of a center (invoices, credit notes, refunds, payments), streamed.
+    func ledgerExport(_ record: CenterRecord, year: Int, month: Int, filename: String) -> Response {
+        let (center, zone, logger) = (record.id, record.center.zone, database.logger)
+        return csvStream(filename: filename, center: center, header: Self.ledgerHeader) { c, emit in
+            try await LedgerQueries.month(c, center: center, year: year, month: month, logger: logger) { try await emit(Self.ledgerRow($0, zone: zone)) }
+        }
+    }
+
+    /// Every family's balance at a center, streamed.
+    func balancesExport(_ record: CenterRecord) -> Response {
+        let (center, logger) = (record.id, database.logger)
+        return csvStream(filename: "soldes-\(record.center.code).csv", center: center,
+                         header: ["Famille", "E-mail", "Facturé", "Payé", "Restant dû", "Avoir disponible"]) { c, emit in
+            try await LedgerQueries.balances(c, center: center, logger: logger) {
+                try await emit([$0.family, $0.email, Self.euros($0.totals.invoiced), Self.euros($0.totals.paid), Self.euros($0.totals.due),
+                                Self.euros($0.totals.paid - $0.totals.allocated)])
+            }
+        }
     }
 
     func addExportRoutes(to router: Router<AppRequestContext>) {
@@ -59,20 +102,14 @@ extension PortailRoutes {
                 guard parts.count == 2, (2000...2100).contains(parts[0]), (1...12).contains(parts[1]) else {
                     throw APIProblem(status: .unprocessableContent, title: "Missing month", detail: "Give the month as ?month=YYYY-MM.")
                 }
-                let entries = try await database.withCenter(record.id) { c in
-                    try await LedgerQueries.month(c, center: record.id, year: parts[0], month: parts[1], logger: database.logger)
-                }
-                return Self.csv(Self.ledgerRows(entries, zone: record.center.zone), filename: "factures-paiements-\(record.center.code)-\(text).csv")
+                return ledgerExport(record, year: parts[0], month: parts[1], filename: "factures-paiements-\(record.center.code)-\(text).csv")
             }
         }
 
         router.get("/api/centers/:code/exports/balances.csv") { request, context in
             try await API.handle(request, database) { staff in
                 let (record, _) = try await accessibleCenter(context, staff)
-                let balances = try await database.withCenter(record.id) { c in
-                    try await LedgerQueries.balances(c, center: record.id, logger: database.logger)
-                }
-                return Self.csv(Self.balanceRows(balances), filename: "soldes-\(record.center.code).csv")
+                return balancesExport(record)
             }
         }
     }

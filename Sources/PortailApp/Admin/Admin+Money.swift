@@ -145,19 +145,13 @@ extension PortailRoutes {
             guard text.count == 7, parts.count == 2, (2000...2100).contains(parts[0]), (1...12).contains(parts[1]) else {
                 return adminProblem("Mois inconnu", "Choisissez le mois dans la page des exports.", status: .badRequest)
             }
-            let entries = try await database.withCenter(record.id) { c in
-                try await LedgerQueries.month(c, center: record.id, year: parts[0], month: parts[1], logger: context.logger)
-            }
-            return Self.csv(Self.ledgerRows(entries, zone: record.center.zone),
-                            filename: "factures-paiements-\(record.center.code)-\(parts[0])-\(Digits.pad(parts[1], 2)).csv")
+            return ledgerExport(record, year: parts[0], month: parts[1],
+                                filename: "factures-paiements-\(record.center.code)-\(parts[0])-\(Digits.pad(parts[1], 2)).csv")
         })
 
         router.get("/admin/centres/:code/exports/soldes.csv", use: admin { admin, context, _ in
             let (_, record, _) = try await staffCenter(admin, context: context)
-            let balances = try await database.withCenter(record.id) { c in
-                try await LedgerQueries.balances(c, center: record.id, logger: context.logger)
-            }
-            return Self.csv(Self.balanceRows(balances), filename: "soldes-\(record.center.code).csv")
+            return balancesExport(record)
         })
     }
 

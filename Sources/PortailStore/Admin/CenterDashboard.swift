@@ -95,20 +95,14 @@ public struct CenterDashboard: Sendable {
                       AND NOT EXISTS (SELECT 1 FROM unmatched_payment_resolutions r
                                       WHERE r.center_id = n.center_id AND r.attempt_reference = n.attempt_reference))::int
             """, (Int, Int).self, logger: logger) ?? (0, 0)
+        // What the database keeps of the invoices still open (open_invoices): the oldest twenty, and all counted.
         let unpaidRows = try await c.all("""
-            WITH open AS (
-                SELECT i.number, f.name, i.issued_at,
-                       i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) AS due
-                FROM invoices i
-                JOIN families f ON f.center_id = i.center_id AND f.id = i.family_id
-                LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
-                                   WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
-                LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
-                                   WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
-                WHERE i.center_id = \(center) AND i.kind = 'invoice'
-            )
-            SELECT number, name, issued_at, due::bigint, count(*) OVER ()::int, (sum(due) OVER ())::bigint
-            FROM open WHERE due > 0 ORDER BY issued_at, number LIMIT 20
+            SELECT i.number, f.name, o.issued_at, o.due_cents, t.n, t.total
+            FROM (SELECT count(*)::int AS n, coalesce(sum(due_cents), 0)::bigint AS total FROM open_invoices WHERE center_id = \(center)) t
+            CROSS JOIN LATERAL (SELECT * FROM open_invoices WHERE center_id = \(center) ORDER BY issued_at, invoice_id LIMIT 20) o
+            JOIN invoices i ON i.center_id = o.center_id AND i.id = o.invoice_id
+            JOIN families f ON f.center_id = o.center_id AND f.id = o.family_id
+            ORDER BY o.issued_at, i.number
             """, (String, String, Date, Int64, Int, Int64).self, logger: logger)
         return CenterDashboard(
             today: try await day(today), tomorrow: try await day(today.adding(days: 1)),

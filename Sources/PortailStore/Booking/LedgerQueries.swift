@@ -240,26 +240,36 @@ extension LedgerQueries {
 }
 
 extension LedgerQueries {
-    /// Invoices, credit notes and payments of a month at the center, oldest first (for the accounts).
-    public static func month(_ c: PostgresConnection, center: Int64, year: Int, month: Int, logger: Logger) async throws -> [(date: Date, kind: String, number: String, family: String, amount: Money, label: String)] {
-        try await c.all("""
+    /// A row of the monthly accounts export: an invoice, a credit note, a refund or a payment.
+    public typealias MonthEntry = (date: Date, kind: String, number: String, family: String, amount: Money, label: String)
+
+    /// Invoices, credit notes and payments of a month at the center, oldest first (for the accounts), handed
+    /// to `each` as PostgreSQL sends them: a month of a large center is a million rows, never held at once.
+    public static func month(_ c: PostgresConnection, center: Int64, year: Int, month: Int, logger: Logger,
+                             each: (MonthEntry) async throws -> Void) async throws {
+        let rows = try await c.query("""
             SELECT x.at, x.kind, x.number, f.name, x.amount, x.label FROM (
-                SELECT issued_at AS at, kind, number, family_id, total_cents::bigint AS amount, '' AS label FROM invoices WHERE center_id = \(center)
+                SELECT issued_at AS at, kind, number, family_id, total_cents::bigint AS amount, '' AS label FROM invoices
+                WHERE center_id = \(center) AND issued_at >= make_date(\(year)::int, \(month)::int, 1)
+                  AND issued_at < make_date(\(year)::int, \(month)::int, 1) + interval '1 month'
                 UNION ALL
-                SELECT received_at, 'payment', number, family_id, amount_cents::bigint, label FROM payments WHERE center_id = \(center)
+                SELECT received_at, 'payment', number, family_id, amount_cents::bigint, label FROM payments
+                WHERE center_id = \(center) AND received_at >= make_date(\(year)::int, \(month)::int, 1)
+                  AND received_at < make_date(\(year)::int, \(month)::int, 1) + interval '1 month'
             ) x JOIN families f ON f.center_id = \(center) AND f.id = x.family_id
-            WHERE x.at >= make_date(\(year)::int, \(month)::int, 1) AND x.at < make_date(\(year)::int, \(month)::int, 1) + interval '1 month'
             ORDER BY x.at, x.number
-            """, (Date, String, String, String, Int, String).self, logger: logger).map {
-            (date: $0.0, kind: $0.1, number: $0.2, family: $0.3, amount: Money(cents: $0.4), label: $0.5)
+            """, logger: logger)
+        for try await row in rows.decode((Date, String, String, String, Int, String).self) {
+            try await each((date: row.0, kind: row.1, number: row.2, family: row.3, amount: Money(cents: row.4), label: row.5))
         }
     }
 
     /// Each family's balance: invoiced (less credit notes), paid, still due, credit available.
-    public static func balances(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> [(family: String, email: String, totals: LedgerTotals)] {
-        // Every family's totals in one statement (the same sums as `Totals`, grouped by family): a center of
-        // 100,000 families answers in a second, where a statement per family took minutes.
-        try await c.all("""
+    public static func balances(_ c: PostgresConnection, center: Int64, logger: Logger,
+                                each: ((family: String, email: String, totals: LedgerTotals)) async throws -> Void) async throws {
+        // Every family's totals in one statement (the same sums as `Totals`, grouped by family), each row handed
+        // on as it comes: a statement per family took minutes at a center of 100,000 families.
+        let rows = try await c.query("""
             WITH credited AS (
                 SELECT credit_of, sum(total_cents) AS s FROM invoices WHERE center_id = \(center) AND kind = 'credit_note' GROUP BY credit_of
             ), allocated_to AS (
@@ -288,10 +298,11 @@ extension LedgerQueries {
             LEFT JOIN pay ON pay.family_id = f.id
             WHERE f.center_id = \(center)
             ORDER BY f.name, f.id
-            """, (String, String, Int, Int, Int, Int, Int, Int, Int).self, logger: logger).map {
-            (family: $0.0, email: $0.1, totals: LedgerTotals(invoiced: Money(cents: $0.2), invoiceCount: $0.3, paid: Money(cents: $0.6),
-                                                           paymentCount: $0.7, due: Money(cents: $0.4), unsettledCount: $0.5,
-                                                           allocated: Money(cents: $0.8)))
+            """, logger: logger)
+        for try await row in rows.decode((String, String, Int, Int, Int, Int, Int, Int, Int).self) {
+            try await each((family: row.0, email: row.1, totals: LedgerTotals(invoiced: Money(cents: row.2), invoiceCount: row.3, paid: Money(cents: row.6),
+                                                                             paymentCount: row.7, due: Money(cents: row.4), unsettledCount: row.5,
+                                                                             allocated: Money(cents: row.8))))
         }
     }
 }
