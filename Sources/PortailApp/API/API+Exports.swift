@@ -30,6 +30,8 @@ extension PortailRoutes {
         return Response(status: .ok, headers: Self.csvHeaders(filename), body: ResponseBody { writer in
             var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
             try await database.withCenter(center) { c in
+                // A large center's month takes longer than a page's 15 s to read and send.
+                _ = try await c.query("SET LOCAL statement_timeout = '300s'", logger: database.logger).collect()
                 try await rows(c) { row in
                     buffer.writeString(Self.csvLine(row))
                     if buffer.readableBytes >= 1 << 16 {
@@ -56,15 +58,20 @@ extension PortailRoutes {
     static let ledgerHeader = ["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]
     static let ledgerKinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
 
-    static func ledgerRow(_ entry: LedgerQueries.MonthEntry, zone: TimeZone) -> [String] {
-        [LocalDate(entry.date, in: zone).french, ledgerKinds[entry.kind] ?? entry.kind, entry.number, entry.family, Self.euros(entry.amount), entry.label]
-    }
-
-    /// The month's accounts of a center (invoices, credit notes, refunds, payments), streamed.
+    /// The month's accounts of a center (invoices, credit notes, refunds, payments), streamed. The rows come
+    /// in date order: the day's French date is computed once a day, not once a row.
     func ledgerExport(_ record: CenterRecord, year: Int, month: Int, filename: String) -> Response {
         let (center, zone, logger) = (record.id, record.center.zone, database.logger)
+        let midnight = LocalTime(hour: 0, minute: 0)!
         return csvStream(filename: filename, center: center, header: Self.ledgerHeader) { c, emit in
-            try await LedgerQueries.month(c, center: center, year: year, month: month, logger: logger) { try await emit(Self.ledgerRow($0, zone: zone)) }
+            var day: (from: Date, to: Date, text: String)?
+            try await LedgerQueries.month(c, center: center, year: year, month: month, logger: logger) { entry in
+                if day.map({ entry.date < $0.from || entry.date >= $0.to }) ?? true {
+                    let local = LocalDate(entry.date, in: zone)
+                    day = (local.instant(at: midnight, in: zone), local.adding(days: 1).instant(at: midnight, in: zone), local.french)
+                }
+                try await emit([day!.text, Self.ledgerKinds[entry.kind] ?? entry.kind, entry.number, entry.family, Self.euros(entry.amount), entry.label])
+            }
         }
     }
 
