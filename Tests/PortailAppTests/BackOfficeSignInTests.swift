@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import PortailStore
 import HTTPTypes
+import PostgresNIO
 import Testing
 @testable import PortailApp
 
@@ -158,6 +159,31 @@ import Testing
             // Promoted to manager while signed in: from the next page on, a second factor is needed.
             try await fixture.execute("UPDATE staff_center_roles SET role = 'manager' WHERE staff_id = (SELECT id FROM staff_users WHERE email = 'animateur@petit.example.org')")
             #expect(try await browser.get("/admin/centres/petit").location == "/admin/verification")
+        }
+    }
+
+    /// A back-office session ends after 30 minutes without a request; each request pushes that back, never
+    /// past the session's 12 hours.
+    @Test func anIdleSessionEndsAndActivityKeepsItUpToItsEnd() async throws {
+        try await withPortal { client, fixture in
+            try await invitedManager(client, fixture, email: "animateur@petit.example.org", role: "staff")
+            let browser = Browser(client)
+            #expect(try await signIn(browser, email: "animateur@petit.example.org").location == "/admin/")
+            let session = "FROM staff_sessions x JOIN staff_users s ON s.id = x.staff_id WHERE s.email = 'animateur@petit.example.org'"
+            let owner = { (sql: String) in try await fixture.database.owner.withConnection { c in try await c.query(PostgresQuery(unsafeSQL: sql), logger: fixture.database.logger).collect() } }
+            // Signed in: idle deadline in 30 minutes, end in 12 hours.
+            #expect(try await count(fixture, "SELECT count(*)::int \(session) AND x.expires_at BETWEEN now() + interval '29 minutes' AND now() + interval '31 minutes' AND x.ends_at > now() + interval '11 hours'") == 1)
+            // A request 25 minutes later pushes the deadline back to 30 minutes from then.
+            _ = try await owner("UPDATE staff_sessions x SET expires_at = now() + interval '5 minutes' FROM staff_users s WHERE s.id = x.staff_id AND s.email = 'animateur@petit.example.org'")
+            #expect(try await browser.get("/admin/centres/petit").status == .ok)
+            #expect(try await count(fixture, "SELECT count(*)::int \(session) AND x.expires_at > now() + interval '29 minutes'") == 1)
+            // Never past its end.
+            _ = try await owner("UPDATE staff_sessions x SET ends_at = now() + interval '2 minutes', expires_at = now() + interval '1 minute' FROM staff_users s WHERE s.id = x.staff_id AND s.email = 'animateur@petit.example.org'")
+            #expect(try await browser.get("/admin/centres/petit").status == .ok)
+            #expect(try await count(fixture, "SELECT count(*)::int \(session) AND x.expires_at <= x.ends_at AND x.expires_at > now() + interval '1 minute'") == 1)
+            // 30 minutes without a request: signed out.
+            _ = try await owner("UPDATE staff_sessions x SET expires_at = now() - interval '1 second' FROM staff_users s WHERE s.id = x.staff_id AND s.email = 'animateur@petit.example.org'")
+            #expect(try await browser.get("/admin/centres/petit").location == "/admin/connexion")
         }
     }
 

@@ -19,7 +19,8 @@ public struct StaffSession: Sendable {
 /// The back office's sign-in, through the database's functions (migration 0023): the application never
 /// reads a staff password hash but the one it checks, nor a session token, TOTP secret or recovery code.
 public enum StaffSignIn {
-    /// How long a back-office session lives without a new sign-in.
+    /// How long a back-office session lives without a new sign-in; it ends sooner after 30 minutes without a
+    /// request (migration 0030).
     public static let sessionLifetime: TimeInterval = 12 * 3600
 
     /// The id and password hash of the active person with that e-mail, if any.
