@@ -245,12 +245,9 @@ extension LedgerQueries {
 
     /// Invoices, credit notes and payments of a month at the center, oldest first (for the accounts), handed
     /// to `each` as PostgreSQL sends them: a month of a large center is a million rows, never held at once.
-    public static func month(_ c: PostgresConnection, center: Int64, year: Int, month: Int, batch: Int = 2000, logger: Logger,
+    public static func month(_ c: PostgresConnection, center: Int64, year: Int, month: Int, logger: Logger,
                              each: (MonthEntry) async throws -> Void) async throws {
-        // A cursor read in batches: PostgreSQL plans it to start at once (the month's documents in date order
-        // from the indexes on (center, date, number)), so the first rows leave before the last are read.
-        _ = try await c.query("""
-            DECLARE month_export NO SCROLL CURSOR FOR
+        let rows = try await c.query("""
             SELECT x.at, x.kind, x.number, f.name, x.amount, x.label FROM (
                 SELECT issued_at AS at, kind, number, family_id, total_cents::bigint AS amount, '' AS label FROM invoices
                 WHERE center_id = \(center) AND issued_at >= make_date(\(year)::int, \(month)::int, 1)
@@ -261,17 +258,10 @@ extension LedgerQueries {
                   AND received_at < make_date(\(year)::int, \(month)::int, 1) + interval '1 month'
             ) x JOIN families f ON f.center_id = \(center) AND f.id = x.family_id
             ORDER BY x.at, x.number
-            """, logger: logger).collect()
-        while true {
-            var read = 0
-            for try await row in try await c.query("FETCH \(unescaped: String(max(1, batch))) FROM month_export", logger: logger)
-                .decode((Date, String, String, String, Int, String).self) {
-                read += 1
-                try await each((date: row.0, kind: row.1, number: row.2, family: row.3, amount: Money(cents: row.4), label: row.5))
-            }
-            if read < max(1, batch) { break }
+            """, logger: logger)
+        for try await row in rows.decode((Date, String, String, String, Int, String).self) {
+            try await each((date: row.0, kind: row.1, number: row.2, family: row.3, amount: Money(cents: row.4), label: row.5))
         }
-        _ = try await c.query("CLOSE month_export", logger: logger).collect()
     }
 
     /// Each family's balance: invoiced (less credit notes), paid, still due, credit available.
