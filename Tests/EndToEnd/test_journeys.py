@@ -239,7 +239,7 @@ def test_cancelling_asks_first_and_says_what_it_gives_back(browser, server, widt
     # A family per width: the first run's cancellation leaves a credit that would pay the second's cart.
     email, child = ("famille.martin@example.org", "LÉA") if width == 360 else ("famille.bernard@example.org", "INÈS")
     j.login("opio", email)
-    j.book(child, days=[6])
+    j.book(child, days=[6, 7])
     j.pay()
     expect(page.get_by_text("vos réservations sont confirmées")).to_be_visible()
     invoice = page.get_by_role("link", name=re.compile("Voir la facture OPI"))
@@ -253,6 +253,15 @@ def test_cancelling_asks_first_and_says_what_it_gives_back(browser, server, widt
     expect(page.get_by_text(re.compile("vous sera rendu sous forme d'avoir"))).to_be_visible()
     assert no_sideways_scroll(page)
     j.step("annulation-confirmer")
+    # Some days only: the page names them and the credit they give, and asks first too.
+    page.locator("input[name=jour]").first.check()
+    page.get_by_role("button", name="Annuler les jours cochés…").click()
+    expect(page.get_by_role("heading", name=re.compile(r"Annuler ces jours de la réservation n° \d{5} \?"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Les autres jours restent réservés"))).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("annulation-jours-confirmer")
+    page.get_by_role("link", name="Non, garder ma réservation").click()
+    page.get_by_role("link", name="Annuler cette réservation").click()
     # "Non" keeps it; "Oui" cancels it and shows the credit note.
     page.get_by_role("link", name="Non, garder ma réservation").click()
     expect(page.get_by_text("confirmée").first).to_be_visible()
