@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PortailApp
 import PortailStore
 import PostgresNIO
 
@@ -13,6 +14,7 @@ struct Portail: AsyncParsableCommand {
 
     /// Like ArgumentParser's main, but a usage error (bad flag, missing argument) exits with status 2.
     static func main() async {
+        JSONLogHandler.bootstrap(environment: Runtime.environment)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

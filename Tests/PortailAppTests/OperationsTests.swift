@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import PaymentKit
 import PortailConfig
 import PortailTestSupport
@@ -42,6 +43,30 @@ let shippedProviders: PaymentProviderRegistry = {
 }()
 
 @Suite struct OperationsTests {
+    /// PORTAIL_LOG_FORMAT=json: one parseable object per line, with the request's id and the entry's metadata,
+    /// whatever the message holds (quotes, new lines, accents).
+    @Test func jsonLogsAreOneObjectPerLineWithTheRequestID() throws {
+        final class Lines: @unchecked Sendable {
+            let lock = NSLock()
+            var all: [String] = []
+            func add(_ line: String) { lock.withLock { all.append(line) } }
+        }
+        let lines = Lines()
+        var logger = Logger(label: "portail") { label in JSONLogHandler(label: label, write: { lines.add($0) }) }
+        logger[metadataKey: "hb.request.id"] = "f70d4e41bbda77d0"
+        logger.info("paiement \"OPI-F12-1\" reçu\nligne 2", metadata: ["center": "opio", "amounts": .array(["1500", "500"])])
+        logger.debug("below the level: not written")
+        #expect(lines.all.count == 1)
+        let line = try #require(lines.all.first)
+        #expect(!line.contains("\n"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "paiement \"OPI-F12-1\" reçu\nligne 2")
+        #expect(object["level"] as? String == "info" && object["label"] as? String == "portail")
+        #expect(object["hb.request.id"] as? String == "f70d4e41bbda77d0" && object["center"] as? String == "opio")
+        #expect(object["amounts"] as? [String] == ["1500", "500"])
+        #expect((object["time"] as? String).flatMap { ISO8601DateFormatter.withMilliseconds.date(from: $0) } != nil)
+    }
+
     // MARK: Test banks
 
     /// The catalog `portail serve` checks before it starts: the payment blocks, secrets or not.
@@ -208,5 +233,13 @@ let shippedProviders: PaymentProviderRegistry = {
         BusinessMetrics.maintenancePassed(outboxPending: 3, at: 1)
         let emitted = String(decoding: registry.emitToBuffer(), as: UTF8.self)
         #expect(emitted.contains("portail_bookings_total{by=\"office\"}") && emitted.contains("portail_mail_outbox_pending 3"), "\(emitted.prefix(2000))")
+    }
+}
+
+extension ISO8601DateFormatter {
+    static var withMilliseconds: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
     }
 }
