@@ -70,12 +70,4 @@ $$;
 CREATE TRIGGER allocations_open AFTER INSERT ON allocations FOR EACH ROW EXECUTE FUNCTION portail_allocation_written();
 
 -- The invoices open today.
-INSERT INTO open_invoices (center_id, invoice_id, family_id, issued_at, due_cents)
-SELECT i.center_id, i.id, i.family_id, i.issued_at, lacks
-FROM invoices i
-CROSS JOIN LATERAL (
-    SELECT i.total_cents
-           - coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note'), 0)
-           - coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0) AS lacks
-) l
-WHERE i.kind = 'invoice' AND l.lacks > 0;
+SELECT portail_track_open_invoice(center_id, id) FROM invoices WHERE kind = 'invoice';

@@ -89,13 +89,10 @@ extension PaymentRepository {
             WHERE center_id = \(centerID) AND id = \(attempt.id)
             """, logger: logger)
         try await c.run("SELECT 1 FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID) FOR UPDATE", logger: logger)
-        let (number, lacks) = try await c.first("""
-            SELECT i.number, (i.total_cents
-                   - coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note'), 0)
-                   - coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0))::bigint
-            FROM invoices i WHERE i.center_id = \(centerID) AND i.id = \(invoiceID)
-            """, (String, Int).self, logger: logger) ?? ("?", 0)
-        var due = Money(cents: max(0, lacks))
+        let number = try await c.first("SELECT number FROM invoices WHERE center_id = \(centerID) AND id = \(invoiceID)",
+                                        (String.self), logger: logger) ?? "?"
+        var due = try await OfficePayments.openInvoices(c, center: centerID, family: attempt.familyID, logger: logger)
+            .first { $0.id == invoiceID }?.lacks ?? .zero
         // The credit counted at the start, before this payment exists (so that it cannot take from it).
         let counted = try await c.first("""
             SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
