@@ -88,9 +88,7 @@ extension PaymentRepository {
         // payment exists, so that it cannot take from it), then this payment.
         var usedCredit = Money.zero
         if let invoice {
-            let credit = try await c.first("""
-                SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
-                """, (Int.self), logger: logger) ?? 0
+            let credit = attempt.credit.cents
             if credit > 0 {
                 let counted = Money(cents: min(credit, invoice.total.cents))
                 usedCredit = try await LedgerRepository.useCredit(

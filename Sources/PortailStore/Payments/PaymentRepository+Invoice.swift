@@ -29,9 +29,7 @@ extension PaymentRepository {
         let open = try await OfficePayments.openInvoices(c, center: centerID, family: family, logger: logger).first { $0.id == invoice.id }
         if let live = try await attempts(c, center: centerID, where: "invoice_id = $2 AND state IN ('created', 'pending') AND live_until > now()",
                                          binds: [invoice.id], lock: false, logger: logger).first {
-            let counted = try await c.first("""
-                SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(live.id)
-                """, (Int.self), logger: logger) ?? 0
+            let counted = live.credit.cents
             // Still what the invoice lacks (no cheque, credit note or other payment since): the same order at
             // the bank, resumed. A start interrupted before the bank answered, or an amount that no longer
             // fits, is given up (a late payment of it is still the family's money: see fulfilInvoice).
@@ -73,7 +71,7 @@ extension PaymentRepository {
             RETURNING id, created_at
             """, (Int64, Date).self, logger: logger) else { return nil }
         return .new(AttemptRecord(id: id, reference: reference, cartID: nil, invoiceID: invoice.id, familyID: family,
-                                  amount: Money(cents: amount), state: "created", flag: nil, action: nil, form: [],
+                                  amount: Money(cents: amount), credit: Money(cents: credit), state: "created", flag: nil, action: nil, form: [],
                                   createdAt: createdAt, providerReference: nil))
     }
 
@@ -94,9 +92,7 @@ extension PaymentRepository {
         var due = try await OfficePayments.openInvoices(c, center: centerID, family: attempt.familyID, logger: logger)
             .first { $0.id == invoiceID }?.lacks ?? .zero
         // The credit counted at the start, before this payment exists (so that it cannot take from it).
-        let counted = try await c.first("""
-            SELECT credit_cents::bigint FROM payment_attempts WHERE center_id = \(centerID) AND id = \(attempt.id)
-            """, (Int.self), logger: logger) ?? 0
+        let counted = attempt.credit.cents
         if counted > 0, due.cents > 0 {
             let wanted = Money(cents: min(counted, due.cents))
             let used = try await LedgerRepository.useCredit(upTo: wanted, invoice: invoiceID, center: centerID,

@@ -12,6 +12,8 @@ public struct AttemptRecord: Sendable {
     public var invoiceID: Int64?
     public var familyID: Int64
     public var amount: Money
+    /// The family's credit the attempt counted when it started (it asked the bank for the rest).
+    public var credit: Money
     public var state: String
     public var flag: String?
     /// Where the browser goes: the bank's form action or redirect address; nil while the provider has
@@ -115,7 +117,7 @@ public enum PaymentRepository {
             """, (Int64, Date).self, logger: logger) else { throw PaymentRefusal.emptyCart }
         try await AttemptReservations.freeze(pending, attempt: id, center: centerID, c, logger: logger)
         try await c.run("UPDATE carts SET state = 'paying' WHERE center_id = \(centerID) AND id = \(cartID)", logger: logger)
-        return .new(AttemptRecord(id: id, reference: reference, cartID: cartID, invoiceID: nil, familyID: family, amount: Money(cents: total - credit),
+        return .new(AttemptRecord(id: id, reference: reference, cartID: cartID, invoiceID: nil, familyID: family, amount: Money(cents: total - credit), credit: Money(cents: credit),
                                   state: "created", flag: nil, action: nil, form: [], createdAt: createdAt,
                                   providerReference: nil))
     }
@@ -168,17 +170,18 @@ public enum PaymentRepository {
     static func attempts(_ c: PostgresConnection, center: Int64, where condition: String, binds: [any PostgresEncodable & Sendable], lock: Bool,
                          limit: Int? = nil, logger: Logger) async throws -> [AttemptRecord] {
         var query = PostgresQuery(unsafeSQL: """
-            SELECT id, reference, cart_id, invoice_id, family_id, amount_cents, state, flag, action, coalesce(form::text, '[]'), created_at,
-                   provider_reference
+            SELECT id, reference, cart_id, invoice_id, family_id, amount_cents, credit_cents, state, flag, action, coalesce(form::text, '[]'),
+                   created_at, provider_reference
             FROM payment_attempts WHERE center_id = $1 AND \(condition) ORDER BY id DESC\(limit.map { " LIMIT \($0)" } ?? "")\(lock ? " FOR UPDATE" : "")
             """)
         try query.binds.append(center, context: .default)
         for bind in binds { try query.binds.append(bind, context: .default) }
-        return try await c.all(query, (Int64, String, Int64?, Int64?, Int64, Int, String, String?, String?, String, Date, String?).self,
+        return try await c.all(query, (Int64, String, Int64?, Int64?, Int64, Int, Int, String, String?, String?, String, Date, String?).self,
                                logger: logger).map {
-            AttemptRecord(id: $0.0, reference: $0.1, cartID: $0.2, invoiceID: $0.3, familyID: $0.4, amount: Money(cents: $0.5), state: $0.6,
-                          flag: $0.7, action: $0.8, form: (try? JSONDecoder().decode([[String]].self, from: Data($0.9.utf8))) ?? [],
-                          createdAt: $0.10, providerReference: $0.11)
+            AttemptRecord(id: $0.0, reference: $0.1, cartID: $0.2, invoiceID: $0.3, familyID: $0.4, amount: Money(cents: $0.5),
+                          credit: Money(cents: $0.6), state: $0.7, flag: $0.8, action: $0.9,
+                          form: (try? JSONDecoder().decode([[String]].self, from: Data($0.10.utf8))) ?? [],
+                          createdAt: $0.11, providerReference: $0.12)
         }
     }
 }
