@@ -1,6 +1,5 @@
 /// Prices booked days exactly, in cents: units and combinations (the largest combination wins),
-/// QF brackets, family categories, and sibling ranks (oldest first among the family's children
-/// booked that day).
+/// QF brackets, family categories, and sibling ranks (see `ranks(fixed:movable:)`).
 public enum PricingEngine {
     /// One child's booking on one day.
     public struct ChildDay: Sendable, Hashable {
@@ -34,6 +33,8 @@ public enum PricingEngine {
         /// The price key used ("journee", "matin+repas+apres-midi").
         public var key: String
         public var price: Money
+        /// The child's sibling rank on the day (1 when alone).
+        public var rank: Int
     }
 
     public struct UnpricedUnits: Error, Sendable, Equatable {
@@ -41,26 +42,41 @@ public enum PricingEngine {
         public var units: [String]
     }
 
-    /// Prices `days` under `tariff`. `presentByDay` lists, per day, the family's children booked that day
-    /// (those being priced included) to rank siblings; a child missing from it counts as alone.
+    /// Prices `days` under `tariff`. `ranks` gives, per day, each child's sibling rank (from
+    /// `ranks(fixed:movable:)`); a child missing from it counts as alone.
     public static func price(
         _ days: [ChildDay], tariff: Tariff, quotient: Int?, category: String?,
-        presentByDay: [LocalDate: [Child]] = [:]
+        ranks: [LocalDate: [Int64: Int]] = [:]
     ) throws(UnpricedUnits) -> [Line] {
         let model = tariff.model(for: category)
         var lines: [Line] = []
         for booking in days.sorted(by: { ($0.day, $0.childID) < ($1.day, $1.childID) }) {
-            let rank = siblingRank(of: booking.childID, among: presentByDay[booking.day] ?? [])
+            let rank = ranks[booking.day]?[booking.childID] ?? 1
             let prices = model.prices(quotient: quotient, siblingRank: rank)
-            lines += try decompose(booking, prices: prices)
+            lines += try decompose(booking, prices: prices).map { line in
+                var line = line
+                line.rank = rank
+                return line
+            }
         }
         return lines
     }
 
-    /// 1 for the oldest child booked that day (ties broken by id), 2 for the next ...
-    static func siblingRank(of childID: Int64, among children: [Child]) -> Int {
-        let ordered = children.sorted { ($0.birthDate, $0.id) < ($1.birthDate, $1.id) }
-        return (ordered.firstIndex { $0.id == childID } ?? 0) + 1
+    /// The sibling ranks of one day, so that what a family pays for the day does not depend on the order
+    /// its children were booked in. Children whose day is paid or confirmed keep the rank they were priced
+    /// with (`fixed`); the others (still in the cart, or being booked) take the ranks left, lowest first,
+    /// oldest child first (ties broken by id). Two children booked together get 1 and 2, oldest first;
+    /// a younger child paid alone at rank 1 leaves rank 2 to an older sibling booked later.
+    public static func ranks(fixed: [Int], movable: [Child]) -> [Int64: Int] {
+        let taken = Set(fixed)
+        var free: [Int] = []
+        var rank = 1
+        while free.count < movable.count {
+            if !taken.contains(rank) { free.append(rank) }
+            rank += 1
+        }
+        let ordered = movable.sorted { ($0.birthDate, $0.id) < ($1.birthDate, $1.id) }
+        return Dictionary(uniqueKeysWithValues: zip(ordered.map(\.id), free))
     }
 
     /// Covers the day's units with priced keys, largest combination first.
@@ -72,7 +88,7 @@ public enum PricingEngine {
         var lines: [Line] = []
         for combo in combos where !combo.units.isEmpty && combo.units.isSubset(of: remaining) {
             remaining.subtract(combo.units)
-            lines.append(Line(childID: booking.childID, day: booking.day, units: combo.units.sorted(), key: combo.key, price: prices[combo.key]!))
+            lines.append(Line(childID: booking.childID, day: booking.day, units: combo.units.sorted(), key: combo.key, price: prices[combo.key]!, rank: 1))
         }
         guard remaining.isEmpty else { throw UnpricedUnits(day: booking.day, units: remaining.sorted()) }
         return lines

@@ -213,6 +213,40 @@ func withPortal(
         }
     }
 
+    /// Issue 15, item 8: the younger booked first, then the older: the recap says the younger's day in the
+    /// cart is priced again as the 2nd child's, and the cart costs what the other order costs.
+    @Test func anOlderSiblingAddedLaterRepricesTheCart() async throws {
+        try await withPortal { client, fixture in
+            let olderID = try await fixture.database.withCenter(fixture.petit.id) { c in
+                let family = try #require(try await AccountRepository.family(c, center: fixture.petit.id, email: "parent@example.org", logger: fixture.database.logger))
+                return try await AccountRepository.addChild(c, center: fixture.petit.id, family: family.id, firstName: "ANNA", lastName: "X",
+                                                            birthDate: youngChildBirthDate.adding(days: -800), logger: fixture.database.logger)
+            }
+            let browser = Browser(client)
+            _ = try await browser.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let children = try await browser.get("/petit/reservations/nouvelle")
+            let ids = children.body.matches(of: /name="enfant" value="(\d+)"/).map { String($0.1) }
+            let julesID = try #require(ids.first { $0 != String(olderID) })
+            let d1 = fixture.petit.center.periods[0].startsOn
+            let grid = try await browser.get("/petit/reservations/nouvelle?enfant=\(julesID)&periode=vacances")
+            #expect(grid.text.contains("quel que soit l'ordre"))
+            let jules = [("enfant", julesID), ("periode", "vacances"), ("jour", "\(d1.iso):journee")]
+            _ = try await browser.post("/petit/reservations/recapitulatif", jules)
+            #expect(try await browser.post("/petit/reservations/confirmer", jules).status == .seeOther)
+
+            _ = try await browser.get("/petit/reservations/nouvelle?enfant=\(olderID)&periode=vacances")
+            let anna = [("enfant", String(olderID)), ("periode", "vacances"), ("jour", "\(d1.iso):journee")]
+            let recap = try await browser.post("/petit/reservations/recapitulatif", anna)
+            #expect(recap.text.contains("Total 10,00 €"))
+            #expect(recap.text.contains("JULES : 10,00 € → 8,00 €"))
+            // The recap wrote nothing: the cart still holds JULES at 10,00 €.
+            #expect(try await count(fixture, "SELECT sum(total_cents)::int FROM reservations WHERE state = 'pending_payment'") == 1000)
+            #expect(try await browser.post("/petit/reservations/confirmer", anna).status == .seeOther)
+            #expect(try await browser.get("/petit/compte").text.contains("Votre panier contient 2 réservation(s) pour 18,00 €"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservation_lines WHERE sibling_rank = 2 AND price_cents = 800") == 1)
+        }
+    }
+
     @Test func anotherFamilyOrCenterCannotSeeTheReservation() async throws {
         try await withPortal { client, fixture in
             let parent = Browser(client)

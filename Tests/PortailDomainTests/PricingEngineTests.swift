@@ -71,18 +71,44 @@ func day(_ iso: String) -> LocalDate { LocalDate(iso: iso)! }
         let youngest = PricingEngine.Child(id: 12, birthDate: day("2019-03-01"))
         let fourth = PricingEngine.Child(id: 13, birthDate: day("2020-03-01"))
         let d1 = day("2026-12-21"), d2 = day("2026-12-22")
-        let present: [LocalDate: [PricingEngine.Child]] = [d1: [youngest, oldest, middle, fourth], d2: [youngest]]
+        let ranks = [d1: PricingEngine.ranks(fixed: [], movable: [youngest, oldest, middle, fourth]),
+                     d2: PricingEngine.ranks(fixed: [], movable: [youngest])]
         let lines = try PricingEngine.price([
             .init(childID: 12, day: d1, units: ["journee"]), .init(childID: 10, day: d1, units: ["journee"]),
             .init(childID: 11, day: d1, units: ["journee"]), .init(childID: 13, day: d1, units: ["journee"]),
             .init(childID: 12, day: d2, units: ["journee"]),
-        ], tariff: tariff, quotient: nil, category: nil, presentByDay: present)
+        ], tariff: tariff, quotient: nil, category: nil, ranks: ranks)
         let byChildDay = Dictionary(uniqueKeysWithValues: lines.map { ("\($0.childID)@\($0.day.iso)", $0.price) })
         #expect(byChildDay["10@2026-12-21"] == euros("16.00"))
         #expect(byChildDay["11@2026-12-21"] == euros("14.00"))
         #expect(byChildDay["12@2026-12-21"] == euros("12.00"))
         #expect(byChildDay["13@2026-12-21"] == euros("12.00"))  // 4th child: the last price repeats
         #expect(byChildDay["12@2026-12-22"] == euros("16.00"))  // alone that day: first child's price
+    }
+
+    @Test func siblingRanksDoNotDependOnTheOrderOfBooking() throws {
+        let tariff = Tariff(code: "f", label: "F", validFrom: nil, validTo: nil, model: .siblings(["journee": [euros("16.00"), euros("14.00"), euros("12.00")]]))
+        let older = PricingEngine.Child(id: 20, birthDate: day("2016-01-01"))
+        let younger = PricingEngine.Child(id: 21, birthDate: day("2020-01-01"))
+        let d = day("2026-12-21")
+        func total(_ child: PricingEngine.Child, _ ranks: [Int64: Int]) throws -> Money {
+            try PricingEngine.price([.init(childID: child.id, day: d, units: ["journee"])], tariff: tariff, quotient: nil, category: nil,
+                                    ranks: [d: ranks]).reduce(Money.zero) { $0 + $1.price }
+        }
+        // Younger paid first (alone: rank 1), then the older: the older takes the rank left, 2.
+        let youngerFirst = PricingEngine.ranks(fixed: [], movable: [younger])
+        let thenOlder = PricingEngine.ranks(fixed: [youngerFirst[21]!], movable: [older])
+        #expect(youngerFirst == [21: 1] && thenOlder == [20: 2])
+        // Older paid first, then the younger: 1 and 2 again.
+        let olderFirst = PricingEngine.ranks(fixed: [], movable: [older])
+        let thenYounger = PricingEngine.ranks(fixed: [olderFirst[20]!], movable: [younger])
+        #expect(try total(younger, youngerFirst) + total(older, thenOlder) == euros("30.00"))
+        #expect(try total(older, olderFirst) + total(younger, thenYounger) == euros("30.00"))
+        // Both still in the cart: priced again together, oldest first.
+        #expect(PricingEngine.ranks(fixed: [], movable: [younger, older]) == [20: 1, 21: 2])
+        // A third child between a paid 1st and a paid 3rd takes the 2nd rank; gaps are filled lowest first.
+        #expect(PricingEngine.ranks(fixed: [1, 3], movable: [older]) == [20: 2])
+        #expect(PricingEngine.ranks(fixed: [2], movable: [younger, older]) == [20: 1, 21: 3])
     }
 
     @Test func seventeenDaysAtFourFifteenIsExactly7055() throws {

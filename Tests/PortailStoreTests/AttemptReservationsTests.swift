@@ -78,7 +78,7 @@ import Testing
             }
             _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [start.adding(days: 5): ["journee"]])
             let removed = try await database.withCenter(id) { c in
-                try await BookingRepository.removeFromCart(c, center: id, family: families[2].0, number: 3, logger: logger)
+                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[2].0, number: 3, logger: logger)
             }
             #expect(removed)
 

@@ -117,7 +117,7 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
                 _ = try await book(database, center, id, family: families[2].0, child: families[2].1[0], days: [d: ["journee"]])
             }
             let removed = try await database.withCenter(id) { c in
-                try await BookingRepository.removeFromCart(c, center: id, family: families[0].0, number: first.number, logger: database.logger)
+                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: first.number, logger: database.logger)
             }
             #expect(removed)
             _ = try await book(database, center, id, family: families[2].0, child: families[2].1[0], days: [d: ["journee"]])
@@ -163,6 +163,54 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
             let cart = try await database.withCenter(id) { c in try await ReservationQueries.cart(c, center: id, family: family, logger: database.logger) }
             #expect(cart.count == 2)
             #expect(cart.map(\.0.number) == [first.number, second.number])
+        }
+    }
+
+    /// Issue 15, item 8: booking the younger child then the older one costs what the other order costs;
+    /// the cart is priced again when a sibling joins it or leaves it, and a paid day keeps its price.
+    @Test func siblingPricesDoNotDependOnTheOrderOfBooking() async throws {
+        try await withSmallCenter(places: 10) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 3, children: 2)
+            let d = center.periods[0].startsOn
+            func older(_ f: Int) -> ChildRecord { families[f].1.min { $0.birthDate < $1.birthDate }! }
+            func younger(_ f: Int) -> ChildRecord { families[f].1.max { $0.birthDate < $1.birthDate }! }
+            func cart(_ f: Int) async throws -> [Int] {
+                try await database.withCenter(id) { c in
+                    try await c.all("""
+                        SELECT total_cents::int FROM reservations WHERE center_id = \(id) AND family_id = \(families[f].0)
+                          AND state IN ('pending_payment', 'confirmed') ORDER BY id
+                        """, (Int.self), logger: database.logger)
+                }
+            }
+            // Family 0: older first. Family 1: younger first, then the older joins the cart: the younger's
+            // day is priced again at the 2nd child's price, and both carts cost the same.
+            _ = try await book(database, center, id, family: families[0].0, child: older(0), days: [d: ["journee"]])
+            _ = try await book(database, center, id, family: families[0].0, child: younger(0), days: [d: ["journee"]])
+            let youngerFirst = try await book(database, center, id, family: families[1].0, child: younger(1), days: [d: ["journee"], d.adding(days: 1): ["journee"]])
+            #expect(youngerFirst.total == Money(cents: 2000))
+            let prepared = try await database.withCenter(id) { c in
+                try await BookingRepository.prepare(c, center: center, centerID: id, request: BookingRequest(
+                    familyID: families[1].0, child: older(1), period: center.periods[0], selection: [d: ["journee"]]), now: Date(), logger: database.logger)
+            }
+            #expect(prepared.repriced.map { [$0.before.cents, $0.after.cents, $0.rank] } == [[1000, 800, 2]])
+            _ = try await book(database, center, id, family: families[1].0, child: older(1), days: [d: ["journee"]])
+            #expect(try await cart(0) == [1000, 800])
+            #expect(try await cart(1) == [800 + 1000, 1000])
+            // The older leaves the cart: the younger is alone again on d and pays the 1st child's price.
+            let removed = try await database.withCenter(id) { c in
+                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[1].0, number: 4, logger: database.logger)
+            }
+            #expect(removed)
+            #expect(try await cart(1) == [2000])
+
+            // Family 2: the younger's day is paid (rank 1 kept), then the older is booked: it takes rank 2.
+            let paid = try await book(database, center, id, family: families[2].0, child: younger(2), days: [d: ["journee"]])
+            try await database.withCenter(id) { c in
+                try await BookingRepository.confirm(c, center: id, reservations: [paid.reservationID], logger: database.logger)
+            }
+            let late = try await book(database, center, id, family: families[2].0, child: older(2), days: [d: ["journee"]])
+            #expect(late.total == Money(cents: 800))
+            #expect(try await cart(2) == [1000, 800])
         }
     }
 }

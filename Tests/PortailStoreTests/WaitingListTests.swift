@@ -120,7 +120,7 @@ import Testing
             _ = try await join(database, center, id, families[2], day, "journee")
             _ = try await join(database, center, id, families[3], day, "matin")
             let removed = try await database.withCenter(id) { c in
-                try await BookingRepository.removeFromCart(c, center: id, family: families[0].0, number: morning.number, logger: database.logger)
+                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: morning.number, logger: database.logger)
             }
             #expect(removed)
             let offers = try await pass(database, center, id)
@@ -140,7 +140,7 @@ import Testing
             _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [day: ["apres-midi"]])
             _ = try await join(database, center, id, families[2], day, "journee")
             _ = try await database.withCenter(id) { c in
-                try await BookingRepository.removeFromCart(c, center: id, family: families[0].0, number: morning.number, logger: database.logger)
+                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: morning.number, logger: database.logger)
             }
             #expect(try await remaining(database, id, on: day)["matin"] == 1)
             _ = try await book(database, center, id, family: families[3].0, child: families[3].1[0], days: [day: ["matin"]])
@@ -162,7 +162,7 @@ import Testing
             // b has a day of its own in its cart when the place frees: the offer waits, the place stays b's.
             _ = try await book(database, center, id, family: b.0, child: b.1[0], days: [other: ["matin"]])
             _ = try await database.withCenter(id) { conn in
-                try await BookingRepository.removeFromCart(conn, center: id, family: a.0, number: first.number, logger: database.logger)
+                try await BookingRepository.removeFromCart(conn, center: center, centerID: id, family: a.0, number: first.number, logger: database.logger)
             }
             #expect(try await pass(database, center, id).isEmpty)
             #expect(try await entries(database, id)[b.0]?.state == .waiting)
@@ -189,7 +189,7 @@ import Testing
             let booked = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [day: ["journee"]])
             _ = try await join(database, center, id, families[1], day, "journee")
             try await database.withCenter(id) { c in
-                _ = try await BookingRepository.removeFromCart(c, center: id, family: families[0].0, number: booked.number, logger: database.logger)
+                _ = try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: booked.number, logger: database.logger)
             }
             let late = day.adding(days: 1).instant(at: LocalTime(hour: 8, minute: 0)!, in: center.zone)
             let offers = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: late, logger: database.logger) { _ in ("", "") }

@@ -155,6 +155,8 @@ public enum BookingRepository {
         public var total: Money
         /// Capacity units to take per day.
         public var needed: [LocalDate: [String]]
+        /// The family's days in the cart priced again because this child joins them (sibling ranks).
+        public var repriced: [RepricedLine]
     }
 
     /// Checks a request (window, age, days, units, deadlines, double booking) and prices it, without
@@ -203,24 +205,27 @@ public enum BookingRepository {
         let duplicates = needed.filter { !(held[$0.key] ?? []).isDisjoint(with: $0.value) }.keys.sorted()
         guard duplicates.isEmpty else { throw BookingRefusal.alreadyBooked(duplicates) }
 
-        // Price with the family's QF and category and the siblings booked on each day.
+        // Price with the family's QF and category and the siblings booked on each day: the child takes a
+        // rank left by the days already paid, and the cart's days of its siblings are ranked again with it.
         let family = try await AccountRepository.family(c, center: centerID, id: request.familyID, logger: logger)
         let firstDay = selection.keys.min()!
         let quotient = try await AccountRepository.quotient(c, center: centerID, family: request.familyID, on: firstDay, logger: logger)
-        var presentByDay = try await siblingsPresent(c, center: centerID, family: request.familyID, days: Array(selection.keys), logger: logger)
-        for day in selection.keys where !(presentByDay[day] ?? []).contains(where: { $0.id == request.child.id }) {
-            presentByDay[day, default: []].append(.init(id: request.child.id, birthDate: request.child.birthDate))
-        }
+        let days = Array(selection.keys)
+        let siblings = try await siblingLines(c, center: centerID, family: request.familyID, days: days, logger: logger)
+        let ranks = siblingRanks(siblings, adding: .init(id: request.child.id, birthDate: request.child.birthDate), on: days)
         let lines: [PricingEngine.Line]
         do {
             lines = try PricingEngine.price(
                 selection.map { PricingEngine.ChildDay(childID: request.child.id, day: $0.key, units: $0.value) },
-                tariff: tariff, quotient: quotient, category: family?.category, presentByDay: presentByDay
+                tariff: tariff, quotient: quotient, category: family?.category, ranks: ranks
             )
         } catch {
             throw BookingRefusal.unpriced(error.day, error.units)
         }
-        return PreparedBooking(periodID: periodID, tariff: tariff, lines: lines, total: lines.reduce(Money.zero) { $0 + $1.price }, needed: needed)
+        let repriced = try await repricing(c, siblings, ranks: ranks, center: center, centerID: centerID, family: request.familyID,
+                                           category: family?.category, logger: logger)
+        return PreparedBooking(periodID: periodID, tariff: tariff, lines: lines, total: lines.reduce(Money.zero) { $0 + $1.price }, needed: needed,
+                               repriced: repriced)
     }
 
     /// Prices the request and puts it in the family's open cart, taking its places in this transaction.
@@ -228,8 +233,8 @@ public enum BookingRepository {
     public static func book(
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> BookedReservation {
+        try await lockFamily(c, center: centerID, family: request.familyID, logger: logger)
         try await expireDueCarts(c, center: centerID, logger: logger)
-        try await lockChild(c, center: centerID, child: request.child.id, family: request.familyID, logger: logger)
         let prepared = try await prepare(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
         let (periodID, tariff, lines, total, needed) = (prepared.periodID, prepared.tariff, prepared.lines, prepared.total, prepared.needed)
         let firstDay = needed.keys.min()!, lastDay = needed.keys.max()!
@@ -276,30 +281,17 @@ public enum BookingRepository {
         // Every line in one statement; a line's units and capacity units travel as comma-joined codes.
         let capacities = lines.map { line in line.units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }.sorted().joined(separator: ",") }
         try await c.run("""
-            INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version)
+            INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version,
+                                           sibling_rank)
             SELECT \(centerID), \(reservationID), l.day, l.key, string_to_array(l.units, ','), string_to_array(l.capacity, ','), l.price,
-                   \(tariff.code), \(version)
+                   \(tariff.code), \(version), l.rank
             FROM unnest(\(lines.map(\.day.iso))::date[], \(lines.map(\.key))::text[], \(lines.map { $0.units.joined(separator: ",") })::text[],
-                        \(capacities)::text[], \(lines.map { Int64($0.price.cents) })::bigint[]) AS l(day, key, units, capacity, price)
+                        \(capacities)::text[], \(lines.map { Int64($0.price.cents) })::bigint[], \(lines.map(\.rank))::int[])
+                 AS l(day, key, units, capacity, price, rank)
             """, logger: logger)
+        try await applyRepricing(c, center: centerID, family: request.familyID, prepared.repriced, logger: logger)
         BusinessMetrics.booked(byStaff: request.byStaff)
         return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart?.expiresAt)
-    }
-
-    /// The children of a family booked (waiting or confirmed) on each of `days`, for sibling ranks.
-    static func siblingsPresent(_ c: PostgresConnection, center: Int64, family: Int64, days: [LocalDate], logger: Logger) async throws -> [LocalDate: [PricingEngine.Child]] {
-        var result: [LocalDate: [PricingEngine.Child]] = [:]
-        for (day, id, birth) in try await c.all("""
-            SELECT DISTINCT l.day::text, ch.id, ch.birth_date::text
-            FROM reservation_lines l
-            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
-            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
-            WHERE r.center_id = \(center) AND r.family_id = \(family) AND r.state IN ('pending_payment', 'confirmed')
-              AND l.day = ANY(\(days.map(\.iso))::date[])
-            """, (String, Int64, String).self, logger: logger) {
-            result[LocalDate(iso: day)!, default: []].append(.init(id: id, birthDate: LocalDate(iso: birth)!))
-        }
-        return result
     }
 
     struct Cart {
@@ -307,10 +299,11 @@ public enum BookingRepository {
         var expiresAt: Date
     }
 
-    /// Locks the child's row until the commit: two tabs of the same family cannot book the same day
-    /// twice, nor book it and join its waiting list at once.
-    static func lockChild(_ c: PostgresConnection, center: Int64, child: Int64, family: Int64, logger: Logger) async throws {
-        try await c.run("SELECT 1 FROM children WHERE center_id = \(center) AND id = \(child) AND family_id = \(family) FOR UPDATE", logger: logger)
+    /// Locks the family's row until the commit, as every writer of its money does: two tabs cannot book
+    /// the same day twice, nor book it and join its waiting list at once, and two siblings booked at
+    /// once are ranked one after the other.
+    static func lockFamily(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
     }
 
     /// The family's open cart, or a new one holding for `holdMinutes`; a place offered from the waiting
@@ -406,16 +399,22 @@ public enum BookingRepository {
         return expired.count
     }
 
-    /// Removes a reservation from the family's open cart: it becomes "annulée" and its places are free at once.
-    public static func removeFromCart(_ c: PostgresConnection, center: Int64, family: Int64, number: Int, logger: Logger) async throws -> Bool {
+    /// Removes a reservation from the family's open cart: it becomes "annulée" and its places are free at once;
+    /// the siblings' days left in the cart are ranked and priced again without it.
+    public static func removeFromCart(_ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, number: Int, logger: Logger) async throws -> Bool {
+        try await lockFamily(c, center: centerID, family: family, logger: logger)
         guard let id = try await c.first("""
             UPDATE reservations r SET state = 'cancelled'
             FROM carts k
-            WHERE r.center_id = \(center) AND r.family_id = \(family) AND r.number = \(number) AND r.state = 'pending_payment'
+            WHERE r.center_id = \(centerID) AND r.family_id = \(family) AND r.number = \(number) AND r.state = 'pending_payment'
               AND k.center_id = r.center_id AND k.id = r.cart_id AND k.state = 'open'
             RETURNING r.id
             """, (Int64.self), logger: logger) else { return false }
-        try await releasePlaces(c, center: center, reservations: [id], logger: logger)
+        try await releasePlaces(c, center: centerID, reservations: [id], logger: logger)
+        let days = try await c.all("""
+            SELECT DISTINCT day::text FROM reservation_lines WHERE center_id = \(centerID) AND reservation_id = \(id)
+            """, (String.self), logger: logger).compactMap(LocalDate.init(iso:))
+        try await repriceCart(c, center: center, centerID: centerID, family: family, days: days, logger: logger)
         return true
     }
 }

@@ -148,7 +148,7 @@ struct GridModel {
         self.error = error
         self.notice = notice
         if let tariff = center.tariff(period.tariff), case .siblings = tariff.model {
-            priceNote = "Tarif dégressif : le prix indiqué est celui du premier enfant ; les frères et sœurs inscrits le même jour paient moins."
+            priceNote = "Tarif dégressif : le prix indiqué est celui du premier enfant ; les frères et sœurs inscrits le même jour paient moins, quel que soit l'ordre dans lequel vous les inscrivez."
         } else {
             priceNote = nil
         }
@@ -174,6 +174,8 @@ struct RecapModel {
     /// When some days filled up: the days that can still be kept.
     let keepOthers: [String]
     let canKeepOthers: Bool
+    /// The siblings' days in the cart priced again with this child (sibling ranks), before → after.
+    let siblingNote: String?
 }
 
 /// Parses the ticked boxes ("2026-12-21:journee") into days and units; nil if a value is malformed.

@@ -87,7 +87,7 @@ extension PortailRoutes {
                     try await BookingRepository.prepare(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: context.logger)
                 }
                 return templates.page("booking-recap", recap(context, child: request.child, period: request.period, selection: request.selection,
-                                                             lines: prepared.lines, total: prepared.total))
+                                                             lines: prepared.lines, total: prepared.total, repriced: prepared.repriced))
             }
         }
 
@@ -186,14 +186,23 @@ extension PortailRoutes {
     }
 
     func recap(_ context: AppRequestContext, child: ChildRecord, period: Period, selection: [LocalDate: Set<String>],
-               lines: [PricingEngine.Line], total: Money, error: String? = nil, keepOthers: [String] = []) -> RecapModel {
+               lines: [PricingEngine.Line], total: Money, error: String? = nil, keepOthers: [String] = [],
+               repriced: [RepricedLine] = []) -> RecapModel {
         let center = context.center!.center
+        // Sibling prices: the brothers and sisters already in the cart on these days are priced again.
+        let siblings = Dictionary(grouping: repriced, by: \.childID).values.map { lines in
+            let before = lines.reduce(Money.zero) { $0 + $1.before }, after = lines.reduce(Money.zero) { $0 + $1.after }
+            return "\(lines[0].childName) : \(before) → \(after)"
+        }.sorted()
         return RecapModel(
             page: PageChrome(context), childID: child.id, childName: child.firstName, periodCode: period.code, periodLabel: period.label,
             lines: lines.map { .init(day: French.shortDay($0.day) + "/" + String($0.day.year), designation: center.designation(forKey: $0.key, plural: false), price: $0.price.description) },
             total: total.description,
             selection: Self.values(selection),
-            error: error, keepOthers: keepOthers, canKeepOthers: !keepOthers.isEmpty
+            error: error, keepOthers: keepOthers, canKeepOthers: !keepOthers.isEmpty,
+            siblingNote: siblings.isEmpty ? nil
+                : "Tarif dégressif : avec \(child.firstName), les réservations de votre panier pour les mêmes jours sont recalculées selon le rang de chaque enfant (l'aîné d'abord) — "
+                  + siblings.joined(separator: " ; ") + "."
         )
     }
 

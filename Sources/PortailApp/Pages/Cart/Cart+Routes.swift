@@ -15,7 +15,7 @@ extension PortailRoutes {
             let family = try context.requireFamily
             guard let number = context.form["numero"].flatMap({ Int($0) }) else { throw HTTPError(.badRequest) }
             let removed = try await database.withCenter(record.id) { c in
-                try await BookingRepository.removeFromCart(c, center: record.id, family: family, number: number, logger: context.logger)
+                try await BookingRepository.removeFromCart(c, center: record.center, centerID: record.id, family: family, number: number, logger: context.logger)
             }
             let notice = removed ? "La réservation \(French.number(number)) a été retirée du panier ; ses places sont libérées."
                                  : "Cette réservation n'est plus dans votre panier."
