@@ -69,7 +69,7 @@ public enum PortailApplication {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: InputGuardMiddleware())
         router.add(middleware: ClientAddressMiddleware(proxies: configuration.trustedProxies))
-        router.add(middleware: SessionMiddleware(database: database, cookies: routes.sessionCookies, exemptPrefixes: ["/paiement/notification", "/simulateur/"]))
+        router.add(middleware: SessionMiddleware(database: database, cookies: routes.sessionCookies, exemptPrefixes: ["/paiement/notification", "/simulateur/", "/calendrier/"]))
         routes.add(to: router)
         let responder = TenantResponder(
             inner: router.buildResponder(),

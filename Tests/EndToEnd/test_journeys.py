@@ -337,3 +337,33 @@ def test_the_grid_ticks_a_whole_week_and_keeps_the_total_in_view(browser, server
     page.get_by_role("button", name=re.compile("Cocher toute la période")).click()
     assert page.locator("table.grid input[type=checkbox][value$=':journee']:checked:not([disabled])").count() >= ticked
     j.close()
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_the_confirmed_days_go_to_the_phones_calendar(browser, server, width):
+    j = Journey(browser, server, f"agenda-{width}", {"width": width, "height": 780})
+    page = j.page
+    j.login("opio", "famille.martin@example.org")
+    page.get_by_role("link", name="Mes jours dans l'agenda du téléphone").click()
+    expect(page.get_by_role("heading", name=re.compile("agenda du téléphone"))).to_be_visible()
+    page.get_by_label(re.compile("Nom du lien")).fill(f"Téléphone {width}")
+    page.get_by_role("button", name="Créer le lien").click()
+    expect(page.get_by_text("Votre lien est prêt.")).to_be_visible()
+    address = page.locator("#lien-cree").input_value()
+    assert re.search(r"/opio/calendrier/[A-Za-z0-9_-]{43}\.ics$", address)
+    assert no_sideways_scroll(page)
+    j.step("lien-agenda")
+    # What the phone's calendar reads: no cookie needed, the address is the key.
+    reader = browser.new_context()
+    feed = reader.request.get(address)
+    assert feed.ok and feed.headers["content-type"].startswith("text/calendar")
+    assert feed.text().startswith("BEGIN:VCALENDAR\r\n") and feed.text().endswith("END:VCALENDAR\r\n")
+    j.go("/opio/agenda")
+    card = page.locator("ul.feeds li", has_text=f"Téléphone {width}")
+    assert address not in page.content()
+    assert no_sideways_scroll(page)
+    card.get_by_role("button", name="Retirer ce lien").click()
+    expect(page.get_by_text("Le lien est retiré")).to_be_visible()
+    assert reader.request.get(address).status == 404
+    reader.close()
+    j.close()

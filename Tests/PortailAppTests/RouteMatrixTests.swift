@@ -140,6 +140,11 @@ import Testing
         "POST /factures/{numero}/paiement": .familyForm(parent: .ok, neighbour: .notFound),  // paid already: "rien à payer"
         "GET /paiements/{numero}": .familyPage(parent: .ok, neighbour: .notFound),
         "GET /attestations/{annee}": .familyPage(parent: .ok, neighbour: .ok),  // each family's own certificate
+        "GET /agenda": .familyPage(parent: .ok, neighbour: .ok),
+        "POST /agenda": .familyForm(parent: .ok, neighbour: .ok),  // a new link for each family (201)
+        "POST /agenda/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such link
+        // The subscribed calendar: its secret address is its only key (CalendarFeedTests reads a real one).
+        "GET /calendrier/{fichier}": .everyone(.notFound),
 
         // The bank's server (no session, no CSRF): an unsigned body is refused whoever sends it.
         "POST /paiement/notification": .everyone(.badRequest),
@@ -531,7 +536,7 @@ import Testing
         let path = String(route.split(separator: " ", maxSplits: 1)[1])
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         var values: [String: String] = [
-            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf",
+            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics",
             "id": String(world.adminSpareToken),
             "staff": String(world.victimStaff), "token": String(world.victimToken), "reference": world.attempts["petit"]!,
             "family": String(world.families["cible"]!), "child": String(world.children["cible"]!),
@@ -576,6 +581,7 @@ import Testing
         case "POST /reservations/liste-attente":
             return [("enfant", child), ("periode", "vacances"), ("attente", "\(world.period.startsOn.adding(days: 12).iso):journee")]
         case "POST /liste-attente/retirer": return [("entree", "1")]
+        case "POST /agenda/retirer": return [("lien", "999999")]
         case "POST /reservations/{numero}/annuler": return [("confirmer", "oui")]
         case "POST /paiement/notification", "POST /simulateur/paiement", "POST /simulateur/choix":
             return [("vads_amount", "1")]

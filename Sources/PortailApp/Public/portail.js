@@ -125,3 +125,14 @@ document.addEventListener("DOMContentLoaded", function () {
   }
   tick();
 });
+
+// "Copier l'adresse" of a new calendar link: the button appears only where the clipboard can be written.
+document.addEventListener("DOMContentLoaded", function () {
+  var button = document.getElementById("copier-lien");
+  var field = document.getElementById("lien-cree");
+  if (!button || !field || !navigator.clipboard) { return; }
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    navigator.clipboard.writeText(field.value).then(function () { button.textContent = "Adresse copiée"; });
+  });
+});

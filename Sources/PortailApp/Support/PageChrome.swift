@@ -24,7 +24,7 @@ struct PageChrome {
         csrf = context.session?.csrfToken ?? ""
         loggedIn = context.session?.familyID != nil
         let path = context.path.hasPrefix(context.basePath) ? String(context.path.dropFirst(context.basePath.count)) : context.path
-        onAccount = path.hasPrefix("/compte") || path.hasPrefix("/reservations")
+        onAccount = path.hasPrefix("/compte") || path.hasPrefix("/reservations") || path.hasPrefix("/agenda")
         onCart = path.hasPrefix("/panier")
         onLedger = path.hasPrefix("/factures") || path.hasPrefix("/paiements")
     }

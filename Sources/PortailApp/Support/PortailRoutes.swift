@@ -50,6 +50,7 @@ struct PortailRoutes: Sendable {
         addPasswordRoutes(to: router)
         addPaymentRoutes(to: router)
         addLedgerRoutes(to: router)
+        addCalendarRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
         addStaffAccountRoutes(to: router)

@@ -142,6 +142,9 @@ public enum FamilyPrivacy {
         try await c.run("""
             UPDATE guardians SET first_name = '', last_name = '', relation = '', email = '', phone = '' WHERE center_id = \(center) AND family_id = \(family)
             """, logger: logger)
+        try await c.run("""
+            UPDATE calendar_feeds SET label = '', revoked_at = coalesce(revoked_at, now()) WHERE center_id = \(center) AND family_id = \(family)
+            """, logger: logger)
         for table in ["family_quotients", "sessions", "account_tokens"] {
             try await c.run(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE center_id = $1 AND family_id = $2", binds: try .of(center, family)), logger: logger)
         }
