@@ -123,7 +123,8 @@ struct CenterFileParser {
     public static let reservedCodes: Set<String> = [
         "api", "admin", "healthz", "metrics", "static", "dev", "simulateur", "paiement", "paiements", "panier",
         "compte", "factures", "liste-attente", "salle-attente", "attestations", "reservation", "reservations", "connexion", "deconnexion",
-        "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico",
+        "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico", "agenda", "calendrier",
+        "dossier",
     ]
 
     /// The longest period: a school year of Wednesdays fits, a typo of a century does not (every day

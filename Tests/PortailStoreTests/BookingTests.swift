@@ -213,6 +213,46 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
             #expect(try await cart(2) == [1000, 800])
         }
     }
+
+    /// A sibling booked while the payment of the cart starts (two tabs, or two parents): one goes first,
+    /// never a deadlock, and the attempt pays exactly what its reservations' lines cost.
+    @Test func aSiblingBookedWhileThePaymentStartsNeverDeadlocksNorMisprices() async throws {
+        try await withSmallCenter(places: 40) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 12, children: 2)
+            let d = center.periods[0].startsOn
+            for (family, children) in families {
+                let younger = children.max { $0.birthDate < $1.birthDate }!, older = children.min { $0.birthDate < $1.birthDate }!
+                _ = try await book(database, center, id, family: family, child: younger, days: [d: ["journee"]])
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do { _ = try await book(database, center, id, family: family, child: older, days: [d: ["journee"]]) }
+                        catch BookingRefusal.cartFrozen {}  // the payment went first: the cart is being paid
+                    }
+                    group.addTask {
+                        try await database.withCenter(id) { c in
+                            _ = try await PaymentRepository.begin(c, center: center, centerID: id, family: family, provider: "TEST", sessionLimit: 600,
+                                                                  logger: database.logger)
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+            }
+            let (attempts, mismatched, lines) = try await database.withCenter(id) { c in
+                try await c.first("""
+                    SELECT (SELECT count(*)::int FROM payment_attempts),
+                           (SELECT count(*)::int FROM payment_attempts a WHERE a.amount_cents <> (
+                                SELECT sum(r.total_cents) FROM payment_attempt_reservations x
+                                JOIN reservations r ON r.center_id = x.center_id AND r.id = x.reservation_id
+                                WHERE x.center_id = a.center_id AND x.attempt_id = a.id)),
+                           (SELECT count(*)::int FROM reservations r WHERE r.total_cents <> (
+                                SELECT sum(l.price_cents) FROM reservation_lines l WHERE l.center_id = r.center_id AND l.reservation_id = r.id))
+                    """, (Int, Int, Int).self, logger: database.logger)!
+            }
+            #expect(attempts == families.count)
+            #expect(mismatched == 0)
+            #expect(lines == 0)
+        }
+    }
 }
 
 @Suite struct LedgerTotalsTests {

@@ -18,12 +18,18 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             return api ? APIProblem.forStatus(error.status).response : Self.page(for: error.status, base: context.basePath)
         } catch {
-            context.logger.error("\(request.method) \(request.uri.path) failed: \(String(reflecting: error))")
+            context.logger.error("\(request.method) \(Self.loggable(request.uri.path)) failed: \(String(reflecting: error))")
             if api { return APIProblem.forStatus(.internalServerError).response }
             return Pages.problem(title: "Erreur du serveur",
                                  message: "Une erreur est survenue. Réessayez dans un instant ; si elle persiste, contactez l'accueil de loisirs.",
                                  base: context.basePath, status: .internalServerError)
         }
+    }
+
+    /// The path as logs may keep it: a calendar feed's address is its secret, and is not written down.
+    static func loggable(_ path: String) -> String {
+        guard let range = path.range(of: "/calendrier/") else { return path }
+        return String(path[..<range.upperBound]) + "…"
     }
 
     /// The French page of an HTTP error status.

@@ -92,16 +92,19 @@ public enum CalendarFeeds {
             UPDATE calendar_feeds SET last_read_at = now()
             WHERE center_id = \(center) AND id = \(id) AND (last_read_at IS NULL OR last_read_at < now() - interval '1 hour')
             """, logger: logger)
+        // The newest days when there are more than `limit`: the days to come matter most.
         let days = try await c.all("""
-            SELECT ch.id, ch.first_name, l.day::text, array_agg(l.price_key ORDER BY l.price_key), min(r.number)::int
-            FROM reservation_lines l
-            JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
-            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
-            WHERE r.center_id = \(center) AND r.family_id = \(family) AND r.state = 'confirmed'
-              AND (\(child)::bigint IS NULL OR r.child_id = \(child)) AND l.day >= \(since.iso)::date
-            GROUP BY ch.id, ch.first_name, l.day
-            ORDER BY l.day, ch.first_name, ch.id
-            LIMIT \(limit)
+            SELECT * FROM (
+                SELECT ch.id, ch.first_name, l.day::text AS day, array_agg(l.price_key ORDER BY l.price_key), min(r.number)::int
+                FROM reservation_lines l
+                JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
+                JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+                WHERE r.center_id = \(center) AND r.family_id = \(family) AND r.state = 'confirmed'
+                  AND (\(child)::bigint IS NULL OR r.child_id = \(child)) AND l.day >= \(since.iso)::date
+                GROUP BY ch.id, ch.first_name, l.day
+                ORDER BY l.day DESC, ch.first_name, ch.id
+                LIMIT \(limit)
+            ) newest ORDER BY day, first_name, id
             """, (Int64, String, String, [String], Int).self, logger: logger)
             .map { Day(childID: $0.0, childName: $0.1, day: LocalDate(iso: $0.2)!, keys: $0.3, reservation: $0.4) }
         return (childName, days)

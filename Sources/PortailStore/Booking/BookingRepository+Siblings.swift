@@ -36,12 +36,26 @@ extension BookingRepository {
         var firstDay: LocalDate
     }
 
-    /// The family's lines (in the cart or confirmed) on `days`, in one query.
-    static func siblingLines(_ c: PostgresConnection, center: Int64, family: Int64, days: [LocalDate], logger: Logger) async throws -> [SiblingLine] {
+    /// The family's lines (in the cart or confirmed) on `days`, in one query. A cart's line that cannot be
+    /// priced again (an older tariff version, a tariff or price key gone) counts as fixed at its rank, so
+    /// that no other child is ranked as if it had moved.
+    static func siblingLines(
+        _ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, category: String?, days: [LocalDate], logger: Logger
+    ) async throws -> [SiblingLine] {
+        try await rawSiblingLines(c, center: centerID, family: family, days: days, logger: logger).map { line in
+            var line = line
+            let priceable = line.currentVersion
+                && center.tariff(line.tariff)?.model(for: category).prices(quotient: nil, siblingRank: 1)[line.priceKey] != nil
+            if !priceable { line.fixed = true }
+            return line
+        }
+    }
+
+    private static func rawSiblingLines(_ c: PostgresConnection, center: Int64, family: Int64, days: [LocalDate], logger: Logger) async throws -> [SiblingLine] {
         try await c.all("""
             SELECT l.day::text, ch.id, ch.birth_date::text, ch.first_name, coalesce(l.sibling_rank, 1)::int,
                    (r.state = 'confirmed' OR k.state IS DISTINCT FROM 'open'), r.id, l.price_key, l.price_cents, l.tariff,
-                   l.tariff_version = (SELECT max(t.version) FROM tariffs t WHERE t.center_id = l.center_id AND t.code = l.tariff),
+                   coalesce(l.tariff_version = (SELECT max(t.version) FROM tariffs t WHERE t.center_id = l.center_id AND t.code = l.tariff), false),
                    r.first_day::text
             FROM reservation_lines l
             JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
@@ -79,7 +93,7 @@ extension BookingRepository {
         category: String?, logger: Logger
     ) async throws -> [RepricedLine] {
         let changing = lines.filter { line in
-            guard !line.fixed, line.currentVersion, let rank = ranks[line.day]?[line.child.id] else { return false }
+            guard !line.fixed, let rank = ranks[line.day]?[line.child.id] else { return false }
             return rank != line.rank
         }
         guard !changing.isEmpty else { return [] }
@@ -122,9 +136,9 @@ extension BookingRepository {
     /// After a reservation leaves the cart: its siblings' days in the cart are ranked and priced again.
     static func repriceCart(_ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, days: [LocalDate], logger: Logger) async throws {
         guard !days.isEmpty else { return }
-        let lines = try await siblingLines(c, center: centerID, family: family, days: days, logger: logger)
-        guard lines.contains(where: { !$0.fixed }) else { return }
         let category = try await AccountRepository.family(c, center: centerID, id: family, logger: logger)?.category
+        let lines = try await siblingLines(c, center: center, centerID: centerID, family: family, category: category, days: days, logger: logger)
+        guard lines.contains(where: { !$0.fixed }) else { return }
         let repriced = try await repricing(c, lines, ranks: siblingRanks(lines, adding: nil, on: days), center: center, centerID: centerID,
                                            family: family, category: category, logger: logger)
         try await applyRepricing(c, center: centerID, family: family, repriced, logger: logger)

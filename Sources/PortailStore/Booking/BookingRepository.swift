@@ -211,7 +211,8 @@ public enum BookingRepository {
         let firstDay = selection.keys.min()!
         let quotient = try await AccountRepository.quotient(c, center: centerID, family: request.familyID, on: firstDay, logger: logger)
         let days = Array(selection.keys)
-        let siblings = try await siblingLines(c, center: centerID, family: request.familyID, days: days, logger: logger)
+        let siblings = try await siblingLines(c, center: center, centerID: centerID, family: request.familyID, category: family?.category,
+                                              days: days, logger: logger)
         let ranks = siblingRanks(siblings, adding: .init(id: request.child.id, birthDate: request.child.birthDate), on: days)
         let lines: [PricingEngine.Line]
         do {
@@ -233,16 +234,17 @@ public enum BookingRepository {
     public static func book(
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> BookedReservation {
-        try await lockFamily(c, center: centerID, family: request.familyID, logger: logger)
         try await expireDueCarts(c, center: centerID, logger: logger)
+        try await lockChild(c, center: centerID, child: request.child.id, family: request.familyID, logger: logger)
+        // The family's open cart, created with the center's hold time when there is none, and locked before
+        // the booking is priced: two siblings booked at once from two tabs are ranked one after the other
+        // (a payment starting locks the cart too, then its reservations). Staff bookings are confirmed
+        // without one. A refusal below rolls a new cart back with everything else.
+        let cart = request.byStaff ? nil : try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes,
+                                                              until: request.offerHeldUntil, logger: logger)
         let prepared = try await prepare(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
         let (periodID, tariff, lines, total, needed) = (prepared.periodID, prepared.tariff, prepared.lines, prepared.total, prepared.needed)
         let firstDay = needed.keys.min()!, lastDay = needed.keys.max()!
-
-        // The family's open cart, created with the center's hold time when there is none; staff bookings
-        // are confirmed without one.
-        let cart = request.byStaff ? nil : try await openCart(c, center: centerID, family: request.familyID, holdMinutes: center.cartHoldMinutes,
-                                                              until: request.offerHeldUntil, logger: logger)
 
         // Take every place in one statement: the rows are locked in (day, unit) order, so that concurrent
         // bookings never deadlock, and only where a place is left. A day missing from the answer is full;
@@ -299,11 +301,10 @@ public enum BookingRepository {
         var expiresAt: Date
     }
 
-    /// Locks the family's row until the commit, as every writer of its money does: two tabs cannot book
-    /// the same day twice, nor book it and join its waiting list at once, and two siblings booked at
-    /// once are ranked one after the other.
-    static func lockFamily(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
+    /// Locks the child's row until the commit: two tabs of the same family cannot book the same day
+    /// twice, nor book it and join its waiting list at once.
+    static func lockChild(_ c: PostgresConnection, center: Int64, child: Int64, family: Int64, logger: Logger) async throws {
+        try await c.run("SELECT 1 FROM children WHERE center_id = \(center) AND id = \(child) AND family_id = \(family) FOR UPDATE", logger: logger)
     }
 
     /// The family's open cart, or a new one holding for `holdMinutes`; a place offered from the waiting
@@ -402,7 +403,10 @@ public enum BookingRepository {
     /// Removes a reservation from the family's open cart: it becomes "annulée" and its places are free at once;
     /// the siblings' days left in the cart are ranked and priced again without it.
     public static func removeFromCart(_ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, number: Int, logger: Logger) async throws -> Bool {
-        try await lockFamily(c, center: centerID, family: family, logger: logger)
+        // The cart first, then its reservation, in the order a payment starting takes them.
+        guard try await c.first("""
+            SELECT id FROM carts WHERE center_id = \(centerID) AND family_id = \(family) AND state = 'open' FOR UPDATE
+            """, (Int64.self), logger: logger) != nil else { return false }
         guard let id = try await c.first("""
             UPDATE reservations r SET state = 'cancelled'
             FROM carts k

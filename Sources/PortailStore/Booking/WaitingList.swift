@@ -85,7 +85,7 @@ public enum WaitingList {
               period.openDays.contains(day), period.isBookable(day, at: now, in: center.zone),
               let periodID = try await BookingRepository.periodID(c, center: centerID, code: period.code, logger: logger)
         else { throw WaitingRefusal.notBookable }
-        try await BookingRepository.lockFamily(c, center: centerID, family: family, logger: logger)
+        try await BookingRepository.lockChild(c, center: centerID, child: child.id, family: family, logger: logger)
         let held = try await BookingRepository.heldByChild(c, center: centerID, childID: child.id, periodID: periodID, logger: logger)
         guard (held[day] ?? []).isDisjoint(with: capacity) else { throw WaitingRefusal.alreadyHeld }
         let standing = try await c.first("""

@@ -17,7 +17,7 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             let label = (context.form["nom"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard label.count <= 60, !InputLimits.hasNUL(label) else {
+            guard label.unicodeScalars.count <= 60, !InputLimits.hasNUL(label) else {
                 return try await calendarPage(context, error: "Le nom du lien ne doit pas dépasser 60 caractères.", status: .unprocessableContent)
             }
             let child: Int64?
