@@ -13,7 +13,7 @@ struct CenterFileParser {
     static let centerKeys = [
         "code", "name", "organisation", "hosts", "time_zone", "coordinates", "invoice_prefix",
         "cart_hold_minutes", "units", "age_groups", "tariffs", "periods", "payment", "legal",
-        "residents", "waiting_list", "waiting_room",
+        "residents", "waiting_list", "waiting_room", "family_file",
     ]
 
     func parse(text: String) -> Center? {
@@ -65,6 +65,7 @@ struct CenterFileParser {
         let residents = m["residents"].flatMap(parseResidents)
         let offerHours = m["waiting_list"].flatMap(parseWaitingList)
         let waitingRoom = m["waiting_room"].flatMap(parseWaitingRoom)
+        let familyFile = m["family_file"].flatMap(parseFamilyFile)
         checkPriority(periods, declaresResidents: m["residents"] != nil)
 
         guard let code, let name, let coordinates, let invoicePrefix else { return nil }
@@ -75,6 +76,7 @@ struct CenterFileParser {
         )
         center.waitingListOfferHours = offerHours ?? center.waitingListOfferHours
         center.waitingRoom = waitingRoom
+        center.familyFile = familyFile
         return center
     }
 
@@ -102,6 +104,48 @@ struct CenterFileParser {
         room.activeMinutes = bounded(m["active_minutes"], 5...1440, "minutes") ?? room.activeMinutes
         room.queueBeforeMinutes = bounded(m["queue_before_minutes"], 0...720, "minutes") ?? room.queueBeforeMinutes
         return room
+    }
+
+    /// family_file: { required: [contacts, health, documents], documents: [vaccinations, insurance],
+    /// confirm_every_days: 365, validation: [health, documents] }.
+    private func parseFamilyFile(_ field: Field) -> FamilyFileRules? {
+        guard let m = field.mapping(keys: ["required", "documents", "confirm_every_days", "validation"]) else { return nil }
+        func items(_ key: String) -> [FamilyFileRules.Item] {
+            guard let list = m[key]?.list else { return [] }
+            var seen: [FamilyFileRules.Item] = []
+            for entry in list {
+                guard let text = entry.nonEmptyString else { continue }
+                guard let item = FamilyFileRules.Item(rawValue: text) else {
+                    let known = FamilyFileRules.Item.allCases.map(\.rawValue)
+                    let hint = nearest(to: text, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+                    entry.report("unknown item \"\(text)\"\(hint); known: \(known.joined(separator: ", "))")
+                    continue
+                }
+                if seen.contains(item) { entry.report("\"\(text)\" is listed twice") } else { seen.append(item) }
+            }
+            return seen
+        }
+        let required = items("required")
+        let validation = items("validation")
+        var documents: [FamilyFileRules.DocumentKind] = []
+        for entry in m["documents"]?.list ?? [] {
+            guard let text = entry.nonEmptyString else { continue }
+            guard let kind = FamilyFileRules.DocumentKind(rawValue: text) else {
+                let known = FamilyFileRules.DocumentKind.allCases.map(\.rawValue)
+                let hint = nearest(to: text, in: known).map { " (did you mean \"\($0)\"?)" } ?? ""
+                entry.report("unknown document \"\(text)\"\(hint); known: \(known.joined(separator: ", "))")
+                continue
+            }
+            if documents.contains(kind) { entry.report("\"\(text)\" is listed twice") } else { documents.append(kind) }
+        }
+        if required.contains(.documents), documents.isEmpty, let f = m["required"] {
+            f.report("\"documents\" is required but no document is listed: add documents: [vaccinations, insurance, caf] (those you need)")
+        }
+        if !documents.isEmpty, !required.contains(.documents), !validation.contains(.documents), let f = m["documents"] {
+            f.report("documents are listed but \"documents\" is neither required nor validated: add it to required")
+        }
+        let confirm = bounded(m["confirm_every_days"], 30...730, "days")
+        return FamilyFileRules(required: required, documents: documents, confirmEveryDays: confirm, validation: validation)
     }
 
     private func reportSyntax(_ error: YamlError) {

@@ -32,6 +32,14 @@ public enum CenterFileWriter {
             top.append(("residents", map([("postcodes", residents.postcodes), ("communes", residents.communes)]
                 .filter { !$0.1.isEmpty }.map { ($0.0, seq($0.1.map(s))) })))
         }
+        if let file = center.familyFile {
+            var block: [(String, Node)] = []
+            if !file.required.isEmpty { block.append(("required", seq(file.required.map { s($0.rawValue) }))) }
+            if !file.documents.isEmpty { block.append(("documents", seq(file.documents.map { s($0.rawValue) }))) }
+            if let days = file.confirmEveryDays { block.append(("confirm_every_days", n(days))) }
+            if !file.validation.isEmpty { block.append(("validation", seq(file.validation.map { s($0.rawValue) }))) }
+            top.append(("family_file", map(block)))
+        }
         if let legal = center.legal {
             top.append(("legal", map([("name", legal.name), ("siret", legal.siret), ("address", legal.address), ("mentions", legal.mentions)]
                 .compactMap { key, value in value.map { (key, s($0)) } })))

@@ -30,6 +30,8 @@ public struct Center: Sendable, Hashable, Codable {
     public var legal: LegalMentions?
     /// Which families count as resident, for the `residents` priority windows.
     public var residents: Residents?
+    /// What the family's file must hold before booking, and what the staff validate; nil: nothing asked.
+    public var familyFile: FamilyFileRules? = nil
 
     public init(
         code: String, name: String, organisation: String, hosts: [String], timeZone: String,

@@ -328,26 +328,30 @@ public struct CenterImporter: Sendable {
                     invoice_prefix = w.prefix, cart_hold_minutes = w.hold, coordinates = w.coordinates::jsonb,
                     payment = nullif(w.payment, '')::jsonb, legal = nullif(w.legal, '')::jsonb,
                     residents = nullif(w.residents, '')::jsonb, source_file = coalesce(nullif(w.file, ''), c.source_file),
-                    waiting_room = nullif(w.room, '')::jsonb, waiting_list_offer_hours = w.offer, updated_at = now()
+                    waiting_room = nullif(w.room, '')::jsonb, waiting_list_offer_hours = w.offer,
+                    family_file = nullif(w.family_file, '')::jsonb, updated_at = now()
                 FROM unnest(\(updated.ids)::bigint[], \(updated.names)::text[], \(updated.organisations)::text[],
                             \(updated.zones)::text[], \(updated.prefixes)::text[], \(updated.holds)::int[],
                             \(updated.coordinates)::text[], \(updated.payments)::text[], \(updated.legals)::text[],
-                            \(updated.residents)::text[], \(updated.files)::text[], \(updated.rooms)::text[], \(updated.offers)::int[])
-                    AS w(id, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file, room, offer)
+                            \(updated.residents)::text[], \(updated.files)::text[], \(updated.rooms)::text[], \(updated.offers)::int[],
+                            \(updated.familyFiles)::text[])
+                    AS w(id, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file, room, offer, family_file)
                 WHERE c.id = w.id
                 """, logger: logger)
         }
         if !inserted.codes.isEmpty {
             let newIDs = try await connection.all("""
                 INSERT INTO centers (code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates, payment,
-                                     legal, residents, source_file, waiting_room, waiting_list_offer_hours)
+                                     legal, residents, source_file, waiting_room, waiting_list_offer_hours, family_file)
                 SELECT w.code, w.name, w.organisation, w.zone, w.prefix, w.hold, w.coordinates::jsonb, nullif(w.payment, '')::jsonb,
-                       nullif(w.legal, '')::jsonb, nullif(w.residents, '')::jsonb, nullif(w.file, ''), nullif(w.room, '')::jsonb, w.offer
+                       nullif(w.legal, '')::jsonb, nullif(w.residents, '')::jsonb, nullif(w.file, ''), nullif(w.room, '')::jsonb, w.offer,
+                       nullif(w.family_file, '')::jsonb
                 FROM unnest(\(inserted.codes)::text[], \(inserted.names)::text[], \(inserted.organisations)::text[],
                             \(inserted.zones)::text[], \(inserted.prefixes)::text[], \(inserted.holds)::int[],
                             \(inserted.coordinates)::text[], \(inserted.payments)::text[], \(inserted.legals)::text[],
-                            \(inserted.residents)::text[], \(inserted.files)::text[], \(inserted.rooms)::text[], \(inserted.offers)::int[])
-                    AS w(code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file, room, offer)
+                            \(inserted.residents)::text[], \(inserted.files)::text[], \(inserted.rooms)::text[], \(inserted.offers)::int[],
+                            \(inserted.familyFiles)::text[])
+                    AS w(code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, file, room, offer, family_file)
                 RETURNING code, id
                 """, (String, Int64).self, logger: logger)
             let byCode = Dictionary(newIDs, uniquingKeysWith: { a, _ in a })
@@ -641,7 +645,7 @@ private func arrayLiteral(_ values: [String]) -> String {
 private struct CenterColumns {
     var ids: [Int64] = [], codes: [String] = [], names: [String] = [], organisations: [String] = [], zones: [String] = []
     var prefixes: [String] = [], holds: [Int] = [], coordinates: [String] = [], payments: [String] = [], legals: [String] = []
-    var residents: [String] = [], files: [String] = [], rooms: [String] = [], offers: [Int] = []
+    var residents: [String] = [], files: [String] = [], rooms: [String] = [], offers: [Int] = [], familyFiles: [String] = []
 
     mutating func append(_ write: CenterImporter.Write, id: Int64, json: JSONText) throws {
         let center = write.center
@@ -654,6 +658,7 @@ private struct CenterColumns {
         files.append(write.file ?? "")
         rooms.append(try center.waitingRoom.map { try json($0) } ?? "")
         offers.append(center.waitingListOfferHours)
+        familyFiles.append(try center.familyFile.map { try json($0) } ?? "")
     }
 }
 

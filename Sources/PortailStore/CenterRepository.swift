@@ -56,11 +56,11 @@ public enum CenterRepository {
     static func load(_ connection: PostgresConnection, centerIDs: [Int64], logger: Logger) async throws -> [Int64: Center] {
         let decoder = JSONDecoder()
         var centers: [Int64: Center] = [:]
-        for (id, code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, room, offer) in try await connection.all("""
+        for (id, code, name, organisation, zone, prefix, hold, coordinates, payment, legal, residents, room, offer, familyFile) in try await connection.all("""
             SELECT id, code, name, organisation, time_zone, invoice_prefix, cart_hold_minutes, coordinates::text, payment::text,
-                   legal::text, residents::text, waiting_room::text, waiting_list_offer_hours
+                   legal::text, residents::text, waiting_room::text, waiting_list_offer_hours, family_file::text
             FROM centers WHERE id = ANY(\(centerIDs))
-            """, (Int64, String, String, String, String, String, Int, String, String?, String?, String?, String?, Int).self, logger: logger) {
+            """, (Int64, String, String, String, String, String, Int, String, String?, String?, String?, String?, Int, String?).self, logger: logger) {
             var center = Center(
                 code: code, name: name, organisation: organisation, hosts: [], timeZone: zone,
                 coordinates: try decoder.decode(Coordinates.self, from: Data(coordinates.utf8)),
@@ -71,6 +71,7 @@ public enum CenterRepository {
             )
             center.waitingRoom = try room.map { try decoder.decode(WaitingRoomSettings.self, from: Data($0.utf8)) }
             center.waitingListOfferHours = offer
+            center.familyFile = try familyFile.map { try decoder.decode(FamilyFileRules.self, from: Data($0.utf8)) }
             centers[id] = center
         }
         let ids = Array(centers.keys)

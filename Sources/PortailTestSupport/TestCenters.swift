@@ -4,8 +4,8 @@ import PortailDomain
 /// Center files for tests, with dates relative to today so that the suite passes on any day.
 public enum TestCenters {
     /// A center whose only period starts in ten days, with `places` places a day, open for booking now
-    /// (or from `opensAt`, "2026-12-01T08:00" in Europe/Paris).
-    public static func small(code: String = "petit", places: Int, hold: Int = 30, payment: String = "", opensAt: String? = nil) -> String {
+    /// (or from `opensAt`, "2026-12-01T08:00" in Europe/Paris); `extra` is appended as more top-level keys.
+    public static func small(code: String = "petit", places: Int, hold: Int = 30, payment: String = "", opensAt: String? = nil, extra: String = "") -> String {
         let zone = TimeZone(identifier: "Europe/Paris")!
         let today = LocalDate(Date(), in: zone)
         let start = today.adding(days: 10), end = today.adding(days: 30)
@@ -54,6 +54,7 @@ public enum TestCenters {
               deadline: { days_before: 1, at: "12:00" }
               cancellation: { days_before: 2, at: "12:00" }
         \(payment)
+        \(extra)
         """
     }
 }

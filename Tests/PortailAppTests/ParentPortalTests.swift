@@ -105,7 +105,7 @@ struct PortalFixture: Sendable {
 func withPortal(
     places: Int = 3, payment: String = systemPayBlock, setup: TestingSetup = .live, developmentPages: Bool = true,
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
-    opensAt: String? = nil, clock: @escaping @Sendable () -> Date = { Date() },
+    opensAt: String? = nil, petitExtra: String = "", clock: @escaping @Sendable () -> Date = { Date() },
     paymentRules: [PaymentTypeRule] = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }],
     paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(),
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
@@ -115,7 +115,7 @@ func withPortal(
     let folder = NSTemporaryDirectory() + "centers-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    try TestCenters.small(code: "petit", places: places, payment: payment, opensAt: opensAt).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
+    try TestCenters.small(code: "petit", places: places, payment: payment, opensAt: opensAt, extra: petitExtra).write(toFile: folder + "/petit.yaml", atomically: true, encoding: .utf8)
     // The other center has its own bank account (two centers never share one): its shop, terminal or régie.
     let otherPayment = payment.replacingOccurrences(of: "12345678", with: "87654321").replacingOccurrences(of: "numcli: \"123456\"", with: "numcli: \"654321\"")
     try TestCenters.small(code: "autre", places: places, payment: otherPayment, opensAt: opensAt)

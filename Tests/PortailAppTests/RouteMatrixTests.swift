@@ -143,6 +143,17 @@ import Testing
         "GET /agenda": .familyPage(parent: .ok, neighbour: .ok),
         "POST /agenda": .familyForm(parent: .ok, neighbour: .ok),  // a new link for each family (201)
         "POST /agenda/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such link
+        // The family file: a family's own file; another family's child or document is the same 404 as none.
+        "GET /dossier": .familyPage(parent: .ok, neighbour: .ok),
+        "POST /dossier/coordonnees": .familyForm(parent: .invalid, neighbour: .invalid),  // empty: "Indiquez votre adresse"
+        "POST /dossier/personnes": .familyForm(parent: .invalid, neighbour: .invalid),
+        "POST /dossier/personnes/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such person
+        "GET /dossier/enfants/{enfant}": .familyPage(parent: .ok, neighbour: .notFound),  // the parent's child
+        "POST /dossier/enfants/{enfant}": .familyForm(parent: .redirect, neighbour: .notFound),
+        "POST /dossier/documents": .familyForm(parent: .invalid, neighbour: .invalid),  // no file: "Choisissez un fichier"
+        "GET /dossier/documents/{document}": .familyPage(parent: .notFound, neighbour: .notFound),  // no such document
+        "POST /dossier/documents/retirer": .familyForm(parent: .notFound, neighbour: .notFound),
+        "POST /dossier/confirmer": .familyForm(parent: .redirect, neighbour: .redirect),
         // The subscribed calendar: its secret address is its only key (CalendarFeedTests reads a real one).
         "GET /calendrier/{fichier}": .everyone(.notFound),
 
@@ -536,7 +547,8 @@ import Testing
         let path = String(route.split(separator: " ", maxSplits: 1)[1])
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         var values: [String: String] = [
-            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics",
+            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics", "document": "999999",
+            "enfant": String(world.children["parent@petit"]!),
             "id": String(world.adminSpareToken),
             "staff": String(world.victimStaff), "token": String(world.victimToken), "reference": world.attempts["petit"]!,
             "family": String(world.families["cible"]!), "child": String(world.children["cible"]!),
@@ -582,6 +594,8 @@ import Testing
             return [("enfant", child), ("periode", "vacances"), ("attente", "\(world.period.startsOn.adding(days: 12).iso):journee")]
         case "POST /liste-attente/retirer": return [("entree", "1")]
         case "POST /agenda/retirer": return [("lien", "999999")]
+        case "POST /dossier/personnes/retirer": return [("personne", "999999")]
+        case "POST /dossier/documents/retirer": return [("document", "999999")]
         case "POST /reservations/{numero}/annuler": return [("confirmer", "oui")]
         case "POST /paiement/notification", "POST /simulateur/paiement", "POST /simulateur/choix":
             return [("vads_amount", "1")]

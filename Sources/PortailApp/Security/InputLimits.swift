@@ -14,6 +14,9 @@ enum InputLimits {
     static let jsonString = 10_000
     /// Form bodies of the parent pages.
     static let formBody = 64 * 1024
+    /// A form with a file (a document of the family file, 5 MB at most): what is larger is refused (413)
+    /// before it is read whole; between 5 and 8 MB the page says which file is too large.
+    static let uploadBody = 8 * 1024 * 1024
     /// JSON bodies of the admin API.
     static let jsonBody = 256 * 1024
     /// Center files posted to the API.
@@ -65,7 +68,10 @@ struct InputGuardMiddleware: RouterMiddleware {
         if InputLimits.hasNUL(target) || target.range(of: "%00") != nil {
             throw HTTPError(.badRequest)
         }
-        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > InputLimits.centerFile {
+        // A file of the family file comes as multipart/form-data (the session middleware reads it only on
+        // the pages that ask for one); every other body is a form, JSON or a center file.
+        let multipart = request.headers[.contentType]?.lowercased().hasPrefix("multipart/") == true
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > (multipart ? InputLimits.uploadBody : InputLimits.centerFile) {
             throw HTTPError(.contentTooLarge)
         }
         return try await next(request, context)

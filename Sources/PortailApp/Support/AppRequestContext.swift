@@ -16,6 +16,8 @@ public struct AppRequestContext: RequestContext {
     public var sessionToken: String?
     /// Fields of a posted form (application/x-www-form-urlencoded), in order.
     public var form = FormFields(fields: [])
+    /// The files of a multipart form (only on `SessionMiddleware.uploadPaths`).
+    var files: [MultipartForm.Part] = []
     /// The client's address, for login throttling.
     public var remoteAddress: String
     /// The request's path (after the center's prefix is stripped), for the menu's marker of the current page.

@@ -14,6 +14,7 @@ struct PageChrome {
     let onAccount: Bool
     let onCart: Bool
     let onLedger: Bool
+    let onFile: Bool
 
     init(_ context: AppRequestContext) {
         let center = context.center!.center
@@ -27,6 +28,7 @@ struct PageChrome {
         onAccount = path.hasPrefix("/compte") || path.hasPrefix("/reservations") || path.hasPrefix("/agenda")
         onCart = path.hasPrefix("/panier")
         onLedger = path.hasPrefix("/factures") || path.hasPrefix("/paiements")
+        onFile = path.hasPrefix("/dossier")
     }
 }
 

@@ -51,6 +51,7 @@ struct PortailRoutes: Sendable {
         addPaymentRoutes(to: router)
         addLedgerRoutes(to: router)
         addCalendarRoutes(to: router)
+        addFamilyFileRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
         addStaffAccountRoutes(to: router)

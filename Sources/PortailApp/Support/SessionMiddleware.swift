@@ -34,6 +34,9 @@ struct SessionMiddleware: RouterMiddleware {
         return try await serve(request, context: context, token: token, next: next)
     }
 
+    /// The forms that send a file (multipart/form-data); every other form is URL-encoded.
+    static let uploadPaths: Set<String> = ["/dossier/documents"]
+
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a
     /// period opens about now): it then keeps its transactions apart, so that the line's counter is
     /// taken in a short transaction of its own and never held while a page renders, nor a second
@@ -67,9 +70,23 @@ struct SessionMiddleware: RouterMiddleware {
         }
 
         if request.method == .post {
-            let body = try await request.collectBody(upTo: InputLimits.formBody)
-            let text = String(buffer: body)
-            guard let fields = FormURLEncoding.decode(text), !fields.contains(where: { InputLimits.hasNUL($0.name) || InputLimits.hasNUL($0.value) }) else {
+            let fields: [(name: String, value: String)]?
+            if let type = request.headers[.contentType], type.lowercased().hasPrefix("multipart/") {
+                let boundary = MultipartForm.boundary(of: type)
+                // A file is sent only where a page asks for one; its text fields (the CSRF token) are read as any form's.
+                let local = context.path.hasPrefix(context.basePath) ? String(context.path.dropFirst(context.basePath.count)) : context.path
+                guard Self.uploadPaths.contains(local) else { throw HTTPError(.unsupportedMediaType) }
+                let body = try await request.collectBody(upTo: InputLimits.uploadBody)
+                let parts = boundary.flatMap { MultipartForm.parse(Array(body.readableBytesView), boundary: $0) }
+                fields = parts.flatMap { parts in
+                    let text = parts.filter { $0.filename == nil }.map { part in (name: part.name, value: String(validating: part.body, as: UTF8.self)) }
+                    return text.allSatisfy { $0.value != nil && $0.value!.utf8.count <= InputLimits.text } ? text.map { (name: $0.name, value: $0.value!) } : nil
+                }
+                context.files = parts?.filter { $0.filename != nil } ?? []
+            } else {
+                fields = FormURLEncoding.decode(String(buffer: try await request.collectBody(upTo: InputLimits.formBody)))
+            }
+            guard let fields, !fields.contains(where: { InputLimits.hasNUL($0.name) || InputLimits.hasNUL($0.value) }) else {
                 return Pages.problem(title: "Formulaire illisible", message: "Le formulaire envoyé est mal formé. Rechargez la page et recommencez.",
                                      base: context.basePath, status: .badRequest)
             }

@@ -39,14 +39,30 @@ public enum FamilyPrivacy {
         public var cancelledDays: [String: [String]]
         public var waitingList: [Waiting]
         public var ledger: [Document]
+        /// Each child's health form and authorisations, the documents held (not their content), when the
+        /// file was last confirmed.
+        public var familyFile: [String: [[String: String]]]
     }
 
     public static func export(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> Export? {
         guard let detail = try await FamilyAdministration.detail(c, center: center, family: family, logger: logger) else { return nil }
         let guardians = try await c.all("""
-            SELECT first_name, last_name, relation, email, phone FROM guardians WHERE center_id = \(center) AND family_id = \(family) ORDER BY id
-            """, (String, String, String, String, String).self, logger: logger).map {
-            ["first_name": $0.0, "last_name": $0.1, "relation": $0.2, "email": $0.3, "phone": $0.4]
+            SELECT first_name, last_name, relation, email, phone, kind FROM guardians WHERE center_id = \(center) AND family_id = \(family) ORDER BY id
+            """, (String, String, String, String, String, String).self, logger: logger).map {
+            ["first_name": $0.0, "last_name": $0.1, "relation": $0.2, "email": $0.3, "phone": $0.4, "kind": $0.5]
+        }
+        var file: [String: [[String: String]]] = [:]
+        if let view = try await FamilyFile.load(c, center: center, family: family, logger: logger) {
+            func yesNo(_ value: Bool?) -> String { value.map { $0 ? "oui" : "non" } ?? "" }
+            file["children"] = view.children.map { child in
+                ["child": child.firstName, "doctor": child.file.doctor, "doctor_phone": child.file.doctorPhone, "allergies": child.file.allergies,
+                 "pai": yesNo(child.file.pai), "pai_details": child.file.paiDetails, "diet": child.file.diet,
+                 "vaccinations_up_to_date": yesNo(child.file.vaccinationsOK), "notes": child.file.notes,
+                 "image_rights": yesNo(child.file.imageRights), "outings": yesNo(child.file.outings),
+                 "goes_home_alone": yesNo(child.file.goesHomeAlone)]
+            }
+            file["documents"] = view.documents.map { ["kind": $0.kind.rawValue, "filename": $0.filename, "state": $0.state] }
+            file["confirmed"] = view.confirmedAt.map { [["at": ISO8601DateFormatter().string(from: $0)]] } ?? []
         }
         let reservations = try await c.all("""
             SELECT r.number, ch.first_name, p.label, r.state, r.total_cents::bigint,
@@ -81,7 +97,7 @@ public enum FamilyPrivacy {
             WHERE w.center_id = \(center) AND w.family_id = \(family) ORDER BY w.day, w.id
             """, (String, String, String, String).self, logger: logger).map { Export.Waiting(child: $0.0, day: $0.1, unit: $0.2, state: $0.3) }
         return Export(exportedAt: Date(), family: detail, guardians: guardians, reservations: reservations, cancelledDays: cancelled,
-                      waitingList: waiting, ledger: ledger)
+                      waitingList: waiting, ledger: ledger, familyFile: file)
     }
 
     /// Why a family's data cannot be erased yet.
@@ -142,6 +158,16 @@ public enum FamilyPrivacy {
         try await c.run("""
             UPDATE guardians SET first_name = '', last_name = '', relation = '', email = '', phone = '' WHERE center_id = \(center) AND family_id = \(family)
             """, logger: logger)
+        // The family file: health forms, documents (their content), what the staff's queue says of them.
+        try await c.run("""
+            UPDATE child_files SET doctor = '', doctor_phone = '', allergies = '', pai = false, pai_details = '', diet = '', notes = '',
+                image_rights = NULL, outings = NULL, goes_home_alone = NULL, updated_at = now()
+            WHERE center_id = \(center) AND child_id IN (SELECT id FROM children WHERE center_id = \(center) AND family_id = \(family))
+            """, logger: logger)
+        try await c.run("""
+            UPDATE family_documents SET content = ''::bytea, filename = 'effacé', state = 'removed' WHERE center_id = \(center) AND family_id = \(family)
+            """, logger: logger)
+        try await c.run("UPDATE family_file_changes SET summary = '', note = '' WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
         try await c.run("""
             UPDATE calendar_feeds SET label = '', revoked_at = coalesce(revoked_at, now()) WHERE center_id = \(center) AND family_id = \(family)
             """, logger: logger)

@@ -12,10 +12,13 @@ extension PortailRoutes {
             let center = record.center
             let now = Date()
             let logger = context.logger
-            let (children, standing) = try await database.withCenter(record.id) { c in
+            let (children, standing, gaps) = try await database.withCenter(record.id) { c in
                 (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
-                 try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger))
+                 try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger),
+                 try await FamilyFile.gaps(c, center: record.id, family: family, rules: center.familyFile, now: now, logger: logger))
             }
+            // The center's requirements of the family file come first: before any grid, what is missing.
+            guard gaps.isEmpty else { return familyFileGapsPage(context, gaps) }
             let query = request.uri.queryParameters
             let today = LocalDate(now, in: center.zone)
             // Step 1, skipped when the family has one child.
@@ -118,6 +121,8 @@ extension PortailRoutes {
     ) async throws -> Response {
         // A period that opens later for this family gets as far as the booking's own check, which says when.
         let (record, family, child, period, selection) = try await bookingInput(context, orUpcoming: true)
+        let gaps = try await familyFileGaps(context, record: record, family: family)
+        guard gaps.isEmpty else { return familyFileGapsPage(context, gaps, status: .conflict) }
         if let room = try await waitingRoom(context, period: period, child: child) { return room }
         guard let selection, !selection.isEmpty else {
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
@@ -190,7 +195,7 @@ extension PortailRoutes {
                repriced: [RepricedLine] = []) -> RecapModel {
         let center = context.center!.center
         // Sibling prices: the brothers and sisters already in the cart on these days are priced again.
-        let siblings = Dictionary(grouping: repriced, by: \.childID).values.map { lines in
+        let siblings = Dictionary(grouping: repriced.filter { $0.before != $0.after }, by: \.childID).values.map { lines in
             let before = lines.reduce(Money.zero) { $0 + $1.before }, after = lines.reduce(Money.zero) { $0 + $1.after }
             return "\(lines[0].childName) : \(before) → \(after)"
         }.sorted()
