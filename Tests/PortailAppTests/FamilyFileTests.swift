@@ -175,6 +175,75 @@ extension Browser {
         }
     }
 
+    /// The staff's queue: listed through the API and the back office, accepted or refused with a note
+    /// (e-mailed to the family); a refused document is missing again; another center's staff see nothing.
+    @Test func theStaffValidateTheChangesTheCenterMarks() async throws {
+        try await withPortal(petitExtra: Self.rules) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let childID = try await count(fixture, "SELECT id::int FROM children WHERE first_name = 'JULES' AND center_id = \(fixture.petit.id)")
+            let family = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            _ = try await parent.get("/petit/dossier")
+            #expect(try await parent.post("/petit/dossier/enfants/\(childID)", [("allergies", "arachide"), ("image", "oui"), ("sorties", "oui"),
+                                                                                 ("retour_seul", "non")]).status == .seeOther)
+            _ = try await parent.get("/petit/dossier")
+            #expect(try await parent.upload("/petit/dossier/documents", [("type", "vaccinations"), ("enfant", String(childID))],
+                                            file: ("fichier", "carnet.pdf", Self.pdf)).status == .seeOther)
+
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "animation@petit.example.org", role: "staff", by: admin)
+            let elsewhere = try await invitedToken(client, fixture, center: "autre", email: "direction@autre.example.org", role: "manager", by: admin)
+            let queue = try await apiJSON(client, .get, "/api/centers/petit/family-file/changes", token: staff)
+            #expect(queue.status == .ok && queue.json["total"] as? Int == 2)
+            let changes = try #require(queue.json["changes"] as? [[String: Any]])
+            #expect(changes.map { $0["item"] as? String } == ["health", "documents"])
+            #expect(changes[0]["summary"] as? String == "Fiche sanitaire de JULES remplie" && changes[0]["child"] as? String == "JULES")
+            let documentChange = try #require(changes[1]["id"] as? Int), healthChange = try #require(changes[0]["id"] as? Int)
+            let documentID = try #require(changes[1]["document_id"] as? Int)
+            #expect(try await apiJSON(client, .get, "/api/centers/autre/family-file/changes", token: staff).status == .notFound)
+            #expect(try await apiJSON(client, .post, "/api/centers/autre/family-file/changes/\(documentChange)", token: elsewhere,
+                                      json: #"{"decision": "accepted"}"#).status == .notFound)
+
+            // The family's file and its document, for the staff of the center only.
+            let file = try await apiJSON(client, .get, "/api/centers/petit/families/\(family)/file", token: staff)
+            #expect(file.status == .ok && file.json["pending_changes"] as? Int == 2)
+            #expect(((file.json["children"] as? [[String: Any]])?.first?["allergies"] as? String) == "arachide")
+            #expect((file.json["missing"] as? [String])?.contains("vos coordonnées (adresse et téléphone)") == true)
+            let document = try await client.execute(uri: "/api/centers/petit/families/\(family)/documents/\(documentID)", method: .get,
+                                                    headers: [.authorization: "Bearer \(staff)"])
+            #expect(document.status == .ok && Array(document.body.readableBytesView) == Self.pdf)
+            #expect(try await apiJSON(client, .get, "/api/centers/autre/families/\(family)/file", token: elsewhere).status == .notFound)
+
+            // A refusal says why; it reaches the family by e-mail and the document is missing again.
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/family-file/changes/\(documentChange)", token: staff,
+                                      json: #"{"decision": "refused"}"#).status == .unprocessableContent)
+            let refused = try await apiJSON(client, .post, "/api/centers/petit/family-file/changes/\(documentChange)", token: staff,
+                                            json: #"{"decision": "refused", "note": "Page des vaccins illisible : reprenez la photo."}"#)
+            #expect(refused.status == .ok && refused.json["decision"] as? String == "refused")
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/family-file/changes/\(documentChange)", token: staff,
+                                      json: #"{"decision": "accepted"}"#).status == .conflict)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM family_documents WHERE state = 'refused'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'parent@example.org' AND body_text LIKE '%illisible%'") == 1)
+            let page = try await parent.get("/petit/dossier")
+            #expect(page.text.contains("refusé : déposez-en un autre"))
+            #expect(page.text.contains("le document « carnet de vaccination de JULES »"))
+
+            // The back office: the queue, a decision, the family's file and document.
+            let office = BackOfficeSignInTests()
+            let manager = try await office.signedInManager(client, fixture)
+            let screen = try await manager.get("/admin/centres/petit/dossiers")
+            #expect(screen.status == .ok && screen.text.contains("Fiche sanitaire de JULES remplie") && screen.text.contains("illisible"))
+            #expect(try await manager.post("/admin/centres/petit/dossiers/\(healthChange)", [("decision", "refused")]).status == .unprocessableContent)
+            let accepted = try await manager.post("/admin/centres/petit/dossiers/\(healthChange)", [("decision", "accepted")])
+            #expect(accepted.status == .seeOther)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM family_file_changes WHERE decision IS NULL") == 0)
+            let familyFile = try await manager.get("/admin/centres/petit/familles/\(family)/dossier")
+            #expect(familyFile.status == .ok && familyFile.text.contains("arachide") && familyFile.text.contains("Droit à l'image oui"))
+            #expect(try await manager.get("/admin/centres/petit/familles/\(family)/documents/\(documentID)").status == .ok)
+            #expect(try await manager.get("/admin/centres/autre/dossiers").status == .notFound)
+        }
+    }
+
     @Test func multipartBodiesAreReadStrictly() {
         let good = Array("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nun\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.pdf\"\r\n\r\n%PDF\r\n--b--\r\n".utf8)
         let parts = MultipartForm.parse(good, boundary: "b")

@@ -194,6 +194,10 @@ import Testing
         "POST /admin/centres/{code}/periodes/{period}/fermer": .everyone(.csrf),
         "POST /admin/centres/{code}/periodes/{period}/rouvrir": .everyone(.csrf),
         "GET /admin/centres/{code}/journal": .everyone(.redirect),
+        "GET /admin/centres/{code}/dossiers": .everyone(.redirect),
+        "POST /admin/centres/{code}/dossiers/{change}": .everyone(.csrf),
+        "GET /admin/centres/{code}/familles/{family}/dossier": .everyone(.redirect),
+        "GET /admin/centres/{code}/familles/{family}/documents/{document}": .everyone(.redirect),
         "GET /admin/centres/{code}/familles/{family}/reservations/{number}": .everyone(.redirect),
         "GET /admin/centres/{code}/familles/{family}/reserver": .everyone(.redirect),
         "GET /admin/centres/{code}/nouvelle-famille": .everyone(.redirect),
@@ -286,6 +290,11 @@ import Testing
         // Reservations and money: staff read and book; cancelling, invoicing and money are for managers.
         "GET /api/centers/{code}/reservations": .centerStaff(.ok),
         "GET /api/centers/{code}/waiting-list": .centerStaff(.ok),
+        // The family file: every staff member of the center reads it and decides the queue.
+        "GET /api/centers/{code}/family-file/changes": .centerStaff(.ok),
+        "POST /api/centers/{code}/family-file/changes/{change}": .centerStaff(.invalid),  // {}: no decision
+        "GET /api/centers/{code}/families/{family}/file": .centerStaff(.ok),
+        "GET /api/centers/{code}/families/{family}/documents/{document}": .centerStaff(.notFound),  // no such document
         "POST /api/centers/{code}/reservations": .centerStaff(.invalid),
         "POST /api/centers/{code}/reservations/{number}/cancel": .managers(.ok),
         "GET /api/centers/{code}/attendance": .centerStaff(.ok),
@@ -547,7 +556,7 @@ import Testing
         let path = String(route.split(separator: " ", maxSplits: 1)[1])
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         var values: [String: String] = [
-            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics", "document": "999999",
+            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics", "document": "999999", "change": "999999",
             "enfant": String(world.children["parent@petit"]!),
             "id": String(world.adminSpareToken),
             "staff": String(world.victimStaff), "token": String(world.victimToken), "reference": world.attempts["petit"]!,

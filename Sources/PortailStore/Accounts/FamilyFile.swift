@@ -230,7 +230,8 @@ public enum FamilyFile {
         let authorisations = zip(current.file.authorisationFields, file.authorisationFields).filter { $0.0.1 != $0.1.1 }.map(\.0.0)
         if !health.isEmpty || current.healthSavedAt == nil {
             try await changedItem(c, center: center, family: family, child: child, item: .health,
-                                  summary: "Fiche sanitaire de \(current.firstName)" + (health.isEmpty ? " remplie" : " : " + health.joined(separator: ", ")),
+                                  summary: "Fiche sanitaire de \(current.firstName)"
+                                      + (current.healthSavedAt == nil ? " remplie" : " : " + health.joined(separator: ", ")),
                                   rules: rules, logger: logger)
         }
         if !authorisations.isEmpty {
