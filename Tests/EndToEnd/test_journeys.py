@@ -367,3 +367,69 @@ def test_the_confirmed_days_go_to_the_phones_calendar(browser, server, width):
     assert reader.request.get(address).status == 404
     reader.close()
     j.close()
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_a_center_that_requires_the_family_file_asks_for_it_before_the_grid(browser, server, width):
+    """Valbonne requires contacts, a person allowed to pick the children up, the health form, the
+    authorisations and the vaccination record: the wizard says so before the grid, the parent fills
+    the file on a phone and uploads a PDF, then books."""
+    # Each width starts from an empty file (the other width's run filled it).
+    family = "(SELECT f.id FROM families f JOIN centers c ON c.id = f.center_id WHERE c.code = 'valbonne' AND f.email = 'famille.martin@example.org')"
+    psql(server, f"""
+        DELETE FROM family_file_changes WHERE family_id = {family};
+        DELETE FROM family_documents WHERE family_id = {family};
+        DELETE FROM child_files WHERE child_id IN (SELECT id FROM children WHERE family_id = {family});
+        DELETE FROM guardians WHERE family_id = {family};
+        UPDATE families SET address_lines = '{{}}', postcode = '', city = '', phone = '', file_confirmed_at = NULL WHERE id = {family};
+    """)
+    j = Journey(browser, server, f"dossier-{width}", {"width": width, "height": 800})
+    page = j.page
+    j.login("valbonne", "famille.martin@example.org")
+    j.go("/valbonne/reservations/nouvelle")
+    expect(page.get_by_role("heading", name="Avant de réserver, complétez votre dossier")).to_be_visible()
+    expect(page.get_by_text("la fiche sanitaire de JULES")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("dossier-manquant")
+    page.get_by_role("link", name="Compléter mon dossier").click()
+    expect(page.get_by_role("heading", name="Mon dossier famille")).to_be_visible()
+    page.get_by_label("Adresse (3 lignes au plus)").fill("12 chemin des Oliviers")
+    page.get_by_label("Code postal").fill("06560")
+    page.get_by_label("Commune").fill("Valbonne")
+    page.locator("#telephone").fill("06 12 34 56 78")
+    page.get_by_role("button", name="Enregistrer mes coordonnées").click()
+    expect(page.get_by_text("Vos coordonnées sont enregistrées.")).to_be_visible()
+    page.get_by_label("autorisée à venir chercher les enfants").check()
+    page.get_by_label("Prénom").fill("Marie")
+    page.get_by_label("Nom", exact=True).fill("Durand")
+    page.get_by_label(re.compile("Lien avec l'enfant")).fill("grand-mère")
+    page.get_by_label("Téléphone de cette personne").fill("04 93 00 00 00")
+    page.get_by_role("button", name="Ajouter cette personne").click()
+    expect(page.get_by_text("La personne est ajoutée à votre dossier.")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("dossier")
+    page.get_by_role("link", name="Remplir la fiche de JULES").click()
+    page.get_by_label(re.compile("Allergies")).fill("aucune")
+    page.get_by_label("Les vaccinations obligatoires sont à jour").check()
+    page.locator("#image-non").check()
+    page.locator("#sorties-oui").check()
+    page.locator("#retour-non").check()
+    assert no_sideways_scroll(page)
+    j.step("fiche-enfant")
+    page.get_by_role("button", name="Enregistrer la fiche de JULES").click()
+    expect(page.get_by_text("La fiche de votre enfant est enregistrée.")).to_be_visible()
+    page.get_by_label("Document", exact=True).select_option("vaccinations")
+    page.get_by_label(re.compile("Fichier")).set_input_files(
+        files=[{"name": "carnet-jules.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}])
+    page.get_by_role("button", name="Déposer le document").click()
+    expect(page.get_by_text("Le document est ajouté à votre dossier.")).to_be_visible()
+    expect(page.locator("#documents")).to_be_visible()
+    expect(page.get_by_text("en attente de vérification")).to_be_visible()
+    page.get_by_role("button", name="Je confirme que mon dossier est à jour").click()
+    expect(page.get_by_text("Merci : votre dossier est confirmé à jour.")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("dossier-complet")
+    j.go("/valbonne/reservations/nouvelle")
+    expect(page.get_by_role("heading", name="Avant de réserver, complétez votre dossier")).to_have_count(0)
+    j.step("assistant")
+    j.close()
