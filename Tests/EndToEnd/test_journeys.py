@@ -410,7 +410,7 @@ def test_a_center_that_requires_the_family_file_asks_for_it_before_the_grid(brow
     j.step("dossier")
     page.get_by_role("link", name="Remplir la fiche de JULES").click()
     page.get_by_label(re.compile("Allergies")).fill("aucune")
-    page.get_by_label("Les vaccinations obligatoires sont à jour").check()
+    page.locator("#vaccinations-oui").check()
     page.locator("#image-non").check()
     page.locator("#sorties-oui").check()
     page.locator("#retour-non").check()
@@ -419,6 +419,7 @@ def test_a_center_that_requires_the_family_file_asks_for_it_before_the_grid(brow
     page.get_by_role("button", name="Enregistrer la fiche de JULES").click()
     expect(page.get_by_text("La fiche de votre enfant est enregistrée.")).to_be_visible()
     page.get_by_label("Document", exact=True).select_option("vaccinations")
+    page.get_by_label(re.compile("Enfant \\(pour un carnet")).select_option(label="JULES")
     page.get_by_label(re.compile("Fichier")).set_input_files(
         files=[{"name": "carnet-jules.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%%EOF\n"}])
     page.get_by_role("button", name="Déposer le document").click()

@@ -80,6 +80,7 @@ extension Browser {
             #expect(form.status == .ok && form.text.contains("Fiche de JULES"))
             let vague = try await parent.post("/petit/dossier/enfants/\(childID)", [("pai", "oui"), ("allergies", "arachide")])
             #expect(vague.status == .unprocessableContent && vague.text.contains("Précisez le PAI") && vague.body.contains("arachide"))
+            #expect(vague.text.contains("Dites si les vaccinations obligatoires sont à jour"))
             #expect(try await parent.post("/petit/dossier/enfants/\(childID)", [
                 ("medecin", "Dr Martin"), ("allergies", "arachide : stylo d'adrénaline dans le sac"), ("pai", "oui"), ("pai_precisions", "allergie alimentaire"),
                 ("vaccinations", "oui"), ("image", "non"), ("sorties", "oui"), ("retour_seul", "non"),
@@ -184,7 +185,7 @@ extension Browser {
             let childID = try await count(fixture, "SELECT id::int FROM children WHERE first_name = 'JULES' AND center_id = \(fixture.petit.id)")
             let family = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
             _ = try await parent.get("/petit/dossier")
-            #expect(try await parent.post("/petit/dossier/enfants/\(childID)", [("allergies", "arachide"), ("image", "oui"), ("sorties", "oui"),
+            #expect(try await parent.post("/petit/dossier/enfants/\(childID)", [("allergies", "arachide"), ("vaccinations", "oui"), ("image", "oui"), ("sorties", "oui"),
                                                                                  ("retour_seul", "non")]).status == .seeOther)
             _ = try await parent.get("/petit/dossier")
             #expect(try await parent.upload("/petit/dossier/documents", [("type", "vaccinations"), ("enfant", String(childID))],
@@ -258,5 +259,32 @@ extension Browser {
         #expect(MultipartForm.boundary(of: "multipart/form-data; boundary=----WebKitFormBoundaryABC") == "----WebKitFormBoundaryABC")
         #expect(MultipartForm.boundary(of: "application/x-www-form-urlencoded") == nil)
         #expect(FamilyFileForms.Upload.cleanName("C:\\x\\a\u{0}b\".pdf") == "ab.pdf")
+    }
+}
+
+extension FamilyFileTests {
+    /// The waiting list is no way around the file: joining it answers with what is missing, and nothing
+    /// is written; a stranger's upload is turned away before its body is read.
+    @Test func theWaitingListAndStrangersMeetTheSameGate() async throws {
+        try await withPortal(places: 1, petitExtra: Self.rules) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            _ = try await parent.get("/petit/dossier")
+            let childID = try await count(fixture, "SELECT id::int FROM children WHERE first_name = 'JULES' AND center_id = \(fixture.petit.id)")
+            let d = fixture.petit.center.periods[0].startsOn
+            try await fixture.database.owner.withConnection { c in
+                try await c.run("UPDATE day_capacities SET taken = places WHERE day = \(d.iso)::date", logger: fixture.database.logger)
+            }
+            let join = try await parent.post("/petit/reservations/liste-attente", [("enfant", String(childID)), ("periode", "vacances"),
+                                                                                  ("attente", "\(d.iso):journee")])
+            #expect(join.status == .conflict && join.text.contains("Avant de réserver, complétez votre dossier"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_list") == 0)
+
+            let stranger = Browser(client)
+            _ = try await stranger.get("/petit/")
+            let turnedAway = try await stranger.upload("/petit/dossier/documents", [("type", "insurance")], file: ("fichier", "a.pdf", Self.pdf))
+            #expect(turnedAway.status == .seeOther && turnedAway.location == "/petit/?connexion=requise")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM family_documents") == 0)
+        }
     }
 }

@@ -149,7 +149,7 @@ import Testing
         "POST /dossier/personnes": .familyForm(parent: .invalid, neighbour: .invalid),
         "POST /dossier/personnes/retirer": .familyForm(parent: .notFound, neighbour: .notFound),  // no such person
         "GET /dossier/enfants/{enfant}": .familyPage(parent: .ok, neighbour: .notFound),  // the parent's child
-        "POST /dossier/enfants/{enfant}": .familyForm(parent: .redirect, neighbour: .notFound),
+        "POST /dossier/enfants/{enfant}": .familyForm(parent: .invalid, neighbour: .notFound),  // empty: "Dites si les vaccinations…"
         "POST /dossier/documents": .familyForm(parent: .invalid, neighbour: .invalid),  // no file: "Choisissez un fichier"
         "GET /dossier/documents/{document}": .familyPage(parent: .notFound, neighbour: .notFound),  // no such document
         "POST /dossier/documents/retirer": .familyForm(parent: .notFound, neighbour: .notFound),

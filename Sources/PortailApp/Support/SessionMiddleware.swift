@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Synchronization
 import PaymentKit
 import PortailDomain
 import PortailStore
@@ -36,6 +37,17 @@ struct SessionMiddleware: RouterMiddleware {
 
     /// The forms that send a file (multipart/form-data); every other form is URL-encoded.
     static let uploadPaths: Set<String> = ["/dossier/documents"]
+    /// Uploads read at once by this instance (each holds up to 8 MB, a few times over while parsed).
+    static let uploads = Gate(limit: 4)
+
+    /// A counter of work in progress with a ceiling: `enter` fails when the ceiling is reached.
+    final class Gate: Sendable {
+        private let count = Mutex(0)
+        let limit: Int
+        init(limit: Int) { self.limit = limit }
+        func enter() -> Bool { count.withLock { if $0 >= limit { return false }; $0 += 1; return true } }
+        func leave() { count.withLock { $0 -= 1 } }
+    }
 
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a
     /// period opens about now): it then keeps its transactions apart, so that the line's counter is
@@ -76,6 +88,15 @@ struct SessionMiddleware: RouterMiddleware {
                 // A file is sent only where a page asks for one; its text fields (the CSRF token) are read as any form's.
                 let local = context.path.hasPrefix(context.basePath) ? String(context.path.dropFirst(context.basePath.count)) : context.path
                 guard Self.uploadPaths.contains(local) else { throw HTTPError(.unsupportedMediaType) }
+                // Only a logged-in family's file is read, and only a few at once on this instance: a stranger
+                // never makes the server hold megabytes, nor a crowd of uploads its memory.
+                guard existing?.familyID != nil else { return Pages.redirect(context.basePath + "/?connexion=requise") }
+                guard Self.uploads.enter() else {
+                    return Pages.problem(title: "Envoi impossible pour l'instant",
+                                         message: "Beaucoup de documents arrivent en même temps. Réessayez dans une minute.",
+                                         base: context.basePath, status: .serviceUnavailable)
+                }
+                defer { Self.uploads.leave() }
                 let body = try await request.collectBody(upTo: InputLimits.uploadBody)
                 let parts = boundary.flatMap { MultipartForm.parse(Array(body.readableBytesView), boundary: $0) }
                 fields = parts.flatMap { parts in

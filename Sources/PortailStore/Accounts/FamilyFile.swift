@@ -312,7 +312,9 @@ public enum FamilyFile {
     // MARK: helpers
 
     private static func lock(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> View? {
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
+        // NO KEY: the family's writers wait for one another (and for payments), while bookings still insert
+        // rows that point at the family (a foreign key's check takes KEY SHARE).
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
         return try await load(c, center: center, family: family, logger: logger)
     }
 
@@ -327,7 +329,9 @@ public enum FamilyFile {
                 VALUES (\(center), \(family), \(child), \(document), \(item.rawValue), \(summary))
                 """, logger: logger)
         }
+        // The audit log keeps the kind of change and whose, not names, file names or health words (the
+        // queue's row holds the summary, and an erasure empties it).
         try await AuditLog.record(c, center: center, actor: "famille \(family)", action: "family_file.\(item.rawValue)", subject: "famille \(family)",
-                                  after: ["change": summary], logger: logger)
+                                  after: ["child": child.map(String.init) ?? "", "document": document.map(String.init) ?? ""], logger: logger)
     }
 }

@@ -70,7 +70,7 @@ public enum FamilyFileReview {
         guard let family = try await c.first("""
             SELECT family_id FROM family_file_changes WHERE center_id = \(center) AND id = \(id)
             """, (Int64.self), logger: logger) else { return .notFound }
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR UPDATE", logger: logger)
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
         guard try await c.first("""
             UPDATE family_file_changes SET decision = \(decision.rawValue), decided_at = now(), decided_by = \(actor), note = \(note)
             WHERE center_id = \(center) AND id = \(id) AND decision IS NULL RETURNING id

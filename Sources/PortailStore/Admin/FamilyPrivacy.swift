@@ -161,7 +161,7 @@ public enum FamilyPrivacy {
         // The family file: health forms, documents (their content), what the staff's queue says of them.
         try await c.run("""
             UPDATE child_files SET doctor = '', doctor_phone = '', allergies = '', pai = false, pai_details = '', diet = '', notes = '',
-                image_rights = NULL, outings = NULL, goes_home_alone = NULL, updated_at = now()
+                vaccinations_ok = false, health_saved_at = NULL, image_rights = NULL, outings = NULL, goes_home_alone = NULL, updated_at = now()
             WHERE center_id = \(center) AND child_id IN (SELECT id FROM children WHERE center_id = \(center) AND family_id = \(family))
             """, logger: logger)
         try await c.run("""

@@ -59,6 +59,9 @@ extension PortailRoutes {
         // A full day's "liste d'attente" button: the child joins the line for that day and unit.
         router.post("/reservations/liste-attente") { _, context in
             let (record, family, child, period, _) = try await bookingInput(context)
+            // A file the center requires comes first here too: a freed place would be booked into the cart.
+            let gaps = try await familyFileGaps(context, record: record, family: family)
+            guard gaps.isEmpty else { return familyFileGapsPage(context, gaps, status: .conflict) }
             if let room = try await waitingRoom(context, period: period, child: child) { return room }
             guard let value = context.form["attente"], let asked = parseSelection([value]), let (day, units) = asked.first, let unit = units.first else {
                 throw HTTPError(.badRequest)

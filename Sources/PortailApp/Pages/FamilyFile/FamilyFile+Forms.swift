@@ -84,6 +84,8 @@ enum FamilyFileForms {
     struct Child {
         var value = FamilyFile.ChildFile()
         var errors: [String] = []
+        /// The vaccinations answer as posted (nil: not answered), to show the form again.
+        var answeredVaccinations: Bool?
 
         init(_ form: FormFields) {
             value.doctor = FamilyFileForms.text(form, "medecin")
@@ -92,7 +94,8 @@ enum FamilyFileForms {
             value.pai = form["pai"] == "oui"
             value.paiDetails = FamilyFileForms.text(form, "pai_precisions")
             value.diet = FamilyFileForms.text(form, "regime")
-            value.vaccinationsOK = form["vaccinations"] == "oui"
+            let vaccinations = FamilyFileForms.yesNo(form, "vaccinations")
+            value.vaccinationsOK = vaccinations == true
             value.notes = FamilyFileForms.text(form, "notes")
             value.imageRights = FamilyFileForms.yesNo(form, "image")
             value.outings = FamilyFileForms.yesNo(form, "sorties")
@@ -101,9 +104,11 @@ enum FamilyFileForms {
             if !value.doctorPhone.isEmpty && !FamilyFileForms.phoneIsValid(value.doctorPhone) { errors.append("Le téléphone du médecin n'est pas un numéro de téléphone.") }
             for (label, text) in [("Les allergies", value.allergies), ("Les précisions du PAI", value.paiDetails), ("Le régime", value.diet),
                                   ("Les autres informations", value.notes)] where text.count > 1000 {
-                errors.append("\(label) tiennent en 1 000 caractères au plus.")
+                errors.append("\(label) : 1 000 caractères au plus.")
             }
             if value.pai && value.paiDetails.isEmpty { errors.append("Précisez le PAI (pathologie, traitement, qui contacter).") }
+            if vaccinations == nil { errors.append("Dites si les vaccinations obligatoires sont à jour (oui ou non).") }
+            answeredVaccinations = vaccinations
         }
     }
 
@@ -134,7 +139,8 @@ enum FamilyFileForms {
                 return
             }
             guard part.body.count <= FamilyFile.maxDocumentSize else {
-                errors.append("Ce fichier pèse \(part.body.count / 1_048_576) Mo : 5 Mo au plus. Réduisez-le (photo moins grande, PDF compressé).")
+                let megabytes = (Double(part.body.count) / 1_048_576 * 10).rounded(.up) / 10
+                errors.append("Ce fichier pèse \(String(format: "%.1f", megabytes).replacingOccurrences(of: ".", with: ",")) Mo : 5 Mo au plus. Réduisez-le (photo moins grande, PDF compressé).")
                 return
             }
             guard let type = Self.type(of: part.body) else {

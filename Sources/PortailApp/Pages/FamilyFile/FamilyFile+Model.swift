@@ -164,7 +164,7 @@ struct ChildFileModel {
     let pai: Bool
     let paiDetails: String
     let diet: String
-    let vaccinations: Bool
+    let vaccinations: Choice
     let notes: String
     let image: Choice
     let outings: Choice
@@ -177,9 +177,11 @@ struct ChildFileModel {
         action = "\(context.basePath)/dossier/enfants/\(child.id)"
         errors = form?.errors ?? []
         hasErrors = !errors.isEmpty
-        (doctor, doctorPhone, allergies, pai, paiDetails, diet, vaccinations, notes) =
-            (file.doctor, file.doctorPhone, file.allergies, file.pai, file.paiDetails, file.diet, file.vaccinationsOK, file.notes)
+        (doctor, doctorPhone, allergies, pai, paiDetails, diet, notes) =
+            (file.doctor, file.doctorPhone, file.allergies, file.pai, file.paiDetails, file.diet, file.notes)
         func choice(_ value: Bool?) -> Choice { Choice(yes: value == true, no: value == false) }
+        // A form saved before says yes or no; a form never saved asks.
+        vaccinations = choice(form.map { $0.answeredVaccinations } ?? (child.healthSavedAt == nil ? nil : file.vaccinationsOK))
         image = choice(file.imageRights)
         outings = choice(file.outings)
         alone = choice(file.goesHomeAlone)
