@@ -109,7 +109,7 @@ struct CenterFileParser {
     /// family_file: { required: [contacts, health, documents], documents: [vaccinations, insurance],
     /// confirm_every_days: 365, validation: [health, documents] }.
     private func parseFamilyFile(_ field: Field) -> FamilyFileRules? {
-        guard let m = field.mapping(keys: ["required", "documents", "confirm_every_days", "validation"]) else { return nil }
+        guard let m = field.mapping(keys: ["required", "documents", "confirm_every_days", "validation", "self_sign_up", "approve_sign_ups"]) else { return nil }
         func items(_ key: String) -> [FamilyFileRules.Item] {
             guard let list = m[key]?.list else { return [] }
             var seen: [FamilyFileRules.Item] = []
@@ -145,7 +145,13 @@ struct CenterFileParser {
             f.report("documents are listed but \"documents\" is neither required nor validated: add it to required")
         }
         let confirm = bounded(m["confirm_every_days"], 30...730, "days")
-        return FamilyFileRules(required: required, documents: documents, confirmEveryDays: confirm, validation: validation)
+        let signUp = m["self_sign_up"]?.bool ?? false
+        let approve = m["approve_sign_ups"]?.bool ?? false
+        if approve, !signUp, let f = m["approve_sign_ups"] {
+            f.report("approve_sign_ups needs self_sign_up: true (families create their account themselves, then the staff approve it)")
+        }
+        return FamilyFileRules(required: required, documents: documents, confirmEveryDays: confirm, validation: validation,
+                               selfSignUp: signUp, approveSignUps: approve && signUp)
     }
 
     private func reportSyntax(_ error: YamlError) {
@@ -168,7 +174,7 @@ struct CenterFileParser {
         "api", "admin", "healthz", "metrics", "static", "dev", "simulateur", "paiement", "paiements", "panier",
         "compte", "factures", "liste-attente", "salle-attente", "attestations", "reservation", "reservations", "connexion", "deconnexion",
         "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico", "agenda", "calendrier",
-        "dossier",
+        "dossier", "inscription",
     ]
 
     /// The longest period: a school year of Wednesdays fits, a typo of a century does not (every day

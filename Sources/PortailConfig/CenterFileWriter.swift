@@ -38,6 +38,8 @@ public enum CenterFileWriter {
             if !file.documents.isEmpty { block.append(("documents", seq(file.documents.map { s($0.rawValue) }))) }
             if let days = file.confirmEveryDays { block.append(("confirm_every_days", n(days))) }
             if !file.validation.isEmpty { block.append(("validation", seq(file.validation.map { s($0.rawValue) }))) }
+            if file.selfSignUp { block.append(("self_sign_up", Node.scalar(.init("true")))) }
+            if file.approveSignUps { block.append(("approve_sign_ups", Node.scalar(.init("true")))) }
             top.append(("family_file", map(block)))
         }
         if let legal = center.legal {

@@ -35,13 +35,38 @@ public struct FamilyFileRules: Sendable, Hashable, Codable {
     public var confirmEveryDays: Int?
     /// Items whose changes by parents wait for the staff's validation.
     public var validation: [Item]
+    /// Families may create their account themselves (`/inscription`), then their file and children.
+    public var selfSignUp: Bool
+    /// An account created that way is approved by the staff before its first booking.
+    public var approveSignUps: Bool
 
-    public init(required: [Item] = [], documents: [DocumentKind] = [], confirmEveryDays: Int? = nil, validation: [Item] = []) {
+    public init(required: [Item] = [], documents: [DocumentKind] = [], confirmEveryDays: Int? = nil, validation: [Item] = [],
+                selfSignUp: Bool = false, approveSignUps: Bool = false) {
         self.required = required
         self.documents = documents
         self.confirmEveryDays = confirmEveryDays
         self.validation = validation
+        self.selfSignUp = selfSignUp
+        self.approveSignUps = approveSignUps
     }
+
+    enum CodingKeys: String, CodingKey {
+        case required, documents, confirmEveryDays, validation, selfSignUp, approveSignUps
+    }
+
+    /// Rules stored before a key existed read as its default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(required: try c.decodeIfPresent([Item].self, forKey: .required) ?? [],
+                  documents: try c.decodeIfPresent([DocumentKind].self, forKey: .documents) ?? [],
+                  confirmEveryDays: try c.decodeIfPresent(Int.self, forKey: .confirmEveryDays),
+                  validation: try c.decodeIfPresent([Item].self, forKey: .validation) ?? [],
+                  selfSignUp: try c.decodeIfPresent(Bool.self, forKey: .selfSignUp) ?? false,
+                  approveSignUps: try c.decodeIfPresent(Bool.self, forKey: .approveSignUps) ?? false)
+    }
+
+    /// Whether anything is asked before booking.
+    public var asksAnything: Bool { !required.isEmpty || confirmEveryDays != nil || approveSignUps }
 }
 
 /// A family's file as the rules read it (no names of the database): what is filled in.
@@ -77,6 +102,8 @@ public struct FamilyFileSnapshot: Sendable {
     public var children: [Child]
     public var documents: [Document]
     public var confirmedAt: Date?
+    /// Signed up by itself and not approved by the staff yet.
+    public var awaitingApproval = false
 
     public init(contactsDone: Bool, guardians: Int, pickup: Int, children: [Child], documents: [Document], confirmedAt: Date?) {
         self.contactsDone = contactsDone
@@ -98,12 +125,15 @@ public enum FamilyFileGap: Sendable, Hashable {
     case document(FamilyFileRules.DocumentKind, child: String?)
     /// Never confirmed, or confirmed too long ago.
     case confirmation
+    /// The account the family created waits for the staff's approval.
+    case approval
 }
 
 extension FamilyFileRules {
     /// What the file lacks before booking, in the order of the file's page.
     public func gaps(_ file: FamilyFileSnapshot, now: Date) -> [FamilyFileGap] {
         var gaps: [FamilyFileGap] = []
+        if approveSignUps && file.awaitingApproval { gaps.append(.approval) }
         let required = Set(required)
         if required.contains(.contacts), !file.contactsDone { gaps.append(.contacts) }
         if required.contains(.guardians), file.guardians == 0 { gaps.append(.guardians) }

@@ -288,3 +288,86 @@ extension FamilyFileTests {
         }
     }
 }
+
+/// Issue 15, item 5: a family creates its account itself where the center allows it, adds its children,
+/// and books once the staff approve it when the center asks for that.
+@Suite struct SignUpTests {
+    static let rules = """
+        family_file:
+          self_sign_up: true
+          approve_sign_ups: true
+        """
+
+    func activationToken(_ fixture: PortalFixture, _ email: String) async throws -> String {
+        let mail = try await fixture.database.owner.withConnection { c in
+            try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = \(email) ORDER BY id DESC LIMIT 1", (String.self), logger: fixture.database.logger)
+        }
+        return String(try #require(mail?.firstMatch(of: /activation\?jeton=([A-Za-z0-9_-]{43})/)?.1))
+    }
+
+    @Test func aFamilySignsUpAddsItsChildAndBooksOnceApproved() async throws {
+        try await withPortal(petitExtra: Self.rules) { client, fixture in
+            let visitor = Browser(client)
+            #expect(try await visitor.get("/petit/").text.contains("Créer mon compte famille"))
+            #expect(try await visitor.get("/autre/inscription").status == .notFound)  // autre does not allow it
+            _ = try await visitor.get("/petit/inscription")
+            let wrong = try await visitor.post("/petit/inscription", [("identifiant", "pas-une-adresse"), ("nom", "NOUVEAU Léon")])
+            #expect(wrong.status == .unprocessableContent && wrong.text.contains("adresse e-mail valide") && wrong.body.contains("NOUVEAU Léon"))
+            let sent = try await visitor.post("/petit/inscription", [("identifiant", "nouveau@example.org"), ("nom", "NOUVEAU Léon")])
+            #expect(sent.status == .ok && sent.text.contains("un e-mail vient de lui être envoyé"))
+            // The same answer for an address that has an account: nothing created, the mail says so.
+            _ = try await visitor.get("/petit/inscription")
+            let known = try await visitor.post("/petit/inscription", [("identifiant", "parent@example.org"), ("nom", "Quelqu'un")])
+            #expect(known.status == .ok && known.text.contains("un e-mail vient de lui être envoyé"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'parent@example.org' AND body_text LIKE '%en a déjà un%'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE center_id = \(fixture.petit.id)") == 3)
+
+            // The link, the password, the login.
+            let token = try await activationToken(fixture, "nouveau@example.org")
+            _ = try await visitor.get("/petit/activation?jeton=\(token)")
+            #expect(try await visitor.post("/petit/activation", [("jeton", token), ("mot_de_passe", PortalFixture.password),
+                                                                 ("confirmation", PortalFixture.password)]).status == .ok)
+            let parent = Browser(client)
+            #expect(try await parent.login("/petit", email: "nouveau@example.org", password: PortalFixture.password).status == .seeOther)
+            let gaps = try await parent.get("/petit/reservations/nouvelle")
+            #expect(gaps.text.contains("la validation de votre inscription par l'accueil"))
+
+            // Children, added by the family: a date in the future is refused, what was typed stays.
+            _ = try await parent.get("/petit/dossier")
+            let future = try await parent.post("/petit/dossier/enfants", [("enfant_prenom", "Lou"), ("enfant_nom", "NOUVEAU"), ("enfant_naissance", "2999-01-01")])
+            #expect(future.status == .unprocessableContent && future.text.contains("date de naissance") && future.body.contains("Lou"))
+            #expect(try await parent.post("/petit/dossier/enfants", [("enfant_prenom", "Lou"), ("enfant_nom", "NOUVEAU"),
+                                                                     ("enfant_naissance", youngChildBirthDate.iso)]).status == .seeOther)
+            #expect(try await parent.get("/petit/dossier").text.contains("LOU – fiche sanitaire à remplir"))
+
+            // The staff approve it: the family may book.
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "animation@petit.example.org", role: "staff", by: admin)
+            let queue = try await apiJSON(client, .get, "/api/centers/petit/family-file/changes", token: staff)
+            let change = try #require((queue.json["changes"] as? [[String: Any]])?.first { $0["item"] as? String == "sign_up" })
+            #expect(change["summary"] as? String == "Nouvelle inscription : NOUVEAU Léon (nouveau@example.org)")
+            let accepted = try await apiJSON(client, .post, "/api/centers/petit/family-file/changes/\(try #require(change["id"] as? Int))", token: staff,
+                                             json: #"{"decision": "accepted"}"#)
+            #expect(accepted.status == .ok)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'nouveau@example.org' AND subject LIKE '%validée%'") == 1)
+            let grid = try await parent.get("/petit/reservations/nouvelle")
+            #expect(!grid.text.contains("Avant de réserver") && grid.text.contains("Vacances"))
+        }
+    }
+
+    @Test func aRefusedSignUpClosesTheAccount() async throws {
+        try await withPortal(petitExtra: Self.rules) { client, fixture in
+            let visitor = Browser(client)
+            _ = try await visitor.get("/petit/inscription")
+            _ = try await visitor.post("/petit/inscription", [("identifiant", "douteux@example.org"), ("nom", "DOUTEUX Max")])
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let queue = try await apiJSON(client, .get, "/api/centers/petit/family-file/changes", token: admin)
+            let id = try #require((queue.json["changes"] as? [[String: Any]])?.first?["id"] as? Int)
+            #expect(try await apiJSON(client, .post, "/api/centers/petit/family-file/changes/\(id)", token: admin,
+                                      json: #"{"decision": "refused", "note": "Famille inconnue de l'accueil."}"#).status == .ok)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE email = 'douteux@example.org' AND state = 'deactivated'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM account_tokens t JOIN families f ON f.id = t.family_id WHERE f.email = 'douteux@example.org' AND t.used_at IS NULL AND t.expires_at > now()") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'douteux@example.org' AND body_text LIKE '%Famille inconnue%'") == 1)
+        }
+    }
+}

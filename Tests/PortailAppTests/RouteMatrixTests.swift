@@ -154,6 +154,10 @@ import Testing
         "GET /dossier/documents/{document}": .familyPage(parent: .notFound, neighbour: .notFound),  // no such document
         "POST /dossier/documents/retirer": .familyForm(parent: .notFound, neighbour: .notFound),
         "POST /dossier/confirmer": .familyForm(parent: .redirect, neighbour: .redirect),
+        // Self sign-up: petit does not allow it (SignUpTests turns it on), so its pages are 404 to all.
+        "GET /inscription": .everyone(.notFound),
+        "POST /inscription": .form(.notFound),
+        "POST /dossier/enfants": .familyForm(parent: .notFound, neighbour: .notFound),
         // The subscribed calendar: its secret address is its only key (CalendarFeedTests reads a real one).
         "GET /calendrier/{fichier}": .everyone(.notFound),
 

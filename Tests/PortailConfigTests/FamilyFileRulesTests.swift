@@ -17,12 +17,15 @@ import PortailDomain
               documents: [vaccinations, insurance]
               confirm_every_days: 365
               validation: [health, documents]
+              self_sign_up: true
+              approve_sign_ups: true
 
             """))
         #expect(catalog.allIssues.isEmpty, "\(catalog.allIssues)")
         let center = try #require(catalog.centers.first?.center)
         #expect(center.familyFile == FamilyFileRules(required: [.contacts, .pickup, .health, .authorisations, .documents],
-                                                     documents: [.vaccinations, .insurance], confirmEveryDays: 365, validation: [.health, .documents]))
+                                                     documents: [.vaccinations, .insurance], confirmEveryDays: 365, validation: [.health, .documents],
+                                                     selfSignUp: true, approveSignUps: true))
         let again = check(try CenterFileWriter.yaml(center))
         let reread = try #require(again.centers.first?.center)
         #expect(reread.familyFile == center.familyFile)
@@ -39,6 +42,7 @@ import PortailDomain
             ("family_file: { documents: [caf] }\n", "family_file.documents", "neither required nor validated"),
             ("family_file: { confirm_every_days: 7 }\n", "family_file.confirm_every_days", "between 30 and 730 days"),
             ("family_file: { required: [health], mandatory: true }\n", "family_file.mandatory", "unknown key"),
+            ("family_file: { approve_sign_ups: true }\n", "family_file.approve_sign_ups", "needs self_sign_up: true"),
         ]
         for (lines, path, words) in cases {
             let issues = check(try file(lines)).allIssues

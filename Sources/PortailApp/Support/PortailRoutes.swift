@@ -52,6 +52,7 @@ struct PortailRoutes: Sendable {
         addLedgerRoutes(to: router)
         addCalendarRoutes(to: router)
         addFamilyFileRoutes(to: router)
+        addSignUpRoutes(to: router)
         addAPIRoutes(to: router)
         addCenterStaffRoutes(to: router)
         addStaffAccountRoutes(to: router)

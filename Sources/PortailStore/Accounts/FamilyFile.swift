@@ -98,14 +98,19 @@ public enum FamilyFile {
         public var confirmedAt: Date?
         /// The family's changes still waiting for the staff.
         public var pending: Int
+        /// Created by the family itself (self sign-up), and approved by the staff.
+        public var signedUpAt: Date?
+        public var approvedAt: Date?
 
         public var snapshot: FamilyFileSnapshot {
-            FamilyFileSnapshot(
+            var snapshot = FamilyFileSnapshot(
                 contactsDone: contacts.done, guardians: people.filter { $0.kind == .guardian }.count, pickup: people.filter { $0.kind == .pickup }.count,
                 children: children.map { .init(id: $0.id, firstName: $0.firstName, healthDone: $0.healthSavedAt != nil, authorisationsDone: $0.authorisationsDone) },
                 documents: documents.map { .init(kind: $0.kind, childID: $0.childID, refused: $0.state == "refused") },
                 confirmedAt: confirmedAt
             )
+            snapshot.awaitingApproval = signedUpAt != nil && approvedAt == nil
+            return snapshot
         }
     }
 
@@ -123,9 +128,10 @@ public enum FamilyFile {
 
     /// The whole file, in five queries.
     public static func load(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> View? {
-        guard let (email, lines, postcode, city, phone, confirmed) = try await c.first("""
-            SELECT email, address_lines, postcode, city, phone, file_confirmed_at FROM families WHERE center_id = \(center) AND id = \(family)
-            """, (String, [String], String, String, String, Date?).self, logger: logger) else { return nil }
+        guard let (email, lines, postcode, city, phone, confirmed, signedUp, approved) = try await c.first("""
+            SELECT email, address_lines, postcode, city, phone, file_confirmed_at, signed_up_at, approved_at
+            FROM families WHERE center_id = \(center) AND id = \(family)
+            """, (String, [String], String, String, String, Date?, Date?, Date?).self, logger: logger) else { return nil }
         let people = try await c.all("""
             SELECT id, kind, first_name, last_name, relation, email, phone FROM guardians
             WHERE center_id = \(center) AND family_id = \(family) ORDER BY kind, id
@@ -156,12 +162,12 @@ public enum FamilyFile {
             SELECT count(*)::int FROM family_file_changes WHERE center_id = \(center) AND family_id = \(family) AND decision IS NULL
             """, (Int.self), logger: logger) ?? 0
         return View(email: email, contacts: Contacts(addressLines: lines, postcode: postcode, city: city, phone: phone), people: people,
-                    children: children, documents: documents, confirmedAt: confirmed, pending: pending)
+                    children: children, documents: documents, confirmedAt: confirmed, pending: pending, signedUpAt: signedUp, approvedAt: approved)
     }
 
     /// Whether the family may book now under `rules`, and what its file lacks.
     public static func gaps(_ c: PostgresConnection, center: Int64, family: Int64, rules: FamilyFileRules?, now: Date, logger: Logger) async throws -> [FamilyFileGap] {
-        guard let rules, !rules.required.isEmpty || rules.confirmEveryDays != nil,
+        guard let rules, rules.asksAnything,
               let view = try await load(c, center: center, family: family, logger: logger) else { return [] }
         return rules.gaps(view.snapshot, now: now)
     }

@@ -83,9 +83,31 @@ public enum FamilyFileReview {
                 UPDATE family_documents SET state = \(decision.rawValue) WHERE center_id = \(center) AND id = \(document) AND state = 'pending'
                 """, logger: logger)
         }
+        // A family that signed up: approved, it may book; refused, its account is closed.
+        let signUp = change.item == "sign_up"
+        if signUp && decision == .accepted, let email = try await c.first("""
+            UPDATE families SET approved_at = now() WHERE center_id = \(center) AND id = \(family) RETURNING email
+            """, (String.self), logger: logger) {
+            try await Outbox.enqueue(c, center: center, to: email, subject: "Votre inscription au portail famille est validée", body: """
+                Bonjour,
+
+                L'accueil de loisirs a validé l'inscription de votre famille : vous pouvez réserver dès que votre dossier est complet.
+                """, logger: logger)
+        }
         try await AuditLog.record(c, center: center, actor: actor, action: "family_file.\(decision.rawValue)", subject: "famille \(family)",
                                   after: ["change": String(id), "note": note], logger: logger)
-        if decision == .refused, let email = try await c.first("""
+        if decision == .refused, signUp, let email = try await c.first("""
+            UPDATE families SET state = 'deactivated' WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL RETURNING email
+            """, (String.self), logger: logger) {
+            try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
+            try await Outbox.enqueue(c, center: center, to: email, subject: "Votre inscription au portail famille", body: """
+                Bonjour,
+
+                L'accueil de loisirs n'a pas pu accepter l'inscription de votre famille au portail.
+                \(note.isEmpty ? "" : "\nMotif : \(note)\n")
+                Pour toute question, contactez l'accueil.
+                """, logger: logger)
+        } else if decision == .refused, let email = try await c.first("""
             SELECT email FROM families WHERE center_id = \(center) AND id = \(family) AND state = 'active' AND erased_at IS NULL
             """, (String.self), logger: logger) {
             try await Outbox.enqueue(c, center: center, to: email, subject: "Votre dossier famille : une modification à reprendre", body: """

@@ -4,9 +4,12 @@
 -- and the changes the center's staff validate (family_file_changes).
 ALTER TABLE guardians ADD COLUMN kind text NOT NULL DEFAULT 'guardian' CHECK (kind IN ('guardian', 'pickup'));
 ALTER TABLE families ADD COLUMN file_confirmed_at timestamptz;
+-- A family that created its account itself (the center's family_file.self_sign_up), and when the staff
+-- approved it (family_file.approve_sign_ups).
+ALTER TABLE families ADD COLUMN signed_up_at timestamptz, ADD COLUMN approved_at timestamptz;
 -- The center file's family_file: block.
 ALTER TABLE centers ADD COLUMN family_file jsonb;
-GRANT SELECT (file_confirmed_at) ON families TO portail_app;
+GRANT SELECT (file_confirmed_at, signed_up_at, approved_at) ON families TO portail_app;
 
 CREATE TABLE child_files (
     center_id         bigint NOT NULL,
@@ -53,7 +56,7 @@ CREATE TABLE family_file_changes (
     family_id     bigint NOT NULL,
     child_id      bigint,
     document_id   bigint,
-    item          text NOT NULL CHECK (item IN ('contacts', 'guardians', 'pickup', 'health', 'authorisations', 'documents')),
+    item          text NOT NULL CHECK (item IN ('contacts', 'guardians', 'pickup', 'health', 'authorisations', 'documents', 'sign_up')),
     summary       text NOT NULL,
     changed_at    timestamptz NOT NULL DEFAULT now(),
     decision      text CHECK (decision IN ('accepted', 'refused')),

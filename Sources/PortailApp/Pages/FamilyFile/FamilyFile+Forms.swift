@@ -112,6 +112,28 @@ enum FamilyFileForms {
         }
     }
 
+    /// A child the family adds itself: names and a date of birth under 18 years.
+    struct NewChild {
+        var firstName: String
+        var lastName: String
+        var birth: String
+        var errors: [String] = []
+        var birthDate: LocalDate?
+
+        init(_ form: FormFields, today: LocalDate) {
+            firstName = FamilyFileForms.text(form, "enfant_prenom")
+            lastName = FamilyFileForms.text(form, "enfant_nom")
+            birth = FamilyFileForms.text(form, "enfant_naissance")
+            if firstName.isEmpty || firstName.count > 100 { errors.append("Indiquez le prénom de l'enfant (100 caractères au plus).") }
+            if lastName.isEmpty || lastName.count > 100 { errors.append("Indiquez le nom de l'enfant (100 caractères au plus).") }
+            if let day = LocalDate(iso: birth), day <= today, day.age(on: today) < 18 {
+                birthDate = day
+            } else {
+                errors.append("Indiquez la date de naissance de l'enfant (un enfant de moins de 18 ans), par exemple 14/03/2019.")
+            }
+        }
+    }
+
     /// Extensions of the stored types, for the names of downloaded files.
     static let extensions = ["application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"]
 

@@ -12,6 +12,7 @@ struct FamilyFileModel {
         "document": "Le document est ajouté à votre dossier.",
         "document-retire": "Le document est retiré de votre dossier.",
         "confirme": "Merci : votre dossier est confirmé à jour.",
+        "enfant-ajoute": "L'enfant est ajouté à votre dossier : remplissez maintenant sa fiche.",
     ]
 
     struct Person {
@@ -66,9 +67,12 @@ struct FamilyFileModel {
     let childOptions: [Option]
     let confirmation: String
     let asksConfirmation: Bool
+    /// The family adds its children itself (a center that lets families sign up).
+    let addsChildren: Bool
+    let child: FamilyFileForms.NewChild?
 
     init(_ context: AppRequestContext, view: FamilyFile.View, rules: FamilyFileRules?, notice: String?, errors: [String],
-         contactsForm: FamilyFileForms.Contacts?, personForm: FamilyFileForms.Person?) {
+         contactsForm: FamilyFileForms.Contacts?, personForm: FamilyFileForms.Person?, childForm: FamilyFileForms.NewChild? = nil) {
         let zone = context.center!.center.zone
         let base = context.basePath
         page = PageChrome(context)
@@ -118,6 +122,8 @@ struct FamilyFileModel {
         childOptions = view.children.map { Option(value: String($0.id), label: $0.firstName) }
         confirmation = view.confirmedAt.map { "Dossier confirmé à jour le \(LocalDate($0, in: zone).french)." } ?? "Vous n'avez pas encore confirmé votre dossier."
         asksConfirmation = rules?.confirmEveryDays != nil
+        addsChildren = rules?.selfSignUp == true
+        child = childForm
     }
 
     static let documentState = ["received": "reçu", "pending": "en attente de vérification", "accepted": "vérifié", "refused": "refusé : déposez-en un autre"]
@@ -132,6 +138,7 @@ struct FamilyFileModel {
         case .authorisations(let child): "les autorisations de \(child) (droit à l'image, sorties, retour seul)"
         case .document(let kind, let child): "le document « \(FamilyFile.documentLabel(kind))\(child.map { " de \($0)" } ?? "") »"
         case .confirmation: "la confirmation que votre dossier est à jour"
+        case .approval: "la validation de votre inscription par l'accueil (vous serez prévenu par e-mail)"
         }
     }
 

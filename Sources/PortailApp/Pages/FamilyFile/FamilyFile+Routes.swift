@@ -133,7 +133,7 @@ extension PortailRoutes {
     /// "Mon dossier", with the forms as posted when one was refused.
     func familyFilePage(
         _ context: AppRequestContext, notice: String? = nil, errors: [String] = [], contactsForm: FamilyFileForms.Contacts? = nil,
-        personForm: FamilyFileForms.Person? = nil, status: HTTPResponse.Status = .ok
+        personForm: FamilyFileForms.Person? = nil, childForm: FamilyFileForms.NewChild? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         let record = try context.requireCenter
         let family = try context.requireFamily
@@ -141,7 +141,7 @@ extension PortailRoutes {
             try await FamilyFile.load(c, center: record.id, family: family, logger: context.logger)
         }) else { throw RedirectToLogin(base: context.basePath) }
         let model = FamilyFileModel(context, view: view, rules: record.center.familyFile, notice: notice, errors: errors,
-                                    contactsForm: contactsForm, personForm: personForm)
+                                    contactsForm: contactsForm, personForm: personForm, childForm: childForm)
         return templates.page("family-file", model, status: status)
     }
 

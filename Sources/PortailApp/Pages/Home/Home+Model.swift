@@ -19,6 +19,8 @@ struct HomeModel {
     let notice: String?
     let error: String?
     let identifiant: String
+    /// The center lets families create their account (`family_file.self_sign_up`).
+    let signUp: Bool
 
     init(_ context: AppRequestContext, notice: String? = nil, error: String? = nil, identifiant: String = "",
          standing: PriorityStanding = .none) {
@@ -35,5 +37,6 @@ struct HomeModel {
         self.notice = notice
         self.error = error
         self.identifiant = identifiant
+        signUp = center.familyFile?.selfSignUp == true
     }
 }
