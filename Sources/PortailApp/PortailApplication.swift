@@ -64,6 +64,7 @@ public enum PortailApplication {
         )
         routes.paymentHTTP = paymentHTTP
         let router = Router(context: AppRequestContext.self)
+        router.add(middleware: RequestTraceMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: ErrorMiddleware())

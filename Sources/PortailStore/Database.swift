@@ -164,7 +164,14 @@ public final class Database: Sendable {
         opened.add(1, ordering: .relaxed)
         do {
             if let center {
-                try await connection.query("SELECT set_config('portail.center_id', \(String(center)), true)", logger: logger)
+                // The request being served names the transaction (in the same round trip as the center).
+                if let request = RequestTrace.current {
+                    try await connection.query("""
+                        SELECT set_config('portail.center_id', \(String(center)), true), set_config('application_name', \("portail " + request), true)
+                        """, logger: logger)
+                } else {
+                    try await connection.query("SELECT set_config('portail.center_id', \(String(center)), true)", logger: logger)
+                }
             }
             let value = try await body(connection)
             try await connection.query("COMMIT", logger: logger)

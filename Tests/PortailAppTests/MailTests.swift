@@ -201,11 +201,12 @@ func withOutbox(_ body: @Sendable (Database, CenterRecord) async throws -> Void)
         let transport = SMTPMailTransport(settings: try SMTPSettings(url: "smtp://127.0.0.1:\(server.port)"))
         let mail = Outbox.Mail(id: 7, to: "parent@example.org", subject: "ALSH d'Opio – réinitialisation",
                                body: "Bonjour,\n\nVoici le lien : https://portail.example.org/reinitialisation?jeton=abc\n\nÀ bientôt.",
-                               createdAt: Date(), sentAt: nil)
+                               createdAt: Date(), sentAt: nil, requestID: "3f2a9c")
         try await transport.send(mail, from: "alsh.opio@example.org", logger: Logger(label: "test"))
         let message = try #require(server.messages.first)
         #expect(message.contains("To: <parent@example.org>"))
         #expect(message.contains("From: <alsh.opio@example.org>"))
+        #expect(message.contains("X-Portail-Request-Id: 3f2a9c"))
         #expect(message.contains("Subject: =?UTF-8?B?\(Data("ALSH d'Opio – réinitialisation".utf8).base64EncodedString())?="))
         let body = try #require(message.components(separatedBy: "\n\n").dropFirst().first ?? message.components(separatedBy: "\r\n\r\n").dropFirst().first)
         let decoded = String(decoding: Data(base64Encoded: body.replacingOccurrences(of: "\r", with: "").replacingOccurrences(of: "\n", with: ""))!, as: UTF8.self)

@@ -9,7 +9,7 @@ import Simulator
 import SystemPay
 import Testing
 @testable import PortailApp
-import PortailStore
+@testable import PortailStore
 
 /// A socket on 127.0.0.1 that listens and never accepts: the kernel completes connections, nobody speaks.
 func silentSocket() throws -> (fd: Int32, port: Int) {
@@ -241,5 +241,31 @@ extension ISO8601DateFormatter {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return formatter
+    }
+}
+
+/// Issue 16, item 7: one request followed through the database and mail by Hummingbird's request id.
+@Suite struct RequestTraceTests {
+    @Test func aRequestNamesItsTransactionsAndTheMailsItQueues() async throws {
+        try await withPortal { client, fixture in
+            // A mail queued by a request keeps the request's id.
+            let visitor = Browser(client)
+            _ = try await visitor.get("/petit/mot-de-passe-oublie")
+            _ = try await visitor.post("/petit/mot-de-passe-oublie", [("identifiant", "parent@example.org")])
+            let id = try await fixture.database.owner.withConnection { c in
+                try await c.first("SELECT request_id FROM mail_outbox WHERE to_address = 'parent@example.org'", (String?.self), logger: fixture.database.logger)
+            }
+            #expect((id ?? nil)?.wholeMatch(of: /[0-9a-f]{20,40}/) != nil, "\(String(describing: id))")
+            // Inside a request's task, a transaction is named after it, and only that transaction.
+            let (inside, after) = try await RequestTrace.$id.withValue("abc-123") {
+                (try await fixture.database.withCenter(fixture.petit.id) { c in
+                    try await c.first("SELECT current_setting('application_name')", (String.self), logger: fixture.database.logger)
+                 }, try await fixture.database.app.withConnection { c in
+                    try await c.first("SELECT current_setting('application_name')", (String.self), logger: fixture.database.logger)
+                 })
+            }
+            #expect(inside == "portail abc-123")
+            #expect(after != "portail abc-123")
+        }
     }
 }

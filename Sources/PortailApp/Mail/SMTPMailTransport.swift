@@ -161,18 +161,19 @@ public struct SMTPMailTransport: MailTransport {
         let domain = from.split(separator: "@").last.map(String.init) ?? "portail.local"
         let body = Data(mail.body.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n").utf8)
             .base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
-        return [
+        let trace: [String] = mail.requestID.map { ["X-Portail-Request-Id: \(clean($0))"] } ?? []
+        let headers: [String] = [
             "From: <\(clean(from))>",
             "To: <\(clean(mail.to))>",
             "Subject: \(subject)",
             "Date: \(date.string(from: mail.createdAt))",
             "Message-ID: <outbox-\(mail.id)-\(Int(mail.createdAt.timeIntervalSince1970))@\(clean(domain))>",
+        ] + trace + [
             "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=UTF-8",
             "Content-Transfer-Encoding: base64",
-            "",
-            body,
-        ].joined(separator: "\r\n")
+        ]
+        return (headers + ["", body]).joined(separator: "\r\n")
     }
 }
 

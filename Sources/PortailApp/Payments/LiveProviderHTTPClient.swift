@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import PaymentKit
+import PortailStore
 
 /// How providers reach their banks in the served portal: HTTPS (or plain HTTP to a local fake bank),
 /// no redirects followed, every call bounded in time and in the size of the answer.
@@ -26,6 +27,7 @@ public struct LiveProviderHTTPClient: ProviderHTTPClient {
         var outgoing = HTTPClientRequest(url: request.url)
         outgoing.method = HTTPMethod(rawValue: request.method)
         outgoing.headers.add(name: "User-Agent", value: "PortailFamille")
+        if let request = RequestTrace.current { outgoing.headers.add(name: "X-Request-Id", value: request) }
         for (name, value) in request.headers { outgoing.headers.add(name: name, value: value) }
         if !request.body.isEmpty { outgoing.body = .bytes(ByteBuffer(string: request.body)) }
         let limit = request.timeout

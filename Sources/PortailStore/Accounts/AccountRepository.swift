@@ -140,11 +140,13 @@ public enum Outbox {
         public var body: String
         public var createdAt: Date
         public var sentAt: Date?
+        /// The request that queued it, for following one request through logs, database and mail.
+        public var requestID: String? = nil
     }
 
     public static func enqueue(_ c: PostgresConnection, center: Int64, to: String, subject: String, body: String, logger: Logger) async throws {
         try await c.run("""
-            INSERT INTO mail_outbox (center_id, to_address, subject, body_text) VALUES (\(center), \(to), \(subject), \(body))
+            INSERT INTO mail_outbox (center_id, to_address, subject, body_text, request_id) VALUES (\(center), \(to), \(subject), \(body), \(RequestTrace.current))
             """, logger: logger)
     }
 
@@ -194,11 +196,11 @@ extension Outbox {
     /// Unsent mails of the current center, locked for this instance (others skip them).
     public static func claimPending(_ c: PostgresConnection, center: Int64, limit: Int, logger: Logger) async throws -> [Mail] {
         try await c.all("""
-            SELECT id, to_address, subject, body_text, created_at, sent_at FROM mail_outbox
+            SELECT id, to_address, subject, body_text, created_at, sent_at, request_id FROM mail_outbox
             WHERE center_id = \(center) AND sent_at IS NULL AND attempts < 10
             ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
-            """, (Int64, String, String, String, Date, Date?).self, logger: logger)
-            .map { Mail(id: $0.0, to: $0.1, subject: $0.2, body: $0.3, createdAt: $0.4, sentAt: $0.5) }
+            """, (Int64, String, String, String, Date, Date?, String?).self, logger: logger)
+            .map { Mail(id: $0.0, to: $0.1, subject: $0.2, body: $0.3, createdAt: $0.4, sentAt: $0.5, requestID: $0.6) }
     }
 
     public static func markSent(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws {
