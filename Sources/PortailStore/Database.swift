@@ -10,6 +10,8 @@ import Synchronization
 public final class Database: Sendable {
     public let app: PostgresClient
     public let owner: PostgresClient
+    /// The replica's pool (same role as `app`), when `DATABASE_REPLICA_URL` is set.
+    public let replica: PostgresClient?
     public let settings: DatabaseSettings
     public let logger: Logger
 
@@ -24,6 +26,12 @@ public final class Database: Sendable {
         var ownerConfiguration = settings.owner
         ownerConfiguration.options.maximumConnections = settings.ownerPoolSize
         self.app = PostgresClient(configuration: appConfiguration, backgroundLogger: logger)
+        self.replica = settings.replica.map { configuration in
+            var replicaConfiguration = configuration
+            replicaConfiguration.options.maximumConnections = settings.appPoolSize
+            replicaConfiguration.options.additionalStartupParameters = appConfiguration.options.additionalStartupParameters
+            return PostgresClient(configuration: replicaConfiguration, backgroundLogger: logger)
+        }
         self.owner = PostgresClient(configuration: ownerConfiguration, backgroundLogger: logger)
         self.settings = settings
         self.logger = logger
@@ -40,13 +48,14 @@ public final class Database: Sendable {
     private static let transactionTimer = Timer(label: "portail_db_transaction_duration")
 
     /// The pools as services, for an application's service group.
-    public var services: [any Service] { [app, owner] }
+    public var services: [any Service] { [app, owner] + (replica.map { [$0] } ?? []) }
 
     /// Runs the pools around `body`, for commands that are not a long-running server.
     public func run<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask { await self.app.run(); return nil }
             group.addTask { await self.owner.run(); return nil }
+            if let replica = self.replica { group.addTask { await replica.run(); return nil } }
             defer { group.cancelAll() }
             return try await body(self)
         }
@@ -96,6 +105,20 @@ public final class Database: Sendable {
                     attempt += 1
                 }
             }
+        }
+    }
+
+    /// Runs `body` in one read-only transaction of one center on the replica, for reads that tolerate a
+    /// few seconds of lag (exports, dashboards); on the primary when there is no replica. Nothing that
+    /// decides places or money reads here.
+    public func withReplica<T>(
+        _ centerID: Int64,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        guard let replica else { return try await withCenter(centerID, body) }
+        return try await replica.withConnection { connection in
+            try await Self.transaction(on: connection, center: centerID, logger: logger, body)
         }
     }
 

@@ -11,6 +11,9 @@ public struct DatabaseSettings: Sendable {
     /// Connections per instance: serving, and migrations and imports.
     public var appPoolSize = 40
     public var ownerPoolSize = 4
+    /// A streaming replica for the reads that tolerate a few seconds of lag (`Database.withReplica`);
+    /// nil: they read the primary.
+    public var replica: PostgresClient.Configuration?
 
     public init(owner: PostgresClient.Configuration, app: PostgresClient.Configuration, description: String) {
         self.owner = owner
@@ -40,7 +43,11 @@ public struct DatabaseSettings: Sendable {
         let app = try configuration(from: appURL, variable: "DATABASE_URL")
         let owner = try configuration(from: ownerURL, variable: "DATABASE_OWNER_URL")
         let host = URLComponents(string: appURL)?.host ?? "socket"
-        return DatabaseSettings(owner: owner, app: app, description: "PostgreSQL at \(host)")
+        var settings = DatabaseSettings(owner: owner, app: app, description: "PostgreSQL at \(host)")
+        if let replicaURL = environment["DATABASE_REPLICA_URL"], !replicaURL.isEmpty {
+            settings.replica = try configuration(from: replicaURL, variable: "DATABASE_REPLICA_URL")
+        }
+        return settings
     }
 
     /// Parses postgres://user:password@host:port/database?sslmode=require (or ?host=/socket/dir).

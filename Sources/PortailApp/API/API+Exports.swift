@@ -23,13 +23,14 @@ extension PortailRoutes {
     }
 
     /// A CSV file sent as its rows come from the database, in one transaction of the center: the first bytes
-    /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB).
+    /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB). It reads
+    /// the replica when there is one (an export tolerates a few seconds of lag).
     func csvStream(filename: String, center: Int64, header: [String],
                    rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) -> Response {
         let database = database
         return Response(status: .ok, headers: Self.csvHeaders(filename), body: ResponseBody { writer in
             var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
-            try await database.withCenter(center) { c in
+            try await database.withReplica(center) { c in
                 // A large center's month takes longer than a page's 15 s to read and send.
                 _ = try await c.query("SET LOCAL statement_timeout = '300s'", logger: database.logger).collect()
                 try await rows(c) { row in
@@ -94,7 +95,7 @@ extension PortailRoutes {
                 guard let day = request.uri.queryParameters["day"].flatMap({ LocalDate(iso: String($0)) }) else {
                     throw APIProblem(status: .unprocessableContent, title: "Missing day", detail: "Give the day as ?day=YYYY-MM-DD.")
                 }
-                let lines = try await database.withCenter(record.id) { c in
+                let lines = try await database.withReplica(record.id) { c in
                     try await ReservationQueries.attendance(c, center: record.id, day: day, logger: database.logger)
                 }
                 return Self.csv(Self.attendanceRows(lines, day: day), filename: "presences-\(record.center.code)-\(day.iso).csv")
