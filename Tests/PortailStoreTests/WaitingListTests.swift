@@ -130,6 +130,31 @@ import Testing
         }
     }
 
+    /// A family whose file lacks what the center requires keeps its rank and is passed over: the freed
+    /// place goes to the next in line.
+    @Test func aFamilyWithAnIncompleteFileIsPassedOver() async throws {
+        try await withSmallCenter(places: 1) { database, plain, id in
+            var center = plain
+            center.familyFile = FamilyFileRules(required: [.contacts])
+            let families = try await makeFamilies(database, center: id, count: 4)
+            let day = center.periods[0].startsOn
+            let morning = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [day: ["journee"]])
+            _ = try await join(database, center, id, families[1], day, "journee")
+            _ = try await join(database, center, id, families[2], day, "journee")
+            try await database.withCenter(id) { c in
+                try await FamilyFile.saveContacts(c, center: id, family: families[2].0, .init(addressLines: ["1 rue"], postcode: "06650", city: "Opio", phone: "0600000000"),
+                                                  rules: center.familyFile, logger: database.logger)
+            }
+            _ = try await database.withCenter(id) { c in
+                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: morning.number, logger: database.logger)
+            }
+            let offers = try await pass(database, center, id)
+            #expect(offers.map(\.familyEmail) == ["f2@example.org"])
+            let line = try await entries(database, id)
+            #expect(line[families[1].0]?.state == .waiting && line[families[1].0]?.rank == 1)
+        }
+    }
+
     /// A place that no child in line can use is not held back: a journée waiting while the après-midi
     /// is full leaves a freed matin to anyone.
     @Test func aPlaceNobodyInLineCanUseIsLeftToEveryone() async throws {

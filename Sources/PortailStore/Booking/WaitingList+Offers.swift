@@ -64,6 +64,8 @@ extension WaitingList {
                 for key in keys { free[key, default: 0] -= 1 }
             } catch BookingRefusal.full {
                 continue  // taken meanwhile; the entry keeps its rank
+            } catch is FamilyFileIncomplete {
+                continue  // passed over until its file is complete: the place goes to the next in line
             } catch BookingRefusal.cartFrozen {
                 // The family's cart is being paid, or holds days booked the usual way: the places it
                 // waits for stay with it until the next pass rather than going to the next in line.
@@ -82,6 +84,9 @@ extension WaitingList {
         return offers
     }
 
+    /// The family first in line lacks what the center requires of its file: it waits, the next is served.
+    struct FamilyFileIncomplete: Error {}
+
     /// Offers the place to one entry, in a transaction of its own; nil when another instance got to it.
     static func offer(
         _ database: Database, entry id: Int64, center: Center, centerID: Int64, now: Date, logger: Logger,
@@ -96,6 +101,11 @@ extension WaitingList {
                 WHERE w.center_id = \(centerID) AND w.id = \(id) AND w.state = 'waiting'
                 FOR UPDATE OF w SKIP LOCKED
                 """, (Int64, Int64, String, String, String, String, String).self, logger: logger) else { return nil }
+            // A family whose file lacks what the center requires before booking keeps its rank and is
+            // passed over, as its own booking would be refused.
+            guard try await FamilyFile.gaps(c, center: centerID, family: family, rules: center.familyFile, now: now, logger: logger).isEmpty else {
+                throw FamilyFileIncomplete()
+            }
             let children = try await AccountRepository.children(c, center: centerID, family: family, logger: logger)
             guard familyState == "active", let child = children.first(where: { $0.id == childID }), let period = center.period(code),
                   let day = LocalDate(iso: dayText)
