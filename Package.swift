@@ -122,7 +122,7 @@ let package = Package(
             name: "portail-benchmarks",
             dependencies: ["PortailStore", "PortailConfig", "PortailDomain", "PortailTestSupport", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks",
-            exclude: ["Baseline"]
+            exclude: ["Baseline", "LargeDatabase"]
         ),
         // The three-select Hummingbird + PostgresNIO server the pages are measured against (scripts/bench-pages).
         .executableTarget(

@@ -19,6 +19,11 @@ public enum Bootstrap {
             }
             pool = size
         }
+        switch environment["PORTAIL_DB_PREPARED"] ?? "" {
+        case "", "on": PreparedStatements.enabled = true
+        case "off": PreparedStatements.enabled = false
+        case let other: throw ConfigurationError("PORTAIL_DB_PREPARED is on (named prepared statements, the default) or off (behind a PgBouncer older than 1.21), found \"\(other)\"")
+        }
         if var settings = try DatabaseSettings.fromEnvironment(environment) {
             settings.appPoolSize = pool ?? settings.appPoolSize
             return (settings, nil)

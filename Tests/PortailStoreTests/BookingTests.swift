@@ -300,3 +300,44 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
         }
     }
 }
+
+/// Behind a PgBouncer older than 1.21 (transaction pooling), `PORTAIL_DB_PREPARED=off` sends the hot
+/// path's statements unnamed: nothing is prepared on the connection, and the answers are the same.
+@Suite struct PreparedStatementSwitchTests {
+    @Test func theHotPathRunsWithoutNamedStatementsWhenAsked() async throws {
+        try await withSmallCenter(places: 3) { database, _, id in
+            func run() async throws -> (Int64?, Int) {
+                try await database.withCenter(id) { c in
+                    let period = try await BookingRepository.periodID(c, center: id, code: "vacances", logger: database.logger)
+                    let prepared = try await c.first("SELECT count(*)::int FROM pg_prepared_statements", (Int.self), logger: database.logger) ?? -1
+                    return (period, prepared)
+                }
+            }
+            PreparedStatements.enabled = false
+            defer { PreparedStatements.enabled = true }
+            // A connection of its own: the pool's others may hold statements prepared by earlier requests.
+            let (unnamed, _) = try await run()
+            let count = try await database.app.withConnection { c in
+                try await c.query("BEGIN", logger: database.logger)
+                _ = try await c.first("SELECT set_config('portail.center_id', \(String(id)), true)", (String.self), logger: database.logger)
+                _ = try await c.row(BookingRepository.PeriodID(bindings: try .of(id, "vacances")), (Int64.self), logger: database.logger)
+                let n = try await c.first("SELECT count(*)::int FROM pg_prepared_statements WHERE name LIKE '%PeriodID%'", (Int.self), logger: database.logger) ?? -1
+                try await c.query("COMMIT", logger: database.logger)
+                return n
+            }
+            #expect(count == 0)
+            PreparedStatements.enabled = true
+            let (named, _) = try await run()
+            #expect(unnamed != nil && unnamed == named)
+            let preparedNow = try await database.app.withConnection { c in
+                try await c.query("BEGIN", logger: database.logger)
+                _ = try await c.first("SELECT set_config('portail.center_id', \(String(id)), true)", (String.self), logger: database.logger)
+                _ = try await c.row(BookingRepository.PeriodID(bindings: try .of(id, "vacances")), (Int64.self), logger: database.logger)
+                let n = try await c.first("SELECT count(*)::int FROM pg_prepared_statements", (Int.self), logger: database.logger) ?? -1
+                try await c.query("COMMIT", logger: database.logger)
+                return n
+            }
+            #expect(preparedNow > 0)
+        }
+    }
+}

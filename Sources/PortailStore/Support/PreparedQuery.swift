@@ -1,5 +1,17 @@
 import Logging
 import PostgresNIO
+import Synchronization
+
+/// Whether the hot path's statements are prepared by name on each connection (the default). Off
+/// (`PORTAIL_DB_PREPARED=off`) they are sent as unnamed statements, as every other query is: for a
+/// PgBouncer in transaction pooling older than 1.21, which cannot follow named prepared statements.
+public enum PreparedStatements {
+    private static let on = Atomic<Bool>(true)
+    public static var enabled: Bool {
+        get { on.load(ordering: .relaxed) }
+        set { on.store(newValue, ordering: .relaxed) }
+    }
+}
 
 /// A statement of the pages' hot path that PostgreSQL parses and plans once per connection instead of
 /// at every request (PostgresNIO prepares it under its type's name on first use). Parsing and planning
@@ -19,6 +31,12 @@ extension PostgresConnection {
         _ query: Query, _ type: (repeat each Column).Type, logger: Logger
     ) async throws -> [(repeat each Column)] {
         var rows: [(repeat each Column)] = []
+        guard PreparedStatements.enabled else {
+            for try await row in try await self.query(PostgresQuery(unsafeSQL: Query.sql, binds: query.bindings), logger: logger) {
+                rows.append(try row.decode((repeat each Column).self))
+            }
+            return rows
+        }
         do {
             for try await row in try await execute(query, logger: logger) {
                 rows.append(try row.decode((repeat each Column).self))
