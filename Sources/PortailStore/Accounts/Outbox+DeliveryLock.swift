@@ -10,11 +10,13 @@ extension Outbox {
     /// when another instance does. The lock belongs to a database session, not to a transaction, so that
     /// mails are sent with no transaction open; an instance that dies mid-delivery ends its session,
     /// which frees the lock, and the mails it had not marked sent go with the next pass of any instance.
+    /// It is taken on the owner's pool, which reaches PostgreSQL directly: behind a PgBouncer in
+    /// transaction pooling (the serving pool), the unlock could reach another server session.
     public static func withDeliveryLock<T: Sendable>(
         _ database: Database, center: Int64, _ body: () async throws -> T
     ) async throws -> T? {
         let logger = database.logger
-        return try await database.app.withConnection { connection -> T? in
+        return try await database.owner.withConnection { connection -> T? in
             let taken = try await connection.first(
                 "SELECT pg_try_advisory_lock(\(deliveryLockSpace), \(deliveryLockKey(center)))",
                 (Bool.self), logger: logger
