@@ -50,52 +50,10 @@ import Testing
         }
     }
 
-    /// Families inactive for 3 years: their file goes; the one whose accounting records no longer need
-    /// its name is erased whole; an active family and the ledger are untouched.
-    @Test func inactiveFamiliesLoseTheirFileThenTheirName() async throws {
-        try await withSmallCenter(places: 3) { database, center, id in
-            let logger = database.logger
-            let families = try await makeFamilies(database, center: id, count: 3)
-            let (gone, kept, active) = (families[0], families[1], families[2])
-            _ = try await book(database, center, id, family: active.0, child: active.1[0], days: [center.periods[0].startsOn: ["journee"]])
-            try await database.owner.withConnection { c in
-                for (family, children) in families {
-                    try await c.run("UPDATE families SET created_at = now() - interval '5 years' WHERE center_id = \(id) AND id = \(family)", logger: logger)
-                    try await c.run("""
-                        INSERT INTO child_files (center_id, child_id, allergies, health_saved_at, image_rights) VALUES (\(id), \(children[0].id), 'arachide', now() - interval '5 years', true)
-                        """, logger: logger)
-                    try await c.run("""
-                        INSERT INTO guardians (center_id, family_id, kind, first_name, last_name, phone) VALUES (\(id), \(family), 'pickup', 'Marie', 'Durand', '0493000000')
-                        """, logger: logger)
-                }
-                // The second family has an invoice of 4 years ago: its name stays on it until the records may go.
-                try await c.run("""
-                    INSERT INTO invoices (center_id, number, family_id, issued_at, total_cents) VALUES (\(id), 'PET00099', \(kept.0), now() - interval '4 years', 1000)
-                    """, logger: logger)
-            }
-            let purged = try await Retention.apply(database, settings: RetentionSettings())
-            #expect(purged.inactiveFiles == 2 && purged.erasedFamilies == 1, "\(purged)")
-            let (names, allergies, people, invoices) = try await database.owner.withConnection { c in
-                (try await c.all("SELECT name FROM families WHERE center_id = \(id) ORDER BY id", (String.self), logger: logger),
-                 try await c.all("SELECT allergies FROM child_files WHERE center_id = \(id) ORDER BY child_id", (String.self), logger: logger),
-                 try await c.first("SELECT count(*)::int FROM guardians WHERE center_id = \(id)", (Int.self), logger: logger),
-                 try await c.first("SELECT count(*)::int FROM invoices WHERE center_id = \(id)", (Int.self), logger: logger))
-            }
-            #expect(names == ["Famille effacée", "F1", "F2"])
-            #expect(allergies == ["", "", "arachide"])
-            #expect(people == 1 && invoices == 1)
-            // Again: nothing more.
-            #expect(try await Retention.apply(database, settings: RetentionSettings()).isEmpty)
-            _ = gone
-        }
-    }
-
     @Test func settingsComeFromTheEnvironmentWithClearErrors() throws {
         #expect(try RetentionSettings.from([:]) == RetentionSettings())
-        let set = try RetentionSettings.from(["PORTAIL_RETENTION_MAIL_DAYS": "30", "PORTAIL_RETENTION_AUDIT_DAYS": "730",
-                                              "PORTAIL_RETENTION_INACTIVE_YEARS": "5"])
-        #expect(set.mailDays == 30 && set.auditDetailDays == 730 && set.notificationDays == 400 && set.inactiveFamilyYears == 5)
-        #expect(throws: RetentionError.self) { try RetentionSettings.from(["PORTAIL_RETENTION_INACTIVE_YEARS": "0"]) }
+        let set = try RetentionSettings.from(["PORTAIL_RETENTION_MAIL_DAYS": "30", "PORTAIL_RETENTION_AUDIT_DAYS": "730"])
+        #expect(set.mailDays == 30 && set.auditDetailDays == 730 && set.notificationDays == 400)
         #expect(throws: RetentionError.self) { try RetentionSettings.from(["PORTAIL_RETENTION_NOTIFICATION_DAYS": "7"]) }
         do {
             _ = try RetentionSettings.from(["PORTAIL_RETENTION_MAIL_DAYS": "beaucoup"])

@@ -57,7 +57,7 @@ public struct MaintenanceService: Service {
         if lastRetention.due(every: 3600) {
             do {
                 let purged = try await Retention.apply(database, settings: retention)
-                if !purged.isEmpty { logger.info("retention: \(purged.mails) mail(s), \(purged.notifications) notification text(s), \(purged.auditEntries) audit detail(s), \(purged.staffSessions) staff session(s) removed, \(purged.inactiveFiles) inactive famil(ies)' file emptied, \(purged.erasedFamilies) erased") }
+                if !purged.isEmpty { logger.info("retention: \(purged.mails) mail(s), \(purged.notifications) notification text(s), \(purged.auditEntries) audit detail(s), \(purged.staffSessions) staff session(s) removed") }
             } catch {
                 logger.error("retention failed: \(String(reflecting: error))")
             }
