@@ -147,11 +147,10 @@ struct CenterFileParser {
         let confirm = bounded(m["confirm_every_days"], 30...730, "days")
         let signUp = m["self_sign_up"]?.bool ?? false
         let approve = m["approve_sign_ups"]?.bool ?? false
-        if approve, !signUp, let f = m["approve_sign_ups"] {
-            f.report("approve_sign_ups needs self_sign_up: true (families create their account themselves, then the staff approve it)")
-        }
+        // approve_sign_ups without self_sign_up: no new sign-up, and the accounts created by sign-up while it
+        // was open still wait for their approval (closing sign-up releases nobody).
         return FamilyFileRules(required: required, documents: documents, confirmEveryDays: confirm, validation: validation,
-                               selfSignUp: signUp, approveSignUps: approve && signUp)
+                               selfSignUp: signUp, approveSignUps: approve)
     }
 
     private func reportSyntax(_ error: YamlError) {

@@ -108,9 +108,9 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` in one read-only transaction of one center on the replica, for reads that tolerate a
-    /// few seconds of lag (exports, dashboards); on the primary when there is no replica. Nothing that
-    /// decides places or money reads here.
+    /// Runs `body` in one transaction of one center on the replica (a standby: read only), for reads that
+    /// tolerate a few seconds of lag (the month's ledger and balances exports); on the primary when there
+    /// is no replica. Nothing that decides places or money reads here, nor anything that writes.
     public func withReplica<T>(
         _ centerID: Int64,
         isolation: isolated (any Actor)? = #isolation,

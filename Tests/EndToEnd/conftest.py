@@ -105,3 +105,16 @@ def psql(server, sql):
     if os.geteuid() == 0:
         command = ["runuser", "-u", "postgres", "--"] + command
     subprocess.run(command, check=True, cwd="/")
+
+
+def run_group(command, timeout, **options):
+    """Runs a rehearsal script in a process group of its own: on a timeout, the servers it started go too."""
+    options.pop("capture_output", None)
+    options.pop("text", None)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, **options)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

@@ -3,16 +3,16 @@ instances, HAProxy) takes a rush of office bookings while an instance is killed,
 the primary fails over to the replica; the invariants queried afterwards on the new primary are all 0
 (scripts/cluster-faults prints them)."""
 import re
-import subprocess
 
-from conftest import ROOT
+from conftest import ROOT, run_group
 
 
 def test_a_rush_survives_a_killed_instance_a_pgbouncer_restart_and_a_failover():
-    run = subprocess.run([str(ROOT / "scripts" / "cluster-faults"), "200"], capture_output=True, text=True, timeout=900, cwd=ROOT,
+    run = run_group([str(ROOT / "scripts" / "cluster-faults"), "200"], capture_output=True, text=True, timeout=900, cwd=ROOT,
                          env={"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "PORTAIL_BIN": str(ROOT / ".build" / "debug" / "portail")})
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr
     invariants = [line for line in run.stdout.splitlines() if re.match(r"^   [a-z].*\s{2,}\d+$", line)]
     assert len(invariants) == 7 and all(line.endswith(" 0") for line in invariants), run.stdout
     assert "The fault test passed." in run.stdout
+

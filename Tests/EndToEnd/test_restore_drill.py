@@ -1,16 +1,16 @@
 """The restore drill of issue 16 (item 5), in the suite on the demo's small database: a hot base backup
 and the archived WAL restore the database to a point in time, where the ledger is consistent and what
 came after that time is absent (scripts/restore-drill prints each invariant)."""
-import subprocess
 
-from conftest import ROOT
+from conftest import ROOT, run_group
 
 
 def test_a_base_backup_and_the_archive_restore_a_point_in_time_consistently():
-    drill = subprocess.run([str(ROOT / "scripts" / "restore-drill"), str(ROOT / ".build" / "debug" / "portail")],
+    drill = run_group([str(ROOT / "scripts" / "restore-drill"), str(ROOT / ".build" / "debug" / "portail")],
                            capture_output=True, text=True, timeout=600, cwd=ROOT)
     print(drill.stdout)
     assert drill.returncode == 0, drill.stdout + drill.stderr
     assert "The restore drill passed" in drill.stdout
     invariants = [line for line in drill.stdout.splitlines() if line.startswith("   ") and line.rstrip().endswith(" 0")]
     assert len(invariants) == 8, drill.stdout
+

@@ -355,7 +355,7 @@ extension FamilyFileTests {
         }
     }
 
-    @Test func aRefusedSignUpClosesTheAccount() async throws {
+    @Test func aRefusedSignUpIsErasedAndItsAddressFreed() async throws {
         try await withPortal(petitExtra: Self.rules) { client, fixture in
             let visitor = Browser(client)
             _ = try await visitor.get("/petit/inscription")
@@ -365,9 +365,14 @@ extension FamilyFileTests {
             let id = try #require((queue.json["changes"] as? [[String: Any]])?.first?["id"] as? Int)
             #expect(try await apiJSON(client, .post, "/api/centers/petit/family-file/changes/\(id)", token: admin,
                                       json: #"{"decision": "refused", "note": "Famille inconnue de l'accueil."}"#).status == .ok)
-            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE email = 'douteux@example.org' AND state = 'deactivated'") == 1)
-            #expect(try await count(fixture, "SELECT count(*)::int FROM account_tokens t JOIN families f ON f.id = t.family_id WHERE f.email = 'douteux@example.org' AND t.used_at IS NULL AND t.expires_at > now()") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE email = 'douteux@example.org'") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE name = 'Famille effacée' AND state = 'deactivated'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM account_tokens t JOIN families f ON f.id = t.family_id WHERE f.name = 'Famille effacée' AND t.used_at IS NULL") == 0)
             #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'douteux@example.org' AND body_text LIKE '%Famille inconnue%'") == 1)
+            // The address is free again: its owner may sign up (or be invited by the staff).
+            _ = try await visitor.get("/petit/inscription")
+            #expect(try await visitor.post("/petit/inscription", [("identifiant", "douteux@example.org"), ("nom", "DOUTEUX Max")]).status == .ok)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE email = 'douteux@example.org' AND state = 'invited'") == 1)
         }
     }
 }

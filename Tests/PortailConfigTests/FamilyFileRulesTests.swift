@@ -42,7 +42,6 @@ import PortailDomain
             ("family_file: { documents: [caf] }\n", "family_file.documents", "neither required nor validated"),
             ("family_file: { confirm_every_days: 7 }\n", "family_file.confirm_every_days", "between 30 and 730 days"),
             ("family_file: { required: [health], mandatory: true }\n", "family_file.mandatory", "unknown key"),
-            ("family_file: { approve_sign_ups: true }\n", "family_file.approve_sign_ups", "needs self_sign_up: true"),
         ]
         for (lines, path, words) in cases {
             let issues = check(try file(lines)).allIssues

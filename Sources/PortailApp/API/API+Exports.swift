@@ -95,7 +95,7 @@ extension PortailRoutes {
                 guard let day = request.uri.queryParameters["day"].flatMap({ LocalDate(iso: String($0)) }) else {
                     throw APIProblem(status: .unprocessableContent, title: "Missing day", detail: "Give the day as ?day=YYYY-MM-DD.")
                 }
-                let lines = try await database.withReplica(record.id) { c in
+                let lines = try await database.withCenter(record.id) { c in
                     try await ReservationQueries.attendance(c, center: record.id, day: day, logger: database.logger)
                 }
                 return Self.csv(Self.attendanceRows(lines, day: day), filename: "presences-\(record.center.code)-\(day.iso).csv")

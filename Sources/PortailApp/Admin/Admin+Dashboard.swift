@@ -98,8 +98,7 @@ extension PortailRoutes {
             let (_, record, role) = try await staffCenter(admin, context: context)
             let zone = record.center.zone
             let today = LocalDate(clock(), in: zone)
-            // The dashboard tolerates a few seconds of lag: the replica when there is one.
-            let dashboard = try await database.withReplica(record.id) { c in
+            let dashboard = try await database.withCenter(record.id) { c in
                 try await CenterDashboard.load(c, center: record.id, today: today, logger: context.logger)
             }
             return adminPage("admin-center", centerModel(dashboard, record: record, role: role, admin: admin), admin)

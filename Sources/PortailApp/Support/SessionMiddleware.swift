@@ -40,6 +40,15 @@ struct SessionMiddleware: RouterMiddleware {
     /// Uploads read at once by this instance (each holds up to 8 MB, a few times over while parsed).
     static let uploads = Gate(limit: 4)
 
+    /// Families (by center) whose upload is being read.
+    static let uploadingFamilies = Busy()
+
+    final class Busy: Sendable {
+        private let keys = Mutex(Set<String>())
+        func enter(_ center: Int64, _ family: Int64) -> Bool { keys.withLock { $0.insert("\(center):\(family)").inserted } }
+        func leave(_ center: Int64, _ family: Int64) { _ = keys.withLock { $0.remove("\(center):\(family)") } }
+    }
+
     /// A counter of work in progress with a ceiling: `enter` fails when the ceiling is reached.
     final class Gate: Sendable {
         private let count = Mutex(0)
@@ -90,7 +99,14 @@ struct SessionMiddleware: RouterMiddleware {
                 guard Self.uploadPaths.contains(local) else { throw HTTPError(.unsupportedMediaType) }
                 // Only a logged-in family's file is read, and only a few at once on this instance: a stranger
                 // never makes the server hold megabytes, nor a crowd of uploads its memory.
-                guard existing?.familyID != nil else { return Pages.redirect(context.basePath + "/?connexion=requise") }
+                guard let family = existing?.familyID else { return Pages.redirect(context.basePath + "/?connexion=requise") }
+                // One upload at a time per family: one account cannot hold every slot of the instance.
+                guard Self.uploadingFamilies.enter(center.id, family) else {
+                    return Pages.problem(title: "Envoi déjà en cours",
+                                         message: "Un document de votre famille est en train d'arriver. Attendez la fin de cet envoi, puis recommencez.",
+                                         base: context.basePath, status: .tooManyRequests)
+                }
+                defer { Self.uploadingFamilies.leave(center.id, family) }
                 guard Self.uploads.enter() else {
                     return Pages.problem(title: "Envoi impossible pour l'instant",
                                          message: "Beaucoup de documents arrivent en même temps. Réessayez dans une minute.",

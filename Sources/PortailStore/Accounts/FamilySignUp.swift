@@ -30,9 +30,16 @@ public enum FamilySignUp {
             return .activate(token: try await AccountRepository.issueToken(c, center: center, family: account.id, purpose: "activation",
                                                                            validFor: validFor, logger: logger))
         }
-        let family = try await AccountRepository.createFamily(c, center: center, email: email, name: name, passwordHash: nil, state: "invited",
-                                                              category: nil, logger: logger)
-        try await c.run("UPDATE families SET signed_up_at = now() WHERE center_id = \(center) AND id = \(family)", logger: logger)
+        // Two sign-ups of one new address at once: the second finds the first's row, and answers as for
+        // any address that has an account (never a 500 that would tell the address was new). Without
+        // approval asked, the account is approved as it is created: turning approval on later does not
+        // hold back accounts nobody was asked to approve.
+        guard let family = try await c.first("""
+            INSERT INTO families (center_id, email, name, state, signed_up_at, approved_at)
+            VALUES (\(center), \(email), \(name), 'invited', now(), CASE WHEN \(approval) THEN NULL ELSE now() END)
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """, (Int64.self), logger: logger) else { return .existing }
         if approval {
             try await c.run("""
                 INSERT INTO family_file_changes (center_id, family_id, item, summary)

@@ -136,7 +136,11 @@ public enum FamilyAdministration {
             """, (String, String, Bool).self, logger: logger) else { return false }
         // Reactivated, a family that never chose a password is invited again.
         let state = active ? (before.2 ? "active" : "invited") : "deactivated"
-        try await c.run("UPDATE families SET state = \(state) WHERE center_id = \(center) AND id = \(family)", logger: logger)
+        // Reactivated by the staff, an account created by sign-up is approved.
+        try await c.run("""
+            UPDATE families SET state = \(state), approved_at = CASE WHEN \(active) AND signed_up_at IS NOT NULL THEN coalesce(approved_at, now()) ELSE approved_at END
+            WHERE center_id = \(center) AND id = \(family)
+            """, logger: logger)
         if !active {
             try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
         }

@@ -97,9 +97,17 @@ public enum FamilyFileReview {
         try await AuditLog.record(c, center: center, actor: actor, action: "family_file.\(decision.rawValue)", subject: "famille \(family)",
                                   after: ["change": String(id), "note": note], logger: logger)
         if decision == .refused, signUp, let email = try await c.first("""
-            UPDATE families SET state = 'deactivated' WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL RETURNING email
+            SELECT email FROM families WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL
             """, (String.self), logger: logger) {
-            try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
+            // Refused, the account is erased (its address is free again: whoever owns it may sign up or be
+            // invited by the staff); one that booked or paid in between is closed instead.
+            do {
+                _ = try await FamilyPrivacy.erase(c, center: center, family: family, today: LocalDate(Date(), in: TimeZone(identifier: "Europe/Paris")!),
+                                                  actor: actor, logger: logger)
+            } catch is FamilyPrivacy.Refusal {
+                try await c.run("UPDATE families SET state = 'deactivated' WHERE center_id = \(center) AND id = \(family)", logger: logger)
+                try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
+            }
             try await Outbox.enqueue(c, center: center, to: email, subject: "Votre inscription au portail famille", body: """
                 Bonjour,
 

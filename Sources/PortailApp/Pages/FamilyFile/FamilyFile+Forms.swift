@@ -126,7 +126,7 @@ enum FamilyFileForms {
             birth = FamilyFileForms.text(form, "enfant_naissance")
             if firstName.isEmpty || firstName.count > 100 { errors.append("Indiquez le prénom de l'enfant (100 caractères au plus).") }
             if lastName.isEmpty || lastName.count > 100 { errors.append("Indiquez le nom de l'enfant (100 caractères au plus).") }
-            if let day = LocalDate(iso: birth), day <= today, day.age(on: today) < 18 {
+            if let day = PeriodForm.date(birth), day <= today, day.age(on: today) < 18 {
                 birthDate = day
             } else {
                 errors.append("Indiquez la date de naissance de l'enfant (un enfant de moins de 18 ans), par exemple 14/03/2019.")

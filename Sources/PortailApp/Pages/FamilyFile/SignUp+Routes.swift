@@ -88,7 +88,7 @@ extension PortailRoutes {
             }
             do {
                 try await database.withCenter(record.id) { c in
-                    try await FamilySignUp.addChild(c, center: record.id, family: family, firstName: form.firstName.uppercased(), lastName: form.lastName,
+                    try await FamilySignUp.addChild(c, center: record.id, family: family, firstName: form.firstName.uppercased(), lastName: form.lastName.uppercased(),
                                                     birthDate: birth, logger: context.logger)
                 }
             } catch FamilySignUp.ChildRefusal.tooMany {
