@@ -400,7 +400,7 @@ def test_a_center_that_requires_the_family_file_asks_for_it_before_the_grid(brow
     page.get_by_role("button", name="Enregistrer mes coordonnées").click()
     expect(page.get_by_text("Vos coordonnées sont enregistrées.")).to_be_visible()
     page.get_by_label("autorisée à venir chercher les enfants").check()
-    page.get_by_label("Prénom").fill("Marie")
+    page.get_by_label("Prénom", exact=True).fill("Marie")
     page.get_by_label("Nom", exact=True).fill("Durand")
     page.get_by_label(re.compile("Lien avec l'enfant")).fill("grand-mère")
     page.get_by_label("Téléphone de cette personne").fill("04 93 00 00 00")
