@@ -136,10 +136,9 @@ extension PortailRoutes {
             let family = try familyParameter(context)
             guard let id = context.parameters.get("document").flatMap({ Int64($0) }),
                   let document = try await database.withCenter(record.id, { c in
-                      try await FamilyFileReview.document(c, center: record.id, family: family, id: id, logger: context.logger)
+                      try await FamilyFile.document(c, center: record.id, family: family, id: id, logger: context.logger)
                   }) else { throw HTTPError(.notFound) }
-            return Response(status: .ok, headers: [.contentType: document.contentType, .contentDisposition: "attachment; filename=\"document-\(id)\(FamilyFileForms.extensions[document.contentType] ?? "")\"",
-                                                   .cacheControl: "private, no-store"], body: .init(byteBuffer: document.data))
+            return Pages.familyDocument(document.data, contentType: document.contentType, id: id)
         })
     }
 

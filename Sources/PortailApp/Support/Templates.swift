@@ -79,6 +79,18 @@ enum Pages {
         )
     }
 
+    /// A document of a family file (PDF, JPEG, PNG), as an attachment under a neutral name: parents,
+    /// the staff's back office and the admin API send it alike.
+    static func familyDocument(_ data: ByteBuffer, contentType: String, id: Int64) -> Response {
+        let extensions = ["application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"]
+        return Response(
+            status: .ok,
+            headers: [.contentType: contentType, .contentDisposition: "attachment; filename=\"document-\(id)\(extensions[contentType] ?? "")\"",
+                      .cacheControl: "private, no-store"],
+            body: .init(byteBuffer: data)
+        )
+    }
+
     static func redirect(_ location: String) -> Response {
         Response(status: .seeOther, headers: [.location: location])
     }

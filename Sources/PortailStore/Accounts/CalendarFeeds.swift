@@ -47,7 +47,7 @@ public enum CalendarFeeds {
     /// A new link for the family (one child's, or every child's when `child` is nil); returns its token,
     /// to be shown once.
     public static func create(_ c: PostgresConnection, center: Int64, family: Int64, child: Int64?, label: String, logger: Logger) async throws -> String {
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
+        try await FamilyFile.lockFamily(c, center: center, family: family, logger: logger)
         let live = try await c.first("""
             SELECT count(*)::int FROM calendar_feeds WHERE center_id = \(center) AND family_id = \(family) AND revoked_at IS NULL
             """, (Int.self), logger: logger) ?? 0

@@ -318,10 +318,15 @@ public enum FamilyFile {
     // MARK: helpers
 
     private static func lock(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> View? {
-        // NO KEY: the family's writers wait for one another (and for payments), while bookings still insert
-        // rows that point at the family (a foreign key's check takes KEY SHARE).
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
+        try await lockFamily(c, center: center, family: family, logger: logger)
         return try await load(c, center: center, family: family, logger: logger)
+    }
+
+    /// Takes the family's row until the commit for a write to its file, its children, its links or its
+    /// staff queue. NO KEY: those writers wait for one another (and for payments' FOR UPDATE), while
+    /// bookings still insert rows that point at the family (a foreign key's check takes KEY SHARE).
+    static func lockFamily(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
+        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
     }
 
     /// The audit log's line, and the staff's queue when the center validates this item.

@@ -59,7 +59,7 @@ public enum FamilySignUp {
     public static func addChild(
         _ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, logger: Logger
     ) async throws -> Int64 {
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
+        try await FamilyFile.lockFamily(c, center: center, family: family, logger: logger)
         let children = try await AccountRepository.children(c, center: center, family: family, logger: logger)
         guard children.count < childrenPerFamily else { throw ChildRefusal.tooMany }
         guard !children.contains(where: { $0.firstName.lowercased() == firstName.lowercased() && $0.birthDate == birthDate }) else {

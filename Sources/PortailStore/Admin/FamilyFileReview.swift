@@ -70,7 +70,7 @@ public enum FamilyFileReview {
         guard let family = try await c.first("""
             SELECT family_id FROM family_file_changes WHERE center_id = \(center) AND id = \(id)
             """, (Int64.self), logger: logger) else { return .notFound }
-        try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
+        try await FamilyFile.lockFamily(c, center: center, family: family, logger: logger)
         guard try await c.first("""
             UPDATE family_file_changes SET decision = \(decision.rawValue), decided_at = now(), decided_by = \(actor), note = \(note)
             WHERE center_id = \(center) AND id = \(id) AND decision IS NULL RETURNING id
@@ -134,10 +134,5 @@ public enum FamilyFileReview {
         try await c.first("""
             SELECT \(unescaped: columns) \(unescaped: joins) WHERE x.center_id = \(center) AND x.id = \(id)
             """, Row.self, logger: logger).map(change)
-    }
-
-    /// A document of a family of the center, for its staff.
-    public static func document(_ c: PostgresConnection, center: Int64, family: Int64, id: Int64, logger: Logger) async throws -> (filename: String, contentType: String, data: ByteBuffer)? {
-        try await FamilyFile.document(c, center: center, family: family, id: id, logger: logger)
     }
 }

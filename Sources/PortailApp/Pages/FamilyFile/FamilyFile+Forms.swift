@@ -134,9 +134,6 @@ enum FamilyFileForms {
         }
     }
 
-    /// Extensions of the stored types, for the names of downloaded files.
-    static let extensions = ["application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png"]
-
     struct Upload {
         struct File {
             let name: String

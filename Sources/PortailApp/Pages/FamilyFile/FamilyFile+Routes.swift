@@ -101,12 +101,7 @@ extension PortailRoutes {
                   let document = try await database.withCenter(record.id, { c in
                       try await FamilyFile.document(c, center: record.id, family: family, id: id, logger: context.logger)
                   }) else { throw HTTPError(.notFound) }
-            return Response(
-                status: .ok,
-                headers: [.contentType: document.contentType, .contentDisposition: "attachment; filename=\"document-\(id)\(FamilyFileForms.extensions[document.contentType] ?? "")\"",
-                          .cacheControl: "private, no-store"],
-                body: .init(byteBuffer: document.data)
-            )
+            return Pages.familyDocument(document.data, contentType: document.contentType, id: id)
         }
 
         router.post("/dossier/documents/retirer") { _, context in
