@@ -173,7 +173,7 @@ struct CenterFileParser {
         "api", "admin", "healthz", "metrics", "static", "dev", "simulateur", "paiement", "paiements", "panier",
         "compte", "factures", "liste-attente", "salle-attente", "attestations", "reservation", "reservations", "connexion", "deconnexion",
         "activation", "reinitialisation", "mot-de-passe-oublie", "well-known", "robots-txt", "favicon-ico", "agenda", "calendrier",
-        "dossier", "inscription",
+        "dossier", "inscription", "familles",
     ]
 
     /// The longest period: a school year of Wednesdays fits, a typo of a century does not (every day

@@ -434,3 +434,42 @@ def test_a_center_that_requires_the_family_file_asks_for_it_before_the_grid(brow
     expect(page.get_by_role("heading", name="Avant de réserver, complétez votre dossier")).to_have_count(0)
     j.step("assistant")
     j.close()
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_one_login_goes_from_opio_to_valbonne_and_back(browser, server, width):
+    """Issue 15, item 6: the demo's MARTIN Julie has a family at Opio and one at Valbonne under one
+    login. She logs in once at Opio, goes to Valbonne's portal through "Changer de famille" (the other
+    portal names the family and asks to continue), and comes back the same way; the link she used is
+    worth nothing afterwards."""
+    j = Journey(browser, server, f"une-connexion-{width}", {"width": width, "height": 800})
+    page = j.page
+    j.login("opio", "famille.martin@example.org")
+    page.get_by_role("link", name="Changer de famille").click()
+    expect(page.get_by_role("heading", name="Mes familles")).to_be_visible()
+    expect(page.get_by_text(re.compile("Vous êtes dans le compte famille MARTIN Julie"))).to_be_visible()
+    expect(page.get_by_text("famille.martin@example.org (vous) – payeur")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("mes-familles-opio")
+    page.get_by_role("button", name=re.compile("Ouvrir ce compte famille")).click()
+    expect(page.get_by_role("heading", name="Accéder à votre compte famille")).to_be_visible()
+    assert "/valbonne/connexion/relais?jeton=" in page.url
+    used = page.url
+    expect(page.get_by_text("MARTIN Julie")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("relais-valbonne")
+    page.get_by_role("button", name="Continuer").click()
+    expect(page.get_by_role("heading", name=re.compile("Mon compte famille – MARTIN Julie"))).to_be_visible()
+    assert page.url.endswith("/valbonne/compte")
+    assert no_sideways_scroll(page)
+    j.step("compte-valbonne")
+    page.goto(used)
+    expect(page.get_by_text(re.compile("Ce lien n'est plus valable"))).to_be_visible()
+    j.go("/valbonne/compte")
+    page.get_by_role("link", name="Changer de famille").click()
+    page.get_by_role("button", name=re.compile("Ouvrir ce compte famille")).click()
+    page.get_by_role("button", name="Continuer").click()
+    expect(page.get_by_role("heading", name=re.compile("Mon compte famille – MARTIN Julie"))).to_be_visible()
+    assert page.url.endswith("/opio/compte")
+    j.step("retour-opio")
+    j.close()

@@ -158,6 +158,14 @@ import Testing
         "GET /inscription": .everyone(.notFound),
         "POST /inscription": .form(.notFound),
         "POST /dossier/enfants": .familyForm(parent: .notFound, neighbour: .notFound),
+        // One login per parent: the person's families (parent@ has one at autre too); a family of another
+        // center is never chosen here, and a handoff is issued only for the person's own family there.
+        "GET /familles": .familyPage(parent: .ok, neighbour: .ok),
+        "POST /familles/choisir": .familyForm(parent: .notFound, neighbour: .notFound),  // autre's family id
+        "POST /familles/relais": .familyForm(parent: .redirect, neighbour: .notFound),  // to autre's portal
+        "POST /familles/factures": .familyForm(parent: .ok, neighbour: .ok),  // each is their family's billing contact
+        "GET /connexion/relais": .everyone(.gone),  // no token
+        "POST /connexion/relais": .form(.gone),
         // The subscribed calendar: its secret address is its only key (CalendarFeedTests reads a real one).
         "GET /calendrier/{fichier}": .everyone(.notFound),
 
@@ -186,6 +194,9 @@ import Testing
         "GET /admin/centres/{code}/familles": .everyone(.redirect),
         "GET /admin/centres/{code}/familles/{family}": .everyone(.redirect),
         "POST /admin/centres/{code}/familles/{family}/reglements": .everyone(.csrf),
+        "POST /admin/centres/{code}/familles/{family}/acces": .everyone(.csrf),
+        "POST /admin/centres/{code}/familles/{family}/acces/retirer": .everyone(.csrf),
+        "POST /admin/centres/{code}/familles/{family}/acces/payeur": .everyone(.csrf),
         "GET /admin/centres/{code}/registre": .everyone(.redirect),
         "GET /admin/centres/{code}/registre.csv": .everyone(.redirect),
         "GET /admin/centres/{code}/periodes": .everyone(.redirect),
@@ -298,6 +309,11 @@ import Testing
         "GET /api/centers/{code}/family-file/changes": .centerStaff(.ok),
         "POST /api/centers/{code}/family-file/changes/{change}": .centerStaff(.invalid),  // {}: no decision
         "GET /api/centers/{code}/families/{family}/file": .centerStaff(.ok),
+        // Who logs in to a family: every staff member reads and removes, managers give access and designate who pays.
+        "GET /api/centers/{code}/families/{family}/members": .centerStaff(.ok),
+        "POST /api/centers/{code}/families/{family}/members": .managers(.invalid),  // {}: no e-mail
+        "DELETE /api/centers/{code}/families/{family}/members/{person}": .centerStaff(.notFound),  // no such member
+        "PUT /api/centers/{code}/families/{family}/members/{person}/billing-contact": .managers(.notFound),
         "GET /api/centers/{code}/families/{family}/documents/{document}": .centerStaff(.notFound),  // no such document
         "POST /api/centers/{code}/reservations": .centerStaff(.invalid),
         "POST /api/centers/{code}/reservations/{number}/cancel": .managers(.ok),
@@ -560,7 +576,7 @@ import Testing
         let path = String(route.split(separator: " ", maxSplits: 1)[1])
         let year = Calendar(identifier: .gregorian).component(.year, from: Date())
         var values: [String: String] = [
-            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics", "document": "999999", "change": "999999",
+            "code": "petit", "period": "vacances", "tariff": "base", "annee": "\(year).pdf", "fichier": SecretToken.generate() + ".ics", "document": "999999", "change": "999999", "person": "999999",
             "enfant": String(world.children["parent@petit"]!),
             "id": String(world.adminSpareToken),
             "staff": String(world.victimStaff), "token": String(world.victimToken), "reference": world.attempts["petit"]!,
@@ -607,6 +623,8 @@ import Testing
             return [("enfant", child), ("periode", "vacances"), ("attente", "\(world.period.startsOn.adding(days: 12).iso):journee")]
         case "POST /liste-attente/retirer": return [("entree", "1")]
         case "POST /agenda/retirer": return [("lien", "999999")]
+        case "POST /familles/choisir": return [("famille", String(world.families["parent@autre"]!))]
+        case "POST /familles/relais": return [("famille", String(world.families["parent@autre"]!)), ("centre", "autre")]
         case "POST /dossier/personnes/retirer": return [("personne", "999999")]
         case "POST /dossier/documents/retirer": return [("document", "999999")]
         case "POST /reservations/{numero}/annuler": return [("confirmer", "oui")]

@@ -79,6 +79,9 @@ extension PortailRoutes {
             Votre compte famille du portail de \(record.center.name) est prêt. Pour choisir votre mot de passe, ouvrez ce lien (valable 7 jours) :
             \(portal)/activation?jeton=\(token)
 
+            Si vous avez déjà un identifiant sur un portail famille de la fédération, vous pouvez aussi vous connecter \
+            avec votre adresse et votre mot de passe habituels.
+
             \(record.center.coordinates.name)
             """, logger: database.logger)
     }

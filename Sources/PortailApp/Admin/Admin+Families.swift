@@ -78,6 +78,18 @@ extension PortailRoutes {
         let today: String
         /// The refund form's one-time key.
         let refundKey: String
+        /// Who logs in to the family; managers give and designate, any staff removes.
+        let members: [Member]
+        let canManageMembers: Bool
+        let invoicesBillingOnly: Bool
+    }
+
+    struct Member {
+        let person: Int64
+        let email: String
+        let billing: Bool
+        let ownAddress: Bool
+        let hasPassword: Bool
     }
 
     /// The office payment form: the means, and the family's open invoices with what the payment would give
@@ -147,6 +159,9 @@ extension PortailRoutes {
             case "effacee": "Les données personnelles de la famille sont effacées ; ses réservations et ses pièces comptables gardent leurs numéros et montants."
             case "avoir-utilise": "Avoir utilisé sur la facture."
             case "rembourse": "Remboursement enregistré : il apparaît dans « Mes factures » de la famille."
+            case "acces": "Accès donné : la personne reçoit un e-mail pour se connecter."
+            case "acces-retire": "Accès retiré : la personne ne peut plus entrer dans cette famille."
+            case "payeur": "Payeur désigné."
             default: nil
             }
             return try await familyPage(admin, record: record, role: role, family: id, notice: notice, fileNotice: fileNotice, context: context)
@@ -237,14 +252,14 @@ extension PortailRoutes {
     func familyPage(_ admin: AdminRequest, record: CenterRecord, role: String, family id: Int64, notice: String? = nil, error: String? = nil,
                     submitted: FormFields? = nil, fileNotice: String? = nil, fileError: String? = nil, context: AppRequestContext,
                     status: HTTPResponse.Status = .ok) async throws -> Response {
-        let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, LedgerTotals, [ReservationSummary], Int, [(id: Int64, number: String, lacks: Money)])? in
+        let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, LedgerTotals, [ReservationSummary], Int, [(id: Int64, number: String, lacks: Money)], MembersBody)? in
             guard let family = try await FamilyAdministration.detail(c, center: record.id, family: id, logger: context.logger) else { return nil }
             let totals = try await LedgerQueries.totals(c, center: record.id, family: id, logger: context.logger)
             let reservations = try await ReservationQueries.page(c, center: record.id, family: id, offset: 0, limit: 20, logger: context.logger)
             let open = try await OfficePayments.openInvoices(c, center: record.id, family: id, logger: context.logger)
-            return (family, totals, reservations.rows, reservations.total, open)
+            return (family, totals, reservations.rows, reservations.total, open, try await membersBody(c, record: record, family: id))
         }
-        guard let (family, totals, reservations, total, open) = loaded else { return familyNotFound }
+        guard let (family, totals, reservations, total, open, members) = loaded else { return familyNotFound }
         let zone = record.center.zone
         let today = LocalDate(clock(), in: zone)
         let credit = Money(cents: max(0, totals.paid.cents - totals.allocated.cents))
@@ -281,7 +296,10 @@ extension PortailRoutes {
             credit: credit.description, hasCredit: credit.cents > 0,
             hasChildren: !family.children.isEmpty, hasQuotients: !family.quotients.isEmpty, hasReservations: !reservations.isEmpty,
             canRecordPayments: role != "staff", payment: form,
-            fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french, refundKey: SecretToken.generate()
+            fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french, refundKey: SecretToken.generate(),
+            members: members.members.map { .init(person: $0.personId, email: $0.email, billing: $0.billingContact, ownAddress: $0.ownAddress,
+                                                 hasPassword: $0.hasPassword) },
+            canManageMembers: role != "staff", invoicesBillingOnly: members.invoicesBillingOnly
         ), admin, status: status)
     }
 }

@@ -67,6 +67,7 @@ public struct MaintenanceService: Service {
             do {
                 let expired = try await database.withCenter(record.id) { c in
                     try await SessionRepository.purgeExpired(c, center: record.id, logger: logger)
+                    try await People.purgeHandoffs(c, center: record.id, logger: logger)
                     try await LoginThrottle.purge(c, center: record.id, logger: logger)
                     try await WaitingRoomLine.purge(c, center: record.id, logger: logger)
                     return try await BookingRepository.expireDueCarts(c, center: record.id, logger: logger)

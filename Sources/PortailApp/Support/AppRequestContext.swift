@@ -43,9 +43,22 @@ public struct AppRequestContext: RequestContext {
             return family
         }
     }
+
+    /// The family, for its invoices, payments and receipts: refused to a member who is not its billing
+    /// contact when the family keeps them to that contact.
+    public var requireInvoices: Int64 {
+        get throws {
+            let family = try requireFamily
+            guard session?.seesInvoices != false else { throw InvoicesWithheld() }
+            return family
+        }
+    }
 }
 
 /// Thrown by pages that need a logged-in family; answered with a redirect to the home page.
+/// The family keeps its invoices to its billing contact, who is not the person logged in.
+struct InvoicesWithheld: Error {}
+
 struct RedirectToLogin: Error {
     let base: String
 }

@@ -15,6 +15,9 @@ struct PageChrome {
     let onCart: Bool
     let onLedger: Bool
     let onFile: Bool
+    /// The person may switch to another family (here or at another center).
+    let severalFamilies: Bool
+    let onFamilies: Bool
 
     init(_ context: AppRequestContext) {
         let center = context.center!.center
@@ -29,6 +32,8 @@ struct PageChrome {
         onCart = path.hasPrefix("/panier")
         onLedger = path.hasPrefix("/factures") || path.hasPrefix("/paiements")
         onFile = path.hasPrefix("/dossier")
+        severalFamilies = context.session?.severalFamilies ?? false
+        onFamilies = path.hasPrefix("/familles")
     }
 }
 

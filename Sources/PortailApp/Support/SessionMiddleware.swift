@@ -145,6 +145,10 @@ struct SessionMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch let redirect as RedirectToLogin {
             response = Pages.redirect(redirect.base + "/?connexion=requise")
+        } catch is InvoicesWithheld {
+            response = Pages.problem(title: "Factures réservées au payeur",
+                                     message: "Les factures de cette famille ne sont visibles que par son payeur. Adressez-vous à lui, ou à l'accueil du centre.",
+                                     base: context.basePath, status: .forbidden)
         }
         if let newCSRF {
             response.setCookie(cookies.csrf(newCSRF, context: context))

@@ -12,6 +12,23 @@ public struct FamilyAccount: Sendable {
     public var category: String?
 }
 
+/// What the login reads for one address at a center: the person and their families there (each with the
+/// family's own password, kept from before people had one, when the address is the family's).
+public struct PersonCredentials: Sendable {
+    public struct Family: Sendable {
+        public var id: Int64
+        public var state: String
+        /// Whether its members may enter it (not deactivated or erased; a sign-up's address proven).
+        public var open: Bool
+        public var ownPasswordHash: String?
+        /// Whether the address is the family's own (its first member's).
+        public var ownAddress: Bool
+    }
+    public var personID: Int64
+    public var passwordHash: String?
+    public var families: [Family]
+}
+
 /// A child of a family.
 public struct ChildRecord: Sendable, Hashable {
     public var id: Int64
@@ -33,12 +50,17 @@ public enum AccountRepository {
             .map { FamilyAccount(id: $0.0, email: $0.1, name: $0.2, state: $0.3, category: $0.4) }
     }
 
-    /// What the login checks for one e-mail at the current center: the family, its password hash and state.
-    /// The application role cannot read hashes otherwise (portail_family_credentials, migration 0014).
-    public static func credentials(_ c: PostgresConnection, email: String, logger: Logger) async throws
-        -> (id: Int64, passwordHash: String?, state: String)? {
-        try await c.first("SELECT id, password_hash, state FROM portail_family_credentials(\(email))",
-                          (Int64, String?, String).self, logger: logger).map { (id: $0.0, passwordHash: $0.1, state: $0.2) }
+    /// What the login checks for one address at the current center: the person, their password hash, and
+    /// their families here. The application role cannot read hashes otherwise (portail_person_credentials,
+    /// migration 0035).
+    public static func credentials(_ c: PostgresConnection, email: String, logger: Logger) async throws -> PersonCredentials? {
+        let rows = try await c.all("SELECT * FROM portail_person_credentials(\(email))",
+                                   (Int64, String?, Int64?, String?, Bool?, String?, Bool?).self, logger: logger)
+        guard let first = rows.first else { return nil }
+        let families = rows.compactMap { row in
+            row.2.map { PersonCredentials.Family(id: $0, state: row.3 ?? "", open: row.4 ?? false, ownPasswordHash: row.5, ownAddress: row.6 ?? false) }
+        }
+        return PersonCredentials(personID: first.0, passwordHash: first.1, families: families)
     }
 
     public static func family(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws -> FamilyAccount? {
@@ -78,14 +100,6 @@ public enum AccountRepository {
         let bindings: PostgresBindings
     }
 
-    /// Sets the password of a family that is not deactivated (a deactivated family stays so).
-    public static func setPassword(_ c: PostgresConnection, center: Int64, family: Int64, hash: String, logger: Logger) async throws {
-        try await c.run("""
-            UPDATE families SET password_hash = \(hash), state = 'active'
-            WHERE center_id = \(center) AND id = \(family) AND state <> 'deactivated'
-            """, logger: logger)
-    }
-
     /// Voids every e-mailed link of the family and ends its sessions (deactivation, e-mail change).
     public static func voidLinksAndSessions(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
         try await c.run("""
@@ -94,31 +108,26 @@ public enum AccountRepository {
         try await c.run("DELETE FROM sessions WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
     }
 
-    /// Creates a single-use token for an e-mailed link and returns it (only its hash is stored).
-    public static func issueToken(_ c: PostgresConnection, center: Int64, family: Int64, purpose: String, validFor: TimeInterval, logger: Logger) async throws -> String {
+    /// Creates a single-use token for an e-mailed link to `person` (by default the family's own address)
+    /// through `family`, and returns it (only its hash is stored).
+    public static func issueToken(_ c: PostgresConnection, center: Int64, family: Int64, person: Int64? = nil, purpose: String,
+                                  validFor: TimeInterval, logger: Logger) async throws -> String {
         let token = SecretToken.generate()
         try await c.run("""
-            INSERT INTO account_tokens (center_id, token_hash, family_id, purpose, expires_at)
-            VALUES (\(center), \(SecretToken.hash(token)), \(family), \(purpose), now() + make_interval(secs => \(validFor)))
+            INSERT INTO account_tokens (center_id, token_hash, family_id, person_id, purpose, expires_at)
+            VALUES (\(center), \(SecretToken.hash(token)), \(family), coalesce(\(person), family_own_person(\(center), \(family))),
+                    \(purpose), now() + make_interval(secs => \(validFor)))
             """, logger: logger)
         return token
     }
 
-    /// The family of a valid, unused token, marking it used together with every other live link of the
-    /// family (a reset or an activation voids the links sent before); nil when unknown, used or expired.
-    public static func consumeToken(_ c: PostgresConnection, center: Int64, token: String, purpose: String, logger: Logger) async throws -> Int64? {
-        guard let family = try await c.first("""
-            UPDATE account_tokens t SET used_at = now()
-            FROM families f
-            WHERE t.center_id = \(center) AND t.token_hash = \(SecretToken.hash(token)) AND t.purpose = \(purpose)
-              AND t.used_at IS NULL AND t.expires_at > now()
-              AND f.center_id = t.center_id AND f.id = t.family_id AND f.state <> 'deactivated'
-            RETURNING t.family_id
-            """, (Int64.self), logger: logger) else { return nil }
-        try await c.run("""
-            UPDATE account_tokens SET used_at = now() WHERE center_id = \(center) AND family_id = \(family) AND used_at IS NULL
-            """, logger: logger)
-        return family
+    /// Uses a live link of the current center: the person's password becomes `passwordHash` (replacing any
+    /// family's own), their sessions at every center end, their other links here are void and the family
+    /// the link came through is active. Nil when the link is unknown, used, expired or its family closed.
+    public static func useToken(_ c: PostgresConnection, token: String, purpose: String, passwordHash: String, logger: Logger) async throws
+        -> (family: Int64, person: Int64)? {
+        try await c.first("SELECT family_id, person_id FROM portail_use_account_token(\(SecretToken.hash(token)), \(purpose), \(passwordHash))",
+                          (Int64, Int64).self, logger: logger).map { (family: $0.0, person: $0.1) }
     }
 
     /// Whether a token is valid, without using it (to show the form it leads to).
@@ -165,11 +174,21 @@ extension AccountRepository {
         _ c: PostgresConnection, center: Int64, email: String, name: String, passwordHash: String?, state: String,
         category: String?, logger: Logger
     ) async throws -> Int64 {
-        try await c.first("""
+        let family = try await c.first("""
             INSERT INTO families (center_id, email, name, password_hash, state, category)
             VALUES (\(center), \(email), \(name), \(passwordHash), \(state), \(category))
             RETURNING id
             """, (Int64.self), logger: logger)!
+        try await addOwnMember(c, center: center, family: family, email: email, logger: logger)
+        return family
+    }
+
+    /// Makes the person of the family's own address its first member and billing contact.
+    public static func addOwnMember(_ c: PostgresConnection, center: Int64, family: Int64, email: String, logger: Logger) async throws {
+        try await c.run("""
+            INSERT INTO family_members (center_id, family_id, person_id, billing_contact)
+            VALUES (\(center), \(family), portail_person_for(\(email)), true)
+            """, logger: logger)
     }
 
     /// Adds a child and returns its id.

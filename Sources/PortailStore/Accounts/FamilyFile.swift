@@ -325,7 +325,7 @@ public enum FamilyFile {
     /// Takes the family's row until the commit for a write to its file, its children, its links or its
     /// staff queue. NO KEY: those writers wait for one another (and for payments' FOR UPDATE), while
     /// bookings still insert rows that point at the family (a foreign key's check takes KEY SHARE).
-    static func lockFamily(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
+    public static func lockFamily(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
         try await c.run("SELECT 1 FROM families WHERE center_id = \(center) AND id = \(family) FOR NO KEY UPDATE", logger: logger)
     }
 

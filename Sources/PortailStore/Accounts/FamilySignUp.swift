@@ -40,6 +40,7 @@ public enum FamilySignUp {
             ON CONFLICT DO NOTHING
             RETURNING id
             """, (Int64.self), logger: logger) else { return .existing }
+        try await AccountRepository.addOwnMember(c, center: center, family: family, email: email, logger: logger)
         if approval {
             try await c.run("""
                 INSERT INTO family_file_changes (center_id, family_id, item, summary)

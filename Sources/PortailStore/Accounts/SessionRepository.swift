@@ -5,15 +5,24 @@ import PostgresNIO
 /// A browser session of a family portal: anonymous until login, then bound to one family account.
 public struct FamilySession: Sendable {
     public var familyID: Int64?
+    /// The person logged in (one login may enter several families, at several centers).
+    public var personID: Int64?
     /// Sent back in every form; a POST without it is refused.
     public var csrfToken: String
     /// The cookie value; known only when the session was just created.
     public var token: String?
+    /// False when the family keeps its invoices to its billing contact and the person is not that contact.
+    public var seesInvoices: Bool
+    /// The person had other families to switch to when the session began.
+    public var severalFamilies: Bool
 
-    public init(familyID: Int64?, csrfToken: String, token: String?) {
+    public init(familyID: Int64?, personID: Int64? = nil, csrfToken: String, token: String?, seesInvoices: Bool = true, severalFamilies: Bool = false) {
         self.familyID = familyID
+        self.personID = personID
         self.csrfToken = csrfToken
         self.token = token
+        self.seesInvoices = seesInvoices
+        self.severalFamilies = severalFamilies
     }
 }
 
@@ -22,35 +31,44 @@ public enum SessionRepository {
     public static let idleTimeout: TimeInterval = 30 * 60
     public static let absoluteTimeout: TimeInterval = 12 * 3600
 
-    /// Creates a session (anonymous, or logged in when `familyID` is given) and returns its cookie token.
-    public static func create(_ c: PostgresConnection, center: Int64, familyID: Int64?, logger: Logger) async throws -> FamilySession {
+    /// Creates the session of `person` (by default the family's own address) in `familyID` and returns its
+    /// cookie token.
+    public static func create(_ c: PostgresConnection, center: Int64, familyID: Int64, personID: Int64? = nil, severalFamilies: Bool = false,
+                              logger: Logger) async throws -> FamilySession {
         let token = SecretToken.generate()
         let csrf = SecretToken.generate()
-        try await c.run("""
-            INSERT INTO sessions (center_id, id_hash, family_id, csrf_token, expires_at)
-            VALUES (\(center), \(SecretToken.hash(token)), \(familyID), \(csrf), now() + make_interval(secs => \(absoluteTimeout)))
-            """, logger: logger)
-        return FamilySession(familyID: familyID, csrfToken: csrf, token: token)
+        let person = try await c.first("""
+            INSERT INTO sessions (center_id, id_hash, family_id, person_id, csrf_token, expires_at, several_families)
+            VALUES (\(center), \(SecretToken.hash(token)), \(familyID), coalesce(\(personID), family_own_person(\(center), \(familyID))), \(csrf),
+                    now() + make_interval(secs => \(absoluteTimeout)), \(severalFamilies))
+            RETURNING person_id
+            """, (Int64.self), logger: logger)
+        return FamilySession(familyID: familyID, personID: person, csrfToken: csrf, token: token, severalFamilies: severalFamilies)
     }
 
     /// The live session of a cookie token; nil when unknown, idle too long or past its end. Its idle clock
     /// is moved at most once a minute, so that a page view is a read, not a write.
     public static func find(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> FamilySession? {
         let hash = SecretToken.hash(token)
-        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout)), (Int64?, String, Bool).self, logger: logger)
+        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout)), (Int64, Int64, String, Bool, Bool, Bool).self, logger: logger)
         else { return nil }
-        if row.2 {
+        if row.3 {
             try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(hash)", logger: logger)
         }
-        return FamilySession(familyID: row.0, csrfToken: row.1, token: nil)
+        return FamilySession(familyID: row.0, personID: row.1, csrfToken: row.2, token: nil, seesInvoices: row.4, severalFamilies: row.5)
     }
 
-    /// Every page reads its session: prepared once per connection.
+    /// Every page reads its session: prepared once per connection. A person who no longer belongs to the
+    /// family (removed by the staff) has no session in it.
     struct FindSession: PreparedQuery {
         static let sql = """
-            SELECT family_id, csrf_token, last_seen_at < now() - interval '1 minute' FROM sessions
-            WHERE center_id = $1 AND id_hash = $2 AND expires_at > now()
-              AND last_seen_at > now() - make_interval(secs => $3) AND family_id IS NOT NULL
+            SELECT s.family_id, s.person_id, s.csrf_token, s.last_seen_at < now() - interval '1 minute',
+                   NOT f.invoices_billing_only OR m.billing_contact, s.several_families
+            FROM sessions s
+            JOIN family_members m ON m.center_id = s.center_id AND m.family_id = s.family_id AND m.person_id = s.person_id
+            JOIN families f ON f.center_id = s.center_id AND f.id = s.family_id
+            WHERE s.center_id = $1 AND s.id_hash = $2 AND s.expires_at > now()
+              AND s.last_seen_at > now() - make_interval(secs => $3)
             """
         let bindings: PostgresBindings
     }
@@ -64,12 +82,5 @@ public enum SessionRepository {
         try await c.run("""
             DELETE FROM sessions WHERE center_id = \(center) AND (expires_at < now() OR last_seen_at < now() - make_interval(secs => \(idleTimeout)))
             """, logger: logger)
-    }
-}
-
-extension SessionRepository {
-    /// Ends every session of a family (after a password change).
-    public static func deleteAll(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
-        try await c.run("DELETE FROM sessions WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
     }
 }

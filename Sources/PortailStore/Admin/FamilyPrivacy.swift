@@ -42,6 +42,8 @@ public enum FamilyPrivacy {
         /// Each child's health form and authorisations, the documents held (not their content), when the
         /// file was last confirmed.
         public var familyFile: [String: [[String: String]]]
+        /// The people who log in to the family (its own address first), and who receives its invoices.
+        public var members: [[String: String]]
     }
 
     public static func export(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> Export? {
@@ -96,8 +98,11 @@ public enum FamilyPrivacy {
             JOIN children ch ON ch.center_id = w.center_id AND ch.id = w.child_id
             WHERE w.center_id = \(center) AND w.family_id = \(family) ORDER BY w.day, w.id
             """, (String, String, String, String).self, logger: logger).map { Export.Waiting(child: $0.0, day: $0.1, unit: $0.2, state: $0.3) }
+        let members = try await People.members(c, center: center, family: family, logger: logger).map {
+            ["email": $0.email, "billing_contact": $0.billingContact ? "oui" : "non", "own_address": $0.ownAddress ? "oui" : "non"]
+        }
         return Export(exportedAt: Date(), family: detail, guardians: guardians, reservations: reservations, cancelledDays: cancelled,
-                      waitingList: waiting, ledger: ledger, familyFile: file)
+                      waitingList: waiting, ledger: ledger, familyFile: file, members: members)
     }
 
     /// Why a family's data cannot be erased yet.
@@ -174,6 +179,8 @@ public enum FamilyPrivacy {
         for table in ["family_quotients", "sessions", "account_tokens"] {
             try await c.run(PostgresQuery(unsafeSQL: "DELETE FROM \(table) WHERE center_id = $1 AND family_id = $2", binds: try .of(center, family)), logger: logger)
         }
+        // Its members leave it; a person with no family left anywhere is forgotten.
+        try await People.removeAll(c, center: center, family: family, logger: logger)
         try await AuditLog.record(c, center: center, actor: actor, action: "family.erase", subject: "famille \(family)",
                                   after: ["erased": "true"], logger: logger)
         return true

@@ -35,7 +35,7 @@ extension PortailRoutes {
             // attempt is charged to its (account, address) pair first, so that parallel guesses count.
             let (account, keys, blocked) = try await database.withCenter(record.id) { c in
                 let account = try await AccountRepository.credentials(c, email: email, logger: logger)
-                let keys = LoginThrottle.loginKeys(account: account.map { "family:\($0.id)" } ?? "email:" + email.lowercased(),
+                let keys = LoginThrottle.loginKeys(account: account.map { "person:\($0.personID)" } ?? "email:" + email.lowercased(),
                                                    address: context.remoteAddress)
                 if let until = try await LoginThrottle.blockedUntil(c, center: record.id, keys: [keys.address], logger: logger) {
                     return (account, keys, Optional(until))
@@ -47,12 +47,24 @@ extension PortailRoutes {
                 let error = "Trop de tentatives de connexion. Pour protéger votre compte, réessayez dans \(minutes) minute\(minutes > 1 ? "s" : "")."
                 return templates.page("home", HomeModel(context, error: error, identifiant: email), status: .tooManyRequests)
             }
-            let valid = try await Passwords.verify(password, hash: account?.passwordHash)
-            guard valid, let account, account.state == "active" else {
+            // The person's password; else, until they choose one, the password their family's own address had
+            // at this center before people had one (two centers' accounts of one address kept theirs).
+            var valid = try await Passwords.verify(password, hash: account?.passwordHash)
+            for family in account?.families ?? [] where !valid && family.ownPasswordHash != nil {
+                valid = try await Passwords.verify(password, hash: family.ownPasswordHash)
+            }
+            guard valid, let account else {
                 try await database.withCenter(record.id) { c in
                     try await LoginThrottle.recordFailure(c, center: record.id, key: keys.address, rule: LoginThrottle.address, logger: logger)
                 }
                 return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: email), status: .unauthorized)
+            }
+            // The family of their own address first, else their first family here that is open.
+            let open = account.families.filter(\.open)
+            guard let family = open.first(where: \.ownAddress) ?? open.first else {
+                return templates.page("home", HomeModel(
+                    context, error: "Votre identifiant n'ouvre aucun compte famille actif sur ce portail. Adressez-vous à l'accueil du centre.",
+                    identifiant: email), status: .forbidden)
             }
             // A new session id at login: a session fixed before login is worth nothing after it.
             let session = try await database.withCenter(record.id) { c in
@@ -60,8 +72,12 @@ extension PortailRoutes {
                 if let old = context.sessionToken {
                     try await SessionRepository.delete(c, center: record.id, token: old, logger: logger)
                 }
-                return try await SessionRepository.create(c, center: record.id, familyID: account.id, logger: logger)
+                try await People.activateOnLogin(c, center: record.id, family: family.id, logger: logger)
+                let several = try await People.families(c, person: account.personID, logger: logger).count > 1
+                return try await SessionRepository.create(c, center: record.id, familyID: family.id, personID: account.personID,
+                                                          severalFamilies: several, logger: logger)
             }
+            // A parent of several families lands in the one of their own address, with "Changer de famille" in the menu.
             var response = Pages.redirect(context.basePath + "/compte")
             response.setCookie(sessionCookies.session(session.token!, context: context))
             return response

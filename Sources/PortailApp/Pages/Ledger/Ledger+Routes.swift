@@ -15,7 +15,7 @@ extension PortailRoutes {
     func addLedgerRoutes(to router: Router<AppRequestContext>) {
         router.get("/factures") { request, context in
             let record = try context.requireCenter
-            let family = try context.requireFamily
+            let family = try context.requireInvoices
             let query = request.uri.queryParameters
             let size = [5, 10, 25, 50].first { String($0) == query["taille"].map(String.init) } ?? 5
             let requested = try InputLimits.page(query["page"])
@@ -69,7 +69,7 @@ extension PortailRoutes {
                 return try await invoicePage(context, number: number, notice: settledByCredit ? "Votre avoir a réglé cette facture." : nil, success: settledByCredit)
             }
             let record = try context.requireCenter
-            let family = try context.requireFamily
+            let family = try context.requireInvoices
             let invoice = try await database.withCenter(record.id) { c in
                 try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: context.logger)
             }
@@ -88,7 +88,7 @@ extension PortailRoutes {
         // The yearly childcare certificate: what was paid for children under 6 on 1 January.
         router.get("/attestations/:annee") { _, context in
             let record = try context.requireCenter
-            let family = try context.requireFamily
+            let family = try context.requireInvoices
             let raw = context.parameters.get("annee") ?? ""
             guard raw.hasSuffix(".pdf"), let year = Int(raw.dropLast(4)), (2000...2100).contains(year) else { return Pages.notFound() }
             let logger = context.logger
@@ -109,7 +109,7 @@ extension PortailRoutes {
 
         router.get("/paiements/:numero") { _, context in
             let record = try context.requireCenter
-            let family = try context.requireFamily
+            let family = try context.requireInvoices
             let (number, wantsPDF) = Self.documentNumber(context)
             let payment = try await database.withCenter(record.id) { c in
                 try await LedgerQueries.payment(c, center: record.id, family: family, number: number, logger: context.logger)
@@ -138,7 +138,7 @@ extension PortailRoutes {
     /// `notice` says what a payment did or why it could not start.
     func invoicePage(_ context: AppRequestContext, number: String, notice: String?, success: Bool = false) async throws -> Response {
         let record = try context.requireCenter
-        let family = try context.requireFamily
+        let family = try context.requireInvoices
         let logger = context.logger
         let found = try await database.withCenter(record.id) { c -> (InvoiceDetail, Money)? in
             guard let invoice = try await LedgerQueries.invoice(c, center: record.id, family: family, number: number, logger: logger) else { return nil }

@@ -41,17 +41,22 @@ extension PortailRoutes {
                 guard try await LoginThrottle.allow(c, center: record.id, key: address, rule: LoginThrottle.resetAddress, logger: logger) else {
                     return false
                 }
+                // A person with a family at this center (not closed by the staff); the link goes through it.
                 guard email.utf8.count <= InputLimits.email,
-                      let account = try await AccountRepository.family(c, center: record.id, email: email, logger: logger),
-                      account.state != "deactivated",
-                      try await LoginThrottle.allow(c, center: record.id, key: "reset:" + account.email.lowercased(),
+                      let account = try await AccountRepository.credentials(c, email: email, logger: logger),
+                      let family = account.families.first(where: { $0.ownAddress && $0.state != "deactivated" })
+                        ?? account.families.first(where: { $0.state != "deactivated" }),
+                      try await LoginThrottle.allow(c, center: record.id, key: "reset:" + email.lowercased(),
                                                     rule: LoginThrottle.resetAccount, logger: logger) else { return true }
-                let token = try await AccountRepository.issueToken(c, center: record.id, family: account.id, purpose: "reset", validFor: Self.resetValidity, logger: logger)
-                try await Outbox.enqueue(c, center: record.id, to: account.email, subject: "\(record.center.name) – réinitialisation de votre mot de passe", body: """
+                let token = try await AccountRepository.issueToken(c, center: record.id, family: family.id, person: account.personID, purpose: "reset",
+                                                                   validFor: Self.resetValidity, logger: logger)
+                try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – réinitialisation de votre mot de passe", body: """
                     Bonjour,
 
                     Pour choisir un nouveau mot de passe pour votre compte famille, ouvrez ce lien dans l'heure :
                     \(link)\(token)
+
+                    Ce mot de passe sera celui de tous vos comptes famille, dans chaque centre où vous en avez un.
 
                     Si vous n'avez rien demandé, ignorez ce message : votre mot de passe reste inchangé.
 
@@ -106,11 +111,9 @@ extension PortailRoutes {
                 }
                 let hash = try await Passwords.hash(password)
                 let logger = context.logger
+                // The person's password at every center of the federation; their sessions everywhere end.
                 let done = try await database.withCenter(record.id) { c in
-                    guard let family = try await AccountRepository.consumeToken(c, center: record.id, token: token, purpose: purpose, logger: logger) else { return false }
-                    try await AccountRepository.setPassword(c, center: record.id, family: family, hash: hash, logger: logger)
-                    try await SessionRepository.deleteAll(c, center: record.id, family: family, logger: logger)
-                    return true
+                    try await AccountRepository.useToken(c, token: token, purpose: purpose, passwordHash: hash, logger: logger) != nil
                 }
                 guard done else { return templates.page("password-choose", gone, status: .gone) }
                 return templates.page("home", HomeModel(context, notice: "Votre mot de passe est enregistré. Connectez-vous avec votre identifiant et ce mot de passe."))

@@ -79,7 +79,7 @@ extension PortailRoutes {
         // the family's credit, goes to the bank; the credit alone settles it when it is enough.
         router.post("/factures/:numero/paiement") { _, context in
             let record = try context.requireCenter
-            let family = try context.requireFamily
+            let family = try context.requireInvoices
             let number = context.parameters.get("numero") ?? ""
             guard number.count <= 40 else { return Pages.notFound() }
             guard let provider = paymentProvider(record.center) else {
