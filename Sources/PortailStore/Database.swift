@@ -122,6 +122,18 @@ public final class Database: Sendable {
         }
     }
 
+    /// How far the replica's replay is behind, in seconds (0 when it has replayed all it received); nil
+    /// without a replica. For the dashboards' replica lag (docs/observability/).
+    public func replicaLagSeconds() async throws -> Double? {
+        guard let replica else { return nil }
+        return try await replica.withConnection { c in
+            try await c.first("""
+                SELECT CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+                            ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8
+                """, (Double.self), logger: logger)
+        }
+    }
+
     /// The transaction of the page being served, if it runs in one.
     struct PageTransaction: Sendable {
         let database: ObjectIdentifier

@@ -63,6 +63,9 @@ import Testing
             #expect(try await onPrimary() == 2)
             try await Task.sleep(for: .milliseconds(300))
             #expect(try await onReplica() == 1)
+            // The lag the dashboards read: at least the time since replay stopped, 0 once caught up.
+            let lag = try #require(try await database.replicaLagSeconds())
+            #expect(lag >= 0.25, "lag \(lag)")
             // Row-level security holds on the replica too: another center's id sees nothing.
             #expect(try await database.withReplica(id + 1000) { c in
                 try await c.first("SELECT count(*)::int FROM reservations", (Int.self), logger: database.logger) ?? -1
@@ -74,6 +77,12 @@ import Testing
                 if seen < 2 { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(seen == 2)
+            var caughtUp = 1.0
+            for _ in 0..<100 where caughtUp > 0 {
+                caughtUp = try #require(try await database.replicaLagSeconds())
+                if caughtUp > 0 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(caughtUp == 0)
         }
     }
 }

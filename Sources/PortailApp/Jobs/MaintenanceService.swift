@@ -94,6 +94,15 @@ public struct MaintenanceService: Service {
         } catch {
             logger.error("counting the mail outbox failed: \(String(reflecting: error))")
         }
+        // The read replica's lag, when there is one (a replica that does not answer is "down").
+        if database.replica != nil {
+            do {
+                BusinessMetrics.replica(lagSeconds: try await database.replicaLagSeconds())
+            } catch {
+                BusinessMetrics.replica(lagSeconds: nil)
+                logger.error("the read replica did not answer: \(String(reflecting: error))")
+            }
+        }
     }
 
     /// Offers the places freed since the last pass to the first children in line, each with its e-mail.

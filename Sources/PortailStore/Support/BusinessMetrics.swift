@@ -29,4 +29,10 @@ public enum BusinessMetrics {
         Gauge(label: "portail_mail_outbox_pending").record(outboxPending)
         if let seconds { Gauge(label: "portail_maintenance_last_pass_timestamp_seconds").record(seconds) }
     }
+
+    /// The read replica's replay lag, and whether it answered (0 when it did not: the lag is then unknown).
+    public static func replica(lagSeconds: Double?) {
+        Gauge(label: "portail_replica_up").record(lagSeconds == nil ? 0 : 1)
+        if let lagSeconds { Gauge(label: "portail_replica_lag_seconds").record(lagSeconds) }
+    }
 }
