@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PortailDomain
 import PortailStore
 import ServiceLifecycle
 import Synchronization
@@ -60,6 +61,18 @@ public struct MaintenanceService: Service {
                 if !purged.isEmpty { logger.info("retention: \(purged.mails) mail(s), \(purged.notifications) notification text(s), \(purged.auditEntries) audit detail(s), \(purged.staffSessions) staff session(s) removed") }
             } catch {
                 logger.error("retention failed: \(String(reflecting: error))")
+            }
+            // Families nobody has used for years (and sign-ups never confirmed), center by center.
+            for record in directory.snapshot.centers {
+                do {
+                    let families = try await Retention.retireFamilies(database, center: record.id, years: retention.inactiveFamilyYears,
+                                                                      today: LocalDate(Date(), in: record.center.zone))
+                    if !families.isEmpty {
+                        logger.info("retention at \(record.center.code): \(families.erased) inactive famil(ies) erased, \(families.dormant) made dormant, \(families.unconfirmedSignUps) unconfirmed sign-up(s) erased")
+                    }
+                } catch {
+                    logger.error("retention of the families of \(record.center.code) failed: \(String(reflecting: error))")
+                }
             }
         }
         var failed = false

@@ -43,6 +43,8 @@ public enum SessionRepository {
                     now() + make_interval(secs => \(absoluteTimeout)), \(severalFamilies))
             RETURNING person_id
             """, (Int64.self), logger: logger)
+        // A session is a login (or a switch): the family is in use (retention of inactive families).
+        try await c.run("UPDATE families SET last_login_at = now() WHERE center_id = \(center) AND id = \(familyID)", logger: logger)
         return FamilySession(familyID: familyID, personID: person, csrfToken: csrf, token: token, severalFamilies: severalFamilies)
     }
 

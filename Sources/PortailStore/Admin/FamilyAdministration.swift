@@ -142,7 +142,8 @@ public enum FamilyAdministration {
         let state = active ? (before.2 ? "active" : "invited") : "deactivated"
         // Reactivated by the staff, an account created by sign-up is approved.
         try await c.run("""
-            UPDATE families SET state = \(state), approved_at = CASE WHEN \(active) AND signed_up_at IS NOT NULL THEN coalesce(approved_at, now()) ELSE approved_at END
+            UPDATE families SET state = \(state), approved_at = CASE WHEN \(active) AND signed_up_at IS NOT NULL THEN coalesce(approved_at, now()) ELSE approved_at END,
+                dormant_at = CASE WHEN \(active) THEN NULL ELSE dormant_at END
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)
         if !active {

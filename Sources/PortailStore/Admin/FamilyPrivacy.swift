@@ -160,6 +160,16 @@ public enum FamilyPrivacy {
             UPDATE children SET first_name = 'Enfant', last_name = 'effacé', birth_date = date_trunc('year', birth_date)::date
             WHERE center_id = \(center) AND family_id = \(family)
             """, logger: logger)
+        try await forgetFile(c, center: center, family: family, logger: logger)
+        try await AuditLog.record(c, center: center, actor: actor, action: "family.erase", subject: "famille \(family)",
+                                  after: ["erased": "true"], logger: logger)
+        return true
+    }
+
+    /// What goes from a family as soon as nobody uses its account any more (erasure, dormancy): its
+    /// guardians, file (health forms, documents, the queue's summaries), calendar feeds, QF, sessions,
+    /// links, and its members (a person left with no family anywhere is forgotten).
+    static func forgetFile(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
         try await c.run("""
             UPDATE guardians SET first_name = '', last_name = '', relation = '', email = '', phone = '' WHERE center_id = \(center) AND family_id = \(family)
             """, logger: logger)
@@ -181,8 +191,29 @@ public enum FamilyPrivacy {
         }
         // Its members leave it; a person with no family left anywhere is forgotten.
         try await People.removeAll(c, center: center, family: family, logger: logger)
-        try await AuditLog.record(c, center: center, actor: actor, action: "family.erase", subject: "famille \(family)",
-                                  after: ["erased": "true"], logger: logger)
+    }
+
+    /// A family nobody has used for years whose invoices or payments must still be kept: it becomes
+    /// dormant. Its login, file, guardians, QF, phone and mails go and its account is closed; its name and
+    /// address stay on its invoices (accounting records are kept as issued) until it may be erased.
+    /// False for a family that is not the center's, or already erased or dormant.
+    public static func makeDormant(_ c: PostgresConnection, center: Int64, family: Int64, actor: String, logger: Logger) async throws -> Bool {
+        guard let email = try await c.first("""
+            SELECT email FROM families WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL AND dormant_at IS NULL FOR UPDATE
+            """, (String.self), logger: logger) else { return false }
+        try await c.run("""
+            DELETE FROM mail_outbox WHERE center_id = \(center) AND lower(to_address) IN (
+                SELECT lower(\(email)) UNION SELECT lower(email) FROM guardians WHERE center_id = \(center) AND family_id = \(family) AND email <> '')
+            """, logger: logger)
+        try await c.run("SELECT portail_erase_family_audit(\(family), \(email))", logger: logger)
+        try await forgetFile(c, center: center, family: family, logger: logger)
+        try await c.run("""
+            UPDATE families SET email = 'en-sommeil-' || id || '@efface.invalid', password_hash = NULL, phone = '', state = 'deactivated',
+                priority_marked = false, dormant_at = now()
+            WHERE center_id = \(center) AND id = \(family)
+            """, logger: logger)
+        try await AuditLog.record(c, center: center, actor: actor, action: "family.dormant", subject: "famille \(family)",
+                                  after: ["dormant": "true"], logger: logger)
         return true
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PortailDomain
 import PostgresNIO
 
 /// How long personal data that the law does not require is kept (RGPD): what is past its time is
@@ -15,6 +16,9 @@ public struct RetentionSettings: Sendable, Equatable {
     /// What an audit entry changed (before/after, which may name people); who did what and when stays.
     /// Default 3 years.
     public var auditDetailDays = 1095
+    /// A family nobody has used for this many years (no login, booking, invoice, payment, waiting list or
+    /// file change) is erased, or made dormant while its accounting records must be kept. Default 3 years.
+    public var inactiveFamilyYears = 3
 
     public init() {}
 
@@ -30,6 +34,12 @@ public struct RetentionSettings: Sendable, Equatable {
                 throw RetentionError(message: "\(name) must be a number of days from \(range.lowerBound) to \(range.upperBound), found \"\(text)\"")
             }
             settings[keyPath: path] = days
+        }
+        if let text = environment["PORTAIL_RETENTION_INACTIVE_YEARS"], !text.isEmpty {
+            guard let years = Int(text), (1...30).contains(years) else {
+                throw RetentionError(message: "PORTAIL_RETENTION_INACTIVE_YEARS must be a number of years from 1 to 30, found \"\(text)\"")
+            }
+            settings.inactiveFamilyYears = years
         }
         return settings
     }
@@ -84,5 +94,83 @@ public enum Retention {
                 """, (Int.self), logger: logger) ?? 0
             return purged
         }
+    }
+}
+
+extension Retention {
+    /// What a pass did to one center's families.
+    public struct Families: Sendable, Equatable {
+        public var erased = 0
+        public var dormant = 0
+        public var unconfirmedSignUps = 0
+
+        public init() {}
+        public var isEmpty: Bool { self == Families() }
+    }
+
+    /// A sign-up whose address was never proven is erased after this long (its link lasted 7 days).
+    public static let unconfirmedSignUpDays = 30
+
+    /// The families of one center that nobody has used for `years`, each in a transaction of its own
+    /// (locked, checked again by `FamilyPrivacy`): erased when no accounting record must be kept, else
+    /// made dormant; dormant families whose records may now go, erased; sign-ups never confirmed after
+    /// 30 days, erased. At most `limit` of each kind a pass, oldest first: the next pass takes the next.
+    public static func retireFamilies(_ database: Database, center: Int64, years: Int, today: LocalDate, limit: Int = 100) async throws -> Families {
+        let logger = database.logger
+        let firstKeptDay = "\(Digits.pad(today.year - 10, 4))-01-01"
+        let (idle, erasable, unconfirmed) = try await database.withCenter(center) { c in
+            let idle = try await c.all("""
+                SELECT f.id FROM families f
+                WHERE f.center_id = \(center) AND f.erased_at IS NULL AND f.dormant_at IS NULL
+                  AND f.created_at < now() - make_interval(years => \(years)::int)
+                  AND coalesce(f.last_login_at, f.created_at) < now() - make_interval(years => \(years)::int)
+                  AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.center_id = f.center_id AND r.family_id = f.id
+                                  AND (r.created_at >= now() - make_interval(years => \(years)::int) OR r.state = 'pending_payment'
+                                       OR r.last_day >= (now() - make_interval(years => \(years)::int))::date))
+                  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.center_id = f.center_id AND i.family_id = f.id
+                                  AND i.issued_at >= now() - make_interval(years => \(years)::int))
+                  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.center_id = f.center_id AND p.family_id = f.id
+                                  AND p.received_at >= now() - make_interval(years => \(years)::int))
+                  AND NOT EXISTS (SELECT 1 FROM waiting_list w WHERE w.center_id = f.center_id AND w.family_id = f.id
+                                  AND w.created_at >= now() - make_interval(years => \(years)::int))
+                  AND NOT EXISTS (SELECT 1 FROM family_file_changes x WHERE x.center_id = f.center_id AND x.family_id = f.id
+                                  AND x.changed_at >= now() - make_interval(years => \(years)::int))
+                ORDER BY f.id LIMIT \(limit)
+                """, (Int64.self), logger: logger)
+            // Accounting records are kept 10 years from the end of their year (FamilyPrivacy.erase's rule).
+            let erasable = try await c.all("""
+                SELECT f.id FROM families f
+                WHERE f.center_id = \(center) AND f.erased_at IS NULL AND f.dormant_at IS NOT NULL
+                  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.center_id = f.center_id AND i.family_id = f.id AND i.issued_at >= \(firstKeptDay)::date)
+                  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.center_id = f.center_id AND p.family_id = f.id AND p.received_at >= \(firstKeptDay)::date)
+                ORDER BY f.id LIMIT \(limit)
+                """, (Int64.self), logger: logger)
+            let unconfirmed = try await c.all("""
+                SELECT id FROM families
+                WHERE center_id = \(center) AND erased_at IS NULL AND state = 'invited' AND signed_up_at IS NOT NULL
+                  AND signed_up_at < now() - make_interval(days => \(unconfirmedSignUpDays)::int)
+                ORDER BY id LIMIT \(limit)
+                """, (Int64.self), logger: logger)
+            return (idle, erasable, unconfirmed)
+        }
+        var done = Families()
+        for family in Set(idle + erasable + unconfirmed).sorted() {
+            do {
+                if try await database.withCenter(center, { c in
+                    try await FamilyPrivacy.erase(c, center: center, family: family, today: today, actor: "retention", logger: logger)
+                }) {
+                    if unconfirmed.contains(family) { done.unconfirmedSignUps += 1 } else { done.erased += 1 }
+                }
+            } catch FamilyPrivacy.Refusal.recordsKeptUntil {
+                // Its invoices or payments must stay: what they do not need goes now.
+                guard idle.contains(family) else { continue }
+                if try await database.withCenter(center, { c in
+                    try await FamilyPrivacy.makeDormant(c, center: center, family: family, actor: "retention", logger: logger)
+                }) { done.dormant += 1 }
+            } catch FamilyPrivacy.Refusal.reservationsToCome {
+                continue
+            }
+        }
+        return done
     }
 }
