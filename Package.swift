@@ -120,7 +120,8 @@ let package = Package(
         // Opening-day figures for docs/benchmarks.md.
         .executableTarget(
             name: "portail-benchmarks",
-            dependencies: ["PortailStore", "PortailConfig", "PortailDomain", "PortailTestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PortailStore", "PortailConfig", "PortailDomain", "PortailTestSupport", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Benchmarks",
             exclude: ["Baseline", "LargeDatabase"]
         ),

@@ -17,6 +17,14 @@ if CommandLine.arguments.dropFirst().first == "centers" {
     exit(0)
 }
 
+// `portail-benchmarks rush [parents] [places] [connections] [admitted per minute]`: opening day over HTTP (RushBenchmark.swift).
+if CommandLine.arguments.dropFirst().first == "rush" {
+    var logger = Logger(label: "bench")
+    logger.logLevel = .warning
+    try await RushBenchmark.run(.init(Array(CommandLine.arguments.dropFirst(2))), logger: logger)
+    exit(0)
+}
+
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let families = arguments.first ?? 400
 let concurrency = arguments.dropFirst().first ?? 40

@@ -16,7 +16,7 @@ import Testing
     /// The link of the last mail to `email` that carries `path` (activation or reset), as a path of the test server.
     static func mailedLink(_ fixture: PortalFixture, to email: String, path: String) async throws -> String {
         let body = try await fixture.database.owner.withConnection { c in
-            try await c.first("SELECT body_text FROM mail_outbox WHERE lower(to_address) = lower(\(email)) ORDER BY id DESC LIMIT 1",
+            try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = \(email) ORDER BY id DESC LIMIT 1",
                               (String.self), logger: fixture.database.logger)
         }
         let match = try #require(body?.firstMatch(of: /https?:\/\/[^\/\s]+(\/[a-z-]+\/[a-z-]+\?jeton=[A-Za-z0-9_-]+)/))
@@ -136,6 +136,17 @@ import Testing
             _ = try await parent.get("/petit/familles")
             // A malformed token never reaches the database.
             #expect(try await parent.get("/autre/connexion/relais?jeton=x'%20OR%201=1").status == .gone)
+            // A browser logged in at autre as someone else is told to log out first; the handoff stays unused.
+            let third = try await parent.post("/petit/familles/relais", [("famille", String(autreFamily)), ("centre", "autre")])
+            let thirdToken = try #require(third.location?.firstMatch(of: /jeton=([A-Za-z0-9_-]+)/)?.1)
+            let other = Browser(client)
+            _ = try await other.login("/autre", email: "voisin@example.org", password: PortalFixture.password)
+            let refusedLanding = try await other.get("/autre/connexion/relais?jeton=\(thirdToken)")
+            #expect(refusedLanding.status == .conflict)
+            #expect(refusedLanding.text.contains("avec un autre identifiant"))
+            _ = try await other.get("/autre/compte")
+            #expect(try await other.post("/autre/connexion/relais", [("jeton", String(thirdToken))]).status == .gone)
+            #expect(try await other.get("/autre/compte").text.contains("FAMILLE INÈS"))
             // A handoff to the center the person is already on, or to an unknown one, is a bad request.
             #expect(try await parent.post("/petit/familles/relais", [("famille", String(parentAtPetit)), ("centre", "petit")]).status == .badRequest)
             #expect(try await parent.post("/petit/familles/relais", [("famille", String(autreFamily)), ("centre", "inconnu")]).status == .badRequest)
@@ -173,6 +184,18 @@ import Testing
             #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE password_hash IS NOT NULL AND lower(email) = 'parent@example.org'") == 0)
             // The other parent's own password is untouched.
             #expect(try await Browser(client).login("/autre", email: "voisin@example.org", password: PortalFixture.password).location == "/autre/compte")
+            // The reset went to the address as stored, whatever the case typed.
+            #expect(try await count(fixture, "SELECT count(*)::int FROM mail_outbox WHERE to_address = 'PARENT@example.org'") == 0)
+
+            // The staff give voisin's family at autre a new address: the family's old password does not open it.
+            let neighbour = try await Self.family(fixture, fixture.autre, email: "voisin@example.org")
+            try await fixture.database.withCenter(fixture.autre.id) { c in
+                var changes = FamilyChanges()
+                changes.email = "nouvelle@example.org"
+                _ = try await FamilyAdministration.update(c, center: fixture.autre.id, family: neighbour, changes: changes, actor: "test", logger: fixture.database.logger)
+            }
+            #expect(try await Browser(client).login("/autre", email: "nouvelle@example.org", password: PortalFixture.password).status == .unauthorized)
+            #expect(try await Browser(client).login("/autre", email: "voisin@example.org", password: PortalFixture.password).status == .unauthorized)
         }
     }
 
@@ -192,6 +215,7 @@ import Testing
             let members = try #require(added.json["members"] as? [[String: Any]])
             #expect(members.map { $0["email"] as? String } == ["parent@example.org", "mamie@example.org"])
             #expect(members.map { $0["billing_contact"] as? Bool } == [true, false])
+            #expect(members.map { $0["has_logged_in"] as? Bool } == [false, false])
             #expect(try await apiJSON(client, .post, "/api/centers/petit/families/\(family)/members", token: manager, json: body).status == .conflict)
             let mamie = try #require(members.last?["person_id"] as? Int)
 
@@ -204,8 +228,10 @@ import Testing
             #expect(try await browser.login("/petit", email: "mamie@example.org", password: "mamie-mot-de-passe-2026").location == "/petit/compte")
             #expect(try await browser.get("/petit/compte").text.contains("FAMILLE JULES"))
             #expect(try await browser.get("/petit/factures").status == .ok)
-            // The other center knows nothing of her.
-            #expect(try await Browser(client).login("/autre", email: "mamie@example.org", password: "mamie-mot-de-passe-2026").status == .forbidden)
+            let used = try await apiJSON(client, .get, "/api/centers/petit/families/\(family)/members", token: manager)
+            #expect((used.json["members"] as? [[String: Any]])?.map { $0["has_logged_in"] as? Bool } == [false, true])
+            // The other center knows nothing of her: her right password there is answered as a wrong one.
+            #expect(try await Browser(client).login("/autre", email: "mamie@example.org", password: "mamie-mot-de-passe-2026").status == .unauthorized)
 
             // The billing contact keeps the invoices to themself; she may not change that.
             let parent = Browser(client)
@@ -216,6 +242,8 @@ import Testing
             let withheld = try await browser.get("/petit/factures")
             #expect(withheld.status == .forbidden)
             #expect(withheld.text.contains("Factures réservées au payeur"))
+            let account = try await browser.get("/petit/compte")
+            #expect(!account.text.contains("Total facturé") && account.text.contains("réservées à son payeur"))
             _ = try await browser.get("/petit/familles")
             #expect(try await browser.post("/petit/familles/factures", [("reservees", "non")]).status == .forbidden)
             #expect(try await parent.get("/petit/factures").status == .ok)
@@ -263,16 +291,18 @@ import Testing
                     try await database.withCenter(fixture.petit.id) { c in try await c.query(PostgresQuery(unsafeSQL: sql), logger: database.logger) }
                 }
             }
-            // A handoff is issued only for a family the person belongs to.
-            let stranger = try await database.withCenter(fixture.petit.id) { c in
-                try await c.first("SELECT person_id FROM family_members m JOIN families f ON f.center_id = m.center_id AND f.id = m.family_id WHERE f.email = 'voisin@example.org'",
-                                  (Int64.self), logger: database.logger)!
-            }
+            // A handoff is issued only for the person of a live session, to a family of theirs.
+            let neighbourAtPetit = try await Self.family(fixture, fixture.petit, email: "voisin@example.org")
             let parentAtAutre = try await Self.family(fixture, fixture.autre, email: "parent@example.org")
-            let issued = try await database.withCenter(fixture.petit.id) { c in
-                try await People.issueHandoff(c, person: stranger, center: fixture.autre.id, family: parentAtAutre, logger: database.logger)
+            let (issued, forged, families, hashes) = try await database.withCenter(fixture.petit.id) { c in
+                let session = try await SessionRepository.create(c, center: fixture.petit.id, familyID: neighbourAtPetit, logger: database.logger)
+                return (try await People.issueHandoff(c, session: session.token!, center: fixture.autre.id, family: parentAtAutre, logger: database.logger),
+                        try await People.issueHandoff(c, session: SecretToken.generate(), center: fixture.autre.id, family: parentAtAutre, logger: database.logger),
+                        try await People.families(c, session: SecretToken.generate(), logger: database.logger),
+                        // Nobody's hash but the center's own people's: the person of the other center has none here.
+                        try await c.first("SELECT count(*)::int FROM portail_person_credentials('seulement-autre@example.org')", (Int.self), logger: database.logger))
             }
-            #expect(issued == nil)
+            #expect(issued == nil && forged == nil && families.isEmpty && hashes == 0)
         }
     }
 }

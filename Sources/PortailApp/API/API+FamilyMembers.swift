@@ -19,7 +19,7 @@ extension PortailRoutes {
         struct Member: Encodable {
             let personId: Int64
             let email: String
-            let hasPassword: Bool
+            let hasLoggedIn: Bool
             let billingContact: Bool
             let ownAddress: Bool
         }
@@ -31,6 +31,8 @@ extension PortailRoutes {
     enum MemberRefusal: Error {
         case refused(People.Refusal)
         case closedFamily
+        /// The address was sent this mail a few times in the last hour.
+        case tooManyMails
 
         var english: String {
             switch self {
@@ -39,6 +41,7 @@ extension PortailRoutes {
             case .refused(.ownAddress): "The family's own address cannot be removed: change the family's e-mail instead."
             case .refused(.notMember): "This person does not belong to the family."
             case .closedFamily: "The family is deactivated or erased: reactivate it first."
+            case .tooManyMails: "This address was given access several times in the last hour: try again later."
             }
         }
 
@@ -49,6 +52,7 @@ extension PortailRoutes {
             case .refused(.ownAddress): "L'adresse de la famille ne se retire pas : modifiez plutôt l'e-mail de la famille."
             case .refused(.notMember): "Cette personne n'a pas accès à la famille."
             case .closedFamily: "La famille est désactivée ou effacée : réactivez-la d'abord."
+            case .tooManyMails: "Cette adresse a déjà reçu plusieurs invitations dans l'heure : réessayez plus tard."
             }
         }
     }
@@ -56,7 +60,7 @@ extension PortailRoutes {
     func membersBody(_ c: PostgresConnection, record: CenterRecord, family: Int64) async throws -> MembersBody {
         let members = try await People.members(c, center: record.id, family: family, logger: database.logger)
         return MembersBody(
-            members: members.map { .init(personId: $0.personID, email: $0.email, hasPassword: $0.hasPassword, billingContact: $0.billingContact,
+            members: members.map { .init(personId: $0.personID, email: $0.email, hasLoggedIn: $0.hasLoggedIn, billingContact: $0.billingContact,
                                          ownAddress: $0.ownAddress) },
             invoicesBillingOnly: try await People.invoicesBillingOnly(c, center: record.id, family: family, logger: database.logger))
     }
@@ -66,6 +70,9 @@ extension PortailRoutes {
     func addFamilyMember(_ c: PostgresConnection, record: CenterRecord, family: FamilyAccount, email: String, billingContact: Bool,
                          actor: String) async throws -> People.Member {
         guard family.state != "deactivated" else { throw MemberRefusal.closedFamily }
+        // One address gets a few of these mails an hour from a center, whatever its staff do.
+        guard try await LoginThrottle.allow(c, center: record.id, key: "member-invite:" + email.lowercased(), rule: LoginThrottle.resetAccount,
+                                            logger: database.logger) else { throw MemberRefusal.tooManyMails }
         try await FamilyFile.lockFamily(c, center: record.id, family: family.id, logger: database.logger)
         let member: People.Member
         do {
@@ -79,7 +86,7 @@ extension PortailRoutes {
         let portal = publicAddress.base(of: record.center)
         let token = try await AccountRepository.issueToken(c, center: record.id, family: family.id, person: member.personID, purpose: "activation",
                                                            validFor: Self.activationValidity, logger: database.logger)
-        try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – accès au compte famille \(family.name)", body: """
+        try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – accès à un compte famille", body: """
             Bonjour,
 
             L'accueil de loisirs \(record.center.name) vous donne accès au compte famille \(family.name) sur son portail.
@@ -130,6 +137,7 @@ extension PortailRoutes {
             case .refused(.notMember): APIProblem.notFound(refusal.english)
             case .refused(.tooMany), .closedFamily, .refused(.alreadyMember), .refused(.ownAddress):
                 APIProblem(status: .conflict, title: "Member refused", detail: refusal.english)
+            case .tooManyMails: APIProblem(status: .tooManyRequests, title: "Too many invitations", detail: refusal.english)
             }
         }
 

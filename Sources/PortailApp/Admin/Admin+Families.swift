@@ -89,7 +89,7 @@ extension PortailRoutes {
         let email: String
         let billing: Bool
         let ownAddress: Bool
-        let hasPassword: Bool
+        let hasLoggedIn: Bool
     }
 
     /// The office payment form: the means, and the family's open invoices with what the payment would give
@@ -298,7 +298,7 @@ extension PortailRoutes {
             canRecordPayments: role != "staff", payment: form,
             fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french, refundKey: SecretToken.generate(),
             members: members.members.map { .init(person: $0.personId, email: $0.email, billing: $0.billingContact, ownAddress: $0.ownAddress,
-                                                 hasPassword: $0.hasPassword) },
+                                                 hasLoggedIn: $0.hasLoggedIn) },
             canManageMembers: role != "staff", invoicesBillingOnly: members.invoicesBillingOnly
         ), admin, status: status)
     }

@@ -13,7 +13,8 @@ public struct FamilyAccount: Sendable {
 }
 
 /// What the login reads for one address at a center: the person and their families there (each with the
-/// family's own password, kept from before people had one, when the address is the family's).
+/// family's own password, kept from before people had one, when the address is the family's). Nil for a
+/// person without a family at this center.
 public struct PersonCredentials: Sendable {
     public struct Family: Sendable {
         public var id: Int64
@@ -25,6 +26,8 @@ public struct PersonCredentials: Sendable {
         public var ownAddress: Bool
     }
     public var personID: Int64
+    /// The address as stored (mails go there, never to the address as typed).
+    public var email: String
     public var passwordHash: String?
     public var families: [Family]
 }
@@ -55,12 +58,12 @@ public enum AccountRepository {
     /// migration 0035).
     public static func credentials(_ c: PostgresConnection, email: String, logger: Logger) async throws -> PersonCredentials? {
         let rows = try await c.all("SELECT * FROM portail_person_credentials(\(email))",
-                                   (Int64, String?, Int64?, String?, Bool?, String?, Bool?).self, logger: logger)
+                                   (Int64, String, String?, Int64, String, Bool, String?, Bool).self, logger: logger)
         guard let first = rows.first else { return nil }
-        let families = rows.compactMap { row in
-            row.2.map { PersonCredentials.Family(id: $0, state: row.3 ?? "", open: row.4 ?? false, ownPasswordHash: row.5, ownAddress: row.6 ?? false) }
+        let families = rows.map { row in
+            PersonCredentials.Family(id: row.3, state: row.4, open: row.5, ownPasswordHash: row.6, ownAddress: row.7)
         }
-        return PersonCredentials(personID: first.0, passwordHash: first.1, families: families)
+        return PersonCredentials(personID: first.0, email: first.1, passwordHash: first.2, families: families)
     }
 
     public static func family(_ c: PostgresConnection, center: Int64, id: Int64, logger: Logger) async throws -> FamilyAccount? {

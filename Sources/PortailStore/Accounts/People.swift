@@ -18,9 +18,8 @@ public enum People {
     public struct Member: Sendable, Hashable {
         public var personID: Int64
         public var email: String
-        /// Whether the person has chosen a password, or the family's own password from before people had one
-        /// is theirs (else they wait for their activation link).
-        public var hasPassword: Bool
+        /// Whether the person has logged in to this family yet (what this center may know of them).
+        public var hasLoggedIn: Bool
         public var billingContact: Bool
         /// The family's own address (its first member, who receives its mails; changed by the staff only).
         public var ownAddress: Bool
@@ -31,9 +30,9 @@ public enum People {
     /// A handoff is used at once by the browser that asked for it.
     public static let handoffValidity: TimeInterval = 120
 
-    /// Every family `person` may enter, at every active center (from their session only: the person is proven).
-    public static func families(_ c: PostgresConnection, person: Int64, logger: Logger) async throws -> [Membership] {
-        try await c.all("SELECT center_id, family_id, family_name FROM portail_person_families(\(person))",
+    /// Every family the person of the live session `session` (its cookie token) may enter, at every active center.
+    public static func families(_ c: PostgresConnection, session: String, logger: Logger) async throws -> [Membership] {
+        try await c.all("SELECT center_id, family_id, family_name FROM portail_person_families(\(SecretToken.hash(session)))",
                         (Int64, Int64, String).self, logger: logger)
             .map { Membership(centerID: $0.0, familyID: $0.1, familyName: $0.2) }
     }
@@ -54,21 +53,25 @@ public enum People {
             """, logger: logger)
     }
 
-    /// A single-use handoff to `family` at `center` (another center's portal), or nil when the person may not
-    /// enter it. The token goes in the link to that portal; only its hash is stored.
-    public static func issueHandoff(_ c: PostgresConnection, person: Int64, center: Int64, family: Int64, logger: Logger) async throws -> String? {
+    /// A single-use handoff of the person of the live session `session` to `family` at `center` (another
+    /// center's portal), or nil when they may not enter it. The token goes in the link to that portal; only
+    /// its hash is stored.
+    public static func issueHandoff(_ c: PostgresConnection, session: String, center: Int64, family: Int64, logger: Logger) async throws -> String? {
         let token = SecretToken.generate()
-        let issued = try await c.first("SELECT portail_issue_handoff(\(person), \(center), \(family), \(SecretToken.hash(token)))",
+        let issued = try await c.first("SELECT portail_issue_handoff(\(SecretToken.hash(session)), \(center), \(family), \(SecretToken.hash(token)))",
                                        (Bool.self), logger: logger) ?? false
         return issued ? token : nil
     }
 
-    /// The family a live handoff of the current center leads to (to name it before it is used).
-    public static func handoffFamily(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> (id: Int64, name: String)? {
+    /// Where a live handoff of the current center leads (to say it before it is used): the family, and the
+    /// person by their address.
+    public static func handoff(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws
+        -> (family: Int64, familyName: String, person: Int64, email: String)? {
         try await c.first("""
-            SELECT f.id, f.name FROM person_handoffs h JOIN families f ON f.center_id = h.center_id AND f.id = h.family_id
+            SELECT f.id, f.name, p.id, p.email FROM person_handoffs h JOIN families f ON f.center_id = h.center_id AND f.id = h.family_id
+            JOIN people p ON p.id = h.person_id
             WHERE h.center_id = \(center) AND h.token_hash = \(SecretToken.hash(token)) AND h.used_at IS NULL AND h.expires_at > now()
-            """, (Int64, String).self, logger: logger).map { (id: $0.0, name: $0.1) }
+            """, (Int64, String, Int64, String).self, logger: logger).map { (family: $0.0, familyName: $0.1, person: $0.2, email: $0.3) }
     }
 
     /// Uses a live handoff of the current center: its person and family, when the person may still enter it.
@@ -90,14 +93,13 @@ public enum People {
     /// The members of a family, its own address first.
     public static func members(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [Member] {
         try await c.all("""
-            SELECT p.id, p.email, p.has_password OR (lower(p.email) = lower(f.email) AND f.has_password), m.billing_contact,
-                   lower(p.email) = lower(f.email)
+            SELECT p.id, p.email, m.last_login_at IS NOT NULL, m.billing_contact, lower(p.email) = lower(f.email)
             FROM family_members m JOIN people p ON p.id = m.person_id
             JOIN families f ON f.center_id = m.center_id AND f.id = m.family_id
             WHERE m.center_id = \(center) AND m.family_id = \(family)
             ORDER BY lower(p.email) = lower(f.email) DESC, m.created_at, p.id
             """, (Int64, String, Bool, Bool, Bool).self, logger: logger)
-            .map { Member(personID: $0.0, email: $0.1, hasPassword: $0.2, billingContact: $0.3, ownAddress: $0.4) }
+            .map { Member(personID: $0.0, email: $0.1, hasLoggedIn: $0.2, billingContact: $0.3, ownAddress: $0.4) }
     }
 
     public enum Refusal: Error, Sendable, Equatable {
@@ -185,6 +187,15 @@ public enum People {
             """, logger: logger)
     }
 
+    /// Where the family's money mails go: its billing contact's address (its own address by default).
+    public static func billingAddress(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> String? {
+        try await c.first("""
+            SELECT coalesce((SELECT p.email FROM family_members m JOIN people p ON p.id = m.person_id
+                             WHERE m.center_id = f.center_id AND m.family_id = f.id AND m.billing_contact), f.email)
+            FROM families f WHERE f.center_id = \(center) AND f.id = \(family)
+            """, (String.self), logger: logger)
+    }
+
     /// Whether the family's invoices are shown to its billing contact only.
     public static func invoicesBillingOnly(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> Bool {
         try await c.first("SELECT invoices_billing_only FROM families WHERE center_id = \(center) AND id = \(family)", (Bool.self), logger: logger) ?? false
@@ -194,14 +205,17 @@ public enum People {
         try await c.run("UPDATE families SET invoices_billing_only = \(only) WHERE center_id = \(center) AND id = \(family)", logger: logger)
     }
 
-    /// The family's members leave with an erased family; each person left with no family is forgotten.
+    /// The family's members leave with an erased family; each person left with no family is forgotten, with
+    /// the center's mails to them.
     public static func removeAll(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
-        let persons = try await c.all("""
-            DELETE FROM family_members WHERE center_id = \(center) AND family_id = \(family) RETURNING person_id
-            """, (Int64.self), logger: logger)
+        let persons = try await members(c, center: center, family: family, logger: logger)
+        try await c.run("DELETE FROM family_members WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
         try await c.run("DELETE FROM person_handoffs WHERE center_id = \(center) AND family_id = \(family)", logger: logger)
         for person in persons {
-            _ = try await c.first("SELECT portail_forget_person_if_alone(\(person))", (Bool.self), logger: logger)
+            let forgotten: Bool = try await c.first("SELECT portail_forget_person_if_alone(\(person.personID))", (Bool.self), logger: logger) ?? false
+            if forgotten {
+                try await c.run("DELETE FROM mail_outbox WHERE center_id = \(center) AND lower(to_address) = lower(\(person.email))", logger: logger)
+            }
         }
     }
 }

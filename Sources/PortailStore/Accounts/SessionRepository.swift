@@ -43,8 +43,12 @@ public enum SessionRepository {
                     now() + make_interval(secs => \(absoluteTimeout)), \(severalFamilies))
             RETURNING person_id
             """, (Int64.self), logger: logger)
-        // A session is a login (or a switch): the family is in use (retention of inactive families).
+        // A session is a login (or a switch): the family is in use (retention of inactive families), and the
+        // person has used their access to it (what the staff see).
         try await c.run("UPDATE families SET last_login_at = now() WHERE center_id = \(center) AND id = \(familyID)", logger: logger)
+        try await c.run("""
+            UPDATE family_members SET last_login_at = now() WHERE center_id = \(center) AND family_id = \(familyID) AND person_id = \(person)
+            """, logger: logger)
         return FamilySession(familyID: familyID, personID: person, csrfToken: csrf, token: token, severalFamilies: severalFamilies)
     }
 
@@ -70,9 +74,14 @@ public enum SessionRepository {
             JOIN family_members m ON m.center_id = s.center_id AND m.family_id = s.family_id AND m.person_id = s.person_id
             JOIN families f ON f.center_id = s.center_id AND f.id = s.family_id
             WHERE s.center_id = $1 AND s.id_hash = $2 AND s.expires_at > now()
-              AND s.last_seen_at > now() - make_interval(secs => $3)
+              AND s.last_seen_at > now() - make_interval(secs => $3) AND portail_family_open(f.state, f.signed_up_at, f.erased_at)
             """
         let bindings: PostgresBindings
+    }
+
+    /// The person had other families to switch to when the session began (the menu's "Changer de famille").
+    public static func markSeveralFamilies(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws {
+        try await c.run("UPDATE sessions SET several_families = true WHERE center_id = \(center) AND id_hash = \(SecretToken.hash(token))", logger: logger)
     }
 
     public static func delete(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws {

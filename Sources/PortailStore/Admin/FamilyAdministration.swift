@@ -87,6 +87,8 @@ public enum FamilyAdministration {
         if after.email.lowercased() != before.email.lowercased() {
             // Links mailed to the old address, and sessions opened with it, must not outlive the change.
             try await AccountRepository.voidLinksAndSessions(c, center: center, family: family, logger: logger)
+            // The family's own password from before people had one was the old address's: it goes with it.
+            try await c.run("UPDATE families SET password_hash = NULL WHERE center_id = \(center) AND id = \(family)", logger: logger)
             try await People.changeOwnAddress(c, center: center, family: family, from: before.email, to: after.email, logger: logger)
         }
         try await AuditLog.record(c, center: center, actor: actor, action: "family.update", subject: before.email,
@@ -134,11 +136,10 @@ public enum FamilyAdministration {
     public static func setState(_ c: PostgresConnection, center: Int64, family: Int64, active: Bool, actor: String, logger: Logger) async throws -> Bool {
         guard let before = try await c.first("""
             SELECT state, email, has_password OR EXISTS (
-                SELECT 1 FROM family_members m JOIN people p ON p.id = m.person_id
-                WHERE m.center_id = families.center_id AND m.family_id = families.id AND p.has_password)
+                SELECT 1 FROM family_members m WHERE m.center_id = families.center_id AND m.family_id = families.id AND m.last_login_at IS NOT NULL)
             FROM families WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL FOR UPDATE
             """, (String, String, Bool).self, logger: logger) else { return false }
-        // Reactivated, a family none of whose members ever chose a password is invited again.
+        // Reactivated, a family none of whose members ever logged in to it is invited again.
         let state = active ? (before.2 ? "active" : "invited") : "deactivated"
         // Reactivated by the staff, an account created by sign-up is approved.
         try await c.run("""

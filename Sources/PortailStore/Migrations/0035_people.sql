@@ -9,7 +9,6 @@ CREATE TABLE people (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     email            text NOT NULL CHECK (length(email) <= 254),
     password_hash    text,
-    has_password     boolean GENERATED ALWAYS AS (password_hash IS NOT NULL) STORED,
     created_at       timestamptz NOT NULL DEFAULT now(),
     password_set_at  timestamptz
 );
@@ -23,6 +22,8 @@ CREATE TABLE family_members (
     person_id        bigint NOT NULL REFERENCES people (id),
     billing_contact  boolean NOT NULL DEFAULT false,
     created_at       timestamptz NOT NULL DEFAULT now(),
+    -- The person's last session in this family (what the staff see: whether the access is used).
+    last_login_at    timestamptz,
     PRIMARY KEY (center_id, family_id, person_id),
     FOREIGN KEY (center_id, family_id) REFERENCES families (center_id, id)
 );
@@ -47,23 +48,28 @@ ALTER TABLE people ENABLE ROW LEVEL SECURITY;
 -- The members' subquery is itself limited to the current center: a center reads its own people only.
 CREATE POLICY people_of_center ON people FOR SELECT TO portail_app
     USING (EXISTS (SELECT 1 FROM family_members m WHERE m.person_id = people.id));
-GRANT SELECT (id, email, has_password, created_at, password_set_at) ON people TO portail_app;
+-- Only the address: whether a person has a password elsewhere in the federation is not the center's to know.
+GRANT SELECT (id, email) ON people TO portail_app;
 
 ALTER TABLE families ADD COLUMN invoices_billing_only boolean NOT NULL DEFAULT false;
 GRANT SELECT (invoices_billing_only) ON families TO portail_app;
 
 -- A family's login address becomes a person; the families of one address, at any center, become one
--- person's. A password moves to the person when the address had exactly one; otherwise each family keeps
--- its own (families.password_hash, still accepted for that family's address at its center) until the
--- person chooses a new password, which replaces them all. Erased families have no address left.
+-- person's. A password moves to the person when the address's open families had exactly one; otherwise
+-- each family keeps its own (families.password_hash, still accepted for that family's address at its
+-- center while the family is open) until the person chooses a new password, which replaces them all.
+-- Erased families have no address left.
 INSERT INTO people (email, password_hash, password_set_at)
-SELECT min(email), CASE WHEN count(DISTINCT password_hash) = 1 THEN min(password_hash) END,
-       CASE WHEN count(DISTINCT password_hash) = 1 THEN now() END
+SELECT min(email),
+       CASE WHEN count(DISTINCT password_hash) FILTER (WHERE state <> 'deactivated') = 1
+            THEN min(password_hash) FILTER (WHERE state <> 'deactivated') END,
+       CASE WHEN count(DISTINCT password_hash) FILTER (WHERE state <> 'deactivated') = 1 THEN now() END
 FROM families WHERE erased_at IS NULL GROUP BY lower(email);
 UPDATE families f SET password_hash = NULL
 FROM people p WHERE lower(p.email) = lower(f.email) AND p.password_hash IS NOT NULL AND f.password_hash = p.password_hash;
-INSERT INTO family_members (center_id, family_id, person_id, billing_contact)
-SELECT f.center_id, f.id, p.id, true FROM families f JOIN people p ON lower(p.email) = lower(f.email) WHERE f.erased_at IS NULL;
+INSERT INTO family_members (center_id, family_id, person_id, billing_contact, last_login_at)
+SELECT f.center_id, f.id, p.id, true, CASE WHEN f.password_hash IS NOT NULL OR p.password_hash IS NOT NULL THEN f.created_at END
+FROM families f JOIN people p ON lower(p.email) = lower(f.email) WHERE f.erased_at IS NULL;
 
 -- A logged-in session is a person's, in one of their families.
 -- Whether the person had more than one family to choose from when the session began (the menu's
@@ -131,20 +137,21 @@ CREATE FUNCTION family_own_person(p_center bigint, p_family bigint)
         WHERE m.center_id = p_center AND m.family_id = p_family
     $$;
 
--- What the login checks for one address at the current center: the person, their password hash, and a
--- row per family of theirs here (with the family's own password when the address is the family's).
--- A person without a family here gives one row with no family.
+-- What the login checks for one address at the current center: the person (their stored address, their
+-- password hash) and a row per family of theirs here (with the family's own password when the address is
+-- the family's). Nothing for a person who has no family at this center: a center never reads the hash
+-- of someone who is not one of its own.
 DROP FUNCTION portail_family_credentials(text);
 CREATE FUNCTION portail_person_credentials(p_email text)
-    RETURNS TABLE (person_id bigint, password_hash text, family_id bigint, family_state text, family_open boolean,
+    RETURNS TABLE (person_id bigint, email text, password_hash text, family_id bigint, family_state text, family_open boolean,
                    family_password_hash text, own_address boolean)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
-        SELECT p.id, p.password_hash, f.id, f.state, portail_family_open(f.state, f.signed_up_at, f.erased_at),
+        SELECT p.id, p.email, p.password_hash, f.id, f.state, portail_family_open(f.state, f.signed_up_at, f.erased_at),
                CASE WHEN lower(f.email) = lower(p.email) THEN f.password_hash END, lower(f.email) = lower(p.email)
         FROM people p
-        LEFT JOIN family_members m ON m.person_id = p.id AND m.center_id = current_center_id()
-        LEFT JOIN families f ON f.center_id = m.center_id AND f.id = m.family_id
+        JOIN family_members m ON m.person_id = p.id AND m.center_id = current_center_id()
+        JOIN families f ON f.center_id = m.center_id AND f.id = m.family_id
         WHERE lower(p.email) = lower(p_email)
         ORDER BY f.id
     $$;
@@ -166,8 +173,8 @@ CREATE FUNCTION portail_person_for(p_email text)
     $$;
 
 -- Uses a mailed link of the current center (reset or activation): the person's new password replaces
--- the own password of every family whose address is theirs, every session of theirs at every center ends, every other live link of theirs
--- here is void, and the family the link came through is active. Nothing when the link is not live.
+-- the own password of every family whose address is theirs; their sessions, links and handoffs at every
+-- center end; the family the link came through is active. Nothing when the link is not live.
 CREATE FUNCTION portail_use_account_token(p_token_hash bytea, p_purpose text, p_password_hash text)
     RETURNS TABLE (family_id bigint, person_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
@@ -187,10 +194,12 @@ CREATE FUNCTION portail_use_account_token(p_token_hash bytea, p_purpose text, p_
         IF v_family IS NULL THEN
             RETURN;
         END IF;
-        UPDATE account_tokens SET used_at = now() WHERE center_id = v_center AND account_tokens.person_id = v_person AND used_at IS NULL;
         UPDATE families SET state = 'active' WHERE center_id = v_center AND id = v_family AND state <> 'deactivated';
         UPDATE people SET password_hash = p_password_hash, password_set_at = now() WHERE id = v_person;
         PERFORM set_config('portail.center_id', '', true);
+        -- Every other link and handoff of the person, at every center, is void.
+        UPDATE account_tokens SET used_at = now() WHERE account_tokens.person_id = v_person AND used_at IS NULL;
+        DELETE FROM person_handoffs WHERE person_handoffs.person_id = v_person;
         -- Only the families whose own address is the person's held a password of theirs.
         UPDATE families f SET password_hash = NULL
         FROM family_members m JOIN people p ON p.id = m.person_id
@@ -202,41 +211,60 @@ CREATE FUNCTION portail_use_account_token(p_token_hash bytea, p_purpose text, p_
     END
     $$;
 
--- Every family a person may enter, at every center (the switcher; the person comes from their session).
-CREATE FUNCTION portail_person_families(p_person bigint)
+-- The person of a live session of the current center (its cookie's SHA-256), in a family they may enter.
+CREATE FUNCTION portail_session_person(p_session bytea)
+    RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$
+        SELECT s.person_id FROM sessions s
+        JOIN family_members m ON m.center_id = s.center_id AND m.family_id = s.family_id AND m.person_id = s.person_id
+        JOIN families f ON f.center_id = s.center_id AND f.id = s.family_id
+        WHERE s.center_id = current_center_id() AND s.id_hash = p_session AND s.expires_at > now()
+          AND portail_family_open(f.state, f.signed_up_at, f.erased_at)
+    $$;
+
+-- Every family the person of a live session may enter, at every center (the switcher).
+CREATE FUNCTION portail_person_families(p_session bytea)
     RETURNS TABLE (center_id bigint, family_id bigint, family_name text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
     DECLARE
         v_center text := current_setting('portail.center_id', true);
+        v_person bigint := portail_session_person(p_session);
     BEGIN
+        IF v_person IS NULL THEN
+            RETURN;
+        END IF;
         PERFORM set_config('portail.center_id', '', true);
         RETURN QUERY
             SELECT f.center_id, f.id, f.name FROM family_members m
             JOIN families f ON f.center_id = m.center_id AND f.id = m.family_id
             JOIN centers c ON c.id = f.center_id AND c.state = 'active'
-            WHERE m.person_id = p_person AND portail_family_open(f.state, f.signed_up_at, f.erased_at)
+            WHERE m.person_id = v_person AND portail_family_open(f.state, f.signed_up_at, f.erased_at)
             ORDER BY f.center_id, f.id;
         PERFORM set_config('portail.center_id', coalesce(v_center, ''), true);
     END
     $$;
 
--- A handoff to another center's portal, for a family of that person there that they may enter; false
--- (nothing written) otherwise.
-CREATE FUNCTION portail_issue_handoff(p_person bigint, p_center bigint, p_family bigint, p_token_hash bytea)
+-- A handoff to another center's portal for the person of a live session of the current center, to a
+-- family of theirs there that they may enter; false (nothing written) otherwise.
+CREATE FUNCTION portail_issue_handoff(p_session bytea, p_center bigint, p_family bigint, p_token_hash bytea)
     RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
     DECLARE
         v_center text := current_setting('portail.center_id', true);
+        v_person bigint := portail_session_person(p_session);
         v_done boolean := false;
     BEGIN
+        IF v_person IS NULL THEN
+            RETURN false;
+        END IF;
         PERFORM set_config('portail.center_id', p_center::text, true);
         INSERT INTO person_handoffs (center_id, token_hash, person_id, family_id, expires_at)
         SELECT m.center_id, p_token_hash, m.person_id, m.family_id, now() + interval '2 minutes'
         FROM family_members m JOIN families f ON f.center_id = m.center_id AND f.id = m.family_id
         JOIN centers c ON c.id = f.center_id AND c.state = 'active'
-        WHERE m.center_id = p_center AND m.family_id = p_family AND m.person_id = p_person
+        WHERE m.center_id = p_center AND m.family_id = p_family AND m.person_id = v_person
           AND portail_family_open(f.state, f.signed_up_at, f.erased_at)
         RETURNING true INTO v_done;
         PERFORM set_config('portail.center_id', coalesce(v_center, ''), true);
@@ -272,7 +300,8 @@ DECLARE
 BEGIN
     FOREACH f IN ARRAY ARRAY[
         'portail_person_credentials(text)', 'portail_person_for(text)', 'portail_use_account_token(bytea, text, text)',
-        'portail_person_families(bigint)', 'portail_issue_handoff(bigint, bigint, bigint, bytea)', 'portail_forget_person_if_alone(bigint)'
+        'portail_session_person(bytea)', 'portail_person_families(bytea)', 'portail_issue_handoff(bytea, bigint, bigint, bytea)',
+        'portail_forget_person_if_alone(bigint)'
     ]
     LOOP
         EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);

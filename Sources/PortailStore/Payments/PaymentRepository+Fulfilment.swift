@@ -150,9 +150,7 @@ extension PaymentRepository {
         _ attempt: AttemptRecord, received: Money, invoice: LedgerRepository.Issued?, credit: Money, complete: Bool,
         center: Center, centerID: Int64, _ c: PostgresConnection, logger: Logger
     ) async throws {
-        guard let email = try await c.first("""
-            SELECT email FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID)
-            """, (String.self), logger: logger) else { return }
+        guard let email = try await People.billingAddress(c, center: centerID, family: attempt.familyID, logger: logger) else { return }
         let invoiceLine = invoice.map { "\nFacture n° \($0.number)." } ?? ""
         let body = complete
             ? "Bonjour,\n\nVotre paiement de \(received) est reçu : vos réservations sont confirmées."

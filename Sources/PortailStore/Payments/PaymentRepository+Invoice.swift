@@ -128,9 +128,7 @@ extension PaymentRepository {
         }
         try await audit(centerID, "payment.paid", attempt.reference,
                         "\(received) paid by \(n.providerName) for invoice \(number); \(allocated) allocated", c, logger: logger)
-        if let email = try await c.first("""
-            SELECT email FROM families WHERE center_id = \(centerID) AND id = \(attempt.familyID)
-            """, (String.self), logger: logger) {
+        if let email = try await People.billingAddress(c, center: centerID, family: attempt.familyID, logger: logger) {
             let outcome = credit > .zero
                 ? "\(credit) n'était plus dû sur la facture n° \(number) (réglée entre-temps, ou montant débité plus élevé que demandé) : "
                     + "cette somme est portée au crédit de votre compte famille ; l'accueil de loisirs vous contactera pour la rembourser."

@@ -74,6 +74,8 @@ struct AccountModel {
     let hasWaiting: Bool
     let notice: String?
     let cart: CartBanner?
+    /// The money totals are shown (not when the family keeps its invoices to a billing contact who is someone else).
+    let seesInvoices: Bool
     let invoiced: String
     let invoiceCount: String
     let paid: String

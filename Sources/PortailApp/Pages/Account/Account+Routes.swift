@@ -41,6 +41,7 @@ extension PortailRoutes {
                 hasWaiting: !waiting.isEmpty,
                 notice: request.uri.queryParameters["retrait"] == "1" ? "Votre enfant a quitté la liste d'attente." : nil,
                 cart: CartBanner(cart, zone: center.zone),
+                seesInvoices: context.session?.seesInvoices ?? true,
                 invoiced: ledger.invoiced.description,
                 invoiceCount: "\(ledger.invoiceCount) facture\(ledger.invoiceCount > 1 ? "s" : "")",
                 paid: ledger.paid.description,

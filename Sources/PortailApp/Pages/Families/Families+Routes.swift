@@ -38,13 +38,14 @@ extension PortailRoutes {
         router.post("/familles/relais") { _, context in
             let record = try context.requireCenter
             _ = try context.requireFamily
-            guard let person = context.session?.personID, let family = context.form["famille"].flatMap({ Int64($0) }),
+            guard let session = context.sessionToken, let family = context.form["famille"].flatMap({ Int64($0) }),
                   let code = context.form["centre"], let target = directory.center(forCode: code), target.id != record.id else {
                 throw HTTPError(.badRequest)
             }
-            // Issued here, for a family of that center the person may enter (the database checks it).
+            // Issued here for the person of this session, to a family of that center they may enter (the
+            // database reads the person from the session and checks the family).
             guard let token = try await database.withCenter(record.id, { c in
-                try await People.issueHandoff(c, person: person, center: target.id, family: family, logger: context.logger)
+                try await People.issueHandoff(c, session: session, center: target.id, family: family, logger: context.logger)
             }) else { throw HTTPError(.notFound) }
             return Pages.redirect(publicAddress.base(of: target.center) + "/connexion/relais?jeton=" + token)
         }
@@ -70,22 +71,28 @@ extension PortailRoutes {
                                                                : "Les factures de la famille sont visibles par chacun de ses parents.")
         }
 
-        // The link a handoff sends the browser to: it names the family and asks to confirm, so that a link
-        // sent by someone else cannot log a parent into a family that is not theirs without their seeing it.
+        // The link a handoff sends the browser to: it names the family and the login, and asks to confirm,
+        // so that a link sent by someone else cannot put a parent in a family that is not theirs without
+        // their seeing it; a browser logged in here as someone else is told to log out first.
         router.get("/connexion/relais") { request, context in
             let record = try context.requireCenter
             let token = request.uri.queryParameters["jeton"].map(String.init) ?? ""
-            let family = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c in
-                try await People.handoffFamily(c, center: record.id, token: token, logger: context.logger)
+            let handoff = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c in
+                try await People.handoff(c, center: record.id, token: token, logger: context.logger)
             } : nil
-            return templates.page("handoff", HandoffModel(page: PageChrome(context), token: token, familyName: family?.name),
-                                  status: family == nil ? .gone : .ok)
+            let other = handoff.flatMap { h in context.session?.personID.flatMap { $0 == h.person ? nil : $0 } } != nil
+            return templates.page("handoff", HandoffModel(page: PageChrome(context), token: token, familyName: handoff?.familyName,
+                                                          email: handoff?.email, otherLogin: other),
+                                  status: handoff == nil ? .gone : other ? .conflict : .ok)
         }
 
         router.post("/connexion/relais") { _, context in
             let record = try context.requireCenter
             let token = context.form["jeton"] ?? ""
+            let current = context.session?.personID
             let session = SecretToken.looksValid(token) ? try await database.withCenter(record.id) { c -> FamilySession? in
+                if let current, let handoff = try await People.handoff(c, center: record.id, token: token, logger: context.logger),
+                   handoff.person != current { return nil }
                 guard let handoff = try await People.takeHandoff(c, center: record.id, token: token, logger: context.logger) else { return nil }
                 if let old = context.sessionToken {
                     try await SessionRepository.delete(c, center: record.id, token: old, logger: context.logger)
@@ -94,7 +101,8 @@ extension PortailRoutes {
                                                           logger: context.logger)
             } : nil
             guard let session else {
-                return templates.page("handoff", HandoffModel(page: PageChrome(context), token: "", familyName: nil), status: .gone)
+                return templates.page("handoff", HandoffModel(page: PageChrome(context), token: "", familyName: nil, email: nil, otherLogin: false),
+                                      status: .gone)
             }
             var response = Pages.redirect(context.basePath + "/compte")
             response.setCookie(sessionCookies.session(session.token!, context: context))
@@ -107,9 +115,9 @@ extension PortailRoutes {
     func familiesPage(_ context: AppRequestContext, error: String? = nil, notice: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         let record = try context.requireCenter
         let family = try context.requireFamily
-        guard let person = context.session?.personID else { throw RedirectToLogin(base: context.basePath) }
+        guard let person = context.session?.personID, let session = context.sessionToken else { throw RedirectToLogin(base: context.basePath) }
         let (memberships, members, billingOnly) = try await database.withCenter(record.id) { c in
-            (try await People.families(c, person: person, logger: context.logger),
+            (try await People.families(c, session: session, logger: context.logger),
              try await People.members(c, center: record.id, family: family, logger: context.logger),
              try await People.invoicesBillingOnly(c, center: record.id, family: family, logger: context.logger))
         }
@@ -125,7 +133,7 @@ extension PortailRoutes {
             page: PageChrome(context),
             current: entries.first(where: \.current),
             others: entries.filter { !$0.current },
-            members: members.map { .init(email: $0.email, billing: $0.billingContact, me: $0.personID == person, waiting: !$0.hasPassword) },
+            members: members.map { .init(email: $0.email, billing: $0.billingContact, me: $0.personID == person, waiting: !$0.hasLoggedIn) },
             shared: members.count > 1,
             isBillingContact: me?.billingContact ?? false,
             billingOnly: billingOnly,
@@ -169,4 +177,8 @@ struct HandoffModel {
     let page: PageChrome
     let token: String
     let familyName: String?
+    /// The login the handoff is for.
+    let email: String?
+    /// The browser is logged in here as someone else.
+    let otherLogin: Bool
 }

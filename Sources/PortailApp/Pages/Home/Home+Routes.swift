@@ -47,24 +47,20 @@ extension PortailRoutes {
                 let error = "Trop de tentatives de connexion. Pour protéger votre compte, réessayez dans \(minutes) minute\(minutes > 1 ? "s" : "")."
                 return templates.page("home", HomeModel(context, error: error, identifiant: email), status: .tooManyRequests)
             }
-            // The person's password; else, until they choose one, the password their family's own address had
-            // at this center before people had one (two centers' accounts of one address kept theirs).
+            // The person's password; else, until they choose one, the password their open family's own address
+            // had at this center before people had one (two centers' accounts of one address kept theirs).
             var valid = try await Passwords.verify(password, hash: account?.passwordHash)
-            for family in account?.families ?? [] where !valid && family.ownPasswordHash != nil {
+            for family in account?.families ?? [] where !valid && family.open && family.ownPasswordHash != nil {
                 valid = try await Passwords.verify(password, hash: family.ownPasswordHash)
             }
-            guard valid, let account else {
+            // The family of their own address first, else their first family here that is open; none is
+            // answered as a wrong password (the answer never says more than that).
+            let open = account?.families.filter(\.open) ?? []
+            guard valid, let account, let family = open.first(where: \.ownAddress) ?? open.first else {
                 try await database.withCenter(record.id) { c in
                     try await LoginThrottle.recordFailure(c, center: record.id, key: keys.address, rule: LoginThrottle.address, logger: logger)
                 }
                 return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: email), status: .unauthorized)
-            }
-            // The family of their own address first, else their first family here that is open.
-            let open = account.families.filter(\.open)
-            guard let family = open.first(where: \.ownAddress) ?? open.first else {
-                return templates.page("home", HomeModel(
-                    context, error: "Votre identifiant n'ouvre aucun compte famille actif sur ce portail. Adressez-vous à l'accueil du centre.",
-                    identifiant: email), status: .forbidden)
             }
             // A new session id at login: a session fixed before login is worth nothing after it.
             let session = try await database.withCenter(record.id) { c in
@@ -73,9 +69,12 @@ extension PortailRoutes {
                     try await SessionRepository.delete(c, center: record.id, token: old, logger: logger)
                 }
                 try await People.activateOnLogin(c, center: record.id, family: family.id, logger: logger)
-                let several = try await People.families(c, person: account.personID, logger: logger).count > 1
-                return try await SessionRepository.create(c, center: record.id, familyID: family.id, personID: account.personID,
-                                                          severalFamilies: several, logger: logger)
+                var session = try await SessionRepository.create(c, center: record.id, familyID: family.id, personID: account.personID, logger: logger)
+                if try await People.families(c, session: session.token!, logger: logger).count > 1 {
+                    try await SessionRepository.markSeveralFamilies(c, center: record.id, token: session.token!, logger: logger)
+                    session.severalFamilies = true
+                }
+                return session
             }
             // A parent of several families lands in the one of their own address, with "Changer de famille" in the menu.
             var response = Pages.redirect(context.basePath + "/compte")

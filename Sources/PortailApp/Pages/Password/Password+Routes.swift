@@ -46,11 +46,12 @@ extension PortailRoutes {
                       let account = try await AccountRepository.credentials(c, email: email, logger: logger),
                       let family = account.families.first(where: { $0.ownAddress && $0.state != "deactivated" })
                         ?? account.families.first(where: { $0.state != "deactivated" }),
-                      try await LoginThrottle.allow(c, center: record.id, key: "reset:" + email.lowercased(),
+                      try await LoginThrottle.allow(c, center: record.id, key: "reset:person:\(account.personID)",
                                                     rule: LoginThrottle.resetAccount, logger: logger) else { return true }
                 let token = try await AccountRepository.issueToken(c, center: record.id, family: family.id, person: account.personID, purpose: "reset",
                                                                    validFor: Self.resetValidity, logger: logger)
-                try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – réinitialisation de votre mot de passe", body: """
+                // To the address as stored: one typed with look-alike letters (which lower() folds) gets nothing.
+                try await Outbox.enqueue(c, center: record.id, to: account.email, subject: "\(record.center.name) – réinitialisation de votre mot de passe", body: """
                     Bonjour,
 
                     Pour choisir un nouveau mot de passe pour votre compte famille, ouvrez ce lien dans l'heure :

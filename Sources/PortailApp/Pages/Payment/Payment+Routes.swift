@@ -180,6 +180,8 @@ extension PortailRoutes {
             let zone = record.center.zone
             // What a failed payment leaves: an invoice still to pay, or the places held until when (or let go).
             let forInvoice = attempt.invoiceID != nil
+            // An invoice's payment is its billing contact's to follow when the family keeps its invoices to them.
+            if forInvoice { _ = try context.requireInvoices }
             let hold = forInvoice
                 ? "La facture n° \(invoice ?? "") reste à régler : vous pouvez réessayer."
                 : holdUntil.map { "Vos places restent réservées jusqu'au \(French.dateTime($0, in: zone)) : vous pouvez réessayer." }
@@ -198,8 +200,9 @@ extension PortailRoutes {
                 case (true, false) where lacks > .zero: "Votre paiement de \(attempt.amount) est enregistré : il reste \(lacks) à régler sur la facture n° \(invoice ?? "")."
                 case (true, false): "Votre paiement de \(attempt.amount) est enregistré : la facture n° \(invoice ?? "") est réglée."
                 }
+                // The invoice's link only for whoever sees the family's invoices.
                 model = ReturnModel(page: page, title: "Paiement accepté", message: message, waiting: false, paid: true,
-                                    retry: forInvoice && lacks > .zero ? retry : nil, invoice: invoice)
+                                    retry: forInvoice && lacks > .zero ? retry : nil, invoice: context.session?.seesInvoices == false ? nil : invoice)
             case "expired" where bankPending:
                 // The bank said the payment was on its way (a transfer, a SEPA debit) and never said more before
                 // the attempt's time ran out: nothing is known to be debited, nor known not to be.
