@@ -61,15 +61,8 @@ enum RushBenchmark {
         let work = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("portail-bench-rush-\(getpid())")
         defer { try? FileManager.default.removeItem(at: work) }
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        // The opening: the next whole minute at least 40 s away (opens_at is written to the minute).
-        var opening = Date().addingTimeInterval(40)
-        opening = Date(timeIntervalSince1970: (opening.timeIntervalSince1970 / 60).rounded(.up) * 60)
-        // A weekday 20 days or more ahead, inside the period.
-        var day = Calendar(identifier: .gregorian).date(byAdding: .day, value: 20, to: Date())!
-        while [1, 7].contains(Calendar(identifier: .gregorian).dateComponents(in: zone, from: day).weekday!) {
-            day = day.addingTimeInterval(86_400)
-        }
-        let dayISO = iso(day)
+        var opening = nextOpening(atLeast: 40)
+        let dayISO = bookedDay
 
         var serverProcess: Process?
         let cluster: EmbeddedPostgres?
@@ -79,7 +72,7 @@ enum RushBenchmark {
             cluster = nil
             base = given
             ownerURL = owner
-            print("Against \(given): the center file `rush` must be among its centers (\(work.path) holds it)")
+            print("Against \(given): its centers include the file of `portail-benchmarks rush-center`")
         } else {
             guard FileManager.default.isExecutableFile(atPath: CentersBenchmark.binary) else {
                 fatalError("build the release server first: swift build -c release --product portail")
@@ -121,7 +114,10 @@ enum RushBenchmark {
         // The parents: a family, a child and a logged-in session each, written at once.
         let ownerConfiguration = try DatabaseSettings.configuration(from: ownerURL, variable: "owner URL")
         let owner = Database(settings: DatabaseSettings(owner: ownerConfiguration, app: ownerConfiguration, description: "rush"), logger: logger)
-        let parents = try await owner.run { database in try await seed(database, count: options.parents) }
+        let (parents, deployed) = try await owner.run { database in
+            (try await seed(database, count: options.parents), options.base == nil ? nil : try await openingOfRush(database))
+        }
+        if let deployed { opening = deployed }
         print("\(parents.count) parents logged in; the period opens at \(opening) (in \(Int(opening.timeIntervalSinceNow)) s)")
 
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
@@ -164,7 +160,7 @@ enum RushBenchmark {
         }
         let report = Report(options: options, outcomes: outcomes, checks: checks, base: options.base)
         print(report.markdown)
-        if options.base == nil { try BenchmarkDocs.replace(section: "rush", with: report.markdown) }
+        try BenchmarkDocs.replace(section: options.base == nil ? "rush" : "rush-cluster", with: report.markdown)
     }
 
     /// One parent's browser: the grid (through the waiting room), the recap, the confirmation.
@@ -250,6 +246,48 @@ enum RushBenchmark {
             for try await (token, child) in rows.decode((String, Int64).self) { parents.append((token: token, child: child)) }
             return parents
         }
+    }
+
+    /// The opening: the next whole minute at least `seconds` away (opens_at is written to the minute).
+    static func nextOpening(atLeast seconds: Double) -> Date {
+        Date(timeIntervalSince1970: (Date().addingTimeInterval(seconds).timeIntervalSince1970 / 60).rounded(.up) * 60)
+    }
+
+    /// The day everyone books: a weekday 20 days or more ahead, inside the period.
+    static var bookedDay: String {
+        var day = Calendar(identifier: .gregorian).date(byAdding: .day, value: 20, to: Date())!
+        while [1, 7].contains(Calendar(identifier: .gregorian).dateComponents(in: zone, from: day).weekday!) {
+            day = day.addingTimeInterval(86_400)
+        }
+        return iso(day)
+    }
+
+    /// The opening of the rush's period as the deployment under test has it (its wall-clock time, Paris).
+    static func openingOfRush(_ database: Database) async throws -> Date {
+        try await database.owner.withConnection { c in
+            let rows = try await c.query("""
+                SELECT to_char(p.booking_opens_at, 'YYYY-MM-DD"T"HH24:MI') FROM periods p JOIN centers c ON c.id = p.center_id
+                WHERE c.code = 'rush' AND p.code = 'ouverture'
+                """, logger: database.logger)
+            for try await text in rows.decode(String.self) {
+                let formatter = DateFormatter()
+                formatter.timeZone = zone
+                formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+                if let date = formatter.date(from: text) { return date }
+            }
+            fatalError("the deployment has no center `rush`: start it with the file of `portail-benchmarks rush-center`")
+        }
+    }
+
+    /// `portail-benchmarks rush-center FOLDER [places] [admitted per minute] [seconds to the opening]`: the
+    /// center file for a deployment started afterwards (scripts/bench-rush-cluster).
+    static func writeCenter(_ arguments: [String]) throws {
+        guard let folder = arguments.first else { fatalError("usage: portail-benchmarks rush-center FOLDER [places] [admitted per minute] [seconds]") }
+        let numbers = arguments.dropFirst().compactMap { Int($0) }
+        let opening = nextOpening(atLeast: Double(numbers.count > 2 ? numbers[2] : 120))
+        try write(center: URL(fileURLWithPath: folder), opening: opening, day: bookedDay, places: numbers.first ?? 2_000,
+                  admittedPerMinute: numbers.count > 1 ? numbers[1] : 30_000)
+        print("\(folder)/rush.yaml: the period opens at \(opening)")
     }
 
     /// The rush's center: one period, `places` a day, opening at `opening`, behind a waiting room.

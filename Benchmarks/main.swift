@@ -18,6 +18,10 @@ if CommandLine.arguments.dropFirst().first == "centers" {
 }
 
 // `portail-benchmarks rush [parents] [places] [connections] [admitted per minute]`: opening day over HTTP (RushBenchmark.swift).
+if CommandLine.arguments.dropFirst().first == "rush-center" {
+    try RushBenchmark.writeCenter(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 if CommandLine.arguments.dropFirst().first == "rush" {
     var logger = Logger(label: "bench")
     logger.logLevel = .warning
