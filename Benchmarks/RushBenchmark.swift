@@ -53,6 +53,8 @@ enum RushBenchmark {
         var confirmation: Double?
         var confirmedAt: Double?
         var statuses: [Int] = []
+        /// What went wrong, for the report's first error.
+        var note: String?
     }
 
     static let zone = TimeZone(identifier: "Europe/Paris")!
@@ -145,7 +147,9 @@ enum RushBenchmark {
         try await client.shutdown()
 
         // The database afterwards.
-        let checks = try await owner.run { database in
+        // A PostgresClient runs once: the check gets a pool of its own.
+        let checking = Database(settings: DatabaseSettings(owner: ownerConfiguration, app: ownerConfiguration, description: "rush"), logger: logger)
+        let checks = try await checking.run { database in
             try await database.owner.withConnection { c in
                 let rows = try await c.query("""
                     SELECT (SELECT count(*)::int FROM day_capacities WHERE taken > places),
@@ -198,26 +202,38 @@ enum RushBenchmark {
                 let seconds = state.firstMatch(of: /"wait_seconds":(\d+)/).flatMap { Int($0.1) } ?? 2
                 try await Task.sleep(for: .milliseconds(min(3_000, max(500, seconds * 1000 / 2))))
             }
-            guard status == 200, page.contains("\(day):journee") else { return outcome }
+            guard status == 200, page.contains("\(day):journee") else {
+                outcome.note = "grid: \(status) " + Self.text(page)
+                return outcome
+            }
             let selection = [("enfant", String(parent.child)), ("periode", "ouverture"), ("jour", "\(day):journee")]
-            let (recap, _) = try await request("/reservations/recapitulatif", form: selection)
-            guard recap == 200 else {
-                outcome.kind = recap == 409 || recap == 422 ? .full : .error
+            let recap = try await request("/reservations/recapitulatif", form: selection)
+            guard recap.0 == 200 else {
+                outcome.kind = recap.0 == 409 || recap.0 == 422 ? .full : .error
+                outcome.note = "recap: \(recap.0) " + Self.text(recap.1)
                 return outcome
             }
             let before = ContinuousClock.now
-            let (confirm, _) = try await request("/reservations/confirmer", form: selection)
+            let (confirm, answer) = try await request("/reservations/confirmer", form: selection)
             outcome.confirmation = (ContinuousClock.now - before).seconds
             if confirm == 303 {
                 outcome.kind = .confirmed
                 outcome.confirmedAt = since()
             } else {
                 outcome.kind = confirm == 409 || confirm == 422 ? .full : .error
+                outcome.note = "confirmation: \(confirm) " + Self.text(answer)
             }
         } catch {
             outcome.kind = .error
+            outcome.note = String(describing: error)
         }
         return outcome
+    }
+
+    /// A page's words, shortened for a report.
+    static func text(_ page: String) -> String {
+        let words = page.replacing(/<[^>]+>/, with: " ").replacing(/\s+/, with: " ")
+        return String(words.prefix(240))
     }
 
     /// Families, children (born 2018) and sessions, written by the owner in one statement; the cookie tokens
@@ -408,7 +424,7 @@ enum RushBenchmark {
             | confirmations per second (opening to last confirmation) | \(String(format: "%.0f", rate)) | ≥ 1,000 |
             | confirmation p50 / p99 | \(ms(percentile(latencies, 0.5))) / \(ms(percentile(latencies, 0.99))) | p99 < 250 ms |
             | HTTP requests in all | \(requests) | |
-
+            \(outcomes.first(where: { $0.kind == .error })?.note.map { "\nFirst error seen: \($0)\n" } ?? "")
             """
         }
     }

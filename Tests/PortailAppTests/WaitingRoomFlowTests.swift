@@ -106,6 +106,38 @@ import Testing
         }
     }
 
+    /// Before the opening, while the room already stands, families take their place in its line from the
+    /// period's page: the first comes first at the opening, whatever the others reload.
+    @Test func familiesTakeTheirPlaceBeforeTheOpening() async throws {
+        let zone = TimeZone(identifier: "Europe/Paris")!
+        let instant = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + 600)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        let clock = TestClock(Date())
+        try await withPortal(payment: systemPayBlock + "\nwaiting_room: { admitted_per_minute: 6, queue_before_minutes: 30 }\n",
+                             opensAt: formatter.string(from: instant), clock: clock.read) { client, fixture in
+            let parent = Browser(client, forwardedFor: "10.0.0.1")
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let periods = try await parent.get("/petit/reservations/nouvelle")
+            #expect(periods.text.contains("Prendre ma place dans la file d'attente"))
+            let queue = try #require(periods.body.firstMatch(of: /href="(\/petit\/reservations\/nouvelle\?enfant=\d+&amp;periode=vacances)"/)?.1)
+                .replacingOccurrences(of: "&amp;", with: "&")
+            let first = try await parent.get(queue)
+            #expect(first.text.contains("Salle d'attente") && first.text.contains("Vous êtes la prochaine famille."))
+            let voisin = Browser(client, forwardedFor: "10.0.0.2")
+            _ = try await voisin.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            let theirs = try #require(try await voisin.get("/petit/reservations/nouvelle").body
+                .firstMatch(of: /href="(\/petit\/reservations\/nouvelle\?enfant=\d+&amp;periode=vacances)"/)?.1).replacingOccurrences(of: "&amp;", with: "&")
+            #expect(try await voisin.get(theirs).text.contains("1 famille avant vous."))
+            // Reloading keeps the first place; nobody is let in before the opening.
+            #expect(try await parent.get(queue).text.contains("Vous êtes la prochaine famille."))
+            #expect(try await parent.get("/petit/salle-attente/etat?periode=vacances").body.contains("\"admitted\":false"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 2)
+        }
+    }
+
     /// Long after the opening the room stands aside: nothing is written, nobody waits.
     @Test func outsideAnOpeningTheRoomIsNotThere() async throws {
         let opening = Self.recentOpening()

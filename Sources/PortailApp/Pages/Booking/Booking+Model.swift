@@ -30,6 +30,8 @@ struct ChoosePeriodModel {
         let label: String
         let dates: String
         let opening: String
+        /// Where to take a place in the waiting room's line, while it already stands before the opening.
+        let queue: String?
     }
     let page: PageChrome
     let childID: Int64

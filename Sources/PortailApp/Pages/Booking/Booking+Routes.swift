@@ -35,6 +35,13 @@ extension PortailRoutes {
             let openings = PeriodOpening.periods(center, for: child, standing: standing, at: now)
             let (open, upcoming) = (openings.filter(\.isOpen), openings.filter { !$0.isOpen })
             let periods = open.map(\.period)
+            // Before its opening, a period behind a waiting room lets the family take its place in the line
+            // (from `queue_before_minutes` before): first come, first served from the opening on.
+            if let code = query["periode"].map(String.init), !periods.contains(where: { $0.code == code }),
+               let early = upcoming.first(where: { $0.period.code == code })?.period,
+               let room = try await waitingRoom(context, period: early, child: child) {
+                return room
+            }
             guard let periodCode = query["periode"].map(String.init), let period = periods.first(where: { $0.code == periodCode }) else {
                 return templates.page("booking-period", ChoosePeriodModel(
                     page: PageChrome(context), childID: child.id, childName: child.firstName,
@@ -44,7 +51,9 @@ extension PortailRoutes {
                     },
                     hasPeriods: !periods.isEmpty, canChangeChild: children.count > 1,
                     upcoming: upcoming.map {
-                        .init(label: $0.period.label, dates: "du \($0.period.startsOn.french) au \($0.period.endsOn.french)", opening: $0.words ?? "")
+                        .init(label: $0.period.label, dates: "du \($0.period.startsOn.french) au \($0.period.endsOn.french)", opening: $0.words ?? "",
+                              queue: center.waitingRoomStands(for: $0.period, at: clock())
+                                  ? "\(context.basePath)/reservations/nouvelle?enfant=\(child.id)&periode=\($0.period.code)" : nil)
                     },
                     hasUpcoming: !upcoming.isEmpty
                 ))
