@@ -58,35 +58,40 @@ import Testing
     @Test func familiesNobodyUsesAreErasedOrMadeDormant() async throws {
         try await withSmallCenter(places: 5) { database, center, id in
             let logger = database.logger
-            let families = try await makeFamilies(database, center: id, count: 4)
-            let (idle, invoiced, loggedIn, booked) = (families[0].0, families[1].0, families[2].0, families[3].0)
+            let families = try await makeFamilies(database, center: id, count: 5)
+            let (idle, invoiced, loggedIn, booked, revived) = (families[0].0, families[1].0, families[2].0, families[3].0, families[4].0)
             let day = center.periods[0].startsOn
             // An invoice (a reservation paid at the office), then everything made four years old.
-            let reservation = try await book(database, center, id, family: invoiced, child: families[1].1[0], days: [day: ["journee"]])
+            for (family, child) in [(invoiced, families[1].1[0]), (revived, families[4].1[0])] {
+                let reservation = try await book(database, center, id, family: family, child: child, days: [day: ["journee"]])
+                try await database.withCenter(id) { c in
+                    try await BookingRepository.confirm(c, center: id, reservations: [reservation.reservationID], logger: logger)
+                    _ = try await LedgerRepository.issueInvoice(for: [reservation.reservationID], center: center, centerID: id, family: family, c, logger: logger)
+                }
+            }
             try await database.withCenter(id) { c in
-                try await BookingRepository.confirm(c, center: id, reservations: [reservation.reservationID], logger: logger)
-                _ = try await LedgerRepository.issueInvoice(for: [reservation.reservationID], center: center, centerID: id, family: invoiced, c, logger: logger)
                 _ = try await FamilyFile.addPerson(c, center: id, family: invoiced, .init(kind: .pickup, firstName: "Marie", lastName: "Durand",
                                                                                           relation: "grand-mère", email: "", phone: "0493000000"),
                                                    rules: nil, logger: logger)
             }
             _ = try await book(database, center, id, family: booked, child: families[3].1[0], days: [day.adding(days: 1): ["journee"]])
             try await database.owner.withConnection { c in
-                try await c.run("UPDATE families SET created_at = now() - interval '4 years', last_login_at = NULL WHERE center_id = \(id)", logger: logger)
-                try await c.run("UPDATE families SET last_login_at = now() - interval '2 days' WHERE center_id = \(id) AND id = \(loggedIn)", logger: logger)
+                try await c.run("UPDATE families SET created_at = now() - interval '4 years', last_activity_at = now() - interval '4 years' WHERE center_id = \(id)", logger: logger)
+                try await c.run("UPDATE families SET last_activity_at = now() - interval '2 days' WHERE center_id = \(id) AND id = \(loggedIn)", logger: logger)
                 try await c.run("""
                     UPDATE reservations SET created_at = now() - interval '4 years', first_day = first_day - 1461, last_day = last_day - 1461
-                    WHERE center_id = \(id) AND family_id = \(invoiced)
+                    WHERE center_id = \(id) AND family_id IN (\(invoiced), \(revived))
                     """, logger: logger)
                 try await c.run("UPDATE invoices SET issued_at = now() - interval '4 years' WHERE center_id = \(id)", logger: logger)
                 // A sign-up 40 days ago whose link was never used.
                 try await c.run("""
-                    INSERT INTO families (center_id, email, name, state, signed_up_at) VALUES (\(id), 'jamais@example.org', 'JAMAIS', 'invited', now() - interval '40 days')
+                    INSERT INTO families (center_id, email, name, state, signed_up_at, last_activity_at)
+                    VALUES (\(id), 'jamais@example.org', 'JAMAIS', 'invited', now() - interval '40 days', now() - interval '40 days')
                     """, logger: logger)
             }
             let today = LocalDate(Date(), in: center.zone)
-            let first = try await Retention.retireFamilies(database, center: id, years: 3, today: today)
-            #expect(first.erased == 1 && first.dormant == 1 && first.unconfirmedSignUps == 1, "\(first)")
+            let first = try await Retention.retireFamilies(database, center: id, zone: center.zone, years: 3, today: today)
+            #expect(first.erased == 1 && first.dormant == 2 && first.unconfirmedSignUps == 1 && first.failed == 0, "\(first)")
             let rows = try await database.owner.withConnection { c in
                 try await c.all("""
                     SELECT name, email, state, erased_at IS NOT NULL, dormant_at IS NOT NULL FROM families WHERE center_id = \(id) ORDER BY id
@@ -96,7 +101,12 @@ import Testing
             #expect(rows[1].0 == "F1" && rows[1].1.hasSuffix("@efface.invalid") && rows[1].2 == "deactivated" && rows[1].4 && !rows[1].3)
             #expect(rows[2].0 == "F2" && !rows[2].3 && !rows[2].4)  // logged in two days ago
             #expect(rows[3].0 == "F3" && !rows[3].3 && !rows[3].4)  // a reservation to come
-            #expect(rows[4].3)  // the unconfirmed sign-up
+            #expect(rows[5].3)  // the unconfirmed sign-up
+            // A dormant family keeps its children's first names (its invoices name them), not their last names nor birth days.
+            #expect(try await database.owner.withConnection { c -> String? in
+                try await c.first("SELECT first_name || '/' || last_name || '/' || birth_date::text FROM children WHERE center_id = \(id) AND family_id = \(invoiced)",
+                                  (String.self), logger: logger)
+            } == "C1-0//2015-01-01")
             // The dormant family: no login, no one to pick the children up; its invoice still names it.
             #expect(try await database.owner.withConnection { c -> Int? in
                 try await c.first("""
@@ -107,11 +117,18 @@ import Testing
             #expect(try await database.owner.withConnection { c -> Int? in
                 try await c.first("SELECT count(*)::int FROM people WHERE email IN ('f0@example.org', 'f1@example.org', 'jamais@example.org')", (Int.self), logger: logger)
             } == 0)
+            // A dormant family the staff reactivate counts as used again: the next passes leave it alone.
+            try await database.withCenter(id) { c in
+                _ = try await FamilyAdministration.setState(c, center: id, family: revived, active: true, actor: "test", logger: logger)
+            }
             // Again: nothing. Eleven years later, the dormant family's invoice may go: it is erased.
-            #expect(try await Retention.retireFamilies(database, center: id, years: 3, today: today).isEmpty)
+            #expect(try await Retention.retireFamilies(database, center: id, zone: center.zone, years: 3, today: today).isEmpty)
             let later = try #require(LocalDate(year: today.year + 11, month: 1, day: 2))
-            let second = try await Retention.retireFamilies(database, center: id, years: 3, today: later)
+            let second = try await Retention.retireFamilies(database, center: id, zone: center.zone, years: 3, today: later)
             #expect(second.erased == 1 && second.dormant == 0, "\(second)")
+            #expect(try await database.owner.withConnection { c -> Bool? in
+                try await c.first("SELECT erased_at IS NULL AND dormant_at IS NULL FROM families WHERE center_id = \(id) AND id = \(revived)", (Bool.self), logger: logger)
+            } == true)
             #expect(try await database.owner.withConnection { c -> String? in
                 try await c.first("SELECT name FROM families WHERE center_id = \(id) AND id = \(invoiced)", (String.self), logger: logger)
             } == "Famille effacée")

@@ -72,6 +72,7 @@ extension PortailRoutes {
     /// E-mails the family a link to choose its password (valid 7 days).
     func sendInvitation(_ c: PostgresConnection, record: CenterRecord, family: Int64, email: String) async throws {
         let portal = publicAddress.base(of: record.center)
+        try await FamilyAdministration.touch(c, center: record.id, family: family, logger: database.logger)
         let token = try await AccountRepository.issueToken(c, center: record.id, family: family, purpose: "activation", validFor: Self.activationValidity, logger: database.logger)
         try await Outbox.enqueue(c, center: record.id, to: email, subject: "\(record.center.name) – votre compte famille", body: """
             Bonjour,

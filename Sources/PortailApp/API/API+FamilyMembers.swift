@@ -74,6 +74,7 @@ extension PortailRoutes {
         guard try await LoginThrottle.allow(c, center: record.id, key: "member-invite:" + email.lowercased(), rule: LoginThrottle.resetAccount,
                                             logger: database.logger) else { throw MemberRefusal.tooManyMails }
         try await FamilyFile.lockFamily(c, center: record.id, family: family.id, logger: database.logger)
+        try await FamilyAdministration.touch(c, center: record.id, family: family.id, logger: database.logger)
         let member: People.Member
         do {
             member = try await People.addMember(c, center: record.id, family: family.id, email: email, logger: database.logger)

@@ -65,10 +65,10 @@ public struct MaintenanceService: Service {
             // Families nobody has used for years (and sign-ups never confirmed), center by center.
             for record in directory.snapshot.centers {
                 do {
-                    let families = try await Retention.retireFamilies(database, center: record.id, years: retention.inactiveFamilyYears,
-                                                                      today: LocalDate(Date(), in: record.center.zone))
+                    let families = try await Retention.retireFamilies(database, center: record.id, zone: record.center.zone,
+                                                                      years: retention.inactiveFamilyYears, today: LocalDate(Date(), in: record.center.zone))
                     if !families.isEmpty {
-                        logger.info("retention at \(record.center.code): \(families.erased) inactive famil(ies) erased, \(families.dormant) made dormant, \(families.unconfirmedSignUps) unconfirmed sign-up(s) erased")
+                        logger.info("retention at \(record.center.code): \(families.erased) inactive famil(ies) erased, \(families.dormant) made dormant, \(families.unconfirmedSignUps) unconfirmed sign-up(s) erased, \(families.failed) failed")
                     }
                 } catch {
                     logger.error("retention of the families of \(record.center.code) failed: \(String(reflecting: error))")

@@ -45,7 +45,7 @@ public enum SessionRepository {
             """, (Int64.self), logger: logger)
         // A session is a login (or a switch): the family is in use (retention of inactive families), and the
         // person has used their access to it (what the staff see).
-        try await c.run("UPDATE families SET last_login_at = now() WHERE center_id = \(center) AND id = \(familyID)", logger: logger)
+        try await c.run("UPDATE families SET last_activity_at = now() WHERE center_id = \(center) AND id = \(familyID)", logger: logger)
         try await c.run("""
             UPDATE family_members SET last_login_at = now() WHERE center_id = \(center) AND family_id = \(familyID) AND person_id = \(person)
             """, logger: logger)

@@ -77,7 +77,7 @@ public enum FamilyAdministration {
               let before = try await detail(c, center: center, family: family, logger: logger) else { return nil }
         let category = changes.category.map { $0.isEmpty ? nil : $0 } ?? before.category
         try await c.run("""
-            UPDATE families SET email = \(changes.email ?? before.email), name = \(changes.name ?? before.name), phone = \(changes.phone ?? before.phone),
+            UPDATE families SET last_activity_at = now(), email = \(changes.email ?? before.email), name = \(changes.name ?? before.name), phone = \(changes.phone ?? before.phone),
                 address_lines = \(changes.addressLines ?? before.addressLines), postcode = \(changes.postcode ?? before.postcode),
                 city = \(changes.city ?? before.city), category = \(category),
                 priority_marked = \(changes.priorityMarked ?? before.priorityMarked)
@@ -114,6 +114,7 @@ public enum FamilyAdministration {
         _ c: PostgresConnection, center: Int64, family: Int64, quotient: Int, from: LocalDate, to: LocalDate?, source: String,
         actor: String, logger: Logger
     ) async throws {
+        try await touch(c, center: center, family: family, logger: logger)
         try await c.run("""
             UPDATE family_quotients SET valid_to = \(from.adding(days: -1).iso)::date
             WHERE center_id = \(center) AND family_id = \(family) AND valid_to IS NULL AND valid_from < \(from.iso)::date
@@ -132,6 +133,11 @@ public enum FamilyAdministration {
                                   after: Recorded(quotient: quotient, valid_from: from.iso, valid_to: to?.iso, source: source), logger: logger)
     }
 
+    /// The family is in use (staff work on it): the retention of inactive families starts counting again.
+    public static func touch(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws {
+        try await c.run("UPDATE families SET last_activity_at = now() WHERE center_id = \(center) AND id = \(family)", logger: logger)
+    }
+
     /// Deactivates (no login, sessions closed; reservations and ledger stay) or reactivates a family.
     public static func setState(_ c: PostgresConnection, center: Int64, family: Int64, active: Bool, actor: String, logger: Logger) async throws -> Bool {
         guard let before = try await c.first("""
@@ -144,7 +150,7 @@ public enum FamilyAdministration {
         // Reactivated by the staff, an account created by sign-up is approved.
         try await c.run("""
             UPDATE families SET state = \(state), approved_at = CASE WHEN \(active) AND signed_up_at IS NOT NULL THEN coalesce(approved_at, now()) ELSE approved_at END,
-                dormant_at = CASE WHEN \(active) THEN NULL ELSE dormant_at END
+                dormant_at = CASE WHEN \(active) THEN NULL ELSE dormant_at END, last_activity_at = now()
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)
         if !active {
@@ -159,6 +165,7 @@ public enum FamilyAdministration {
     public static func addChild(
         _ c: PostgresConnection, center: Int64, family: Int64, firstName: String, lastName: String, birthDate: LocalDate, actor: String, logger: Logger
     ) async throws -> Int64 {
+        try await touch(c, center: center, family: family, logger: logger)
         let id = try await AccountRepository.addChild(c, center: center, family: family, firstName: firstName, lastName: lastName, birthDate: birthDate, logger: logger)
         try await AuditLog.record(c, center: center, actor: actor, action: "child.create", subject: String(family),
                                   after: ["first_name": firstName, "last_name": lastName, "birth_date": birthDate.iso], logger: logger)

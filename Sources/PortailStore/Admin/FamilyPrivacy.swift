@@ -120,7 +120,8 @@ public enum FamilyPrivacy {
     /// the child's first name: accounting records are kept as issued). The account is marked erased:
     /// nobody reactivates, invites, edits or books for it again.
     /// Returns false for a family that is not the center's.
-    public static func erase(_ c: PostgresConnection, center: Int64, family: Int64, today: LocalDate, actor: String, logger: Logger) async throws -> Bool {
+    public static func erase(_ c: PostgresConnection, center: Int64, family: Int64, today: LocalDate, zone: TimeZone = TimeZone(identifier: "Europe/Paris")!,
+                             actor: String, logger: Logger) async throws -> Bool {
         guard let email = try await c.first("""
             SELECT email FROM families WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL FOR UPDATE
             """, (String.self), logger: logger) else { return false }
@@ -128,8 +129,8 @@ public enum FamilyPrivacy {
         try await c.run("SELECT 1 FROM children WHERE center_id = \(center) AND family_id = \(family) FOR UPDATE", logger: logger)
         let lastRow: String?? = try await c.first("""
             SELECT max(d)::text FROM (
-                SELECT issued_at::date AS d FROM invoices WHERE center_id = \(center) AND family_id = \(family)
-                UNION ALL SELECT received_at::date FROM payments WHERE center_id = \(center) AND family_id = \(family)
+                SELECT (issued_at AT TIME ZONE \(zone.identifier))::date AS d FROM invoices WHERE center_id = \(center) AND family_id = \(family)
+                UNION ALL SELECT (received_at AT TIME ZONE \(zone.identifier))::date FROM payments WHERE center_id = \(center) AND family_id = \(family)
             ) AS documents
             """, (String?.self), logger: logger)
         // Accounting records are kept 10 years from the end of their (calendar) year.
@@ -194,8 +195,9 @@ public enum FamilyPrivacy {
     }
 
     /// A family nobody has used for years whose invoices or payments must still be kept: it becomes
-    /// dormant. Its login, file, guardians, QF, phone and mails go and its account is closed; its name and
-    /// address stay on its invoices (accounting records are kept as issued) until it may be erased.
+    /// dormant. Its login, file, guardians, QF, phone, mails and its children's last names and birth days go
+    /// and its account is closed; its name and address stay on its invoices (accounting records are kept as
+    /// issued) until it may be erased.
     /// False for a family that is not the center's, or already erased or dormant.
     public static func makeDormant(_ c: PostgresConnection, center: Int64, family: Int64, actor: String, logger: Logger) async throws -> Bool {
         guard let email = try await c.first("""
@@ -207,6 +209,10 @@ public enum FamilyPrivacy {
             """, logger: logger)
         try await c.run("SELECT portail_erase_family_audit(\(family), \(email))", logger: logger)
         try await forgetFile(c, center: center, family: family, logger: logger)
+        // The children keep the first name their invoice lines name, and their year of birth.
+        try await c.run("""
+            UPDATE children SET last_name = '', birth_date = date_trunc('year', birth_date)::date WHERE center_id = \(center) AND family_id = \(family)
+            """, logger: logger)
         try await c.run("""
             UPDATE families SET email = 'en-sommeil-' || id || '@efface.invalid', password_hash = NULL, phone = '', state = 'deactivated',
                 priority_marked = false, dormant_at = now()

@@ -123,6 +123,7 @@ public enum StaffReservations {
               let child = try await AccountRepository.children(c, center: centerID, family: family, logger: logger).first(where: { $0.id == childID }) else {
             return nil
         }
+        try await FamilyAdministration.touch(c, center: centerID, family: family, logger: logger)
         let booking = BookingRequest(familyID: family, child: child, period: period, selection: selection, byStaff: true)
         let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: booking, now: Date(), logger: logger)
         var issued: LedgerRepository.Issued?

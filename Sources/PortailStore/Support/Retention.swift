@@ -103,6 +103,8 @@ extension Retention {
         public var erased = 0
         public var dormant = 0
         public var unconfirmedSignUps = 0
+        /// Families that could not be handled (logged; the others went on).
+        public var failed = 0
 
         public init() {}
         public var isEmpty: Bool { self == Families() }
@@ -111,64 +113,93 @@ extension Retention {
     /// A sign-up whose address was never proven is erased after this long (its link lasted 7 days).
     public static let unconfirmedSignUpDays = 30
 
-    /// The families of one center that nobody has used for `years`, each in a transaction of its own
-    /// (locked, checked again by `FamilyPrivacy`): erased when no accounting record must be kept, else
-    /// made dormant; dormant families whose records may now go, erased; sign-ups never confirmed after
-    /// 30 days, erased. At most `limit` of each kind a pass, oldest first: the next pass takes the next.
-    public static func retireFamilies(_ database: Database, center: Int64, years: Int, today: LocalDate, limit: Int = 100) async throws -> Families {
+    /// What makes a family idle for `years` (alias `f`): nobody logged in to it nor did the staff work on it,
+    /// and it has no reservation, invoice, payment, waiting-list entry or file change since.
+    static func idle(years: Int) -> String {
+        let since = "now() - make_interval(years => \(years))"
+        return """
+            f.erased_at IS NULL AND f.dormant_at IS NULL AND f.created_at < \(since) AND f.last_activity_at < \(since)
+            AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.center_id = f.center_id AND r.family_id = f.id
+                            AND (r.created_at >= \(since) OR r.state = 'pending_payment' OR r.last_day >= (\(since))::date))
+            AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.center_id = f.center_id AND i.family_id = f.id AND i.issued_at >= \(since))
+            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.center_id = f.center_id AND p.family_id = f.id AND p.received_at >= \(since))
+            AND NOT EXISTS (SELECT 1 FROM waiting_list w WHERE w.center_id = f.center_id AND w.family_id = f.id AND w.created_at >= \(since))
+            AND NOT EXISTS (SELECT 1 FROM family_file_changes x WHERE x.center_id = f.center_id AND x.family_id = f.id AND x.changed_at >= \(since))
+            """
+    }
+
+    /// No accounting record to keep any more (FamilyPrivacy.erase's rule, in the center's time zone) and
+    /// nothing booked to come (alias `f`).
+    static func erasable(firstKeptDay: String, zone: TimeZone) -> String {
+        let day = { (column: String) in "(\(column) AT TIME ZONE '\(zone.identifier.replacingOccurrences(of: "'", with: ""))')::date >= DATE '\(firstKeptDay)'" }
+        return """
+            f.erased_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.center_id = f.center_id AND i.family_id = f.id AND \(day("i.issued_at")))
+            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.center_id = f.center_id AND p.family_id = f.id AND \(day("p.received_at")))
+            AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.center_id = f.center_id AND r.family_id = f.id
+                            AND (r.state = 'pending_payment' OR (r.state = 'confirmed' AND r.last_day >= CURRENT_DATE)))
+            """
+    }
+
+    /// The families of one center that nobody has used for `years`: erased when no accounting record must
+    /// be kept, else made dormant; dormant families whose records may now go, erased; sign-ups never
+    /// confirmed after 30 days (and nothing booked or paid), erased. Each family in a transaction of its own
+    /// that locks it and checks again (one used meanwhile is left alone); an error on one is logged and the
+    /// others go on. At most `limit` of each kind a pass, oldest first; the selection leaves out what a
+    /// pass could not do, so the next pass takes the next ones.
+    public static func retireFamilies(_ database: Database, center: Int64, zone: TimeZone, years: Int, today: LocalDate,
+                                      limit: Int = 25) async throws -> Families {
         let logger = database.logger
         let firstKeptDay = "\(Digits.pad(today.year - 10, 4))-01-01"
-        let (idle, erasable, unconfirmed) = try await database.withCenter(center) { c in
-            let idle = try await c.all("""
-                SELECT f.id FROM families f
-                WHERE f.center_id = \(center) AND f.erased_at IS NULL AND f.dormant_at IS NULL
-                  AND f.created_at < now() - make_interval(years => \(years)::int)
-                  AND coalesce(f.last_login_at, f.created_at) < now() - make_interval(years => \(years)::int)
-                  AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.center_id = f.center_id AND r.family_id = f.id
-                                  AND (r.created_at >= now() - make_interval(years => \(years)::int) OR r.state = 'pending_payment'
-                                       OR r.last_day >= (now() - make_interval(years => \(years)::int))::date))
-                  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.center_id = f.center_id AND i.family_id = f.id
-                                  AND i.issued_at >= now() - make_interval(years => \(years)::int))
-                  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.center_id = f.center_id AND p.family_id = f.id
-                                  AND p.received_at >= now() - make_interval(years => \(years)::int))
-                  AND NOT EXISTS (SELECT 1 FROM waiting_list w WHERE w.center_id = f.center_id AND w.family_id = f.id
-                                  AND w.created_at >= now() - make_interval(years => \(years)::int))
-                  AND NOT EXISTS (SELECT 1 FROM family_file_changes x WHERE x.center_id = f.center_id AND x.family_id = f.id
-                                  AND x.changed_at >= now() - make_interval(years => \(years)::int))
-                ORDER BY f.id LIMIT \(limit)
-                """, (Int64.self), logger: logger)
-            // Accounting records are kept 10 years from the end of their year (FamilyPrivacy.erase's rule).
-            let erasable = try await c.all("""
-                SELECT f.id FROM families f
-                WHERE f.center_id = \(center) AND f.erased_at IS NULL AND f.dormant_at IS NOT NULL
-                  AND NOT EXISTS (SELECT 1 FROM invoices i WHERE i.center_id = f.center_id AND i.family_id = f.id AND i.issued_at >= \(firstKeptDay)::date)
-                  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.center_id = f.center_id AND p.family_id = f.id AND p.received_at >= \(firstKeptDay)::date)
-                ORDER BY f.id LIMIT \(limit)
-                """, (Int64.self), logger: logger)
-            let unconfirmed = try await c.all("""
-                SELECT id FROM families
-                WHERE center_id = \(center) AND erased_at IS NULL AND state = 'invited' AND signed_up_at IS NOT NULL
-                  AND signed_up_at < now() - make_interval(days => \(unconfirmedSignUpDays)::int)
-                ORDER BY id LIMIT \(limit)
-                """, (Int64.self), logger: logger)
-            return (idle, erasable, unconfirmed)
+        let erasable = erasable(firstKeptDay: firstKeptDay, zone: zone)
+        let idle = idle(years: years)
+        let unconfirmed = """
+            f.erased_at IS NULL AND f.state = 'invited' AND f.signed_up_at IS NOT NULL
+            AND f.signed_up_at < now() - make_interval(days => \(unconfirmedSignUpDays)) AND f.last_activity_at < now() - make_interval(days => \(unconfirmedSignUpDays))
+            """
+        enum Kind { case idle, dormant, unconfirmed }
+        let candidates = try await database.withCenter(center) { c -> [(Int64, Kind)] in
+            var found: [(Int64, Kind)] = []
+            for (condition, kind) in [(idle, Kind.idle), ("f.dormant_at IS NOT NULL AND " + erasable, .dormant), (unconfirmed + " AND " + erasable, .unconfirmed)] {
+                let ids = try await c.all(PostgresQuery(unsafeSQL: """
+                    SELECT f.id FROM families f WHERE f.center_id = $1 AND \(condition) ORDER BY f.id LIMIT $2
+                    """, binds: try .of(center, limit)), (Int64.self), logger: logger)
+                found += ids.map { ($0, kind) }
+            }
+            return found
         }
         var done = Families()
-        for family in Set(idle + erasable + unconfirmed).sorted() {
+        for (family, kind) in candidates {
             do {
-                if try await database.withCenter(center, { c in
-                    try await FamilyPrivacy.erase(c, center: center, family: family, today: today, actor: "retention", logger: logger)
-                }) {
-                    if unconfirmed.contains(family) { done.unconfirmedSignUps += 1 } else { done.erased += 1 }
+                let outcome = try await database.withCenter(center) { c -> String? in
+                    // Locked, then checked again: a family used since the selection is left alone.
+                    let condition = switch kind {
+                    case .idle: idle
+                    case .dormant: "f.dormant_at IS NOT NULL AND " + erasable
+                    case .unconfirmed: unconfirmed + " AND " + erasable
+                    }
+                    guard try await c.first(PostgresQuery(unsafeSQL: """
+                        SELECT f.id FROM families f WHERE f.center_id = $1 AND f.id = $2 AND \(condition) FOR UPDATE
+                        """, binds: try .of(center, family)), (Int64.self), logger: logger) != nil else { return nil }
+                    do {
+                        return try await FamilyPrivacy.erase(c, center: center, family: family, today: today, zone: zone, actor: "retention", logger: logger)
+                            ? "erased" : nil
+                    } catch FamilyPrivacy.Refusal.recordsKeptUntil where kind == .idle {
+                        // Its invoices or payments must stay: what they do not need goes now.
+                        return try await FamilyPrivacy.makeDormant(c, center: center, family: family, actor: "retention", logger: logger) ? "dormant" : nil
+                    } catch is FamilyPrivacy.Refusal {
+                        return nil
+                    }
                 }
-            } catch FamilyPrivacy.Refusal.recordsKeptUntil {
-                // Its invoices or payments must stay: what they do not need goes now.
-                guard idle.contains(family) else { continue }
-                if try await database.withCenter(center, { c in
-                    try await FamilyPrivacy.makeDormant(c, center: center, family: family, actor: "retention", logger: logger)
-                }) { done.dormant += 1 }
-            } catch FamilyPrivacy.Refusal.reservationsToCome {
-                continue
+                switch (outcome, kind) {
+                case ("erased", .unconfirmed): done.unconfirmedSignUps += 1
+                case ("erased", _): done.erased += 1
+                case ("dormant", _): done.dormant += 1
+                default: break
+                }
+            } catch {
+                done.failed += 1
+                logger.error("retention of family \(family) of center \(center) failed: \(String(reflecting: error))")
             }
         }
         return done
