@@ -106,26 +106,25 @@ extension PortailRoutes {
         return member
     }
 
-    func removeFamilyMember(_ c: PostgresConnection, record: CenterRecord, family: Int64, person: Int64, actor: String) async throws {
-        try await FamilyFile.lockFamily(c, center: record.id, family: family, logger: database.logger)
-        do {
-            try await People.removeMember(c, center: record.id, family: family, person: person, logger: database.logger)
-        } catch let refusal as People.Refusal {
-            throw MemberRefusal.refused(refusal)
-        }
-        try await AuditLog.record(c, center: record.id, actor: actor, action: "family.member_remove", subject: "famille \(family)",
-                                  after: ["person": String(person)], logger: database.logger)
-    }
+    /// What the staff change about one member of a family.
+    enum MemberChange { case remove, designateBillingContact }
 
-    func designateBillingContact(_ c: PostgresConnection, record: CenterRecord, family: Int64, person: Int64, actor: String) async throws {
+    /// Removes a member or makes them the billing contact: the family locked, a refusal in the staff's words,
+    /// the audit log.
+    func changeFamilyMember(_ c: PostgresConnection, record: CenterRecord, family: Int64, person: Int64, _ change: MemberChange,
+                            actor: String) async throws {
         try await FamilyFile.lockFamily(c, center: record.id, family: family, logger: database.logger)
         do {
-            try await People.setBillingContact(c, center: record.id, family: family, person: person, logger: database.logger)
+            switch change {
+            case .remove: try await People.removeMember(c, center: record.id, family: family, person: person, logger: database.logger)
+            case .designateBillingContact:
+                try await People.setBillingContact(c, center: record.id, family: family, person: person, logger: database.logger)
+            }
         } catch let refusal as People.Refusal {
             throw MemberRefusal.refused(refusal)
         }
-        try await AuditLog.record(c, center: record.id, actor: actor, action: "family.billing_contact", subject: "famille \(family)",
-                                  after: ["person": String(person)], logger: database.logger)
+        try await AuditLog.record(c, center: record.id, actor: actor, action: change == .remove ? "family.member_remove" : "family.billing_contact",
+                                  subject: "famille \(family)", after: ["person": String(person)], logger: database.logger)
     }
 
     func addFamilyMemberRoutes(to router: Router<AppRequestContext>) {
@@ -183,7 +182,7 @@ extension PortailRoutes {
                 do {
                     try await database.withCenter(record.id) { c in
                         try await requireFamily(c, record, id)
-                        try await removeFamilyMember(c, record: record, family: id, person: person, actor: "staff:\(staff.email)")
+                        try await changeFamilyMember(c, record: record, family: id, person: person, .remove, actor: "staff:\(staff.email)")
                     }
                 } catch let refusal as MemberRefusal {
                     throw problem(refusal)
@@ -200,7 +199,7 @@ extension PortailRoutes {
                 do {
                     let body = try await database.withCenter(record.id) { c in
                         try await requireFamily(c, record, id)
-                        try await designateBillingContact(c, record: record, family: id, person: person, actor: "staff:\(staff.email)")
+                        try await changeFamilyMember(c, record: record, family: id, person: person, .designateBillingContact, actor: "staff:\(staff.email)")
                         return try await membersBody(c, record: record, family: id)
                     }
                     return try API.json(body)

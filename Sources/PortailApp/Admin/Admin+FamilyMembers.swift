@@ -5,7 +5,7 @@ import PortailStore
 
 /// The back office's "Accès au portail" on a family's page: give a person access (managers), designate the
 /// billing contact (managers), remove a person's access (any staff). The same rules as the admin API
-/// (`addFamilyMember`, `removeFamilyMember`, `designateBillingContact`).
+/// (`addFamilyMember`, `changeFamilyMember`).
 extension PortailRoutes {
     func addAdminFamilyMemberRoutes(to router: Router<AppRequestContext>) {
         router.post("/admin/centres/:code/familles/:family/acces", use: admin { admin, context, _ in
@@ -43,11 +43,8 @@ extension PortailRoutes {
                 do {
                     guard try await database.withCenter(record.id, { c -> Bool in
                         guard try await AccountRepository.family(c, center: record.id, id: id, logger: context.logger) != nil else { return false }
-                        if managersOnly {
-                            try await designateBillingContact(c, record: record, family: id, person: person, actor: "staff:\(session.email)")
-                        } else {
-                            try await removeFamilyMember(c, record: record, family: id, person: person, actor: "staff:\(session.email)")
-                        }
+                        try await changeFamilyMember(c, record: record, family: id, person: person, managersOnly ? .designateBillingContact : .remove,
+                                                     actor: "staff:\(session.email)")
                         return true
                     }) else { return familyNotFound }
                 } catch let refusal as MemberRefusal {
