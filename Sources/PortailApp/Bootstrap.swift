@@ -8,7 +8,8 @@ import PortailStore
 /// center files, and build the directory of served centers.
 public enum Bootstrap {
     /// The database from DATABASE_URL / DATABASE_OWNER_URL, or else an embedded cluster in `dataDirectory`.
-    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 40).
+    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 40), PORTAIL_DB_LOCK_TIMEOUT
+    /// how many seconds a request waits for a row lock before it is answered "try again" (default 10).
     public static func database(
         environment: [String: String], dataDirectory: String, logger: Logger
     ) throws -> (settings: DatabaseSettings, embedded: EmbeddedPostgres?) {
@@ -19,6 +20,13 @@ public enum Bootstrap {
             }
             pool = size
         }
+        var lockTimeout: Int?
+        if let text = environment["PORTAIL_DB_LOCK_TIMEOUT"], !text.isEmpty {
+            guard let seconds = Double(text), (0.1...14).contains(seconds) else {
+                throw ConfigurationError("PORTAIL_DB_LOCK_TIMEOUT must be a number of seconds from 0.1 to 14 (under the 15 s a statement may run), found \"\(text)\"")
+            }
+            lockTimeout = Int((seconds * 1000).rounded())
+        }
         switch environment["PORTAIL_DB_PREPARED"] ?? "" {
         case "", "on": PreparedStatements.enabled = true
         case "off": PreparedStatements.enabled = false
@@ -26,12 +34,14 @@ public enum Bootstrap {
         }
         if var settings = try DatabaseSettings.fromEnvironment(environment) {
             settings.appPoolSize = pool ?? settings.appPoolSize
+            settings.lockTimeoutMilliseconds = lockTimeout ?? settings.lockTimeoutMilliseconds
             return (settings, nil)
         }
         let embedded = EmbeddedPostgres(directory: dataDirectory, logger: logger)
         try embedded.start()
         var settings = embedded.settings()
         settings.appPoolSize = pool ?? settings.appPoolSize
+        settings.lockTimeoutMilliseconds = lockTimeout ?? settings.lockTimeoutMilliseconds
         return (settings, embedded)
     }
 

@@ -21,7 +21,8 @@ public final class Database: Sendable {
         // A request never holds the database for long: one slow statement, lock or forgotten transaction
         // of one center cannot stall the others (the owner's migrations and imports are not bounded).
         appConfiguration.options.additionalStartupParameters = [
-            ("statement_timeout", "15s"), ("lock_timeout", "10s"), ("idle_in_transaction_session_timeout", "60s"),
+            ("statement_timeout", "\(settings.statementTimeoutMilliseconds)ms"), ("lock_timeout", "\(settings.lockTimeoutMilliseconds)ms"),
+            ("idle_in_transaction_session_timeout", "60s"),
         ]
         var ownerConfiguration = settings.owner
         ownerConfiguration.options.maximumConnections = settings.ownerPoolSize

@@ -25,7 +25,7 @@ extension Browser {
         var headers: HTTPFields = [.contentType: "multipart/form-data; boundary=\(boundary)"]
         if let cookie { headers[.cookie] = cookie }
         let response = try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: body))
-        let page = Page(status: response.status, body: String(buffer: response.body), location: response.headers[.location])
+        let page = Page(status: response.status, body: String(buffer: response.body), location: response.headers[.location], headers: response.headers)
         if page.body.contains("csrf") { lastPage = page.body }
         return page
     }

@@ -39,6 +39,7 @@ final class Browser: @unchecked Sendable {
         let status: HTTPResponse.Status
         let body: String
         let location: String?
+        let headers: HTTPFields
         /// The body without tags and with spaces collapsed, to look for words.
         var text: String {
             body.replacingOccurrences(of: "<[^>]+>", with: " ", options: .regularExpression)
@@ -80,7 +81,7 @@ final class Browser: @unchecked Sendable {
             let name = String(pair[..<equals]), value = String(pair[pair.index(after: equals)...])
             jar[name] = value.isEmpty ? nil : value
         }
-        let page = Page(status: response.status, body: String(buffer: response.body), location: response.headers[.location])
+        let page = Page(status: response.status, body: String(buffer: response.body), location: response.headers[.location], headers: response.headers)
         if page.body.contains("csrf") { lastPage = page.body }
         return page
     }
@@ -107,10 +108,11 @@ func withPortal(
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
     opensAt: String? = nil, petitExtra: String = "", clock: @escaping @Sendable () -> Date = { Date() },
     paymentRules: [PaymentTypeRule] = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }],
-    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(),
+    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(), lockTimeoutMilliseconds: Int? = nil,
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
 ) async throws {
-    let settings = try await TestCluster.shared.freshDatabase()
+    var settings = try await TestCluster.shared.freshDatabase()
+    settings.lockTimeoutMilliseconds = lockTimeoutMilliseconds ?? settings.lockTimeoutMilliseconds
     let logger = TestCluster.logger
     let folder = NSTemporaryDirectory() + "centers-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -28,6 +28,9 @@ struct APIProblem: Error {
         case .methodNotAllowed: return APIProblem(status: status, title: "Method not allowed", detail: "This path does not take this method.")
         case .internalServerError:
             return APIProblem(status: status, title: "Server error", detail: "The server failed; the error is in its log. Try again later.")
+        case .serviceUnavailable:
+            return APIProblem(status: status, title: "Busy", detail: "The database could not serve this request in time (lock or statement timeout, "
+                                  + "conflict or lost connection); nothing of it was kept. Try again after the Retry-After delay.")
         default:
             return APIProblem(status: status.code >= 400 ? status : .badRequest, title: "Bad request",
                               detail: "The request is malformed (NUL bytes, invalid parameters or encoding).")

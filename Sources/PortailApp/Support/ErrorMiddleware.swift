@@ -1,5 +1,7 @@
 import Hummingbird
 import Logging
+import Metrics
+import PostgresNIO
 
 /// Maps errors to one answer in one place. On the API every failure is problem+json; on the parent
 /// pages a French page. HTTP errors keep their status (400, 404, 413 ...); anything unexpected is
@@ -15,6 +17,19 @@ struct ErrorMiddleware: RouterMiddleware {
             return problem.response
         } catch let redirect as RedirectToLogin {
             return Pages.redirect(redirect.base + "/?connexion=requise")
+        } catch let error as PSQLError where Self.isBusy(error) {
+            // The database gave up on this request's transaction, rolled back whole: a lock or statement
+            // timeout on the opening day's hot rows, a conflict still there after the retries, or a
+            // connection lost in a failover. Not a fault of the portal: the caller may simply try again.
+            context.logger.warning("\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
+            Self.busy.increment()
+            var response = api ? APIProblem.forStatus(.serviceUnavailable).response
+                : Pages.problem(title: "Trop de demandes en même temps",
+                                message: "Beaucoup de familles utilisent le portail en ce moment et votre demande n'a pas pu aboutir à temps : "
+                                    + "rien n'en a été enregistré. Réessayez dans quelques secondes ; vos réservations sont dans Mon compte.",
+                                base: context.basePath, status: .serviceUnavailable)
+            response.headers[.retryAfter] = "5"
+            return response
         } catch let error as any HTTPResponseError {
             return api ? APIProblem.forStatus(error.status).response : Self.page(for: error.status, base: context.basePath)
         } catch {
@@ -24,6 +39,24 @@ struct ErrorMiddleware: RouterMiddleware {
                                  message: "Une erreur est survenue. Réessayez dans un instant ; si elle persiste, contactez l'accueil de loisirs.",
                                  base: context.basePath, status: .internalServerError)
         }
+    }
+
+    /// Requests answered 503 because the database gave up on them.
+    static let busy = Counter(label: "portail_http_busy_total")
+
+    /// SQL states of a transaction PostgreSQL gave up on, that a new attempt may pass: statement timeout
+    /// or cancel (57014), lock timeout (55P03), deadlock and serialization failure past the retries
+    /// (40P01, 40001), too many connections (53300), server shutting down (57P01 to 57P03); and a
+    /// connection lost or refused.
+    static let busyStates: Set<String> = ["57014", "55P03", "40P01", "40001", "53300", "57P01", "57P02", "57P03"]
+
+    static func isBusy(_ error: PSQLError) -> Bool {
+        if let state = error.serverInfo?[.sqlState] { return busyStates.contains(state) }
+        return [.serverClosedConnection, .connectionError, .uncleanShutdown].contains(error.code)
+    }
+
+    static func busyReason(_ error: PSQLError) -> String {
+        error.serverInfo.map { "\($0[.sqlState] ?? "?") \($0[.message] ?? "")" } ?? "\(error.code)"
     }
 
     /// The path as logs may keep it: a calendar feed's address is its secret, and is not written down.

@@ -246,52 +246,60 @@ public enum BookingRepository {
         let (periodID, tariff, lines, total, needed) = (prepared.periodID, prepared.tariff, prepared.lines, prepared.total, prepared.needed)
         let firstDay = needed.keys.min()!, lastDay = needed.keys.max()!
 
-        // Take every place in one statement: the rows are locked in (day, unit) order, so that concurrent
-        // bookings never deadlock, and only where a place is left. A day missing from the answer is full;
-        // the refusal rolls the whole transaction back, so nothing is taken. The places children of the
-        // waiting list wait for are theirs: only an offer to one of them, or the staff, may take them.
+        // The siblings' days already in the cart take their new prices first: nothing below waits on them.
+        try await applyRepricing(c, center: centerID, family: request.familyID, prepared.repriced, logger: logger)
+
+        // Then one statement takes every place, numbers the reservation and writes it with its lines, so
+        // that the day rows (the opening day's hot rows) and the center's counter stay locked for that
+        // statement and the commit only. The day rows are locked in (day, unit) order, so that concurrent
+        // bookings never deadlock, and a place is taken only where one is left; the reservation is
+        // written only when every place was taken. A day missing from the answer is full: the refusal
+        // rolls the whole transaction back, so nothing is taken. The places children of the waiting list
+        // wait for are theirs: only an offer to one of them, or the staff, may take them.
         let heldBack = !(request.byStaff || request.offerHeldUntil != nil)
         let wanted = needed.keys.sorted().flatMap { day in needed[day]!.map { (day.iso, $0) } }
-        let took = try await c.all("""
-            UPDATE day_capacities d SET taken = d.taken + 1
-            FROM (SELECT dc.day, dc.unit FROM day_capacities dc
-                  JOIN unnest(\(wanted.map(\.0))::date[], \(wanted.map(\.1))::text[]) AS w(day, unit) ON w.day = dc.day AND w.unit = dc.unit
-                  WHERE dc.center_id = \(centerID) AND dc.period_id = \(periodID)
-                  ORDER BY dc.day, dc.unit FOR UPDATE OF dc) locked
-            WHERE d.center_id = \(centerID) AND d.period_id = \(periodID) AND d.day = locked.day AND d.unit = locked.unit
-              AND d.taken + CASE WHEN \(heldBack) THEN (
-                  SELECT count(*)::int FROM waiting_list w
-                  WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
-                    AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.entryFits)) ELSE 0 END < d.places
-            RETURNING d.day::text, d.unit
-            """, (String, String).self, logger: logger)
-        let taken = Set(took.map { "\($0.0)|\($0.1)" })
+        // A line's units and capacity units travel as comma-joined codes.
+        let capacities = lines.map { line in line.units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }.sorted().joined(separator: ",") }
+        let (took, written, number) = try await c.first("""
+            WITH took AS (
+                UPDATE day_capacities d SET taken = d.taken + 1
+                FROM (SELECT dc.day, dc.unit FROM day_capacities dc
+                      JOIN unnest(\(wanted.map(\.0))::date[], \(wanted.map(\.1))::text[]) AS w(day, unit) ON w.day = dc.day AND w.unit = dc.unit
+                      WHERE dc.center_id = \(centerID) AND dc.period_id = \(periodID)
+                      ORDER BY dc.day, dc.unit FOR UPDATE OF dc) locked
+                WHERE d.center_id = \(centerID) AND d.period_id = \(periodID) AND d.day = locked.day AND d.unit = locked.unit
+                  AND d.taken + CASE WHEN \(heldBack) THEN (
+                      SELECT count(*)::int FROM waiting_list w
+                      WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
+                        AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.entryFits)) ELSE 0 END < d.places
+                RETURNING d.day::text || '|' || d.unit AS place
+            ), numbered AS (
+                INSERT INTO center_counters AS k (center_id, name, value)
+                SELECT \(centerID), 'reservation', 1 WHERE (SELECT count(*) FROM took) = \(wanted.count)
+                ON CONFLICT (center_id, name) DO UPDATE SET value = k.value + 1
+                RETURNING value
+            ), reservation AS (
+                INSERT INTO reservations (center_id, number, family_id, child_id, period_id, cart_id, state, total_cents, first_day, last_day, created_at)
+                SELECT \(centerID), value, \(request.familyID), \(request.child.id), \(periodID), \(cart?.id), \(cart == nil ? "confirmed" : "pending_payment"),
+                       \(total.cents), \(firstDay.iso)::date, \(lastDay.iso)::date, \(now)
+                FROM numbered
+                RETURNING id, number
+            ), written AS (
+                INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version,
+                                               sibling_rank)
+                SELECT \(centerID), r.id, l.day, l.key, string_to_array(l.units, ','), string_to_array(l.capacity, ','), l.price, \(tariff.code),
+                       coalesce((SELECT max(version) FROM tariffs WHERE center_id = \(centerID) AND code = \(tariff.code)), 1), l.rank
+                FROM reservation r,
+                     unnest(\(lines.map(\.day.iso))::date[], \(lines.map(\.key))::text[], \(lines.map { $0.units.joined(separator: ",") })::text[],
+                            \(capacities)::text[], \(lines.map { Int64($0.price.cents) })::bigint[], \(lines.map(\.rank))::int[])
+                     AS l(day, key, units, capacity, price, rank)
+            )
+            SELECT coalesce((SELECT array_agg(place) FROM took), '{}'), (SELECT id FROM reservation), (SELECT number FROM reservation)
+            """, ([String], Int64?, Int?).self, logger: logger)!
+        let taken = Set(took)
         let full = needed.keys.sorted().filter { day in needed[day]!.contains { !taken.contains("\(day.iso)|\($0)") } }
         guard full.isEmpty else { throw BookingRefusal.full(full) }
-
-        let version = try await c.first("""
-            SELECT max(version) FROM tariffs WHERE center_id = \(centerID) AND code = \(tariff.code)
-            """, (Int.self), logger: logger) ?? 1
-        // The reservation number last: the center's counter row stays locked only until the commit.
-        let number = try await nextNumber(c, center: centerID, counter: "reservation", logger: logger)
-        guard let reservationID = try await c.first("""
-            INSERT INTO reservations (center_id, number, family_id, child_id, period_id, cart_id, state, total_cents, first_day, last_day, created_at)
-            VALUES (\(centerID), \(number), \(request.familyID), \(request.child.id), \(periodID), \(cart?.id), \(cart == nil ? "confirmed" : "pending_payment"),
-                    \(total.cents), \(firstDay.iso)::date, \(lastDay.iso)::date, \(now))
-            RETURNING id
-            """, (Int64.self), logger: logger) else { throw BookingRefusal.periodClosed }
-        // Every line in one statement; a line's units and capacity units travel as comma-joined codes.
-        let capacities = lines.map { line in line.units.flatMap { center.unit($0)?.capacityUnits ?? [$0] }.sorted().joined(separator: ",") }
-        try await c.run("""
-            INSERT INTO reservation_lines (center_id, reservation_id, day, price_key, units, capacity_units, price_cents, tariff, tariff_version,
-                                           sibling_rank)
-            SELECT \(centerID), \(reservationID), l.day, l.key, string_to_array(l.units, ','), string_to_array(l.capacity, ','), l.price,
-                   \(tariff.code), \(version), l.rank
-            FROM unnest(\(lines.map(\.day.iso))::date[], \(lines.map(\.key))::text[], \(lines.map { $0.units.joined(separator: ",") })::text[],
-                        \(capacities)::text[], \(lines.map { Int64($0.price.cents) })::bigint[], \(lines.map(\.rank))::int[])
-                 AS l(day, key, units, capacity, price, rank)
-            """, logger: logger)
-        try await applyRepricing(c, center: centerID, family: request.familyID, prepared.repriced, logger: logger)
+        guard let reservationID = written, let number else { throw BookingRefusal.periodClosed }
         BusinessMetrics.booked(byStaff: request.byStaff)
         return BookedReservation(reservationID: reservationID, number: number, total: total, cartExpiresAt: cart?.expiresAt)
     }
@@ -352,23 +360,28 @@ public enum BookingRepository {
 
     // MARK: freeing places
 
-    /// Gives back the places of these reservations, row by row in (day, unit) order.
+    /// Gives back the places of these reservations in one statement, locking the day rows in (day, unit)
+    /// order as a booking does, so that the two never deadlock.
     static func releasePlaces(_ c: PostgresConnection, center: Int64, reservations: [Int64], logger: Logger) async throws {
         guard !reservations.isEmpty else { return }
-        let rows = try await c.all("""
-            SELECT r.period_id, l.day::text, cu, count(*)::int
-            FROM reservations r
-            JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
-            CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
-            WHERE r.center_id = \(center) AND r.id = ANY(\(reservations))
-            GROUP BY 1, 2, 3 ORDER BY 2, 3, 1
-            """, (Int64, String, String, Int).self, logger: logger)
-        for (period, day, unit, count) in rows {
-            try await c.run("""
-                UPDATE day_capacities SET taken = taken - \(count)
-                WHERE center_id = \(center) AND period_id = \(period) AND day = \(day)::date AND unit = \(unit)
-                """, logger: logger)
-        }
+        try await c.run("""
+            WITH freed AS (
+                SELECT r.period_id, l.day, cu AS unit, count(*)::int AS n
+                FROM reservations r
+                JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+                CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
+                WHERE r.center_id = \(center) AND r.id = ANY(\(reservations))
+                GROUP BY 1, 2, 3
+            ), locked AS (
+                SELECT dc.period_id, dc.day, dc.unit, f.n
+                FROM day_capacities dc JOIN freed f ON f.period_id = dc.period_id AND f.day = dc.day AND f.unit = dc.unit
+                WHERE dc.center_id = \(center)
+                ORDER BY dc.day, dc.unit, dc.period_id FOR UPDATE OF dc
+            )
+            UPDATE day_capacities d SET taken = d.taken - locked.n
+            FROM locked
+            WHERE d.center_id = \(center) AND d.period_id = locked.period_id AND d.day = locked.day AND d.unit = locked.unit
+            """, logger: logger)
     }
 
     /// Expires the carts past their hold: their reservations become "expirée" and free their places.
