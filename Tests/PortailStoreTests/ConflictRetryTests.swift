@@ -53,6 +53,8 @@ func lockFamilies(_ c: PostgresConnection, _ database: Database, center: Int64, 
                 for family in families.prefix(2) {
                     group.addTask {
                         do {
+                            // As the confirmation does: the center's due carts expire in a short transaction first.
+                            try await database.withCenter(id) { c in _ = try await BookingRepository.expireDueCarts(c, center: id, logger: database.logger) }
                             _ = try await book(database, center, id, family: family.0, child: family.1[0], days: [day: ["journee"]])
                             return "booked"
                         } catch BookingRefusal.full {

@@ -124,6 +124,8 @@ public enum StaffReservations {
             return nil
         }
         try await FamilyAdministration.touch(c, center: centerID, family: family, logger: logger)
+        // The places of carts past their hold count as free for the office (a booking frees only its own family's).
+        try await BookingRepository.expireDueCarts(c, center: centerID, logger: logger)
         let booking = BookingRequest(familyID: family, child: child, period: period, selection: selection, byStaff: true)
         let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: booking, now: Date(), logger: logger)
         var issued: LedgerRepository.Issued?

@@ -234,7 +234,7 @@ public enum BookingRepository {
     public static func book(
         _ c: PostgresConnection, center: Center, centerID: Int64, request: BookingRequest, now: Date, logger: Logger
     ) async throws -> BookedReservation {
-        try await expireDueCarts(c, center: centerID, logger: logger)
+        try await expireDueCarts(c, center: centerID, family: request.familyID, logger: logger)
         try await lockChild(c, center: centerID, child: request.child.id, family: request.familyID, logger: logger)
         // The family's open cart, created with the center's hold time when there is none, and locked before
         // the booking is priced: two siblings booked at once from two tabs are ranked one after the other
@@ -386,13 +386,17 @@ public enum BookingRepository {
 
     /// Expires the carts past their hold: their reservations become "expirée" and free their places.
     /// Safe on every instance at once (SKIP LOCKED), and called before places are counted or a cart is read.
+    /// With `family`, only that family's: a booking expires its own family's cart in its transaction, and
+    /// leaves the others' to a short transaction of their own (the confirmation's first one, the
+    /// background job), so that it never holds a day row it freed for another family until its commit.
     @discardableResult
-    public static func expireDueCarts(_ c: PostgresConnection, center: Int64, logger: Logger) async throws -> Int {
+    public static func expireDueCarts(_ c: PostgresConnection, center: Int64, family: Int64? = nil, logger: Logger) async throws -> Int {
         // A payment attempt without news past the bank's session limit is dead: its cart is payable again
         // (and expires below if its hold has run out). A late payment is still honoured when it comes.
         let dead = try await c.all("""
             UPDATE payment_attempts SET state = 'expired', updated_at = now()
             WHERE center_id = \(center) AND state IN ('created', 'pending') AND live_until <= now()
+              AND (\(family)::bigint IS NULL OR family_id = \(family))
             RETURNING cart_id
             """, (Int64?.self), logger: logger)
         for cart in Set(dead.compactMap { $0 }).sorted() {
@@ -400,6 +404,7 @@ public enum BookingRepository {
         }
         let carts = try await c.all("""
             SELECT id FROM carts WHERE center_id = \(center) AND state = 'open' AND expires_at <= now()
+              AND (\(family)::bigint IS NULL OR family_id = \(family))
             ORDER BY id FOR UPDATE SKIP LOCKED
             """, (Int64.self), logger: logger)
         guard !carts.isEmpty else { return 0 }

@@ -107,7 +107,7 @@ extension PortailRoutes {
         }
 
         router.post("/reservations/confirmer") { _, context in
-            try await handleBooking(context) { record, request in
+            try await handleBooking(context, expiringCarts: true) { record, request in
                 // A center without online payment confirms at once and invoices for payment at the office.
                 let payOnline = paymentProvider(record.center) != nil
                 let logger = context.logger
@@ -129,10 +129,10 @@ extension PortailRoutes {
     /// The shared part of the recap and the confirmation: the posted child, period and ticked days,
     /// back to the grid when nothing is ticked, and a worded page for a refusal.
     func handleBooking(
-        _ context: AppRequestContext, _ body: (CenterRecord, BookingRequest) async throws -> Response
+        _ context: AppRequestContext, expiringCarts: Bool = false, _ body: (CenterRecord, BookingRequest) async throws -> Response
     ) async throws -> Response {
         // A period that opens later for this family gets as far as the booking's own check, which says when.
-        let (record, family, child, period, selection) = try await bookingInput(context, orUpcoming: true)
+        let (record, family, child, period, selection) = try await bookingInput(context, orUpcoming: true, expiringCarts: expiringCarts)
         let gaps = try await familyFileGaps(context, record: record, family: family)
         guard gaps.isEmpty else { return familyFileGapsPage(context, gaps, status: .conflict) }
         if let room = try await waitingRoom(context, period: period, child: child) { return room }
@@ -155,13 +155,18 @@ extension PortailRoutes {
 
     /// The child and period of a posted step, both checked against the family and the periods open for
     /// it now (its priority window counts), or also those that open for it later (`orUpcoming`).
-    func bookingInput(_ context: AppRequestContext, orUpcoming: Bool = false) async throws -> (CenterRecord, Int64, ChildRecord, Period, [LocalDate: Set<String>]?) {
+    /// With `expiringCarts` (before a booking), the center's carts past their hold are expired first, in
+    /// this short transaction: the booking's own then frees only its family's (see `expireDueCarts`).
+    func bookingInput(_ context: AppRequestContext, orUpcoming: Bool = false, expiringCarts: Bool = false) async throws -> (CenterRecord, Int64, ChildRecord, Period, [LocalDate: Set<String>]?) {
         let record = try context.requireCenter
         let family = try context.requireFamily
         let logger = context.logger
         let (children, standing) = try await database.withCenter(record.id) { c in
-            (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
-             try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: logger))
+            let read = (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
+                        try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: logger))
+            // Last, so that a day row freed here is held only until the commit that follows.
+            if expiringCarts { try await BookingRepository.expireDueCarts(c, center: record.id, logger: logger) }
+            return read
         }
         guard let child = children.first(where: { String($0.id) == context.form["enfant"] }),
               let period = PeriodOpening.periods(record.center, for: child, standing: standing, at: Date())
