@@ -245,15 +245,6 @@ enum BenchmarkDocs {
         try document.write(to: url, atomically: true, encoding: .utf8)
         print("written to \(url.path)")
     }
-
-    /// Replaces the part before the first section of another benchmark (the opening-day figures that
-    /// `main.swift` prints), keeping the sections.
-    static func replaceHead(with text: String) throws {
-        let document = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
-        let rest = document.range(of: "<!-- ").map { String(document[$0.lowerBound...]) } ?? ""
-        try (text + rest).write(to: url, atomically: true, encoding: .utf8)
-        print("written to \(url.path)")
-    }
 }
 
 extension Duration {

@@ -131,11 +131,6 @@ let build = "debug"
 let build = "release"
 #endif
 let text = """
-# Benchmarks
-
-Figures printed by `Benchmarks/main.swift` (`swift run -c release portail-benchmarks [families] [concurrency]`),
-against a throwaway embedded PostgreSQL on the same machine. Latencies include the wait for a pooled
-connection (the pool has 40).
 
 ## Opening day: \(families) families book the same two days at once (\(places) places), \(concurrency) at a time
 
@@ -152,5 +147,4 @@ Measured \(date), \(build) build, \(cores) cores.
 
 """
 print(text)
-// The other benchmarks' sections (pages, centers) stay.
-try BenchmarkDocs.replaceHead(with: text)
+try BenchmarkDocs.replace(section: "in-process", with: text)
