@@ -84,7 +84,10 @@ import Testing
             let behind = try await Self.grid(third, "petit").page
             #expect(behind.text.contains("1 famille avant vous."))
             #expect(behind.text.contains("Votre tour viendra dans moins d'une minute."))
+            // The page's poll is one transaction, its session's lookup included.
+            let before = Database.opened.load(ordering: .relaxed)
             let state = try await voisin.get("/petit/salle-attente/etat?periode=vacances")
+            #expect(Database.opened.load(ordering: .relaxed) - before == 1)
             #expect(state.body.contains("\"admitted\":false"))
             #expect(state.body.contains("\"wait_seconds\":10"))
             #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 3)

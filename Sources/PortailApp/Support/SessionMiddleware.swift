@@ -60,12 +60,13 @@ struct SessionMiddleware: RouterMiddleware {
 
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a
     /// period opens about now): it then keeps its transactions apart, so that the line's counter is
-    /// taken in a short transaction of its own and never held while a page renders, nor a second
-    /// connection asked for while the page holds one.
+    /// taken in a short transaction of its own and never held while the grid renders, nor a second
+    /// connection asked for while the page holds one. The room's poll (`/salle-attente/etat`, a few
+    /// bytes of JSON) runs in one transaction like any page: it renders nothing that would hold it.
     static func queues(_ request: Request, center: Center) -> Bool {
         guard center.waitingRoom != nil else { return false }
         let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")  // as the router reads it
-        guard path == "/reservations/nouvelle" || path == "/salle-attente/etat" else { return false }
+        guard path == "/reservations/nouvelle" else { return false }
         let now = Date()
         return center.periods.contains { center.waitingRoomStands(for: $0, at: now) }
     }
