@@ -286,7 +286,8 @@ import Testing
             }
             #expect(hidden == 2)
             for sql in ["SELECT password_hash FROM people", "INSERT INTO people (email) VALUES ('x@example.org')",
-                        "UPDATE people SET email = 'x@example.org'", "INSERT INTO person_handoffs (center_id, token_hash, person_id, family_id, expires_at) VALUES (1, '\\x00', 1, 1, now())"] {
+                        "UPDATE people SET email = 'x@example.org'", "INSERT INTO person_handoffs (center_id, token_hash, person_id, family_id, expires_at) VALUES (1, '\\x00', 1, 1, now())",
+                        "SELECT count(*) FROM person_login_throttle", "DELETE FROM person_login_throttle"] {
                 await #expect(throws: (any Error).self, "\(sql)") {
                     try await database.withCenter(fixture.petit.id) { c in try await c.query(PostgresQuery(unsafeSQL: sql), logger: database.logger) }
                 }
@@ -303,6 +304,16 @@ import Testing
                         try await c.first("SELECT count(*)::int FROM portail_person_credentials('seulement-autre@example.org')", (Int.self), logger: database.logger))
             }
             #expect(issued == nil && forged == nil && families.isEmpty && hashes == 0)
+            // Failed logins are charged only to a person with a family at the current center: petit cannot
+            // block (or clear) the other center's person.
+            let elsewhere = try await count(fixture, "SELECT id FROM people WHERE email = 'seulement-autre@example.org'")
+            #expect(elsewhere > 0)
+            for _ in 0..<3 {
+                try await database.withCenter(fixture.petit.id) { c in
+                    _ = try await LoginThrottle.chargePerson(c, person: Int64(elsewhere), client: "203.0.113.1", rule: LoginThrottle.pair, logger: database.logger)
+                }
+            }
+            #expect(try await count(fixture, "SELECT count(*)::int FROM person_login_throttle WHERE person_id = \(elsewhere)") == 0)
         }
     }
 }

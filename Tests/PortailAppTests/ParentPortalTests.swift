@@ -297,7 +297,7 @@ func withPortal(
     }
 
     @Test func wrongPasswordsSlowTheAccountDown() async throws {
-        try await withPortal { client, _ in
+        try await withPortal { client, fixture in
             let browser = Browser(client)
             var statuses: [HTTPResponse.Status] = []
             for _ in 0..<10 {
@@ -311,9 +311,17 @@ func withPortal(
             #expect(blocked.text.contains("Trop de tentatives de connexion"))
             let unknown = try await Browser(client).login("/petit", email: "personne@example.org", password: "x")
             #expect(unknown.text.contains("Identifiant ou mot de passe incorrect."))
-            // Another account from another address is not blocked.
-            let other = try await Browser(client).login("/autre", email: "parent@example.org", password: PortalFixture.password)
+            // The same person's guesses are counted across the federation: one password opens their families at
+            // every center, so the other center's portal refuses this client too (and another center's staff
+            // could not clear it) ...
+            let elsewhere = try await Browser(client).login("/autre", email: "parent@example.org", password: PortalFixture.password)
+            #expect(elsewhere.status == .tooManyRequests)
+            #expect(try await count(fixture, "SELECT count(*) FROM person_login_throttle WHERE blocked_until > now()") == 1)
+            // ... while the parent, from another address, logs in at either center, which clears only that address's count.
+            let other = try await Browser(client, forwardedFor: "10.0.0.9").login("/autre", email: "parent@example.org", password: PortalFixture.password)
             #expect(other.status == .seeOther)
+            #expect(try await Browser(client, forwardedFor: "10.0.0.9").login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
+            #expect(try await Browser(client).login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .tooManyRequests)
         }
     }
 

@@ -92,6 +92,10 @@ public enum Retention {
             purged.staffSessions = try await c.first("""
                 WITH gone AS (DELETE FROM staff_sessions WHERE expires_at < now() - interval '1 day' RETURNING 1) SELECT count(*)::int FROM gone
                 """, (Int.self), logger: logger) ?? 0
+            // People's failed logins, quiet for a day, as the centers' own (LoginThrottle.purge).
+            try await c.run("""
+                DELETE FROM person_login_throttle WHERE last_failure_at < now() - interval '1 day' AND (blocked_until IS NULL OR blocked_until < now())
+                """, logger: logger)
             return purged
         }
     }

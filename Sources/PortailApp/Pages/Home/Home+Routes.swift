@@ -32,13 +32,18 @@ extension PortailRoutes {
             }
             let logger = context.logger
             // Refused while blocked, before any password check, whether the account exists or not. The
-            // attempt is charged to its (account, address) pair first, so that parallel guesses count.
+            // attempt is charged to its (account, address) pair first, so that parallel guesses count: a
+            // person's pair across the federation (one password opens all their centers), an unknown
+            // address's at this center.
             let (account, keys, blocked) = try await database.withCenter(record.id) { c in
                 let account = try await AccountRepository.credentials(c, email: email, logger: logger)
-                let keys = LoginThrottle.loginKeys(account: account.map { "person:\($0.personID)" } ?? "email:" + email.lowercased(),
-                                                   address: context.remoteAddress)
+                let keys = LoginThrottle.loginKeys(account: "email:" + email.lowercased(), address: context.remoteAddress)
                 if let until = try await LoginThrottle.blockedUntil(c, center: record.id, keys: [keys.address], logger: logger) {
                     return (account, keys, Optional(until))
+                }
+                if let account {
+                    return (Optional(account), keys, try await LoginThrottle.chargePerson(c, person: account.personID, client: context.remoteAddress,
+                                                                                          rule: LoginThrottle.pair, logger: logger))
                 }
                 return (account, keys, try await LoginThrottle.charge(c, center: record.id, key: keys.pair, rule: LoginThrottle.pair, logger: logger))
             }
@@ -64,7 +69,7 @@ extension PortailRoutes {
             }
             // A new session id at login: a session fixed before login is worth nothing after it.
             let session = try await database.withCenter(record.id) { c in
-                try await LoginThrottle.clear(c, center: record.id, key: keys.pair, logger: logger)
+                try await LoginThrottle.clearPerson(c, person: account.personID, client: context.remoteAddress, logger: logger)
                 if let old = context.sessionToken {
                     try await SessionRepository.delete(c, center: record.id, token: old, logger: logger)
                 }
