@@ -31,13 +31,13 @@ import Testing
                 let page = try await parent.post("/petit/reservations/confirmer", selection)
                 #expect(page.status == .serviceUnavailable)
                 #expect(page.text.contains("Trop de demandes en même temps"), "\(page.text)")
-                #expect(page.text.contains("rien n'en a été enregistré"))
-                #expect(page.headers[.retryAfter] == "5")
+                #expect(page.text.contains("Vérifiez ce qui a été enregistré"))
+                #expect((3...8).contains(Int(page.headers[.retryAfter] ?? "") ?? 0))
                 let api = try await client.execute(uri: "/api/centers/petit/reservations", method: .post,
                                                    headers: [.authorization: "Bearer \(admin)", .contentType: "application/json"],
                                                    body: ByteBuffer(string: office))
                 #expect(api.status == .serviceUnavailable)
-                #expect(api.headers[.retryAfter] == "5")
+                #expect((3...8).contains(Int(api.headers[.retryAfter] ?? "") ?? 0))
                 #expect(api.headers[.contentType] == "application/problem+json")
                 _ = try await c.query("ROLLBACK", logger: fixture.database.logger).collect()
             }
@@ -52,6 +52,35 @@ import Testing
             let booked = try await apiJSON(client, .post, "/api/centers/petit/reservations", token: admin, json: office)
             #expect(booked.status == .created && booked.json["reservation"] as? String == "00002", "\(booked.json)")
             #expect(try await count(fixture, "SELECT max(taken) FROM day_capacities WHERE center_id = \(petit) AND day = '\(day.iso)'") == 2)
+        }
+    }
+
+    /// Before booking, a confirmation expires the center's carts past their hold, but waits at most 200 ms for
+    /// a day row: a parent is never turned away because another family's cart sits on a row someone holds.
+    @Test func anotherFamilysExpiredCartOnAHeldRowDoesNotHoldUpABooking() async throws {
+        try await withPortal { client, fixture in
+            let petit = fixture.petit.id
+            let start = fixture.petit.center.periods[0].startsOn
+            let neighbour = Browser(client, forwardedFor: "10.0.0.2")
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            try await bookDays(neighbour, fixture: fixture, [0])
+            try await fixture.database.owner.withConnection { c in
+                _ = try await c.query("UPDATE carts SET expires_at = now() - interval '1 minute'", logger: fixture.database.logger).collect()
+            }
+            let parent = Browser(client, forwardedFor: "10.0.0.3")
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await fixture.database.owner.withConnection { c in
+                _ = try await c.query("BEGIN", logger: fixture.database.logger).collect()
+                _ = try await c.query("SELECT 1 FROM day_capacities WHERE center_id = \(petit) AND day = \(start.iso)::date FOR UPDATE",
+                                      logger: fixture.database.logger).collect()
+                try await bookDays(parent, fixture: fixture, [1])
+                _ = try await c.query("ROLLBACK", logger: fixture.database.logger).collect()
+            }
+            // The parent's day is booked; the neighbour's expired cart was left for later, then the next booking expires it.
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE center_id = \(petit) AND state = 'pending_payment'") == 2)
+            try await bookDays(parent, fixture: fixture, [2])
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE center_id = \(petit) AND state = 'expired'") == 1)
+            #expect(try await count(fixture, "SELECT taken FROM day_capacities WHERE center_id = \(petit) AND day = '\(start.iso)' AND unit = 'matin'") == 0)
         }
     }
 }

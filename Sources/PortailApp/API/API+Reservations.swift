@@ -90,6 +90,7 @@ extension PortailRoutes {
                     selection[try Self.date(day.day, "days[].day"), default: []].formUnion(day.units)
                 }
                 let done: (reservation: BookedReservation, invoice: LedgerRepository.Issued?)?
+                try await StaffReservations.expireBeforeBooking(database, centerID: record.id)
                 do {
                     done = try await database.withCenter(record.id) { c in
                         try await StaffReservations.bookAtOffice(c, center: record.center, centerID: record.id, family: input.familyId, child: input.childId,

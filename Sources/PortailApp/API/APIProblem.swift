@@ -30,7 +30,8 @@ struct APIProblem: Error {
             return APIProblem(status: status, title: "Server error", detail: "The server failed; the error is in its log. Try again later.")
         case .serviceUnavailable:
             return APIProblem(status: status, title: "Busy", detail: "The database could not serve this request in time (lock or statement timeout, "
-                                  + "conflict or lost connection); nothing of it was kept. Try again after the Retry-After delay.")
+                                  + "conflict or lost connection). It may not have been applied: check, then send it again after the Retry-After "
+                                  + "delay, with the same Idempotency-Key where the operation takes one.")
         default:
             return APIProblem(status: status.code >= 400 ? status : .badRequest, title: "Bad request",
                               detail: "The request is malformed (NUL bytes, invalid parameters or encoding).")

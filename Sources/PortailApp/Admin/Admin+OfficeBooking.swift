@@ -74,6 +74,7 @@ extension PortailRoutes {
             }
             guard !selection.isEmpty else { return try await again("Cochez au moins un jour.") }
             let done: (reservation: BookedReservation, invoice: LedgerRepository.Issued?)?
+            try await StaffReservations.expireBeforeBooking(database, centerID: record.id)
             do {
                 done = try await database.withCenter(record.id) { c in
                     try await StaffReservations.bookAtOffice(c, center: record.center, centerID: record.id, family: family, child: childID, period: period,

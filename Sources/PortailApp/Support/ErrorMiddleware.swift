@@ -18,17 +18,25 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch let redirect as RedirectToLogin {
             return Pages.redirect(redirect.base + "/?connexion=requise")
         } catch let error as PSQLError where Self.isBusy(error) {
-            // The database gave up on this request's transaction, rolled back whole: a lock or statement
-            // timeout on the opening day's hot rows, a conflict still there after the retries, or a
-            // connection lost in a failover. Not a fault of the portal: the caller may simply try again.
-            context.logger.warning("\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
-            Self.busy.increment()
+            // The database gave up on one of this request's transactions: a lock or statement timeout on
+            // the opening day's hot rows, a conflict still there after the retries, or a connection lost
+            // in a failover. That transaction is rolled back (or, lost during its COMMIT, unknown), and an
+            // earlier one of the same request may have committed: the caller checks, then tries again.
+            let state = error.serverInfo?[.sqlState] ?? "connection"
+            // A deadlock past the retries is a lock-order bug to fix, not load: an error in the log.
+            if state == "40P01" {
+                context.logger.error("\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
+            } else {
+                context.logger.warning("\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
+            }
+            Counter(label: "portail_http_busy_total", dimensions: [("sqlstate", state)]).increment()
             var response = api ? APIProblem.forStatus(.serviceUnavailable).response
                 : Pages.problem(title: "Trop de demandes en même temps",
-                                message: "Beaucoup de familles utilisent le portail en ce moment et votre demande n'a pas pu aboutir à temps : "
-                                    + "rien n'en a été enregistré. Réessayez dans quelques secondes ; vos réservations sont dans Mon compte.",
+                                message: "Beaucoup de familles utilisent le portail en ce moment et votre demande n'a peut-être pas abouti. "
+                                    + "Vérifiez ce qui a été enregistré (vos réservations sont dans Mon compte), puis réessayez dans quelques secondes.",
                                 base: context.basePath, status: .serviceUnavailable)
-            response.headers[.retryAfter] = "5"
+            // Spread over a few seconds, so that the families turned away together do not come back together.
+            response.headers[.retryAfter] = String(Int.random(in: 3...8))
             return response
         } catch let error as any HTTPResponseError {
             return api ? APIProblem.forStatus(error.status).response : Self.page(for: error.status, base: context.basePath)
@@ -40,9 +48,6 @@ struct ErrorMiddleware: RouterMiddleware {
                                  base: context.basePath, status: .internalServerError)
         }
     }
-
-    /// Requests answered 503 because the database gave up on them.
-    static let busy = Counter(label: "portail_http_busy_total")
 
     /// SQL states of a transaction PostgreSQL gave up on, that a new attempt may pass: statement timeout
     /// or cancel (57014), lock timeout (55P03), deadlock and serialization failure past the retries

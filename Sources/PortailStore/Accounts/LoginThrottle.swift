@@ -9,9 +9,9 @@ import Glibc
 /// counted per key and forgotten after `Rule.window` without a failure; past a rule's free failures
 /// each further failure blocks the key for longer, up to the rule's maximum.
 ///
-/// The login counts two keys: the pair (account, client address), charged before the password is
-/// checked so that a burst of parallel guesses cannot slip through, and cleared by a success (for a
-/// person, counted across the federation: `chargePerson`); and the client address, across accounts. There is no block on the account alone: it would let anyone lock a
+/// The login counts two keys: the pair (login address, client address), across the federation
+/// (`chargeLogin`), charged before the password is checked so that a burst of parallel guesses cannot
+/// slip through, and cleared by a success; and the client address at the center, across accounts. There is no block on the account alone: it would let anyone lock a
 /// family out. A distributed guess is slowed by the pairs (5 tries per address, then doubling waits),
 /// by bcrypt, and by the password rules. IPv6 clients count by /64, the block one subscriber owns.
 public enum LoginThrottle {
@@ -32,14 +32,14 @@ public enum LoginThrottle {
     public static let resetAccount = Rule(freeFailures: 3, firstBlock: 3600, maxBlock: 3600)
     public static let resetAddress = Rule(freeFailures: 50, firstBlock: 3600, maxBlock: 3600)
 
-    /// The "client" under which a person's reset mails are counted (`chargePerson`), whatever asks for them.
+    /// "Mot de passe oublié" across the federation: 5 mails an hour to one person, whichever of their
+    /// centers is asked (each center also keeps its own 3), counted under the client `resetMails`.
+    public static let resetPerson = Rule(freeFailures: 5, firstBlock: 3600, maxBlock: 3600)
     public static let resetMails = "reset-mails"
 
-    /// The keys of a login attempt: `account` is the family's id when the e-mail names one (so that two
-    /// spellings of one address share a key), else the e-mail as typed, lowercased.
-    public static func loginKeys(account: String, address: String) -> (pair: String, address: String) {
-        let client = clientKey(address)
-        return ("pair:\(account)|\(client)", "address:\(client)")
+    /// The key of a client address at a center, across the accounts it tries.
+    public static func addressKey(_ address: String) -> String {
+        "address:\(clientKey(address))"
     }
 
     /// An IPv6 address counts by its /64 (what one subscriber gets); IPv4 as it is.
@@ -73,18 +73,20 @@ public enum LoginThrottle {
         return try await blockedUntil(c, center: center, keys: [key], logger: logger) ?? Date()
     }
 
-    /// Charges one login attempt to (person, client) across the federation, before the password is
+    /// Charges one login attempt to (login address, client) across the federation, before the password is
     /// checked: one person logs in at every center of theirs with one password, so their guesses are
-    /// counted once whichever portal they are sent to. Nil when charged, else the end of the block.
-    public static func chargePerson(_ c: PostgresConnection, person: Int64, client: String, rule: Rule, logger: Logger) async throws -> Date? {
+    /// counted once whichever portal they are sent to, and an unknown address is counted the same way (a
+    /// block at a second portal says nothing of where the address has families). Nil when charged, else
+    /// the end of the block.
+    public static func chargeLogin(_ c: PostgresConnection, login: String, client: String, rule: Rule, logger: Logger) async throws -> Date? {
         try await c.first("""
-            SELECT portail_person_login_charge(\(person), \(clientKey(client)), \(rule.freeFailures)::int, \(rule.firstBlock), \(rule.maxBlock), \(rule.window))
+            SELECT portail_person_login_charge(\(login.lowercased()), \(clientKey(client)), \(rule.freeFailures)::int, \(rule.firstBlock), \(rule.maxBlock), \(rule.window))
             """, (Date?.self), logger: logger) ?? nil
     }
 
-    /// A successful login clears its (person, client) pair at every center.
-    public static func clearPerson(_ c: PostgresConnection, person: Int64, client: String, logger: Logger) async throws {
-        try await c.run("SELECT portail_person_login_clear(\(person), \(clientKey(client)))", logger: logger)
+    /// A successful login clears its (login address, client) pair at every center.
+    public static func clearLogin(_ c: PostgresConnection, login: String, client: String, logger: Logger) async throws {
+        try await c.run("SELECT portail_person_login_clear(\(login.lowercased()), \(clientKey(client)))", logger: logger)
     }
 
     /// When the latest of `keys` may try again, if any is blocked now.

@@ -111,6 +111,14 @@ public enum StaffReservations {
         return issued
     }
 
+    /// The carts past their hold, expired in a short transaction of their own before an office booking, so
+    /// that their places count as free for it (a booking frees only its own family's).
+    public static func expireBeforeBooking(_ database: Database, centerID: Int64) async throws {
+        try await database.withCenter(centerID) { c in
+            try await BookingRepository.expireDueCartsWithoutWaiting(c, center: centerID, logger: database.logger)
+        }
+    }
+
     /// A booking made at the office for a family (admin API and back office): past the booking window
     /// and the deadlines, never past the places; confirmed at once, invoiced at once when `invoice`
     /// (paid first from the family's credit), audited. Nil when the family has no such child; a
@@ -124,8 +132,6 @@ public enum StaffReservations {
             return nil
         }
         try await FamilyAdministration.touch(c, center: centerID, family: family, logger: logger)
-        // The places of carts past their hold count as free for the office (a booking frees only its own family's).
-        try await BookingRepository.expireDueCarts(c, center: centerID, logger: logger)
         let booking = BookingRequest(familyID: family, child: child, period: period, selection: selection, byStaff: true)
         let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: booking, now: Date(), logger: logger)
         var issued: LedgerRepository.Issued?

@@ -418,6 +418,20 @@ public enum BookingRepository {
         return expired.count
     }
 
+    /// `expireDueCarts` for a request on its way to book: it waits at most 200 ms for a row (on an opening
+    /// day the day rows are hot) and, past that, leaves the carts to the next booking or the background
+    /// job instead of failing the request over another family's cart. Run last in its transaction.
+    public static func expireDueCartsWithoutWaiting(_ c: PostgresConnection, center: Int64, logger: Logger) async throws {
+        try await c.run("SAVEPOINT expiring", logger: logger)
+        do {
+            try await c.run("SET LOCAL lock_timeout = '200ms'", logger: logger)
+            try await expireDueCarts(c, center: center, logger: logger)
+            try await c.run("RELEASE SAVEPOINT expiring", logger: logger)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+            try await c.run("ROLLBACK TO SAVEPOINT expiring", logger: logger)
+        }
+    }
+
     /// Removes a reservation from the family's open cart: it becomes "annulée" and its places are free at once;
     /// the siblings' days left in the cart are ranked and priced again without it.
     public static func removeFromCart(_ c: PostgresConnection, center: Center, centerID: Int64, family: Int64, number: Int, logger: Logger) async throws -> Bool {

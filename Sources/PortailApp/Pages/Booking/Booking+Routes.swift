@@ -165,7 +165,7 @@ extension PortailRoutes {
             let read = (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
                         try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: logger))
             // Last, so that a day row freed here is held only until the commit that follows.
-            if expiringCarts { try await BookingRepository.expireDueCarts(c, center: record.id, logger: logger) }
+            if expiringCarts { try await BookingRepository.expireDueCartsWithoutWaiting(c, center: record.id, logger: logger) }
             return read
         }
         guard let child = children.first(where: { String($0.id) == context.form["enfant"] }),

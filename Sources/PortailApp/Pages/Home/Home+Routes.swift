@@ -32,20 +32,15 @@ extension PortailRoutes {
             }
             let logger = context.logger
             // Refused while blocked, before any password check, whether the account exists or not. The
-            // attempt is charged to its (account, address) pair first, so that parallel guesses count: a
-            // person's pair across the federation (one password opens all their centers), an unknown
-            // address's at this center.
-            let (account, keys, blocked) = try await database.withCenter(record.id) { c in
+            // attempt is charged to its (login, client) pair first, across the federation (one password opens
+            // a person's families at every center), so that parallel guesses count.
+            let address = LoginThrottle.addressKey(context.remoteAddress)
+            let (account, blocked) = try await database.withCenter(record.id) { c in
                 let account = try await AccountRepository.credentials(c, email: email, logger: logger)
-                let keys = LoginThrottle.loginKeys(account: "email:" + email.lowercased(), address: context.remoteAddress)
-                if let until = try await LoginThrottle.blockedUntil(c, center: record.id, keys: [keys.address], logger: logger) {
-                    return (account, keys, Optional(until))
+                if let until = try await LoginThrottle.blockedUntil(c, center: record.id, keys: [address], logger: logger) {
+                    return (account, Optional(until))
                 }
-                if let account {
-                    return (Optional(account), keys, try await LoginThrottle.chargePerson(c, person: account.personID, client: context.remoteAddress,
-                                                                                          rule: LoginThrottle.pair, logger: logger))
-                }
-                return (account, keys, try await LoginThrottle.charge(c, center: record.id, key: keys.pair, rule: LoginThrottle.pair, logger: logger))
+                return (account, try await LoginThrottle.chargeLogin(c, login: email, client: context.remoteAddress, rule: LoginThrottle.pair, logger: logger))
             }
             if let blocked {
                 let minutes = max(1, Int((blocked.timeIntervalSinceNow / 60).rounded(.up)))
@@ -63,13 +58,13 @@ extension PortailRoutes {
             let open = account?.families.filter(\.open) ?? []
             guard valid, let account, let family = open.first(where: \.ownAddress) ?? open.first else {
                 try await database.withCenter(record.id) { c in
-                    try await LoginThrottle.recordFailure(c, center: record.id, key: keys.address, rule: LoginThrottle.address, logger: logger)
+                    try await LoginThrottle.recordFailure(c, center: record.id, key: address, rule: LoginThrottle.address, logger: logger)
                 }
                 return templates.page("home", HomeModel(context, error: "Identifiant ou mot de passe incorrect.", identifiant: email), status: .unauthorized)
             }
             // A new session id at login: a session fixed before login is worth nothing after it.
             let session = try await database.withCenter(record.id) { c in
-                try await LoginThrottle.clearPerson(c, person: account.personID, client: context.remoteAddress, logger: logger)
+                try await LoginThrottle.clearLogin(c, login: email, client: context.remoteAddress, logger: logger)
                 if let old = context.sessionToken {
                     try await SessionRepository.delete(c, center: record.id, token: old, logger: logger)
                 }

@@ -46,9 +46,11 @@ extension PortailRoutes {
                       let account = try await AccountRepository.credentials(c, email: email, logger: logger),
                       let family = account.families.first(where: { $0.ownAddress && $0.state != "deactivated" })
                         ?? account.families.first(where: { $0.state != "deactivated" }),
-                      // Counted for the person across the federation: their centers share one quota of mails.
-                      try await LoginThrottle.chargePerson(c, person: account.personID, client: LoginThrottle.resetMails,
-                                                           rule: LoginThrottle.resetAccount, logger: logger) == nil else { return true }
+                      try await LoginThrottle.allow(c, center: record.id, key: "reset:person:\(account.personID)",
+                                                    rule: LoginThrottle.resetAccount, logger: logger),
+                      // And across the federation: a person's centers together send at most a few more.
+                      try await LoginThrottle.chargeLogin(c, login: account.email, client: LoginThrottle.resetMails,
+                                                          rule: LoginThrottle.resetPerson, logger: logger) == nil else { return true }
                 let token = try await AccountRepository.issueToken(c, center: record.id, family: family.id, person: account.personID, purpose: "reset",
                                                                    validFor: Self.resetValidity, logger: logger)
                 // To the address as stored: one typed with look-alike letters (which lower() folds) gets nothing.
