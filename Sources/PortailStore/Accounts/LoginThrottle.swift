@@ -101,10 +101,6 @@ public enum LoginThrottle {
         _ = try await charge(c, center: center, key: key, rule: rule, logger: logger)
     }
 
-    public static func clear(_ c: PostgresConnection, center: Int64, key: String, logger: Logger) async throws {
-        try await c.run("DELETE FROM login_throttle WHERE center_id = \(center) AND key = \(key)", logger: logger)
-    }
-
     /// Counts one use of a limited action (a reset mail) and says whether it is still allowed.
     public static func allow(_ c: PostgresConnection, center: Int64, key: String, rule: Rule, logger: Logger) async throws -> Bool {
         try await charge(c, center: center, key: key, rule: rule, logger: logger) == nil
