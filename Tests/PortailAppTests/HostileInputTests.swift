@@ -42,6 +42,14 @@ import Testing
     }
 
     /// The simulated bank of the demo and tests: its pages take forms from the browser.
+    /// A refused notification is logged with the provider's words, which quote its fields: cut short, and
+    /// with no line break or right-to-left override to forge or hide log lines.
+    @Test func textFromOutsideIsClippedForTheLog() {
+        #expect(LogText.clip(String(repeating: "9", count: 5_000)) == String(repeating: "9", count: 500) + "…")
+        #expect(LogText.clip("mode é\u{202E}gnp.exe\nFAKE LINE\r") == "mode é?gnp.exe?FAKE LINE?")
+        #expect(LogText.clip("ordre 42 : montant 12,00 €") == "ordre 42 : montant 12,00 €")
+    }
+
     @Test func theSimulatedBankRefusesHostileFormsWithoutA5xx() async throws {
         let simulator: @Sendable (Center) -> (any PaymentProvider)? = { center in
             center.payment == nil ? nil : SimulatorBank(key: "test")

@@ -130,14 +130,14 @@ extension PortailRoutes {
                 do {
                     verified = try await provider.verify(incoming, services: providerServices(record, provider))
                 } catch let skipped as NotificationNotApplicable {
-                    context.logger.info("center \(record.center.code): payment notification not applicable (\(skipped)); acknowledged")
+                    context.logger.info("center \(record.center.code): payment notification not applicable (\(LogText.clip("\(skipped)"))); acknowledged")
                     return acknowledge(.handled)
                 } catch let rejected as NotificationRejected {
-                    context.logger.warning("center \(record.center.code): payment notification rejected (\(rejected)); nothing done")
+                    context.logger.warning("center \(record.center.code): payment notification rejected (\(LogText.clip("\(rejected)"))); nothing done")
                     return acknowledge(.rejected)
                 } catch {
                     // The bank could not be asked (PayFiP, HelloAsso): it calls again later.
-                    context.logger.error("center \(record.center.code): payment notification not verified now: \(error)")
+                    context.logger.error("center \(record.center.code): payment notification not verified now: \(LogText.clip("\(error)"))")
                     return acknowledge(.failed)
                 }
                 let headerJSON = String(decoding: (try? JSONEncoder().encode(headers.map { [$0.name, $0.value] })) ?? Data("[]".utf8), as: UTF8.self)
