@@ -12,7 +12,7 @@ public struct DatabaseSettings: Sendable {
     public var appPoolSize = 40
     public var ownerPoolSize = 4
     /// How long a request's statement waits for a row lock, and runs at most, in milliseconds: past
-    /// either, PostgreSQL gives up and the request is answered 503 "try again" (nothing of it kept).
+    /// either, PostgreSQL rolls the transaction back and the request is answered 503 "try again".
     public var lockTimeoutMilliseconds = 10_000
     public var statementTimeoutMilliseconds = 15_000
     /// A streaming replica for the reads that tolerate a few seconds of lag (`Database.withReplica`);

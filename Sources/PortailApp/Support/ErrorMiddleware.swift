@@ -24,11 +24,8 @@ struct ErrorMiddleware: RouterMiddleware {
             // earlier one of the same request may have committed: the caller checks, then tries again.
             let state = error.serverInfo?[.sqlState] ?? "connection"
             // A deadlock past the retries is a lock-order bug to fix, not load: an error in the log.
-            if state == "40P01" {
-                context.logger.error("\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
-            } else {
-                context.logger.warning("\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
-            }
+            context.logger.log(level: state == "40P01" ? .error : .warning,
+                               "\(request.method) \(Self.loggable(request.uri.path)) answered 503: \(Self.busyReason(error))")
             Counter(label: "portail_http_busy_total", dimensions: [("sqlstate", state)]).increment()
             var response = api ? APIProblem.forStatus(.serviceUnavailable).response
                 : Pages.problem(title: "Trop de demandes en même temps",

@@ -11,9 +11,10 @@ import Glibc
 ///
 /// The login counts two keys: the pair (login address, client address), across the federation
 /// (`chargeLogin`), charged before the password is checked so that a burst of parallel guesses cannot
-/// slip through, and cleared by a success; and the client address at the center, across accounts. There is no block on the account alone: it would let anyone lock a
-/// family out. A distributed guess is slowed by the pairs (5 tries per address, then doubling waits),
-/// by bcrypt, and by the password rules. IPv6 clients count by /64, the block one subscriber owns.
+/// slip through, and cleared by a success; and the client address at the center, across accounts.
+/// There is no block on the account alone: it would let anyone lock a family out. A distributed guess
+/// is slowed by the pairs (5 tries per address, then doubling waits), by bcrypt, and by the password
+/// rules. IPv6 clients count by /64, the block one subscriber owns.
 public enum LoginThrottle {
     public struct Rule: Sendable {
         public var freeFailures: Int
