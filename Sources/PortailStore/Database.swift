@@ -109,17 +109,17 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` in one transaction of one center on the replica (a standby: read only), for reads that
-    /// tolerate a few seconds of lag (the month's ledger and balances exports); on the primary when there
-    /// is no replica. Nothing that decides places or money reads here, nor anything that writes.
+    /// Runs `body` in one read-only snapshot of one center (every statement sees the same moment) on the
+    /// replica, for reads that tolerate a few seconds of lag (the month's ledger and balances exports); on
+    /// the primary when there is no replica. Nothing that decides places or money reads here, nor anything
+    /// that writes.
     public func withReplica<T>(
         _ centerID: Int64,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        guard let replica else { return try await withCenter(centerID, body) }
-        return try await replica.withConnection { connection in
-            try await Self.transaction(on: connection, center: centerID, logger: logger, body)
+        try await (replica ?? app).withConnection { connection in
+            try await Self.transaction(on: connection, center: centerID, logger: logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
         }
     }
 
@@ -192,11 +192,11 @@ public final class Database: Sendable {
 
     /// BEGIN, set the center, run, COMMIT; ROLLBACK and rethrow the original error on failure.
     static func transaction<T>(
-        on connection: PostgresConnection, center: Int64?, logger: Logger,
+        on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery = "BEGIN",
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await connection.query("BEGIN", logger: logger)
+        try await connection.query(begin, logger: logger)
         opened.add(1, ordering: .relaxed)
         do {
             if let center {

@@ -57,6 +57,19 @@ import Testing
             #expect(csv.status == .ok && csv.body.contains("PET00001") && csv.body.contains("remboursement") && csv.body.contains("15,00"), "\(csv.body)")
             #expect(try await browser.get("/admin/centres/petit/exports/soldes.csv").body.contains("parent@example.org"))
             #expect(try await browser.get("/admin/centres/autre/exports/soldes.csv").status == .notFound)
+
+            // A month's days are the center's (Europe/Paris), not the database's: an invoice of 00:30 on the first of
+            // next month is next month's, one of 23:30 on the last day is this month's, each under its own day.
+            let zone = fixture.petit.center.zone
+            let today = LocalDate(Date(), in: zone)
+            let nextMonth = try #require(LocalDate(year: today.year, month: today.month, day: 1)).adding(days: LocalDate.daysIn(month: today.month, year: today.year))
+            let lastDay = nextMonth.adding(days: -1)
+            try await fixture.execute("UPDATE invoices SET issued_at = \(nextMonth.instant(at: LocalTime(hour: 0, minute: 30)!, in: zone)) WHERE number = 'PET00001'")
+            try await fixture.execute("UPDATE invoices SET issued_at = \(lastDay.instant(at: LocalTime(hour: 23, minute: 30)!, in: zone)) WHERE number = 'PET00002'")
+            let this = try await browser.get("/admin/centres/petit/exports/factures-paiements.csv?mois=\(month)").body
+            let next = try await browser.get("/admin/centres/petit/exports/factures-paiements.csv?mois=\(nextMonth.iso.prefix(7))").body
+            #expect(!this.contains("PET00001") && this.contains("\(lastDay.french);facture;PET00002"), "\(this)")
+            #expect(next.contains("\(nextMonth.french);facture;PET00001") && !next.contains("PET00002"), "\(next)")
         }
     }
 

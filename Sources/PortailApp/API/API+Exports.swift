@@ -59,18 +59,14 @@ extension PortailRoutes {
     static let ledgerHeader = ["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]
     static let ledgerKinds = ["invoice": "facture", "credit_note": "avoir", "refund": "remboursement", "payment": "paiement"]
 
-    /// The month's accounts of a center (invoices, credit notes, refunds, payments), streamed. The rows come
-    /// in date order: the day's French date is computed once a day, not once a row.
+    /// The month's accounts of a center (invoices, credit notes, refunds, payments), streamed, its days in the
+    /// center's time zone. The rows come in date order: the day's French date is written once a day, not once a row.
     func ledgerExport(_ record: CenterRecord, year: Int, month: Int, filename: String) -> Response {
         let (center, zone, logger) = (record.id, record.center.zone, database.logger)
-        let midnight = LocalTime(hour: 0, minute: 0)!
         return csvStream(filename: filename, center: center, header: Self.ledgerHeader) { c, emit in
-            var day: (from: Date, to: Date, text: String)?
-            try await LedgerQueries.month(c, center: center, year: year, month: month, logger: logger) { entry in
-                if day.map({ entry.date < $0.from || entry.date >= $0.to }) ?? true {
-                    let local = LocalDate(entry.date, in: zone)
-                    day = (local.instant(at: midnight, in: zone), local.adding(days: 1).instant(at: midnight, in: zone), local.french)
-                }
+            var day: (date: LocalDate, text: String)?
+            try await LedgerQueries.month(c, center: center, year: year, month: month, zone: zone, logger: logger) { entry in
+                if day?.date != entry.day { day = (entry.day, entry.day.french) }
                 try await emit([day!.text, Self.ledgerKinds[entry.kind] ?? entry.kind, entry.number, entry.family, Self.euros(entry.amount), entry.label])
             }
         }
