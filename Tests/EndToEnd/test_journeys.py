@@ -1,6 +1,9 @@
+import os
 import re
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -229,6 +232,86 @@ def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
     expect(page.get_by_text("Votre enfant a quitté la liste d'attente.")).to_be_visible()
     expect(page.locator("#attente")).to_have_count(0)
     psql(server, f"UPDATE day_capacities SET places = 30 WHERE day = '{day}'")
+    j.close()
+
+
+def psql_value(server, sql, application="e2e"):
+    """The first value that SQL returns in the demo's database ("" if none)."""
+    command = ["psql", "-X", "-A", "-t", "-h", str(server["data"] / "run"), "-U", "postgres", "-d", "portail", "-c", sql]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--"] + command
+    answer = subprocess.run(command, capture_output=True, text=True, check=True, cwd="/", env=dict(os.environ, PGAPPNAME=application))
+    return answer.stdout.strip().splitlines()[0] if answer.stdout.strip() else ""
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_a_confirmation_the_database_gives_up_on_says_try_again_and_records_nothing(browser, server, width):
+    """Opening day: the day's row is held elsewhere and PostgreSQL cancels the confirmation waiting for it.
+    The parent gets the French "try again" page (readable on a phone), nothing is recorded, and the same
+    booking goes through once the row is free."""
+    email, child = ("famille.martin@example.org", "JULES") if width == 360 else ("famille.bernard@example.org", "INÈS")
+    j = Journey(browser, server, f"trop-de-demandes-{width}", {"width": width, "height": 800})
+    page = j.page
+    j.login("opio", email)
+    page.get_by_role("link", name="effectuer une réservation").first.click()
+    if page.get_by_text("Sélectionnez l'enfant").count():
+        page.get_by_label(re.compile(child)).check()
+        page.get_by_role("button", name="continuer").click()
+    page.get_by_label(re.compile("Vacances de test")).check()
+    page.get_by_role("button", name="continuer").click()
+    boxes = page.locator("input[type=checkbox][value$=':journee']:not([disabled])")
+    last = boxes.count() - 1
+    day = boxes.nth(last).get_attribute("value").split(":")[0]
+    boxes.nth(last).check()
+    page.get_by_role("button", name="valider").click()
+    expect(page.get_by_role("heading", name=re.compile("Récapitulatif"))).to_be_visible()
+    taken = f"SELECT sum(taken) || ' ' || (SELECT count(*) FROM reservations) FROM day_capacities WHERE day = '{day}'"
+    before = psql_value(server, taken)
+
+    # Another transaction holds the day's row; whatever waits for it is cancelled, as a statement timeout would.
+    holder = subprocess.Popen(
+        (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
+        + ["psql", "-X", "-q", "-h", str(server["data"] / "run"), "-U", "postgres", "-d", "portail", "-c",
+           f"BEGIN; SELECT 1 FROM day_capacities WHERE day = '{day}' FOR UPDATE; SELECT pg_sleep(60); COMMIT;"],
+        cwd="/", env=dict(os.environ, PGAPPNAME="e2e-holder"), stdout=subprocess.DEVNULL)
+    cancelled = []
+
+    def cancel_the_waiter():
+        deadline = time.time() + 30
+        while time.time() < deadline and not cancelled:
+            if psql_value(server, "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                  "AND application_name NOT LIKE 'e2e%' LIMIT 1") == "t":
+                cancelled.append(True)
+            time.sleep(0.1)
+
+    try:
+        for _ in range(100):
+            if psql_value(server, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-holder' AND query LIKE '%pg_sleep%'") == "1":
+                break
+            time.sleep(0.1)
+        canceller = threading.Thread(target=cancel_the_waiter)
+        canceller.start()
+        page.get_by_role("button", name="confirmer la réservation").click()
+        expect(page.get_by_role("heading", name="Trop de demandes en même temps")).to_be_visible(timeout=30000)
+        canceller.join()
+    finally:
+        psql_value(server, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'e2e-holder'")
+        holder.wait(timeout=30)
+    assert cancelled
+    expect(page.get_by_text("Vérifiez ce qui a été enregistré")).to_be_visible()
+    assert no_sideways_scroll(page)
+    j.step("trop-de-demandes")
+    assert psql_value(server, taken) == before, "a cancelled confirmation took a place or wrote a reservation"
+
+    # Mon compte first, as the page says; then the same day again, which goes through; then out of the cart.
+    page.get_by_role("link", name="Voir Mon compte").click()
+    expect(page.get_by_role("heading", name=re.compile("Mon compte famille"))).to_be_visible()
+    j.book(child, days=[last])
+    assert psql_value(server, taken) != before
+    newest = max(page.locator("form[action$='/panier/retirer'] input[name=numero]").evaluate_all("inputs => inputs.map(i => i.value)"), key=int)
+    page.locator(f"form[action$='/panier/retirer']:has(input[name=numero][value='{newest}'])").get_by_role("button", name="Retirer du panier").click()
+    expect(page.get_by_text(re.compile("a été retirée du panier"))).to_be_visible()
+    assert psql_value(server, taken).split()[0] == before.split()[0], "the places were not given back"
     j.close()
 
 

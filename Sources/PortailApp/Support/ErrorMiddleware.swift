@@ -31,7 +31,9 @@ struct ErrorMiddleware: RouterMiddleware {
                 : Pages.problem(title: "Trop de demandes en même temps",
                                 message: "Beaucoup de familles utilisent le portail en ce moment et votre demande n'a peut-être pas abouti. "
                                     + "Vérifiez ce qui a été enregistré (vos réservations sont dans Mon compte), puis réessayez dans quelques secondes.",
-                                base: context.basePath, status: .serviceUnavailable)
+                                base: context.basePath, status: .serviceUnavailable,
+                                // A center's page: the parent checks Mon compte (the login box first, without a session).
+                                link: context.basePath.isEmpty ? nil : ("/compte", "Voir Mon compte"))
             // Spread over a few seconds, so that the families turned away together do not come back together.
             response.headers[.retryAfter] = String(Int.random(in: 3...8))
             return response

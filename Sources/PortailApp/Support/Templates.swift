@@ -60,14 +60,17 @@ enum Pages {
     }
 
     /// A short page for a refused request, with a way back.
-    static func problem(title: String, message: String, base: String, status: HTTPResponse.Status) -> Response {
+    /// A page of its own for an error; `link` is where to go first (a path under the center), before the home page.
+    static func problem(title: String, message: String, base: String, status: HTTPResponse.Status,
+                        link: (path: String, label: String)? = nil) -> Response {
         let escape = HTML.escape
+        let first = link.map { "<a href=\"\(escape(base + $0.path))\">\(escape($0.label))</a> · " } ?? ""
         return html("""
         <!DOCTYPE html>
         <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
         <title>\(escape(title))</title><link rel="stylesheet" href="\(escape(base))/static/portail.css"></head>
         <body><main><section><h1>\(escape(title))</h1><p>\(escape(message))</p>
-        <p><a href="\(escape(base))/">Retour à l'accueil</a></p></section></main></body></html>
+        <p>\(first)<a href="\(escape(base))/">Retour à l'accueil</a></p></section></main></body></html>
         """, status: status)
     }
 
