@@ -136,6 +136,12 @@ import Testing
             let byMail = try await browser.get("/admin/centres/petit/familles?q=parent%40example")
             #expect(byMail.text.contains("JULES") && !byMail.text.contains("voisin@example.org"))
             #expect(try await browser.get("/admin/centres/petit/familles?q=zzz%25").text.contains("Aucune famille ne correspond"))
+            // The search reads each family's folded text, kept as its children change.
+            try await fixture.execute("UPDATE children SET first_name = 'Zoé' WHERE center_id = \(fixture.petit.id) AND first_name ILIKE 'in_s'")
+            #expect(try await browser.get("/admin/centres/petit/familles?q=ZOE").text.contains("voisin@example.org"))
+            try await fixture.execute("UPDATE families SET name = 'LÉGER Anaïs' WHERE center_id = \(fixture.petit.id) AND email = 'voisin@example.org'")
+            #expect(try await browser.get("/admin/centres/petit/familles?q=leger%20anais%20zoe").text.contains("voisin@example.org"))
+            #expect(try await browser.get("/admin/centres/petit/familles?q=ines").text.contains("Aucune famille ne correspond"))
             let id = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
             let family = try await browser.get("/admin/centres/petit/familles/\(id)")
             #expect(family.status == .ok && family.text.contains("JULES") && family.text.contains("confirmée") && family.text.contains("Reste dû : 0,00"), "\(family.status) \(family.text)")

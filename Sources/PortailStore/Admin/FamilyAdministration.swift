@@ -211,25 +211,16 @@ extension FamilyAdministration {
             "%" + word.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
                 .replacingOccurrences(of: "_", with: "\\_") + "%"
         }
-        // The children's names of the center grouped once (not a query per family), every family's text folded
-        // once and matched against all the words with one LIKE ALL: half a second at 120,000 families. The
-        // first page (no words) walks the families by name and stops at `limit`.
-        let matching = words.isEmpty ? "" : """
-            WITH kids AS (
-                SELECT family_id, string_agg(first_name || ' ' || last_name, ' ') AS names FROM children WHERE center_id = $1 GROUP BY family_id
-            )
-            """
-        let filter = words.isEmpty ? "" : """
-            AND lower(regexp_replace(normalize(f.name || ' ' || f.email || ' ' || coalesce(k.names, ''), NFD), '[\\u0300-\\u036f]', '', 'g'))
-                LIKE ALL ($2::text[])
-            """
+        // Each family's name, e-mail and children's names are kept folded in `search_text` (migration 0039):
+        // one LIKE ALL per family, without folding anything at search time. The first page (no words), and
+        // a search that matches many, walk the families by name and stop at `limit`.
+        let filter = words.isEmpty ? "" : " AND f.search_text LIKE ALL ($2::text[])"
         var sql = PostgresQuery(unsafeSQL: """
-            \(matching)
             SELECT f.id, f.name, f.email, f.state,
                    coalesce((SELECT array_agg(ch.first_name ORDER BY ch.birth_date, ch.id) FROM children ch
                              WHERE ch.center_id = f.center_id AND ch.family_id = f.id), '{}')
-            FROM families f\(words.isEmpty ? "" : " LEFT JOIN kids k ON k.family_id = f.id")
-            WHERE f.center_id = $1 \(filter)
+            FROM families f
+            WHERE f.center_id = $1\(filter)
             ORDER BY f.name, f.id
             LIMIT \(limit)
             """)
