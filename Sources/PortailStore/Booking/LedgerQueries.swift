@@ -247,7 +247,7 @@ extension LedgerQueries {
 
 extension LedgerQueries {
     /// A row of the monthly accounts export: an invoice, a credit note, a refund or a payment, with its day at the center.
-    public typealias MonthEntry = (day: LocalDate, date: Date, kind: String, number: String, family: String, amount: Money, label: String)
+    public typealias MonthEntry = (day: LocalDate, kind: String, number: String, family: String, amount: Money, label: String)
 
     /// Invoices, credit notes and payments of a month at the center (its days in the center's time zone), oldest
     /// first (for the accounts), handed to `each` as PostgreSQL sends them. The month is read a day at a time, so
@@ -261,7 +261,7 @@ extension LedgerQueries {
             let day = first.adding(days: offset)
             let (from, to) = (day.instant(at: midnight, in: zone), day.adding(days: 1).instant(at: midnight, in: zone))
             let rows = try await c.query("""
-                SELECT x.at, x.kind, x.number, f.name, x.amount, x.label FROM (
+                SELECT x.kind, x.number, f.name, x.amount, x.label FROM (
                     SELECT issued_at AS at, kind, number, family_id, total_cents::bigint AS amount, '' AS label FROM invoices
                     WHERE center_id = \(center) AND issued_at >= \(from) AND issued_at < \(to)
                     UNION ALL
@@ -270,8 +270,8 @@ extension LedgerQueries {
                 ) x JOIN families f ON f.center_id = \(center) AND f.id = x.family_id
                 ORDER BY x.at, x.number
                 """, logger: logger)
-            for try await row in rows.decode((Date, String, String, String, Int, String).self) {
-                try await each((day: day, date: row.0, kind: row.1, number: row.2, family: row.3, amount: Money(cents: row.4), label: row.5))
+            for try await row in rows.decode((String, String, String, Int, String).self) {
+                try await each((day: day, kind: row.0, number: row.1, family: row.2, amount: Money(cents: row.3), label: row.4))
             }
         }
     }
