@@ -160,6 +160,17 @@ import Testing
             let csv = try await browser.get("/admin/centres/petit/registre.csv?jour=\(day.iso)")
             #expect(csv.status == .ok && csv.body.contains("JULES") && csv.body.contains("FAMILLE JULES"))
             #expect(try await browser.get("/admin/centres/petit/registre?jour=\(day.adding(days: 1).iso)").text.contains("Aucun enfant"))
+            // A second child that day: counted even past the lines asked for (the page shows 2,000 at most, the CSV all).
+            let neighbour = Browser(client)
+            _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            try await bookDays(neighbour, fixture: fixture, [0])
+            #expect(try await browser.get("/admin/centres/petit/registre?jour=\(day.iso)").text.contains("2 enfant(s) attendu(s)"))
+            let (first, total) = try await fixture.database.withCenter(fixture.petit.id) { c in
+                try await CenterDashboard.register(c, center: fixture.petit.id, day: day, limit: 1, logger: fixture.database.logger)
+            }
+            #expect(first.count == 1 && total == 2)
+            let both = try await browser.get("/admin/centres/petit/registre.csv?jour=\(day.iso)").body
+            #expect(both.contains("Zoé X") && both.contains("JULES X"), "\(both)")
             #expect(try await browser.get("/admin/centres/petit/registre?jour=2026-02-30").status == .badRequest)
             #expect(try await browser.get("/admin/centres/autre/registre").status == .notFound)
             // Promoted to manager while signed in: from the next page on, a second factor is needed.

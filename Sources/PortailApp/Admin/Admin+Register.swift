@@ -26,7 +26,12 @@ extension PortailRoutes {
         let lines: [Line]
         let hasLines: Bool
         let count: Int
+        /// Said when the day has more children than the page shows.
+        let notice: String?
     }
+
+    /// The page shows at most this many children; its count and the CSV have them all.
+    static let registerPageLines = 2000
 
     func addAdminRegisterRoutes(to router: Router<AppRequestContext>) {
         for csv in [false, true] {
@@ -37,8 +42,8 @@ extension PortailRoutes {
                 guard let day = asked.map({ LocalDate(iso: $0) }) ?? today, abs(day.dayNumber - today.dayNumber) <= 3660 else {
                     return adminProblem("Jour inconnu", "Donnez le jour sous la forme AAAA-MM-JJ, par exemple \(today.iso).", status: .badRequest)
                 }
-                let lines = try await database.withCenter(record.id) { c in
-                    try await CenterDashboard.register(c, center: record.id, day: day, logger: context.logger)
+                let (lines, total) = try await database.withCenter(record.id) { c in
+                    try await CenterDashboard.register(c, center: record.id, day: day, limit: csv ? nil : Self.registerPageLines, logger: context.logger)
                 }
                 let unitName = { (code: String) in record.center.units.first { $0.code == code }?.label ?? code }
                 let rows = lines.map { line in
@@ -56,7 +61,9 @@ extension PortailRoutes {
                     page: admin.chrome, code: record.center.code, centerName: record.center.name,
                     title: "Registre du \(French.weekdayLong(day)) \(day.french)", iso: day.iso,
                     previous: day.adding(days: -1).iso, next: day.adding(days: 1).iso,
-                    lines: rows, hasLines: !rows.isEmpty, count: rows.count
+                    lines: rows, hasLines: !rows.isEmpty, count: total,
+                    notice: total > rows.count
+                        ? "Seuls les \(rows.count) premiers enfants (par nom) sont affichés ici ; le fichier CSV les contient tous." : nil
                 ), admin)
             })
         }

@@ -129,11 +129,13 @@ public struct RegisterLine: Sendable {
 
 extension CenterDashboard {
     /// The day's register: every child booked that day (confirmed, or waiting for payment), by name.
-    public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger) async throws -> [RegisterLine] {
+    public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, limit: Int?, logger: Logger) async throws
+        -> (lines: [RegisterLine], total: Int) {
         try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
-        return try await c.all("""
+        // `total` counts every child of the day, also past `limit` (nil: no limit).
+        let rows = try await c.all("""
             SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state,
-                   p.age_group
+                   p.age_group, (count(*) OVER ())::int
             FROM reservations r
             JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
             JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
@@ -143,10 +145,11 @@ extension CenterDashboard {
             WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
             GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state, p.age_group
             ORDER BY ch.last_name, ch.first_name, r.number
-            LIMIT 2000
-            """, (Int, String, String, String, String, [String], String, String).self, logger: logger).map {
+            LIMIT \(limit)
+            """, (Int, String, String, String, String, [String], String, String, Int).self, logger: logger)
+        return (rows.map {
             RegisterLine(reservation: $0.0, child: $0.1, birthDate: LocalDate(iso: $0.2), family: $0.3, phone: $0.4, units: $0.5,
                          confirmed: $0.6 == "confirmed", ageGroup: $0.7)
-        }
+        }, rows.first?.8 ?? 0)
     }
 }
