@@ -98,13 +98,22 @@ def browser():
         chromium.close()
 
 
+def psql_command(server, sql, *options):
+    """The psql command that runs SQL in the demo's embedded database, as its owner."""
+    command = ["psql", "-X", "-q", *options, "-h", str(server["data"] / "run"), "-U", "postgres", "-d", "portail", "-c", sql]
+    return (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []) + command
+
+
 def psql(server, sql):
     """Runs SQL in the demo's embedded database (to let time pass for a cart)."""
-    socket_dir = str(server["data"] / "run")
-    command = ["psql", "-X", "-q", "-h", socket_dir, "-U", "postgres", "-d", "portail", "-c", sql]
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--"] + command
-    subprocess.run(command, check=True, cwd="/")
+    subprocess.run(psql_command(server, sql), check=True, cwd="/")
+
+
+def psql_value(server, sql, application="e2e"):
+    """The first value that SQL returns in the demo's database ("" if none); `application` names the session."""
+    answer = subprocess.run(psql_command(server, sql, "-A", "-t"), capture_output=True, text=True, check=True, cwd="/",
+                            env=dict(os.environ, PGAPPNAME=application))
+    return answer.stdout.strip().splitlines()[0] if answer.stdout.strip() else ""
 
 
 def run_group(command, timeout, **options):

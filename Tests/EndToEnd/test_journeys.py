@@ -9,7 +9,7 @@ import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
-from conftest import SHOTS, psql
+from conftest import SHOTS, psql, psql_command, psql_value
 
 PASSWORD = "portail-demo-2026"
 DESKTOP = {"width": 1280, "height": 900}
@@ -235,15 +235,6 @@ def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
     j.close()
 
 
-def psql_value(server, sql, application="e2e"):
-    """The first value that SQL returns in the demo's database ("" if none)."""
-    command = ["psql", "-X", "-A", "-t", "-h", str(server["data"] / "run"), "-U", "postgres", "-d", "portail", "-c", sql]
-    if os.geteuid() == 0:
-        command = ["runuser", "-u", "postgres", "--"] + command
-    answer = subprocess.run(command, capture_output=True, text=True, check=True, cwd="/", env=dict(os.environ, PGAPPNAME=application))
-    return answer.stdout.strip().splitlines()[0] if answer.stdout.strip() else ""
-
-
 @pytest.mark.parametrize("width", [360, 390])
 def test_a_confirmation_the_database_gives_up_on_says_try_again_and_records_nothing(browser, server, width):
     """Opening day: the day's row is held elsewhere and PostgreSQL cancels the confirmation waiting for it.
@@ -270,9 +261,7 @@ def test_a_confirmation_the_database_gives_up_on_says_try_again_and_records_noth
 
     # Another transaction holds the day's row; whatever waits for it is cancelled, as a statement timeout would.
     holder = subprocess.Popen(
-        (["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])
-        + ["psql", "-X", "-q", "-h", str(server["data"] / "run"), "-U", "postgres", "-d", "portail", "-c",
-           f"BEGIN; SELECT 1 FROM day_capacities WHERE day = '{day}' FOR UPDATE; SELECT pg_sleep(60); COMMIT;"],
+        psql_command(server, f"BEGIN; SELECT 1 FROM day_capacities WHERE day = '{day}' FOR UPDATE; SELECT pg_sleep(60); COMMIT;"),
         cwd="/", env=dict(os.environ, PGAPPNAME="e2e-holder"), stdout=subprocess.DEVNULL)
     cancelled = []
 

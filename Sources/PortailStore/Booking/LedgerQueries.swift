@@ -26,6 +26,16 @@ public enum LedgerQueries {
                             due: Money(cents: row.2), unsettledCount: row.3, allocated: Money(cents: row.6))
     }
 
+    /// What settled each invoice `i` of a query: `cn.credited`, its credit notes, and `a.allocated`, what payments
+    /// gave it (each NULL when none). What an invoice lacks is `i.total_cents - coalesce(cn.credited, 0) -
+    /// coalesce(a.allocated, 0)`, for the family's totals and for the office's open invoices alike.
+    static let invoiceSettlement = """
+        LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
+                           WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
+        LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
+                           WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
+        """
+
     /// The totals of one family as one row (invoiced, invoices, due, unsettled, paid, payments, allocated),
     /// for the family `center`, `family` name: `$1`, `$2` for Mon compte, or `f.center_id`, `f.id` for each
     /// family of the balances export, so that both add up the same way.
@@ -35,11 +45,7 @@ public enum LedgerQueries {
             SELECT coalesce(sum(i.total_cents - coalesce(cn.credited, 0)), 0)::bigint AS invoiced, count(*)::int AS invoices,
                    coalesce(sum(greatest(i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0), 0)), 0)::bigint AS due,
                    count(*) FILTER (WHERE i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) > 0)::int AS unsettled
-            FROM invoices i
-            LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
-                               WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
-            LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
-                               WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
+            FROM invoices i \(invoiceSettlement)
             WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
         ) inv, (
             SELECT coalesce(sum(p.amount_cents), 0)::bigint AS paid, count(*)::int AS payments,

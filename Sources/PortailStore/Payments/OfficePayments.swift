@@ -23,11 +23,7 @@ public enum OfficePayments {
     public static func openInvoices(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(id: Int64, number: String, lacks: Money)] {
         try await c.all("""
             SELECT i.id, i.number, (i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0))::bigint
-            FROM invoices i
-            LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
-                               WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
-            LEFT JOIN LATERAL (SELECT sum(a.amount_cents) AS allocated FROM allocations a
-                               WHERE a.center_id = i.center_id AND a.invoice_id = i.id) a ON true
+            FROM invoices i \(unescaped: LedgerQueries.invoiceSettlement)
             WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
               AND i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) > 0
             ORDER BY i.issued_at, i.id
