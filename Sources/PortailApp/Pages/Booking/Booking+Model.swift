@@ -49,47 +49,6 @@ struct GridModel {
         let label: String
         let price: String
     }
-    struct Cell {
-        let id: String
-        let value: String
-        let unitLabel: String
-        let status: String
-        let statusClass: String
-        let disabled: Bool
-        let checked: Bool
-        /// A full day the child may wait for: the cell offers the waiting list.
-        let canWait: Bool
-        /// The unit's price for a first child, for the page's running total (the recap prices exactly).
-        var priceCents = 0
-        /// The Monday of the day's week, for "toute la semaine".
-        var week = ""
-    }
-    struct Row {
-        let day: String
-        let dayLong: String
-        /// The row's cells as HTML, written here rather than by a template section: 156 cells through
-        /// the template engine's lookups were half of the page's time (docs/architecture.md).
-        let cellsHTML: String
-
-        init(day: String, dayLong: String, cells: [Cell], base: String) {
-            self.day = day
-            self.dayLong = dayLong
-            var html = ""
-            for cell in cells {
-                let (id, value, unit, long) = (HTML.escape(cell.id), HTML.escape(cell.value), HTML.escape(cell.unitLabel), HTML.escape(dayLong))
-                html += "<td class=\"cell \(HTML.escape(cell.statusClass))\">\n"
-                html += "  <input type=\"checkbox\" id=\"\(id)\" name=\"jour\" value=\"\(value)\" data-prix=\"\(cell.priceCents)\" data-semaine=\"\(HTML.escape(cell.week))\""
-                    + "\(cell.disabled ? " disabled" : "")\(cell.checked ? " checked" : "")>\n"
-                html += "  <label for=\"\(id)\"><span class=\"visually-hidden\">\(long) \(unit) : </span>\(HTML.escape(cell.status))</label>\n"
-                if cell.canWait {
-                    html += "  <button type=\"submit\" class=\"wait\" formaction=\"\(HTML.escape(base))/reservations/liste-attente\" name=\"attente\" "
-                        + "value=\"\(value)\" aria-label=\"Liste d'attente du \(long), \(unit)\">liste d'attente</button>\n"
-                }
-                html += "</td>\n"
-            }
-            cellsHTML = html
-        }
-    }
     let page: PageChrome
     let childID: Int64
     let childName: String
@@ -97,7 +56,9 @@ struct GridModel {
     let periodLabel: String
     let deadline: String
     let columns: [Column]
-    let rows: [Row]
+    /// The table's rows as HTML, written here rather than by a template section: the template engine's
+    /// lookups over 39 days × 4 units took most of the page's time (docs/architecture.md).
+    let rowsHTML: String
     let error: String?
     let notice: String?
     let priceNote: String?
@@ -121,32 +82,8 @@ struct GridModel {
         let units = period.units.compactMap { center.unit($0) }
         columns = units.map { Column(label: $0.label, price: prices[$0.code]?.description ?? "") }
         firstUnit = units.first?.label.lowercased() ?? ""
-        rows = period.openDays.map { day in
-            let cells = units.map { unit -> Cell in
-                let value = "\(day.iso):\(unit.code)"
-                let left = unit.capacityUnits.map { availability[day]?.remaining[$0] ?? 0 }.min() ?? 0
-                let status: (String, String, Bool, Bool)  // words, class, disabled, checked
-                var canWait = false
-                if !(held[day] ?? []).isDisjoint(with: unit.capacityUnits) {
-                    status = ("déjà réservé", "held", true, true)
-                } else if !period.isBookable(day, at: now, in: center.zone) {
-                    status = ("délai dépassé", "locked", true, false)
-                } else if let rank = waiting[value] {
-                    status = ("liste d'attente : \(French.rank(rank))", "waiting", true, false)
-                } else if left <= 0 {
-                    status = ("complet", "full", true, false)
-                    canWait = true
-                } else if left <= 5 {
-                    status = ("dernières places (\(left))", "last", false, selected.contains(value))
-                } else {
-                    status = ("disponible", "free", false, selected.contains(value))
-                }
-                return Cell(id: "c-\(day.iso)-\(unit.code)", value: value, unitLabel: unit.label,
-                            status: status.0, statusClass: status.1, disabled: status.2, checked: status.3, canWait: canWait,
-                            priceCents: prices[unit.code]?.cents ?? 0, week: day.adding(days: -day.weekday.index).iso)
-            }
-            return Row(day: French.shortDay(day), dayLong: day.french, cells: cells, base: page.base)
-        }
+        rowsHTML = Self.rows(center: center, period: period, units: units, availability: availability, held: held,
+                             waiting: waiting, prices: prices, selected: selected, now: now, base: page.base)
         self.error = error
         self.notice = notice
         if let tariff = center.tariff(period.tariff), case .siblings = tariff.model {
@@ -154,6 +91,55 @@ struct GridModel {
         } else {
             priceNote = nil
         }
+    }
+    /// One row a day, one cell a unit: a box to tick with its state ("disponible", "complet" with the
+    /// waiting list's button, "déjà réservé" …). Each day's and unit's words are escaped once.
+    private static func rows(center: Center, period: Period, units: [BookingUnit], availability: [LocalDate: DayAvailability],
+                             held: [LocalDate: Set<String>], waiting: [String: Int], prices: [String: Money],
+                             selected: Set<String>, now: Date, base: String) -> String {
+        let waitAction = HTML.escape(base) + "/reservations/liste-attente"
+        let columns = units.map { (code: HTML.escape($0.code), label: HTML.escape($0.label), price: prices[$0.code]?.cents ?? 0) }
+        var html = ""
+        html.reserveCapacity(period.openDays.count * (80 + units.count * 420))
+        for day in period.openDays {
+            let iso = day.iso, long = HTML.escape(day.french), week = day.adding(days: -day.weekday.index).iso
+            let bookable = period.isBookable(day, at: now, in: center.zone)
+            let heldUnits = held[day] ?? []
+            html += "<tr>\n  <th scope=\"row\"><abbr title=\"\(long)\">\(HTML.escape(French.shortDay(day)))</abbr></th>\n"
+            for (unit, column) in zip(units, columns) {
+                let key = "\(iso):\(unit.code)"
+                let left = unit.capacityUnits.map { availability[day]?.remaining[$0] ?? 0 }.min() ?? 0
+                let (words, style, disabled, checked): (String, String, Bool, Bool)
+                var canWait = false
+                if !heldUnits.isDisjoint(with: unit.capacityUnits) {
+                    (words, style, disabled, checked) = ("déjà réservé", "held", true, true)
+                } else if !bookable {
+                    (words, style, disabled, checked) = ("délai dépassé", "locked", true, false)
+                } else if let rank = waiting[key] {
+                    (words, style, disabled, checked) = ("liste d'attente : \(French.rank(rank))", "waiting", true, false)
+                } else if left <= 0 {
+                    (words, style, disabled, checked) = ("complet", "full", true, false)
+                    canWait = true
+                } else if left <= 5 {
+                    (words, style, disabled, checked) = ("dernières places (\(left))", "last", false, selected.contains(key))
+                } else {
+                    (words, style, disabled, checked) = ("disponible", "free", false, selected.contains(key))
+                }
+                let value = "\(iso):\(column.code)", id = "c-\(iso)-\(column.code)"
+                html += "<td class=\"cell \(style)\">\n"
+                html += "  <input type=\"checkbox\" id=\"\(id)\" name=\"jour\" value=\"\(value)\" data-prix=\"\(column.price)\" data-semaine=\"\(week)\""
+                html += disabled ? " disabled" : ""
+                html += checked ? " checked>\n" : ">\n"
+                html += "  <label for=\"\(id)\"><span class=\"visually-hidden\">\(long) \(column.label) : </span>\(HTML.escape(words))</label>\n"
+                if canWait {
+                    html += "  <button type=\"submit\" class=\"wait\" formaction=\"\(waitAction)\" name=\"attente\" "
+                    html += "value=\"\(value)\" aria-label=\"Liste d'attente du \(long), \(column.label)\">liste d'attente</button>\n"
+                }
+                html += "</td>\n"
+            }
+            html += "</tr>\n"
+        }
+        return html
     }
 }
 
