@@ -38,6 +38,20 @@ import Testing
 
             #expect(try await parent.get("/petit/compte").text.contains("expirée"))
             #expect(try await parent.get("/petit/panier").text.contains("Votre panier est vide"))
+            // The family's own grid offers the day again: the child no longer holds it.
+            let ownWizard = try await parent.get("/petit/reservations/nouvelle")
+            let ownChild = try #require(ownWizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let ownGrid = try await parent.get("/petit/reservations/nouvelle?enfant=\(ownChild)&periode=vacances")
+            let firstDay = "value=\"\(fixture.petit.center.periods[0].startsOn.iso):journee\""
+            #expect(ownGrid.body.contains(firstDay) && !ownGrid.body.contains(firstDay + " disabled"))
+            #expect(!ownGrid.text.contains("déjà réservé"))
+            // The staff's register and the API's attendance list no longer list the child.
+            let (register, attendance) = try await fixture.database.withCenter(fixture.petit.id) { c in
+                let day = fixture.petit.center.periods[0].startsOn
+                return (try await CenterDashboard.register(c, center: fixture.petit.id, day: day, limit: nil, logger: fixture.database.logger),
+                        try await ReservationQueries.attendance(c, center: fixture.petit.id, day: day, logger: fixture.database.logger))
+            }
+            #expect(register.total == 0 && register.lines.isEmpty && attendance.isEmpty)
             let neighbour = Browser(client)
             _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
             let wizard = try await neighbour.get("/petit/reservations/nouvelle")

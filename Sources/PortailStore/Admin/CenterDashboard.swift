@@ -128,10 +128,10 @@ public struct RegisterLine: Sendable {
 }
 
 extension CenterDashboard {
-    /// The day's register: every child booked that day (confirmed, or waiting for payment), by name.
+    /// The day's register: every child booked that day (confirmed, or waiting for payment in a cart whose
+    /// hold runs), by name. It reads; it does not expire carts.
     public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, limit: Int?, logger: Logger) async throws
         -> (lines: [RegisterLine], total: Int) {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         // `total` counts every child of the day, also past `limit` (nil: no limit).
         let rows = try await c.all("""
             SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state,
@@ -143,6 +143,7 @@ extension CenterDashboard {
             JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
             JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
             WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
+              AND \(unescaped: ReservationQueries.holdsItsDays)
             GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state, p.age_group
             ORDER BY ch.last_name, ch.first_name, r.number
             LIMIT \(limit)

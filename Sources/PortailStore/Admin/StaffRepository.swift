@@ -284,9 +284,9 @@ extension AccountRepository {
 }
 
 extension ReservationQueries {
-    /// Who is booked on a day (confirmed or waiting for payment), by child.
+    /// Who is booked on a day (confirmed, or waiting for payment in a cart whose hold runs), by child. It
+    /// reads; it does not expire carts.
     public static func attendance(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger) async throws -> [AttendanceLine] {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         var lines: [AttendanceLine] = []
         for (number, child, family, units, state) in try await c.all("""
             SELECT r.number, ch.first_name || ' ' || ch.last_name, f.name, array_agg(u ORDER BY u), r.state
@@ -296,6 +296,7 @@ extension ReservationQueries {
             JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
             JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
             WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
+              AND \(unescaped: holdsItsDays)
             GROUP BY r.number, ch.first_name, ch.last_name, f.name, r.state ORDER BY 2
             """, (Int, String, String, [String], String).self, logger: logger) {
             lines.append(AttendanceLine(reservation: number, child: child, family: family, units: units, state: state))

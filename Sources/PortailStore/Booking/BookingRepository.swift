@@ -84,7 +84,7 @@ public enum BookingRepository {
             SELECT l.day::text, l.capacity_units FROM reservation_lines l
             JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
             WHERE r.center_id = $1 AND r.child_id = $2 AND r.period_id = $3
-              AND r.state IN ('pending_payment', 'confirmed')
+              AND r.state IN ('pending_payment', 'confirmed') AND \(ReservationQueries.holdsItsDays)
             """
         let bindings: PostgresBindings
     }

@@ -37,6 +37,14 @@ public enum ReservationQueries {
               AND a.live_until > now()))))
         """
 
+    /// SQL: the reservation `r` holds its days: confirmed, or waiting for payment in a cart that has not
+    /// run out of time (`cartIsDue`). The grid and the staff's registers read it instead of expiring carts.
+    static let holdsItsDays = """
+        (r.state = 'confirmed' OR (r.state = 'pending_payment' AND NOT EXISTS (
+            SELECT 1 FROM carts k WHERE k.center_id = r.center_id AND k.id = r.cart_id AND k.state IN ('open', 'paying')
+              AND \(cartIsDue))))
+        """
+
     static let columns = """
         SELECT r.id, r.number, ch.first_name, p.code, p.label, r.created_at, r.first_day::text, r.last_day::text,
                CASE WHEN r.state = 'pending_payment' AND k.state IN ('open', 'paying') AND \(cartIsDue) THEN 'expired' ELSE r.state END,
