@@ -52,6 +52,19 @@ import Testing
                         try await ReservationQueries.attendance(c, center: fixture.petit.id, day: day, logger: fixture.database.logger))
             }
             #expect(register.total == 0 && register.lines.isEmpty && attendance.isEmpty)
+            // The staff's screens count the place as free and the reservation as expired.
+            let staff = try await fixture.database.withCenter(fixture.petit.id) { c in
+                let logger = fixture.database.logger
+                let period = try #require(try await BookingRepository.periodID(c, center: fixture.petit.id, code: "vacances", logger: logger))
+                return (capacities: try await BookingRepository.capacities(c, center: fixture.petit.id, periodID: period, logger: logger),
+                        dashboard: try await CenterDashboard.load(c, center: fixture.petit.id, today: fixture.petit.center.periods[0].startsOn, logger: logger),
+                        all: try await StaffReservations.list(c, center: fixture.petit.id, filter: .init(), offset: 0, limit: 10, logger: logger),
+                        expired: try await StaffReservations.list(c, center: fixture.petit.id, filter: .init(state: "expired"), offset: 0, limit: 10, logger: logger),
+                        pending: try await StaffReservations.list(c, center: fixture.petit.id, filter: .init(state: "pending_payment"), offset: 0, limit: 10, logger: logger))
+            }
+            #expect(!staff.capacities.isEmpty && staff.capacities.allSatisfy { $0.taken == 0 })
+            #expect(!staff.dashboard.places.isEmpty && staff.dashboard.places.allSatisfy { $0.taken == 0 })
+            #expect(staff.all.rows.map(\.state) == ["expired"] && staff.expired.total == 1 && staff.pending.total == 0)
             let neighbour = Browser(client)
             _ = try await neighbour.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
             let wizard = try await neighbour.get("/petit/reservations/nouvelle")

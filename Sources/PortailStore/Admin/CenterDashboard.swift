@@ -46,8 +46,8 @@ public struct CenterDashboard: Sendable {
     public var unpaidCount: Int
     public var unpaidTotal: Money
 
+    /// It reads; it does not expire carts (places of carts whose hold ran out read as free).
     public static func load(_ c: PostgresConnection, center: Int64, today: LocalDate, logger: Logger) async throws -> CenterDashboard {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         func day(_ date: LocalDate) async throws -> Day {
             let rows = try await c.all("""
                 SELECT u, count(DISTINCT r.child_id)::int
@@ -78,13 +78,15 @@ public struct CenterDashboard: Sendable {
                    (SELECT count(*) FROM payments WHERE center_id = \(center) AND received_at > now() - interval '7 days')::int,
                    (SELECT coalesce(sum(amount_cents), 0) FROM payments WHERE center_id = \(center) AND received_at > now() - interval '7 days')::bigint
             """, (Int, Int, Int64).self, logger: logger) ?? (0, 0, Int64(0))
-        let places = try await c.all("""
-            SELECT p.label, d.day::text, d.unit, d.places, d.taken
+        let placesWindow = "l.day >= $2::date AND l.day < $2::date + 60"
+        let places = try await c.all(PostgresQuery(unsafeSQL: """
+            SELECT p.label, d.day::text, d.unit, d.places, d.taken - coalesce(due.held, 0)
             FROM day_capacities d JOIN periods p ON p.center_id = d.center_id AND p.id = d.period_id
-            WHERE d.center_id = \(center) AND d.day >= \(today.iso)::date AND d.day < \(today.iso)::date + 60
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: placesWindow))) due ON due.day = d.day AND due.unit = d.unit
+            WHERE d.center_id = $1 AND d.day >= $2::date AND d.day < $2::date + 60
             ORDER BY d.day, p.label, d.unit
             LIMIT 2000
-            """, (String, String, String, Int, Int).self, logger: logger).compactMap { row -> Places? in
+            """, binds: try .of(center, today.iso)), (String, String, String, Int, Int).self, logger: logger).compactMap { row -> Places? in
             guard let day = LocalDate(iso: row.1) else { return nil }
             return Places(period: row.0, day: day, unit: row.2, places: row.3, taken: row.4)
         }

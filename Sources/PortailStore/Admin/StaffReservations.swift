@@ -40,14 +40,14 @@ public struct ReservationFilter: Sendable {
 /// The center's reservations for its staff, and the invoicing of what is confirmed and not invoiced.
 public enum StaffReservations {
     /// A page of reservations matching `filter`, by first day then number, with the count of all matches.
+    /// A reservation left in a cart whose hold ran out reads (and filters) as "expired"; nothing is written.
     public static func list(_ c: PostgresConnection, center: Int64, filter: ReservationFilter, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [StaffReservation], total: Int) {
-        try await BookingRepository.expireDueCarts(c, center: center, logger: logger)
         let conditions: PostgresQuery = """
             FROM reservations r
             JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
             WHERE r.center_id = \(center)
               AND (\(filter.period)::text IS NULL OR p.code = \(filter.period))
-              AND (\(filter.state)::text IS NULL OR r.state = \(filter.state))
+              AND (\(filter.state)::text IS NULL OR \(unescaped: ReservationQueries.stateNow) = \(filter.state))
               AND (\(filter.family)::bigint IS NULL OR r.family_id = \(filter.family))
               AND (\(filter.child)::bigint IS NULL OR r.child_id = \(filter.child))
               AND (\(filter.day?.iso)::date IS NULL OR EXISTS (SELECT 1 FROM reservation_lines l WHERE l.center_id = r.center_id
@@ -58,7 +58,7 @@ public enum StaffReservations {
         countQuery.binds = conditions.binds
         let total = try await c.first(countQuery, (Int.self), logger: logger) ?? 0
         var query: PostgresQuery = """
-            SELECT r.number, r.state, f.id, f.name, ch.id, ch.first_name || ' ' || ch.last_name, p.code, r.first_day::text, r.last_day::text,
+            SELECT r.number, \(unescaped: ReservationQueries.stateNow), f.id, f.name, ch.id, ch.first_name || ' ' || ch.last_name, p.code, r.first_day::text, r.last_day::text,
                    r.total_cents::int, i.number,
                    (SELECT json_object_agg(d.day, d.units)::text FROM (SELECT l.day::text AS day, array_agg(u ORDER BY u) AS units
                         FROM reservation_lines l CROSS JOIN LATERAL unnest(l.units) AS u

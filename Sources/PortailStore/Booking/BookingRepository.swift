@@ -105,16 +105,7 @@ public enum BookingRepository {
         static let sql = """
             SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0) - coalesce(line.waiting, 0), 0)
             FROM day_capacities d
-            LEFT JOIN (
-                SELECT l.day, cu AS unit, count(*)::int AS held
-                FROM carts k
-                JOIN reservations r ON r.center_id = k.center_id AND r.cart_id = k.id
-                JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
-                CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
-                WHERE k.center_id = $1 AND k.state IN ('open', 'paying') AND \(ReservationQueries.cartIsDue)
-                  AND r.state = 'pending_payment' AND r.period_id = $2
-                GROUP BY 1, 2
-            ) due ON due.day = d.day AND due.unit = d.unit
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due ON due.day = d.day AND due.unit = d.unit
             LEFT JOIN (
                 SELECT w.day, cu AS unit, count(*)::int AS waiting
                 FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
@@ -128,12 +119,22 @@ public enum BookingRepository {
     }
 
     /// Places and places taken per day and capacity unit of a period, for the staff; `forced` marks the
-    /// days whose places were set below what was already taken.
+    /// days whose places were set below what was already taken. Places of carts whose hold ran out read as
+    /// free, as in the grid: a read writes nothing.
     public static func capacities(_ c: PostgresConnection, center: Int64, periodID: Int64, logger: Logger) async throws -> [(day: String, unit: String, places: Int, taken: Int, forced: Bool)] {
-        try await expireDueCarts(c, center: center, logger: logger)
-        return try await c.all("""
-            SELECT day::text, unit, places, taken, forced FROM day_capacities WHERE center_id = \(center) AND period_id = \(periodID) ORDER BY day, unit
-            """, (String, String, Int, Int, Bool).self, logger: logger).map { (day: $0.0, unit: $0.1, places: $0.2, taken: $0.3, forced: $0.4) }
+        try await c.rows(Capacities(bindings: try .of(center, periodID)), (String, String, Int, Int, Bool).self, logger: logger)
+            .map { (day: $0.0, unit: $0.1, places: $0.2, taken: $0.3, forced: $0.4) }
+    }
+
+    struct Capacities: PreparedQuery {
+        static let sql = """
+            SELECT d.day::text, d.unit, d.places, d.taken - coalesce(due.held, 0), d.forced
+            FROM day_capacities d
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due ON due.day = d.day AND due.unit = d.unit
+            WHERE d.center_id = $1 AND d.period_id = $2
+            ORDER BY d.day, d.unit
+            """
+        let bindings: PostgresBindings
     }
 
     /// Capacity units a child already holds per day in a period (waiting for payment or confirmed).
