@@ -112,14 +112,19 @@ public final class Database: Sendable {
     /// Runs `body` in one read-only snapshot of one center (every statement sees the same moment) on the
     /// replica, for reads that tolerate a few seconds of lag (the month's ledger and balances exports); on
     /// the primary when there is no replica. Nothing that decides places or money reads here, nor anything
-    /// that writes.
+    /// that writes. On the primary, the connection counts in `portail_db_pool_connections_in_use` (the pool's
+    /// saturation alert must see a long export); the transaction timer leaves exports out, their seconds
+    /// would hide the pages' transactions.
     public func withReplica<T>(
         _ centerID: Int64,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await (replica ?? app).withConnection { connection in
-            try await Self.transaction(on: connection, center: centerID, logger: logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+        let onPrimary = replica == nil
+        return try await (replica ?? app).withConnection { connection in
+            if onPrimary { Self.inUse.increment() }
+            defer { if onPrimary { Self.inUse.decrement() } }
+            return try await Self.transaction(on: connection, center: centerID, logger: logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
         }
     }
 
