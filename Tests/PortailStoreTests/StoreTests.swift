@@ -235,3 +235,19 @@ func withImportedDatabase(_ body: @Sendable (Database, [CenterRecord]) async thr
         }
     }
 }
+
+/// A list read a page at a time counts its rows only when the page cannot tell.
+@Suite struct ListTotalTests {
+    @Test func thePageTellsUnlessItIsFullOrPastTheEnd() async throws {
+        // (offset, limit, rows read) → (total, whether the database was asked); the database holds 13 rows.
+        let cases: [(Int, Int, Int, Int, Bool)] = [
+            (0, 10, 8, 8, false), (0, 10, 0, 0, false), (10, 10, 3, 13, false),
+            (0, 10, 10, 13, true), (20, 10, 0, 13, true),
+        ]
+        for (offset, limit, read, total, asked) in cases {
+            var counted = false
+            let answer = try await listTotal(offset: offset, limit: limit, read: read) { counted = true; return 13 }
+            #expect(answer == total && counted == asked, "offset \(offset), limit \(limit), read \(read)")
+        }
+    }
+}

@@ -159,7 +159,9 @@ extension LedgerQueries {
     public static func entries(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [LedgerEntry], total: Int) {
         let rows = try await c.rows(Entries(bindings: try .of(center, family, limit, offset)), (Int64, String, String, Date, Int, Int, String).self,
                                     logger: logger)
-        let total = try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
+        let total = try await listTotal(offset: offset, limit: limit, read: rows.count) {
+            try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
+        }
         return (rows.map { row in
             let kind = LedgerEntry.Kind(rawValue: row.1) ?? .invoice
             return LedgerEntry(kind: kind, id: row.0, number: row.2, date: row.3,

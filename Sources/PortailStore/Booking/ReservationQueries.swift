@@ -113,7 +113,9 @@ public enum ReservationQueries {
     /// A page of the family's reservations, newest first, and how many there are in all.
     public static func page(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [ReservationSummary], total: Int) {
         let rows = try await summaries(c, Page(bindings: try .of(center, family, limit, offset)), logger: logger)
-        let total = try await c.row(Count(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
+        let total = try await listTotal(offset: offset, limit: limit, read: rows.count) {
+            try await c.row(Count(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
+        }
         return (rows, total)
     }
 
