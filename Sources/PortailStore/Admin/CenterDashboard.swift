@@ -82,7 +82,8 @@ public struct CenterDashboard: Sendable {
         let places = try await c.all(PostgresQuery(unsafeSQL: """
             SELECT p.label, d.day::text, d.unit, d.places, d.taken - coalesce(due.held, 0)
             FROM day_capacities d JOIN periods p ON p.center_id = d.center_id AND p.id = d.period_id
-            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: placesWindow))) due ON due.day = d.day AND due.unit = d.unit
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: placesWindow))) due
+                ON due.period_id = d.period_id AND due.day = d.day AND due.unit = d.unit
             WHERE d.center_id = $1 AND d.day >= $2::date AND d.day < $2::date + 60
             ORDER BY d.day, p.label, d.unit
             LIMIT 2000

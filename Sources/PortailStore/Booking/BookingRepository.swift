@@ -105,7 +105,8 @@ public enum BookingRepository {
         static let sql = """
             SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0) - coalesce(line.waiting, 0), 0)
             FROM day_capacities d
-            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due ON due.day = d.day AND due.unit = d.unit
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due
+                ON due.period_id = d.period_id AND due.day = d.day AND due.unit = d.unit
             LEFT JOIN (
                 SELECT w.day, cu AS unit, count(*)::int AS waiting
                 FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
@@ -130,7 +131,8 @@ public enum BookingRepository {
         static let sql = """
             SELECT d.day::text, d.unit, d.places, d.taken - coalesce(due.held, 0), d.forced
             FROM day_capacities d
-            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due ON due.day = d.day AND due.unit = d.unit
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due
+                ON due.period_id = d.period_id AND due.day = d.day AND due.unit = d.unit
             WHERE d.center_id = $1 AND d.period_id = $2
             ORDER BY d.day, d.unit
             """

@@ -50,18 +50,19 @@ public enum ReservationQueries {
     static let stateNow = "(CASE WHEN r.state = 'pending_payment' AND NOT \(holdsItsDays) THEN 'expired' ELSE r.state END)"
 
     /// SQL: the places that carts run out of time still count in `day_capacities.taken`, by day and capacity
-    /// unit (`day`, `unit`, `held`), for the center `center` (an SQL expression) and the reservations that
+    /// unit of each period (`period_id`, `day`, `unit`, `held`; join on all three: periods of two age groups
+    /// share days), for the center `center` (an SQL expression) and the reservations that
     /// match `condition` (on `r`). Reads subtract them instead of expiring the carts.
     static func dueHolds(center: String, where condition: String) -> String {
         """
-        SELECT l.day, cu AS unit, count(*)::int AS held
+        SELECT r.period_id, l.day, cu AS unit, count(*)::int AS held
         FROM carts k
         JOIN reservations r ON r.center_id = k.center_id AND r.cart_id = k.id
         JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
         CROSS JOIN LATERAL unnest(l.capacity_units) AS cu
         WHERE k.center_id = \(center) AND k.state IN ('open', 'paying') AND \(cartIsDue)
           AND r.state = 'pending_payment' AND \(condition)
-        GROUP BY 1, 2
+        GROUP BY 1, 2, 3
         """
     }
 
