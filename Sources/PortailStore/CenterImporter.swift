@@ -497,6 +497,18 @@ public struct CenterImporter: Sendable {
         }
         var forced: [Int64: [PlacesConflict]] = [:]
         if !stored.ids.isEmpty {
+            // A cart whose hold ran out still counts its places in `taken`, while the period screen shows
+            // them free: expire such carts first, so that the check below counts what the person saw.
+            // Only the centers whose stored periods change and that have such a cart: one statement for
+            // the 1,000 centers of an import.
+            for center in try await connection.all("""
+                SELECT DISTINCT k.center_id FROM carts k
+                WHERE k.center_id = ANY(\(Array(Set(stored.centers)))) AND k.state IN ('open', 'paying')
+                  AND \(unescaped: ReservationQueries.cartIsDue)
+                ORDER BY 1
+                """, (Int64.self), logger: logger) {
+                try await BookingRepository.expireDueCarts(connection, center: center, logger: logger)
+            }
             try await connection.run("""
                 DELETE FROM period_closed_days WHERE center_id = ANY(\(stored.centers)) AND period_id = ANY(\(stored.ids))
                 """, logger: logger)

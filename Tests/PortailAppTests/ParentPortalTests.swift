@@ -147,7 +147,8 @@ func withPortal(
     configuration.clock = clock
     let app = try await PortailApplication.build(
         configuration: configuration,
-        database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, paymentHTTP: paymentHTTP, logger: logger
+        database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, paymentRules: paymentRules,
+        paymentHTTP: paymentHTTP, logger: logger
     )
     let fixture = PortalFixture(
         database: serving,

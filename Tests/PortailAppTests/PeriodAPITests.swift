@@ -84,6 +84,42 @@ func bookConfirmed(_ client: any TestClientProtocol, _ fixture: PortalFixture, d
         }
     }
 
+    /// The period screen counts the places of a cart whose hold ran out as free; the edit counts the same,
+    /// expiring that cart in its transaction, and does not refuse what the screen shows possible.
+    @Test func anEditCountsTheCartThatRanOutAsFreeLikeTheScreen() async throws {
+        try await withPortal(places: 1) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let staff = try await invitedToken(client, fixture, center: "petit", email: "equipe@petit.example.org", role: "manager", by: admin)
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookDays(parent, fixture: fixture, [0, 1])
+            let first = fixture.petit.center.periods[0].startsOn
+            let second = first.adding(days: 1)
+            let close = #"{"closed_days": ["\#(first.iso)"]}"#
+            let lower = #"{"day_places": {"\#(second.iso)": {"matin": 0}}}"#
+            // While the cart holds them, the days are taken.
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: staff, json: close).status == .conflict)
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: staff, json: lower).status == .conflict)
+
+            try await fixture.database.owner.withConnection { c in
+                try await c.run("UPDATE carts SET expires_at = now() - interval '1 minute'", logger: fixture.database.logger)
+            }
+            let detail = try await apiJSON(client, .get, "/api/centers/petit/periods/vacances", token: staff)
+            let days = try #require(detail.json["days"] as? [[String: Any]])
+            #expect(days.filter { [first.iso, second.iso].contains($0["day"] as? String) }.allSatisfy { $0["taken"] as? Int == 0 }, "\(days)")
+            let closed = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: staff, json: close)
+            #expect(closed.status == .ok, "\(closed.json)")
+            let lowered = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: staff, json: lower)
+            #expect(lowered.status == .ok, "\(lowered.json)")
+            // The edit wrote the expiry: the cart and its reservation are expired, no place is taken or forced.
+            #expect(try await count(fixture, "SELECT count(*)::int FROM carts WHERE state = 'expired'") == 1)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE state = 'expired'") == 1)
+            #expect(try await count(fixture, "SELECT coalesce(sum(taken), 0)::int FROM day_capacities") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM day_capacities WHERE forced") == 0)
+            #expect(try await count(fixture, "SELECT count(*)::int FROM day_capacities WHERE center_id = \(fixture.petit.id) AND day = '\(first.iso)'") == 0)
+        }
+    }
+
     @Test func anotherInstanceServesTheEditAfterItsNextMaintenancePass() async throws {
         try await withPortal(payment: "", provider: { _ in nil }) { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)

@@ -388,7 +388,9 @@ public enum BookingRepository {
     }
 
     /// Expires the carts past their hold: their reservations become "expirée" and free their places.
-    /// Safe on every instance at once (SKIP LOCKED), and called before places are counted or a cart is read.
+    /// Safe on every instance at once (SKIP LOCKED). Only writes call it, before they count places: a
+    /// booking, a payment's start, an office booking, a period's edit and the maintenance job (reads count
+    /// such carts' places as free instead: `ReservationQueries.dueHolds`).
     /// With `family`, only that family's: a booking expires its own family's cart in its transaction, and
     /// leaves the others' to a short transaction of their own (the confirmation's first one, the
     /// background job), so that it never holds a day row it freed for another family until its commit.
