@@ -85,4 +85,55 @@ import Testing
             #expect(try await count(fixture, "SELECT max(taken)::int FROM day_capacities") == 1)
         }
     }
+
+    /// Two age groups' periods share their days: a cart that ran out in one frees places in that one only.
+    @Test func anExpiredHoldFreesPlacesInItsOwnPeriodOnly() async throws {
+        try await withPortal(places: 1) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let vacances = fixture.petit.center.periods[0]
+            let ados = """
+                  - code: ados
+                    label: Vacances des grands
+                    age_group: grands
+                    starts_on: \(vacances.startsOn.iso)
+                    ends_on: \(vacances.endsOn.iso)
+                    weekdays: [lundi, mardi, mercredi, jeudi, vendredi, samedi, dimanche]
+                    units: [journee, matin, apres-midi]
+                    places: { matin: 1, apres-midi: 1 }
+                    tariff: base
+                    booking:
+                      deadline: { days_before: 1, at: "12:00" }
+
+                """
+            let yaml = TestCenters.small(code: "petit", places: 1, payment: systemPayBlock)
+                .replacingOccurrences(of: "age_groups:\n", with: "age_groups:\n  - code: grands\n    label: 12-17 ans\n    min_age: 12\n    max_age: 17\n")
+                .replacingOccurrences(of: "periods:\n", with: "periods:\n" + ados)
+            let imported = try await api(client, .post, "/api/centers", token: admin, body: yaml)
+            #expect(imported.status == .ok && (imported.json["changes"] as? [String])?.contains("+ period ados") == true, "\(imported.json)")
+
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookDays(parent, fixture: fixture, [0])
+            try await fixture.database.owner.withConnection { c in
+                try await c.run("UPDATE carts SET expires_at = now() - interval '1 minute'", logger: fixture.database.logger)
+            }
+            let read = try await fixture.database.withCenter(fixture.petit.id) { c in
+                let logger = fixture.database.logger
+                let adosID = try #require(try await BookingRepository.periodID(c, center: fixture.petit.id, code: "ados", logger: logger))
+                let vacancesID = try #require(try await BookingRepository.periodID(c, center: fixture.petit.id, code: "vacances", logger: logger))
+                return (ados: try await BookingRepository.capacities(c, center: fixture.petit.id, periodID: adosID, logger: logger),
+                        vacances: try await BookingRepository.capacities(c, center: fixture.petit.id, periodID: vacancesID, logger: logger),
+                        adosLeft: try await BookingRepository.availability(c, center: fixture.petit.id, periodID: adosID, logger: logger),
+                        dashboard: try await CenterDashboard.load(c, center: fixture.petit.id, today: vacances.startsOn, logger: logger))
+            }
+            // The booked day is stored as taken in vacances only; every screen reads 0 taken in both periods,
+            // and the grands' period still has its one place (not two) on that day.
+            #expect(try await count(fixture, "SELECT sum(taken)::int FROM day_capacities") == 2)
+            #expect(!read.ados.isEmpty && read.ados.allSatisfy { $0.taken == 0 }, "\(read.ados.filter { $0.taken != 0 })")
+            #expect(!read.vacances.isEmpty && read.vacances.allSatisfy { $0.taken == 0 }, "\(read.vacances.filter { $0.taken != 0 })")
+            #expect(read.adosLeft[vacances.startsOn]?.remaining == ["matin": 1, "apres-midi": 1])
+            #expect(Set(read.dashboard.places.map(\.period)) == ["Vacances", "Vacances des grands"])
+            #expect(read.dashboard.places.allSatisfy { $0.taken == 0 }, "\(read.dashboard.places.filter { $0.taken != 0 })")
+        }
+    }
 }
