@@ -42,9 +42,8 @@ public enum StaffReservations {
     /// A page of reservations matching `filter`, by first day then number, with the count of all matches.
     /// A reservation left in a cart whose hold ran out reads (and filters) as "expired"; nothing is written.
     public static func list(_ c: PostgresConnection, center: Int64, filter: ReservationFilter, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [StaffReservation], total: Int) {
-        let conditions: PostgresQuery = """
-            FROM reservations r
-            JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+        // The filters, after the joins of the count and of the page.
+        let filters: PostgresQuery = """
             WHERE r.center_id = \(center)
               AND (\(filter.period)::text IS NULL OR p.code = \(filter.period))
               AND (\(filter.state)::text IS NULL OR \(unescaped: ReservationQueries.stateNow) = \(filter.state))
@@ -53,9 +52,9 @@ public enum StaffReservations {
               AND (\(filter.day?.iso)::date IS NULL OR EXISTS (SELECT 1 FROM reservation_lines l WHERE l.center_id = r.center_id
                                                               AND l.reservation_id = r.id AND l.day = \(filter.day?.iso)::date))
             """
-        var countQuery: PostgresQuery = "SELECT count(*)::int "
-        countQuery.sql += conditions.sql
-        countQuery.binds = conditions.binds
+        var countQuery: PostgresQuery = "SELECT count(*)::int FROM reservations r JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id\n"
+        countQuery.sql += filters.sql
+        countQuery.binds = filters.binds
         let total = try await c.first(countQuery, (Int.self), logger: logger) ?? 0
         var query: PostgresQuery = """
             SELECT r.number, \(unescaped: ReservationQueries.stateNow), f.id, f.name, ch.id, ch.first_name || ' ' || ch.last_name, p.code, r.first_day::text, r.last_day::text,
@@ -69,10 +68,8 @@ public enum StaffReservations {
             JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
             LEFT JOIN invoices i ON i.center_id = r.center_id AND i.id = r.invoice_id
             """
-        // The same conditions, after the joins of the select.
-        let whereClause = conditions.sql[conditions.sql.range(of: "WHERE")!.lowerBound...]
-        query.binds = conditions.binds
-        query.sql += "\n" + whereClause + " ORDER BY r.first_day, r.number LIMIT $\(query.binds.count + 1) OFFSET $\(query.binds.count + 2)"
+        query.binds = filters.binds
+        query.sql += "\n" + filters.sql + " ORDER BY r.first_day, r.number LIMIT $\(query.binds.count + 1) OFFSET $\(query.binds.count + 2)"
         try query.binds.append(limit, context: .default)
         try query.binds.append(offset, context: .default)
         let rows = try await c.all(query, (Int, String, Int64, String, Int64, String, String, String, String, Int, String?, String?).self, logger: logger)

@@ -79,6 +79,8 @@ public enum BookingRepository {
         let bindings: PostgresBindings
     }
 
+    /// `r.state IN (…)` says again what `holdsItsDays` implies: it lets the partial index
+    /// `reservations_child_period` find the child's reservations.
     struct HeldByChild: PreparedQuery {
         static let sql = """
             SELECT l.day::text, l.capacity_units FROM reservation_lines l

@@ -98,7 +98,8 @@ struct GridModel {
                              held: [LocalDate: Set<String>], waiting: [String: Int], prices: [String: Money],
                              selected: Set<String>, now: Date, base: String) -> String {
         let waitAction = HTML.escape(base) + "/reservations/liste-attente"
-        let columns = units.map { (code: HTML.escape($0.code), label: HTML.escape($0.label), price: prices[$0.code]?.cents ?? 0) }
+        // Each unit's code and label escaped for the HTML (the model's `columns` are the table's heads).
+        let escaped = units.map { (code: HTML.escape($0.code), label: HTML.escape($0.label), price: prices[$0.code]?.cents ?? 0) }
         var html = ""
         html.reserveCapacity(period.openDays.count * (80 + units.count * 420))
         for day in period.openDays {
@@ -106,7 +107,9 @@ struct GridModel {
             let bookable = period.isBookable(day, at: now, in: center.zone)
             let heldUnits = held[day] ?? []
             html += "<tr>\n  <th scope=\"row\"><abbr title=\"\(long)\">\(HTML.escape(French.shortDay(day)))</abbr></th>\n"
-            for (unit, column) in zip(units, columns) {
+            for (unit, column) in zip(units, escaped) {
+                // The cell's choice as the form posts it and the waiting list and the selection know it;
+                // `value` below is the same, escaped.
                 let key = "\(iso):\(unit.code)"
                 let left = unit.capacityUnits.map { availability[day]?.remaining[$0] ?? 0 }.min() ?? 0
                 let (words, style, disabled, checked): (String, String, Bool, Bool)
