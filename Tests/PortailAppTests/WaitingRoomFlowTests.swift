@@ -141,6 +141,28 @@ import Testing
         }
     }
 
+    /// The page and the room read the same instant: a family let in at the opening's second gets the grid.
+    /// (The page read the machine's time and the room the portal's clock: a family let in by the room
+    /// while the page still counted the period as upcoming got the choice of periods instead.)
+    @Test func atTheOpeningsSecondAFamilyLetInGetsTheGrid() async throws {
+        let zone = TimeZone(identifier: "Europe/Paris")!
+        let instant = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + 600)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = zone
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        let clock = TestClock(instant.addingTimeInterval(1))
+        try await withPortal(payment: systemPayBlock + "\nwaiting_room: { admitted_per_minute: 6 }\n",
+                             opensAt: formatter.string(from: instant), clock: clock.read) { client, fixture in
+            let parent = Browser(client, forwardedFor: "10.0.0.1")
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let child = try await count(fixture, "SELECT id::int FROM children WHERE center_id = \(fixture.petit.id) AND first_name = 'JULES'")
+            let grid = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances")
+            #expect(grid.text.contains("Étape 3 sur 4"), "\(grid.text.prefix(300))")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 1)
+        }
+    }
+
     /// Long after the opening the room stands aside: nothing is written, nobody waits.
     @Test func outsideAnOpeningTheRoomIsNotThere() async throws {
         let opening = Self.recentOpening()

@@ -10,7 +10,7 @@ extension PortailRoutes {
             let record = try context.requireCenter
             let family = try context.requireFamily
             let center = record.center
-            let now = Date()
+            let now = clock()
             let logger = context.logger
             let (children, standing, gaps) = try await database.withCenter(record.id) { c in
                 (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
@@ -39,7 +39,7 @@ extension PortailRoutes {
             // (from `queue_before_minutes` before): first come, first served from the opening on.
             if let code = query["periode"].map(String.init), !periods.contains(where: { $0.code == code }),
                let early = upcoming.first(where: { $0.period.code == code })?.period,
-               let room = try await waitingRoom(context, period: early, child: child) {
+               let room = try await waitingRoom(context, period: early, child: child, now: now) {
                 return room
             }
             guard let periodCode = query["periode"].map(String.init), let period = periods.first(where: { $0.code == periodCode }) else {
@@ -61,7 +61,7 @@ extension PortailRoutes {
             let notice = query["liste"] == "ok"
                 ? "\(child.firstName) est inscrit(e) sur la liste d'attente. Si une place se libère, elle lui est réservée dans votre panier et vous êtes prévenu par e-mail."
                 : nil
-            if let room = try await waitingRoom(context, period: period, child: child) { return room }
+            if let room = try await waitingRoom(context, period: period, child: child, now: now) { return room }
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil, notice: notice)
         }
 

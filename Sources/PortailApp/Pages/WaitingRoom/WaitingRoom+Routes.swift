@@ -9,9 +9,11 @@ import PortailStore
 /// estimate, never an error, and is let in only by that line.
 extension PortailRoutes {
     /// The waiting room page when the family must still wait to book `period`; nil: go on. Called by
-    /// each booking step once its period is known, so that no path gets round it.
-    func waitingRoom(_ context: AppRequestContext, period: Period, child: ChildRecord) async throws -> Response? {
-        let now = clock()
+    /// each booking step once its period is known, so that no path gets round it. `now` is the instant the
+    /// page told open periods from upcoming ones: at the opening's second, the room must not let in a family
+    /// the page still counts as early (it would be shown the choice of periods instead of the grid).
+    func waitingRoom(_ context: AppRequestContext, period: Period, child: ChildRecord, now: Date? = nil) async throws -> Response? {
+        let now = now ?? clock()
         guard let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted else {
             return nil
         }
