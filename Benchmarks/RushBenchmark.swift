@@ -95,7 +95,8 @@ enum RushBenchmark {
             process.arguments = ["serve", "--port", String(port)]
             process.environment = ProcessInfo.processInfo.environment.merging([
                 "DATABASE_URL": url(EmbeddedPostgres.webRole), "DATABASE_OWNER_URL": url(EmbeddedPostgres.ownerRole),
-                "PORTAIL_CENTERS_DIR": folder.path, "LOG_LEVEL": "warning", "PORTAIL_DB_POOL": "150",
+                // The server's own pool size (PORTAIL_DB_POOL, when the caller sets it, passes through).
+                "PORTAIL_CENTERS_DIR": folder.path, "LOG_LEVEL": "warning",
             ]) { _, new in new }
             process.standardOutput = output
             process.standardError = output
@@ -424,7 +425,8 @@ enum RushBenchmark {
 
             Measured \(ISO8601DateFormatter().string(from: Date())) by `portail-benchmarks rush` (`swift run -c release \
             portail-benchmarks rush \(options.parents) \(options.places) \(options.connections) \(options.admittedPerMinute)`): \
-            \(base.map { "against \($0)" } ?? "a release `portail serve` on PostgreSQL 15 on the same machine"), \
+            \(base.map { "against \($0)" } ?? "a release `portail serve` on PostgreSQL 15 on the same machine, with a pool of "
+                + (ProcessInfo.processInfo.environment["PORTAIL_DB_POOL"].map { "\($0) connections (`PORTAIL_DB_POOL`)" } ?? "\(DatabaseSettings.defaultAppPoolSize) connections (the default)")), \
             \(machine). \(options.parents) parents (families, children and sessions written \
             beforehand) arrive in the five seconds before the period opens and each opens the grid, posts the recap and \
             posts the confirmation, over \(options.connections) HTTP connections, through the waiting room \
@@ -442,8 +444,20 @@ enum RushBenchmark {
             | confirmations per second (first to last; busiest second) | \(String(format: "%.0f", rate)); \(peak) | ≥ 1,000 |
             | confirmation p50 / p99 (the POST, waiting for a client connection included) | \(ms(percentile(latencies, 0.5))) / \(ms(percentile(latencies, 0.99))) | p99 < 250 ms |
             | HTTP requests in all | \(requests) | |
-            \(outcomes.first(where: { $0.kind == .error })?.note.map { "\nFirst error seen: \($0)\n" } ?? "")
+            \(errorKinds)
             """
+        }
+
+        /// The parents' errors by kind (the words before the page's text), most frequent first, with the
+        /// first one's words in full.
+        var errorKinds: String {
+            let notes = outcomes.filter { $0.kind == .error }.map { $0.note ?? "no answer" }
+            guard let first = notes.first else { return "" }
+            // "grid: 200", "confirmation: 503", "waiting room state: 503", or a client's error as it is.
+            let kinds = Dictionary(grouping: notes) { note in (note.firstMatch(of: /^[^0-9]*[0-9]+/).map { String($0.0) } ?? String(note.prefix(60))) }
+                .map { (kind: $0.key, count: $0.value.count) }.sorted { $0.count > $1.count }
+            return "\nErrors by kind: " + kinds.prefix(6).map { "\($0.count) × `\($0.kind)`" }.joined(separator: ", ")
+                + ".\n\nFirst error seen: \(first)\n"
         }
     }
 }

@@ -8,7 +8,7 @@ import PortailStore
 /// center files, and build the directory of served centers.
 public enum Bootstrap {
     /// The database from DATABASE_URL / DATABASE_OWNER_URL, or else an embedded cluster in `dataDirectory`.
-    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 40), PORTAIL_DB_LOCK_TIMEOUT
+    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 20), PORTAIL_DB_LOCK_TIMEOUT
     /// how many seconds a request waits for a row lock before it is answered "try again" (default 10).
     public static func database(
         environment: [String: String], dataDirectory: String, logger: Logger
