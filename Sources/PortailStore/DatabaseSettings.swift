@@ -10,9 +10,9 @@ public struct DatabaseSettings: Sendable {
     public var description: String
     /// Connections per instance: serving, and migrations and imports.
     public var appPoolSize = DatabaseSettings.defaultAppPoolSize
-    /// About ten per core of a small database server: past that, PostgreSQL's backends take turns on the
-    /// cores instead of working (docs/benchmarks.md: 150 connections on 2 cores failed 4,475 parents of
-    /// the opening-day rush, 12 to 40 none, 24 answered the most within 30 s).
+    /// About ten per core of a small database server: far past that, PostgreSQL's backends take turns on
+    /// the cores instead of working (docs/benchmarks.md: with 150 connections on 2 cores, 4,475 parents of
+    /// the opening-day rush got an error; with 12 to 40, none).
     public static let defaultAppPoolSize = 20
     public var ownerPoolSize = 4
     /// How long a request's statement waits for a row lock, and runs at most, in milliseconds: past
