@@ -79,17 +79,7 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        // Inside a page's own transaction (`withPageTransaction`), of this database and center and
-        // still open (a task started by the page may outlive it), the page's reads join it. A failed
-        // statement marks the page's transaction: it is rolled back, never committed half done.
-        if let page = Self.page, page.database == ObjectIdentifier(self), page.center == centerID, page.state.isOpen {
-            do {
-                return try await body(page.connection)
-            } catch let error as PSQLError {
-                page.state.fail()
-                throw error
-            }
-        }
+        if let page = openPage(centerID) { return try await Self.run(in: page, body) }
         let start = ContinuousClock.now
         defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
         return try await app.withConnection { connection in
@@ -106,6 +96,44 @@ public final class Database: Sendable {
                     attempt += 1
                 }
             }
+        }
+    }
+
+    /// Runs `body` on a connection of the application role outside any transaction: each statement is its
+    /// own, committed as it ends, so that a lock it takes is never held across a round trip. Row-level
+    /// security sees no center there: `body` calls SECURITY DEFINER functions that name their center (the
+    /// waiting room's place). Inside a page's transaction of this center, `body` joins it instead, as
+    /// `withCenter` does, so that a page never holds two connections.
+    public func withoutTransaction<T>(
+        _ centerID: Int64,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        if let page = openPage(centerID) { return try await Self.run(in: page, body) }
+        return try await app.withConnection { connection in
+            Self.inUse.increment()
+            defer { Self.inUse.decrement() }
+            return try await body(connection)
+        }
+    }
+
+    /// The page's own transaction (`withPageTransaction`) that a call for `centerID` joins: of this
+    /// database and center, and still open (a task started by the page may outlive it).
+    private func openPage(_ centerID: Int64) -> PageTransaction? {
+        guard let page = Self.page, page.database == ObjectIdentifier(self), page.center == centerID, page.state.isOpen else { return nil }
+        return page
+    }
+
+    /// Runs `body` in the page's transaction. A failed statement marks it: it is rolled back, never
+    /// committed half done.
+    private static func run<T>(
+        in page: PageTransaction, isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        do {
+            return try await body(page.connection)
+        } catch let error as PSQLError {
+            page.state.fail()
+            throw error
         }
     }
 

@@ -273,15 +273,15 @@ import Testing
         "DELETE /api/centers/{code}/staff/{staff}/tokens/{token}": .managers(.ok),
 
         // Periods and tariffs: read by all staff, edited by managers (?dry_run=true: nothing written).
-        // withPortal's application has no payment rules, so that any edit of petit (a center with a
-        // bank) is 422 once the caller's rights are checked: 422 here means "let in".
+        // Once the caller's rights are checked, an empty body is 422 and an edit's dry run 200: both
+        // mean "let in".
         "GET /api/centers/{code}/periods": .centerStaff(.ok),
         "GET /api/centers/{code}/periods/{period}": .centerStaff(.ok),
         "POST /api/centers/{code}/periods": .managers(.invalid),
         "PUT /api/centers/{code}/periods/{period}": .managers(.invalid),
-        "PATCH /api/centers/{code}/periods/{period}": .managers(.invalid),
-        "POST /api/centers/{code}/periods/{period}/close": .managers(.invalid),
-        "POST /api/centers/{code}/periods/{period}/reopen": .managers(.invalid),
+        "PATCH /api/centers/{code}/periods/{period}": .managers(.ok),
+        "POST /api/centers/{code}/periods/{period}/close": .managers(.ok),
+        "POST /api/centers/{code}/periods/{period}/reopen": .managers(.ok),
         "GET /api/centers/{code}/tariffs": .centerStaff(.ok),
         "POST /api/centers/{code}/tariffs": .managers(.invalid),
         "PUT /api/centers/{code}/tariffs/{tariff}": .managers(.invalid),

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PostgresNIO
 import HummingbirdTesting
 @testable import PortailApp
 @testable import PortailStore
@@ -160,6 +161,47 @@ import Testing
             let grid = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances")
             #expect(grid.text.contains("Étape 3 sur 4"), "\(grid.text.prefix(300))")
             #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 1)
+        }
+    }
+
+    /// A place in the line is one call outside any transaction (`portail_waiting_room_place`): a family
+    /// asking three times at once keeps one place, two families get two; another center's family gets
+    /// none; and outside a transaction of its center the application role reads nothing of the line.
+    @Test func aPlaceInTheLineIsOneCallOutsideAnyTransaction() async throws {
+        try await withPortal { _, fixture in
+            let database = fixture.database, logger = fixture.database.logger, petit = fixture.petit.id
+            let opening = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60)
+            let families = try await database.withCenter(petit) { c in
+                try await c.all("SELECT id FROM families WHERE center_id = \(petit) ORDER BY id", (Int64.self), logger: logger)
+            }
+            let stranger = try await database.withCenter(fixture.autre.id) { c in
+                try await c.first("SELECT min(id) FROM families WHERE center_id = \(fixture.autre.id)", (Int64.self), logger: logger)!
+            }
+            let places = try await withThrowingTaskGroup(of: (Int64, Int).self) { group in
+                for family in families + families + families {
+                    group.addTask {
+                        (family, try await database.withoutTransaction(petit) { c in
+                            try await WaitingRoomLine.place(c, center: petit, family: family, opening: opening, logger: logger)
+                        })
+                    }
+                }
+                var all: [(Int64, Int)] = []
+                for try await place in group { all.append(place) }
+                return all
+            }
+            let byFamily = Dictionary(grouping: places, by: \.0).mapValues { Set($0.map(\.1)) }
+            #expect(families.count == 2 && byFamily.count == 2 && byFamily.values.allSatisfy { $0.count == 1 }, "\(byFamily)")
+            #expect(Set(byFamily.values.flatMap { $0 }).count == 2)
+            await #expect(throws: PSQLError.self) {
+                try await database.withoutTransaction(petit) { c in
+                    try await WaitingRoomLine.place(c, center: petit, family: stranger, opening: opening, logger: logger)
+                }
+            }
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 2)
+            let seen = try await database.withoutTransaction(petit) { c in
+                try await c.first("SELECT count(*)::int FROM waiting_room_places", (Int.self), logger: logger)
+            }
+            #expect(seen == 0)
         }
     }
 

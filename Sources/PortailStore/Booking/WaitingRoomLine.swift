@@ -5,33 +5,12 @@ import PostgresNIO
 /// The lines of the waiting room (`waiting_room_places`): a family's place for an opening, given once.
 public enum WaitingRoomLine {
     /// The family's place in the line of `opening`, given now if it has none: the next number of the
-    /// line's counter. One statement: a family already in line only reads, and a new one's counter row is
-    /// held for that statement and the commit of its short transaction. Two tabs asking at once get the
-    /// same place (the second insert finds the first; its number is skipped, which only lets the line
-    /// move a place sooner).
+    /// line's counter (`portail_waiting_room_place`, migration 0040). Run it through
+    /// `Database.withoutTransaction`: the counter row, which every family arriving in the opening's
+    /// minutes updates, is then locked for this one call and its commit, never across a round trip. Two
+    /// tabs asking at once get the same place.
     public static func place(_ c: PostgresConnection, center: Int64, family: Int64, opening: Date, logger: Logger) async throws -> Int {
-        let counter = "waiting_room:\(Int(opening.timeIntervalSince1970))"
-        if let found = try await c.first("""
-            WITH mine AS (
-                SELECT position FROM waiting_room_places WHERE center_id = \(center) AND opening = \(opening) AND family_id = \(family)
-            ), numbered AS (
-                INSERT INTO center_counters AS k (center_id, name, value)
-                SELECT \(center), \(counter), 1 WHERE NOT EXISTS (SELECT 1 FROM mine)
-                ON CONFLICT (center_id, name) DO UPDATE SET value = k.value + 1
-                RETURNING value
-            ), placed AS (
-                INSERT INTO waiting_room_places (center_id, opening, family_id, position)
-                SELECT \(center), \(opening), \(family), value FROM numbered
-                ON CONFLICT (center_id, opening, family_id) DO NOTHING
-                RETURNING position
-            )
-            SELECT coalesce((SELECT position FROM mine), (SELECT position FROM placed))
-            """, (Int?.self), logger: logger), let position = found {
-            return position
-        }
-        return try await c.first("""
-            SELECT position FROM waiting_room_places WHERE center_id = \(center) AND opening = \(opening) AND family_id = \(family)
-            """, (Int.self), logger: logger)!
+        try await c.first("SELECT portail_waiting_room_place(\(center), \(family), \(opening))", (Int.self), logger: logger)!
     }
 
     /// Forgets the lines of openings more than a day old, and their counters.

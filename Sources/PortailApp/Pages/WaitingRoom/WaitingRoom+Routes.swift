@@ -58,14 +58,19 @@ enum WaitingRoom {
         let center = record.center
         // Most requests stop here, without a query: no opening of the period is near.
         guard center.waitingRoomStands(for: period, at: now) else { return nil }
-        let place = try await database.withCenter(record.id) { c -> (Date, Int)? in
-            let priority = try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: context.logger)
-            guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone),
-                  settings.isActive(opening: opening, at: now)
-            else { return nil }
-            return (opening, try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger))
+        // The family's own opening (a priority window's): read only when the center has windows.
+        let priority = center.hasPriorityWindows
+            ? try await database.withCenter(record.id) { c in
+                try await PriorityQueries.standing(c, center: record.id, family: family, logger: context.logger)
+            }
+            : PriorityStanding.none
+        guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone), settings.isActive(opening: opening, at: now) else {
+            return nil
         }
-        guard let (opening, position) = place else { return nil }
+        // One call outside any transaction (or in the page's, for the poll): see `WaitingRoomLine.place`.
+        let position = try await database.withoutTransaction(record.id) { c in
+            try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger)
+        }
         return WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
                                    wait: settings.wait(position: position, opening: opening, now: now))
     }
