@@ -59,9 +59,9 @@ struct SessionMiddleware: RouterMiddleware {
     }
 
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a
-    /// period opens about now): it then keeps its transactions apart, so that the line's counter is
-    /// taken in a short transaction of its own and never held while the grid renders, nor a second
-    /// connection asked for while the page holds one. The room's poll (`/salle-attente/etat`, a few
+    /// period opens about now): it then keeps its transactions apart, so that the line's place is taken
+    /// outside any transaction (`WaitingRoomLine.place`), its counter never held while the grid renders,
+    /// nor a second connection asked for while the page holds one. The room's poll (`/salle-attente/etat`, a few
     /// bytes of JSON) runs in one transaction like any page: it renders nothing that would hold it.
     static func queues(_ request: Request, center: Center) -> Bool {
         guard center.waitingRoom != nil else { return false }
