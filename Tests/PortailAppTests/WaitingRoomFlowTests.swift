@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import PostgresNIO
 import HummingbirdTesting
+import PortailDomain
 @testable import PortailApp
 @testable import PortailStore
 import Synchronization
@@ -202,6 +203,41 @@ import Testing
                 try await c.first("SELECT count(*)::int FROM waiting_room_places", (Int.self), logger: logger)
             }
             #expect(seen == 0)
+        }
+    }
+
+    /// A priority window behind the room: the families it opens for queue in its line, at its rate; a
+    /// family it does not open for sees the general opening, not the room.
+    @Test func priorityFamiliesQueueInTheirWindowsLine() async throws {
+        let window = Self.recentOpening()
+        let clock = TestClock(window.instant)
+        let tomorrow = LocalDate(Date(), in: TimeZone(identifier: "Europe/Paris")!).adding(days: 1)
+        try await withPortal(payment: "\nwaiting_room: { admitted_per_minute: 1 }\n", provider: { _ in nil }, clock: clock.read) { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let patched = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: admin, json: """
+                {"booking": {"opens_at": "\(tomorrow.iso)T08:00", "priority": [{"opens_at": "\(window.text)", "for": ["marked"]}]}}
+                """)
+            #expect(patched.status == .ok, "\(patched.json)")
+            let families = "SELECT id FROM families WHERE center_id = \(fixture.petit.id) AND email = "
+            let parentFamily = try await count(fixture, families + "'parent@example.org'")
+            let voisinFamily = try await count(fixture, families + "'voisin@example.org'")
+            for family in [parentFamily, voisinFamily] {
+                #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(family)", token: admin, json: #"{"priority_marked": true}"#).status == .ok)
+            }
+            func grid(_ email: String, _ address: String) async throws -> Browser.Page {
+                let browser = Browser(client, forwardedFor: address)
+                _ = try await browser.login("/petit", email: email, password: PortalFixture.password)
+                let child = try await count(fixture, "SELECT c.id::int FROM children c JOIN families f ON f.id = c.family_id WHERE f.email = '\(email)' AND c.center_id = \(fixture.petit.id)")
+                return try await browser.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances")
+            }
+            // At the window's opening: the first family is let in, the second waits in the window's line.
+            #expect(try await grid("parent@example.org", "10.0.0.1").text.contains("Étape 3 sur 4"))
+            #expect(try await grid("voisin@example.org", "10.0.0.2").text.contains("Vous êtes la prochaine famille."))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places WHERE opening = '\(ISO8601DateFormatter().string(from: window.instant))'") == 2)
+            // Not marked any more, the neighbour's opening is tomorrow's: no room, the general opening's words.
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(voisinFamily)", token: admin, json: #"{"priority_marked": false}"#).status == .ok)
+            let unmarked = try await grid("voisin@example.org", "10.0.0.3")
+            #expect(!unmarked.text.contains("Salle d'attente") && unmarked.text.contains("réservations à partir du"), "\(unmarked.text.prefix(400))")
         }
     }
 
