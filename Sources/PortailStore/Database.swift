@@ -82,9 +82,7 @@ public final class Database: Sendable {
         if let page = openPage(centerID) { return try await Self.run(in: page, body) }
         let start = ContinuousClock.now
         defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
-        return try await app.withConnection { connection in
-            Self.inUse.increment()
-            defer { Self.inUse.decrement() }
+        return try await withAppConnection { connection in
             var attempt = 1
             while true {
                 do {
@@ -110,7 +108,14 @@ public final class Database: Sendable {
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
         if let page = openPage(centerID) { return try await Self.run(in: page, body) }
-        return try await app.withConnection { connection in
+        return try await withAppConnection(body)
+    }
+
+    /// A connection of the application pool, counted in `portail_db_pool_connections_in_use` while held.
+    private func withAppConnection<T>(
+        isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        try await app.withConnection { connection in
             Self.inUse.increment()
             defer { Self.inUse.decrement() }
             return try await body(connection)
