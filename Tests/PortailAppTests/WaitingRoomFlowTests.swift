@@ -21,9 +21,12 @@ import Testing
     }
 
     /// The opening two minutes ago, as a center file writes it, and its instant.
-    static func recentOpening() -> (text: String, instant: Date) {
+    static func recentOpening() -> (text: String, instant: Date) { opening(minutes: -2) }
+
+    /// An opening `minutes` whole minutes from the current one, as a center file writes it, and its instant.
+    static func opening(minutes: Int) -> (text: String, instant: Date) {
         let zone = TimeZone(identifier: "Europe/Paris")!
-        let minute = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 - 120
+        let minute = (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + Double(minutes * 60)
         let instant = Date(timeIntervalSince1970: minute)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
@@ -114,15 +117,10 @@ import Testing
     /// Before the opening, while the room already stands, families take their place in its line from the
     /// period's page: the first comes first at the opening, whatever the others reload.
     @Test func familiesTakeTheirPlaceBeforeTheOpening() async throws {
-        let zone = TimeZone(identifier: "Europe/Paris")!
-        let instant = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + 600)
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        let (text, instant) = Self.opening(minutes: 10)
         let clock = TestClock(Date())
         try await withPortal(payment: systemPayBlock + "\nwaiting_room: { admitted_per_minute: 6, queue_before_minutes: 30 }\n",
-                             opensAt: formatter.string(from: instant), clock: clock.read) { client, fixture in
+                             opensAt: text, clock: clock.read) { client, fixture in
             let parent = Browser(client, forwardedFor: "10.0.0.1")
             _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
             let periods = try await parent.get("/petit/reservations/nouvelle")
@@ -147,15 +145,10 @@ import Testing
     /// (The page read the machine's time and the room the portal's clock: a family let in by the room
     /// while the page still counted the period as upcoming got the choice of periods instead.)
     @Test func atTheOpeningsSecondAFamilyLetInGetsTheGrid() async throws {
-        let zone = TimeZone(identifier: "Europe/Paris")!
-        let instant = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 / 60).rounded(.down) * 60 + 600)
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = zone
-        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm"
+        let (text, instant) = Self.opening(minutes: 10)
         let clock = TestClock(instant.addingTimeInterval(1))
         try await withPortal(payment: systemPayBlock + "\nwaiting_room: { admitted_per_minute: 6 }\n",
-                             opensAt: formatter.string(from: instant), clock: clock.read) { client, fixture in
+                             opensAt: text, clock: clock.read) { client, fixture in
             let parent = Browser(client, forwardedFor: "10.0.0.1")
             _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
             let child = try await count(fixture, "SELECT id::int FROM children WHERE center_id = \(fixture.petit.id) AND first_name = 'JULES'")
