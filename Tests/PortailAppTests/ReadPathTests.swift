@@ -25,6 +25,45 @@ import Testing
         }
     }
 
+    /// The family's name (Mon compte's heading) and tariff category (the grid's prices) come with the
+    /// session's read, not a statement of their own: read again at every page, so that what the staff
+    /// change shows at the family's next page, without a new login.
+    @Test func theFamilysNameAndCategoryComeWithTheSessionAtEveryPage() async throws {
+        try await withPortal { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let yaml = TestCenters.small(code: "petit", places: 5, payment: systemPayBlock)
+                .replacingOccurrences(of: "prices: { journee: [\"10.00\", \"8.00\"], matin: [\"6.00\", \"5.00\"], apres-midi: [\"6.00\", \"5.00\"] }", with: """
+                    prices: { journee: ["10.00", "8.00"], matin: ["6.00", "5.00"], apres-midi: ["6.00", "5.00"] }
+                        categories:
+                          hors-commune:
+                            prices: { journee: ["14.00", "12.00"], matin: ["8.00", "7.00"], apres-midi: ["8.00", "7.00"] }
+                    """)
+            let imported = try await api(client, .post, "/api/centers", token: admin, body: yaml)
+            #expect(imported.status == .ok, "\(imported.json)")
+
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let wizard = try await parent.get("/petit/reservations/nouvelle")
+            let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let day = fixture.petit.center.periods[0].startsOn.iso
+            let grid = { () async throws -> String? in
+                let body = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances").body
+                return body.matches(of: /value="([0-9-]+):journee" data-prix="(\d+)"/).first { $0.1 == day }.map { String($0.2) }
+            }
+            #expect(try await grid() == "1000")
+            #expect(try await parent.get("/petit/compte").text.contains("Mon compte famille – FAMILLE JULES"))
+
+            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: admin)
+            let id = try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == "parent@example.org" }?["id"] as? Int)
+            let edited = try await apiJSON(client, .patch, "/api/centers/petit/families/\(id)", token: admin,
+                                           json: #"{"name": "FAMILLE RENOMMÉE", "category": "hors-commune"}"#)
+            #expect(edited.status == .ok, "\(edited.json)")
+            // The same session, at its next pages.
+            #expect(try await grid() == "1400")
+            #expect(try await parent.get("/petit/compte").text.contains("Mon compte famille – FAMILLE RENOMMÉE"))
+        }
+    }
+
     @Test func anExpiredHoldReadsAsExpiredAndFreeWithoutAnyWrite() async throws {
         try await withPortal(places: 1) { client, fixture in
             let parent = Browser(client)

@@ -15,14 +15,21 @@ public struct FamilySession: Sendable {
     public var seesInvoices: Bool
     /// The person had other families to switch to when the session began.
     public var severalFamilies: Bool
+    /// The family's name and tariff category, read with the session (the account's heading, the grid's
+    /// prices): a page does not read the family again. Empty and nil without a family.
+    public var familyName: String
+    public var familyCategory: String?
 
-    public init(familyID: Int64?, personID: Int64? = nil, csrfToken: String, token: String?, seesInvoices: Bool = true, severalFamilies: Bool = false) {
+    public init(familyID: Int64?, personID: Int64? = nil, csrfToken: String, token: String?, seesInvoices: Bool = true, severalFamilies: Bool = false,
+                familyName: String = "", familyCategory: String? = nil) {
         self.familyID = familyID
         self.personID = personID
         self.csrfToken = csrfToken
         self.token = token
         self.seesInvoices = seesInvoices
         self.severalFamilies = severalFamilies
+        self.familyName = familyName
+        self.familyCategory = familyCategory
     }
 }
 
@@ -45,23 +52,28 @@ public enum SessionRepository {
             """, (Int64.self), logger: logger)
         // A session is a login (or a switch): the family is in use (retention of inactive families), and the
         // person has used their access to it (what the staff see).
-        try await c.run("UPDATE families SET last_activity_at = now() WHERE center_id = \(center) AND id = \(familyID)", logger: logger)
+        let family = try await c.first("""
+            UPDATE families SET last_activity_at = now() WHERE center_id = \(center) AND id = \(familyID) RETURNING name, category
+            """, (String, String?).self, logger: logger)
         try await c.run("""
             UPDATE family_members SET last_login_at = now() WHERE center_id = \(center) AND family_id = \(familyID) AND person_id = \(person)
             """, logger: logger)
-        return FamilySession(familyID: familyID, personID: person, csrfToken: csrf, token: token, severalFamilies: severalFamilies)
+        return FamilySession(familyID: familyID, personID: person, csrfToken: csrf, token: token, severalFamilies: severalFamilies,
+                             familyName: family?.0 ?? "", familyCategory: family?.1)
     }
 
     /// The live session of a cookie token; nil when unknown, idle too long or past its end. Its idle clock
     /// is moved at most once a minute, so that a page view is a read, not a write.
     public static func find(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> FamilySession? {
         let hash = SecretToken.hash(token)
-        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout)), (Int64, Int64, String, Bool, Bool, Bool).self, logger: logger)
+        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout)),
+                                        (Int64, Int64, String, Bool, Bool, Bool, String, String?).self, logger: logger)
         else { return nil }
         if row.3 {
             try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(hash)", logger: logger)
         }
-        return FamilySession(familyID: row.0, personID: row.1, csrfToken: row.2, token: nil, seesInvoices: row.4, severalFamilies: row.5)
+        return FamilySession(familyID: row.0, personID: row.1, csrfToken: row.2, token: nil, seesInvoices: row.4, severalFamilies: row.5,
+                             familyName: row.6, familyCategory: row.7)
     }
 
     /// Every page reads its session: prepared once per connection. A person who no longer belongs to the
@@ -69,7 +81,7 @@ public enum SessionRepository {
     struct FindSession: PreparedQuery {
         static let sql = """
             SELECT s.family_id, s.person_id, s.csrf_token, s.last_seen_at < now() - interval '1 minute',
-                   NOT f.invoices_billing_only OR m.billing_contact, s.several_families
+                   NOT f.invoices_billing_only OR m.billing_contact, s.several_families, f.name, f.category
             FROM sessions s
             JOIN family_members m ON m.center_id = s.center_id AND m.family_id = s.family_id AND m.person_id = s.person_id
             JOIN families f ON f.center_id = s.center_id AND f.id = s.family_id

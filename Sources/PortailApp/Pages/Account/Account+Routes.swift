@@ -12,15 +12,14 @@ extension PortailRoutes {
             let pageSize = 10
             let requested = try InputLimits.page(request.uri.queryParameters["page"])
             let logger = context.logger
-            let (account, list, cart, ledger, waiting, pageNumber) = try await database.withCenter(record.id) { c in
-                let account = try await AccountRepository.family(c, center: record.id, id: family, logger: logger)
+            let (list, cart, ledger, waiting, pageNumber) = try await database.withCenter(record.id) { c in
                 let (list, pageNumber) = try await InputLimits.page(requested, size: pageSize) { offset in
                     try await ReservationQueries.page(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
                 }
                 let cart = try await ReservationQueries.cart(c, center: record.id, family: family, logger: logger)
                 let ledger = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
                 let waiting = try await WaitingList.select(c, center: record.id, .init(family: family, states: [.waiting, .offered]), logger: logger).entries
-                return (account, list, cart, ledger, waiting, pageNumber)
+                return (list, cart, ledger, waiting, pageNumber)
             }
             let center = record.center
             let first = list.total == 0 ? 0 : (pageNumber - 1) * pageSize + 1
@@ -29,7 +28,7 @@ extension PortailRoutes {
             let model = AccountModel(
                 page: PageChrome(context),
                 coordinates: CoordinatesBlock(center.coordinates),
-                familyName: account?.name ?? "",
+                familyName: context.session?.familyName ?? "",
                 reservations: list.rows.map { ReservationRow($0, center: center, base: base) },
                 hasReservations: !list.rows.isEmpty,
                 pager: .init(
