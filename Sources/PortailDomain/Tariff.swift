@@ -55,6 +55,12 @@ public enum TariffModel: Sendable, Hashable, Codable {
         }
     }
 
+    /// Whether the prices depend on the family's quotient familial (a page need not read it otherwise).
+    public var usesQuotient: Bool {
+        if case .quotientBrackets = self { return true }
+        return false
+    }
+
     /// The prices that apply to one child: the QF bracket and the sibling rank resolved.
     public func prices(quotient: Int?, siblingRank: Int) -> [String: Money] {
         switch self {

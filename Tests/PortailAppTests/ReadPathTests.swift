@@ -64,6 +64,43 @@ import Testing
         }
     }
 
+    /// The grid reads the family's quotient familial only for a tariff by quotient; there, the bracket
+    /// follows the quotient the staff record.
+    @Test func theGridPricesByTheQuotientWhereTheTariffAsksForIt() async throws {
+        try await withPortal { client, fixture in
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let yaml = TestCenters.small(code: "petit", places: 5, payment: systemPayBlock)
+                .replacingOccurrences(of: "model: siblings\n    prices: { journee: [\"10.00\", \"8.00\"], matin: [\"6.00\", \"5.00\"], apres-midi: [\"6.00\", \"5.00\"] }", with: """
+                    model: qf
+                        brackets:
+                          - qf_max: 600
+                            prices: { journee: "4.00", matin: "2.50", apres-midi: "2.50" }
+                          - qf_min: 601
+                            prices: { journee: "11.00", matin: "6.50", apres-midi: "6.50" }
+                    """)
+            let imported = try await api(client, .post, "/api/centers", token: admin, body: yaml)
+            #expect(imported.status == .ok && (imported.json["changes"] as? [String])?.isEmpty == false, "\(imported.json)")
+
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let wizard = try await parent.get("/petit/reservations/nouvelle")
+            let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            let day = fixture.petit.center.periods[0].startsOn.iso
+            let grid = { () async throws -> String? in
+                let body = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances").body
+                return body.matches(of: /value="([0-9-]+):journee" data-prix="(\d+)"/).first { $0.1 == day }.map { String($0.2) }
+            }
+            // No quotient known: the last bracket.
+            #expect(try await grid() == "1100")
+            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: admin)
+            let id = try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == "parent@example.org" }?["id"] as? Int)
+            let recorded = try await apiJSON(client, .post, "/api/centers/petit/families/\(id)/quotients", token: admin,
+                                             json: #"{"quotient": 450, "valid_from": "2020-01-01"}"#)
+            #expect(recorded.status == .ok || recorded.status == .created, "\(recorded.json)")
+            #expect(try await grid() == "400")
+        }
+    }
+
     @Test func anExpiredHoldReadsAsExpiredAndFreeWithoutAnyWrite() async throws {
         try await withPortal(places: 1) { client, fixture in
             let parent = Browser(client)

@@ -182,6 +182,7 @@ extension PortailRoutes {
         let logger = context.logger
         let center = record.center
         let now = Date()
+        let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
         let (availability, held, waiting, quotient) = try await database.withCenter(record.id) { c in
             guard let periodID = try await BookingRepository.periodID(c, center: record.id, code: period.code, logger: logger) else {
                 throw HTTPError(.notFound)
@@ -189,10 +190,11 @@ extension PortailRoutes {
             let availability = try await BookingRepository.availability(c, center: record.id, periodID: periodID, logger: logger)
             let held = try await BookingRepository.heldByChild(c, center: record.id, childID: child.id, periodID: periodID, logger: logger)
             let waiting = try await WaitingList.select(c, center: record.id, .init(child: child.id, period: period.code, states: [.waiting]), logger: logger).entries
-            let quotient = try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger)
+            let quotient = tariff?.usesQuotient == true
+                ? try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger) : nil
             return (availability, held, waiting, quotient)
         }
-        let prices = center.tariff(period.tariff)?.model(for: context.session?.familyCategory).prices(quotient: quotient, siblingRank: 1) ?? [:]
+        let prices = tariff?.prices(quotient: quotient, siblingRank: 1) ?? [:]
         var model = GridModel(page: PageChrome(context), center: center, period: period, child: child, availability: availability,
                               held: held, waiting: Dictionary(waiting.map { ("\($0.day.iso):\($0.unit)", $0.rank ?? 0) }) { first, _ in first },
                               prices: prices, selected: selected, now: now, error: error, notice: notice)
