@@ -135,10 +135,15 @@ public enum ReservationQueries {
         }
     }
 
+    /// The reservations of the family's cart without their lines (Mon compte's banner): one query.
+    public static func cartSummaries(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [ReservationSummary] {
+        try await summaries(c, Cart(bindings: try .of(center, family)), logger: logger)
+    }
+
     /// The reservations waiting for payment in the family's cart (open and still held, or being paid),
     /// with their lines: two queries whatever the cart holds.
     public static func cart(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> [(ReservationSummary, [ReservationLine])] {
-        let summaries = try await summaries(c, Cart(bindings: try .of(center, family)), logger: logger)
+        let summaries = try await cartSummaries(c, center: center, family: family, logger: logger)
         guard !summaries.isEmpty else { return [] }
         var lines: [Int64: [ReservationLine]] = [:]
         for (reservation, day, key, units, price) in try await c.all("""

@@ -93,11 +93,11 @@ struct CartBanner {
     /// The hold's end as seconds since 1970, for the page's live countdown.
     let expiresAt: Int
 
-    init?(_ cart: [(ReservationSummary, [ReservationLine])], zone: TimeZone, now: Date = Date()) {
-        guard let expires = cart.compactMap(\.0.cartExpiresAt).min() else { return nil }
+    init?(_ cart: [ReservationSummary], zone: TimeZone, now: Date = Date()) {
+        guard let expires = cart.compactMap(\.cartExpiresAt).min() else { return nil }
         expiresAt = Int(expires.timeIntervalSince1970)
         count = cart.count
-        total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
+        total = cart.reduce(Money.zero) { $0 + $1.total }.description
         deadline = French.time(expires, in: zone)
         minutesLeft = max(0, Int((expires.timeIntervalSince(now) / 60).rounded(.down)))
     }

@@ -16,7 +16,7 @@ extension PortailRoutes {
                 let (list, pageNumber) = try await InputLimits.page(requested, size: pageSize) { offset in
                     try await ReservationQueries.page(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
                 }
-                let cart = try await ReservationQueries.cart(c, center: record.id, family: family, logger: logger)
+                let cart = try await ReservationQueries.cartSummaries(c, center: record.id, family: family, logger: logger)
                 let ledger = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
                 let waiting = try await WaitingList.select(c, center: record.id, .init(family: family, states: [.waiting, .offered]), logger: logger).entries
                 return (list, cart, ledger, waiting, pageNumber)

@@ -52,7 +52,7 @@ struct CartModel {
         removable = cart.map { .init(number: French.number($0.0.number), label: "\($0.0.childFirstName) – \($0.0.periodLabel)") }
         isEmpty = cart.isEmpty
         // The sentence under the cart says what the account page's banner says.
-        let banner = CartBanner(cart, zone: center.zone, now: now)
+        let banner = CartBanner(cart.map(\.0), zone: center.zone, now: now)
         total = cart.reduce(Money.zero) { $0 + $1.0.total }.description
         deadline = banner?.deadline ?? ""
         minutesLeft = banner?.minutesLeft ?? 0
