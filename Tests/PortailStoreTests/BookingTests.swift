@@ -284,6 +284,13 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
                 try await LedgerRepository.allocate(payment: payments[1], invoice: second, amount: Money(cents: 1200), center: id, c, logger: database.logger)
                 let totals = try await LedgerQueries.totals(c, center: id, family: family, logger: database.logger)
                 let entries = try await LedgerQueries.entries(c, center: id, family: family, offset: 0, limit: 50, logger: database.logger)
+                // Pages of 3: a full page, the last one, one past the end; each says 4 in all.
+                var pages: [(rows: [LedgerEntry], total: Int)] = []
+                for offset in [0, 3, 6] {
+                    pages.append(try await LedgerQueries.entries(c, center: id, family: family, offset: offset, limit: 3, logger: database.logger))
+                }
+                #expect(pages.map(\.rows.count) == [3, 1, 0] && pages.map(\.total) == [4, 4, 4])
+                #expect(pages.flatMap(\.rows).map(\.number) == entries.rows.map(\.number))
                 return (totals, entries)
             }
             let (sums, list) = totals

@@ -124,6 +124,7 @@ public struct PaymentDetail: Sendable {
 
 extension LedgerQueries {
     /// Mes factures reads them at every visit: prepared once per connection ($1 center, $2 family, $3 limit, $4 offset).
+    /// Each row carries how many there are in all (sorting the page reads them all anyway).
     struct Entries: PreparedQuery {
         static let sql = """
             WITH inv AS (
@@ -137,9 +138,11 @@ extension LedgerQueries {
                        p.label
                 FROM payments p WHERE p.center_id = $1 AND p.family_id = $2
             )
-            SELECT id, kind, number, at, total_cents::bigint, settled::bigint, '' FROM inv
-            UNION ALL
-            SELECT id, kind, number, at, total_cents::bigint, settled::bigint, label FROM pay
+            SELECT e.*, count(*) OVER ()::int FROM (
+                SELECT id, kind, number, at, total_cents::bigint, settled::bigint, '' AS label FROM inv
+                UNION ALL
+                SELECT id, kind, number, at, total_cents::bigint, settled::bigint, label FROM pay
+            ) e
             ORDER BY 4 DESC, 2, 1 DESC
             LIMIT $3 OFFSET $4
             """
@@ -155,12 +158,14 @@ extension LedgerQueries {
     }
 
     /// Invoices, credit notes and payments of a family merged by date, newest first (ties: newest id),
-    /// one page of them, and how many there are.
+    /// one page of them, and how many there are: one statement, two past the last page.
     public static func entries(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [LedgerEntry], total: Int) {
-        let rows = try await c.rows(Entries(bindings: try .of(center, family, limit, offset)), (Int64, String, String, Date, Int, Int, String).self,
+        let rows = try await c.rows(Entries(bindings: try .of(center, family, limit, offset)), (Int64, String, String, Date, Int, Int, String, Int).self,
                                     logger: logger)
-        let total = try await listTotal(offset: offset, limit: limit, read: rows.count) {
-            try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
+        // Past the last page no row carries the count: it is asked for.
+        var total = rows.first?.7 ?? 0
+        if rows.isEmpty, offset > 0 {
+            total = try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
         }
         return (rows.map { row in
             let kind = LedgerEntry.Kind(rawValue: row.1) ?? .invoice
