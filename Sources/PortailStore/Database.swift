@@ -79,6 +79,16 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
+        try await withCenter(centerID, opening: nil, body)
+    }
+
+    /// `withCenter`, where `opening` (a statement that sets the center itself, see `transaction`) may
+    /// take the place of the statement that sets it.
+    private func withCenter<T>(
+        _ centerID: Int64, opening: ((PostgresConnection) async throws -> Void)?,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
         if let page = openPage(centerID) { return try await Self.run(in: page, body) }
         let start = ContinuousClock.now
         defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
@@ -86,7 +96,7 @@ public final class Database: Sendable {
             var attempt = 1
             while true {
                 do {
-                    return try await Self.transaction(on: connection, center: centerID, logger: logger, body)
+                    return try await Self.transaction(on: connection, center: centerID, logger: logger, opening: opening, body)
                 } catch let error as PSQLError where attempt < Self.attempts && Self.isRetryable(error) {
                     logger.notice("transaction of center \(centerID) retried after \(error.serverInfo?[.sqlState] ?? "?") (attempt \(attempt))")
                     Self.retries.increment()
@@ -204,14 +214,23 @@ public final class Database: Sendable {
     /// (the session's lookup, the page's queries) joins it instead of opening one more, so a page
     /// costs one BEGIN and one COMMIT whatever it reads. For pages that read: a conflict runs the whole
     /// of `body` again, as `withCenter` does.
+    ///
+    /// The transaction's first statement reads the session of the page's cookie `token` and sets the
+    /// center (`SessionRepository.find`), so that a page costs BEGIN, that statement, its own reads and
+    /// COMMIT; `body` is given the session (nil: unknown, idle too long or ended).
     public func withPageTransaction<T: Sendable>(
-        _ centerID: Int64, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> T
+        _ centerID: Int64, session token: String, isolation: isolated (any Actor)? = #isolation,
+        _ body: (FamilySession?) async throws -> T
     ) async throws -> T {
-        try await withCenter(centerID) { connection in
+        var session: FamilySession?
+        let logger = logger
+        return try await withCenter(centerID, opening: { connection in
+            session = try await SessionRepository.find(connection, center: centerID, token: token, logger: logger)
+        }) { connection in
             let state = PageState()
             defer { state.close() }
             let value = try await Self.$page.withValue(PageTransaction(database: ObjectIdentifier(self), center: centerID, connection: connection, state: state)) {
-                try await body()
+                try await body(session)
             }
             state.close()
             if state.hasFailed { throw PageTransactionFailed() }
@@ -228,16 +247,22 @@ public final class Database: Sendable {
         ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
     }
 
-    /// BEGIN, set the center, run, COMMIT; ROLLBACK and rethrow the original error on failure.
+    /// BEGIN, set the center, run, COMMIT; ROLLBACK and rethrow the original error on failure. `opening`,
+    /// when given, is the transaction's first statement in place of the one that sets the center: it must
+    /// set it itself (`SessionRepository.find` does). Were it not to, row-level security would show
+    /// and accept nothing of any center: the page would fail, never read another center's rows.
     static func transaction<T>(
         on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery = "BEGIN",
+        opening: ((PostgresConnection) async throws -> Void)? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
         try await connection.query(begin, logger: logger)
         opened.add(1, ordering: .relaxed)
         do {
-            if let center {
+            if let opening {
+                try await opening(connection)
+            } else if let center {
                 // The request being served names the transaction (in the same round trip as the center).
                 if let request = RequestTrace.current {
                     try await connection.query("""

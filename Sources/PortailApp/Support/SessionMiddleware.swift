@@ -28,11 +28,16 @@ struct SessionMiddleware: RouterMiddleware {
         // A logged-in family's page that reads runs in one transaction, the session's lookup included:
         // one BEGIN and one COMMIT for the whole page. Forms (POST) keep their own transactions.
         if let token, request.method == .get || request.method == .head, !Self.queues(request, center: center.center) {
-            return try await database.withPageTransaction(center.id) {
-                try await serve(request, context: context, token: token, next: next)
+            return try await database.withPageTransaction(center.id, session: token) { existing in
+                try await serve(request, context: context, token: token, existing: existing, next: next)
             }
         }
-        return try await serve(request, context: context, token: token, next: next)
+        let existing = try await token.asyncFlatMap { token in
+            try await database.withCenter(center.id) { c in
+                try await SessionRepository.find(c, center: center.id, token: token, logger: context.logger)
+            }
+        }
+        return try await serve(request, context: context, token: token, existing: existing, next: next)
     }
 
     /// The forms that send a file (multipart/form-data); every other form is URL-encoded.
@@ -71,16 +76,13 @@ struct SessionMiddleware: RouterMiddleware {
         return center.periods.contains { center.waitingRoomStands(for: $0, at: now) }
     }
 
-    func serve(_ request: Request, context: Context, token: String?, next: (Request, Context) async throws -> Response) async throws -> Response {
+    /// Serves the request with its session `existing`, read from the cookie `token` (nil: none, or not live).
+    func serve(_ request: Request, context: Context, token: String?, existing: FamilySession?,
+               next: (Request, Context) async throws -> Response) async throws -> Response {
         let center = context.center!
         var context = context
         var request = request
         var newCSRF: String?
-        let existing = try await token.asyncFlatMap { token in
-            try await database.withCenter(center.id) { c in
-                try await SessionRepository.find(c, center: center.id, token: token, logger: context.logger)
-            }
-        }
         if let existing {
             context.session = existing
             context.sessionToken = token

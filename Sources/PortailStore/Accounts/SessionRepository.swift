@@ -63,10 +63,13 @@ public enum SessionRepository {
     }
 
     /// The live session of a cookie token; nil when unknown, idle too long or past its end. Its idle clock
-    /// is moved at most once a minute, so that a page view is a read, not a write.
+    /// is moved at most once a minute, so that a page view is a read, not a write. It also sets the
+    /// transaction's center (`portail_page_session`, migration 0041): as the first statement of a page's
+    /// transaction (`Database.withPageTransaction`) it takes the place of the statement that sets it.
     public static func find(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> FamilySession? {
         let hash = SecretToken.hash(token)
-        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout)),
+        let request = RequestTrace.current.map { "portail " + $0 } ?? ""
+        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout, request)),
                                         (Int64, Int64, String, Bool, Bool, Bool, String, String?).self, logger: logger)
         else { return nil }
         if row.3 {
@@ -79,15 +82,7 @@ public enum SessionRepository {
     /// Every page reads its session: prepared once per connection. A person who no longer belongs to the
     /// family (removed by the staff) has no session in it.
     struct FindSession: PreparedQuery {
-        static let sql = """
-            SELECT s.family_id, s.person_id, s.csrf_token, s.last_seen_at < now() - interval '1 minute',
-                   NOT f.invoices_billing_only OR m.billing_contact, s.several_families, f.name, f.category
-            FROM sessions s
-            JOIN family_members m ON m.center_id = s.center_id AND m.family_id = s.family_id AND m.person_id = s.person_id
-            JOIN families f ON f.center_id = s.center_id AND f.id = s.family_id
-            WHERE s.center_id = $1 AND s.id_hash = $2 AND s.expires_at > now()
-              AND s.last_seen_at > now() - make_interval(secs => $3) AND portail_family_open(f.state, f.signed_up_at, f.erased_at)
-            """
+        static let sql = "SELECT * FROM portail_page_session($1, $2, $3, $4)"
         let bindings: PostgresBindings
     }
 
