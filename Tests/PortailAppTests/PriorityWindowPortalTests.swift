@@ -104,6 +104,21 @@ import Testing
             #expect(refused.text.contains("Les réservations de cette période ouvrent pour vous le \(opening)."), "\(refused.text)")
             #expect(try await count(fixture, "SELECT count(*)::int FROM reservations WHERE center_id = \(fixture.petit.id)") == 1)
 
+            // The neighbour writes a resident address in its own file: the staff have not recorded it, so the
+            // window stays closed to it, on the pages and at the booking's own check.
+            _ = try await other.get("/petit/dossier")
+            let declared = try await other.post("/petit/dossier/coordonnees", [("adresse", "1 chemin du Village"), ("code_postal", "06650"),
+                                                                               ("commune", "Le Rouret"), ("telephone", "06 12 34 56 78")])
+            #expect(declared.status == .seeOther, "\(declared.text)")
+            #expect(!(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\"")))
+            #expect(try await book(other, child: neighbour.child, day: first).status == .conflict)
+            // Once the staff record that address, the window is the neighbour's too.
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(neighbour.id)", token: admin,
+                                      json: #"{"postcode": "06650", "city": "Le Rouret"}"#).status == .ok)
+            #expect(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\""))
+            #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(neighbour.id)", token: admin,
+                                      json: #"{"postcode": "06000", "city": "Nice"}"#).status == .ok)
+
             // The general opening come, the neighbour books too.
             let opened = try await apiJSON(client, .patch, "/api/centers/petit/periods/vacances", token: admin, json: """
                 {"booking": {"opens_at": "\(Self.yesterday8)", "priority": [{"opens_at": "\(Self.today.adding(days: -2).iso)T08:00", "for": ["residents"]}]}}

@@ -76,10 +76,14 @@ public enum FamilyAdministration {
         guard try await isErased(c, center: center, family: family, logger: logger) == false,
               let before = try await detail(c, center: center, family: family, logger: logger) else { return nil }
         let category = changes.category.map { $0.isEmpty ? nil : $0 } ?? before.category
+        // The staff's save of an address is the one the residents' priority reads (migration 0042).
+        let recordsAddress = changes.postcode != nil || changes.city != nil
         try await c.run("""
             UPDATE families SET last_activity_at = now(), email = \(changes.email ?? before.email), name = \(changes.name ?? before.name), phone = \(changes.phone ?? before.phone),
                 address_lines = \(changes.addressLines ?? before.addressLines), postcode = \(changes.postcode ?? before.postcode),
                 city = \(changes.city ?? before.city), category = \(category),
+                resident_postcode = CASE WHEN \(recordsAddress) THEN \(changes.postcode ?? before.postcode) ELSE resident_postcode END,
+                resident_city = CASE WHEN \(recordsAddress) THEN \(changes.city ?? before.city) ELSE resident_city END,
                 priority_marked = \(changes.priorityMarked ?? before.priorityMarked)
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)

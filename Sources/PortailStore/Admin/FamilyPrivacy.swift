@@ -152,7 +152,7 @@ public enum FamilyPrivacy {
         try await c.run("SELECT portail_erase_family_audit(\(family), \(email))", logger: logger)
         try await c.run("""
             UPDATE families SET email = 'efface-' || id || '@efface.invalid', name = 'Famille effacée', password_hash = NULL,
-                address_lines = '{}', postcode = '', city = '', phone = '', category = NULL, priority_marked = false, state = 'deactivated',
+                address_lines = '{}', postcode = '', city = '', resident_postcode = '', resident_city = '', phone = '', category = NULL, priority_marked = false, state = 'deactivated',
                 erased_at = now()
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)

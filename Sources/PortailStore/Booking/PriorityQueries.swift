@@ -5,11 +5,11 @@ import PostgresNIO
 
 /// What the priority windows of a period need to know of a family (`Center.opening(of:for:)` decides).
 public enum PriorityQueries {
-    /// The family's address, the staff's mark and the periods where one of its children has a
+    /// The family's address as the staff recorded it (not its own edits), the staff's mark and the periods where one of its children has a
     /// confirmed reservation, in one query; `.none` for an unknown family.
     public static func standing(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> PriorityStanding {
         guard let row = try await c.first("""
-            SELECT f.postcode, f.city, f.priority_marked,
+            SELECT f.resident_postcode, f.resident_city, f.priority_marked,
                    ARRAY(SELECT DISTINCT p.code FROM reservations r
                          JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
                          WHERE r.center_id = f.center_id AND r.family_id = f.id AND r.state = 'confirmed')
