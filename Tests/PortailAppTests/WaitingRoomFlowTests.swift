@@ -70,6 +70,12 @@ import Testing
                 #expect(posted.text.contains("Salle d'attente"), "\(path): \(posted.status)")
             }
             #expect(try await count(fixture, "SELECT count(*)::int FROM reservations") == 0)
+            // A family still in line that posts a confirmation costs its session's lookup and its place's read,
+            // not the booking's work (the center's due carts expired, the family's reads).
+            let beforeConfirm = Database.opened.load(ordering: .relaxed)
+            #expect(try await voisin.post("/petit/reservations/confirmer", [("enfant", child), ("periode", "vacances"), ("jour", "\(day):journee")])
+                .text.contains("Salle d'attente"))
+            #expect(Database.opened.load(ordering: .relaxed) - beforeConfirm == 1)
 
             // Reloading or a second login (another tab, another phone) keeps the same place.
             #expect(try await Self.grid(voisin, "petit").page.text.contains("Vous êtes la prochaine famille."))

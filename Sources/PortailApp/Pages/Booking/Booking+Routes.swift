@@ -131,11 +131,16 @@ extension PortailRoutes {
     func handleBooking(
         _ context: AppRequestContext, expiringCarts: Bool = false, _ body: (CenterRecord, BookingRequest) async throws -> Response
     ) async throws -> Response {
+        // The waiting room first, before any of the booking's work (the center's due carts expired, the
+        // family's reads): a family still in line that posts costs the read of its place and no more.
+        if let code = context.form["periode"], let asked = try context.requireCenter.center.period(code),
+           let room = try await waitingRoom(context, period: asked, childID: context.form["enfant"].flatMap { Int64($0) }) {
+            return room
+        }
         // A period that opens later for this family gets as far as the booking's own check, which says when.
         let (record, family, child, period, selection) = try await bookingInput(context, orUpcoming: true, expiringCarts: expiringCarts)
         let gaps = try await familyFileGaps(context, record: record, family: family)
         guard gaps.isEmpty else { return familyFileGapsPage(context, gaps, status: .conflict) }
-        if let room = try await waitingRoom(context, period: period, child: child) { return room }
         guard let selection, !selection.isEmpty else {
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [],
                                       error: "Cochez au moins un jour avant de valider.", status: .badRequest)

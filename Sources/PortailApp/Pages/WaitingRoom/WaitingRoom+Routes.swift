@@ -13,6 +13,11 @@ extension PortailRoutes {
     /// page told open periods from upcoming ones: at the opening's second, the room must not let in a family
     /// the page still counts as early (it would be shown the choice of periods instead of the grid).
     func waitingRoom(_ context: AppRequestContext, period: Period, child: ChildRecord, now: Date? = nil) async throws -> Response? {
+        try await waitingRoom(context, period: period, childID: child.id, now: now)
+    }
+
+    /// The same, for a child known only by the posted form's number (`nil`: the link back names none).
+    func waitingRoom(_ context: AppRequestContext, period: Period, childID: Int64?, now: Date? = nil) async throws -> Response? {
         let now = now ?? clock()
         guard let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted else {
             return nil
@@ -21,7 +26,7 @@ extension PortailRoutes {
         let words = standing.words(now: now, zone: context.center!.center.zone)
         return templates.page("waiting-room", WaitingRoomModel(
             page: PageChrome(context), ahead: words.ahead, estimate: words.estimate,
-            next: "\(base)/reservations/nouvelle?enfant=\(child.id)&periode=\(period.code)",
+            next: "\(base)/reservations/nouvelle?" + (childID.map { "enfant=\($0)&" } ?? "") + "periode=\(period.code)",
             state: "\(base)/salle-attente/etat?periode=\(period.code)"
         ))
     }
