@@ -155,6 +155,41 @@ import Testing
         }
     }
 
+    /// Passed over for its incomplete file, an entry no longer holds the freed place back: a family
+    /// booking the usual way takes it (before, every such booking was refused as full and the place
+    /// stayed empty). Once the file is complete, the next pass offers the entry the next free place.
+    @Test func anEntryPassedOverForItsFileHoldsNoPlaceBack() async throws {
+        try await withSmallCenter(places: 1) { database, plain, id in
+            var center = plain
+            center.familyFile = FamilyFileRules(required: [.contacts])
+            let families = try await makeFamilies(database, center: id, count: 3)
+            let day = center.periods[0].startsOn
+            let first = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [day: ["journee"]])
+            _ = try await join(database, center, id, families[1], day, "journee")
+            let free = { (number: Int, family: Int64) in
+                _ = try await database.withCenter(id) { c in
+                    try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: family, number: number, logger: database.logger)
+                }
+            }
+            try await free(first.number, families[0].0)
+            // While the entry fits the place and was not passed over yet, the place is held back for it.
+            #expect(try await remaining(database, id, on: day)["matin"] == 0)
+            #expect(try await pass(database, center, id).isEmpty)
+            #expect(try await remaining(database, id, on: day)["matin"] == 1)
+            let other = try await book(database, center, id, family: families[2].0, child: families[2].1[0], days: [day: ["journee"]])
+            #expect(try await entries(database, id)[families[1].0]?.state == .waiting)
+
+            // The file completed, the entry is offered the next place freed.
+            try await database.withCenter(id) { c in
+                try await FamilyFile.saveContacts(c, center: id, family: families[1].0, .init(addressLines: ["1 rue"], postcode: "06650", city: "Opio", phone: "0600000000"),
+                                                  rules: center.familyFile, logger: database.logger)
+            }
+            try await free(other.number, families[2].0)
+            #expect(try await pass(database, center, id).map(\.familyEmail) == ["f1@example.org"])
+            #expect(try await entries(database, id)[families[1].0]?.state == .offered)
+        }
+    }
+
     /// A place that no child in line can use is not held back: a journée waiting while the après-midi
     /// is full leaves a freed matin to anyone.
     @Test func aPlaceNobodyInLineCanUseIsLeftToEveryone() async throws {

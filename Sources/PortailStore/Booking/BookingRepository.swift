@@ -113,7 +113,7 @@ public enum BookingRepository {
                 SELECT w.day, cu AS unit, count(*)::int AS waiting
                 FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
                 WHERE w.center_id = $1 AND w.period_id = $2 AND w.state = 'waiting'
-                  AND \(WaitingList.entryFits)
+                  AND \(WaitingList.holdsAPlaceBack)
                 GROUP BY 1, 2
             ) line ON line.day = d.day AND line.unit = d.unit
             WHERE d.center_id = $1 AND d.period_id = $2
@@ -276,7 +276,7 @@ public enum BookingRepository {
                   AND d.taken + CASE WHEN \(heldBack) THEN (
                       SELECT count(*)::int FROM waiting_list w
                       WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
-                        AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.entryFits)) ELSE 0 END < d.places
+                        AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.holdsAPlaceBack)) ELSE 0 END < d.places
                 RETURNING d.day::text || '|' || d.unit AS place
             ), numbered AS (
                 INSERT INTO center_counters AS k (center_id, name, value)

@@ -65,7 +65,14 @@ extension WaitingList {
             } catch BookingRefusal.full {
                 continue  // taken meanwhile; the entry keeps its rank
             } catch is FamilyFileIncomplete {
-                continue  // passed over until its file is complete: the place goes to the next in line
+                // Passed over until its file is complete: the place goes to the next in line, or to anyone
+                // booking the usual way (the entry no longer holds it back); looked at again each pass.
+                try await database.withCenter(centerID) { c in
+                    try await c.run("""
+                        UPDATE waiting_list SET file_incomplete = true WHERE center_id = \(centerID) AND id = \(id) AND state = 'waiting'
+                        """, logger: logger)
+                }
+                continue
             } catch BookingRefusal.cartFrozen {
                 // The family's cart is being paid, or holds days booked the usual way: the places it
                 // waits for stay with it until the next pass rather than going to the next in line.
@@ -116,7 +123,8 @@ extension WaitingList {
             let booked = try await BookingRepository.book(c, center: center, centerID: centerID, request: request, now: now, logger: logger)
             let expires = booked.cartExpiresAt ?? until
             try await c.run("""
-                UPDATE waiting_list SET state = 'offered', offered_at = now(), offer_expires_at = \(expires), reservation_id = \(booked.reservationID)
+                UPDATE waiting_list SET state = 'offered', offered_at = now(), offer_expires_at = \(expires), reservation_id = \(booked.reservationID),
+                    file_incomplete = false
                 WHERE center_id = \(centerID) AND id = \(id)
                 """, logger: logger)
             let offer = Offer(entryID: id, familyEmail: email, childName: child.firstName, day: day, unit: unit,

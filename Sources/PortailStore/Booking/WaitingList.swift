@@ -66,6 +66,10 @@ public enum WaitingList {
     /// left on its day). One predicate for the places held back for the line and for the entries the
     /// offers go to, so that the grid, bookings and offers cannot disagree: a journée waiting while the
     /// après-midi is full holds no matin back, and gets no offer.
+    /// A waiting entry `w` that holds a free place back from the families booking the usual way: one
+    /// that the place fits, of a family the offer pass has not passed over for an incomplete file.
+    static let holdsAPlaceBack = "NOT w.file_incomplete AND " + entryFits
+
     static let entryFits = """
         NOT EXISTS (
             SELECT 1 FROM unnest(w.capacity_units) AS need

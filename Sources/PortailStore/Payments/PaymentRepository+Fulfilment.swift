@@ -189,7 +189,7 @@ extension PaymentRepository {
                   AND d.taken + \(count) + (
                       SELECT count(*)::int FROM waiting_list w
                       WHERE w.center_id = d.center_id AND w.period_id = d.period_id AND w.day = d.day AND w.state = 'waiting'
-                        AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.entryFits)) <= d.places
+                        AND d.unit = ANY(w.capacity_units) AND \(unescaped: WaitingList.holdsAPlaceBack)) <= d.places
                 RETURNING 1
                 """, (Int.self), logger: logger) != nil
             if !ok {
