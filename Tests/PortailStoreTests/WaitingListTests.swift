@@ -190,6 +190,50 @@ import Testing
         }
     }
 
+    /// An offer never lengthens nor shortens the hold of an earlier offer in the family's cart: one made
+    /// an hour later waits, its place kept, until the first is paid or removed, then gets its own full hold.
+    @Test func aLaterOfferWaitsForTheEarlierOneInsteadOfSharingItsCart() async throws {
+        try await withSmallCenter(places: 1) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 3)
+            let (monday, tuesday) = (center.periods[0].startsOn, center.periods[0].startsOn.adding(days: 1))
+            let first = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [monday: ["journee"]])
+            let second = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [tuesday: ["journee"]])
+            _ = try await join(database, center, id, families[2], monday, "journee")
+            _ = try await join(database, center, id, families[2], tuesday, "journee")
+            let remove = { (number: Int, family: Int64) in
+                _ = try await database.withCenter(id) { c in
+                    try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: family, number: number, logger: database.logger)
+                }
+            }
+            let cartExpiry = {
+                try await database.withCenter(id) { c in
+                    try await c.first("SELECT expires_at FROM carts WHERE center_id = \(id) AND family_id = \(families[2].0) AND state = 'open'",
+                                      (Date.self), logger: database.logger)
+                }
+            }
+            try await remove(first.number, families[0].0)
+            let start = Date()
+            let offered = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: start, logger: database.logger) { _ in ("", "") }
+            #expect(offered.map(\.day) == [monday])
+            let held = try #require(try await cartExpiry())
+
+            // An hour later Tuesday frees: the family's cart keeps Monday's hold, and Tuesday waits, held back for it.
+            try await remove(second.number, families[1].0)
+            let later = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: start.addingTimeInterval(3600),
+                                                               logger: database.logger) { _ in ("", "") }
+            #expect(later.isEmpty)
+            #expect(abs(try #require(try await cartExpiry()).timeIntervalSince(held)) < 1)
+            #expect(try await remaining(database, id, on: tuesday)["matin"] == 0)
+
+            // Monday's offer removed, the next pass offers Tuesday with a hold of its own.
+            try await remove(offered[0].reservationNumber, families[2].0)
+            let next = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: start.addingTimeInterval(3600),
+                                                              logger: database.logger) { _ in ("", "") }
+            #expect(next.map(\.day) == [tuesday])
+            #expect(abs(next[0].expiresAt.timeIntervalSince(held) - 3600) < 1)
+        }
+    }
+
     /// A place that no child in line can use is not held back: a journée waiting while the après-midi
     /// is full leaves a freed matin to anyone.
     @Test func aPlaceNobodyInLineCanUseIsLeftToEveryone() async throws {

@@ -342,7 +342,15 @@ public enum BookingRepository {
                 return Cart(id: id, expiresAt: expires)
             }
             guard others == 0 else { throw BookingRefusal.cartFrozen }
-            guard until > expires else { return Cart(id: id, expiresAt: expires) }
+            // An offer joins a cart of offers only with the same deadline (offered in the same pass, its
+            // day's deadline not sooner). A later deadline would hold the earlier offers past what their
+            // mails said, and keep the next in line waiting; an earlier one would be held past its own.
+            // It waits for the next pass, its place kept, until those offers are paid or expire.
+            if offers > 0 {
+                guard abs(until.timeIntervalSince(expires)) < 1 else { throw BookingRefusal.cartFrozen }
+                return Cart(id: id, expiresAt: expires)
+            }
+            // An empty cart: the offer's own hold.
             try await c.run("UPDATE carts SET expires_at = \(until) WHERE center_id = \(center) AND id = \(id)", logger: logger)
             return Cart(id: id, expiresAt: until)
         }
