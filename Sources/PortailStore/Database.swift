@@ -89,7 +89,10 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        if let page = openPage(centerID) { return try await Self.run(in: page, body) }
+        if let page = openPage(centerID) {
+            if let opening { try await Self.run(in: page) { connection in try await opening(connection) } }
+            return try await Self.run(in: page, body)
+        }
         let start = ContinuousClock.now
         defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
         return try await withAppConnection { connection in
