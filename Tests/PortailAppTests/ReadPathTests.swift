@@ -5,6 +5,12 @@ import Testing
 @testable import PortailApp
 @testable import PortailStore
 
+/// The price in cents of a journée on `day` (ISO) in the vacances grid of `child`, as the parent's page shows it.
+private func journeePrice(_ parent: Browser, child: Substring, on day: String) async throws -> String? {
+    let body = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances").body
+    return body.matches(of: /value="([0-9-]+):journee" data-prix="(\d+)"/).first { $0.1 == day }.map { String($0.2) }
+}
+
 /// Pages read; they do not write (issue 12): a cart whose hold ran out reads as expired and its places
 /// as free until the maintenance job or the next booking writes it so.
 @Suite struct ReadPathTests {
@@ -46,15 +52,11 @@ import Testing
             let wizard = try await parent.get("/petit/reservations/nouvelle")
             let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
             let day = fixture.petit.center.periods[0].startsOn.iso
-            let grid = { () async throws -> String? in
-                let body = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances").body
-                return body.matches(of: /value="([0-9-]+):journee" data-prix="(\d+)"/).first { $0.1 == day }.map { String($0.2) }
-            }
+            let grid = { try await journeePrice(parent, child: child, on: day) }
             #expect(try await grid() == "1000")
             #expect(try await parent.get("/petit/compte").text.contains("Mon compte famille – FAMILLE JULES"))
 
-            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: admin)
-            let id = try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == "parent@example.org" }?["id"] as? Int)
+            let id = try await familyID(client, admin)
             let edited = try await apiJSON(client, .patch, "/api/centers/petit/families/\(id)", token: admin,
                                            json: #"{"name": "FAMILLE RENOMMÉE", "category": "hors-commune"}"#)
             #expect(edited.status == .ok, "\(edited.json)")
@@ -86,14 +88,10 @@ import Testing
             let wizard = try await parent.get("/petit/reservations/nouvelle")
             let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
             let day = fixture.petit.center.periods[0].startsOn.iso
-            let grid = { () async throws -> String? in
-                let body = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances").body
-                return body.matches(of: /value="([0-9-]+):journee" data-prix="(\d+)"/).first { $0.1 == day }.map { String($0.2) }
-            }
+            let grid = { try await journeePrice(parent, child: child, on: day) }
             // No quotient known: the last bracket.
             #expect(try await grid() == "1100")
-            let families = try await apiJSON(client, .get, "/api/centers/petit/families", token: admin)
-            let id = try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == "parent@example.org" }?["id"] as? Int)
+            let id = try await familyID(client, admin)
             let recorded = try await apiJSON(client, .post, "/api/centers/petit/families/\(id)/quotients", token: admin,
                                              json: #"{"quotient": 450, "valid_from": "2020-01-01"}"#)
             #expect(recorded.status == .ok || recorded.status == .created, "\(recorded.json)")

@@ -7,13 +7,14 @@ import Testing
 @testable import PortailApp
 @testable import PortailStore
 
+/// The id of the family with `email` at `center`, as the admin API lists it.
+func familyID(_ client: any TestClientProtocol, _ token: String, center: String = "petit", email: String = "parent@example.org") async throws -> Int {
+    let families = try await apiJSON(client, .get, "/api/centers/\(center)/families", token: token)
+    return try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == email }?["id"] as? Int)
+}
+
 /// Families, reservations, invoicing, refunds and flagged payments through the staff API.
 @Suite struct StaffOperationsTests {
-    func familyID(_ client: any TestClientProtocol, _ token: String, center: String = "petit", email: String = "parent@example.org") async throws -> Int {
-        let families = try await apiJSON(client, .get, "/api/centers/\(center)/families", token: token)
-        return try #require((families.json["families"] as? [[String: Any]])?.first { $0["email"] as? String == email }?["id"] as? Int)
-    }
-
     @Test func staffEditFamiliesQuotientsAndDeactivateThem() async throws {
         try await withPortal { client, fixture in
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
