@@ -27,6 +27,13 @@ import Testing
         }
     }
 
+    /// The family removes reservation `number` from its cart (the place frees at once).
+    func remove(_ database: Database, _ center: Center, _ id: Int64, family: Int64, number: Int) async throws {
+        _ = try await database.withCenter(id) { c in
+            try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: family, number: number, logger: database.logger)
+        }
+    }
+
     func mails(_ database: Database, _ id: Int64) async throws -> [Outbox.Mail] {
         try await database.withCenter(id) { c in try await Outbox.recent(c, center: id, logger: database.logger) }
     }
@@ -145,9 +152,7 @@ import Testing
                 try await FamilyFile.saveContacts(c, center: id, family: families[2].0, .init(addressLines: ["1 rue"], postcode: "06650", city: "Opio", phone: "0600000000"),
                                                   rules: center.familyFile, logger: database.logger)
             }
-            _ = try await database.withCenter(id) { c in
-                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: morning.number, logger: database.logger)
-            }
+            try await remove(database, center, id, family: families[0].0, number: morning.number)
             let offers = try await pass(database, center, id)
             #expect(offers.map(\.familyEmail) == ["f2@example.org"])
             let line = try await entries(database, id)
@@ -166,12 +171,7 @@ import Testing
             let day = center.periods[0].startsOn
             let first = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [day: ["journee"]])
             _ = try await join(database, center, id, families[1], day, "journee")
-            let free = { (number: Int, family: Int64) in
-                _ = try await database.withCenter(id) { c in
-                    try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: family, number: number, logger: database.logger)
-                }
-            }
-            try await free(first.number, families[0].0)
+            try await remove(database, center, id, family: families[0].0, number: first.number)
             // While the entry fits the place and was not passed over yet, the place is held back for it.
             #expect(try await remaining(database, id, on: day)["matin"] == 0)
             #expect(try await pass(database, center, id).isEmpty)
@@ -184,7 +184,7 @@ import Testing
                 try await FamilyFile.saveContacts(c, center: id, family: families[1].0, .init(addressLines: ["1 rue"], postcode: "06650", city: "Opio", phone: "0600000000"),
                                                   rules: center.familyFile, logger: database.logger)
             }
-            try await free(other.number, families[2].0)
+            try await remove(database, center, id, family: families[2].0, number: other.number)
             #expect(try await pass(database, center, id).map(\.familyEmail) == ["f1@example.org"])
             #expect(try await entries(database, id)[families[1].0]?.state == .offered)
         }
@@ -200,25 +200,20 @@ import Testing
             let second = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [tuesday: ["journee"]])
             _ = try await join(database, center, id, families[2], monday, "journee")
             _ = try await join(database, center, id, families[2], tuesday, "journee")
-            let remove = { (number: Int, family: Int64) in
-                _ = try await database.withCenter(id) { c in
-                    try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: family, number: number, logger: database.logger)
-                }
-            }
             let cartExpiry = {
                 try await database.withCenter(id) { c in
                     try await c.first("SELECT expires_at FROM carts WHERE center_id = \(id) AND family_id = \(families[2].0) AND state = 'open'",
                                       (Date.self), logger: database.logger)
                 }
             }
-            try await remove(first.number, families[0].0)
+            try await remove(database, center, id, family: families[0].0, number: first.number)
             let start = Date()
             let offered = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: start, logger: database.logger) { _ in ("", "") }
             #expect(offered.map(\.day) == [monday])
             let held = try #require(try await cartExpiry())
 
             // An hour later Tuesday frees: the family's cart keeps Monday's hold, and Tuesday waits, held back for it.
-            try await remove(second.number, families[1].0)
+            try await remove(database, center, id, family: families[1].0, number: second.number)
             let later = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: start.addingTimeInterval(3600),
                                                                logger: database.logger) { _ in ("", "") }
             #expect(later.isEmpty)
@@ -226,7 +221,7 @@ import Testing
             #expect(try await remaining(database, id, on: tuesday)["matin"] == 0)
 
             // Monday's offer removed, the next pass offers Tuesday with a hold of its own.
-            try await remove(offered[0].reservationNumber, families[2].0)
+            try await remove(database, center, id, family: families[2].0, number: offered[0].reservationNumber)
             let next = try await WaitingList.offerFreedPlaces(database, center: center, centerID: id, now: start.addingTimeInterval(3600),
                                                               logger: database.logger) { _ in ("", "") }
             #expect(next.map(\.day) == [tuesday])
@@ -243,9 +238,7 @@ import Testing
             let morning = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [day: ["matin"]])
             _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [day: ["apres-midi"]])
             _ = try await join(database, center, id, families[2], day, "journee")
-            _ = try await database.withCenter(id) { c in
-                try await BookingRepository.removeFromCart(c, center: center, centerID: id, family: families[0].0, number: morning.number, logger: database.logger)
-            }
+            try await remove(database, center, id, family: families[0].0, number: morning.number)
             #expect(try await remaining(database, id, on: day)["matin"] == 1)
             _ = try await book(database, center, id, family: families[3].0, child: families[3].1[0], days: [day: ["matin"]])
             #expect(try await pass(database, center, id).isEmpty)
