@@ -39,7 +39,7 @@ extension PortailRoutes {
             // (from `queue_before_minutes` before): first come, first served from the opening on.
             if let code = query["periode"].map(String.init), !periods.contains(where: { $0.code == code }),
                let early = upcoming.first(where: { $0.period.code == code })?.period,
-               let room = try await waitingRoom(context, period: early, child: child, now: now) {
+               let room = try await waitingRoom(context, period: early, childID: child.id, now: now) {
                 return room
             }
             guard let periodCode = query["periode"].map(String.init), let period = periods.first(where: { $0.code == periodCode }) else {
@@ -61,7 +61,7 @@ extension PortailRoutes {
             let notice = query["liste"] == "ok"
                 ? "\(child.firstName) est inscrit(e) sur la liste d'attente. Si une place se libère, elle lui est réservée dans votre panier et vous êtes prévenu par e-mail."
                 : nil
-            if let room = try await waitingRoom(context, period: period, child: child, now: now) { return room }
+            if let room = try await waitingRoom(context, period: period, childID: child.id, now: now) { return room }
             return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil, notice: notice)
         }
 
@@ -71,7 +71,7 @@ extension PortailRoutes {
             // A file the center requires comes first here too: a freed place would be booked into the cart.
             let gaps = try await familyFileGaps(context, record: record, family: family)
             guard gaps.isEmpty else { return familyFileGapsPage(context, gaps, status: .conflict) }
-            if let room = try await waitingRoom(context, period: period, child: child) { return room }
+            if let room = try await waitingRoom(context, period: period, childID: child.id) { return room }
             guard let value = context.form["attente"], let asked = parseSelection([value]), let (day, units) = asked.first, let unit = units.first else {
                 throw HTTPError(.badRequest)
             }

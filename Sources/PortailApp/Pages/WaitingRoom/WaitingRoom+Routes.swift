@@ -12,11 +12,7 @@ extension PortailRoutes {
     /// each booking step once its period is known, so that no path gets round it. `now` is the instant the
     /// page told open periods from upcoming ones: at the opening's second, the room must not let in a family
     /// the page still counts as early (it would be shown the choice of periods instead of the grid).
-    func waitingRoom(_ context: AppRequestContext, period: Period, child: ChildRecord, now: Date? = nil) async throws -> Response? {
-        try await waitingRoom(context, period: period, childID: child.id, now: now)
-    }
-
-    /// The same, for a child known only by the posted form's number (`nil`: the link back names none).
+    /// `childID`: the child the link back to the grid names (`nil`: none, a posted form's unreadable number).
     func waitingRoom(_ context: AppRequestContext, period: Period, childID: Int64?, now: Date? = nil) async throws -> Response? {
         let now = now ?? clock()
         guard let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted else {
