@@ -48,7 +48,7 @@ public enum PortailApplication {
         // The Prometheus registry sets up the metrics system: before anything records a value.
         _ = PortailMetrics.registry
         database.reportPoolSizes()
-        let templates = try await Templates.load()
+        let templates = try Templates.load()
         // The demo and the tests link to the listener's own address; `serve` to each center's portal_url.
         let publicAddress = publicAddress ?? PublicAddress(useListener: configuration.developmentPages)
         var routes = PortailRoutes(

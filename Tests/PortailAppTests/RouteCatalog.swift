@@ -18,7 +18,7 @@ enum RouteCatalog {
     static func routes(_ database: Database, developmentPages: Bool = true) async throws -> [String] {
         let directory = CenterDirectory(.init(centers: [], failures: []))
         let routes = PortailRoutes(
-            templates: try await Templates.load(), database: database, directory: directory, developmentPages: developmentPages,
+            templates: try Templates.load(), database: database, directory: directory, developmentPages: developmentPages,
             paymentProvider: { _ in nil }, paymentRules: [], health: HealthCheck(database: database, directory: directory)
         )
         let router = Router(context: AppRequestContext.self)

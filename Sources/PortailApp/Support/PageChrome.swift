@@ -3,7 +3,7 @@ import PortailDomain
 import PortailStore
 
 /// What every page of a center shows around its content: the banner, the navigation, the CSRF token.
-struct PageChrome {
+struct PageChrome: Encodable {
     let base: String
     let centerName: String
     let centerTitle: String
@@ -38,7 +38,7 @@ struct PageChrome {
 }
 
 /// The "COORDONNÉES" block, as the seed lays it out.
-struct CoordinatesBlock {
+struct CoordinatesBlock: Encodable {
     let name: String
     let addressLines: [String]
     let postcode: String

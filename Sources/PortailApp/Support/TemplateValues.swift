@@ -1,39 +1,38 @@
 import Foundation
 
-/// A page model turned once into dictionaries and arrays before rendering. swift-mustache looks names up
-/// in a struct through `Mirror` at every `{{name}}`, walking the context stack and filtering the struct's
-/// fields each time: that was half of the CPU of "Mon compte". A dictionary answers each lookup directly.
-/// Values that describe themselves (String, numbers, Money, LocalDate) stay as they are; a nil Optional
-/// becomes a missing key, which Mustache reads as false, as before.
+/// A page model that is not a `TemplateModel` (the back office's, whose models hold dictionaries of `Any`)
+/// turned into template values by reflection (`Mirror`), once before rendering. Values that describe
+/// themselves (String, numbers, Money, LocalDate) are their text; a nil Optional is a missing name, which a
+/// section reads as false.
 enum TemplateValues {
-    static func flatten(_ value: Any) -> Any? {
+    static func value(_ value: Any) -> TemplateValue? {
         switch value {
-        case is String, is Substring, is Bool, is Int, is Int64, is Double:
-            return value
-        case let array as [Any]:
-            return array.compactMap(flatten)
-        case let dictionary as [String: Any]:
-            return dictionary.compactMapValues(flatten)
+        case let text as String: return .text(text)
+        case let flag as Bool: return .bool(flag)
+        case let number as Int: return .text(String(number))
+        case is Substring, is Int64, is Double: return .text(String(describing: value))
+        case let array as [Any]: return .list(array.compactMap(Self.value))
+        case let dictionary as [String: Any]: return .object(dictionary.compactMapValues(Self.value))
         default:
             let mirror = Mirror(reflecting: value)
             switch mirror.displayStyle {
             case .optional:
-                return mirror.children.first.flatMap { flatten($0.value) }
+                return mirror.children.first.flatMap { Self.value($0.value) }
             case .struct, .class:
-                if value is CustomStringConvertible { return value }
-                var fields: [String: Any] = [:]
+                if value is CustomStringConvertible { return .text(String(describing: value)) }
+                var fields: [String: TemplateValue] = [:]
                 for child in mirror.children {
-                    if let label = child.label, let field = flatten(child.value) { fields[label] = field }
+                    if let label = child.label, let field = Self.value(child.value) { fields[label] = field }
                 }
-                return fields
+                return .object(fields)
             case .tuple:
-                var fields: [String: Any] = [:]
+                var fields: [String: TemplateValue] = [:]
                 for (index, child) in mirror.children.enumerated() {
-                    if let field = flatten(child.value) { fields[child.label ?? ".\(index)"] = field }
+                    if let field = Self.value(child.value) { fields[child.label ?? ".\(index)"] = field }
                 }
-                return fields
+                return .object(fields)
             default:
-                return value
+                return .text(String(describing: value))
             }
         }
     }

@@ -1,43 +1,39 @@
 import Foundation
 import Hummingbird
-import Mustache
 
-/// The page templates (`Templates/*.mustache`) and static files (`Public/`), loaded once at start.
+/// The page templates (`Templates/*.mustache`, read by `TemplateEngine`) and static files (`Public/`), loaded
+/// once at start.
 public struct Templates: Sendable {
-    let library: MustacheLibrary
+    let engine: TemplateEngine
     let stylesheet: String
     /// The pages' only script (no inline script: the Content-Security-Policy forbids it).
     let script: String
 
-    public static func load() async throws -> Templates {
-        MustacheContentTypes.register(PortailHTML(), named: PortailHTML.name)
+    public static func load() throws -> Templates {
         guard let templates = Bundle.module.url(forResource: "Templates", withExtension: nil),
               let public_ = Bundle.module.url(forResource: "Public", withExtension: nil)
         else { fatalError("the PortailApp resources are missing from the build") }
+        var sources: [String: String] = [:]
+        for file in try FileManager.default.contentsOfDirectory(atPath: templates.path) where file.hasSuffix(".mustache") {
+            sources[String(file.dropLast(".mustache".count))] = try String(contentsOf: templates.appendingPathComponent(file), encoding: .utf8)
+        }
         return Templates(
-            library: try await MustacheLibrary(directory: templates.path),
+            engine: try TemplateEngine(sources: sources),
             stylesheet: try String(contentsOf: public_.appendingPathComponent("portail.css"), encoding: .utf8),
             script: try String(contentsOf: public_.appendingPathComponent("portail.js"), encoding: .utf8)
         )
     }
 
-    /// Renders a page as an HTML response.
+    /// Renders a page as an HTML response. A `TemplateModel` becomes template values through its `Encodable`
+    /// conformance, any other model by reflection (`TemplateValues`).
     func page(_ name: String, _ model: Any, status: HTTPResponse.Status = .ok) -> Response {
-        guard let html = library.render(TemplateValues.flatten(model) ?? [String: Any](), withTemplate: name) else {
+        let value = (model as? any TemplateModel).map(TemplateEncoder.value) ?? TemplateValues.value(model) ?? .object([:])
+        guard let page = engine.render(name, value) else {
             return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "template \(name) is missing")))
         }
-        return Pages.html(html, status: status)
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: page))
     }
-}
-
-/// How the templates escape `{{value}}`: every template starts with `{{% CONTENT_TYPE: PORTAIL_HTML }}`
-/// (a partial or layout starts its own: swift-mustache resets the content type at each). swift-mustache's own
-/// HTML escaping reads Swift characters, so a quote followed by a combining accent is one character, not a
-/// quote, and was left as it is, ending an attribute in the browser; it also looks each character up in a
-/// dictionary, a tenth of a page's time. `HTML.escape` works on bytes.
-struct PortailHTML: MustacheContentType {
-    static let name = "PORTAIL_HTML"
-    func escapeText(_ text: String) -> String { HTML.escape(text) }
 }
 
 /// HTML written by hand, for the few places a template is not used.
@@ -50,17 +46,22 @@ enum HTML {
                                           || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "'") }) else { return text }
         var escaped: [UInt8] = []
         escaped.reserveCapacity(text.utf8.count + 16)
+        append(escaping: text, to: &escaped)
+        return String(decoding: escaped, as: UTF8.self)
+    }
+
+    /// `escape`, written straight into a page's bytes (the templates' `{{value}}`).
+    static func append(escaping text: String, to out: inout [UInt8]) {
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "&"): escaped.append(contentsOf: "&amp;".utf8)
-            case UInt8(ascii: "<"): escaped.append(contentsOf: "&lt;".utf8)
-            case UInt8(ascii: ">"): escaped.append(contentsOf: "&gt;".utf8)
-            case UInt8(ascii: "\""): escaped.append(contentsOf: "&quot;".utf8)
-            case UInt8(ascii: "'"): escaped.append(contentsOf: "&#39;".utf8)
-            default: escaped.append(byte)
+            case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+            case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+            case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+            case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
+            case UInt8(ascii: "'"): out.append(contentsOf: "&#39;".utf8)
+            default: out.append(byte)
             }
         }
-        return String(decoding: escaped, as: UTF8.self)
     }
 }
 

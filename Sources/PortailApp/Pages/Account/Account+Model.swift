@@ -3,7 +3,7 @@ import PortailDomain
 import PortailStore
 
 /// A row of "Les réservations", as the seed's table shows it.
-struct ReservationRow {
+struct ReservationRow: Encodable {
     let number: String
     let child: String
     let establishment: String
@@ -31,7 +31,7 @@ struct ReservationRow {
 }
 
 /// A line of "Listes d'attente": a child waiting for a day, or a place offered to it.
-struct WaitingRow {
+struct WaitingRow: Encodable {
     let id: Int64
     let child: String
     let day: String
@@ -57,8 +57,8 @@ struct WaitingRow {
 }
 
 /// The home page of a family account.
-struct AccountModel {
-    struct Pager {
+struct AccountModel: TemplateModel {
+    struct Pager: Encodable {
         let summary: String
         let previous: String?
         let next: String?
@@ -85,7 +85,7 @@ struct AccountModel {
 }
 
 /// "Votre panier : 2 réservations, 26,00 €, à payer avant 21:30 (encore 24 minutes)".
-struct CartBanner {
+struct CartBanner: Encodable {
     let count: Int
     let total: String
     let deadline: String

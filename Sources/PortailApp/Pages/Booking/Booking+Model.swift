@@ -3,8 +3,8 @@ import PortailDomain
 import PortailStore
 
 /// Step 1: choose the child.
-struct ChooseChildModel {
-    struct Child {
+struct ChooseChildModel: TemplateModel {
+    struct Child: Encodable {
         let id: Int64
         let name: String
         let age: String
@@ -16,8 +16,8 @@ struct ChooseChildModel {
 }
 
 /// Step 2: choose the period, among those open for booking that fit the child's age.
-struct ChoosePeriodModel {
-    struct PeriodChoice {
+struct ChoosePeriodModel: TemplateModel {
+    struct PeriodChoice: Encodable {
         let code: String
         let label: String
         let dates: String
@@ -26,7 +26,7 @@ struct ChoosePeriodModel {
         let opening: String?
     }
     /// A period that opens later for this family: when.
-    struct Upcoming {
+    struct Upcoming: Encodable {
         let label: String
         let dates: String
         let opening: String
@@ -44,8 +44,8 @@ struct ChoosePeriodModel {
 }
 
 /// Step 3: the grid of open days × units, with white boxes to tick.
-struct GridModel {
-    struct Column {
+struct GridModel: TemplateModel {
+    struct Column: Encodable {
         let label: String
         let price: String
     }
@@ -147,8 +147,8 @@ struct GridModel {
 }
 
 /// Step 4: the recap, priced by the engine, before "confirmer la réservation".
-struct RecapModel {
-    struct Line {
+struct RecapModel: TemplateModel {
+    struct Line: Encodable {
         let day: String
         let designation: String
         let price: String

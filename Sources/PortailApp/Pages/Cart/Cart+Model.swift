@@ -3,8 +3,8 @@ import PortailDomain
 import PortailStore
 
 /// "Accéder à mon panier": one line per reservation and price, as the seed's cart.
-struct CartModel {
-    struct Line {
+struct CartModel: TemplateModel {
+    struct Line: Encodable {
         let child: String
         let period: String
         let designation: String
@@ -12,7 +12,7 @@ struct CartModel {
         let unitPrice: String
         let amount: String
     }
-    struct Removable {
+    struct Removable: Encodable {
         let number: String
         let label: String
     }
@@ -63,8 +63,8 @@ struct CartModel {
 }
 
 /// "Voir": one reservation, each day and unit with its price.
-struct ReservationDetailModel {
-    struct Line {
+struct ReservationDetailModel: TemplateModel {
+    struct Line: Encodable {
         let day: String
         let designation: String
         let price: String
@@ -88,7 +88,7 @@ struct ReservationDetailModel {
     let chosenTotal: String
     let partial: Bool
 
-    struct DayChoice {
+    struct DayChoice: Encodable {
         let iso: String
         let label: String
         let price: String

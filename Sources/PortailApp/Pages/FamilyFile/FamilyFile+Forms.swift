@@ -50,7 +50,7 @@ enum FamilyFileForms {
         }
     }
 
-    struct Person {
+    struct Person: Encodable {
         var kind: String
         var firstName: String
         var lastName: String
@@ -113,7 +113,7 @@ enum FamilyFileForms {
     }
 
     /// A child the family adds itself: names and a date of birth under 18 years.
-    struct NewChild {
+    struct NewChild: Encodable {
         var firstName: String
         var lastName: String
         var birth: String

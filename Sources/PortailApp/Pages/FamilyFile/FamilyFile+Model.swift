@@ -3,7 +3,7 @@ import PortailDomain
 import PortailStore
 
 /// "Mon dossier": what the family's file holds, what the center still needs, and its forms.
-struct FamilyFileModel {
+struct FamilyFileModel: TemplateModel {
     static let notices = [
         "coordonnees": "Vos coordonnées sont enregistrées.",
         "personne": "La personne est ajoutée à votre dossier.",
@@ -15,19 +15,19 @@ struct FamilyFileModel {
         "enfant-ajoute": "L'enfant est ajouté à votre dossier : remplissez maintenant sa fiche.",
     ]
 
-    struct Person {
+    struct Person: Encodable {
         let id: Int64
         let name: String
         let relation: String
         let contact: String
     }
-    struct ChildRow {
+    struct ChildRow: Encodable {
         let name: String
         let health: String
         let authorisations: String
         let link: String
     }
-    struct DocumentRow {
+    struct DocumentRow: Encodable {
         let id: Int64
         let label: String
         let filename: String
@@ -35,7 +35,7 @@ struct FamilyFileModel {
         let state: String
         let link: String
     }
-    struct Option {
+    struct Option: Encodable {
         let value: String
         let label: String
     }
@@ -155,8 +155,8 @@ struct FamilyFileModel {
 }
 
 /// A child's health form and authorisations.
-struct ChildFileModel {
-    struct Choice {
+struct ChildFileModel: TemplateModel {
+    struct Choice: Encodable {
         let yes: Bool
         let no: Bool
     }
@@ -195,7 +195,7 @@ struct ChildFileModel {
     }
 }
 
-struct FamilyFileGapsModel {
+struct FamilyFileGapsModel: TemplateModel {
     let page: PageChrome
     let gaps: [String]
 }

@@ -3,8 +3,8 @@ import PortailDomain
 import PortailStore
 
 /// What the center's home page shows: the seed's welcome text, the login box and "COORDONNÉES".
-struct HomeModel {
-    struct PeriodLine {
+struct HomeModel: TemplateModel {
+    struct PeriodLine: Encodable {
         let label: String
         let from: String
         let to: String

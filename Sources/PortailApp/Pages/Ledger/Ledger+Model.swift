@@ -3,8 +3,8 @@ import PortailDomain
 import PortailStore
 
 /// "Mes Factures & Paiements - ALSH D OPIO", as the seed shows it.
-struct LedgerModel {
-    struct Row {
+struct LedgerModel: TemplateModel {
+    struct Row: Encodable {
         let date: String
         let detail: String
         let invoiceAmount: String
@@ -18,11 +18,11 @@ struct LedgerModel {
         let payAmount: String
         let payLabel: String
     }
-    struct Size {
+    struct Size: Encodable {
         let value: Int
         let selected: Bool
     }
-    struct Certificate {
+    struct Certificate: Encodable {
         let year: Int
         let link: String
     }
@@ -66,8 +66,8 @@ struct LedgerModel {
 }
 
 /// An invoice's page.
-struct InvoiceModel {
-    struct Line {
+struct InvoiceModel: TemplateModel {
+    struct Line: Encodable {
         let designation: String
         let quantity: Int
         let unitPrice: String
@@ -87,7 +87,7 @@ struct InvoiceModel {
     let notice: String?
     let success: String?
     /// "Payer en ligne", while the invoice lacks something and the center takes payments online.
-    struct Pay {
+    struct Pay: Encodable {
         let action: String
         let label: String
         let credit: String?
@@ -109,7 +109,7 @@ extension InvoiceDetail {
 }
 
 /// A payment's receipt page.
-struct ReceiptModel {
+struct ReceiptModel: TemplateModel {
     let page: PageChrome
     let number: String
     let date: String

@@ -31,7 +31,7 @@ struct WaitingRoomStanding {
 }
 
 /// The waiting room page: the family's place and an estimate, refreshed by the page's script.
-struct WaitingRoomModel {
+struct WaitingRoomModel: TemplateModel {
     let page: PageChrome
     let ahead: String
     let estimate: String
