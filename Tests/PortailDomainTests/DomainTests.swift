@@ -34,6 +34,11 @@ import Testing
         #expect(day.adding(days: 4).weekday == .dimanche)
         #expect(LocalDate(iso: "2024-02-29") != nil)
         #expect(LocalDate(iso: "2023-02-29") == nil)
+        // Exactly YYYY-MM-DD, digits only.
+        #expect(LocalDate(iso: "2026-12-31")?.dayNumber == LocalDate(year: 2026, month: 12, day: 31)?.dayNumber)
+        for text in ["2026-1-01", "+026-01-01", "2026-01-1 ", "2026/01/01", "2026-13-01", "0000-01-01", "2026-01-011", "", "２026-01-01"] {
+            #expect(LocalDate(iso: text) == nil, "\(text)")
+        }
         #expect(LocalDate(dayNumber: day.dayNumber) == day)
         #expect(day.french == "28/09/2016")
     }
