@@ -51,6 +51,32 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
 }
 
 @Suite struct BookingTests {
+    /// The grid's one statement (`placesAndHeld`) reads what `availability` and `heldByChild` read apart.
+    @Test func thePlacesAndWhatAChildHoldsReadInOneStatementAsApart() async throws {
+        try await withSmallCenter(places: 3) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 2)
+            let (a, b) = (center.periods[0].startsOn.adding(days: 2), center.periods[0].startsOn.adding(days: 3))
+            _ = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [a: ["journee"], b: ["journee"]])
+            _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [a: ["journee"]])
+            try await database.withCenter(id) { c in
+                let logger = database.logger
+                let periodID = try #require(try await BookingRepository.periodID(c, center: id, code: "vacances", logger: logger))
+                let apart = try await BookingRepository.availability(c, center: id, periodID: periodID, logger: logger).mapValues(\.remaining)
+                #expect(apart[a] == ["matin": 1, "apres-midi": 1])
+                #expect(apart[b] == ["matin": 2, "apres-midi": 2])
+                for (family, children) in families {
+                    let child = children[0]
+                    let together = try #require(try await BookingRepository.placesAndHeld(c, center: id, periodCode: "vacances", childID: child.id, logger: logger))
+                    #expect(together.availability.mapValues(\.remaining) == apart)
+                    let held = try await BookingRepository.heldByChild(c, center: id, childID: child.id, periodID: periodID, logger: logger)
+                    #expect(together.held == held)
+                    #expect(held == (family == families[0].0 ? [a: ["matin", "apres-midi"], b: ["matin", "apres-midi"]] : [a: ["matin", "apres-midi"]]))
+                }
+                #expect(try await BookingRepository.placesAndHeld(c, center: id, periodCode: "inconnue", childID: families[0].1[0].id, logger: logger) == nil)
+            }
+        }
+    }
+
     /// 50 parents confirm the same day at once with 5 places left: exactly 5 get it.
     @Test func noDayIsEverOverbooked() async throws {
         try await withSmallCenter(places: 5) { database, center, id in

@@ -114,12 +114,11 @@ extension PortailRoutes {
             guard let detail = try await FamilyAdministration.detail(c, center: record.id, family: family, logger: context.logger) else { return nil }
             let children = try await AccountRepository.children(c, center: record.id, family: family, logger: context.logger)
             guard let period, let child = children.first(where: { $0.id == childID }),
-                  let periodID = try await BookingRepository.periodID(c, center: record.id, code: period.code, logger: context.logger) else {
+                  let places = try await BookingRepository.placesAndHeld(c, center: record.id, periodCode: period.code, childID: child.id,
+                                                                           logger: context.logger) else {
                 return (detail, children, [:], [:])
             }
-            return (detail, children,
-                    try await BookingRepository.availability(c, center: record.id, periodID: periodID, logger: context.logger),
-                    try await BookingRepository.heldByChild(c, center: record.id, childID: child.id, periodID: periodID, logger: context.logger))
+            return (detail, children, places.availability, places.held)
         }
         guard let (detail, children, availability, held) = loaded else { return familyNotFound }
         let child = children.first { $0.id == childID }

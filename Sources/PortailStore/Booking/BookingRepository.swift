@@ -82,13 +82,17 @@ public enum BookingRepository {
     /// `r.state IN (…)` says again what `holdsItsDays` implies: it lets the partial index
     /// `reservations_child_period` find the child's reservations.
     struct HeldByChild: PreparedQuery {
-        static let sql = """
-            SELECT l.day::text, l.capacity_units FROM reservation_lines l
+        static let sql = "SELECT l.day::text, l.capacity_units " + from(child: "$2", period: "$3")
+        let bindings: PostgresBindings
+
+        static func from(child: String, period: String) -> String {
+            """
+            FROM reservation_lines l
             JOIN reservations r ON r.center_id = l.center_id AND r.id = l.reservation_id
-            WHERE r.center_id = $1 AND r.child_id = $2 AND r.period_id = $3
+            WHERE r.center_id = $1 AND r.child_id = \(child) AND r.period_id = \(period)
               AND r.state IN ('pending_payment', 'confirmed') AND \(ReservationQueries.holdsItsDays)
             """
-        let bindings: PostgresBindings
+        }
     }
 
     /// Places left per day and capacity unit of a period. Places still held by carts whose hold has run
@@ -104,19 +108,55 @@ public enum BookingRepository {
 
     /// The grid reads it at every visit: prepared once per connection.
     struct Availability: PreparedQuery {
-        static let sql = """
-            SELECT d.day::text, d.unit, greatest(d.places - d.taken + coalesce(due.held, 0) - coalesce(line.waiting, 0), 0)
+        static let sql = "SELECT d.day::text, d.unit, " + left + " " + from(period: "$2")
+        let bindings: PostgresBindings
+
+        static let left = "greatest(d.places - d.taken + coalesce(due.held, 0) - coalesce(line.waiting, 0), 0)"
+        static func from(period: String) -> String {
+            """
             FROM day_capacities d
-            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = $2"))) due
+            LEFT JOIN (\(ReservationQueries.dueHolds(center: "$1", where: "r.period_id = \(period)"))) due
                 ON due.period_id = d.period_id AND due.day = d.day AND due.unit = d.unit
             LEFT JOIN (
                 SELECT w.day, cu AS unit, count(*)::int AS waiting
                 FROM waiting_list w CROSS JOIN LATERAL unnest(w.capacity_units) AS cu
-                WHERE w.center_id = $1 AND w.period_id = $2 AND w.state = 'waiting'
+                WHERE w.center_id = $1 AND w.period_id = \(period) AND w.state = 'waiting'
                   AND \(WaitingList.holdsAPlaceBack)
                 GROUP BY 1, 2
             ) line ON line.day = d.day AND line.unit = d.unit
-            WHERE d.center_id = $1 AND d.period_id = $2
+            WHERE d.center_id = $1 AND d.period_id = \(period)
+            """
+        }
+    }
+
+    /// The places left of a period (`availability`) and what a child holds in it (`heldByChild`), read in
+    /// one statement from the period's code: the grid's page and the office booking's. Nil when the center
+    /// has no such period.
+    public static func placesAndHeld(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64, logger: Logger)
+        async throws -> (availability: [LocalDate: DayAvailability], held: [LocalDate: Set<String>])? {
+        var found = false
+        var availability: [LocalDate: DayAvailability] = [:], held: [LocalDate: Set<String>] = [:]
+        for (kind, day, unit, left, units) in try await c.rows(PlacesAndHeld(bindings: try .of(center, periodCode, childID)),
+                                                              (Int, String?, String?, Int, [String]?).self, logger: logger) {
+            switch kind {
+            case 0: found = true
+            case 1: availability[LocalDate(iso: day!)!, default: DayAvailability(remaining: [:])].remaining[unit!] = left
+            default: held[LocalDate(iso: day!)!, default: []].formUnion(units ?? [])
+            }
+        }
+        return found ? (availability, held) : nil
+    }
+
+    /// `Availability` and `HeldByChild` of the period named by its code, one row shape for the three
+    /// parts: 0 the period exists, 1 a day's unit and its places left, 2 a day the child holds.
+    struct PlacesAndHeld: PreparedQuery {
+        static let period = "(SELECT id FROM periods WHERE center_id = $1 AND code = $2)"
+        static let sql = """
+            SELECT 0, NULL::text, NULL::text, 0, NULL::text[] FROM periods WHERE center_id = $1 AND code = $2
+            UNION ALL
+            SELECT 1, d.day::text, d.unit, \(Availability.left), NULL::text[] \(Availability.from(period: period))
+            UNION ALL
+            SELECT 2, l.day::text, NULL::text, 0, l.capacity_units \(HeldByChild.from(child: "$3", period: period))
             """
         let bindings: PostgresBindings
     }

@@ -189,11 +189,10 @@ extension PortailRoutes {
         let now = Date()
         let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
         let (availability, held, waiting, quotient) = try await database.withCenter(record.id) { c in
-            guard let periodID = try await BookingRepository.periodID(c, center: record.id, code: period.code, logger: logger) else {
+            guard let (availability, held) = try await BookingRepository.placesAndHeld(c, center: record.id, periodCode: period.code,
+                                                                                       childID: child.id, logger: logger) else {
                 throw HTTPError(.notFound)
             }
-            let availability = try await BookingRepository.availability(c, center: record.id, periodID: periodID, logger: logger)
-            let held = try await BookingRepository.heldByChild(c, center: record.id, childID: child.id, periodID: periodID, logger: logger)
             let waiting = try await WaitingList.select(c, center: record.id, .init(child: child.id, period: period.code, states: [.waiting]), logger: logger).entries
             let quotient = tariff?.usesQuotient == true
                 ? try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger) : nil
