@@ -246,6 +246,13 @@ extension ISO8601DateFormatter {
 
 /// Issue 16, item 7: one request followed through the database and mail by Hummingbird's request id.
 @Suite struct RequestTraceTests {
+    @Test func anIdTravelsAsLettersDigitsAndDashesOnly() {
+        #expect(RequestTrace.$id.withValue("é<a>b-1'; DROP\u{301}") { RequestTrace.current } == "ab-1DROP")
+        #expect(RequestTrace.$id.withValue(String(repeating: "7", count: 50) + "x") { RequestTrace.current } == String(repeating: "7", count: 40))
+        #expect(RequestTrace.$id.withValue("éé ;") { RequestTrace.current } == nil)
+        #expect(RequestTrace.current == nil)
+    }
+
     @Test func aRequestNamesItsTransactionsAndTheMailsItQueues() async throws {
         try await withPortal { client, fixture in
             // A mail queued by a request keeps the request's id.

@@ -23,7 +23,19 @@ protocol PreparedQuery: PostgresPreparedStatement where Row == PostgresRow {
 extension PreparedQuery {
     func makeBindings() throws -> PostgresBindings { bindings }
     func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+
+    /// The statement's name on each connection: its type's full name, worked out once per type (PostgresNIO's
+    /// default spells it with `String(reflecting:)` at every execution).
+    static var name: String {
+        let type = ObjectIdentifier(Self.self)
+        if let name = preparedStatementNames.withLock({ $0[type] }) { return name }
+        let name = String(reflecting: Self.self)
+        preparedStatementNames.withLock { $0[type] = name }
+        return name
+    }
 }
+
+private let preparedStatementNames = Mutex<[ObjectIdentifier: String]>([:])
 
 extension PostgresConnection {
     /// Every row of a prepared statement, decoded; the whole result is always read.

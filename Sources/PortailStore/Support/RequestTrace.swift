@@ -10,7 +10,15 @@ public enum RequestTrace {
     /// The id as it may travel: letters, digits and dashes, 40 characters at most; nil when none.
     public static var current: String? {
         guard let id, !id.isEmpty else { return nil }
-        let clean = String(id.unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) && $0.isASCII || $0 == "-" }.prefix(40).map(Character.init))
-        return clean.isEmpty ? nil : clean
+        // Byte by byte (every statement of a page asks): a byte of a non-ASCII character is never one of these.
+        var clean: [UInt8] = []
+        for byte in id.utf8 where clean.count < 40 {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "-"):
+                clean.append(byte)
+            default: continue
+            }
+        }
+        return clean.isEmpty ? nil : String(decoding: clean, as: UTF8.self)
     }
 }
