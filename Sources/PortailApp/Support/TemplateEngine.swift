@@ -85,7 +85,7 @@ struct TemplateEngine: Sendable {
         case .variable(let path, let escaped):
             guard let value = Self.lookup(path, in: scope.stack) else { return }
             switch value {
-            case .text(let text): escaped ? HTML.append(escaping: text, to: &out) : out.append(contentsOf: text.utf8)
+            case .text(let text): escaped ? HTML.append(escaping: text, to: &out) : HTML.append(text, to: &out)
             case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
             case .list, .object: break
             }

@@ -50,6 +50,12 @@ enum HTML {
         return String(decoding: escaped, as: UTF8.self)
     }
 
+    /// Text already HTML (or safe as it is), copied into a page's bytes at once.
+    static func append(_ text: String, to out: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { out.append(contentsOf: $0) }
+    }
+
     /// `escape`, written straight into a page's bytes (the templates' `{{value}}`).
     static func append(escaping text: String, to out: inout [UInt8]) {
         for byte in text.utf8 {

@@ -103,7 +103,7 @@ struct GridModel: TemplateModel {
         // Written as bytes: a String grown by interpolations took a sixth of the page's time.
         var html: [UInt8] = []
         html.reserveCapacity(period.openDays.count * (80 + units.count * 420))
-        func put(_ parts: String...) { for part in parts { html.append(contentsOf: part.utf8) } }
+        func put(_ parts: String...) { for part in parts { HTML.append(part, to: &html) } }
         for day in period.openDays {
             let iso = day.iso, long = HTML.escape(day.french), week = day.adding(days: -day.weekday.index).iso
             let bookable = period.isBookable(day, at: now, in: center.zone)
