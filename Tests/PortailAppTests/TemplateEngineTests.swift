@@ -1,6 +1,31 @@
+import Foundation
 import NIOCore
+import PortailDomain
 import Testing
 @testable import PortailApp
+
+private struct Sample: TemplateModel {
+    struct Line: Encodable {
+        let label: String
+        let amount: Money
+    }
+    let title: String
+    let count: Int
+    let id: Int64
+    let flag: Bool
+    let missing: String?
+    let lines: [Line]
+    let words: [String]
+    let day: LocalDate
+    let when: Date
+}
+
+/// An enum with associated values encodes through nested containers, which the encoder leaves to reflection.
+private struct Unusual: TemplateModel {
+    enum Kind: Encodable { case places(Int) }
+    let title: String
+    let kind: Kind
+}
 
 /// The templates' Mustache (`TemplateEngine`): what each tag does, which lines a tag alone on its line removes,
 /// layouts and their blocks, and the errors a broken template gives at start.
@@ -78,6 +103,26 @@ import Testing
         let middle = "{{<layout}}{{$title}}Milieu{{/title}}{{$content}}milieu{{/content}}{{/layout}}"
         let outer = "{{<middle}}{{$title}}Page{{/title}}{{/middle}}"
         #expect(try render(outer, family, others: ["layout": layout, "middle": middle]) == "<title>Page</title>\n<main>\nmilieu\n</main>")
+    }
+
+    @Test func aModelReadsTheSameThroughItsEncodableCodeAsByReflection() throws {
+        let engine = try TemplateEngine(sources: [
+            "sample": "{{title}}|{{count}}|{{id}}|{{flag}}|{{missing}}{{^missing}}none{{/missing}}|{{#lines}}{{label}}={{amount}};{{/lines}}|{{#words}}{{.}},{{/words}}|{{day}}|{{when}}",
+            "unusual": "{{title}}|{{kind}}",
+        ])
+        let sample = Sample(title: "Été <1>", count: 3, id: 9_000_000_000, flag: true, missing: nil,
+                            lines: [.init(label: "Journée", amount: Money(cents: 1250)), .init(label: "Repas", amount: Money(cents: 380))],
+                            words: ["a", "b"], day: try #require(LocalDate(iso: "2026-07-06")), when: Date(timeIntervalSince1970: 1_800_000_000))
+        func page(_ name: String, _ value: TemplateValue?) throws -> String {
+            let value = try #require(value)
+            return String(buffer: try #require(engine.render(name, value)))
+        }
+        let encoded = try page("sample", TemplateEncoder.value(sample))
+        #expect(encoded == (try page("sample", TemplateValues.value(sample))))
+        #expect(encoded == "Été &lt;1&gt;|3|9000000000|true|none|Journée=\(Money(cents: 1250));Repas=\(Money(cents: 380));|a,b,|2026-07-06|\(Date(timeIntervalSince1970: 1_800_000_000))")
+        let unusual = Unusual(title: "x", kind: .places(2))
+        #expect(try page("unusual", TemplateEncoder.value(unusual)) == (try page("unusual", TemplateValues.value(unusual))))
+        #expect((try? TemplateEncoder.encode(unusual)) == nil)
     }
 
     @Test func aBrokenTemplateStopsTheStartWithWhereItIs() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import PortailDomain
 
 /// A page's model that turns into template values through its (synthesized) `Encodable` conformance instead of
@@ -11,15 +12,20 @@ protocol TemplateModel: Encodable {}
 protocol TemplateText: CustomStringConvertible {}
 
 enum TemplateEncoder {
+    /// A model whose encoding asks for more than fields, lists and single values (an enum with associated
+    /// values, a hand-written `encode(to:)` with nested containers) is read by reflection instead.
     static func value(_ model: any TemplateModel) -> TemplateValue {
-        (try? encode(model)) ?? .object([:])
+        ((try? encode(model)) ?? nil) ?? TemplateValues.value(model) ?? .object([:])
     }
+
+    struct Unsupported: Error {}
 
     static func encode<T: Encodable>(_ value: T) throws -> TemplateValue? {
         if let text = value as? String { return .text(text) }
         if let text = value as? any TemplateText { return .text(text.description) }
         let encoder = ValueEncoder()
         try value.encode(to: encoder)
+        if encoder.unsupported { throw Unsupported() }
         return encoder.value
     }
 
@@ -29,6 +35,8 @@ enum TemplateEncoder {
     private final class ValueEncoder: Encoder {
         enum Storage { case empty, single(TemplateValue?), object(Fields), list(Items) }
         var storage = Storage.empty
+        /// The encoding asked for a nested container or a super encoder: `encode` gives up.
+        var unsupported = false
         var codingPath: [any CodingKey] { [] }
         var userInfo: [CodingUserInfoKey: Any] { [:] }
 
@@ -44,13 +52,13 @@ enum TemplateEncoder {
         func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
             let fields: Fields
             if case .object(let existing) = storage { fields = existing } else { fields = Fields(); storage = .object(fields) }
-            return KeyedEncodingContainer(Keyed<Key>(fields: fields))
+            return KeyedEncodingContainer(Keyed<Key>(fields: fields, encoder: self))
         }
 
         func unkeyedContainer() -> any UnkeyedEncodingContainer {
             let items: Items
             if case .list(let existing) = storage { items = existing } else { items = Items(); storage = .list(items) }
-            return Unkeyed(items: items)
+            return Unkeyed(items: items, encoder: self)
         }
 
         func singleValueContainer() -> any SingleValueEncodingContainer { Single(encoder: self) }
@@ -58,6 +66,7 @@ enum TemplateEncoder {
 
     private struct Keyed<Key: CodingKey>: KeyedEncodingContainerProtocol {
         let fields: Fields
+        let encoder: ValueEncoder
         var codingPath: [any CodingKey] { [] }
 
         private func put(_ value: TemplateValue, _ key: Key) { fields.values[key.stringValue] = value }
@@ -81,17 +90,20 @@ enum TemplateEncoder {
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-            preconditionFailure("a page model's nested containers are not supported: give the field a type of its own")
+            encoder.unsupported = true
+            return KeyedEncodingContainer(Keyed<NestedKey>(fields: Fields(), encoder: encoder))
         }
         mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-            preconditionFailure("a page model's nested containers are not supported: give the field a type of its own")
+            encoder.unsupported = true
+            return Unkeyed(items: Items(), encoder: encoder)
         }
-        mutating func superEncoder() -> any Encoder { preconditionFailure("a page model has no superclass") }
-        mutating func superEncoder(forKey key: Key) -> any Encoder { preconditionFailure("a page model has no superclass") }
+        mutating func superEncoder() -> any Encoder { encoder.unsupported = true; return encoder }
+        mutating func superEncoder(forKey key: Key) -> any Encoder { encoder.unsupported = true; return encoder }
     }
 
     private struct Unkeyed: UnkeyedEncodingContainer {
         let items: Items
+        let encoder: ValueEncoder
         var codingPath: [any CodingKey] { [] }
         var count: Int { items.values.count }
 
@@ -116,12 +128,14 @@ enum TemplateEncoder {
         }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-            preconditionFailure("a page model's nested containers are not supported: give the element a type of its own")
+            encoder.unsupported = true
+            return KeyedEncodingContainer(Keyed<NestedKey>(fields: Fields(), encoder: encoder))
         }
         mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-            preconditionFailure("a page model's nested containers are not supported: give the element a type of its own")
+            encoder.unsupported = true
+            return Unkeyed(items: Items(), encoder: encoder)
         }
-        mutating func superEncoder() -> any Encoder { preconditionFailure("a page model has no superclass") }
+        mutating func superEncoder() -> any Encoder { encoder.unsupported = true; return encoder }
     }
 
     private struct Single: SingleValueEncodingContainer {
@@ -151,3 +165,6 @@ enum TemplateEncoder {
 extension Money: TemplateText {}
 extension LocalDate: TemplateText {}
 extension LocalDateTime: TemplateText {}
+// As reflection shows them (`description`), not as their `Codable` form (a number of seconds, an object).
+extension Date: TemplateText {}
+extension URL: TemplateText {}

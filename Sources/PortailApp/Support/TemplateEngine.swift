@@ -14,8 +14,9 @@ indirect enum TemplateValue: Sendable {
 /// sections, comments, partials (`{{> name}}`), a layout and its blocks (`{{<layout}}{{$block}}…{{/block}}`);
 /// a line holding only a section's, a comment's, a partial's or a block's tag leaves no line in the page. It
 /// escapes every `{{value}}` with `HTML.escape`.
-/// Why not swift-mustache itself (docs/architecture.md, "Templates"): its name lookups (splitting each
-/// dotted name and trying dynamic casts at every `{{name}}`) took a fifth of the server's time on "Mon compte".
+/// Why not swift-mustache itself (docs/architecture.md, "The templates are Mustache read by the portal's own
+/// engine"): its name lookups (splitting each dotted name and trying dynamic casts at every `{{name}}`) took a
+/// fifth of the server's time on "Mon compte".
 struct TemplateEngine: Sendable {
     private let templates: [String: [TemplateNode]]
 
@@ -37,8 +38,6 @@ struct TemplateEngine: Sendable {
         }
         self.templates = templates
     }
-
-    var names: Dictionary<String, [TemplateNode]>.Keys { templates.keys }
 
     /// The page, or nil when there is no such template.
     func render(_ name: String, _ value: TemplateValue) -> ByteBuffer? {

@@ -1,7 +1,7 @@
 import Foundation
 
-/// A page model that is not a `TemplateModel` (the back office's, whose models hold dictionaries of `Any`)
-/// turned into template values by reflection (`Mirror`), once before rendering. Values that describe
+/// A page model that is not a `TemplateModel` (the back office's, whose models hold dictionaries of `Any`, and
+/// the parent pages' less visited ones) turned into template values by reflection (`Mirror`), once before rendering. Values that describe
 /// themselves (String, numbers, Money, LocalDate) are their text; a nil Optional is a missing name, which a
 /// section reads as false.
 enum TemplateValues {
@@ -18,6 +18,8 @@ enum TemplateValues {
             switch mirror.displayStyle {
             case .optional:
                 return mirror.children.first.flatMap { Self.value($0.value) }
+            case .set, .collection:
+                return .list(mirror.children.compactMap { Self.value($0.value) })
             case .struct, .class:
                 if value is CustomStringConvertible { return .text(String(describing: value)) }
                 var fields: [String: TemplateValue] = [:]
