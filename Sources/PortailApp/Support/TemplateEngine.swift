@@ -209,7 +209,7 @@ struct TemplateParser {
     private static let open = UInt8(ascii: "{"), close = UInt8(ascii: "}")
 
     mutating func parse(_ initial: State) throws -> [TemplateNode] {
-        try parseLevel(initial).compactMap { if case .node(let node) = $0 { node } else { nil } }
+        nodes(try parseLevel(initial))
     }
 
     private mutating func parseLevel(_ initial: State) throws -> [Parsed] {

@@ -31,8 +31,7 @@ public struct Templates: Sendable {
         guard let page = engine.render(name, value) else {
             return Response(status: .internalServerError, body: .init(byteBuffer: ByteBuffer(string: "template \(name) is missing")))
         }
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: page))
+        return Pages.html(page, status: status)
     }
 }
 
@@ -73,10 +72,14 @@ enum HTML {
 
 enum Pages {
     static func html(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
+        self.html(ByteBuffer(string: html), status: status)
+    }
+
+    static func html(_ page: ByteBuffer, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
             headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-            body: .init(byteBuffer: ByteBuffer(string: html))
+            body: .init(byteBuffer: page)
         )
     }
 
