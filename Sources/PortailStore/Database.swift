@@ -255,33 +255,50 @@ public final class Database: Sendable {
     /// set it itself (`SessionRepository.find` does). Were it not to, row-level security would show
     /// and accept nothing of any center: the page would fail, never read another center's rows.
     static func transaction<T>(
-        on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery = "BEGIN",
+        on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery? = nil,
         opening: ((PostgresConnection) async throws -> Void)? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await connection.query(begin, logger: logger)
+        if let begin { try await connection.query(begin, logger: logger) } else { try await connection.run(Begin(), logger: logger) }
         opened.add(1, ordering: .relaxed)
         do {
             if let opening {
                 try await opening(connection)
             } else if let center {
                 // The request being served names the transaction (in the same round trip as the center).
-                if let request = RequestTrace.current {
-                    try await connection.query("""
-                        SELECT set_config('portail.center_id', \(String(center)), true), set_config('application_name', \("portail " + request), true)
-                        """, logger: logger)
-                } else {
-                    try await connection.query("SELECT set_config('portail.center_id', \(String(center)), true)", logger: logger)
-                }
+                var bindings = PostgresBindings()
+                try bindings.append(String(center))
+                try bindings.append(RequestTrace.current.map { "portail " + $0 })
+                try await connection.run(SetCenter(bindings: bindings), logger: logger)
             }
             let value = try await body(connection)
-            try await connection.query("COMMIT", logger: logger)
+            try await connection.run(Commit(), logger: logger)
             return value
         } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger)
             throw error
         }
+    }
+
+    /// A transaction's first and last statements and the center it is for, prepared on each connection like
+    /// the pages' statements: unnamed, each would be parsed again at every transaction.
+    struct Begin: PreparedQuery {
+        static let sql = "BEGIN"
+        var bindings: PostgresBindings { PostgresBindings() }
+    }
+    struct Commit: PreparedQuery {
+        static let sql = "COMMIT"
+        var bindings: PostgresBindings { PostgresBindings() }
+    }
+    /// The center ($1) for row-level security, and the request being served ($2, when there is one) as the
+    /// transaction's name in `pg_stat_activity`.
+    struct SetCenter: PreparedQuery {
+        static let sql = """
+            SELECT set_config('portail.center_id', $1, true),
+                   CASE WHEN $2::text IS NOT NULL THEN set_config('application_name', $2, true) END
+            """
+        let bindings: PostgresBindings
     }
 
     /// Whether the database answers, for /healthz.

@@ -43,15 +43,26 @@ extension PostgresConnection {
         _ query: Query, _ type: (repeat each Column).Type, logger: Logger
     ) async throws -> [(repeat each Column)] {
         var rows: [(repeat each Column)] = []
+        try await each(query, logger: logger) { row in rows.append(try row.decode((repeat each Column).self)) }
+        return rows
+    }
+
+    /// Runs a prepared statement and reads its whole result, whatever it returns (BEGIN, COMMIT, setting the center).
+    func run<Query: PreparedQuery>(_ query: Query, logger: Logger) async throws {
+        try await each(query, logger: logger) { _ in }
+    }
+
+    /// Runs `query`, prepared by name (or unnamed when `PreparedStatements` are off), and hands each row to `body`.
+    private func each<Query: PreparedQuery>(_ query: Query, logger: Logger, _ body: (PostgresRow) throws -> Void) async throws {
         guard PreparedStatements.enabled else {
             for try await row in try await self.query(PostgresQuery(unsafeSQL: Query.sql, binds: query.bindings), logger: logger) {
-                rows.append(try row.decode((repeat each Column).self))
+                try body(row)
             }
-            return rows
+            return
         }
         do {
             for try await row in try await execute(query, logger: logger) {
-                rows.append(try row.decode((repeat each Column).self))
+                try body(row)
             }
         } catch let error as PSQLError where error.serverInfo.map({ Self.poisonsTheStatement($0[.sqlState] ?? "") }) == true {
             // PostgresNIO keeps a statement that failed to prepare as failed for the connection's life,
@@ -63,7 +74,6 @@ extension PostgresConnection {
             try? await close()
             throw error
         }
-        return rows
     }
 
     /// The errors after which a prepared statement cannot be used again on its connection: a plan that no
