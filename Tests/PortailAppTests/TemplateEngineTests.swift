@@ -125,6 +125,17 @@ private struct Unusual: TemplateModel {
         #expect((try? TemplateEncoder.encode(unusual)) == nil)
     }
 
+    /// HTML a model wrote itself (the grid's rows) is copied by `{{{name}}}`, and still escaped by `{{name}}`,
+    /// whether the model is encoded or reflected.
+    @Test func markupIsCopiedAsItIsOnlyByTheRawTag() throws {
+        struct Rows: TemplateModel { let rows: Markup }
+        let model = Rows(rows: Markup(bytes: Array("<tr><td>Léa & Tom</td></tr>".utf8)))
+        for value in [TemplateEncoder.value(model), try #require(TemplateValues.value(model))] {
+            #expect(try render("{{{rows}}}|{{rows}}|{{#rows}}x{{/rows}}", value)
+                    == "<tr><td>Léa & Tom</td></tr>|&lt;tr&gt;&lt;td&gt;Léa &amp; Tom&lt;/td&gt;&lt;/tr&gt;|x")
+        }
+    }
+
     @Test func aBrokenTemplateStopsTheStartWithWhereItIs() throws {
         func failure(_ text: String, others: [String: String] = [:]) -> String {
             do {

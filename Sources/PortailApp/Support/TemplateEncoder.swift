@@ -11,6 +11,17 @@ protocol TemplateModel: Encodable {}
 /// A value shown as its `description` in a page (`Money`, `LocalDate`), not encoded field by field.
 protocol TemplateText: CustomStringConvertible {}
 
+/// A part of a page written as HTML by its model, already escaped (the grid's rows): `{{{name}}}` copies its bytes
+/// into the page, with no `String` in between.
+struct Markup: Encodable {
+    let bytes: [UInt8]
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
 enum TemplateEncoder {
     /// A model whose encoding asks for more than fields, lists and single values (an enum with associated
     /// values, a hand-written `encode(to:)` with nested containers) is read by reflection instead.
@@ -23,6 +34,7 @@ enum TemplateEncoder {
     static func encode<T: Encodable>(_ value: T) throws -> TemplateValue? {
         if let text = value as? String { return .text(text) }
         if let text = value as? any TemplateText { return .text(text.description) }
+        if let markup = value as? Markup { return .markup(markup.bytes) }
         let encoder = ValueEncoder()
         try value.encode(to: encoder)
         if encoder.unsupported { throw Unsupported() }

@@ -3,6 +3,8 @@ import NIOCore
 /// A value a template reads: what `TemplateValues` makes of a page's model before rendering.
 indirect enum TemplateValue: Sendable {
     case text(String)
+    /// HTML the model wrote and escaped itself (`Markup`), copied as it is by `{{{name}}}`.
+    case markup([UInt8])
     case bool(Bool)
     case list([TemplateValue])
     case object([String: TemplateValue])
@@ -85,6 +87,7 @@ struct TemplateEngine: Sendable {
             guard let value = Self.lookup(path, in: scope.stack) else { return }
             switch value {
             case .text(let text): escaped ? HTML.append(escaping: text, to: &out) : HTML.append(text, to: &out)
+            case .markup(let bytes): escaped ? HTML.append(escaping: String(decoding: bytes, as: UTF8.self), to: &out) : out.append(contentsOf: bytes)
             case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
             case .list, .object: break
             }

@@ -9,6 +9,7 @@ enum TemplateValues {
         switch value {
         case let text as String: return .text(text)
         case let flag as Bool: return .bool(flag)
+        case let markup as Markup: return .markup(markup.bytes)
         case let number as Int: return .text(String(number))
         case is Substring, is Int64, is Double: return .text(String(describing: value))
         case let array as [Any]: return .list(array.compactMap(Self.value))

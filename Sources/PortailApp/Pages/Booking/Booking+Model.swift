@@ -58,7 +58,7 @@ struct GridModel: TemplateModel {
     let columns: [Column]
     /// The table's rows as HTML, written here rather than by a template section: the template engine's
     /// lookups over 39 days × 4 units took most of the page's time (docs/architecture.md).
-    let rowsHTML: String
+    let rowsHTML: Markup
     let error: String?
     let notice: String?
     let priceNote: String?
@@ -96,7 +96,7 @@ struct GridModel: TemplateModel {
     /// waiting list's button, "déjà réservé" …). Each day's and unit's words are escaped once.
     private static func rows(center: Center, period: Period, units: [BookingUnit], availability: [LocalDate: DayAvailability],
                              held: [LocalDate: Set<String>], waiting: [String: Int], prices: [String: Money],
-                             selected: Set<String>, now: Date, base: String) -> String {
+                             selected: Set<String>, now: Date, base: String) -> Markup {
         let waitAction = HTML.escape(base) + "/reservations/liste-attente"
         // Each unit's code and label escaped for the HTML (the model's `columns` are the table's heads).
         let escaped = units.map { (code: HTML.escape($0.code), label: HTML.escape($0.label), price: String(prices[$0.code]?.cents ?? 0)) }
@@ -145,7 +145,7 @@ struct GridModel: TemplateModel {
             }
             put("</tr>\n")
         }
-        return String(decoding: html, as: UTF8.self)
+        return Markup(bytes: html)
     }
 }
 
