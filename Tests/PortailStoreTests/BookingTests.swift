@@ -51,28 +51,42 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
 }
 
 @Suite struct BookingTests {
-    /// The grid's one statement (`placesAndHeld`) reads what `availability` and `heldByChild` read apart.
+    /// The grid's one statement (`gridReads`) reads what `availability`, `heldByChild` and the waiting list read apart.
     @Test func thePlacesAndWhatAChildHoldsReadInOneStatementAsApart() async throws {
-        try await withSmallCenter(places: 3) { database, center, id in
-            let families = try await makeFamilies(database, center: id, count: 2)
+        try await withSmallCenter(places: 2) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 4)
             let (a, b) = (center.periods[0].startsOn.adding(days: 2), center.periods[0].startsOn.adding(days: 3))
             _ = try await book(database, center, id, family: families[0].0, child: families[0].1[0], days: [a: ["journee"], b: ["journee"]])
-            _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [a: ["journee"]])
+            _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [a: ["matin"]])
+            // The afternoon of `a` is left to one; the morning is full, and two children wait for it.
+            for waiter in families[2...] {
+                _ = try await database.withCenter(id) { c in
+                    try await WaitingList.join(c, center: center, centerID: id, family: waiter.0, child: waiter.1[0], period: center.periods[0],
+                                               day: a, unit: "matin", now: Date(), logger: database.logger)
+                }
+            }
             try await database.withCenter(id) { c in
                 let logger = database.logger
                 let periodID = try #require(try await BookingRepository.periodID(c, center: id, code: "vacances", logger: logger))
                 let apart = try await BookingRepository.availability(c, center: id, periodID: periodID, logger: logger).mapValues(\.remaining)
-                #expect(apart[a] == ["matin": 1, "apres-midi": 1])
-                #expect(apart[b] == ["matin": 2, "apres-midi": 2])
+                #expect(apart[a] == ["matin": 0, "apres-midi": 1])
+                #expect(apart[b] == ["matin": 1, "apres-midi": 1])
                 for (family, children) in families {
                     let child = children[0]
-                    let together = try #require(try await BookingRepository.placesAndHeld(c, center: id, periodCode: "vacances", childID: child.id, logger: logger))
+                    let together = try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: child.id, logger: logger))
                     #expect(together.availability.mapValues(\.remaining) == apart)
                     let held = try await BookingRepository.heldByChild(c, center: id, childID: child.id, periodID: periodID, logger: logger)
                     #expect(together.held == held)
-                    #expect(held == (family == families[0].0 ? [a: ["matin", "apres-midi"], b: ["matin", "apres-midi"]] : [a: ["matin", "apres-midi"]]))
+                    let waiting = try await WaitingList.select(c, center: id, .init(child: child.id, period: "vacances", states: [.waiting]), logger: logger).entries
+                    #expect(together.waiting == Dictionary(grouping: waiting, by: \.day).mapValues { Dictionary(uniqueKeysWithValues: $0.map { ($0.unit, $0.rank ?? 0) }) })
+                    switch family {
+                    case families[0].0: #expect(held == [a: ["matin", "apres-midi"], b: ["matin", "apres-midi"]] && together.waiting.isEmpty)
+                    case families[1].0: #expect(held == [a: ["matin"]] && together.waiting.isEmpty)
+                    case families[2].0: #expect(held.isEmpty && together.waiting == [a: ["matin": 1]])
+                    default: #expect(held.isEmpty && together.waiting == [a: ["matin": 2]])
+                    }
                 }
-                #expect(try await BookingRepository.placesAndHeld(c, center: id, periodCode: "inconnue", childID: families[0].1[0].id, logger: logger) == nil)
+                #expect(try await BookingRepository.gridReads(c, center: id, periodCode: "inconnue", childID: families[0].1[0].id, logger: logger) == nil)
             }
         }
     }

@@ -114,8 +114,8 @@ extension PortailRoutes {
             guard let detail = try await FamilyAdministration.detail(c, center: record.id, family: family, logger: context.logger) else { return nil }
             let children = try await AccountRepository.children(c, center: record.id, family: family, logger: context.logger)
             guard let period, let child = children.first(where: { $0.id == childID }),
-                  let places = try await BookingRepository.placesAndHeld(c, center: record.id, periodCode: period.code, childID: child.id,
-                                                                           logger: context.logger) else {
+                  let places = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
+                                                                       logger: context.logger) else {
                 return (detail, children, [:], [:])
             }
             return (detail, children, places.availability, places.held)

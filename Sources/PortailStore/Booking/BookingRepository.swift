@@ -129,34 +129,53 @@ public enum BookingRepository {
         }
     }
 
-    /// The places left of a period (`availability`) and what a child holds in it (`heldByChild`), read in
-    /// one statement from the period's code: the grid's page and the office booking's. Nil when the center
-    /// has no such period.
-    public static func placesAndHeld(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64, logger: Logger)
-        async throws -> (availability: [LocalDate: DayAvailability], held: [LocalDate: Set<String>])? {
-        var found = false
-        var availability: [LocalDate: DayAvailability] = [:], held: [LocalDate: Set<String>] = [:]
-        for (kind, day, unit, left, units) in try await c.rows(PlacesAndHeld(bindings: try .of(center, periodCode, childID)),
-                                                              (Int, String?, String?, Int, [String]?).self, logger: logger) {
-            switch kind {
-            case 0: found = true
-            case 1: availability[LocalDate(iso: day!)!, default: DayAvailability(remaining: [:])].remaining[unit!] = left
-            default: held[LocalDate(iso: day!)!, default: []].formUnion(units ?? [])
-            }
-        }
-        return found ? (availability, held) : nil
+    /// What a child's grid of a period shows, read in one statement from the period's code.
+    public struct GridReads: Sendable {
+        /// Places left per day and capacity unit (`availability`).
+        public var availability: [LocalDate: DayAvailability] = [:]
+        /// Capacity units the child holds per day (`heldByChild`).
+        public var held: [LocalDate: Set<String>] = [:]
+        /// The child's places in the waiting lines of the period: rank (1 for the first) by day and unit.
+        public var waiting: [LocalDate: [String: Int]] = [:]
     }
 
-    /// `Availability` and `HeldByChild` of the period named by its code, one row shape for the three
-    /// parts: 0 the period exists, 1 a day's unit and its places left, 2 a day the child holds.
-    struct PlacesAndHeld: PreparedQuery {
+    /// The places left of a period (`availability`), what a child holds in it (`heldByChild`) and where it
+    /// waits (`WaitingList.select` of its waiting entries), read in one statement from the period's code: the
+    /// grid's page and the office booking's. Nil when the center has no such period.
+    public static func gridReads(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64, logger: Logger) async throws -> GridReads? {
+        var found = false
+        var reads = GridReads()
+        for (kind, day, units, numbers) in try await c.rows(GridStatement(bindings: try .of(center, periodCode, childID)),
+                                                           (Int, String?, [String]?, [Int]?).self, logger: logger) {
+            guard kind != 0 else { found = true; continue }
+            guard let day = day.flatMap(LocalDate.init(iso:)), let units else { continue }
+            switch kind {
+            case 1: reads.availability[day] = DayAvailability(remaining: Dictionary(zip(units, numbers ?? [])) { first, _ in first })
+            case 2: reads.held[day, default: []].formUnion(units)
+            default: for (unit, rank) in zip(units, numbers ?? []) { reads.waiting[day, default: [:]][unit] = rank }
+            }
+        }
+        return found ? reads : nil
+    }
+
+    /// `Availability` (a row a day, its units and places left side by side), `HeldByChild` and the child's
+    /// waiting entries of the period named by its code, in one row shape: 0 the period exists, 1 a day's
+    /// units and places left, 2 a day's capacity units the child holds, 3 a day's unit the child waits for
+    /// and its rank.
+    struct GridStatement: PreparedQuery {
         static let period = "(SELECT id FROM periods WHERE center_id = $1 AND code = $2)"
         static let sql = """
-            SELECT 0, NULL::text, NULL::text, 0, NULL::text[] FROM periods WHERE center_id = $1 AND code = $2
+            SELECT 0, NULL::text, NULL::text[], NULL::int[] FROM periods WHERE center_id = $1 AND code = $2
             UNION ALL
-            SELECT 1, d.day::text, d.unit, \(Availability.left), NULL::text[] \(Availability.from(period: period))
+            SELECT 1, d.day::text, array_agg(d.unit ORDER BY d.unit), array_agg(\(Availability.left) ORDER BY d.unit)
+            \(Availability.from(period: period))
+            GROUP BY d.day
             UNION ALL
-            SELECT 2, l.day::text, NULL::text, 0, l.capacity_units \(HeldByChild.from(child: "$3", period: period))
+            SELECT 2, l.day::text, l.capacity_units, NULL::int[] \(HeldByChild.from(child: "$3", period: period))
+            UNION ALL
+            SELECT 3, w.day::text, ARRAY[w.unit], ARRAY[\(WaitingList.rank(of: "w"))]
+            FROM waiting_list w
+            WHERE w.center_id = $1 AND w.child_id = $3 AND w.period_id = \(period) AND w.state = 'waiting'
             """
         let bindings: PostgresBindings
     }

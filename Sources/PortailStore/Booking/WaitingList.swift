@@ -174,14 +174,21 @@ public enum WaitingList {
         return (entries, rows.first?.12 ?? 0)
     }
 
+    /// The place in its line (1 for the first) of the waiting entry `w`, among the waiting entries of its day
+    /// that need one of its capacity units.
+    static func rank(of w: String) -> String {
+        """
+        (SELECT count(*)::int FROM waiting_list o
+         WHERE o.center_id = \(w).center_id AND o.period_id = \(w).period_id AND o.day = \(w).day AND o.state = 'waiting'
+           AND o.id <= \(w).id AND o.capacity_units && \(w).capacity_units)
+        """
+    }
+
     /// The pages read a family's or a child's lines at every visit: prepared once per connection.
     struct Select: PreparedQuery {
         static let sql = """
             SELECT w.id, w.family_id, w.child_id, ch.first_name, p.code, w.day::text, w.unit, w.state, w.created_at, w.offer_expires_at, r.number,
-                   CASE WHEN w.state = 'waiting' THEN (
-                       SELECT count(*)::int FROM waiting_list o
-                       WHERE o.center_id = w.center_id AND o.period_id = w.period_id AND o.day = w.day AND o.state = 'waiting'
-                         AND o.id <= w.id AND o.capacity_units && w.capacity_units) END,
+                   CASE WHEN w.state = 'waiting' THEN \(rank(of: "w")) END,
                    count(*) OVER ()::int
             FROM waiting_list w
             JOIN periods p ON p.center_id = w.center_id AND p.id = w.period_id

@@ -69,9 +69,8 @@ struct GridModel: TemplateModel {
 
     /// Builds the grid from the period, the places left, what the child already holds and the days it
     /// waits for (rank by "day:unit").
-    init(page: PageChrome, center: Center, period: Period, child: ChildRecord, availability: [LocalDate: DayAvailability],
-         held: [LocalDate: Set<String>], waiting: [String: Int], prices: [String: Money], selected: Set<String>, now: Date,
-         error: String?, notice: String? = nil) {
+    init(page: PageChrome, center: Center, period: Period, child: ChildRecord, reads: BookingRepository.GridReads,
+         prices: [String: Money], selected: Set<String>, now: Date, error: String?, notice: String? = nil) {
         self.page = page
         childID = child.id
         childName = child.firstName
@@ -82,8 +81,8 @@ struct GridModel: TemplateModel {
         let units = period.units.compactMap { center.unit($0) }
         columns = units.map { Column(label: $0.label, price: prices[$0.code]?.description ?? "") }
         firstUnit = units.first?.label.lowercased() ?? ""
-        rowsHTML = Self.rows(center: center, period: period, units: units, availability: availability, held: held,
-                             waiting: waiting, prices: prices, selected: selected, now: now, base: page.base)
+        rowsHTML = Self.rows(center: center, period: period, units: units, reads: reads, prices: prices, selected: selected, now: now,
+                             base: page.base)
         self.error = error
         self.notice = notice
         if let tariff = center.tariff(period.tariff), case .siblings = tariff.model {
@@ -94,9 +93,8 @@ struct GridModel: TemplateModel {
     }
     /// One row a day, one cell a unit: a box to tick with its state ("disponible", "complet" with the
     /// waiting list's button, "déjà réservé" …). Each day's and unit's words are escaped once.
-    private static func rows(center: Center, period: Period, units: [BookingUnit], availability: [LocalDate: DayAvailability],
-                             held: [LocalDate: Set<String>], waiting: [String: Int], prices: [String: Money],
-                             selected: Set<String>, now: Date, base: String) -> Markup {
+    private static func rows(center: Center, period: Period, units: [BookingUnit], reads: BookingRepository.GridReads,
+                             prices: [String: Money], selected: Set<String>, now: Date, base: String) -> Markup {
         let waitAction = HTML.escape(base) + "/reservations/liste-attente"
         // Each unit's code and label escaped for the HTML (the model's `columns` are the table's heads).
         let escaped = units.map { (code: HTML.escape($0.code), label: HTML.escape($0.label), price: String(prices[$0.code]?.cents ?? 0)) }
@@ -107,28 +105,28 @@ struct GridModel: TemplateModel {
         for day in period.openDays {
             let iso = day.iso, long = HTML.escape(day.french), week = day.adding(days: -day.weekday.index).iso
             let bookable = period.isBookable(day, at: now, in: center.zone)
-            let heldUnits = held[day] ?? []
+            let heldUnits = reads.held[day] ?? []
+            let remaining = reads.availability[day]?.remaining ?? [:], waiting = reads.waiting[day] ?? [:]
             put("<tr>\n  <th scope=\"row\"><abbr title=\"", long, "\">", HTML.escape(French.shortDay(day)), "</abbr></th>\n")
             for (unit, column) in zip(units, escaped) {
-                // The cell's choice as the form posts it and the waiting list and the selection know it;
-                // `value` below is the same, escaped.
-                let key = iso + ":" + unit.code
-                let left = unit.capacityUnits.map { availability[day]?.remaining[$0] ?? 0 }.min() ?? 0
+                // Whether the box comes back ticked (the grid shown again after a refusal): the choice as the form posts it.
+                func ticked() -> Bool { !selected.isEmpty && selected.contains(iso + ":" + unit.code) }
+                let left = unit.capacityUnits.map { remaining[$0] ?? 0 }.min() ?? 0
                 let (words, style, disabled, checked): (String, String, Bool, Bool)
                 var canWait = false
                 if !heldUnits.isDisjoint(with: unit.capacityUnits) {
                     (words, style, disabled, checked) = ("déjà réservé", "held", true, true)
                 } else if !bookable {
                     (words, style, disabled, checked) = ("délai dépassé", "locked", true, false)
-                } else if let rank = waiting[key] {
+                } else if let rank = waiting[unit.code] {
                     (words, style, disabled, checked) = ("liste d'attente : \(French.rank(rank))", "waiting", true, false)
                 } else if left <= 0 {
                     (words, style, disabled, checked) = ("complet", "full", true, false)
                     canWait = true
                 } else if left <= 5 {
-                    (words, style, disabled, checked) = ("dernières places (\(left))", "last", false, selected.contains(key))
+                    (words, style, disabled, checked) = ("dernières places (\(left))", "last", false, ticked())
                 } else {
-                    (words, style, disabled, checked) = ("disponible", "free", false, selected.contains(key))
+                    (words, style, disabled, checked) = ("disponible", "free", false, ticked())
                 }
                 put("<td class=\"cell ", style, "\">\n")
                 put("  <input type=\"checkbox\" id=\"c-", iso, "-", column.code, "\" name=\"jour\" value=\"", iso, ":", column.code,

@@ -188,19 +188,16 @@ extension PortailRoutes {
         let center = record.center
         let now = Date()
         let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
-        let (availability, held, waiting, quotient) = try await database.withCenter(record.id) { c in
-            guard let (availability, held) = try await BookingRepository.placesAndHeld(c, center: record.id, periodCode: period.code,
-                                                                                       childID: child.id, logger: logger) else {
+        let (reads, quotient) = try await database.withCenter(record.id) { c in
+            guard let reads = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id, logger: logger) else {
                 throw HTTPError(.notFound)
             }
-            let waiting = try await WaitingList.select(c, center: record.id, .init(child: child.id, period: period.code, states: [.waiting]), logger: logger).entries
             let quotient = tariff?.usesQuotient == true
                 ? try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger) : nil
-            return (availability, held, waiting, quotient)
+            return (reads, quotient)
         }
         let prices = tariff?.prices(quotient: quotient, siblingRank: 1) ?? [:]
-        var model = GridModel(page: PageChrome(context), center: center, period: period, child: child, availability: availability,
-                              held: held, waiting: Dictionary(waiting.map { ("\($0.day.iso):\($0.unit)", $0.rank ?? 0) }) { first, _ in first },
+        var model = GridModel(page: PageChrome(context), center: center, period: period, child: child, reads: reads,
                               prices: prices, selected: selected, now: now, error: error, notice: notice)
         // While the family books in its priority window, the heading says so.
         if !period.priorityWindows.isEmpty, let general = period.bookingOpensAt, now < general.instant(in: center.zone) {
