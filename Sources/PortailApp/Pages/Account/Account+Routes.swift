@@ -12,15 +12,14 @@ extension PortailRoutes {
             let pageSize = 10
             let requested = try InputLimits.page(request.uri.queryParameters["page"])
             let logger = context.logger
-            let (list, cart, ledger, waiting, pageNumber) = try await database.withCenter(record.id) { c in
-                let (list, pageNumber) = try await InputLimits.page(requested, size: pageSize) { offset in
-                    try await ReservationQueries.page(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
+            // One statement: the page of reservations, the cart, the waiting lines and the totals.
+            let (list, pageNumber) = try await database.withCenter(record.id) { c in
+                try await InputLimits.page(requested, size: pageSize) { offset in
+                    let reads = try await ReservationQueries.account(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
+                    return (rows: reads, total: reads.total)
                 }
-                let cart = try await ReservationQueries.cartSummaries(c, center: record.id, family: family, logger: logger)
-                let ledger = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
-                let waiting = try await WaitingList.select(c, center: record.id, .init(family: family, states: [.waiting, .offered]), logger: logger).entries
-                return (list, cart, ledger, waiting, pageNumber)
             }
+            let (reads, ledger, waiting) = (list.rows, list.rows.totals, list.rows.waiting)
             let center = record.center
             let first = list.total == 0 ? 0 : (pageNumber - 1) * pageSize + 1
             let last = min(list.total, pageNumber * pageSize)
@@ -29,8 +28,8 @@ extension PortailRoutes {
                 page: PageChrome(context),
                 coordinates: CoordinatesBlock(center.coordinates),
                 familyName: context.session?.familyName ?? "",
-                reservations: list.rows.map { ReservationRow($0, center: center, base: base) },
-                hasReservations: !list.rows.isEmpty,
+                reservations: reads.reservations.map { ReservationRow($0, center: center, base: base) },
+                hasReservations: !reads.reservations.isEmpty,
                 pager: .init(
                     summary: "( de \(first) à \(last) sur \(list.total) éléments )",
                     previous: pageNumber > 1 ? "\(base)/compte?page=\(pageNumber - 1)" : nil,
@@ -39,7 +38,7 @@ extension PortailRoutes {
                 waiting: waiting.map { WaitingRow($0, center: center) },
                 hasWaiting: !waiting.isEmpty,
                 notice: request.uri.queryParameters["retrait"] == "1" ? "Votre enfant a quitté la liste d'attente." : nil,
-                cart: CartBanner(cart, zone: center.zone),
+                cart: CartBanner(reads.cart, zone: center.zone),
                 seesInvoices: context.session?.seesInvoices ?? true,
                 invoiced: ledger.invoiced.description,
                 invoiceCount: "\(ledger.invoiceCount) facture\(ledger.invoiceCount > 1 ? "s" : "")",
