@@ -21,9 +21,9 @@ import Testing
     }
 
     /// The manager invited through the API chooses a password from the mail's link.
-    func invitedManager(_ client: any TestClientProtocol, _ fixture: PortalFixture, email: String, role: String = "manager") async throws {
+    func invitedManager(_ client: any TestClientProtocol, _ fixture: PortalFixture, email: String, role: String = "manager", center: String = "petit") async throws {
         let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
-        let created = try await apiJSON(client, .post, "/api/centers/petit/staff", token: admin, json: #"{"email": "\#(email)", "role": "\#(role)"}"#)
+        let created = try await apiJSON(client, .post, "/api/centers/\(center)/staff", token: admin, json: #"{"email": "\#(email)", "role": "\#(role)"}"#)
         #expect(created.status == .created)
         let mail = try await fixture.database.owner.withConnection { c in
             try await c.first("SELECT body_text FROM mail_outbox WHERE to_address = \(email) ORDER BY id DESC LIMIT 1", (String.self),

@@ -112,10 +112,45 @@ import Testing
             #expect(declared.status == .seeOther, "\(declared.text)")
             #expect(!(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\"")))
             #expect(try await book(other, child: neighbour.child, day: first).status == .conflict)
+            // The API and the back office show both addresses; a staff save of the family's form that leaves the
+            // address as the family wrote it does not record it.
+            let detail = try await apiJSON(client, .get, "/api/centers/petit/families/\(neighbour.id)", token: admin)
+            #expect(detail.json["postcode"] as? String == "06650" && detail.json["city"] as? String == "Le Rouret", "\(detail.json)")
+            #expect(detail.json["resident_postcode"] as? String != "06650" && detail.json["resident_city"] as? String != "Le Rouret", "\(detail.json)")
+            try await BackOfficeSignInTests().invitedManager(client, fixture, email: "accueil@petit.example.org", role: "staff")
+            let office = Browser(client)
+            _ = try await BackOfficeSignInTests().signIn(office, email: "accueil@petit.example.org")
+            let familyPage = try await office.get("/admin/centres/petit/familles/\(neighbour.id)")
+            #expect(familyPage.text.contains("famille non résidente") && familyPage.text.contains("une autre adresse : 06650 Le Rouret (commune résidente)"),
+                    "\(familyPage.text)")
+            let form = try await office.get("/admin/centres/petit/familles/\(neighbour.id)/modifier")
+            let name = try #require(form.body.firstMatch(of: /name="nom"[^>]*value="([^"]*)"/)?.1)
+            let saved = try await office.post("/admin/centres/petit/familles/\(neighbour.id)/modifier",
+                                              [("nom", String(name)), ("telephone", "04 93 11 11 11"), ("adresse", "1 chemin du Village"),
+                                               ("code_postal", "06650"), ("ville", "Le Rouret")])
+            #expect(saved.status == .seeOther, "\(saved.text)")
+            #expect(!(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\"")))
             // Once the staff record that address, the window is the neighbour's too.
+            let confirmed = try await office.post("/admin/centres/petit/familles/\(neighbour.id)/adresse-residence", [])
+            #expect(confirmed.location == "/admin/centres/petit/familles/\(neighbour.id)?etat=adresse-retenue")
+            let after = try await office.get(try #require(confirmed.location))
+            #expect(after.text.contains("Adresse retenue pour la priorité des résidents : 06650 Le Rouret – famille résidente"), "\(after.text)")
+            #expect(!after.text.contains("une autre adresse"))
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'family.resident_address' AND after::text LIKE '%06650%'") == 1)
+            #expect(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\""))
+            // Another center's staff cannot confirm an address of this center's family.
+            try await BackOfficeSignInTests().invitedManager(client, fixture, email: "accueil@autre.example.org", role: "staff", center: "autre")
+            let stranger = Browser(client)
+            _ = try await BackOfficeSignInTests().signIn(stranger, email: "accueil@autre.example.org")
+            #expect(try await stranger.get("/admin/centres/autre/familles").status == .ok)
+            let throughOwn = try await stranger.post("/admin/centres/autre/familles/\(neighbour.id)/adresse-residence", [])
+            #expect(throughOwn.status == .notFound, "\(throughOwn.status) \(throughOwn.text)")
+            let throughTheirs = try await stranger.post("/admin/centres/petit/familles/\(neighbour.id)/adresse-residence", [])
+            #expect(throughTheirs.status == .forbidden || throughTheirs.status == .notFound, "\(throughTheirs.status)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'family.resident_address'") == 1)
+            // A staff save of an address typed anew records it at once (the API's PATCH as well).
             #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(neighbour.id)", token: admin,
                                       json: #"{"postcode": "06650", "city": "Le Rouret"}"#).status == .ok)
-            #expect(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\""))
             #expect(try await apiJSON(client, .patch, "/api/centers/petit/families/\(neighbour.id)", token: admin,
                                       json: #"{"postcode": "06000", "city": "Nice"}"#).status == .ok)
 

@@ -239,6 +239,7 @@ import Testing
         "POST /admin/centres/{code}/familles/{family}/enfants/{child}": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/desactiver": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/reactiver": .everyone(.csrf),
+        "POST /admin/centres/{code}/familles/{family}/adresse-residence": .everyone(.csrf),
         "GET /admin/centres/{code}/familles/{family}/donnees.json": .everyone(.redirect),
         "POST /admin/centres/{code}/familles/{family}/effacer": .everyone(.csrf),
         "POST /admin/centres/{code}/familles/{family}/reserver": .everyone(.csrf),

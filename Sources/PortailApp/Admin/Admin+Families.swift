@@ -82,6 +82,17 @@ extension PortailRoutes {
         let members: [Member]
         let canManageMembers: Bool
         let invoicesBillingOnly: Bool
+        /// Where the center declares its residents: the address its priority reads.
+        let resident: ResidentAddress?
+    }
+
+    /// The address the staff recorded, which the residents' priority reads, and the family's own when it differs
+    /// (written in its file, not yet confirmed).
+    struct ResidentAddress {
+        let address: String
+        let isResident: Bool
+        let familyAddress: String?
+        let familyWouldBeResident: Bool
     }
 
     struct Member {
@@ -156,6 +167,7 @@ extension PortailRoutes {
             case "enfant-modifie": "Enfant modifié (le journal garde l'avant et l'après)."
             case "desactivee": "Compte désactivé : la famille ne peut plus se connecter ; ses réservations et ses factures restent."
             case "reactivee": "Compte réactivé."
+            case "adresse-retenue": "Adresse retenue pour la priorité des résidents (le journal garde l'avant et l'après)."
             case "effacee": "Les données personnelles de la famille sont effacées ; ses réservations et ses pièces comptables gardent leurs numéros et montants."
             case "avoir-utilise": "Avoir utilisé sur la facture."
             case "rembourse": "Remboursement enregistré : il apparaît dans « Mes factures » de la famille."
@@ -299,7 +311,16 @@ extension PortailRoutes {
             fileNotice: fileNotice, fileError: fileError, invited: family.state == "invited", today: today.french, refundKey: SecretToken.generate(),
             members: members.members.map { .init(person: $0.personId, email: $0.email, billing: $0.billingContact, ownAddress: $0.ownAddress,
                                                  hasLoggedIn: $0.hasLoggedIn) },
-            canManageMembers: role != "staff", invoicesBillingOnly: members.invoicesBillingOnly
+            canManageMembers: role != "staff", invoicesBillingOnly: members.invoicesBillingOnly,
+            resident: record.center.residents.map { residents in
+                let recorded = [family.residentPostcode, family.residentCity].filter { !$0.isEmpty }.joined(separator: " ")
+                let own = [family.postcode, family.city].filter { !$0.isEmpty }.joined(separator: " ")
+                let differs = family.postcode != family.residentPostcode || family.city != family.residentCity
+                return .init(address: recorded.isEmpty ? "aucune" : recorded,
+                             isResident: residents.includes(postcode: family.residentPostcode, city: family.residentCity),
+                             familyAddress: differs ? (own.isEmpty ? "aucune" : own) : nil,
+                             familyWouldBeResident: residents.includes(postcode: family.postcode, city: family.city))
+            }
         ), admin, status: status)
     }
 }

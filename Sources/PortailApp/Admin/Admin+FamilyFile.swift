@@ -109,6 +109,10 @@ extension PortailRoutes {
             let form = admin.form
             var errors: [String] = []
             var changes = contactChanges(form, record: record, errors: &errors)
+            // The form shows the family's own postcode and city: saved as they are (the phone changed, say), they
+            // are not thereby recorded for the residents' priority. Typed anew they are; the family's own are
+            // confirmed by "Retenir l'adresse indiquée par la famille".
+            if changes.postcode == family.postcode && changes.city == family.city { (changes.postcode, changes.city) = (nil, nil) }
             let name = Self.field(form["nom"])
             if name.isEmpty { errors.append("Indiquez le nom de la famille.") } else { changes.name = name }
             // The login e-mail hands the account to whoever reads it: managers only, as in the API.
@@ -216,6 +220,17 @@ extension PortailRoutes {
                 return done ? Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=\(active ? "reactivee" : "desactivee")") : familyNotFound
             })
         }
+
+        // The postcode and city the family wrote in its file become the ones the residents' priority reads, once
+        // the office has seen a proof of address (any staff of the center, as saving the address does).
+        router.post("/admin/centres/:code/familles/:family/adresse-residence", use: admin { admin, context, _ in
+            let (session, record, _) = try await staffCenter(admin, context: context)
+            let id = try familyParameter(context)
+            let done = try await database.withCenter(record.id) { c in
+                try await FamilyAdministration.recordResidentAddress(c, center: record.id, family: id, actor: "staff:\(session.email)", logger: context.logger)
+            }
+            return done ? Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=adresse-retenue") : familyNotFound
+        })
 
         // RGPD: the family's data as a JSON file, and the erasure of its personal data (managers).
         router.get("/admin/centres/:code/familles/:family/donnees.json", use: admin { admin, context, _ in

@@ -26,6 +26,10 @@ public struct FamilyDetail: Sendable, Codable {
     public var addressLines: [String]
     public var postcode: String
     public var city: String
+    /// The postcode and city the staff recorded, which the residents' priority reads (migration 0042): the
+    /// family's own edits of its file change `postcode` and `city` only.
+    public var residentPostcode: String
+    public var residentCity: String
     public var category: String?
     /// Marked by the staff as a priority family: it books in the periods' `marked` priority windows.
     public var priorityMarked: Bool
@@ -58,9 +62,9 @@ public enum FamilyAdministration {
 
     public static func detail(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> FamilyDetail? {
         guard let row = try await c.first("""
-            SELECT id, email, name, phone, address_lines, postcode, city, category, state, priority_marked
+            SELECT id, email, name, phone, address_lines, postcode, city, category, state, priority_marked, resident_postcode, resident_city
             FROM families WHERE center_id = \(center) AND id = \(family)
-            """, (Int64, String, String, String, [String], String, String, String?, String, Bool).self, logger: logger) else { return nil }
+            """, (Int64, String, String, String, [String], String, String, String?, String, Bool, String, String).self, logger: logger) else { return nil }
         let children = try await c.all("""
             SELECT id, first_name, last_name, birth_date::text FROM children WHERE center_id = \(center) AND family_id = \(family) ORDER BY birth_date, id
             """, (Int64, String, String, String).self, logger: logger).map { FamilyDetail.Child(id: $0.0, firstName: $0.1, lastName: $0.2, birthDate: $0.3) }
@@ -68,7 +72,8 @@ public enum FamilyAdministration {
             SELECT quotient, valid_from::text, valid_to::text, source FROM family_quotients WHERE center_id = \(center) AND family_id = \(family) ORDER BY valid_from
             """, (Int, String, String?, String).self, logger: logger).map { FamilyDetail.Quotient(quotient: $0.0, validFrom: $0.1, validTo: $0.2, source: $0.3) }
         return FamilyDetail(id: row.0, email: row.1, name: row.2, phone: row.3, addressLines: row.4, postcode: row.5, city: row.6,
-                            category: row.7, priorityMarked: row.9, state: row.8, children: children, quotients: quotients)
+                            residentPostcode: row.10, residentCity: row.11, category: row.7, priorityMarked: row.9, state: row.8,
+                            children: children, quotients: quotients)
     }
 
     /// Applies `changes` and logs the family before and after; nil when there is no such family.
@@ -102,7 +107,25 @@ public enum FamilyAdministration {
 
     private static func contact(_ f: FamilyDetail) -> [String: String] {
         ["email": f.email, "name": f.name, "phone": f.phone, "address": f.addressLines.joined(separator: ", "),
-         "postcode": f.postcode, "city": f.city, "category": f.category ?? "", "priority_marked": String(f.priorityMarked)]
+         "postcode": f.postcode, "city": f.city, "resident_postcode": f.residentPostcode, "resident_city": f.residentCity,
+         "category": f.category ?? "", "priority_marked": String(f.priorityMarked)]
+    }
+
+    /// The staff confirm the postcode and city the family wrote in its file as the address the residents'
+    /// priority reads, logged; false when there is no such family (or it was erased).
+    public static func recordResidentAddress(_ c: PostgresConnection, center: Int64, family: Int64, actor: String, logger: Logger) async throws -> Bool {
+        guard let before = try await c.first("""
+            SELECT email, resident_postcode, resident_city, postcode, city FROM families
+            WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL FOR UPDATE
+            """, (String, String, String, String, String).self, logger: logger) else { return false }
+        try await c.run("""
+            UPDATE families SET resident_postcode = postcode, resident_city = city, last_activity_at = now()
+            WHERE center_id = \(center) AND id = \(family)
+            """, logger: logger)
+        try await AuditLog.record(c, center: center, actor: actor, action: "family.resident_address", subject: before.0,
+                                  before: ["resident_postcode": before.1, "resident_city": before.2],
+                                  after: ["resident_postcode": before.3, "resident_city": before.4], logger: logger)
+        return true
     }
 
     /// Why a QF cannot be recorded: another one already covers some of its days.
