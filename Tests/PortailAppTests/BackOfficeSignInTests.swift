@@ -171,6 +171,9 @@ import Testing
             #expect(first.count == 1 && total == 2)
             let both = try await browser.get("/admin/centres/petit/registre.csv?jour=\(day.iso)").body
             #expect(both.contains("Zoé X") && both.contains("JULES X"), "\(both)")
+            // Streamed with its header first, one line a child, in the page's order (by name).
+            #expect(both.hasPrefix("\u{FEFF}Jour;Enfant;Âge;Groupe d'âge;Unités;Famille;Téléphone;État\r\n"), "\(both)")
+            #expect(both.split(separator: "\r\n").count == 3)
             #expect(try await browser.get("/admin/centres/petit/registre?jour=2026-02-30").status == .badRequest)
             #expect(try await browser.get("/admin/centres/autre/registre").status == .notFound)
             // Promoted to manager while signed in: from the next page on, a second factor is needed.

@@ -18,10 +18,6 @@ extension PortailRoutes {
         [.contentType: "text/csv; charset=utf-8", .contentDisposition: "attachment; filename=\"\(filename)\""]
     }
 
-    static func csv(_ rows: [[String]], filename: String) -> Response {
-        Response(status: .ok, headers: csvHeaders(filename), body: .init(byteBuffer: ByteBuffer(string: "\u{FEFF}" + rows.map(csvLine).joined())))
-    }
-
     /// A CSV file sent as its rows come from the database, in one transaction of the center: the first bytes
     /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB). It reads
     /// the replica when there is one (an export tolerates a few seconds of lag).
@@ -53,10 +49,16 @@ extension PortailRoutes {
 
     // The rows of each export, shared by the admin API and the back office.
 
-    static func attendanceRows(_ lines: [AttendanceLine], day: LocalDate) -> [[String]] {
-        [["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"]]
-            + lines.map { [day.french, String(format: "%05d", $0.reservation), $0.child, $0.family, $0.units.joined(separator: " + "),
-                           $0.state == "confirmed" ? "confirmée" : "en attente de paiement"] }
+    /// The day's attendance (the API's), streamed.
+    func attendanceExport(_ record: CenterRecord, day: LocalDate) -> Response {
+        let (center, logger, date) = (record.id, database.logger, day.french)
+        return csvStream(filename: "presences-\(record.center.code)-\(day.iso).csv", center: center,
+                         header: ["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"]) { c, emit in
+            try await ReservationQueries.attendance(c, center: center, day: day, logger: logger) {
+                try await emit([date, String(format: "%05d", $0.reservation), $0.child, $0.family, $0.units.joined(separator: " + "),
+                                $0.state == "confirmed" ? "confirmée" : "en attente de paiement"])
+            }
+        }
     }
 
     static let ledgerHeader = ["Date", "Type", "Numéro", "Famille", "Montant", "Détail"]
@@ -94,10 +96,7 @@ extension PortailRoutes {
                 guard let day = request.uri.queryParameters["day"].flatMap({ LocalDate(iso: String($0)) }) else {
                     throw APIProblem(status: .unprocessableContent, title: "Missing day", detail: "Give the day as ?day=YYYY-MM-DD.")
                 }
-                let lines = try await database.withCenter(record.id) { c in
-                    try await ReservationQueries.attendance(c, center: record.id, day: day, logger: database.logger)
-                }
-                return Self.csv(Self.attendanceRows(lines, day: day), filename: "presences-\(record.center.code)-\(day.iso).csv")
+                return attendanceExport(record, day: day)
             }
         }
 

@@ -42,21 +42,22 @@ extension PortailRoutes {
                 guard let day = asked.map({ LocalDate(iso: $0) }) ?? today, abs(day.dayNumber - today.dayNumber) <= 3660 else {
                     return adminProblem("Jour inconnu", "Donnez le jour sous la forme AAAA-MM-JJ, par exemple \(today.iso).", status: .badRequest)
                 }
-                let (lines, total) = try await database.withCenter(record.id) { c in
-                    try await CenterDashboard.register(c, center: record.id, day: day, limit: csv ? nil : Self.registerPageLines, logger: context.logger)
-                }
-                let unitName = { (code: String) in record.center.units.first { $0.code == code }?.label ?? code }
-                let rows = lines.map { line in
-                    AdminRegisterModel.Line(child: line.child, age: line.birthDate.map { "\($0.age(on: day)) ans" } ?? "",
-                                            group: record.center.ageGroups.first { $0.code == line.ageGroup }?.label ?? line.ageGroup,
-                                            units: line.units.map(unitName).joined(separator: " + "), family: line.family, phone: line.phone,
-                                            state: line.confirmed ? "confirmée" : "en attente de paiement")
-                }
+                let center = record.center
                 if csv {
-                    let table = [["Jour", "Enfant", "Âge", "Groupe d'âge", "Unités", "Famille", "Téléphone", "État"]]
-                        + rows.map { [day.french, $0.child, $0.age, $0.group, $0.units, $0.family, $0.phone, $0.state] }
-                    return Self.csv(table, filename: "registre-\(record.center.code)-\(day.iso).csv")
+                    // Streamed as the lines come: a day of a large center is tens of thousands of children.
+                    let (date, logger) = (day.french, context.logger)
+                    return csvStream(filename: "registre-\(center.code)-\(day.iso).csv", center: record.id,
+                                     header: ["Jour", "Enfant", "Âge", "Groupe d'âge", "Unités", "Famille", "Téléphone", "État"]) { c, emit in
+                        try await CenterDashboard.register(c, center: record.id, day: day, logger: logger) { line in
+                            let row = Self.registerLine(line, center: center, day: day)
+                            try await emit([date, row.child, row.age, row.group, row.units, row.family, row.phone, row.state])
+                        }
+                    }
                 }
+                let (lines, total) = try await database.withCenter(record.id) { c in
+                    try await CenterDashboard.register(c, center: record.id, day: day, limit: Self.registerPageLines, logger: context.logger)
+                }
+                let rows = lines.map { Self.registerLine($0, center: center, day: day) }
                 return adminPage("admin-register", AdminRegisterModel(
                     page: admin.chrome, code: record.center.code, centerName: record.center.name,
                     title: "Registre du \(French.weekdayLong(day)) \(day.french)", iso: day.iso,
@@ -67,5 +68,13 @@ extension PortailRoutes {
                 ), admin)
             })
         }
+    }
+
+    /// A line of the register as the page and the CSV file word it.
+    static func registerLine(_ line: RegisterLine, center: Center, day: LocalDate) -> AdminRegisterModel.Line {
+        AdminRegisterModel.Line(child: line.child, age: line.birthDate.map { "\($0.age(on: day)) ans" } ?? "",
+                                group: center.ageGroups.first { $0.code == line.ageGroup }?.label ?? line.ageGroup,
+                                units: line.units.map { code in center.units.first { $0.code == code }?.label ?? code }.joined(separator: " + "),
+                                family: line.family, phone: line.phone, state: line.confirmed ? "confirmée" : "en attente de paiement")
     }
 }

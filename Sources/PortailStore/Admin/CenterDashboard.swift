@@ -136,24 +136,41 @@ extension CenterDashboard {
     public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, limit: Int?, logger: Logger) async throws
         -> (lines: [RegisterLine], total: Int) {
         // `total` counts every child of the day, also past `limit` (nil: no limit).
-        let rows = try await c.all("""
-            SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state,
-                   p.age_group, (count(*) OVER ())::int
-            FROM reservations r
-            JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
-            JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
-            CROSS JOIN LATERAL unnest(l.units) AS u
-            JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
-            JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
-            WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
-              AND \(unescaped: ReservationQueries.holdsItsDays)
-            GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state, p.age_group
-            ORDER BY ch.last_name, ch.first_name, r.number
-            LIMIT \(limit)
-            """, (Int, String, String, String, String, [String], String, String, Int).self, logger: logger)
+        let rows = try await c.all(registerQuery(center: center, day: day, total: true, limit: limit),
+                                   (Int, String, String, String, String, [String], String, String, Int).self, logger: logger)
         return (rows.map {
             RegisterLine(reservation: $0.0, child: $0.1, birthDate: LocalDate(iso: $0.2), family: $0.3, phone: $0.4, units: $0.5,
                          confirmed: $0.6 == "confirmed", ageGroup: $0.7)
         }, rows.first?.8 ?? 0)
+    }
+
+    /// Every line of the day's register, in the page's order, each handed to `each` as it comes from the
+    /// database (the CSV file streams them: no count, which would read them all before the first).
+    public static func register(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger,
+                                each: (RegisterLine) async throws -> Void) async throws {
+        let rows = try await c.query(registerQuery(center: center, day: day, total: false, limit: nil), logger: logger)
+        for try await row in rows.decode((Int, String, String, String, String, [String], String, String).self) {
+            try await each(RegisterLine(reservation: row.0, child: row.1, birthDate: LocalDate(iso: row.2), family: row.3, phone: row.4,
+                                        units: row.5, confirmed: row.6 == "confirmed", ageGroup: row.7))
+        }
+    }
+
+    /// The children of the day with their units, by name; with `total`, each row ends with how many there are.
+    private static func registerQuery(center: Int64, day: LocalDate, total: Bool, limit: Int?) -> PostgresQuery {
+        """
+        SELECT r.number, ch.first_name || ' ' || ch.last_name, ch.birth_date::text, f.name, f.phone, array_agg(DISTINCT u ORDER BY u), r.state,
+               p.age_group\(unescaped: total ? ", (count(*) OVER ())::int" : "")
+        FROM reservations r
+        JOIN periods p ON p.center_id = r.center_id AND p.id = r.period_id
+        JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
+        CROSS JOIN LATERAL unnest(l.units) AS u
+        JOIN children ch ON ch.center_id = r.center_id AND ch.id = r.child_id
+        JOIN families f ON f.center_id = r.center_id AND f.id = r.family_id
+        WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
+          AND \(unescaped: ReservationQueries.holdsItsDays)
+        GROUP BY r.number, ch.first_name, ch.last_name, ch.birth_date, f.name, f.phone, r.state, p.age_group
+        ORDER BY ch.last_name, ch.first_name, r.number
+        LIMIT \(limit)
+        """
     }
 }

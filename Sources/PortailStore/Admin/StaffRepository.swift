@@ -288,7 +288,14 @@ extension ReservationQueries {
     /// reads; it does not expire carts.
     public static func attendance(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger) async throws -> [AttendanceLine] {
         var lines: [AttendanceLine] = []
-        for (number, child, family, units, state) in try await c.all("""
+        try await attendance(c, center: center, day: day, logger: logger) { lines.append($0) }
+        return lines
+    }
+
+    /// The day's attendance, each line handed to `each` as it comes from the database (the CSV file streams them).
+    public static func attendance(_ c: PostgresConnection, center: Int64, day: LocalDate, logger: Logger,
+                                  each: (AttendanceLine) async throws -> Void) async throws {
+        let rows = try await c.query("""
             SELECT r.number, ch.first_name || ' ' || ch.last_name, f.name, array_agg(u ORDER BY u), r.state
             FROM reservations r
             JOIN reservation_lines l ON l.center_id = r.center_id AND l.reservation_id = r.id
@@ -298,9 +305,9 @@ extension ReservationQueries {
             WHERE r.center_id = \(center) AND l.day = \(day.iso)::date AND r.state IN ('confirmed', 'pending_payment')
               AND \(unescaped: holdsItsDays)
             GROUP BY r.number, ch.first_name, ch.last_name, f.name, r.state ORDER BY 2
-            """, (Int, String, String, [String], String).self, logger: logger) {
-            lines.append(AttendanceLine(reservation: number, child: child, family: family, units: units, state: state))
+            """, logger: logger)
+        for try await (number, child, family, units, state) in rows.decode((Int, String, String, [String], String).self) {
+            try await each(AttendanceLine(reservation: number, child: child, family: family, units: units, state: state))
         }
-        return lines
     }
 }
