@@ -137,6 +137,12 @@ import Testing
             #expect(first.text.contains("Salle d'attente") && first.text.contains("Vous êtes la prochaine famille."))
             let voisin = Browser(client, forwardedFor: "10.0.0.2")
             _ = try await voisin.login("/petit", email: "voisin@example.org", password: PortalFixture.password)
+            // The room's poll never gives a place (it runs in its page's transaction): a family that has none is
+            // sent on to the booking's page, which gives it one.
+            let before = Database.opened.load(ordering: .relaxed)
+            let unplaced = try await voisin.get("/petit/salle-attente/etat?periode=vacances")
+            #expect(unplaced.body.contains("\"admitted\":true") && Database.opened.load(ordering: .relaxed) - before == 1, "\(unplaced.text)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM waiting_room_places") == 1)
             let theirs = try #require(try await voisin.get("/petit/reservations/nouvelle").body
                 .firstMatch(of: /href="(\/petit\/reservations\/nouvelle\?enfant=\d+&amp;periode=vacances)"/)?.1).replacingOccurrences(of: "&amp;", with: "&")
             #expect(try await voisin.get(theirs).text.contains("1 famille avant vous."))

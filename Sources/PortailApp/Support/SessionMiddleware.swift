@@ -67,7 +67,8 @@ struct SessionMiddleware: RouterMiddleware {
     /// period opens about now): it then keeps its transactions apart, so that the line's place is taken
     /// outside any transaction (`WaitingRoomLine.place`), its counter never held while the grid renders,
     /// nor a second connection asked for while the page holds one. The room's poll (`/salle-attente/etat`, a few
-    /// bytes of JSON) runs in one transaction like any page: it renders nothing that would hold it.
+    /// bytes of JSON) runs in one transaction like any page: it renders nothing that would hold it, and reads the
+    /// family's place without ever giving one (the line's counter is never locked inside a page's transaction).
     static func queues(_ request: Request, center: Center) -> Bool {
         guard center.waitingRoom != nil else { return false }
         let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")  // as the router reads it

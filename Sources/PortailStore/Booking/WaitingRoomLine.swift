@@ -13,6 +13,14 @@ public enum WaitingRoomLine {
         try await c.first("SELECT portail_waiting_room_place(\(center), \(family), \(opening))", (Int.self), logger: logger)!
     }
 
+    /// The family's place in the line of `opening`, or nil when it has none: read, never given (the room's poll,
+    /// inside its page's transaction of the center).
+    public static func position(_ c: PostgresConnection, center: Int64, family: Int64, opening: Date, logger: Logger) async throws -> Int? {
+        try await c.first("""
+            SELECT position FROM waiting_room_places WHERE center_id = \(center) AND opening = \(opening) AND family_id = \(family)
+            """, (Int.self), logger: logger)
+    }
+
     /// Forgets the lines of openings more than a day old, and their counters.
     public static func purge(_ c: PostgresConnection, center: Int64, logger: Logger) async throws {
         let old = try await c.all("""

@@ -38,10 +38,16 @@ extension PortailRoutes {
             let now = clock()
             struct State: Encodable { let admitted: Bool; let ahead: String; let estimate: String; let waitSeconds: Int }
             let state: State
-            if let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted {
+            // The poll reads the family's place and never gives one (it runs in the page's transaction, which would
+            // hold the line's counter until its commit): a family with no place yet is sent to the booking's page,
+            // which gives it one.
+            switch try await WaitingRoom.standing(context, database: database, period: period, now: now, givingAPlace: false) {
+            case .some(let standing?) where !standing.isAdmitted:
                 let words = standing.words(now: now, zone: record.center.zone)
                 state = State(admitted: false, ahead: words.ahead, estimate: words.estimate, waitSeconds: standing.wait)
-            } else {
+            case .some(nil):
+                state = State(admitted: true, ahead: "", estimate: "Prenez votre place dans la file.", waitSeconds: 0)
+            default:
                 state = State(admitted: true, ahead: "", estimate: "C'est votre tour.", waitSeconds: 0)
             }
             var response = try API.json(state)
@@ -55,6 +61,12 @@ enum WaitingRoom {
     /// The family's standing in the line of its own opening of `period`; nil when there is no room: no
     /// setting, no family logged in (the login comes first), or that opening is not near now.
     static func standing(_ context: AppRequestContext, database: Database, period: Period, now: Date) async throws -> WaitingRoomStanding? {
+        try await standing(context, database: database, period: period, now: now, givingAPlace: true) ?? nil
+    }
+
+    /// `standing`, where a family that has no place in the line yet is given one only `givingAPlace`: nil when
+    /// there is no room, `.some(nil)` when the family has no place and none was given.
+    static func standing(_ context: AppRequestContext, database: Database, period: Period, now: Date, givingAPlace: Bool) async throws -> WaitingRoomStanding?? {
         guard let record = context.center, let settings = record.center.waitingRoom, let family = context.session?.familyID else { return nil }
         let center = record.center
         // Most requests stop here, without a query: no opening of the period is near.
@@ -68,10 +80,13 @@ enum WaitingRoom {
         guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone), settings.isActive(opening: opening, at: now) else {
             return nil
         }
-        // One call outside any transaction (or in the page's, for the poll): see `WaitingRoomLine.place`.
-        let position = try await database.withoutTransaction(record.id) { c in
-            try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger)
+        // A place given in one call outside any transaction (see `WaitingRoomLine.place`); read in the page's (the poll).
+        let found = try await database.withoutTransaction(record.id) { c in
+            givingAPlace
+                ? try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger)
+                : try await WaitingRoomLine.position(c, center: record.id, family: family, opening: opening, logger: context.logger)
         }
+        guard let position = found else { return .some(nil) }
         return WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
                                    wait: settings.wait(position: position, opening: opening, now: now))
     }
