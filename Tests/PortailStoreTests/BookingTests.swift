@@ -331,6 +331,13 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
                 }
                 #expect(pages.map(\.rows.count) == [3, 1, 0] && pages.map(\.total) == [4, 4, 4])
                 #expect(pages.flatMap(\.rows).map(\.number) == entries.rows.map(\.number))
+                // Mes factures' one statement reads the same pages, count and totals (its rows, all of the same
+                // instant here, in the same order: by kind, then newest id).
+                for (offset, page) in zip([0, 3, 6], pages) {
+                    let together = try await LedgerQueries.entriesAndTotals(c, center: id, family: family, offset: offset, limit: 3, logger: database.logger)
+                    #expect(together.rows.map { "\($0)" } == page.rows.map { "\($0)" } && together.total == page.total)
+                    #expect("\(together.totals)" == "\(totals)")
+                }
                 return (totals, entries)
             }
             let (sums, list) = totals

@@ -167,12 +167,56 @@ extension LedgerQueries {
         if rows.isEmpty, offset > 0 {
             total = try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
         }
-        return (rows.map { row in
-            let kind = LedgerEntry.Kind(rawValue: row.1) ?? .invoice
-            return LedgerEntry(kind: kind, id: row.0, number: row.2, date: row.3,
-                               label: kind == .payment ? row.6 : "\(kind.document) n° \(row.2)",
-                               amount: Money(cents: row.4), open: Money(cents: max(0, row.4 - row.5)), settled: Money(cents: row.5))
-        }, total)
+        return (rows.map { entry(id: $0.0, kind: $0.1, number: $0.2, date: $0.3, amount: $0.4, settled: $0.5, label: $0.6) }, total)
+    }
+
+    /// An entry from its row: its kind's words, what an invoice lacks or what a payment has not given.
+    private static func entry(id: Int64, kind raw: String, number: String, date: Date, amount: Int, settled: Int, label: String) -> LedgerEntry {
+        let kind = LedgerEntry.Kind(rawValue: raw) ?? .invoice
+        return LedgerEntry(kind: kind, id: id, number: number, date: date, label: kind == .payment ? label : "\(kind.document) n° \(number)",
+                           amount: Money(cents: amount), open: Money(cents: max(0, amount - settled)), settled: Money(cents: settled))
+    }
+
+    /// Mes factures' reads in one statement instead of two: a page of the entries (`entries`), how many there are,
+    /// and the family's totals (`totals`).
+    public static func entriesAndTotals(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws
+        -> (rows: [LedgerEntry], total: Int, totals: LedgerTotals) {
+        var entries: [LedgerEntry] = []
+        var total = 0
+        var totals = LedgerTotals(invoiced: .zero, invoiceCount: 0, paid: .zero, paymentCount: 0, due: .zero, unsettledCount: 0, allocated: .zero)
+        for (id, kind, number, date, amount, settled, label, count, sums) in try await c.rows(
+            EntriesAndTotals(bindings: try .of(center, family, limit, offset)), (Int64?, String, String?, Date?, Int?, Int?, String?, Int, [Int]?).self,
+            logger: logger) {
+            guard let id, let number, let date, let amount, let settled, let label else {
+                total = count
+                if let t = sums, t.count == 7 {
+                    totals = LedgerTotals(invoiced: Money(cents: t[0]), invoiceCount: t[1], paid: Money(cents: t[4]), paymentCount: t[5],
+                                          due: Money(cents: t[2]), unsettledCount: t[3], allocated: Money(cents: t[6]))
+                }
+                continue
+            }
+            entries.append(entry(id: id, kind: kind, number: number, date: date, amount: amount, settled: settled, label: label))
+        }
+        // The page's order (`Entries`), which the union with the totals' row does not promise: newest first, then by
+        // kind, then newest id.
+        entries.sort { a, b in
+            a.date != b.date ? a.date > b.date : a.kind.rawValue != b.kind.rawValue ? a.kind.rawValue < b.kind.rawValue : a.id > b.id
+        }
+        return (entries, total, totals)
+    }
+
+    /// One row shape for both parts ($1 center, $2 family, $3 limit, $4 offset): first the totals' row (no id; the
+    /// number of entries, and the totals as an array: invoiced, invoices, due, unsettled, paid, payments, allocated),
+    /// then the page's entries as `Entries` reads them.
+    struct EntriesAndTotals: PreparedQuery {
+        static let sql = """
+            SELECT NULL::bigint, 'totals'::text, NULL::text, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text, (\(EntryCount.sql)),
+                   ARRAY[t.invoiced, t.invoices, t.due, t.unsettled, t.paid, t.payments, t.allocated]::bigint[]
+            FROM (\(totalsSQL(center: "$1", family: "$2"))) t
+            UNION ALL
+            SELECT e.*, NULL::bigint[] FROM (\(Entries.sql)) e
+            """
+        let bindings: PostgresBindings
     }
 
     static func familyParty(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> (String, [String]) {

@@ -21,10 +21,12 @@ extension PortailRoutes {
             let requested = try InputLimits.page(query["page"])
             let logger = context.logger
             let (totals, list, pageNumber, mentioned) = try await database.withCenter(record.id) { c in
-                let totals = try await LedgerQueries.totals(c, center: record.id, family: family, logger: logger)
-                let (list, pageNumber) = try await InputLimits.page(requested, size: size) { offset in
-                    try await LedgerQueries.entries(c, center: record.id, family: family, offset: offset, limit: size, logger: logger)
+                // One statement: the page of entries, their count and the totals.
+                let (read, pageNumber) = try await InputLimits.page(requested, size: size) { offset in
+                    let read = try await LedgerQueries.entriesAndTotals(c, center: record.id, family: family, offset: offset, limit: size, logger: logger)
+                    return (rows: read, total: read.total)
                 }
+                let (totals, list) = (read.rows.totals, (rows: read.rows.rows, total: read.total))
                 // The notice names a document of this family read from the database, never the query's text.
                 let mentioned = try await (query["avoir"] ?? query["annulation"]).asyncFlatMap { number -> InvoiceDetail? in
                     guard number.count <= 40 else { return nil }
