@@ -161,13 +161,17 @@ public final class Database: Sendable {
     /// that writes. On the primary, the connection counts in `portail_db_pool_connections_in_use` (the pool's
     /// saturation alert must see a long export); the transaction timer leaves exports out, their seconds
     /// would hide the pages' transactions.
+    /// `onReplica: false` reads the same way on the primary (a day's register, which a booking made a second ago
+    /// must be on).
     public func withReplica<T>(
         _ centerID: Int64,
+        onReplica: Bool = true,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        let onPrimary = replica == nil
-        return try await (replica ?? app).withConnection { connection in
+        let pool = onReplica ? replica ?? app : app
+        let onPrimary = pool === app
+        return try await pool.withConnection { connection in
             if onPrimary { Self.inUse.increment() }
             defer { if onPrimary { Self.inUse.decrement() } }
             return try await Self.transaction(on: connection, center: centerID, logger: logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)

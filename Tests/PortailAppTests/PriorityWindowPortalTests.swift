@@ -130,8 +130,22 @@ import Testing
                                                ("code_postal", "06650"), ("ville", "Le Rouret")])
             #expect(saved.status == .seeOther, "\(saved.text)")
             #expect(!(try await other.get("/petit/reservations/nouvelle").body.contains("value=\"vacances\"")))
+            // A form opened before the family changed its address, saved as it showed it: the family's newer
+            // address stays, and nothing is recorded.
+            let stale = try await office.post("/admin/centres/petit/familles/\(neighbour.id)/modifier",
+                                              [("nom", String(name)), ("telephone", "04 93 11 11 11"), ("adresse", "1 chemin du Village"),
+                                               ("code_postal", "06000"), ("ville", "Nice"), ("code_postal_affiche", "06000"), ("ville_affichee", "Nice")])
+            #expect(stale.status == .seeOther, "\(stale.text)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM families WHERE id = \(neighbour.id) AND postcode = '06650' AND resident_postcode <> '06650'") == 1)
+            // The confirmation posts the address the page showed; one the family has changed since is not recorded.
+            let button = try await office.get("/admin/centres/petit/familles/\(neighbour.id)")
+            #expect(button.body.contains("name=\"code_postal\" value=\"06650\"") && button.body.contains("name=\"ville\" value=\"Le Rouret\""))
+            let outdated = try await office.post("/admin/centres/petit/familles/\(neighbour.id)/adresse-residence", [("code_postal", "06000"), ("ville", "Nice")])
+            #expect(outdated.status == .conflict && outdated.text.contains("vient de changer l'adresse"), "\(outdated.status)")
+            #expect(try await count(fixture, "SELECT count(*)::int FROM audit_log WHERE action = 'family.resident_address'") == 0)
             // Once the staff record that address, the window is the neighbour's too.
-            let confirmed = try await office.post("/admin/centres/petit/familles/\(neighbour.id)/adresse-residence", [])
+            let confirmed = try await office.post("/admin/centres/petit/familles/\(neighbour.id)/adresse-residence",
+                                                  [("code_postal", "06650"), ("ville", "Le Rouret")])
             #expect(confirmed.location == "/admin/centres/petit/familles/\(neighbour.id)?etat=adresse-retenue")
             let after = try await office.get(try #require(confirmed.location))
             #expect(after.text.contains("Adresse retenue pour la priorité des résidents : 06650 Le Rouret – famille résidente"), "\(after.text)")

@@ -20,13 +20,14 @@ extension PortailRoutes {
 
     /// A CSV file sent as its rows come from the database, in one transaction of the center: the first bytes
     /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB). It reads
-    /// the replica when there is one (an export tolerates a few seconds of lag).
-    func csvStream(filename: String, center: Int64, header: [String],
+    /// the replica when there is one (a month's or the balances' export tolerates a few seconds of lag), or the
+    /// primary (`onReplica: false`: a day's register and attendance, which a booking just made must be on).
+    func csvStream(filename: String, center: Int64, header: [String], onReplica: Bool = true,
                    rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) -> Response {
         let database = database
         return Response(status: .ok, headers: Self.csvHeaders(filename), body: ResponseBody { writer in
             var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
-            try await database.withReplica(center) { c in
+            try await database.withReplica(center, onReplica: onReplica) { c in
                 // A large center's month takes longer than a page's 15 s to read and send. No JIT: the
                 // balances' estimate (a family at a time over 100,000 families) had PostgreSQL compile the
                 // query for half a second before its first row, for no gain on index lookups.
@@ -53,7 +54,7 @@ extension PortailRoutes {
     func attendanceExport(_ record: CenterRecord, day: LocalDate) -> Response {
         let (center, logger, date) = (record.id, database.logger, day.french)
         return csvStream(filename: "presences-\(record.center.code)-\(day.iso).csv", center: center,
-                         header: ["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"]) { c, emit in
+                         header: ["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"], onReplica: false) { c, emit in
             try await ReservationQueries.attendance(c, center: center, day: day, logger: logger) {
                 try await emit([date, String(format: "%05d", $0.reservation), $0.child, $0.family, $0.units.joined(separator: " + "),
                                 $0.state == "confirmed" ? "confirmée" : "en attente de paiement"])

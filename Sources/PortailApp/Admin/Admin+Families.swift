@@ -93,6 +93,9 @@ extension PortailRoutes {
         let isResident: Bool
         let familyAddress: String?
         let familyWouldBeResident: Bool
+        /// The family's own postcode and city, which the confirmation posts back: it records them only if unchanged.
+        let familyPostcode: String
+        let familyCity: String
     }
 
     struct Member {
@@ -319,7 +322,8 @@ extension PortailRoutes {
                 return .init(address: recorded.isEmpty ? "aucune" : recorded,
                              isResident: residents.includes(postcode: family.residentPostcode, city: family.residentCity),
                              familyAddress: differs ? (own.isEmpty ? "aucune" : own) : nil,
-                             familyWouldBeResident: residents.includes(postcode: family.postcode, city: family.city))
+                             familyWouldBeResident: residents.includes(postcode: family.postcode, city: family.city),
+                             familyPostcode: family.postcode, familyCity: family.city)
             }
         ), admin, status: status)
     }

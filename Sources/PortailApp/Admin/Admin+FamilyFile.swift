@@ -35,6 +35,10 @@ extension PortailRoutes {
         let address: String
         let postcode: String
         let city: String
+        /// The family's postcode and city as the form first showed them: a save that leaves them so does not
+        /// record them for the residents' priority, even if the family changed its own meanwhile.
+        let shownPostcode: String
+        let shownCity: String
         let categories: [Choice]
         let hasCategories: Bool
         let priority: Bool
@@ -109,10 +113,13 @@ extension PortailRoutes {
             let form = admin.form
             var errors: [String] = []
             var changes = contactChanges(form, record: record, errors: &errors)
-            // The form shows the family's own postcode and city: saved as they are (the phone changed, say), they
-            // are not thereby recorded for the residents' priority. Typed anew they are; the family's own are
-            // confirmed by "Retenir l'adresse indiquée par la famille".
-            if changes.postcode == family.postcode && changes.city == family.city { (changes.postcode, changes.city) = (nil, nil) }
+            // The form shows the family's own postcode and city: saved as the form showed them (the phone changed,
+            // say), they are neither recorded for the residents' priority nor written over an address the family
+            // changed since. Typed anew they are; the family's own are confirmed by "Retenir l'adresse indiquée
+            // par la famille".
+            let shown = (form["code_postal_affiche"].map { Self.field($0, limit: 10) } ?? family.postcode,
+                         form["ville_affichee"].map { Self.field($0, limit: 100) } ?? family.city)
+            if changes.postcode == shown.0 && changes.city == shown.1 { (changes.postcode, changes.city) = (nil, nil) }
             let name = Self.field(form["nom"])
             if name.isEmpty { errors.append("Indiquez le nom de la famille.") } else { changes.name = name }
             // The login e-mail hands the account to whoever reads it: managers only, as in the API.
@@ -224,12 +231,22 @@ extension PortailRoutes {
         // The postcode and city the family wrote in its file become the ones the residents' priority reads, once
         // the office has seen a proof of address (any staff of the center, as saving the address does).
         router.post("/admin/centres/:code/familles/:family/adresse-residence", use: admin { admin, context, _ in
-            let (session, record, _) = try await staffCenter(admin, context: context)
+            let (session, record, role) = try await staffCenter(admin, context: context)
             let id = try familyParameter(context)
+            // The address the page showed, which the staff checked: one the family changed since is not recorded.
+            let shown = (postcode: Self.field(admin.form["code_postal"], limit: 10), city: Self.field(admin.form["ville"], limit: 100))
             let done = try await database.withCenter(record.id) { c in
-                try await FamilyAdministration.recordResidentAddress(c, center: record.id, family: id, actor: "staff:\(session.email)", logger: context.logger)
+                try await FamilyAdministration.recordResidentAddress(c, center: record.id, family: id, postcode: shown.postcode, city: shown.city,
+                                                                     actor: "staff:\(session.email)", logger: context.logger)
             }
-            return done ? Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=adresse-retenue") : familyNotFound
+            switch done {
+            case .recorded: return Pages.redirect("/admin/centres/\(record.center.code)/familles/\(id)?etat=adresse-retenue")
+            case .changed:
+                return try await familyPage(admin, record: record, role: role, family: id,
+                                            fileError: "La famille vient de changer l'adresse de son dossier : vérifiez la nouvelle ci-dessous avant de la retenir.",
+                                            context: context, status: .conflict)
+            case .notFound: return familyNotFound
+            }
         })
 
         // RGPD: the family's data as a JSON file, and the erasure of its personal data (managers).
@@ -322,6 +339,7 @@ extension PortailRoutes {
             name: value("nom", family?.name ?? ""), email: value("email", family?.email ?? ""), emailLocked: family != nil && role == "staff",
             phone: value("telephone", family?.phone ?? ""), address: value("adresse", family?.addressLines.joined(separator: "\n") ?? ""),
             postcode: value("code_postal", family?.postcode ?? ""), city: value("ville", family?.city ?? ""),
+            shownPostcode: value("code_postal_affiche", family?.postcode ?? ""), shownCity: value("ville_affichee", family?.city ?? ""),
             categories: [.init(value: "", label: "aucune (grille générale)", selected: category.isEmpty)]
                 + categories.map { .init(value: $0, label: $0, selected: $0 == category) },
             hasCategories: !categories.isEmpty,

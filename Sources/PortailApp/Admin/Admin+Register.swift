@@ -47,7 +47,8 @@ extension PortailRoutes {
                     // Streamed as the lines come: a day of a large center is tens of thousands of children.
                     let (date, logger) = (day.french, context.logger)
                     return csvStream(filename: "registre-\(center.code)-\(day.iso).csv", center: record.id,
-                                     header: ["Jour", "Enfant", "Âge", "Groupe d'âge", "Unités", "Famille", "Téléphone", "État"]) { c, emit in
+                                     header: ["Jour", "Enfant", "Âge", "Groupe d'âge", "Unités", "Famille", "Téléphone", "État"],
+                                     onReplica: false) { c, emit in
                         try await CenterDashboard.register(c, center: record.id, day: day, logger: logger) { line in
                             let row = Self.registerLine(line, center: center, day: day)
                             try await emit([date, row.child, row.age, row.group, row.units, row.family, row.phone, row.state])

@@ -111,21 +111,27 @@ public enum FamilyAdministration {
          "category": f.category ?? "", "priority_marked": String(f.priorityMarked)]
     }
 
-    /// The staff confirm the postcode and city the family wrote in its file as the address the residents'
-    /// priority reads, logged; false when there is no such family (or it was erased).
-    public static func recordResidentAddress(_ c: PostgresConnection, center: Int64, family: Int64, actor: String, logger: Logger) async throws -> Bool {
+    /// What came of confirming a family's address for the residents' priority.
+    public enum ResidentAddressRecord: Sendable { case recorded, changed, notFound }
+
+    /// The staff confirm the postcode and city the family wrote in its file, as they saw them (`postcode`, `city`),
+    /// as the address the residents' priority reads, logged. `changed`: the family's address is no longer the one
+    /// the staff saw (nothing recorded); `notFound`: no such family, or it was erased.
+    public static func recordResidentAddress(_ c: PostgresConnection, center: Int64, family: Int64, postcode: String, city: String,
+                                             actor: String, logger: Logger) async throws -> ResidentAddressRecord {
         guard let before = try await c.first("""
             SELECT email, resident_postcode, resident_city, postcode, city FROM families
             WHERE center_id = \(center) AND id = \(family) AND erased_at IS NULL FOR UPDATE
-            """, (String, String, String, String, String).self, logger: logger) else { return false }
+            """, (String, String, String, String, String).self, logger: logger) else { return .notFound }
+        guard before.3 == postcode, before.4 == city else { return .changed }
         try await c.run("""
-            UPDATE families SET resident_postcode = postcode, resident_city = city, last_activity_at = now()
+            UPDATE families SET resident_postcode = \(postcode), resident_city = \(city), last_activity_at = now()
             WHERE center_id = \(center) AND id = \(family)
             """, logger: logger)
         try await AuditLog.record(c, center: center, actor: actor, action: "family.resident_address", subject: before.0,
                                   before: ["resident_postcode": before.1, "resident_city": before.2],
-                                  after: ["resident_postcode": before.3, "resident_city": before.4], logger: logger)
-        return true
+                                  after: ["resident_postcode": postcode, "resident_city": city], logger: logger)
+        return .recorded
     }
 
     /// Why a QF cannot be recorded: another one already covers some of its days.

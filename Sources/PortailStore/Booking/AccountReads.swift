@@ -21,7 +21,7 @@ public struct AccountReads: Sendable {
 extension ReservationQueries {
     /// Mon compte's reads in one statement instead of four: a page of the reservations (`limit` from
     /// `offset`), how many there are, the cart, the waiting lines and the ledger's totals. Each part reads
-    /// what its own query reads (`AccountTests`).
+    /// what its own query reads (`AccountReadsTests`).
     public static func account(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> AccountReads {
         var reads = AccountReads()
         let rows = try await c.rows(Account(bindings: try .of(center, family, limit, offset)),

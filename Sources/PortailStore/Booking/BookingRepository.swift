@@ -106,7 +106,7 @@ public enum BookingRepository {
         return result
     }
 
-    /// The grid reads it at every visit: prepared once per connection.
+    /// Its `left` and `from` are the grid's (`GridStatement`); the booking and the staff read it whole.
     struct Availability: PreparedQuery {
         static let sql = "SELECT d.day::text, d.unit, " + left + " " + from(period: "$2")
         let bindings: PostgresBindings

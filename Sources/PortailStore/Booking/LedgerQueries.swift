@@ -56,7 +56,7 @@ public enum LedgerQueries {
         """
     }
 
-    /// Mon compte and Mes factures read it at every visit: prepared once per connection.
+    /// The back office's family page and the invoice and payment pages read it: prepared once per connection.
     struct Totals: PreparedQuery {
         static let sql = totalsSQL(center: "$1", family: "$2")
         let bindings: PostgresBindings
@@ -123,52 +123,32 @@ public struct PaymentDetail: Sendable {
 }
 
 extension LedgerQueries {
-    /// Mes factures reads them at every visit: prepared once per connection ($1 center, $2 family, $3 limit, $4 offset).
-    /// Each row carries how many there are in all (sorting the page reads them all anyway).
-    struct Entries: PreparedQuery {
-        static let sql = """
-            WITH inv AS (
-                SELECT i.id, i.kind, i.number, i.issued_at AS at, i.total_cents,
-                       coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0)
-                     + coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id), 0) AS settled
-                FROM invoices i WHERE i.center_id = $1 AND i.family_id = $2
-            ), pay AS (
-                SELECT p.id, 'payment'::text AS kind, p.number, p.received_at AS at, p.amount_cents AS total_cents,
-                       coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id), 0) AS settled,
-                       p.label
-                FROM payments p WHERE p.center_id = $1 AND p.family_id = $2
-            )
-            SELECT e.*, count(*) OVER ()::int FROM (
-                SELECT id, kind, number, at, total_cents::bigint, settled::bigint, '' AS label FROM inv
-                UNION ALL
-                SELECT id, kind, number, at, total_cents::bigint, settled::bigint, label FROM pay
-            ) e
-            ORDER BY 4 DESC, 2, 1 DESC
-            LIMIT $3 OFFSET $4
-            """
-        let bindings: PostgresBindings
-    }
+    /// Invoices, credit notes and payments of a family merged by date, newest first (then by kind, newest id
+    /// first), a page of them ($1 center, $2 family, $3 limit, $4 offset).
+    static let entriesSQL = """
+        WITH inv AS (
+            SELECT i.id, i.kind, i.number, i.issued_at AS at, i.total_cents,
+                   coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = i.center_id AND a.invoice_id = i.id), 0)
+                 + coalesce((SELECT sum(cn.total_cents) FROM invoices cn WHERE cn.center_id = i.center_id AND cn.credit_of = i.id), 0) AS settled
+            FROM invoices i WHERE i.center_id = $1 AND i.family_id = $2
+        ), pay AS (
+            SELECT p.id, 'payment'::text AS kind, p.number, p.received_at AS at, p.amount_cents AS total_cents,
+                   coalesce((SELECT sum(a.amount_cents) FROM allocations a WHERE a.center_id = p.center_id AND a.payment_id = p.id), 0) AS settled,
+                   p.label
+            FROM payments p WHERE p.center_id = $1 AND p.family_id = $2
+        )
+        SELECT id, kind, number, at, total_cents::bigint, settled::bigint, '' AS label FROM inv
+        UNION ALL
+        SELECT id, kind, number, at, total_cents::bigint, settled::bigint, label FROM pay
+        ORDER BY 4 DESC, 2, 1 DESC
+        LIMIT $3 OFFSET $4
+        """
 
-    struct EntryCount: PreparedQuery {
-        static let sql = """
-            SELECT ((SELECT count(*) FROM invoices WHERE center_id = $1 AND family_id = $2)
-                  + (SELECT count(*) FROM payments WHERE center_id = $1 AND family_id = $2))::int
-            """
-        let bindings: PostgresBindings
-    }
-
-    /// Invoices, credit notes and payments of a family merged by date, newest first (ties: newest id),
-    /// one page of them, and how many there are: one statement, two past the last page.
-    public static func entries(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws -> (rows: [LedgerEntry], total: Int) {
-        let rows = try await c.rows(Entries(bindings: try .of(center, family, limit, offset)), (Int64, String, String, Date, Int, Int, String, Int).self,
-                                    logger: logger)
-        // Past the last page no row carries the count: it is asked for.
-        var total = rows.first?.7 ?? 0
-        if rows.isEmpty, offset > 0 {
-            total = try await c.row(EntryCount(bindings: try .of(center, family)), (Int.self), logger: logger) ?? 0
-        }
-        return (rows.map { entry(id: $0.0, kind: $0.1, number: $0.2, date: $0.3, amount: $0.4, settled: $0.5, label: $0.6) }, total)
-    }
+    /// How many entries the family has in all ($1 center, $2 family).
+    static let entryCountSQL = """
+        SELECT ((SELECT count(*) FROM invoices WHERE center_id = $1 AND family_id = $2)
+              + (SELECT count(*) FROM payments WHERE center_id = $1 AND family_id = $2))::int
+        """
 
     /// An entry from its row: its kind's words, what an invoice lacks or what a payment has not given.
     private static func entry(id: Int64, kind raw: String, number: String, date: Date, amount: Int, settled: Int, label: String) -> LedgerEntry {
@@ -177,18 +157,18 @@ extension LedgerQueries {
                            amount: Money(cents: amount), open: Money(cents: max(0, amount - settled)), settled: Money(cents: settled))
     }
 
-    /// Mes factures' reads in one statement instead of two: a page of the entries (`entries`), how many there are,
-    /// and the family's totals (`totals`).
+    /// Mes factures' reads in one statement: a page of the entries (`entriesSQL`), how many there are, and the
+    /// family's totals (`totals`).
     public static func entriesAndTotals(_ c: PostgresConnection, center: Int64, family: Int64, offset: Int, limit: Int, logger: Logger) async throws
         -> (rows: [LedgerEntry], total: Int, totals: LedgerTotals) {
         var entries: [LedgerEntry] = []
         var total = 0
         var totals = LedgerTotals(invoiced: .zero, invoiceCount: 0, paid: .zero, paymentCount: 0, due: .zero, unsettledCount: 0, allocated: .zero)
         for (id, kind, number, date, amount, settled, label, count, sums) in try await c.rows(
-            EntriesAndTotals(bindings: try .of(center, family, limit, offset)), (Int64?, String, String?, Date?, Int?, Int?, String?, Int, [Int]?).self,
+            EntriesAndTotals(bindings: try .of(center, family, limit, offset)), (Int64?, String, String?, Date?, Int?, Int?, String?, Int?, [Int]?).self,
             logger: logger) {
             guard let id, let number, let date, let amount, let settled, let label else {
-                total = count
+                total = count ?? 0
                 if let t = sums, t.count == 7 {
                     totals = LedgerTotals(invoiced: Money(cents: t[0]), invoiceCount: t[1], paid: Money(cents: t[4]), paymentCount: t[5],
                                           due: Money(cents: t[2]), unsettledCount: t[3], allocated: Money(cents: t[6]))
@@ -197,8 +177,8 @@ extension LedgerQueries {
             }
             entries.append(entry(id: id, kind: kind, number: number, date: date, amount: amount, settled: settled, label: label))
         }
-        // The page's order (`Entries`), which the union with the totals' row does not promise: newest first, then by
-        // kind, then newest id.
+        // The page's order (`entriesSQL`), which the union with the totals' row does not promise: newest first, then
+        // by kind, then newest id.
         entries.sort { a, b in
             a.date != b.date ? a.date > b.date : a.kind.rawValue != b.kind.rawValue ? a.kind.rawValue < b.kind.rawValue : a.id > b.id
         }
@@ -207,14 +187,14 @@ extension LedgerQueries {
 
     /// One row shape for both parts ($1 center, $2 family, $3 limit, $4 offset): first the totals' row (no id; the
     /// number of entries, and the totals as an array: invoiced, invoices, due, unsettled, paid, payments, allocated),
-    /// then the page's entries as `Entries` reads them.
+    /// then the page's entries as `entriesSQL` reads them. Mes factures reads it at every visit: prepared once per connection.
     struct EntriesAndTotals: PreparedQuery {
         static let sql = """
-            SELECT NULL::bigint, 'totals'::text, NULL::text, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text, (\(EntryCount.sql)),
+            SELECT NULL::bigint, 'totals'::text, NULL::text, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text, (\(entryCountSQL)),
                    ARRAY[t.invoiced, t.invoices, t.due, t.unsettled, t.paid, t.payments, t.allocated]::bigint[]
             FROM (\(totalsSQL(center: "$1", family: "$2"))) t
             UNION ALL
-            SELECT e.*, NULL::bigint[] FROM (\(Entries.sql)) e
+            SELECT e.*, NULL::int, NULL::bigint[] FROM (\(entriesSQL)) e
             """
         let bindings: PostgresBindings
     }

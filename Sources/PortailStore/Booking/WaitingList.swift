@@ -184,7 +184,8 @@ public enum WaitingList {
         """
     }
 
-    /// The pages read a family's or a child's lines at every visit: prepared once per connection.
+    /// The staff's lists, the API and the offers read it often: prepared once per connection (Mon compte and the
+    /// grid read their lines in their own statements, `ReservationQueries.account` and `BookingRepository.gridReads`).
     struct Select: PreparedQuery {
         static let sql = """
             SELECT w.id, w.family_id, w.child_id, ch.first_name, p.code, w.day::text, w.unit, w.state, w.created_at, w.offer_expires_at, r.number,

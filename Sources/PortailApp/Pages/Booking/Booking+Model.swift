@@ -68,7 +68,7 @@ struct GridModel: TemplateModel {
     var opening: String?
 
     /// Builds the grid from the period, the places left, what the child already holds and the days it
-    /// waits for (rank by "day:unit").
+    /// waits for (its rank by day, then unit: `GridReads.waiting`).
     init(page: PageChrome, center: Center, period: Period, child: ChildRecord, reads: BookingRepository.GridReads,
          prices: [String: Money], selected: Set<String>, now: Date, error: String?, notice: String? = nil) {
         self.page = page

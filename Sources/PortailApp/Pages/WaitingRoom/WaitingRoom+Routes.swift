@@ -80,11 +80,17 @@ enum WaitingRoom {
         guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone), settings.isActive(opening: opening, at: now) else {
             return nil
         }
-        // A place given in one call outside any transaction (see `WaitingRoomLine.place`); read in the page's (the poll).
-        let found = try await database.withoutTransaction(record.id) { c in
-            givingAPlace
-                ? try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger)
-                : try await WaitingRoomLine.position(c, center: record.id, family: family, opening: opening, logger: context.logger)
+        // A place is given in one call outside any transaction (see `WaitingRoomLine.place`); read, it is an ordinary
+        // read of the center (in the page's transaction: the poll).
+        let found: Int?
+        if givingAPlace {
+            found = try await database.withoutTransaction(record.id) { c in
+                try await WaitingRoomLine.place(c, center: record.id, family: family, opening: opening, logger: context.logger)
+            }
+        } else {
+            found = try await database.withCenter(record.id) { c in
+                try await WaitingRoomLine.position(c, center: record.id, family: family, opening: opening, logger: context.logger)
+            }
         }
         guard let position = found else { return .some(nil) }
         return WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
