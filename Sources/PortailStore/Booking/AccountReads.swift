@@ -15,7 +15,7 @@ public struct AccountReads: Sendable {
     /// (`WaitingList.select` of the family's waiting and offered entries).
     public var waiting: [WaitingEntry] = []
     /// Its invoices and payments added up (`LedgerQueries.totals`).
-    public var totals = LedgerTotals(invoiced: .zero, invoiceCount: 0, paid: .zero, paymentCount: 0, due: .zero, unsettledCount: 0, allocated: .zero)
+    public var totals = LedgerTotals.zero
 }
 
 extension ReservationQueries {
@@ -31,10 +31,7 @@ extension ReservationQueries {
             switch kind {
             case 0:
                 reads.total = number ?? 0
-                if let t = numbers, t.count == 7 {
-                    reads.totals = LedgerTotals(invoiced: Money(cents: t[0]), invoiceCount: t[1], paid: Money(cents: t[4]), paymentCount: t[5],
-                                                due: Money(cents: t[2]), unsettledCount: t[3], allocated: Money(cents: t[6]))
-                }
+                reads.totals = LedgerTotals(columns: numbers ?? [])
             case 1, 2:
                 guard let id, let number, let name, let code, let label, let at, let first = firstDay.flatMap(LocalDate.init(iso:)),
                       let last = lastDay.flatMap(LocalDate.init(iso:)), let state, let cents else { continue }
@@ -66,7 +63,7 @@ extension ReservationQueries {
         static let sql = """
             SELECT 0, NULL::bigint, (SELECT count(*) FROM reservations WHERE center_id = $1 AND family_id = $2)::int,
                    NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::timestamptz,
-                   ARRAY[t.invoiced, t.invoices, t.due, t.unsettled, t.paid, t.payments, t.allocated]::bigint[]
+                   \(LedgerQueries.totalsArray)
             FROM (\(LedgerQueries.totalsSQL(center: "$1", family: "$2"))) t
             UNION ALL
             SELECT 1, page.*, NULL::bigint[] FROM (\(Page.sql)) page

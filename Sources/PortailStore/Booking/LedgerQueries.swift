@@ -16,15 +16,32 @@ public struct LedgerTotals: Sendable {
     public var allocated: Money
 }
 
+extension LedgerTotals {
+    /// The totals from the columns of `LedgerQueries.totalsSQL`, in their order: invoiced, invoices, due, unsettled,
+    /// paid, payments, allocated (a column missing reads 0).
+    init(columns c: [Int]) {
+        func at(_ i: Int) -> Int { i < c.count ? c[i] : 0 }
+        self.init(invoiced: Money(cents: at(0)), invoiceCount: at(1), paid: Money(cents: at(4)), paymentCount: at(5),
+                  due: Money(cents: at(2)), unsettledCount: at(3), allocated: Money(cents: at(6)))
+    }
+
+    /// Nothing invoiced, nothing paid.
+    static let zero = LedgerTotals(columns: [])
+}
+
 public enum LedgerQueries {
     /// The family's totals in one statement: its invoices (what credit notes and allocations settled of
     /// each) and its payments (what of them is allocated).
     public static func totals(_ c: PostgresConnection, center: Int64, family: Int64, logger: Logger) async throws -> LedgerTotals {
-        let row = try await c.row(Totals(bindings: try .of(center, family)), (Int, Int, Int, Int, Int, Int, Int).self, logger: logger)
-            ?? (0, 0, 0, 0, 0, 0, 0)
-        return LedgerTotals(invoiced: Money(cents: row.0), invoiceCount: row.1, paid: Money(cents: row.4), paymentCount: row.5,
-                            due: Money(cents: row.2), unsettledCount: row.3, allocated: Money(cents: row.6))
+        guard let row = try await c.row(Totals(bindings: try .of(center, family)), (Int, Int, Int, Int, Int, Int, Int).self, logger: logger) else {
+            return .zero
+        }
+        return LedgerTotals(columns: [row.0, row.1, row.2, row.3, row.4, row.5, row.6])
     }
+
+    /// `totalsSQL`'s columns as one array (`LedgerTotals(columns:)`), for a statement that reads the totals, as `t`,
+    /// in a row beside other rows.
+    static let totalsArray = "ARRAY[t.invoiced, t.invoices, t.due, t.unsettled, t.paid, t.payments, t.allocated]::bigint[]"
 
     /// What settled each invoice `i` of a query: `cn.credited`, its credit notes, and `a.allocated`, what payments
     /// gave it (each NULL when none). What an invoice lacks is `i.total_cents - coalesce(cn.credited, 0) -
@@ -163,16 +180,13 @@ extension LedgerQueries {
         -> (rows: [LedgerEntry], total: Int, totals: LedgerTotals) {
         var entries: [LedgerEntry] = []
         var total = 0
-        var totals = LedgerTotals(invoiced: .zero, invoiceCount: 0, paid: .zero, paymentCount: 0, due: .zero, unsettledCount: 0, allocated: .zero)
+        var totals = LedgerTotals.zero
         for (id, kind, number, date, amount, settled, label, count, sums) in try await c.rows(
             EntriesAndTotals(bindings: try .of(center, family, limit, offset)), (Int64?, String, String?, Date?, Int?, Int?, String?, Int?, [Int]?).self,
             logger: logger) {
             guard let id, let number, let date, let amount, let settled, let label else {
                 total = count ?? 0
-                if let t = sums, t.count == 7 {
-                    totals = LedgerTotals(invoiced: Money(cents: t[0]), invoiceCount: t[1], paid: Money(cents: t[4]), paymentCount: t[5],
-                                          due: Money(cents: t[2]), unsettledCount: t[3], allocated: Money(cents: t[6]))
-                }
+                totals = LedgerTotals(columns: sums ?? [])
                 continue
             }
             entries.append(entry(id: id, kind: kind, number: number, date: date, amount: amount, settled: settled, label: label))
@@ -191,7 +205,7 @@ extension LedgerQueries {
     struct EntriesAndTotals: PreparedQuery {
         static let sql = """
             SELECT NULL::bigint, 'totals'::text, NULL::text, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text, (\(entryCountSQL)),
-                   ARRAY[t.invoiced, t.invoices, t.due, t.unsettled, t.paid, t.payments, t.allocated]::bigint[]
+                   \(totalsArray)
             FROM (\(totalsSQL(center: "$1", family: "$2"))) t
             UNION ALL
             SELECT e.*, NULL::int, NULL::bigint[] FROM (\(entriesSQL)) e
@@ -325,9 +339,7 @@ extension LedgerQueries {
             ORDER BY f.name, f.id
             """, logger: logger)
         for try await row in rows.decode((String, String, Int, Int, Int, Int, Int, Int, Int).self) {
-            try await each((family: row.0, email: row.1, totals: LedgerTotals(invoiced: Money(cents: row.2), invoiceCount: row.3, paid: Money(cents: row.6),
-                                                                             paymentCount: row.7, due: Money(cents: row.4), unsettledCount: row.5,
-                                                                             allocated: Money(cents: row.8))))
+            try await each((family: row.0, email: row.1, totals: LedgerTotals(columns: [row.2, row.3, row.4, row.5, row.6, row.7, row.8])))
         }
     }
 }
