@@ -15,7 +15,7 @@ extension PortailRoutes {
     /// `childID`: the child the link back to the grid names (`nil`: none, a posted form's unreadable number).
     func waitingRoom(_ context: AppRequestContext, period: Period, childID: Int64?, now: Date? = nil) async throws -> Response? {
         let now = now ?? clock()
-        guard let standing = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted else {
+        guard case .inLine(let standing) = try await WaitingRoom.standing(context, database: database, period: period, now: now), !standing.isAdmitted else {
             return nil
         }
         let base = context.basePath
@@ -42,12 +42,12 @@ extension PortailRoutes {
             // hold the line's counter until its commit): a family with no place yet is sent to the booking's page,
             // which gives it one.
             switch try await WaitingRoom.standing(context, database: database, period: period, now: now, givingAPlace: false) {
-            case .some(let standing?) where !standing.isAdmitted:
+            case .inLine(let standing) where !standing.isAdmitted:
                 let words = standing.words(now: now, zone: record.center.zone)
                 state = State(admitted: false, ahead: words.ahead, estimate: words.estimate, waitSeconds: standing.wait)
-            case .some(nil):
+            case .noPlace:
                 state = State(admitted: true, ahead: "", estimate: "Prenez votre place dans la file.", waitSeconds: 0)
-            default:
+            case .inLine, .noRoom:
                 state = State(admitted: true, ahead: "", estimate: "C'est votre tour.", waitSeconds: 0)
             }
             var response = try API.json(state)
@@ -58,19 +58,23 @@ extension PortailRoutes {
 }
 
 enum WaitingRoom {
-    /// The family's standing in the line of its own opening of `period`; nil when there is no room: no
-    /// setting, no family logged in (the login comes first), or that opening is not near now.
-    static func standing(_ context: AppRequestContext, database: Database, period: Period, now: Date) async throws -> WaitingRoomStanding? {
-        try await standing(context, database: database, period: period, now: now, givingAPlace: true) ?? nil
+    /// Where a family stands before booking a period.
+    enum Standing {
+        /// No room: no setting, no family logged in (the login comes first), or its opening is not near now.
+        case noRoom
+        /// A room, and no place of the family's in its line (read, not given).
+        case noPlace
+        /// The family's place in the line of its own opening.
+        case inLine(WaitingRoomStanding)
     }
 
-    /// `standing`, where a family that has no place in the line yet is given one only `givingAPlace`: nil when
-    /// there is no room, `.some(nil)` when the family has no place and none was given.
-    static func standing(_ context: AppRequestContext, database: Database, period: Period, now: Date, givingAPlace: Bool) async throws -> WaitingRoomStanding?? {
-        guard let record = context.center, let settings = record.center.waitingRoom, let family = context.session?.familyID else { return nil }
+    /// The family's standing in the line of its own opening of `period`. A family with no place yet is given one
+    /// (the next of the line) only `givingAPlace`.
+    static func standing(_ context: AppRequestContext, database: Database, period: Period, now: Date, givingAPlace: Bool = true) async throws -> Standing {
+        guard let record = context.center, let settings = record.center.waitingRoom, let family = context.session?.familyID else { return .noRoom }
         let center = record.center
         // Most requests stop here, without a query: no opening of the period is near.
-        guard center.waitingRoomStands(for: period, at: now) else { return nil }
+        guard center.waitingRoomStands(for: period, at: now) else { return .noRoom }
         // The family's own opening (a priority window's): read only when the center has windows.
         let priority = center.hasPriorityWindows
             ? try await database.withCenter(record.id) { c in
@@ -78,7 +82,7 @@ enum WaitingRoom {
             }
             : PriorityStanding.none
         guard let opening = center.opening(of: period, for: priority)?.instant(in: center.zone), settings.isActive(opening: opening, at: now) else {
-            return nil
+            return .noRoom
         }
         // A place is given in one call outside any transaction (see `WaitingRoomLine.place`); read, it is an ordinary
         // read of the center (in the page's transaction: the poll).
@@ -92,8 +96,8 @@ enum WaitingRoom {
                 try await WaitingRoomLine.position(c, center: record.id, family: family, opening: opening, logger: context.logger)
             }
         }
-        guard let position = found else { return .some(nil) }
-        return WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
-                                   wait: settings.wait(position: position, opening: opening, now: now))
+        guard let position = found else { return .noPlace }
+        return .inLine(WaitingRoomStanding(opening: opening, position: position, admitted: settings.admitted(opening: opening, now: now),
+                                   wait: settings.wait(position: position, opening: opening, now: now)))
     }
 }
