@@ -200,22 +200,27 @@ enum RushBenchmark {
             let arrived = ContinuousClock.now
             var (status, page) = try await request(grid)
             outcome.firstAnswer = (ContinuousClock.now - arrived).seconds
-            // The waiting room: poll its state as the page's script does (portail.js: after 3 to 5 s, then every
-            // half of the announced wait, from 5 s to 60 s, give or take a fifth), then open the grid again.
-            var delay = Double.random(in: 3...5)
+            // The waiting room, as the page's script goes through it (portail.js): at the family's turn, announced by
+            // the page (`data-attente`, in seconds), open the grid again, up to two seconds later; a wait of more than a
+            // minute is refreshed by a poll of its state after 50 to 60 s.
             let deadline = ContinuousClock.now + .seconds(600)
+            func announced(_ text: String, _ pattern: Regex<(Substring, Substring)>) -> Double {
+                text.firstMatch(of: pattern).flatMap { Double($0.1) } ?? 10
+            }
+            var wait = announced(page, /data-attente="(\d+)"/)
             while status == 200 && page.contains("Salle d'attente") {
                 outcome.queued = true
                 guard ContinuousClock.now < deadline else { outcome.note = "still waiting after 10 minutes"; return outcome }
-                try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
-                let (polled, state) = try await request("/salle-attente/etat?periode=ouverture")
-                guard polled == 200 else { outcome.note = "waiting room state: \(polled) " + Self.text(state); return outcome }
-                if state.contains("\"admitted\":true") {
+                if wait <= 60 {
+                    try await Task.sleep(for: .milliseconds(Int((wait + Double.random(in: 0...2)) * 1000)))
                     (status, page) = try await request(grid)
+                    wait = announced(page, /data-attente="(\d+)"/)
                     continue
                 }
-                let seconds = state.firstMatch(of: /"wait_seconds":(\d+)/).flatMap { Double($0.1) } ?? 10
-                delay = min(60, max(5, seconds / 2)) * Double.random(in: 0.8...1.2)
+                try await Task.sleep(for: .milliseconds(Int(Double.random(in: 50...60) * 1000)))
+                let (polled, state) = try await request("/salle-attente/etat?periode=ouverture")
+                guard polled == 200 else { outcome.note = "waiting room state: \(polled) " + Self.text(state); return outcome }
+                wait = state.contains("\"admitted\":true") ? 0 : announced(state, /"wait_seconds":(\d+)/)
             }
             guard status == 200, page.contains("\(day):journee") else {
                 outcome.note = "grid: \(status) " + Self.text(page)

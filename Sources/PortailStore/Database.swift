@@ -245,6 +245,18 @@ public final class Database: Sendable {
         }
     }
 
+    /// The session of the cookie `token` (nil: unknown, idle too long or ended), read in a transaction of its
+    /// own: BEGIN, the statement that reads it and sets the center, COMMIT. For a page that keeps its
+    /// transactions apart (see `withPageTransaction` for the others).
+    public func session(_ centerID: Int64, token: String) async throws -> FamilySession? {
+        var session: FamilySession?
+        let logger = logger
+        try await withCenter(centerID, opening: { connection in
+            session = try await SessionRepository.find(connection, center: centerID, token: token, logger: logger)
+        }) { _ in }
+        return session
+    }
+
     /// How many times a transaction runs at most when PostgreSQL aborts it for a conflict.
     static let attempts = 3
     private static let retries = Counter(label: "portail_db_transaction_retries")

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -45,6 +46,31 @@ def centers_for_today(folder):
     }]
     (folder / "opio.yaml").write_text(yaml.safe_dump(opio, allow_unicode=True, sort_keys=False))
     shutil.copy(ROOT / "centers" / "valbonne.yaml", folder / "valbonne.yaml")
+    return waiting_room_center(folder, today)
+
+
+def waiting_room_center(folder, today):
+    """A center of its own for the waiting room's journey (`attente`, Roquefort's file under another code): a
+    period that opened at the last whole minute, behind a waiting room that lets in 60 families a minute (the
+    room stands for an hour after the opening). Returns the opening (seconds since the epoch)."""
+    center = yaml.safe_load((ROOT / "centers" / "roquefort.yaml").read_text())
+    center.update(code="attente", name="Accueil de test de la salle d'attente", hosts=["portailfamilles-attente.example.org"],
+                  invoice_prefix="ATT", waiting_room={"admitted_per_minute": 60})
+    center["coordinates"]["portal_url"] = "https://portailfamilles-attente.example.org"
+    opening = datetime.datetime.now(ZoneInfo("Europe/Paris")).replace(second=0, microsecond=0)
+    center["periods"] = [{
+        "code": "ouverture-e2e",
+        "label": "Vacances de la salle d'attente",
+        "age_group": "enfants",
+        "starts_on": (today + datetime.timedelta(days=10)).isoformat(),
+        "ends_on": (today + datetime.timedelta(days=30)).isoformat(),
+        "units": ["journee"],
+        "places": {"journee": 20},
+        "tariff": "fratrie-2026",
+        "booking": {"opens_at": opening.strftime("%Y-%m-%dT%H:%M")},
+    }]
+    (folder / "attente.yaml").write_text(yaml.safe_dump(center, allow_unicode=True, sort_keys=False))
+    return opening.timestamp()
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +89,7 @@ def start_server():
     work = pathlib.Path(tempfile.mkdtemp(prefix="portail-e2e-"))
     centers = work / "centers"
     centers.mkdir()
-    centers_for_today(centers)
+    opening = centers_for_today(centers)
     port = free_port()
     env = dict(os.environ, PORTAIL_DATA_DIR=str(work / "data"), PORTAIL_CENTERS_DIR=str(centers), LOG_LEVEL="warning")
     log = open(work / "server.log", "w")
@@ -81,7 +107,7 @@ def start_server():
         if process.poll() is not None or time.time() > deadline:
             raise RuntimeError("portail demo did not start:\n" + (work / "server.log").read_text())
         time.sleep(0.5)
-    yield {"base": base, "data": work / "data"}
+    yield {"base": base, "data": work / "data", "waiting_room_opening": opening}
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=60)

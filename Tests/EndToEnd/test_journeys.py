@@ -236,6 +236,53 @@ def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
 
 
 @pytest.mark.parametrize("width", [360, 390])
+def test_the_waiting_room_lets_the_family_in_by_itself_when_its_turn_comes(browser, server, width):
+    """Opening day at `attente` (conftest: its period opened at the server's start, 60 families let in a minute):
+    the family finds a few families before it, and the page goes on to the grid by itself at its turn."""
+    center = "(SELECT id FROM centers WHERE code = 'attente')"
+    psql(server, f"""
+        INSERT INTO people (email, password_hash)
+            SELECT 'famille.attente@example.org', coalesce(p.password_hash, f.password_hash)
+            FROM people p JOIN families f ON lower(f.email) = lower(p.email) WHERE lower(p.email) = 'famille.bernard@example.org'
+            LIMIT 1 ON CONFLICT DO NOTHING;
+        INSERT INTO families (center_id, email, name, state)
+            SELECT {center}, 'famille.attente@example.org', 'ATTENTE Lina', 'active'
+            WHERE NOT EXISTS (SELECT 1 FROM families WHERE center_id = {center});
+        INSERT INTO family_members (center_id, family_id, person_id, billing_contact)
+            SELECT f.center_id, f.id, p.id, true FROM families f, people p
+            WHERE f.center_id = {center} AND lower(p.email) = 'famille.attente@example.org'
+            ON CONFLICT DO NOTHING;
+        INSERT INTO children (center_id, family_id, first_name, last_name, birth_date)
+            SELECT center_id, id, 'LINA', 'ATTENTE', DATE '2018-05-01' FROM families
+            WHERE center_id = {center} AND NOT EXISTS (SELECT 1 FROM children WHERE center_id = {center});
+    """)
+    child = psql_value(server, f"SELECT id FROM children WHERE center_id = {center}")
+    j = Journey(browser, server, f"salle-attente-{width}", {"width": width, "height": 800})
+    page = j.page
+    j.login("attente", "famille.attente@example.org")
+    # Other families took the line's next places: the room lets in 10 at the opening and one a second since, so
+    # this family's turn is about five seconds away.
+    opening = int(server["waiting_room_opening"])
+    admitted = 10 + int(time.time() - opening)
+    psql(server, f"""
+        DELETE FROM waiting_room_places WHERE center_id = {center};
+        INSERT INTO center_counters (center_id, name, value) VALUES ({center}, 'waiting_room:{opening}', {admitted + 4})
+            ON CONFLICT (center_id, name) DO UPDATE SET value = EXCLUDED.value;
+    """)
+    j.go(f"/attente/reservations/nouvelle?enfant={child}&periode=ouverture-e2e")
+    expect(page.get_by_role("heading", name="Salle d'attente")).to_be_visible()
+    expect(page.locator("#attente-rang")).to_contain_text(re.compile("familles? avant vous"))
+    assert no_sideways_scroll(page)
+    j.step("salle-attente")
+    # Nothing to click: the page goes on to the grid at the family's turn.
+    expect(page.locator("input[type=checkbox][value$=':journee']").first).to_be_visible(timeout=20000)
+    assert "/attente/reservations/nouvelle" in page.url
+    assert no_sideways_scroll(page)
+    j.step("grille")
+    j.close()
+
+
+@pytest.mark.parametrize("width", [360, 390])
 def test_a_confirmation_the_database_gives_up_on_says_try_again_and_records_nothing(browser, server, width):
     """Opening day: the day's row is held elsewhere and PostgreSQL cancels the confirmation waiting for it.
     The parent gets the French "try again" page (readable on a phone), nothing is recorded, and the same

@@ -62,6 +62,10 @@ import Testing
             #expect(waiting.text.contains("Vous êtes la prochaine famille."))
             #expect(waiting.text.contains("Votre tour viendra dans moins d'une minute."))
             #expect(waiting.body.contains("data-etat=\"/petit/salle-attente/etat?periode=vacances\""))
+            // Its turn is ten seconds away: the page's script goes on to the grid then (without the script, the page
+            // reloads itself a second later).
+            #expect(waiting.body.contains("data-attente=\"10\""))
+            #expect(waiting.body.contains("content=\"11;url=/petit/reservations/nouvelle?enfant=\(child)&amp;periode=vacances\""))
             // Posting a booking step does not get past the room either, whatever the address looks like.
             let day = fixture.petit.center.periods[0].startsOn.iso
             for path in ["/petit/reservations/confirmer", "/petit/reservations/confirmer/", "/petit//reservations/recapitulatif",
@@ -95,6 +99,7 @@ import Testing
             let behind = try await Self.grid(third, "petit").page
             #expect(behind.text.contains("1 famille avant vous."))
             #expect(behind.text.contains("Votre tour viendra dans moins d'une minute."))
+            #expect(behind.body.contains("data-attente=\"20\""))
             // The page's poll is one transaction, its session's lookup included.
             let before = Database.opened.load(ordering: .relaxed)
             let state = try await voisin.get("/petit/salle-attente/etat?periode=vacances")

@@ -8,26 +8,34 @@ document.addEventListener("DOMContentLoaded", function () {
   if (toBank) { toBank.submit(); }
 });
 
-// The waiting room asks for its state every few seconds and lets the family in when its turn comes.
+// The waiting room: the line moves at the center's set rate, so the page knows when the family's turn comes
+// (`data-attente`, in seconds) and goes on to the booking then, by itself. It asks for its place in between
+// only to refresh a wait of more than a minute: a crowd of families waiting asks the server little. Gone on
+// too early (the center slowed its line meanwhile), the booking page shows the room again with the new wait.
 document.addEventListener("DOMContentLoaded", function () {
   var room = document.getElementById("salle-attente");
   if (!room || !window.fetch) { return; }
   var rank = document.getElementById("attente-rang");
   var estimate = document.getElementById("attente-estimation");
+  function enter() { window.location.assign(room.getAttribute("data-suite")); }
+  function wait(seconds) {
+    // Up to two seconds more, so that the families let in the same second do not all arrive at once.
+    if (seconds <= 60) { setTimeout(enter, (seconds + Math.random() * 2) * 1000); }
+    else { setTimeout(poll, (50 + Math.random() * 10) * 1000); }
+  }
   function poll() {
     fetch(room.getAttribute("data-etat"), { credentials: "same-origin", cache: "no-store" })
       .then(function (answer) { return answer.ok ? answer.json() : null; })
       .then(function (state) {
         if (!state) { setTimeout(poll, 10000); return; }
-        if (state.admitted) { window.location.assign(room.getAttribute("data-suite")); return; }
+        if (state.admitted) { enter(); return; }
         rank.textContent = state.ahead;
         estimate.textContent = state.estimate;
-        // Half the wait, between 5 s and a minute, spread so that a crowd does not ask all at once.
-        setTimeout(poll, Math.min(60000, Math.max(5000, state.wait_seconds * 500)) * (0.8 + Math.random() * 0.4));
+        wait(state.wait_seconds);
       })
       .catch(function () { setTimeout(poll, 10000); });
   }
-  setTimeout(poll, 3000 + Math.random() * 2000);
+  wait(Number(room.getAttribute("data-attente")) || 10);
 });
 
 // The back office's center import: a file chosen on the computer fills the text area (which works alone).

@@ -32,11 +32,7 @@ struct SessionMiddleware: RouterMiddleware {
                 try await serve(request, context: context, token: token, existing: existing, next: next)
             }
         }
-        let existing = try await token.asyncFlatMap { token in
-            try await database.withCenter(center.id) { c in
-                try await SessionRepository.find(c, center: center.id, token: token, logger: context.logger)
-            }
-        }
+        let existing = try await token.asyncFlatMap { token in try await database.session(center.id, token: token) }
         return try await serve(request, context: context, token: token, existing: existing, next: next)
     }
 

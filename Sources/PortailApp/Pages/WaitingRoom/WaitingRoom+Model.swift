@@ -39,4 +39,14 @@ struct WaitingRoomModel: TemplateModel {
     let next: String
     /// The JSON state the script polls.
     let state: String
+    /// Seconds until the family's turn: the script goes on to `next` then, and asks for `state` in between only
+    /// to refresh a wait of more than a minute (`portail.js`).
+    let wait: Int
+    /// Without the script, the page reloads itself at the family's turn, or after a minute at most.
+    let refresh: Int
+
+    init(page: PageChrome, ahead: String, estimate: String, next: String, state: String, wait: Int) {
+        (self.page, self.ahead, self.estimate, self.next, self.state, self.wait) = (page, ahead, estimate, next, state, wait)
+        refresh = min(60, max(5, wait + 1))
+    }
 }

@@ -23,7 +23,8 @@ extension PortailRoutes {
         return templates.page("waiting-room", WaitingRoomModel(
             page: PageChrome(context), ahead: words.ahead, estimate: words.estimate,
             next: "\(base)/reservations/nouvelle?" + (childID.map { "enfant=\($0)&" } ?? "") + "periode=\(period.code)",
-            state: "\(base)/salle-attente/etat?periode=\(period.code)"
+            state: "\(base)/salle-attente/etat?periode=\(period.code)",
+            wait: standing.wait
         ))
     }
 
