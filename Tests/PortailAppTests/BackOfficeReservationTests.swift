@@ -115,6 +115,16 @@ import Testing
             let refused = try await browser.post("/admin/centres/petit/familles/\(other)/reserver",
                                                  [("enfant", String(otherChild)), ("periode", "vacances"), ("jour", "\(start.iso):matin"), ("facturer", "oui")])
             #expect(refused.status == .conflict && refused.text.contains("Plus de place le \(start.french)"), "\(refused.text)")
+            // That child waits for the full day: its grid says where, beside "complet".
+            try await fixture.database.withCenter(fixture.petit.id) { c in
+                let children = try await AccountRepository.children(c, center: fixture.petit.id, family: Int64(other), logger: fixture.database.logger)
+                _ = try await WaitingList.join(c, center: fixture.petit.center, centerID: fixture.petit.id, family: Int64(other),
+                                               child: try #require(children.first { $0.id == Int64(otherChild) }),
+                                               period: fixture.petit.center.periods[0], day: start, unit: "journee", now: Date(),
+                                               logger: fixture.database.logger)
+            }
+            let waiting = try await browser.get("/admin/centres/petit/familles/\(other)/reserver?enfant=\(otherChild)&periode=vacances")
+            #expect(waiting.text.contains("complet, liste d'attente : 1er"), "\(waiting.text)")
             // Another family's child through this family's address: not found.
             #expect(try await browser.post("/admin/centres/petit/familles/\(family)/reserver",
                                            [("enfant", String(otherChild)), ("periode", "vacances"), ("jour", "\(start.adding(days: 3).iso):matin")]).status == .notFound)

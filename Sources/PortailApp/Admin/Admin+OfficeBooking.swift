@@ -110,17 +110,18 @@ extension PortailRoutes {
         let family = try familyParameter(context)
         let center = record.center
         let period = code.flatMap { center.period($0) }
-        let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, [ChildRecord], [LocalDate: DayAvailability], [LocalDate: Set<String>])? in
+        let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, [ChildRecord], BookingRepository.GridReads)? in
             guard let detail = try await FamilyAdministration.detail(c, center: record.id, family: family, logger: context.logger) else { return nil }
             let children = try await AccountRepository.children(c, center: record.id, family: family, logger: context.logger)
             guard let period, let child = children.first(where: { $0.id == childID }),
                   let places = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
                                                                        logger: context.logger) else {
-                return (detail, children, [:], [:])
+                return (detail, children, BookingRepository.GridReads())
             }
-            return (detail, children, places.availability, places.held)
+            return (detail, children, places)
         }
-        guard let (detail, children, availability, held) = loaded else { return familyNotFound }
+        guard let (detail, children, places) = loaded else { return familyNotFound }
+        let (availability, held) = (places.availability, places.held)
         let child = children.first { $0.id == childID }
         var rows: [M.Row] = []
         if let period, child != nil {
@@ -133,10 +134,12 @@ extension PortailRoutes {
                         let needs = center.units.first { $0.code == unit }?.capacityUnits ?? [unit]
                         let free = needs.allSatisfy { (left[$0] ?? 0) > 0 }
                         let mine = held[day]?.contains(unit) == true
+                        // The child's place in the day's waiting list, which booking it here would pass over.
+                        let waiting = places.waiting[day]?[unit].map { "liste d'attente : \(French.rank($0))" }
                         return M.Cell(name: "jour", value: "\(day.iso):\(unit)",
                                       label: "\(French.unitLabel(unit, in: center)) le \(French.weekdayLong(day)) \(day.french)",
                                       checked: selection[day]?.contains(unit) == true, available: free && !mine,
-                                      note: mine ? "déjà réservé" : free ? "" : "complet")
+                                      note: mine ? "déjà réservé" : [free ? nil : "complet", waiting].compactMap { $0 }.joined(separator: ", "))
                     })
             }
         }

@@ -137,6 +137,8 @@ public enum BookingRepository {
         public var held: [LocalDate: Set<String>] = [:]
         /// The child's places in the waiting lines of the period: rank (1 for the first) by day and unit.
         public var waiting: [LocalDate: [String: Int]] = [:]
+
+        public init() {}
     }
 
     /// The places left of a period (`availability`), what a child holds in it (`heldByChild`) and where it
