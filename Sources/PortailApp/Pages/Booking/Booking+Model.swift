@@ -92,59 +92,93 @@ struct GridModel: TemplateModel {
         }
     }
     /// One row a day, one cell a unit: a box to tick with its state ("disponible", "complet" with the
-    /// waiting list's button, "déjà réservé" …). Each day's and unit's words are escaped once.
-    private static func rows(center: Center, period: Period, units: [BookingUnit], reads: BookingRepository.GridReads,
-                             prices: [String: Money], selected: Set<String>, now: Date, base: String) -> Markup {
-        let waitAction = HTML.escape(base) + "/reservations/liste-attente"
+    /// waiting list's button, "déjà réservé" …). Written as bytes: the page's fixed parts as static strings,
+    /// each unit's and each day's words escaped once (a String grown by interpolations, then variadic
+    /// arrays of strings, took a sixth of the page's time).
+    static func rows(center: Center, period: Period, units: [BookingUnit], reads: BookingRepository.GridReads,
+                     prices: [String: Money], selected: Set<String>, now: Date, base: String) -> Markup {
+        let waitAction = Array((HTML.escape(base) + "/reservations/liste-attente").utf8)
         // Each unit's code and label escaped for the HTML (the model's `columns` are the table's heads).
-        let escaped = units.map { (code: HTML.escape($0.code), label: HTML.escape($0.label), price: String(prices[$0.code]?.cents ?? 0)) }
-        // Written as bytes: a String grown by interpolations took a sixth of the page's time.
-        var html: [UInt8] = []
-        html.reserveCapacity(period.openDays.count * (80 + units.count * 420))
-        func put(_ parts: String...) { for part in parts { HTML.append(part, to: &html) } }
-        for day in period.openDays {
-            let iso = day.iso, long = HTML.escape(day.french), week = day.adding(days: -day.weekday.index).iso
+        let escaped = units.map {
+            (code: Array(HTML.escape($0.code).utf8), label: Array(HTML.escape($0.label).utf8), price: Array(String(prices[$0.code]?.cents ?? 0).utf8))
+        }
+        let days = period.openDays
+        var page = PageBytes(capacity: days.count * (80 + units.count * 420))
+        for day in days {
+            let isoText = day.iso
+            let iso = Array(isoText.utf8), long = Array(HTML.escape(day.french).utf8), week = Array(day.adding(days: -day.weekday.index).iso.utf8)
             let bookable = period.isBookable(day, at: now, in: center.zone)
             let heldUnits = reads.held[day] ?? []
             let remaining = reads.availability[day]?.remaining ?? [:], waiting = reads.waiting[day] ?? [:]
-            put("<tr>\n  <th scope=\"row\"><abbr title=\"", long, "\">", HTML.escape(French.shortDay(day)), "</abbr></th>\n")
+            page.put("<tr>\n  <th scope=\"row\"><abbr title=\""); page.put(long); page.put("\">")
+            page.put(escaping: French.shortDay(day))
+            page.put("</abbr></th>\n")
             for (unit, column) in zip(units, escaped) {
+                var left = Int.max
+                for capacity in unit.capacityUnits { left = min(left, remaining[capacity] ?? 0) }
+                if left == Int.max { left = 0 }
+                enum State { case held, locked, waiting(Int), full, last, free }
+                let state: State = !heldUnits.isDisjoint(with: unit.capacityUnits) ? .held
+                    : !bookable ? .locked
+                    : waiting[unit.code].map(State.waiting) ?? (left <= 0 ? .full : left <= 5 ? .last : .free)
                 // Whether the box comes back ticked (the grid shown again after a refusal): the choice as the form posts it.
-                func ticked() -> Bool { !selected.isEmpty && selected.contains(iso + ":" + unit.code) }
-                let left = unit.capacityUnits.map { remaining[$0] ?? 0 }.min() ?? 0
-                let (words, style, disabled, checked): (String, String, Bool, Bool)
-                var canWait = false
-                if !heldUnits.isDisjoint(with: unit.capacityUnits) {
-                    (words, style, disabled, checked) = ("déjà réservé", "held", true, true)
-                } else if !bookable {
-                    (words, style, disabled, checked) = ("délai dépassé", "locked", true, false)
-                } else if let rank = waiting[unit.code] {
-                    (words, style, disabled, checked) = ("liste d'attente : \(French.rank(rank))", "waiting", true, false)
-                } else if left <= 0 {
-                    (words, style, disabled, checked) = ("complet", "full", true, false)
-                    canWait = true
-                } else if left <= 5 {
-                    (words, style, disabled, checked) = ("dernières places (\(left))", "last", false, ticked())
-                } else {
-                    (words, style, disabled, checked) = ("disponible", "free", false, ticked())
+                let ticked: Bool
+                switch state {
+                case .held: ticked = true
+                case .last, .free: ticked = !selected.isEmpty && selected.contains(isoText + ":" + unit.code)
+                case .locked, .waiting, .full: ticked = false
                 }
-                put("<td class=\"cell ", style, "\">\n")
-                put("  <input type=\"checkbox\" id=\"c-", iso, "-", column.code, "\" name=\"jour\" value=\"", iso, ":", column.code,
-                    "\" data-prix=\"", column.price, "\" data-semaine=\"", week, "\"")
-                put(disabled ? " disabled" : "", checked ? " checked>\n" : ">\n")
-                put("  <label for=\"c-", iso, "-", column.code, "\"><span class=\"visually-hidden\">", long, " ", column.label, " : </span>")
-                HTML.append(escaping: words, to: &html)
-                put("</label>\n")
-                if canWait {
-                    put("  <button type=\"submit\" class=\"wait\" formaction=\"", waitAction, "\" name=\"attente\" ")
-                    put("value=\"", iso, ":", column.code, "\" aria-label=\"Liste d'attente du ", long, ", ", column.label, "\">liste d'attente</button>\n")
+                switch state {
+                case .held: page.put("<td class=\"cell held\">\n")
+                case .locked: page.put("<td class=\"cell locked\">\n")
+                case .waiting: page.put("<td class=\"cell waiting\">\n")
+                case .full: page.put("<td class=\"cell full\">\n")
+                case .last: page.put("<td class=\"cell last\">\n")
+                case .free: page.put("<td class=\"cell free\">\n")
                 }
-                put("</td>\n")
+                page.put("  <input type=\"checkbox\" id=\"c-"); page.put(iso); page.put("-"); page.put(column.code); page.put("\" name=\"jour\" value=\""); page.put(iso)
+                page.put(":"); page.put(column.code); page.put("\" data-prix=\""); page.put(column.price); page.put("\" data-semaine=\""); page.put(week); page.put("\"")
+                switch state {
+                case .held, .locked, .waiting, .full: page.put(" disabled")
+                case .last, .free: break
+                }
+                page.put(ticked ? " checked>\n" : ">\n")
+                page.put("  <label for=\"c-"); page.put(iso); page.put("-"); page.put(column.code); page.put("\"><span class=\"visually-hidden\">"); page.put(long); page.put(" ")
+                page.put(column.label); page.put(" : </span>")
+                switch state {
+                case .held: page.put("déjà réservé")
+                case .locked: page.put("délai dépassé")
+                case .waiting(let rank): page.put("liste d&#39;attente : "); page.put(escaping: French.rank(rank))
+                case .full: page.put("complet")
+                case .last: page.put("dernières places ("); page.put(Array(String(left).utf8)); page.put(")")
+                case .free: page.put("disponible")
+                }
+                page.put("</label>\n")
+                if case .full = state {
+                    page.put("  <button type=\"submit\" class=\"wait\" formaction=\""); page.put(waitAction); page.put("\" name=\"attente\" value=\""); page.put(iso)
+                    page.put(":"); page.put(column.code); page.put("\" aria-label=\"Liste d'attente du "); page.put(long); page.put(", "); page.put(column.label)
+                    page.put("\">liste d'attente</button>\n")
+                }
+                page.put("</td>\n")
             }
-            put("</tr>\n")
+            page.put("</tr>\n")
         }
-        return Markup(bytes: html)
+        return Markup(bytes: page.bytes)
     }
+}
+
+/// A page's bytes as they are written (the grid's rows): fixed parts from static strings, without a `String` in
+/// between. A struct with mutating methods, so that writing needs no exclusivity check at run time (a nested
+/// function capturing the array did, at every call).
+struct PageBytes {
+    var bytes: [UInt8] = []
+
+    init(capacity: Int) { bytes.reserveCapacity(capacity) }
+
+    mutating func put(_ text: StaticString) { text.withUTF8Buffer { bytes.append(contentsOf: $0) } }
+    mutating func put(_ part: [UInt8]) { bytes.append(contentsOf: part) }
+    /// Text escaped for the HTML (`HTML.append(escaping:to:)`).
+    mutating func put(escaping text: String) { HTML.append(escaping: text, to: &bytes) }
 }
 
 /// Step 4: the recap, priced by the engine, before "confirmer la réservation".
