@@ -78,11 +78,11 @@ public struct LocalDate: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public var weekday: Weekday { Weekday.allCases[((dayNumber % 7) + 7 + 3) % 7] }  // 1970-01-01 was a Thursday
 
     /// "2016-07-06"
-    public var iso: String { Digits.pad(year, 4) + "-" + Digits.pad(month, 2) + "-" + Digits.pad(day, 2) }
+    public var iso: String { Digits.joined((year, 4), (month, 2), (day, 2), by: UInt8(ascii: "-")) }
     /// "06/07/2016"
-    public var french: String { Digits.pad(day, 2) + "/" + Digits.pad(month, 2) + "/" + Digits.pad(year, 4) }
+    public var french: String { Digits.joined((day, 2), (month, 2), (year, 4), by: UInt8(ascii: "/")) }
     /// "06/07"
-    public var frenchDayMonth: String { Digits.pad(day, 2) + "/" + Digits.pad(month, 2) }
+    public var frenchDayMonth: String { Digits.joined((day, 2), (month, 2), by: UInt8(ascii: "/")) }
     public var description: String { iso }
 
     public static func < (a: LocalDate, b: LocalDate) -> Bool { a.dayNumber < b.dayNumber }
@@ -180,6 +180,45 @@ extension LocalDate: CodingKeyRepresentable {
 
 /// Zero-padded numbers without `String(format:)`, which goes through NSString and shows on every page.
 public enum Digits {
+    /// Two or three numbers padded to their widths and joined by `separator` ("2016-07-06"), written at once: a
+    /// day's words are on every page, and pads then concatenations cost several strings each.
+    public static func joined(_ a: (Int, Int), _ b: (Int, Int), _ c: (Int, Int)? = nil, by separator: UInt8) -> String {
+        // Only numbers from 0 that fit their width (a date's): any other goes through `pad`.
+        guard fits(a), fits(b), c.map(fits) ?? true else {
+            return [a, b, c].compactMap { $0.map { pad($0.0, $0.1) } }.joined(separator: String(UnicodeScalar(separator)))
+        }
+        let count = a.1 + 1 + b.1 + (c.map { 1 + $0.1 } ?? 0)
+        return String(unsafeUninitializedCapacity: count) { buffer in
+            var end = 0
+            func put(_ part: (Int, Int)) {
+                var rest = part.0
+                for position in stride(from: end + part.1 - 1, through: end, by: -1) {
+                    buffer[position] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: rest % 10)
+                    rest /= 10
+                }
+                end += part.1
+            }
+            put(a)
+            buffer[end] = separator
+            end += 1
+            put(b)
+            if let c {
+                buffer[end] = separator
+                end += 1
+                put(c)
+            }
+            return end
+        }
+    }
+
+    /// Whether a number is from 0 and has at most its width of digits (1 to 9).
+    private static func fits(_ part: (Int, Int)) -> Bool {
+        guard part.0 >= 0, (1...9).contains(part.1) else { return false }
+        var limit = 1
+        for _ in 0..<part.1 { limit *= 10 }
+        return part.0 < limit
+    }
+
     /// "07" for (7, 2); numbers wider than `width` are written whole.
     public static func pad(_ n: Int, _ width: Int) -> String {
         let digits = String(n.magnitude)

@@ -41,6 +41,16 @@ import Testing
         }
         #expect(LocalDate(dayNumber: day.dayNumber) == day)
         #expect(day.french == "28/09/2016")
+        // Written at once, padded: the same words as each number padded and joined.
+        let early = LocalDate(year: 812, month: 1, day: 5)!
+        #expect((early.iso, early.french, early.frenchDayMonth) == ("0812-01-05", "05/01/0812", "05/01"))
+        for dayNumber in stride(from: -719_000, through: 3_000_000, by: 997) {
+            let date = LocalDate(dayNumber: dayNumber)
+            #expect(date.iso == Digits.pad(date.year, 4) + "-" + Digits.pad(date.month, 2) + "-" + Digits.pad(date.day, 2))
+        }
+        // A number wider than its width, or below 0, is written whole.
+        #expect(Digits.joined((12_345, 4), (7, 2), by: UInt8(ascii: "-")) == "12345-07")
+        #expect(Digits.joined((-3, 2), (7, 2), (1, 1), by: UInt8(ascii: "/")) == "-03/07/1")
     }
 
     @Test func frenchPublicHolidays() {
