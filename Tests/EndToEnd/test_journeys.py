@@ -261,12 +261,12 @@ def test_the_waiting_room_lets_the_family_in_by_itself_when_its_turn_comes(brows
     page = j.page
     j.login("attente", "famille.attente@example.org")
     # Other families took the line's next places: the room lets in 10 at the opening and one a second since, so
-    # this family's turn is about five seconds away.
+    # this family's turn is about ten seconds away.
     opening = int(server["waiting_room_opening"])
     admitted = 10 + int(time.time() - opening)
     psql(server, f"""
         DELETE FROM waiting_room_places WHERE center_id = {center};
-        INSERT INTO center_counters (center_id, name, value) VALUES ({center}, 'waiting_room:{opening}', {admitted + 4})
+        INSERT INTO center_counters (center_id, name, value) VALUES ({center}, 'waiting_room:{opening}', {admitted + 9})
             ON CONFLICT (center_id, name) DO UPDATE SET value = EXCLUDED.value;
     """)
     j.go(f"/attente/reservations/nouvelle?enfant={child}&periode=ouverture-e2e")
@@ -275,7 +275,7 @@ def test_the_waiting_room_lets_the_family_in_by_itself_when_its_turn_comes(brows
     assert no_sideways_scroll(page)
     j.step("salle-attente")
     # Nothing to click: the page goes on to the grid at the family's turn.
-    expect(page.locator("input[type=checkbox][value$=':journee']").first).to_be_visible(timeout=20000)
+    expect(page.locator("input[type=checkbox][value$=':journee']").first).to_be_visible(timeout=30000)
     assert "/attente/reservations/nouvelle" in page.url
     assert no_sideways_scroll(page)
     j.step("grille")
