@@ -117,31 +117,18 @@ struct GridModel: TemplateModel {
                 var left = Int.max
                 for capacity in unit.capacityUnits { left = min(left, remaining[capacity] ?? 0) }
                 if left == Int.max { left = 0 }
-                enum State { case held, locked, waiting(Int), full, last, free }
-                let state: State = !heldUnits.isDisjoint(with: unit.capacityUnits) ? .held
+                let state: CellState = !heldUnits.isDisjoint(with: unit.capacityUnits) ? .held
                     : !bookable ? .locked
-                    : waiting[unit.code].map(State.waiting) ?? (left <= 0 ? .full : left <= 5 ? .last : .free)
+                    : waiting[unit.code].map(CellState.waiting) ?? (left <= 0 ? .full : left <= 5 ? .last : .free)
                 // Whether the box comes back ticked (the grid shown again after a refusal): the choice as the form posts it.
                 let ticked: Bool
-                switch state {
-                case .held: ticked = true
-                case .last, .free: ticked = !selected.isEmpty && selected.contains(isoText + ":" + unit.code)
-                case .locked, .waiting, .full: ticked = false
+                if case .held = state { ticked = true } else {
+                    ticked = state.canTick && !selected.isEmpty && selected.contains(isoText + ":" + unit.code)
                 }
-                switch state {
-                case .held: page.put("<td class=\"cell held\">\n")
-                case .locked: page.put("<td class=\"cell locked\">\n")
-                case .waiting: page.put("<td class=\"cell waiting\">\n")
-                case .full: page.put("<td class=\"cell full\">\n")
-                case .last: page.put("<td class=\"cell last\">\n")
-                case .free: page.put("<td class=\"cell free\">\n")
-                }
+                page.put("<td class=\"cell "); page.put(state.style); page.put("\">\n")
                 page.put("  <input type=\"checkbox\" id=\"c-"); page.put(iso); page.put("-"); page.put(column.code); page.put("\" name=\"jour\" value=\""); page.put(iso)
                 page.put(":"); page.put(column.code); page.put("\" data-prix=\""); page.put(column.price); page.put("\" data-semaine=\""); page.put(week); page.put("\"")
-                switch state {
-                case .held, .locked, .waiting, .full: page.put(" disabled")
-                case .last, .free: break
-                }
+                if !state.canTick { page.put(" disabled") }
                 page.put(ticked ? " checked>\n" : ">\n")
                 page.put("  <label for=\"c-"); page.put(iso); page.put("-"); page.put(column.code); page.put("\"><span class=\"visually-hidden\">"); page.put(long); page.put(" ")
                 page.put(column.label); page.put(" : </span>")
@@ -164,6 +151,30 @@ struct GridModel: TemplateModel {
             page.put("</tr>\n")
         }
         return Markup(bytes: page.bytes)
+    }
+}
+
+/// The state of a cell of the grid, and its class in the page (`cell held` …).
+private enum CellState {
+    case held, locked, waiting(Int), full, last, free
+
+    var style: StaticString {
+        switch self {
+        case .held: "held"
+        case .locked: "locked"
+        case .waiting: "waiting"
+        case .full: "full"
+        case .last: "last"
+        case .free: "free"
+        }
+    }
+
+    /// Whether the parent may tick the box (places left, before the deadline, not held nor waited for).
+    var canTick: Bool {
+        switch self {
+        case .last, .free: true
+        case .held, .locked, .waiting, .full: false
+        }
     }
 }
 
