@@ -249,12 +249,7 @@ public final class Database: Sendable {
     /// own: BEGIN, the statement that reads it and sets the center, COMMIT. For a page that keeps its
     /// transactions apart (see `withPageTransaction` for the others).
     public func session(_ centerID: Int64, token: String) async throws -> FamilySession? {
-        var session: FamilySession?
-        let logger = logger
-        try await withCenter(centerID, opening: { connection in
-            session = try await SessionRepository.find(connection, center: centerID, token: token, logger: logger)
-        }) { _ in }
-        return session
+        try await withPageTransaction(centerID, session: token) { $0 }
     }
 
     /// How many times a transaction runs at most when PostgreSQL aborts it for a conflict.
