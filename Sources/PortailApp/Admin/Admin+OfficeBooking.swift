@@ -121,19 +121,18 @@ extension PortailRoutes {
             return (detail, children, places)
         }
         guard let (detail, children, places) = loaded else { return familyNotFound }
-        let (availability, held) = (places.availability, places.held)
         let child = children.first { $0.id == childID }
         var rows: [M.Row] = []
         if let period, child != nil {
             rows = period.openDays.map { day in
-                let left = availability[day]?.remaining ?? [:]
+                let left = places.availability[day]?.remaining ?? [:]
                 return M.Row(
                     day: "\(French.shortDay(day))/\(day.year)",
                     left: French.ordered(left.keys, in: center).map { "\(French.unitLabel($0, in: center)) \(left[$0] ?? 0)" }.joined(separator: ", "),
                     cells: period.units.map { unit in
                         let needs = center.units.first { $0.code == unit }?.capacityUnits ?? [unit]
                         let free = needs.allSatisfy { (left[$0] ?? 0) > 0 }
-                        let mine = held[day]?.contains(unit) == true
+                        let mine = places.held[day]?.contains(unit) == true
                         // The child's place in the day's waiting list, which booking it here would pass over.
                         let waiting = places.waiting[day]?[unit].map { "liste d'attente : \(French.rank($0))" }
                         return M.Cell(name: "jour", value: "\(day.iso):\(unit)",
