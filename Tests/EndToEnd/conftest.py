@@ -33,20 +33,19 @@ def centers_for_today(folder):
     opio = yaml.safe_load((ROOT / "centers" / "opio.yaml").read_text())
     today = datetime.date.today()
     opio["age_groups"].append({"code": "tous", "label": "3-11 ans", "min_age": 3, "max_age": 11})
-    opio["periods"] = [{
-        "code": "vacances-e2e",
-        "label": "Vacances de test 3-11 ans",
-        "age_group": "tous",
-        "starts_on": (today + datetime.timedelta(days=10)).isoformat(),
-        "ends_on": (today + datetime.timedelta(days=30)).isoformat(),
-        "units": ["journee", "matin", "repas", "apres-midi"],
-        "places": {"matin": 30, "repas": 30, "apres-midi": 30},
-        "tariff": "journee-2026",
-        "booking": {"deadline": {"days_before": 2, "at": "12:00"}, "cancellation": {"days_before": 7, "at": "12:00"}},
-    }]
+    opio["periods"] = [period_ahead(
+        today, code="vacances-e2e", label="Vacances de test 3-11 ans", age_group="tous",
+        units=["journee", "matin", "repas", "apres-midi"], places={"matin": 30, "repas": 30, "apres-midi": 30}, tariff="journee-2026",
+        booking={"deadline": {"days_before": 2, "at": "12:00"}, "cancellation": {"days_before": 7, "at": "12:00"}})]
     (folder / "opio.yaml").write_text(yaml.safe_dump(opio, allow_unicode=True, sort_keys=False))
     shutil.copy(ROOT / "centers" / "valbonne.yaml", folder / "valbonne.yaml")
     return waiting_room_center(folder, today)
+
+
+def period_ahead(today, **fields):
+    """A period of a center file, every day from 10 to 30 days ahead, with `fields` (code, units, booking …)."""
+    return {**fields, "starts_on": (today + datetime.timedelta(days=10)).isoformat(),
+            "ends_on": (today + datetime.timedelta(days=30)).isoformat()}
 
 
 def waiting_room_center(folder, today):
@@ -58,17 +57,9 @@ def waiting_room_center(folder, today):
                   invoice_prefix="ATT", waiting_room={"admitted_per_minute": 60})
     center["coordinates"]["portal_url"] = "https://portailfamilles-attente.example.org"
     opening = datetime.datetime.now(ZoneInfo("Europe/Paris")).replace(second=0, microsecond=0)
-    center["periods"] = [{
-        "code": "ouverture-e2e",
-        "label": "Vacances de la salle d'attente",
-        "age_group": "enfants",
-        "starts_on": (today + datetime.timedelta(days=10)).isoformat(),
-        "ends_on": (today + datetime.timedelta(days=30)).isoformat(),
-        "units": ["journee"],
-        "places": {"journee": 20},
-        "tariff": "fratrie-2026",
-        "booking": {"opens_at": opening.strftime("%Y-%m-%dT%H:%M")},
-    }]
+    center["periods"] = [period_ahead(
+        today, code="ouverture-e2e", label="Vacances de la salle d'attente", age_group="enfants",
+        units=["journee"], places={"journee": 20}, tariff="fratrie-2026", booking={"opens_at": opening.strftime("%Y-%m-%dT%H:%M")})]
     (folder / "attente.yaml").write_text(yaml.safe_dump(center, allow_unicode=True, sort_keys=False))
     return opening.timestamp()
 
