@@ -179,6 +179,8 @@ public struct CenterImporter: Sendable {
     /// One transaction writing `requests`; the refusal of a single center is its outcome.
     private func transaction(_ requests: [Request], dryRun: Bool, force: Bool) async throws -> [Outcome?] {
         let logger = database.logger
+        // Places of the centers' periods may have changed: the grids read them again.
+        defer { if !dryRun { database.placesLeft.changedAll() } }
         return try await database.owner.withConnection { connection in
             var diffs: [CenterDiff?] = Array(repeating: nil, count: requests.count)
             do {

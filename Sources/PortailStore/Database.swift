@@ -14,6 +14,9 @@ public final class Database: Sendable {
     public let replica: PostgresClient?
     public let settings: DatabaseSettings
     public let logger: Logger
+    /// The places left of the periods, as the families' grids show them (`PlacesLeftCache`): every
+    /// transaction of a center that is not a page's marks the center changed.
+    public let placesLeft = PlacesLeftCache()
 
     public init(settings: DatabaseSettings, logger: Logger) {
         var appConfiguration = settings.app
@@ -99,6 +102,8 @@ public final class Database: Sendable {
             var attempt = 1
             while true {
                 do {
+                    // A transaction of its own may have written places (a page's reads run in the branch above).
+                    defer { if opening == nil { placesLeft.changed(centerID) } }
                     return try await Self.transaction(on: connection, center: centerID, logger: logger, opening: opening, body)
                 } catch let error as PSQLError where attempt < Self.attempts && Self.isRetryable(error) {
                     logger.notice("transaction of center \(centerID) retried after \(error.serverInfo?[.sqlState] ?? "?") (attempt \(attempt))")

@@ -144,11 +144,20 @@ public enum BookingRepository {
     /// The places left of a period (`availability`), what a child holds in it (`heldByChild`) and where it
     /// waits (`WaitingList.select` of its waiting entries), read in one statement from the period's code: the
     /// grid's page and the office booking's. Nil when the center has no such period.
-    public static func gridReads(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64, logger: Logger) async throws -> GridReads? {
+    ///
+    /// With `placesLeft` (the families' grid), the places left come from it while fresh, and the statement
+    /// reads only the child's days (`ChildGridStatement`); else it reads them all and keeps them there.
+    public static func gridReads(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64,
+                                 placesLeft: PlacesLeftCache? = nil, logger: Logger) async throws -> GridReads? {
         var found = false
         var reads = GridReads()
-        for (kind, day, units, numbers) in try await c.rows(GridStatement(bindings: try .of(center, periodCode, childID)),
-                                                           (Int, String?, [String]?, [Int]?).self, logger: logger) {
+        let cached = placesLeft?.fresh(center: center, period: periodCode)
+        let stamp = placesLeft?.stamp(center)
+        let bindings = try PostgresBindings.of(center, periodCode, childID)
+        let rows = cached == nil
+            ? try await c.rows(GridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?).self, logger: logger)
+            : try await c.rows(ChildGridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?).self, logger: logger)
+        for (kind, day, units, numbers) in rows {
             guard kind != 0 else { found = true; continue }
             guard let day = day.flatMap(LocalDate.init(iso:)), let units else { continue }
             switch kind {
@@ -157,7 +166,13 @@ public enum BookingRepository {
             default: for (unit, rank) in zip(units, numbers ?? []) { reads.waiting[day, default: [:]][unit] = rank }
             }
         }
-        return found ? reads : nil
+        guard found else { return nil }
+        if let cached {
+            reads.availability = cached
+        } else if let placesLeft, let stamp {
+            placesLeft.store(center: center, period: periodCode, stamp: stamp, days: reads.availability)
+        }
+        return reads
     }
 
     /// `Availability` (a row a day, its units and places left side by side), `HeldByChild` and the child's
@@ -165,14 +180,21 @@ public enum BookingRepository {
     /// units and places left, 2 a day's capacity units the child holds, 3 a day's unit the child waits for
     /// and its rank.
     struct GridStatement: PreparedQuery {
-        static let period = "(SELECT id FROM periods WHERE center_id = $1 AND code = $2)"
-        static let sql = """
-            SELECT 0, NULL::text, NULL::text[], NULL::int[] FROM periods WHERE center_id = $1 AND code = $2
-            UNION ALL
+        static let sql = [ChildGridStatement.periodExists, placesLeft, ChildGridStatement.childsDays].joined(separator: "\nUNION ALL\n")
+        static let placesLeft = """
             SELECT 1, d.day::text, array_agg(d.unit ORDER BY d.unit), array_agg(\(Availability.left) ORDER BY d.unit)
-            \(Availability.from(period: period))
+            \(Availability.from(period: ChildGridStatement.period))
             GROUP BY d.day
-            UNION ALL
+            """
+        let bindings: PostgresBindings
+    }
+
+    /// `GridStatement` without the places left (rows 0, 2 and 3), when they are fresh in the cache.
+    struct ChildGridStatement: PreparedQuery {
+        static let sql = periodExists + "\nUNION ALL\n" + childsDays
+        static let period = "(SELECT id FROM periods WHERE center_id = $1 AND code = $2)"
+        static let periodExists = "SELECT 0, NULL::text, NULL::text[], NULL::int[] FROM periods WHERE center_id = $1 AND code = $2"
+        static let childsDays = """
             SELECT 2, l.day::text, l.capacity_units, NULL::int[] \(HeldByChild.from(child: "$3", period: period))
             UNION ALL
             SELECT 3, w.day::text, ARRAY[w.unit], ARRAY[\(WaitingList.rank(of: "w"))]

@@ -189,7 +189,8 @@ extension PortailRoutes {
         let now = Date()
         let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
         let (reads, quotient) = try await database.withCenter(record.id) { c in
-            guard let reads = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id, logger: logger) else {
+            guard let reads = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
+                                                                     placesLeft: database.placesLeft, logger: logger) else {
                 throw HTTPError(.notFound)
             }
             let quotient = tariff?.usesQuotient == true
