@@ -3,8 +3,8 @@ import Logging
 import PortailDomain
 import PostgresNIO
 
-/// The three totals of "Mes paiements et factures", computed from invoices, credit notes, payments and
-/// allocations, so that they are consistent by construction.
+/// The three totals of "Mes paiements et factures", kept by the database as invoices, credit notes, payments
+/// and allocations are written (`LedgerQueries.totalsSQL`).
 public struct LedgerTotals: Sendable {
     public var invoiced: Money
     public var invoiceCount: Int
@@ -45,7 +45,7 @@ public enum LedgerQueries {
 
     /// What settled each invoice `i` of a query: `cn.credited`, its credit notes, and `a.allocated`, what payments
     /// gave it (each NULL when none). What an invoice lacks is `i.total_cents - coalesce(cn.credited, 0) -
-    /// coalesce(a.allocated, 0)`, for the family's totals and for the office's open invoices alike.
+    /// coalesce(a.allocated, 0)`, as `open_invoices` keeps it (migration 0029), for the office's list of invoices.
     static let invoiceSettlement = """
         LEFT JOIN LATERAL (SELECT sum(cn.total_cents) AS credited FROM invoices cn
                            WHERE cn.center_id = i.center_id AND cn.credit_of = i.id AND cn.kind = 'credit_note') cn ON true
@@ -55,21 +55,17 @@ public enum LedgerQueries {
 
     /// The totals of one family as one row (invoiced, invoices, due, unsettled, paid, payments, allocated),
     /// for the family `center`, `family` name: `$1`, `$2` for Mon compte, or `f.center_id`, `f.id` for each
-    /// family of the balances export, so that both add up the same way.
+    /// family of the balances export, so that both add up the same way. The database keeps them as the
+    /// ledger is written (migration 0044): what was invoiced, paid and allocated in `family_totals`, what
+    /// each invoice still lacks in `open_invoices`.
     static func totalsSQL(center: String, family: String) -> String {
         """
-        SELECT inv.invoiced, inv.invoices, inv.due, inv.unsettled, pay.paid, pay.payments, pay.allocated FROM (
-            SELECT coalesce(sum(i.total_cents - coalesce(cn.credited, 0)), 0)::bigint AS invoiced, count(*)::int AS invoices,
-                   coalesce(sum(greatest(i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0), 0)), 0)::bigint AS due,
-                   count(*) FILTER (WHERE i.total_cents - coalesce(cn.credited, 0) - coalesce(a.allocated, 0) > 0)::int AS unsettled
-            FROM invoices i \(invoiceSettlement)
-            WHERE i.center_id = \(center) AND i.family_id = \(family) AND i.kind = 'invoice'
-        ) inv, (
-            SELECT coalesce(sum(p.amount_cents), 0)::bigint AS paid, count(*)::int AS payments,
-                   coalesce(sum((SELECT sum(a.amount_cents) FROM allocations a
-                                 WHERE a.center_id = p.center_id AND a.payment_id = p.id)), 0)::bigint AS allocated
-            FROM payments p WHERE p.center_id = \(center) AND p.family_id = \(family)
-        ) pay
+        SELECT coalesce(ft.invoiced_cents, 0)::bigint AS invoiced, coalesce(ft.invoices, 0)::int AS invoices, o.due, o.unsettled,
+               coalesce(ft.paid_cents, 0)::bigint AS paid, coalesce(ft.payments, 0)::int AS payments,
+               coalesce(ft.allocated_cents, 0)::bigint AS allocated
+        FROM (SELECT coalesce(sum(o.due_cents), 0)::bigint AS due, count(*)::int AS unsettled
+              FROM open_invoices o WHERE o.center_id = \(center) AND o.family_id = \(family)) o
+        LEFT JOIN family_totals ft ON ft.center_id = \(center) AND ft.family_id = \(family)
         """
     }
 
