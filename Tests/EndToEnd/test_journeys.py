@@ -213,6 +213,9 @@ def test_a_full_day_takes_a_place_on_its_waiting_list(browser, server, width):
     # The ninth day fills up (as if other families had taken every place).
     day = page.locator("input[type=checkbox][value$=':journee']").nth(8).get_attribute("value").split(":")[0]
     psql(server, f"UPDATE day_capacities SET places = taken WHERE day = '{day}'")
+    # Places changed outside the portal (as through another instance) show on the grids within a second
+    # (PlacesLeftCache); the parent's own changes show at once.
+    time.sleep(1.2)
     page.reload()
     cell = page.locator(f"td:has(input[value='{day}:journee'])")
     expect(cell).to_contain_text("complet")
