@@ -152,7 +152,7 @@ public enum BookingRepository {
         var found = false
         var reads = GridReads()
         let cached = placesLeft?.fresh(center: center, period: periodCode)
-        let stamp = placesLeft?.stamp(center)
+        let stamp = cached == nil ? placesLeft?.stamp(center) : nil
         let bindings = try PostgresBindings.of(center, periodCode, childID)
         let rows = cached == nil
             ? try await c.rows(GridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?).self, logger: logger)
