@@ -63,8 +63,17 @@ public struct DeadlineRule: Sendable, Hashable, Codable {
 
 /// The eleven public holidays of metropolitan France.
 public enum FrenchPublicHolidays {
+    /// Whether `day` is one of `days(in:)`, worked out without building the year's set: a deadline skipping
+    /// holidays asks it for each day it steps back, for each day of a grid.
     public static func contains(_ day: LocalDate) -> Bool {
-        days(in: day.year).contains(day)
+        switch (day.month, day.day) {
+        case (1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25): return true
+        default: break
+        }
+        // Easter falls between March 22 and April 25: its Monday, Ascension and Whit Monday between March 23 and June 14.
+        guard (3...6).contains(day.month) else { return false }
+        let offset = day.dayNumber - easterSunday(day.year).dayNumber
+        return offset == 1 || offset == 39 || offset == 50
     }
 
     public static func days(in year: Int) -> Set<LocalDate> {

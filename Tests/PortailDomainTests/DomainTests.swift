@@ -60,6 +60,17 @@ import Testing
         #expect(h2026.count == 11)
         #expect(h2026.contains(LocalDate(iso: "2026-05-14")!))  // Ascension
         #expect(h2026.contains(LocalDate(iso: "2026-05-25")!))  // lundi de Pentecôte
+        // `contains` answers as the year's set does, for every day of three centuries.
+        var day = LocalDate(iso: "1900-01-01")!, mismatches: [String] = [], found = 0
+        var year = day.year, holidays = FrenchPublicHolidays.days(in: year)
+        while day.year < 2200 {
+            if day.year != year { (year, holidays) = (day.year, FrenchPublicHolidays.days(in: day.year)) }
+            if FrenchPublicHolidays.contains(day) != holidays.contains(day) { mismatches.append(day.iso) }
+            if FrenchPublicHolidays.contains(day) { found += 1 }
+            day = day.adding(days: 1)
+        }
+        #expect(mismatches.isEmpty)
+        #expect(found == (1900..<2200).reduce(0) { $0 + FrenchPublicHolidays.days(in: $1).count })  // 2008: Ascension on May 1
     }
 
     @Test func deadlineSkipsWeekendsAndHolidays() {
