@@ -82,13 +82,24 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await withCenter(centerID, opening: nil, body)
+        try await withCenter(centerID, opening: nil, readOnly: false, body)
+    }
+
+    /// `withCenter` for a transaction that only reads (`BEGIN READ ONLY`: PostgreSQL refuses a write in it),
+    /// which therefore leaves the grids' places left (`placesLeft`) as they are: the booking wizard's reads
+    /// outside a page's transaction (while a waiting room stands, and its forms).
+    public func withCenterReading<T>(
+        _ centerID: Int64,
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        try await withCenter(centerID, opening: nil, readOnly: true, body)
     }
 
     /// `withCenter`, where `opening` (a statement that sets the center itself, see `transaction`) may
     /// take the place of the statement that sets it.
     private func withCenter<T>(
-        _ centerID: Int64, opening: ((PostgresConnection) async throws -> Void)?,
+        _ centerID: Int64, opening: ((PostgresConnection) async throws -> Void)?, readOnly: Bool,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
@@ -103,8 +114,8 @@ public final class Database: Sendable {
             while true {
                 do {
                     // A transaction of its own may have written places (a page's reads run in the branch above).
-                    defer { if opening == nil { placesLeft.changed(centerID) } }
-                    return try await Self.transaction(on: connection, center: centerID, logger: logger, opening: opening, body)
+                    defer { if opening == nil && !readOnly { placesLeft.changed(centerID) } }
+                    return try await Self.transaction(on: connection, center: centerID, logger: logger, readOnly: readOnly, opening: opening, body)
                 } catch let error as PSQLError where attempt < Self.attempts && Self.isRetryable(error) {
                     logger.notice("transaction of center \(centerID) retried after \(error.serverInfo?[.sqlState] ?? "?") (attempt \(attempt))")
                     Self.retries.increment()
@@ -238,7 +249,7 @@ public final class Database: Sendable {
         let logger = logger
         return try await withCenter(centerID, opening: { connection in
             session = try await SessionRepository.find(connection, center: centerID, token: token, logger: logger)
-        }) { connection in
+        }, readOnly: false) { connection in
             let state = PageState()
             defer { state.close() }
             let value = try await Self.$page.withValue(PageTransaction(database: ObjectIdentifier(self), center: centerID, connection: connection, state: state)) {
@@ -271,12 +282,18 @@ public final class Database: Sendable {
     /// set it itself (`SessionRepository.find` does). Were it not to, row-level security would show
     /// and accept nothing of any center: the page would fail, never read another center's rows.
     static func transaction<T>(
-        on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery? = nil,
+        on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery? = nil, readOnly: Bool = false,
         opening: ((PostgresConnection) async throws -> Void)? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        if let begin { try await connection.query(begin, logger: logger) } else { try await connection.run(Begin(), logger: logger) }
+        if let begin {
+            try await connection.query(begin, logger: logger)
+        } else if readOnly {
+            try await connection.run(BeginReadOnly(), logger: logger)
+        } else {
+            try await connection.run(Begin(), logger: logger)
+        }
         opened.add(1, ordering: .relaxed)
         do {
             if let opening {
@@ -301,6 +318,10 @@ public final class Database: Sendable {
     /// the pages' statements: unnamed, each would be parsed again at every transaction.
     struct Begin: PreparedQuery {
         static let sql = "BEGIN"
+        var bindings: PostgresBindings { PostgresBindings() }
+    }
+    struct BeginReadOnly: PreparedQuery {
+        static let sql = "BEGIN READ ONLY"
         var bindings: PostgresBindings { PostgresBindings() }
     }
     struct Commit: PreparedQuery {

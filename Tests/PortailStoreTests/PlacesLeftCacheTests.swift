@@ -80,6 +80,16 @@ import Testing
                 try await grid(database, id, child: families[1].1[0].id, cache: cache).availability[day]?.remaining["matin"]
             } == 3)
             #expect(cache.fresh(center: id, period: "vacances") != nil)
+            // A transaction that only reads (the wizard's reads while a waiting room stands) keeps them, and cannot write.
+            _ = try await database.withCenterReading(id) { c in
+                try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: families[1].1[0].id, placesLeft: cache, logger: database.logger)
+            }
+            #expect(cache.fresh(center: id, period: "vacances") != nil)
+            await #expect(throws: (any Error).self) {
+                try await database.withCenterReading(id) { c in
+                    try await c.run("UPDATE day_capacities SET places = places + 1", logger: database.logger)
+                }
+            }
             _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [day: ["matin"]])
             #expect(cache.fresh(center: id, period: "vacances") == nil)
             #expect(try await database.withPageTransaction(id, session: "inconnue") { _ in

@@ -139,6 +139,16 @@ func withImportedDatabase(_ body: @Sendable (Database, [CenterRecord]) async thr
             await #expect(throws: (any Error).self) {
                 try await database.app.query("UPDATE centers SET name = 'x'")
             }
+            // Nor what the database keeps of it: the families' totals and what each invoice still lacks.
+            for statement in ["UPDATE family_totals SET paid_cents = paid_cents + 100", "DELETE FROM family_totals",
+                              "UPDATE open_invoices SET due_cents = 1", "DELETE FROM open_invoices",
+                              "INSERT INTO open_invoices (center_id, invoice_id, family_id, issued_at, due_cents) SELECT center_id, id, family_id, issued_at, 1 FROM invoices"] {
+                await #expect(throws: (any Error).self, "\(statement)") {
+                    try await database.withCenter(opio.id) { connection in
+                        try await connection.run(PostgresQuery(unsafeSQL: statement), logger: database.logger)
+                    }
+                }
+            }
         }
     }
 }

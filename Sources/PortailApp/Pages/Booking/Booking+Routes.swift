@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import PortailDomain
 import PortailStore
+import PostgresNIO
 
 extension PortailRoutes {
     /// The booking wizard: child → period → grid → recap → cart.
@@ -12,7 +13,7 @@ extension PortailRoutes {
             let center = record.center
             let now = clock()
             let logger = context.logger
-            let (children, standing, gaps) = try await database.withCenter(record.id) { c in
+            let (children, standing, gaps) = try await database.withCenterReading(record.id) { c in
                 (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
                  try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger),
                  try await FamilyFile.gaps(c, center: record.id, family: family, rules: center.familyFile, now: now, logger: logger))
@@ -98,7 +99,7 @@ extension PortailRoutes {
 
         router.post("/reservations/recapitulatif") { _, context in
             try await handleBooking(context) { record, request in
-                let prepared = try await database.withCenter(record.id) { c in
+                let prepared = try await database.withCenterReading(record.id) { c in
                     try await BookingRepository.prepare(c, center: record.center, centerID: record.id, request: request, now: Date(), logger: context.logger)
                 }
                 return templates.page("booking-recap", recap(context, child: request.child, period: request.period, selection: request.selection,
@@ -166,13 +167,18 @@ extension PortailRoutes {
         let record = try context.requireCenter
         let family = try context.requireFamily
         let logger = context.logger
-        let (children, standing) = try await database.withCenter(record.id) { c in
-            let read = (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
-                        try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: logger))
-            // Last, so that a day row freed here is held only until the commit that follows.
-            if expiringCarts { try await BookingRepository.expireDueCartsWithoutWaiting(c, center: record.id, logger: logger) }
-            return read
+        func reads(_ c: PostgresConnection) async throws -> ([ChildRecord], PriorityStanding) {
+            (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
+             try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: logger))
         }
+        let (children, standing) = expiringCarts
+            ? try await database.withCenter(record.id) { c in
+                let read = try await reads(c)
+                // Last, so that a day row freed here is held only until the commit that follows.
+                try await BookingRepository.expireDueCartsWithoutWaiting(c, center: record.id, logger: logger)
+                return read
+            }
+            : try await database.withCenterReading(record.id) { c in try await reads(c) }
         guard let child = children.first(where: { String($0.id) == context.form["enfant"] }),
               let period = PeriodOpening.periods(record.center, for: child, standing: standing, at: Date())
                 .first(where: { ($0.isOpen || orUpcoming) && $0.period.code == context.form["periode"] })?.period
@@ -188,7 +194,7 @@ extension PortailRoutes {
         let center = record.center
         let now = Date()
         let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
-        let (reads, quotient) = try await database.withCenter(record.id) { c in
+        let (reads, quotient) = try await database.withCenterReading(record.id) { c in
             guard let reads = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
                                                                      placesLeft: database.placesLeft, logger: logger) else {
                 throw HTTPError(.notFound)
@@ -202,7 +208,7 @@ extension PortailRoutes {
                               prices: prices, selected: selected, now: now, error: error, notice: notice)
         // While the family books in its priority window, the heading says so.
         if !period.priorityWindows.isEmpty, let general = period.bookingOpensAt, now < general.instant(in: center.zone) {
-            let standing = try await database.withCenter(record.id) { c in
+            let standing = try await database.withCenterReading(record.id) { c in
                 try await PriorityQueries.standing(c, center: record.id, family: family, logger: logger)
             }
             model.opening = PeriodOpening(period, center: center, standing: standing, now: now).gridWords

@@ -154,7 +154,7 @@ extension PortailRoutes {
     /// What the family's file lacks before booking at this center (nothing when the center asks nothing).
     func familyFileGaps(_ context: AppRequestContext, record: CenterRecord, family: Int64) async throws -> [FamilyFileGap] {
         guard let rules = record.center.familyFile else { return [] }
-        return try await database.withCenter(record.id) { c in
+        return try await database.withCenterReading(record.id) { c in
             try await FamilyFile.gaps(c, center: record.id, family: family, rules: rules, now: Date(), logger: context.logger)
         }
     }
