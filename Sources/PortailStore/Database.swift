@@ -15,7 +15,7 @@ public final class Database: Sendable {
     public let settings: DatabaseSettings
     public let logger: Logger
     /// The places left of the periods, as the families' grids show them (`PlacesLeftCache`): every
-    /// transaction of a center that is not a page's marks the center changed.
+    /// transaction of a center that is neither a page's nor read-only (`withCenterReading`) marks the center changed.
     public let placesLeft = PlacesLeftCache()
 
     public init(settings: DatabaseSettings, logger: Logger) {
