@@ -12,5 +12,5 @@ def test_a_base_backup_and_the_archive_restore_a_point_in_time_consistently():
     assert drill.returncode == 0, drill.stdout + drill.stderr
     assert "The restore drill passed" in drill.stdout
     invariants = [line for line in drill.stdout.splitlines() if line.startswith("   ") and line.rstrip().endswith(" 0")]
-    assert len(invariants) == 8, drill.stdout
+    assert len(invariants) == 9, drill.stdout
 
