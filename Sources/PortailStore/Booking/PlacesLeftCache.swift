@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// An entry is used again only while it is fresh and nothing was written in its center through this
 /// instance since it was read (`changed`, called by `Database` after each transaction of a center that
-/// is not a page's, and by the center import). So a family sees its own booking, cancellation or place
+/// is neither a page's nor read-only, and by the center import). So a family sees its own booking, cancellation or place
 /// in a waiting line at once; a place taken through another instance, or a cart whose hold ran out,
 /// shows at most `freshness` later. Booking never reads here: the places are counted again when they
 /// are taken. The staff's screens read the places themselves.
