@@ -9,7 +9,7 @@ struct Portail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "portail",
         abstract: "Portail Famille: the family portal of a federation of leisure centers (ALSH).",
-        subcommands: [ServeCommand.self, DemoCommand.self, MigrateCommand.self, CentersCommand.self, AdminCommand.self, PaymentsCommand.self]
+        subcommands: [ServeCommand.self, DemoCommand.self, MigrateCommand.self, CentersCommand.self, AdminCommand.self, PaymentsCommand.self, LedgerCommand.self]
     )
 
     /// Like ArgumentParser's main, but a usage error (bad flag, missing argument) exits with status 2.

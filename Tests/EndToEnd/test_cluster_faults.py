@@ -14,6 +14,6 @@ def test_a_rush_survives_a_killed_instance_a_pgbouncer_restart_and_a_failover():
     print(run.stdout)
     assert run.returncode == 0, run.stdout + run.stderr
     invariants = [line for line in run.stdout.splitlines() if re.match(r"^   [a-z].*\s{2,}\d+$", line)]
-    assert len(invariants) == 10 and all(line.endswith(" 0") for line in invariants), run.stdout
+    assert len(invariants) == 11 and all(line.endswith(" 0") for line in invariants), run.stdout
     assert "The fault test passed." in run.stdout
 

@@ -424,6 +424,56 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
             }
         }
     }
+
+    /// `ledger_drift` (migration 0046) names each kept row that a write around the triggers left wrong, and
+    /// `LedgerDrift.rebuild` writes one family's rows again from its documents; the application role can do neither.
+    @Test func aKeptRowWrittenAroundTheTriggersIsListedThenWrittenAgain() async throws {
+        try await withSmallCenter(places: 10) { database, center, id in
+            let families = try await makeFamilies(database, center: id, count: 2)
+            let (a, b) = (families[0].0, families[1].0)
+            let d = center.periods[0].startsOn
+            let first = try await book(database, center, id, family: a, child: families[0].1[0], days: [d: ["journee"], d.adding(days: 1): ["journee"]])
+            let second = try await book(database, center, id, family: b, child: families[1].1[0], days: [d: ["journee"]])
+            let logger = database.logger
+            let invoice = try await database.withCenter(id) { c in
+                try await BookingRepository.confirm(c, center: id, reservations: [first.reservationID, second.reservationID], logger: logger)
+                let invoice = try #require(try await LedgerRepository.issueInvoice(for: [first.reservationID], center: center, centerID: id, family: a, c, logger: logger))
+                _ = try await LedgerRepository.issueInvoice(for: [second.reservationID], center: center, centerID: id, family: b, c, logger: logger)
+                let cheque = try await LedgerRepository.recordPayment(center: center, centerID: id, family: a, amount: Money(cents: 500), method: "cheque",
+                                                                      provider: nil, label: "Chèque", attempt: nil, c, logger: logger).id
+                try await LedgerRepository.allocate(payment: cheque, invoice: invoice.id, amount: Money(cents: 500), center: id, c, logger: logger)
+                return invoice
+            }
+            #expect(try await LedgerDrift.rows(database).isEmpty)
+            // Written as the owner, around the triggers: A's totals and open invoice, B's amount due.
+            try await database.owner.withConnection { c in
+                try await c.run("UPDATE family_totals SET paid_cents = paid_cents + 100 WHERE center_id = \(id) AND family_id = \(a)", logger: logger)
+                try await c.run("DELETE FROM open_invoices WHERE center_id = \(id) AND family_id = \(a)", logger: logger)
+                try await c.run("UPDATE open_invoices SET due_cents = 1 WHERE center_id = \(id) AND family_id = \(b)", logger: logger)
+            }
+            let drift = try await LedgerDrift.rows(database)
+            #expect(drift.map { "\($0.familyID) \($0.keptIn)" }.sorted() == ["\(a) family_totals", "\(a) open_invoices", "\(b) open_invoices"].sorted())
+            let missing = try #require(drift.first { $0.familyID == a && $0.keptIn == "open_invoices" })
+            #expect(missing.rowOf == "invoice \(invoice.id)" && missing.kept == nil && missing.fromLedger == String(invoice.total.cents - 500))
+            #expect(try await LedgerDrift.rows(database, center: id + 1).isEmpty)
+            // The application role reads none of it, and cannot write the kept rows through the function.
+            for statement in ["SELECT count(*) FROM ledger_drift", "SELECT count(*) FROM family_totals_from_ledger",
+                              "SELECT portail_rebuild_ledger_totals(\(id), \(a))"] {
+                await #expect(throws: (any Error).self, "\(statement)") {
+                    try await database.withCenter(id) { c in try await c.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                }
+            }
+            #expect(try await LedgerDrift.rebuild(database, center: id, family: a) == 2)
+            #expect(try await LedgerDrift.rows(database).map(\.familyID) == [b])
+            #expect(try await LedgerDrift.rebuild(database, center: id, family: a) == 0)
+            #expect(try await LedgerDrift.rebuild(database, center: id, family: 999_999) == nil)
+            #expect(try await LedgerDrift.rebuild(database, center: id, family: b) == 1)
+            #expect(try await LedgerDrift.rows(database).isEmpty)
+            try await database.withCenter(id) { c in
+                try await expectKeptTotalsAddUp(c, center: id, families: [a, b], logger: logger)
+            }
+        }
+    }
 }
 
 /// Behind a PgBouncer older than 1.21 (transaction pooling), `PORTAIL_DB_PREPARED=off` sends the hot

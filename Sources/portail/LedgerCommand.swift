@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import PortailApp
+import PortailStore
+
+struct LedgerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ledger",
+        abstract: "Check what the database keeps of the ledger (amounts due, families' totals) against its documents; write it again after a fix by hand.",
+        subcommands: [Check.self, Rebuild.self]
+    )
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every kept amount that differs from the invoices, credit notes, payments and allocations added up again; exit 1 if any."
+        )
+
+        @Option(help: "Only this center (its code).")
+        var center: String?
+
+        func run() async throws {
+            let drift = try await LedgerCommand.withDatabase { database in
+                let records = try await CenterRepository.loadAll(database)
+                let only = try center.map { code in try LedgerCommand.center(code, in: records) }
+                let codes = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.center.code) })
+                return try await LedgerDrift.rows(database, center: only).map { (codes[$0.centerID] ?? "center \($0.centerID)", $0) }
+            }
+            for (code, row) in drift {
+                print("\(code) family \(row.familyID), \(row.keptIn), \(row.rowOf): kept \(row.kept ?? "nothing"), documents give \(row.fromLedger ?? "nothing")")
+            }
+            guard drift.isEmpty else {
+                print("\(drift.count) kept row(s) differ from the documents: `portail ledger rebuild` writes them again.")
+                throw ExitCode(1)
+            }
+            print("Every kept amount agrees with the documents\(center.map { " of \($0)" } ?? "").")
+        }
+    }
+
+    struct Rebuild: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a family's kept amounts again from its documents (every family that `ledger check` lists, without --family)."
+        )
+
+        @Option(help: "The center's code (required with --family).")
+        var center: String?
+
+        @Option(help: "The family's number (the last part of its page's address in the back office).")
+        var family: Int64?
+
+        func validate() throws {
+            if family != nil, center == nil { throw ValidationError("--family needs --center: a family's number is its center's") }
+            if let family, family <= 0 { throw ValidationError("--family must be a family's number, found \(family)") }
+        }
+
+        func run() async throws {
+            let rebuilt = try await LedgerCommand.withDatabase { database in
+                let records = try await CenterRepository.loadAll(database)
+                let only = try center.map { code in try LedgerCommand.center(code, in: records) }
+                let codes = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.center.code) })
+                var families: [(Int64, Int64)] = []
+                if let only, let family {
+                    families = [(only, family)]
+                } else {
+                    for row in try await LedgerDrift.rows(database, center: only) where families.last.map({ $0 != (row.centerID, row.familyID) }) ?? true {
+                        families.append((row.centerID, row.familyID))
+                    }
+                }
+                var done: [(String, Int64, Int)] = []
+                for (centerID, family) in families {
+                    guard let differed = try await LedgerDrift.rebuild(database, center: centerID, family: family) else {
+                        throw ValidationError("\(codes[centerID] ?? "this center") has no family \(family)")
+                    }
+                    done.append((codes[centerID] ?? "center \(centerID)", family, differed))
+                }
+                return done
+            }
+            if rebuilt.isEmpty { print("Nothing to write again: every kept amount agrees with the documents.") }
+            for (code, family, differed) in rebuilt {
+                print(differed == 0 ? "\(code) family \(family): already agreed, left as it was"
+                                    : "\(code) family \(family): \(differed) kept row(s) written again from the documents")
+            }
+        }
+    }
+
+    /// The database migrated, as the other commands open it.
+    static func withDatabase<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
+        let logger = Runtime.logger()
+        let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
+        defer { embedded?.stop() }
+        return try await Database(settings: settings, logger: logger).run { database in
+            try await database.migrate()
+            return try await body(database)
+        }
+    }
+
+    static func center(_ code: String, in records: [CenterRecord]) throws -> Int64 {
+        guard let record = records.first(where: { $0.center.code == code }) else { throw ValidationError("no center \"\(code)\" in the database") }
+        return record.id
+    }
+}
