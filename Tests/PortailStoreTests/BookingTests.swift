@@ -73,8 +73,10 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
                 #expect(apart[b] == ["matin": 1, "apres-midi": 1])
                 for (family, children) in families {
                     let child = children[0]
-                    let together = try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: child.id, logger: logger))
+                    let together = try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: child.id,
+                                                                                       family: family, logger: logger))
                     #expect(together.availability.mapValues(\.remaining) == apart)
+                    #expect(together.children == children)
                     let held = try await BookingRepository.heldByChild(c, center: id, childID: child.id, periodID: periodID, logger: logger)
                     #expect(together.held == held)
                     let waiting = try await WaitingList.select(c, center: id, .init(child: child.id, period: "vacances", states: [.waiting]), logger: logger).entries
@@ -86,7 +88,15 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
                     default: #expect(held.isEmpty && together.waiting == [a: ["matin": 2]])
                     }
                 }
-                #expect(try await BookingRepository.gridReads(c, center: id, periodCode: "inconnue", childID: families[0].1[0].id, logger: logger) == nil)
+                #expect(try await BookingRepository.gridReads(c, center: id, periodCode: "inconnue", childID: families[0].1[0].id,
+                                                              family: families[0].0, logger: logger) == nil)
+                // Another family's child: the family's own children, and nothing of that child's days.
+                let stranger = try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: families[0].1[0].id,
+                                                                                 family: families[2].0, logger: logger))
+                #expect(stranger.children == families[2].1 && stranger.held.isEmpty && stranger.waiting.isEmpty && stranger.availability.mapValues(\.remaining) == apart)
+                let strangerWaiting = try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: families[2].1[0].id,
+                                                                                        family: families[0].0, logger: logger))
+                #expect(strangerWaiting.waiting.isEmpty && strangerWaiting.children == families[0].1)
             }
         }
     }

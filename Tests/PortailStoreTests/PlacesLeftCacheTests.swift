@@ -16,9 +16,10 @@ import Testing
         }
     }
 
-    func grid(_ database: Database, _ id: Int64, child: Int64, cache: PlacesLeftCache?) async throws -> BookingRepository.GridReads {
+    func grid(_ database: Database, _ id: Int64, family: Int64, child: Int64, cache: PlacesLeftCache?) async throws -> BookingRepository.GridReads {
         try await database.withCenter(id) { c in
-            try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: child, placesLeft: cache, logger: database.logger))
+            try #require(try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: child, family: family,
+                                                               placesLeft: cache, logger: database.logger))
         }
     }
 
@@ -29,36 +30,37 @@ import Testing
             let day = center.periods[0].startsOn.adding(days: 2)
             let cache = PlacesLeftCache(freshness: .seconds(600))
 
-            #expect(try await grid(database, id, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 3)
+            #expect(try await grid(database, id, family: families[0].0, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 3)
             try await setPlaces(database, id, day: day, to: 1)
             // Kept: the grid shows the places read a moment ago, and the child's booking of the day at once.
             _ = try await book(database, center, id, family: families[0].0, child: child, days: [day: ["matin"]])
-            let kept = try await grid(database, id, child: child.id, cache: cache)
+            let kept = try await grid(database, id, family: families[0].0, child: child.id, cache: cache)
             #expect(kept.availability[day]?.remaining["matin"] == 3)
             #expect(kept.held[day] == ["matin"])
             // Without the cache (the staff's screens), and once the center changed, the places are read again.
-            #expect(try await grid(database, id, child: child.id, cache: nil).availability[day]?.remaining["matin"] == 0)
+            #expect(try await grid(database, id, family: families[0].0, child: child.id, cache: nil).availability[day]?.remaining["matin"] == 0)
             cache.changed(id)
-            #expect(try await grid(database, id, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 0)
+            #expect(try await grid(database, id, family: families[0].0, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 0)
             try await setPlaces(database, id, day: day, to: 2)
             cache.changedAll()
-            #expect(try await grid(database, id, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 1)
+            #expect(try await grid(database, id, family: families[0].0, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 1)
             // A period the center does not have is still refused, whatever is kept.
             #expect(try await database.withCenter(id) { c in
-                try await BookingRepository.gridReads(c, center: id, periodCode: "inconnue", childID: child.id, placesLeft: cache, logger: database.logger)
+                try await BookingRepository.gridReads(c, center: id, periodCode: "inconnue", childID: child.id, family: families[0].0, placesLeft: cache, logger: database.logger)
             } == nil)
         }
     }
 
     @Test func thePlacesLeftAreReadAgainOnceNoLongerFresh() async throws {
         try await withSmallCenter(places: 3) { database, center, id in
-            let child = try await makeFamilies(database, center: id, count: 1)[0].1[0]
+            let families = try await makeFamilies(database, center: id, count: 1)
+            let child = families[0].1[0]
             let day = center.periods[0].startsOn.adding(days: 2)
             let cache = PlacesLeftCache(freshness: .milliseconds(200))
-            #expect(try await grid(database, id, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 3)
+            #expect(try await grid(database, id, family: families[0].0, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 3)
             try await setPlaces(database, id, day: day, to: 1)
             try await Task.sleep(for: .milliseconds(300))
-            #expect(try await grid(database, id, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 1)
+            #expect(try await grid(database, id, family: families[0].0, child: child.id, cache: cache).availability[day]?.remaining["matin"] == 1)
         }
     }
 
@@ -69,20 +71,20 @@ import Testing
             let families = try await makeFamilies(database, center: id, count: 2)
             let day = center.periods[0].startsOn.adding(days: 2)
             let cache = database.placesLeft
-            _ = try await grid(database, id, child: families[0].1[0].id, cache: cache)
+            _ = try await grid(database, id, family: families[0].0, child: families[0].1[0].id, cache: cache)
             // `grid` runs in a transaction of its own, which marked the center changed after the read: read again.
             #expect(cache.fresh(center: id, period: "vacances") == nil)
             try await database.withPageTransaction(id, session: "inconnue") { _ in
-                _ = try await grid(database, id, child: families[0].1[0].id, cache: cache)
+                _ = try await grid(database, id, family: families[0].0, child: families[0].1[0].id, cache: cache)
             }
             #expect(cache.fresh(center: id, period: "vacances")?[day]?.remaining["matin"] == 3)
             #expect(try await database.withPageTransaction(id, session: "inconnue") { _ in
-                try await grid(database, id, child: families[1].1[0].id, cache: cache).availability[day]?.remaining["matin"]
+                try await grid(database, id, family: families[1].0, child: families[1].1[0].id, cache: cache).availability[day]?.remaining["matin"]
             } == 3)
             #expect(cache.fresh(center: id, period: "vacances") != nil)
             // A transaction that only reads (the wizard's reads while a waiting room stands) keeps them, and cannot write.
             _ = try await database.withCenterReading(id) { c in
-                try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: families[1].1[0].id, placesLeft: cache, logger: database.logger)
+                try await BookingRepository.gridReads(c, center: id, periodCode: "vacances", childID: families[1].1[0].id, family: families[1].0, placesLeft: cache, logger: database.logger)
             }
             #expect(cache.fresh(center: id, period: "vacances") != nil)
             await #expect(throws: (any Error).self) {
@@ -93,7 +95,7 @@ import Testing
             _ = try await book(database, center, id, family: families[1].0, child: families[1].1[0], days: [day: ["matin"]])
             #expect(cache.fresh(center: id, period: "vacances") == nil)
             #expect(try await database.withPageTransaction(id, session: "inconnue") { _ in
-                try await grid(database, id, child: families[0].1[0].id, cache: cache).availability[day]?.remaining["matin"]
+                try await grid(database, id, family: families[0].0, child: families[0].1[0].id, cache: cache).availability[day]?.remaining["matin"]
             } == 2)
         }
     }
@@ -111,13 +113,14 @@ import Testing
             let records = try await CenterRepository.loadAll(database)
             let day = centers[0].periods[0].startsOn.adding(days: 2)
             let cache = PlacesLeftCache(freshness: .seconds(600))
-            var children: [String: (Int64, Int64)] = [:]
+            var children: [String: (Int64, Int64, Int64)] = [:]
             for record in records {
-                children[record.center.code] = (record.id, try await makeFamilies(database, center: record.id, count: 1)[0].1[0].id)
+                let family = try await makeFamilies(database, center: record.id, count: 1)[0]
+                children[record.center.code] = (record.id, family.0, family.1[0].id)
             }
             for (code, places) in [("petit", 3), ("autre", 7), ("petit", 3)] {
-                let (id, child) = try #require(children[code])
-                #expect(try await grid(database, id, child: child, cache: cache).availability[day]?.remaining["matin"] == places)
+                let (id, family, child) = try #require(children[code])
+                #expect(try await grid(database, id, family: family, child: child, cache: cache).availability[day]?.remaining["matin"] == places)
             }
         }
     }

@@ -115,7 +115,7 @@ extension PortailRoutes {
             let children = try await AccountRepository.children(c, center: record.id, family: family, logger: context.logger)
             guard let period, let child = children.first(where: { $0.id == childID }),
                   let places = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
-                                                                       logger: context.logger) else {
+                                                                       family: family, logger: context.logger) else {
                 return (detail, children, BookingRepository.GridReads())
             }
             return (detail, children, places)

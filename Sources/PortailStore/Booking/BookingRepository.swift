@@ -137,28 +137,35 @@ public enum BookingRepository {
         public var held: [LocalDate: Set<String>] = [:]
         /// The child's places in the waiting lines of the period: rank (1 for the first) by day and unit.
         public var waiting: [LocalDate: [String: Int]] = [:]
+        /// The family's children, as `AccountRepository.children` reads them.
+        public var children: [ChildRecord] = []
 
         public init() {}
     }
 
-    /// The places left of a period (`availability`), what a child holds in it (`heldByChild`) and where it
-    /// waits (`WaitingList.select` of its waiting entries), read in one statement from the period's code: the
-    /// grid's page and the office booking's. Nil when the center has no such period.
+    /// The places left of a period (`availability`), what a child holds in it (`heldByChild`), where it
+    /// waits (`WaitingList.select` of its waiting entries) and the family's children, read in one statement
+    /// from the period's code: the grid's page and the office booking's. What the child holds and waits for
+    /// is read only if it is one of `family`'s children. Nil when the center has no such period.
     ///
     /// With `placesLeft` (the families' grid), the places left come from it while fresh, and the statement
     /// reads only the child's days (`ChildGridStatement`); else it reads them all and keeps them there.
-    public static func gridReads(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64,
+    public static func gridReads(_ c: PostgresConnection, center: Int64, periodCode: String, childID: Int64, family: Int64,
                                  placesLeft: PlacesLeftCache? = nil, logger: Logger) async throws -> GridReads? {
         var found = false
         var reads = GridReads()
         let cached = placesLeft?.fresh(center: center, period: periodCode)
         let stamp = cached == nil ? placesLeft?.stamp(center) : nil
-        let bindings = try PostgresBindings.of(center, periodCode, childID)
+        let bindings = try PostgresBindings.of(center, periodCode, childID, family)
         let rows = cached == nil
-            ? try await c.rows(GridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?).self, logger: logger)
-            : try await c.rows(ChildGridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?).self, logger: logger)
-        for (kind, day, units, numbers) in rows {
+            ? try await c.rows(GridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?, Int64?).self, logger: logger)
+            : try await c.rows(ChildGridStatement(bindings: bindings), (Int, String?, [String]?, [Int]?, Int64?).self, logger: logger)
+        for (kind, day, units, numbers, id) in rows {
             guard kind != 0 else { found = true; continue }
+            if kind == 4, let id, let names = units, names.count == 2, let born = day.flatMap(LocalDate.init(iso:)) {
+                reads.children.append(ChildRecord(id: id, firstName: names[0], lastName: names[1], birthDate: born))
+                continue
+            }
             guard let day = day.flatMap(LocalDate.init(iso:)), let units else { continue }
             switch kind {
             case 1: reads.availability[day] = DayAvailability(remaining: Dictionary(zip(units, numbers ?? [])) { first, _ in first })
@@ -167,6 +174,7 @@ public enum BookingRepository {
             }
         }
         guard found else { return nil }
+        reads.children.sort { ($0.birthDate, $0.id) < ($1.birthDate, $1.id) }
         if let cached {
             reads.availability = cached
         } else if let placesLeft, let stamp {
@@ -175,32 +183,37 @@ public enum BookingRepository {
         return reads
     }
 
-    /// `Availability` (a row a day, its units and places left side by side), `HeldByChild` and the child's
-    /// waiting entries of the period named by its code, in one row shape: 0 the period exists, 1 a day's
-    /// units and places left, 2 a day's capacity units the child holds, 3 a day's unit the child waits for
-    /// and its rank.
+    /// `Availability` (a row a day, its units and places left side by side), `HeldByChild`, the child's
+    /// waiting entries of the period named by its code and the family's children, in one row shape: 0 the
+    /// period exists, 1 a day's units and places left, 2 a day's capacity units the child holds, 3 a day's
+    /// unit the child waits for and its rank, 4 a child of the family (birth date, first and last names, id).
+    /// $1 the center, $2 the period's code, $3 the child, $4 its family.
     struct GridStatement: PreparedQuery {
-        static let sql = [ChildGridStatement.periodExists, placesLeft, ChildGridStatement.childsDays].joined(separator: "\nUNION ALL\n")
+        static let sql = [ChildGridStatement.periodExists, placesLeft, ChildGridStatement.childsDays, ChildGridStatement.children]
+            .joined(separator: "\nUNION ALL\n")
         static let placesLeft = """
-            SELECT 1, d.day::text, array_agg(d.unit ORDER BY d.unit), array_agg(\(Availability.left) ORDER BY d.unit)
+            SELECT 1, d.day::text, array_agg(d.unit ORDER BY d.unit), array_agg(\(Availability.left) ORDER BY d.unit), NULL::bigint
             \(Availability.from(period: ChildGridStatement.period))
             GROUP BY d.day
             """
         let bindings: PostgresBindings
     }
 
-    /// `GridStatement` without the places left (rows 0, 2 and 3), when they are fresh in the cache.
+    /// `GridStatement` without the places left (rows 0, 2, 3 and 4), when they are fresh in the cache.
     struct ChildGridStatement: PreparedQuery {
-        static let sql = periodExists + "\nUNION ALL\n" + childsDays
+        static let sql = [periodExists, childsDays, children].joined(separator: "\nUNION ALL\n")
         static let period = "(SELECT id FROM periods WHERE center_id = $1 AND code = $2)"
-        static let periodExists = "SELECT 0, NULL::text, NULL::text[], NULL::int[] FROM periods WHERE center_id = $1 AND code = $2"
+        /// The child, if it is the family's.
+        static let child = "(SELECT id FROM children WHERE center_id = $1 AND id = $3 AND family_id = $4)"
+        static let periodExists = "SELECT 0, NULL::text, NULL::text[], NULL::int[], NULL::bigint FROM periods WHERE center_id = $1 AND code = $2"
         static let childsDays = """
-            SELECT 2, l.day::text, l.capacity_units, NULL::int[] \(HeldByChild.from(child: "$3", period: period))
+            SELECT 2, l.day::text, l.capacity_units, NULL::int[], NULL::bigint \(HeldByChild.from(child: child, period: period))
             UNION ALL
-            SELECT 3, w.day::text, ARRAY[w.unit], ARRAY[\(WaitingList.rank(of: "w"))]
+            SELECT 3, w.day::text, ARRAY[w.unit], ARRAY[\(WaitingList.rank(of: "w"))], NULL::bigint
             FROM waiting_list w
-            WHERE w.center_id = $1 AND w.child_id = $3 AND w.period_id = \(period) AND w.state = 'waiting'
+            WHERE w.center_id = $1 AND w.child_id = \(child) AND w.period_id = \(period) AND w.state = 'waiting'
             """
+        static let children = "SELECT 4, birth_date::text, ARRAY[first_name, last_name], NULL::int[], id FROM children WHERE center_id = $1 AND family_id = $4"
         let bindings: PostgresBindings
     }
 

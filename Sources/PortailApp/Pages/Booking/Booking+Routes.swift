@@ -13,14 +13,26 @@ extension PortailRoutes {
             let center = record.center
             let now = clock()
             let logger = context.logger
-            let (children, standing, gaps) = try await database.withCenterReading(record.id) { c in
-                (try await AccountRepository.children(c, center: record.id, family: family, logger: logger),
-                 try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger),
-                 try await FamilyFile.gaps(c, center: record.id, family: family, rules: center.familyFile, now: now, logger: logger))
+            let query = request.uri.queryParameters
+            // A grid's address (a child and a period that no waiting room holds now) reads the grid with the
+            // family's children, in one statement; it is shown only if the checks below find that child and
+            // that period open to it.
+            let askedChild = query["enfant"].flatMap { Int64($0) }, askedPeriod = query["periode"].flatMap { center.period(String($0)) }
+            let ahead = askedChild != nil && askedPeriod.map { !center.waitingRoomStands(for: $0, at: now) } == true
+            let (children, standing, gaps, aheadReads) = try await database.withCenterReading(record.id) { c in
+                let aheadReads = ahead
+                    ? try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
+                                                            placesLeft: database.placesLeft, logger: logger)
+                    : nil
+                let children = if let aheadReads { aheadReads.children }
+                               else { try await AccountRepository.children(c, center: record.id, family: family, logger: logger) }
+                return (children,
+                        try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger),
+                        try await FamilyFile.gaps(c, center: record.id, family: family, rules: center.familyFile, now: now, logger: logger),
+                        aheadReads)
             }
             // The center's requirements of the family file come first: before any grid, what is missing.
             guard gaps.isEmpty else { return familyFileGapsPage(context, gaps) }
-            let query = request.uri.queryParameters
             let today = LocalDate(now, in: center.zone)
             // Step 1, skipped when the family has one child.
             let chosen = query["enfant"].flatMap { id in children.first { String($0.id) == String(id) } }
@@ -63,7 +75,8 @@ extension PortailRoutes {
                 ? "\(child.firstName) est inscrit(e) sur la liste d'attente. Si une place se libère, elle lui est réservée dans votre panier et vous êtes prévenu par e-mail."
                 : nil
             if let room = try await waitingRoom(context, period: period, childID: child.id, now: now) { return room }
-            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil, notice: notice)
+            return try await gridPage(context, record: record, family: family, child: child, period: period, selected: [], error: nil, notice: notice,
+                                      reads: child.id == askedChild && period.code == askedPeriod?.code ? aheadReads : nil)
         }
 
         // A full day's "liste d'attente" button: the child joins the line for that day and unit.
@@ -188,17 +201,18 @@ extension PortailRoutes {
 
     func gridPage(
         _ context: AppRequestContext, record: CenterRecord, family: Int64, child: ChildRecord, period: Period,
-        selected: Set<String>, error: String?, notice: String? = nil, status: HTTPResponse.Status = .ok
+        selected: Set<String>, error: String?, notice: String? = nil, status: HTTPResponse.Status = .ok,
+        reads readAlready: BookingRepository.GridReads? = nil
     ) async throws -> Response {
         let logger = context.logger
         let center = record.center
         let now = Date()
         let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
         let (reads, quotient) = try await database.withCenterReading(record.id) { c in
-            guard let reads = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
-                                                                     placesLeft: database.placesLeft, logger: logger) else {
-                throw HTTPError(.notFound)
-            }
+            let read = if let readAlready { readAlready }
+                       else { try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
+                                                                    family: family, placesLeft: database.placesLeft, logger: logger) }
+            guard let reads = read else { throw HTTPError(.notFound) }
             let quotient = tariff?.usesQuotient == true
                 ? try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger) : nil
             return (reads, quotient)
