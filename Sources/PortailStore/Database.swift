@@ -82,7 +82,7 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await withCenter(centerID, opening: nil, readOnly: false, body)
+        try await withCenter(centerID, opening: nil, access: .readWrite, body)
     }
 
     /// `withCenter` for a transaction that only reads (`BEGIN READ ONLY`: PostgreSQL refuses a write in it),
@@ -93,13 +93,13 @@ public final class Database: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await withCenter(centerID, opening: nil, readOnly: true, body)
+        try await withCenter(centerID, opening: nil, access: .readOnly, body)
     }
 
     /// `withCenter`, where `opening` (a statement that sets the center itself, see `transaction`) may
     /// take the place of the statement that sets it.
     private func withCenter<T>(
-        _ centerID: Int64, opening: ((PostgresConnection) async throws -> Void)?, readOnly: Bool,
+        _ centerID: Int64, opening: ((PostgresConnection) async throws -> Void)?, access: Access,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
@@ -114,8 +114,8 @@ public final class Database: Sendable {
             while true {
                 do {
                     // A transaction of its own may have written places (a page's reads run in the branch above).
-                    defer { if opening == nil && !readOnly { placesLeft.changed(centerID) } }
-                    return try await Self.transaction(on: connection, center: centerID, logger: logger, readOnly: readOnly, opening: opening, body)
+                    defer { if opening == nil && access == .readWrite { placesLeft.changed(centerID) } }
+                    return try await Self.transaction(on: connection, center: centerID, logger: logger, access: access, opening: opening, body)
                 } catch let error as PSQLError where attempt < Self.attempts && Self.isRetryable(error) {
                     logger.notice("transaction of center \(centerID) retried after \(error.serverInfo?[.sqlState] ?? "?") (attempt \(attempt))")
                     Self.retries.increment()
@@ -190,7 +190,7 @@ public final class Database: Sendable {
         return try await pool.withConnection { connection in
             if onPrimary { Self.inUse.increment() }
             defer { if onPrimary { Self.inUse.decrement() } }
-            return try await Self.transaction(on: connection, center: centerID, logger: logger, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+            return try await Self.transaction(on: connection, center: centerID, logger: logger, access: .snapshot, body)
         }
     }
 
@@ -249,7 +249,7 @@ public final class Database: Sendable {
         let logger = logger
         return try await withCenter(centerID, opening: { connection in
             session = try await SessionRepository.find(connection, center: centerID, token: token, logger: logger)
-        }, readOnly: false) { connection in
+        }, access: .readWrite) { connection in
             let state = PageState()
             defer { state.close() }
             let value = try await Self.$page.withValue(PageTransaction(database: ObjectIdentifier(self), center: centerID, connection: connection, state: state)) {
@@ -277,22 +277,26 @@ public final class Database: Sendable {
         ["40P01", "40001"].contains(error.serverInfo?[.sqlState] ?? "")
     }
 
+    /// How a transaction opens: reading and writing (`BEGIN`), only reading (`BEGIN READ ONLY`: PostgreSQL
+    /// refuses a write), or reading one snapshot (every statement sees the same moment: the exports).
+    enum Access {
+        case readWrite, readOnly, snapshot
+    }
+
     /// BEGIN, set the center, run, COMMIT; ROLLBACK and rethrow the original error on failure. `opening`,
     /// when given, is the transaction's first statement in place of the one that sets the center: it must
     /// set it itself (`SessionRepository.find` does). Were it not to, row-level security would show
     /// and accept nothing of any center: the page would fail, never read another center's rows.
     static func transaction<T>(
-        on connection: PostgresConnection, center: Int64?, logger: Logger, begin: PostgresQuery? = nil, readOnly: Bool = false,
+        on connection: PostgresConnection, center: Int64?, logger: Logger, access: Access = .readWrite,
         opening: ((PostgresConnection) async throws -> Void)? = nil,
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        if let begin {
-            try await connection.query(begin, logger: logger)
-        } else if readOnly {
-            try await connection.run(BeginReadOnly(), logger: logger)
-        } else {
-            try await connection.run(Begin(), logger: logger)
+        switch access {
+        case .readWrite: try await connection.run(Begin(), logger: logger)
+        case .readOnly: try await connection.run(BeginReadOnly(), logger: logger)
+        case .snapshot: try await connection.run(BeginSnapshot(), logger: logger)
         }
         opened.add(1, ordering: .relaxed)
         do {
@@ -322,6 +326,10 @@ public final class Database: Sendable {
     }
     struct BeginReadOnly: PreparedQuery {
         static let sql = "BEGIN READ ONLY"
+        var bindings: PostgresBindings { PostgresBindings() }
+    }
+    struct BeginSnapshot: PreparedQuery {
+        static let sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         var bindings: PostgresBindings { PostgresBindings() }
     }
     struct Commit: PreparedQuery {
