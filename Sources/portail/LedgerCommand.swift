@@ -53,6 +53,7 @@ struct LedgerCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            // Each family's outcome is printed as it is done: an error later does not hide what was written.
             let rebuilt = try await LedgerCommand.withDatabase { database in
                 let records = try await CenterRepository.loadAll(database)
                 let only = try center.map { code in try LedgerCommand.center(code, in: records) }
@@ -65,20 +66,17 @@ struct LedgerCommand: AsyncParsableCommand {
                         families.append((row.centerID, row.familyID))
                     }
                 }
-                var done: [(String, Int64, Int)] = []
                 for (centerID, family) in families {
+                    let code = codes[centerID] ?? "center \(centerID)"
                     guard let differed = try await LedgerDrift.rebuild(database, center: centerID, family: family) else {
-                        throw ValidationError("\(codes[centerID] ?? "this center") has no family \(family)")
+                        throw ValidationError("\(code) has no family \(family)")
                     }
-                    done.append((codes[centerID] ?? "center \(centerID)", family, differed))
+                    print(differed == 0 ? "\(code) family \(family): already agreed, left as it was"
+                                        : "\(code) family \(family): \(differed) kept row(s) written again from the documents")
                 }
-                return done
+                return families.count
             }
-            if rebuilt.isEmpty { print("Nothing to write again: every kept amount agrees with the documents.") }
-            for (code, family, differed) in rebuilt {
-                print(differed == 0 ? "\(code) family \(family): already agreed, left as it was"
-                                    : "\(code) family \(family): \(differed) kept row(s) written again from the documents")
-            }
+            if rebuilt == 0 { print("Nothing to write again: every kept amount agrees with the documents.") }
         }
     }
 

@@ -455,16 +455,17 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
                 return invoice
             }
             #expect(try await LedgerDrift.rows(database).isEmpty)
-            // Written as the owner, around the triggers: A's totals and open invoice, B's amount due.
+            // Written as the owner, around the triggers: A's totals and open invoice, B's amount due (kept as A's).
             try await database.owner.withConnection { c in
                 try await c.run("UPDATE family_totals SET paid_cents = paid_cents + 100 WHERE center_id = \(id) AND family_id = \(a)", logger: logger)
                 try await c.run("DELETE FROM open_invoices WHERE center_id = \(id) AND family_id = \(a)", logger: logger)
-                try await c.run("UPDATE open_invoices SET due_cents = 1 WHERE center_id = \(id) AND family_id = \(b)", logger: logger)
+                try await c.run("UPDATE open_invoices SET due_cents = 1, family_id = \(a) WHERE center_id = \(id) AND family_id = \(b)", logger: logger)
             }
             let drift = try await LedgerDrift.rows(database)
             #expect(drift.map { "\($0.familyID) \($0.keptIn)" }.sorted() == ["\(a) family_totals", "\(a) open_invoices", "\(b) open_invoices"].sorted())
             let missing = try #require(drift.first { $0.familyID == a && $0.keptIn == "open_invoices" })
             #expect(missing.rowOf == "invoice \(invoice.id)" && missing.kept == nil && missing.fromLedger == String(invoice.total.cents - 500))
+            #expect(drift.first { $0.familyID == b }?.kept == "1 (kept for family \(a))")
             #expect(try await LedgerDrift.rows(database, center: id + 1).isEmpty)
             // The application role reads none of it, and cannot write the kept rows through the function.
             for statement in ["SELECT count(*) FROM ledger_drift", "SELECT count(*) FROM family_totals_from_ledger",

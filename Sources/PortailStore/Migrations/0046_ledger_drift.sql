@@ -40,10 +40,14 @@ FROM (
 -- Every kept row that differs from the documents, or is missing, or should not be there: which table,
 -- which center and family, what is kept and what the documents give (NULL: no row).
 CREATE VIEW ledger_drift AS
-SELECT 'open_invoices'::text AS kept_in, coalesce(k.center_id, l.center_id) AS center_id, coalesce(k.family_id, l.family_id) AS family_id,
+SELECT 'open_invoices'::text AS kept_in, coalesce(k.center_id, l.center_id) AS center_id,
+       coalesce(i.family_id, l.family_id) AS family_id,  -- the invoice's own family, whatever the kept row says
        'invoice ' || coalesce(k.invoice_id, l.invoice_id) AS row_of,
-       k.due_cents::text AS kept, l.due_cents::text AS from_ledger
-FROM open_invoices k FULL JOIN open_invoices_from_ledger l ON l.center_id = k.center_id AND l.invoice_id = k.invoice_id
+       CASE WHEN k.center_id IS NOT NULL THEN k.due_cents || CASE WHEN k.family_id <> i.family_id THEN ' (kept for family ' || k.family_id || ')' ELSE '' END END AS kept,
+       l.due_cents::text AS from_ledger
+FROM open_invoices k
+JOIN invoices i ON i.center_id = k.center_id AND i.id = k.invoice_id
+FULL JOIN open_invoices_from_ledger l ON l.center_id = k.center_id AND l.invoice_id = k.invoice_id
 WHERE (k.family_id, k.due_cents) IS DISTINCT FROM (l.family_id, l.due_cents)
 UNION ALL
 SELECT 'family_totals', coalesce(k.center_id, l.center_id), coalesce(k.family_id, l.family_id), 'family',
@@ -53,21 +57,29 @@ FROM family_totals k FULL JOIN family_totals_from_ledger l ON l.center_id = k.ce
 WHERE (k.invoiced_cents, k.invoices, k.paid_cents, k.payments, k.allocated_cents)
       IS DISTINCT FROM (l.invoiced_cents, l.invoices, l.paid_cents, l.payments, l.allocated_cents);
 
--- One family's kept rows written again from its documents (after a manual fix of the ledger), under the
--- family's row lock that every writer of its money takes, so that no payment lands halfway. Returns how
+-- One family's kept rows written again from its documents (after a manual fix of the ledger). Returns how
 -- many of its rows differed (0: they agreed already, and are left as they were). Every read is the
 -- family's alone (the views filtered by center and family use the ledger's indexes by family).
+--
+-- Not every writer of the ledger locks the family's row first, and open_invoices' trigger writes an
+-- absolute amount: a credit note written while the rows are being replaced could miss the new row. So
+-- the function first locks both kept tables against writes (SHARE ROW EXCLUSIVE: it waits for the
+-- writers in progress to commit, and the next ones wait for it). Its statements each see what committed
+-- before them (READ COMMITTED), and it holds the lock for the milliseconds of one family: a rebuild of
+-- many families is one call, and one transaction, a family. It takes no other lock first (not the
+-- family's row), so that it never waits in a cycle with a writer.
 CREATE FUNCTION portail_rebuild_ledger_totals(center bigint, family bigint) RETURNS integer LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 DECLARE
     differed integer;
 BEGIN
-    PERFORM 1 FROM families f WHERE f.center_id = center AND f.id = family FOR UPDATE;
+    LOCK TABLE open_invoices, family_totals IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM 1 FROM families f WHERE f.center_id = center AND f.id = family;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no family % in center %', family, center USING ERRCODE = 'no_data_found';
     END IF;
     WITH kept_open AS (
         SELECT o.invoice_id, o.family_id, o.due_cents FROM open_invoices o
-        WHERE o.center_id = center AND (o.family_id = family OR o.invoice_id IN (SELECT i.id FROM invoices i WHERE i.center_id = center AND i.family_id = family))
+        WHERE o.center_id = center AND o.invoice_id IN (SELECT i.id FROM invoices i WHERE i.center_id = center AND i.family_id = family)
     ), ledger_open AS (
         SELECT l.invoice_id, l.family_id, l.due_cents FROM open_invoices_from_ledger l WHERE l.center_id = center AND l.family_id = family
     ), kept_totals AS (
@@ -84,7 +96,7 @@ BEGIN
         RETURN 0;
     END IF;
     DELETE FROM open_invoices o
-    WHERE o.center_id = center AND (o.family_id = family OR o.invoice_id IN (SELECT i.id FROM invoices i WHERE i.center_id = center AND i.family_id = family));
+    WHERE o.center_id = center AND o.invoice_id IN (SELECT i.id FROM invoices i WHERE i.center_id = center AND i.family_id = family);
     INSERT INTO open_invoices (center_id, invoice_id, family_id, issued_at, due_cents)
         SELECT l.center_id, l.invoice_id, l.family_id, l.issued_at, l.due_cents FROM open_invoices_from_ledger l
         WHERE l.center_id = center AND l.family_id = family;

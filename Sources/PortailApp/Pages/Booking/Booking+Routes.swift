@@ -14,11 +14,15 @@ extension PortailRoutes {
             let now = clock()
             let logger = context.logger
             let query = request.uri.queryParameters
-            // A grid's address (a child and a period that no waiting room holds now) reads the grid with the
-            // family's children, in one statement; it is shown only if the checks below find that child and
-            // that period open to it.
+            // A grid's address (a child and a period that has opened for some family, is not over and no
+            // waiting room holds now) reads the grid with the family's children, in one statement; it is
+            // shown only if the checks below find that child and that period open to it.
             let askedChild = query["enfant"].flatMap { Int64($0) }, askedPeriod = query["periode"].flatMap { center.period(String($0)) }
-            let ahead = askedChild != nil && askedPeriod.map { !center.waitingRoomStands(for: $0, at: now) } == true
+            let ahead = askedChild != nil && askedPeriod.map { period in
+                let openings = period.openings(in: center.zone)
+                return period.isOpenForBooking(at: now, in: center.zone, opensAt: nil) && (openings.isEmpty || openings.contains { $0 <= now })
+                    && !center.waitingRoomStands(for: period, at: now)
+            } == true
             let (children, standing, gaps, aheadReads) = try await database.withCenterReading(record.id) { c in
                 let aheadReads = ahead
                     ? try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
