@@ -125,6 +125,9 @@ import Testing
             }
             let waiting = try await browser.get("/admin/centres/petit/familles/\(other)/reserver?enfant=\(otherChild)&periode=vacances")
             #expect(waiting.text.contains("complet, liste d'attente : 1er"), "\(waiting.text)")
+            // Another family's child through this family's address: no grid of it (its waiting rank is not shown), and not found when posted.
+            let crossed = try await browser.get("/admin/centres/petit/familles/\(family)/reserver?enfant=\(otherChild)&periode=vacances")
+            #expect(!crossed.text.contains("liste d'attente : 1er") && !crossed.body.contains("value=\"\(start.iso):journee\""), "\(crossed.text)")
             // Another family's child through this family's address: not found.
             #expect(try await browser.post("/admin/centres/petit/familles/\(family)/reserver",
                                            [("enfant", String(otherChild)), ("periode", "vacances"), ("jour", "\(start.adding(days: 3).iso):matin")]).status == .notFound)

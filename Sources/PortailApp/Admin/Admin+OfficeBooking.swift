@@ -112,13 +112,13 @@ extension PortailRoutes {
         let period = code.flatMap { center.period($0) }
         let loaded = try await database.withCenter(record.id) { c -> (FamilyDetail, [ChildRecord], BookingRepository.GridReads)? in
             guard let detail = try await FamilyAdministration.detail(c, center: record.id, family: family, logger: context.logger) else { return nil }
-            let children = try await AccountRepository.children(c, center: record.id, family: family, logger: context.logger)
-            guard let period, let child = children.first(where: { $0.id == childID }),
-                  let places = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
-                                                                       family: family, logger: context.logger) else {
-                return (detail, children, BookingRepository.GridReads())
+            // The grid's statement reads the family's children too; its child's days only for a child of the family.
+            if let period, let childID,
+               let places = try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: childID,
+                                                                    family: family, logger: context.logger) {
+                return (detail, places.children, places.children.contains { $0.id == childID } ? places : BookingRepository.GridReads())
             }
-            return (detail, children, places)
+            return (detail, try await AccountRepository.children(c, center: record.id, family: family, logger: context.logger), BookingRepository.GridReads())
         }
         guard let (detail, children, places) = loaded else { return familyNotFound }
         let child = children.first { $0.id == childID }
