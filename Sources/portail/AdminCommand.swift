@@ -29,15 +29,11 @@ struct AdminCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = Runtime.logger()
-            let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
-            defer { embedded?.stop() }
-            let token = try await Database(settings: settings, logger: logger).run { database in
-                try await database.migrate()
+            let token = try await Runtime.withDatabase { database in
                 return try await database.owner.withConnection { c in
-                    let id = try await StaffRepository.createStaff(c, email: email, name: name, federationAdmin: true, logger: logger)
+                    let id = try await StaffRepository.createStaff(c, email: email, name: name, federationAdmin: true, logger: database.logger)
                     let expires = Date().addingTimeInterval(Double(StaffRepository.defaultTokenDays) * 86400)
-                    return try await StaffRepository.issueToken(c, staff: id, label: "bootstrap", expiresAt: expires, logger: logger).secret
+                    return try await StaffRepository.issueToken(c, staff: id, label: "bootstrap", expiresAt: expires, logger: database.logger).secret
                 }
             }
             print("Federation administrator \(email). API token (shown once, keep it secret; valid \(StaffRepository.defaultTokenDays) days,"
@@ -57,14 +53,10 @@ struct AdminCommand: AsyncParsableCommand {
         func run() async throws {
             let password = (readLine(strippingNewline: true) ?? "")
             if let weakness = Passwords.weakness(of: password) { throw ValidationError(weakness) }
-            let logger = Runtime.logger()
-            let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
-            defer { embedded?.stop() }
             let hash = try await Passwords.hash(password)
-            let done = try await Database(settings: settings, logger: logger).run { database in
-                try await database.migrate()
+            let done = try await Runtime.withDatabase { database in
                 return try await database.owner.withConnection { c in
-                    try await StaffSignIn.ownerSetPassword(c, email: email, hash: hash, logger: logger)
+                    try await StaffSignIn.ownerSetPassword(c, email: email, hash: hash, logger: database.logger)
                 }
             }
             guard done else { throw ValidationError("there is no active staff member \(email)") }

@@ -56,14 +56,10 @@ struct CentersCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = Runtime.logger()
             let catalog = CenterCatalog.load(files: files, paymentRules: Runtime.paymentRules, environment: Runtime.environment)
             for issue in catalog.allIssues { printError(issue.description) }
-            let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
-            defer { embedded?.stop() }
-            let outcomes = try await Database(settings: settings, logger: logger).run { database in
-                try await database.migrate()
-                return try await CenterImporter(database: database).importCenters(catalog.centers.map { CenterImporter.Source(center: $0.center, file: $0.file, text: $0.text) }, dryRun: dryRun)
+            let outcomes = try await Runtime.withDatabase { database in
+                try await CenterImporter(database: database).importCenters(catalog.centers.map { CenterImporter.Source(center: $0.center, file: $0.file, text: $0.text) }, dryRun: dryRun)
             }
             var refused = 0
             for outcome in outcomes {

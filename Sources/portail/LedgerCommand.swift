@@ -19,7 +19,7 @@ struct LedgerCommand: AsyncParsableCommand {
         var center: String?
 
         func run() async throws {
-            let drift = try await LedgerCommand.withDatabase { database in
+            let drift = try await Runtime.withDatabase { database in
                 let records = try await CenterRepository.loadAll(database)
                 let only = try center.map { code in try LedgerCommand.center(code, in: records) }
                 let codes = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.center.code) })
@@ -54,7 +54,7 @@ struct LedgerCommand: AsyncParsableCommand {
 
         func run() async throws {
             // Each family's outcome is printed as it is done: an error later does not hide what was written.
-            let rebuilt = try await LedgerCommand.withDatabase { database in
+            let rebuilt = try await Runtime.withDatabase { database in
                 let records = try await CenterRepository.loadAll(database)
                 let only = try center.map { code in try LedgerCommand.center(code, in: records) }
                 let codes = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.center.code) })
@@ -77,17 +77,6 @@ struct LedgerCommand: AsyncParsableCommand {
                 return families.count
             }
             if rebuilt == 0 { print("Nothing to write again: every kept amount agrees with the documents.") }
-        }
-    }
-
-    /// The database migrated, as the other commands open it.
-    static func withDatabase<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
-        let logger = Runtime.logger()
-        let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
-        defer { embedded?.stop() }
-        return try await Database(settings: settings, logger: logger).run { database in
-            try await database.migrate()
-            return try await body(database)
         }
     }
 

@@ -31,16 +31,12 @@ struct PaymentsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let logger = Runtime.logger()
-            let (settings, embedded) = try Bootstrap.database(environment: Runtime.environment, dataDirectory: Runtime.dataDirectory, logger: logger)
-            defer { embedded?.stop() }
-            let changes = try await Database(settings: settings, logger: logger).run { database in
-                try await database.migrate()
+            let changes = try await Runtime.withDatabase { database in
                 guard let record = try await CenterRepository.loadAll(database).first(where: { $0.center.code == center }) else {
                     throw ValidationError("no center \"\(center)\" in the database")
                 }
                 let first = LocalDate(iso: since)!.instant(at: LocalTime(hour: 0, minute: 0)!, in: record.center.zone)
-                let reconciliation = PaymentReconciliation(database: database, paymentProvider: Runtime.paymentProvider(demo: false, logger: logger), logger: logger)
+                let reconciliation = PaymentReconciliation(database: database, paymentProvider: Runtime.paymentProvider(demo: false, logger: database.logger), logger: database.logger)
                 do {
                     return try await reconciliation.reconcile(record, quietFor: TimeInterval(quietMinutes * 60), since: first)
                 } catch let unavailable as PaymentReconciliation.Unavailable {

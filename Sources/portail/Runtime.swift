@@ -9,6 +9,7 @@ import PaymentKit
 import PortailApp
 import PortailConfig
 import PortailDomain
+import PortailStore
 import Simulator
 import Stripe
 import SystemPay
@@ -90,6 +91,18 @@ enum Runtime {
     }
 
     static var dataDirectory: String { environment["PORTAIL_DATA_DIR"] ?? ".portail" }
+
+    /// A one-shot command's database (DATABASE_URL, or the embedded cluster of `dataDirectory`, stopped
+    /// after if this command started it), migrated, its pools running around `body`.
+    static func withDatabase<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
+        let logger = logger()
+        let (settings, embedded) = try Bootstrap.database(environment: environment, dataDirectory: dataDirectory, logger: logger)
+        defer { embedded?.stop() }
+        return try await Database(settings: settings, logger: logger).run { database in
+            try await database.migrate()
+            return try await body(database)
+        }
+    }
 
     /// How long an attempt stays without news before the bank is asked (PORTAIL_PAYMENT_RECONCILE_MINUTES, 15).
     static func reconcileAfter() throws -> TimeInterval {

@@ -31,8 +31,9 @@ public enum LedgerDrift {
         }
     }
 
-    /// Writes a family's kept rows again from its documents, under its row lock; how many of them differed
-    /// (0: they agreed, nothing was written); nil when the center has no such family.
+    /// Writes a family's kept rows again from its documents, the kept tables locked against writes meanwhile
+    /// (`portail_rebuild_ledger_totals`); how many of them differed (0: they agreed, nothing was written);
+    /// nil when the center has no such family.
     public static func rebuild(_ database: Database, center: Int64, family: Int64) async throws -> Int? {
         do {
             let differed: Int? = try await database.owner.withConnection { c in
