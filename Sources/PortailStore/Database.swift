@@ -54,13 +54,22 @@ public final class Database: Sendable {
     /// The pools as services, for an application's service group.
     public var services: [any Service] { [app, owner] + (replica.map { [$0] } ?? []) }
 
-    /// Runs the pools around `body`, for commands that are not a long-running server.
+    /// Runs the pools around `body`, for commands that are not a long-running server. `body` starts once
+    /// each pool's task has begun its `run()`: a connection asked for before would be served all the same,
+    /// but PostgresNIO warns of it.
     public func run<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { await self.app.run(); return nil }
-            group.addTask { await self.owner.run(); return nil }
-            if let replica = self.replica { group.addTask { await replica.run(); return nil } }
+        let pools = [app, owner] + (replica.map { [$0] } ?? [])
+        let (started, starting) = AsyncStream<Void>.makeStream()
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            for pool in pools {
+                group.addTask { starting.yield(); await pool.run(); return nil }
+            }
             defer { group.cancelAll() }
+            var count = 0
+            for await _ in started {
+                count += 1
+                if count == pools.count { break }
+            }
             return try await body(self)
         }
     }

@@ -466,6 +466,9 @@ func remaining(_ database: Database, _ id: Int64, on day: LocalDate) async throw
             let missing = try #require(drift.first { $0.familyID == a && $0.keptIn == "open_invoices" })
             #expect(missing.rowOf == "invoice \(invoice.id)" && missing.kept == nil && missing.fromLedger == String(invoice.total.cents - 500))
             #expect(drift.first { $0.familyID == b }?.kept == "1 (kept for family \(a))")
+            // Read for the one center (its documents alone added up), the same rows; none for another center.
+            #expect(try await LedgerDrift.rows(database, center: id).map { "\($0.familyID) \($0.keptIn) \($0.rowOf) \($0.kept ?? "-") \($0.fromLedger ?? "-")" }
+                    == drift.map { "\($0.familyID) \($0.keptIn) \($0.rowOf) \($0.kept ?? "-") \($0.fromLedger ?? "-")" })
             #expect(try await LedgerDrift.rows(database, center: id + 1).isEmpty)
             // The application role reads none of it, and cannot write the kept rows through the function.
             for statement in ["SELECT count(*) FROM ledger_drift", "SELECT count(*) FROM family_totals_from_ledger",

@@ -19,15 +19,21 @@ public enum LedgerDrift {
         public var fromLedger: String?
     }
 
-    /// Every kept row that disagrees with the ledger, of every center (`center` nil) or of one.
+    /// Every kept row that disagrees with the ledger, of every center (`center` nil) or of one. For one
+    /// center, the view is read in a transaction set to it: the owner's row-level policies then show each
+    /// table's rows of that center only, so that its documents alone are added up (filtered after the view's
+    /// full joins, every center's would be).
     public static func rows(_ database: Database, center: Int64? = nil) async throws -> [Row] {
-        try await database.owner.withConnection { c in
-            try await c.all("""
-                SELECT kept_in, center_id, family_id, row_of, kept, from_ledger FROM ledger_drift
-                WHERE \(center)::bigint IS NULL OR center_id = \(center)
-                ORDER BY center_id, family_id, kept_in, row_of
-                """, (String, Int64, Int64, String, String?, String?).self, logger: database.logger)
-                .map { Row(keptIn: $0.0, centerID: $0.1, familyID: $0.2, rowOf: $0.3, kept: $0.4, fromLedger: $0.5) }
+        let logger = database.logger
+        return try await database.owner.withConnection { c in
+            try await Database.transaction(on: c, center: center, logger: logger, access: .readOnly) { c in
+                try await c.all("""
+                    SELECT kept_in, center_id, family_id, row_of, kept, from_ledger FROM ledger_drift
+                    WHERE \(center)::bigint IS NULL OR center_id = \(center)
+                    ORDER BY center_id, family_id, kept_in, row_of
+                    """, (String, Int64, Int64, String, String?, String?).self, logger: logger)
+                    .map { Row(keptIn: $0.0, centerID: $0.1, familyID: $0.2, rowOf: $0.3, kept: $0.4, fromLedger: $0.5) }
+            }
         }
     }
 
