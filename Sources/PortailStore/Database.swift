@@ -138,7 +138,9 @@ public final class Database: Sendable {
     /// Runs `body` on a connection of the application role outside any transaction: each statement is its
     /// own, committed as it ends, so that a lock it takes is never held across a round trip. Row-level
     /// security sees no center there: `body` calls SECURITY DEFINER functions that name their center (the
-    /// waiting room's place). Inside a page's transaction of this center, `body` joins it instead, as
+    /// waiting room's place), or statements that set it themselves (`CenterStatement`: a page's one read,
+    /// one round trip instead of BEGIN, the center, the read and COMMIT). Anything else reads nothing and
+    /// writes nothing there. Inside a page's transaction of this center, `body` joins it instead, as
     /// `withCenter` does, so that a page never holds two connections.
     public func withoutTransaction<T>(
         _ centerID: Int64,
@@ -149,16 +151,43 @@ public final class Database: Sendable {
         return try await withAppConnection(body)
     }
 
-    /// A connection of the application pool, counted in `portail_db_pool_connections_in_use` while held.
+    /// A connection of the application pool, counted in `portail_db_pool_connections_in_use` while held; in a
+    /// page that reads in statements (`withPageReads`), the connection that page holds, when free.
     private func withAppConnection<T>(
         isolation: isolated (any Actor)? = #isolation, _ body: (PostgresConnection) async throws -> sending T
     ) async throws -> sending T {
-        try await app.withConnection { connection in
+        if let held = Self.held, held.database == ObjectIdentifier(self), held.take() {
+            defer { held.give() }
+            return try await body(held.connection)
+        }
+        return try await app.withConnection { connection in
             Self.inUse.increment()
             defer { Self.inUse.decrement() }
             return try await body(connection)
         }
     }
+
+    /// The connection a page that reads in statements holds from its session's read to its end
+    /// (`withPageReads`): its statements, and any transaction it opens, run on it one after another, so
+    /// that the page asks the pool once and never holds two connections. Taken by one call at a time;
+    /// a call that finds it taken, or the page over, asks the pool.
+    final class HeldConnection: Sendable {
+        let database: ObjectIdentifier
+        let connection: PostgresConnection
+        private let busy = Atomic<Bool>(false)
+
+        init(database: ObjectIdentifier, connection: PostgresConnection) {
+            self.database = database
+            self.connection = connection
+        }
+
+        func take() -> Bool { busy.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
+        func give() { busy.store(false, ordering: .releasing) }
+        /// Ends the page's hold for good: false if a call still runs on the connection (a task the page started).
+        func end() -> Bool { !busy.exchange(true, ordering: .acquiringAndReleasing) }
+    }
+
+    @TaskLocal static var held: HeldConnection?
 
     /// The page's own transaction (`withPageTransaction`) that a call for `centerID` joins: of this
     /// database and center, and still open (a task started by the page may outlive it).
@@ -267,6 +296,41 @@ public final class Database: Sendable {
             state.close()
             if state.hasFailed { throw PageTransactionFailed() }
             return value
+        }
+    }
+
+    /// Runs a page that reads in statements of their own, each its own transaction: the session of the cookie
+    /// `token` is read by one statement outside any transaction (`SessionRepository.read`), then `body` runs
+    /// outside any page transaction, on the same connection (`HeldConnection`). A page whose reads are one
+    /// statement that sets its center itself (`CenterStatement`, run by `withoutTransaction`) then costs two
+    /// round trips in all, against BEGIN, the session, its statement and COMMIT in `withPageTransaction`; a
+    /// `withCenter` of `body` opens a transaction of its own (correct, dearer). The idle clock, when due,
+    /// moves in a short transaction.
+    public func withPageReads<T: Sendable>(
+        _ centerID: Int64, session token: String, isolation: isolated (any Actor)? = #isolation,
+        _ body: (FamilySession?) async throws -> T
+    ) async throws -> T {
+        let logger = logger
+        return try await withAppConnection { connection in
+            let found = try await SessionRepository.read(connection, center: centerID, token: token, logger: logger)
+            if found?.touch == true {
+                // Its own short transaction, which writes no place: the grids' places left stay as they are.
+                try await Self.transaction(on: connection, center: centerID, logger: logger) { c in
+                    try await SessionRepository.touch(c, center: centerID, token: token, logger: logger)
+                }
+            }
+            let held = HeldConnection(database: ObjectIdentifier(self), connection: connection)
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await Self.$page.withValue(nil) {
+                    try await Self.$held.withValue(held) { try await body(found?.0) }
+                })
+            } catch {
+                result = .failure(error)
+            }
+            // A task of the page's still on the connection: closed rather than given back to the pool in use.
+            if !held.end() { try? await connection.close() }
+            return try result.get()
         }
     }
 

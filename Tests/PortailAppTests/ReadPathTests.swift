@@ -14,8 +14,10 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
 /// Pages read; they do not write (issue 12): a cart whose hold ran out reads as expired and its places
 /// as free until the maintenance job or the next booking writes it so.
 @Suite struct ReadPathTests {
-    /// A logged-in family's page costs one transaction, its session's lookup included, whatever it shows.
-    @Test func aPageIsOneTransaction() async throws {
+    /// A logged-in family's page costs one transaction, its session's lookup included, whatever it shows; the
+    /// home page, Mon compte, Mes factures and the grid none: their session's lookup and their one read are each
+    /// a statement of its own (`Database.withPageReads`).
+    @Test func aPageIsAtMostOneTransaction() async throws {
         try await withPortal { client, fixture in
             let parent = Browser(client)
             _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
@@ -26,8 +28,38 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
                 let before = Database.opened.load(ordering: .relaxed)
                 let page = try await parent.get(path)
                 #expect(page.status == .ok, "\(path)")
-                #expect(Database.opened.load(ordering: .relaxed) - before == 1, "\(path)")
+                #expect(Database.opened.load(ordering: .relaxed) - before == (path == "/petit/panier" ? 1 : 0), "\(path)")
             }
+        }
+    }
+
+    /// A session's idle clock moves at a page at most once a minute, whether the page reads in statements of
+    /// its own (Mon compte) or in one transaction (the cart); a session idle past the timeout is gone.
+    @Test func theIdleClockMovesOnceAMinuteAtEitherKindOfPage() async throws {
+        try await withPortal { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            let logger = fixture.database.logger
+            func idleSeconds() async throws -> Int {
+                try await fixture.database.owner.withConnection { c in
+                    try await c.first("SELECT extract(epoch FROM now() - max(last_seen_at))::int FROM sessions", (Int.self), logger: logger) ?? -1
+                }
+            }
+            func setIdle(_ seconds: Int) async throws {
+                try await fixture.database.owner.withConnection { c in
+                    try await c.run("UPDATE sessions SET last_seen_at = now() - make_interval(secs => \(seconds))", logger: logger)
+                }
+            }
+            for path in ["/petit/compte", "/petit/panier"] {
+                try await setIdle(30)
+                #expect(try await parent.get(path).status == .ok)
+                #expect(try await idleSeconds() >= 30, "\(path): moved within the minute")
+                try await setIdle(20 * 60)
+                #expect(try await parent.get(path).status == .ok)
+                #expect(try await idleSeconds() <= 5, "\(path): not moved after 20 minutes")
+            }
+            try await setIdle(31 * 60)
+            #expect(!(try await parent.get("/petit/compte").text.contains("Mon compte famille")))
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import PortailDomain
 import PortailTestSupport
+import PostgresNIO
 import Testing
 @testable import PortailStore
 
@@ -66,6 +67,54 @@ import Testing
                 #expect(ranks == [[1], [2]])
                 let none = try await ReservationQueries.account(c, center: id, family: families[3].0, offset: 0, limit: 3, logger: logger)
                 #expect(none.total == 0 && none.reservations.isEmpty && none.cart.isEmpty && none.totals.invoiceCount == 0 && none.totals.due == .zero)
+            }
+        }
+    }
+
+    /// The pages' one statements set their center themselves (`CenterStatement`): outside any transaction
+    /// they read what they read inside one, the center they set lasts for that statement only, and inside a
+    /// transaction set to another center they read nothing and leave its center as it was.
+    @Test func aPagesStatementSetsItsCenterForItselfAlone() async throws {
+        try await withSmallCenter(places: 2) { database, center, id in
+            let family = try await makeFamilies(database, center: id, count: 1)[0]
+            let logger = database.logger
+            let d = center.periods[0].startsOn
+            let booked = try await book(database, center, id, family: family.0, child: family.1[0], days: [d: ["journee"]])
+            try await database.withCenter(id) { c in
+                try await BookingRepository.confirm(c, center: id, reservations: [booked.reservationID], logger: logger)
+                _ = try await LedgerRepository.issueInvoice(for: [booked.reservationID], center: center, centerID: id, family: family.0, c, logger: logger)
+            }
+            func reads(_ c: PostgresConnection) async throws -> String {
+                let account = try await ReservationQueries.account(c, center: id, family: family.0, offset: 0, limit: 10, logger: logger)
+                let ledger = try await LedgerQueries.entriesAndTotals(c, center: id, family: family.0, offset: 0, limit: 10, logger: logger)
+                let grid = try await BookingRepository.gridReads(c, center: id, periodCode: center.periods[0].code, childID: family.1[0].id,
+                                                                 family: family.0, logger: logger)
+                return "\(account.reservations.map(\.number)) \(account.total) \(account.totals) | \(ledger.rows.map(\.number)) \(ledger.totals) | "
+                    + "\(grid.map { ($0.held.keys.sorted(), $0.availability.count, $0.children.map(\.id)) } as Any)"
+            }
+            let inside = try await database.withCenter(id) { c in try await reads(c) }
+            #expect(inside.contains("[\(booked.number)] 1"), "\(inside)")
+            let held = try await database.withoutTransaction(id) { c in
+                try await BookingRepository.gridReads(c, center: id, periodCode: center.periods[0].code, childID: family.1[0].id, family: family.0, logger: logger)?.held[d]
+            }
+            #expect(held?.isEmpty == false)
+            let outside = try await database.withoutTransaction(id) { c in
+                let read = try await reads(c)
+                // The center lasted for each statement alone: a statement of its own that does not set it sees nothing.
+                let seen = try await c.first("SELECT count(*)::int FROM reservations", (Int.self), logger: logger)
+                let setting = try await c.first("SELECT coalesce(current_setting('portail.center_id', true), '')", (String.self), logger: logger)
+                #expect(seen == 0 && setting == "")
+                return read
+            }
+            #expect(outside == inside)
+            // In a transaction of another center: nothing read, that center kept.
+            try await database.withCenter(id + 1) { c in
+                let account = try await ReservationQueries.account(c, center: id, family: family.0, offset: 0, limit: 10, logger: logger)
+                let grid = try await BookingRepository.gridReads(c, center: id, periodCode: center.periods[0].code, childID: family.1[0].id,
+                                                                 family: family.0, logger: logger)
+                #expect(account.reservations.isEmpty && account.total == 0 && grid == nil)
+                let setting = try await c.first("SELECT current_setting('portail.center_id')", (String.self), logger: logger)
+                #expect(setting == String(id + 1))
             }
         }
     }

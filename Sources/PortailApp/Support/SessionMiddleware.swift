@@ -28,6 +28,11 @@ struct SessionMiddleware: RouterMiddleware {
         // A logged-in family's page that reads runs in one transaction, the session's lookup included:
         // one BEGIN and one COMMIT for the whole page. Forms (POST) keep their own transactions.
         if let token, request.method == .get || request.method == .head, !Self.queues(request, center: center.center) {
+            if Self.readsInStatements(request) {
+                return try await database.withPageReads(center.id, session: token) { existing in
+                    try await serve(request, context: context, token: token, existing: existing, next: next)
+                }
+            }
             return try await database.withPageTransaction(center.id, session: token) { existing in
                 try await serve(request, context: context, token: token, existing: existing, next: next)
             }
@@ -57,6 +62,15 @@ struct SessionMiddleware: RouterMiddleware {
         init(limit: Int) { self.limit = limit }
         func enter() -> Bool { count.withLock { if $0 >= limit { return false }; $0 += 1; return true } }
         func leave() { count.withLock { $0 -= 1 } }
+    }
+
+    /// The pages whose reads are, most of the time, one statement that sets its center itself or none
+    /// (`Database.withPageReads`): the home page (none, without priority windows), Mon compte, Mes factures
+    /// and the grid (`CenterStatement`). A read of theirs that is not opens a transaction of its own.
+    static let statementPages: Set<String> = ["/", "/compte", "/factures", "/reservations/nouvelle"]
+
+    static func readsInStatements(_ request: Request) -> Bool {
+        statementPages.contains("/" + request.uri.path.split(separator: "/").joined(separator: "/"))
     }
 
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a

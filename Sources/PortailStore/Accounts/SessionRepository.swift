@@ -67,16 +67,26 @@ public enum SessionRepository {
     /// transaction's center (`portail_page_session`, migration 0041): as the first statement of a page's
     /// transaction (`Database.withPageTransaction`) it takes the place of the statement that sets it.
     public static func find(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> FamilySession? {
-        let hash = SecretToken.hash(token)
+        guard let (session, touch) = try await read(c, center: center, token: token, logger: logger) else { return nil }
+        if touch { try await self.touch(c, center: center, token: token, logger: logger) }
+        return session
+    }
+
+    /// `find` without moving the idle clock: the session, and whether its clock is due to move (`touch`).
+    /// Also as a statement of its own, outside any transaction (`Database.withPageReads`): the center it
+    /// sets then lasts for that statement only.
+    public static func read(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws -> (FamilySession, touch: Bool)? {
         let request = RequestTrace.current.map { "portail " + $0 } ?? ""
-        guard let row = try await c.row(FindSession(bindings: try .of(center, hash, idleTimeout, request)),
+        guard let row = try await c.row(FindSession(bindings: try .of(center, SecretToken.hash(token), idleTimeout, request)),
                                         (Int64, Int64, String, Bool, Bool, Bool, String, String?).self, logger: logger)
         else { return nil }
-        if row.3 {
-            try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(hash)", logger: logger)
-        }
-        return FamilySession(familyID: row.0, personID: row.1, csrfToken: row.2, token: nil, seesInvoices: row.4, severalFamilies: row.5,
-                             familyName: row.6, familyCategory: row.7)
+        return (FamilySession(familyID: row.0, personID: row.1, csrfToken: row.2, token: nil, seesInvoices: row.4, severalFamilies: row.5,
+                              familyName: row.6, familyCategory: row.7), row.3)
+    }
+
+    /// Moves the session's idle clock to now, in a transaction of its center.
+    public static func touch(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws {
+        try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(SecretToken.hash(token))", logger: logger)
     }
 
     /// Every page reads its session: prepared once per connection. A person who no longer belongs to the

@@ -60,7 +60,8 @@ extension ReservationQueries {
     ///   the period's code, the unit (in the label's column), when it was made, its day, its state, the child's id
     ///   (in the cents' column), the offer's deadline and, as an array, its rank.
     struct Account: PreparedQuery {
-        static let sql = """
+        static let sql = CenterStatement.wrap(parts)
+        static let parts = """
             SELECT 0, NULL::bigint, (SELECT count(*) FROM reservations WHERE center_id = $1 AND family_id = $2)::int,
                    NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::timestamptz,
                    \(LedgerQueries.totalsArray)

@@ -189,8 +189,8 @@ public enum BookingRepository {
     /// unit the child waits for and its rank, 4 a child of the family (birth date, first and last names, id).
     /// $1 the center, $2 the period's code, $3 the child, $4 its family.
     struct GridStatement: PreparedQuery {
-        static let sql = [ChildGridStatement.periodExists, placesLeft, ChildGridStatement.childsDays, ChildGridStatement.children]
-            .joined(separator: "\nUNION ALL\n")
+        static let sql = CenterStatement.wrap([ChildGridStatement.periodExists, placesLeft, ChildGridStatement.childsDays, ChildGridStatement.children]
+            .joined(separator: "\nUNION ALL\n"))
         static let placesLeft = """
             SELECT 1, d.day::text, array_agg(d.unit ORDER BY d.unit), array_agg(\(Availability.left) ORDER BY d.unit), NULL::bigint
             \(Availability.from(period: ChildGridStatement.period))
@@ -201,7 +201,7 @@ public enum BookingRepository {
 
     /// `GridStatement` without the places left (rows 0, 2, 3 and 4), when they are fresh in the cache.
     struct ChildGridStatement: PreparedQuery {
-        static let sql = [periodExists, childsDays, children].joined(separator: "\nUNION ALL\n")
+        static let sql = CenterStatement.wrap([periodExists, childsDays, children].joined(separator: "\nUNION ALL\n"))
         static let period = "(SELECT id FROM periods WHERE center_id = $1 AND code = $2)"
         /// The child, if it is the family's.
         static let child = "(SELECT id FROM children WHERE center_id = $1 AND id = $3 AND family_id = $4)"

@@ -99,3 +99,22 @@ extension PostgresBindings {
         return bindings
     }
 }
+
+/// A statement that sets its center itself, so that it can run outside any transaction (one round trip, it is
+/// its own transaction: `Database.withPageReads`, `Database.withoutTransaction`). `wrap(sql)` reads `sql` (whose
+/// `$1` is the center, as in every page's statement) only after setting `$1` as the transaction's center:
+/// `sql` is a lateral subquery of the row that sets it (`OFFSET 0` keeps PostgreSQL from merging it into the
+/// outer query), so none of its scans, and none of row-level security's checks in them, runs before that row
+/// exists. Inside a transaction already set to another center, it sets nothing and reads nothing: it never
+/// moves a transaction to another center.
+enum CenterStatement {
+    static func wrap(_ sql: String) -> String {
+        """
+        SELECT q.* FROM (SELECT CASE WHEN coalesce(current_setting('portail.center_id', true), '') IN ('', $1::text)
+                                     THEN set_config('portail.center_id', $1::text, true) END AS center) c
+        CROSS JOIN LATERAL (SELECT * FROM (
+        \(sql)
+        ) q WHERE c.center IS NOT NULL OFFSET 0) q
+        """
+    }
+}

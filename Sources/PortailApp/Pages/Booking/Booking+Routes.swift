@@ -23,17 +23,30 @@ extension PortailRoutes {
                 return period.isOpenForBooking(at: now, in: center.zone, opensAt: nil) && (openings.isEmpty || openings.contains { $0 <= now })
                     && !center.waitingRoomStands(for: period, at: now)
             } == true
-            let (children, standing, gaps, aheadReads) = try await database.withCenterReading(record.id) { c in
-                let aheadReads = ahead
-                    ? try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
-                                                            placesLeft: database.placesLeft, logger: logger)
-                    : nil
-                let children = if let aheadReads { aheadReads.children }
-                               else { try await AccountRepository.children(c, center: record.id, family: family, logger: logger) }
-                return (children,
-                        try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger),
-                        try await FamilyFile.gaps(c, center: record.id, family: family, rules: center.familyFile, now: now, logger: logger),
-                        aheadReads)
+            // Where the center has neither priority windows nor a family file to check, the grid's statement is
+            // all the page reads: it sets its center itself, one round trip outside any transaction.
+            let aloneReads: BookingRepository.GridReads? = ahead && !center.hasPriorityWindows && center.familyFile?.asksAnything != true
+                ? try await database.withoutTransaction(record.id) { c in
+                    try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
+                                                          placesLeft: database.placesLeft, logger: logger)
+                }
+                : nil
+            let children: [ChildRecord], standing: PriorityStanding, gaps: [FamilyFileGap], aheadReads: BookingRepository.GridReads?
+            if let aloneReads {
+                (children, standing, gaps, aheadReads) = (aloneReads.children, .none, [], aloneReads)
+            } else {
+                (children, standing, gaps, aheadReads) = try await database.withCenterReading(record.id) { c in
+                    let aheadReads = ahead
+                        ? try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
+                                                                placesLeft: database.placesLeft, logger: logger)
+                        : nil
+                    let children = if let aheadReads { aheadReads.children }
+                                   else { try await AccountRepository.children(c, center: record.id, family: family, logger: logger) }
+                    return (children,
+                            try await PriorityQueries.standing(c, center: center, centerID: record.id, family: family, logger: logger),
+                            try await FamilyFile.gaps(c, center: record.id, family: family, rules: center.familyFile, now: now, logger: logger),
+                            aheadReads)
+                }
             }
             // The center's requirements of the family file come first: before any grid, what is missing.
             guard gaps.isEmpty else { return familyFileGapsPage(context, gaps) }
@@ -212,14 +225,20 @@ extension PortailRoutes {
         let center = record.center
         let now = Date()
         let tariff = center.tariff(period.tariff)?.model(for: context.session?.familyCategory)
-        let (reads, quotient) = try await database.withCenterReading(record.id) { c in
-            let read = if let readAlready { readAlready }
-                       else { try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
-                                                                    family: family, placesLeft: database.placesLeft, logger: logger) }
-            guard let reads = read else { throw HTTPError(.notFound) }
-            let quotient = tariff?.usesQuotient == true
-                ? try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger) : nil
-            return (reads, quotient)
+        // Read already, and priced without the family's quotient: nothing more to read.
+        let reads: BookingRepository.GridReads, quotient: Int?
+        if let readAlready, tariff?.usesQuotient != true {
+            (reads, quotient) = (readAlready, nil)
+        } else {
+            (reads, quotient) = try await database.withCenterReading(record.id) { c in
+                let read = if let readAlready { readAlready }
+                           else { try await BookingRepository.gridReads(c, center: record.id, periodCode: period.code, childID: child.id,
+                                                                        family: family, placesLeft: database.placesLeft, logger: logger) }
+                guard let reads = read else { throw HTTPError(.notFound) }
+                let quotient = tariff?.usesQuotient == true
+                    ? try await AccountRepository.quotient(c, center: record.id, family: family, on: period.startsOn, logger: logger) : nil
+                return (reads, quotient)
+            }
         }
         let prices = tariff?.prices(quotient: quotient, siblingRank: 1) ?? [:]
         var model = GridModel(page: PageChrome(context), center: center, period: period, child: child, reads: reads,

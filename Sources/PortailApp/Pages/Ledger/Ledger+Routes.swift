@@ -20,19 +20,20 @@ extension PortailRoutes {
             let size = [5, 10, 25, 50].first { String($0) == query["taille"].map(String.init) } ?? 5
             let requested = try InputLimits.page(query["page"])
             let logger = context.logger
-            let (totals, list, pageNumber, mentioned) = try await database.withCenter(record.id) { c in
-                // One statement: the page of entries, their count and the totals.
-                let (read, pageNumber) = try await InputLimits.page(requested, size: size) { offset in
+            // One statement, which sets its center itself: the page of entries, their count and the totals.
+            let (read, pageNumber) = try await database.withoutTransaction(record.id) { c in
+                try await InputLimits.page(requested, size: size) { offset in
                     let read = try await LedgerQueries.entriesAndTotals(c, center: record.id, family: family, offset: offset, limit: size, logger: logger)
                     return (rows: read, total: read.total)
                 }
-                let (totals, list) = (read.rows.totals, (rows: read.rows.rows, total: read.total))
-                // The notice names a document of this family read from the database, never the query's text.
-                let mentioned = try await (query["avoir"] ?? query["annulation"]).asyncFlatMap { number -> InvoiceDetail? in
-                    guard number.count <= 40 else { return nil }
-                    return try await LedgerQueries.invoice(c, center: record.id, family: family, number: String(number), logger: logger)
+            }
+            let (totals, list) = (read.rows.totals, (rows: read.rows.rows, total: read.total))
+            // The notice names a document of this family read from the database, never the query's text.
+            let mentioned = try await (query["avoir"] ?? query["annulation"]).asyncFlatMap { number -> InvoiceDetail? in
+                guard number.count <= 40 else { return nil }
+                return try await database.withCenterReading(record.id) { c in
+                    try await LedgerQueries.invoice(c, center: record.id, family: family, number: String(number), logger: logger)
                 }
-                return (totals, list, pageNumber, mentioned)
             }
             let base = context.basePath
             let payable = paymentProvider(record.center) != nil
