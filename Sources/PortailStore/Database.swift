@@ -174,17 +174,18 @@ public final class Database: Sendable {
     final class HeldConnection: Sendable {
         let database: ObjectIdentifier
         let connection: PostgresConnection
-        private let busy = Atomic<Bool>(false)
+        /// 0 free, 1 taken by a call, 2 the page over (for good).
+        private let state = Atomic<Int>(0)
 
         init(database: ObjectIdentifier, connection: PostgresConnection) {
             self.database = database
             self.connection = connection
         }
 
-        func take() -> Bool { busy.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
-        func give() { busy.store(false, ordering: .releasing) }
+        func take() -> Bool { state.compareExchange(expected: 0, desired: 1, ordering: .acquiringAndReleasing).exchanged }
+        func give() { _ = state.compareExchange(expected: 1, desired: 0, ordering: .acquiringAndReleasing) }
         /// Ends the page's hold for good: false if a call still runs on the connection (a task the page started).
-        func end() -> Bool { !busy.exchange(true, ordering: .acquiringAndReleasing) }
+        func end() -> Bool { state.exchange(2, ordering: .acquiringAndReleasing) == 0 }
     }
 
     @TaskLocal static var held: HeldConnection?
@@ -311,6 +312,9 @@ public final class Database: Sendable {
         _ body: (FamilySession?) async throws -> T
     ) async throws -> T {
         let logger = logger
+        // Timed with the transactions, as the page's hold of its connection (a page in one transaction is).
+        let start = ContinuousClock.now
+        defer { Self.transactionTimer.record(duration: ContinuousClock.now - start) }
         return try await withAppConnection { connection in
             let found = try await SessionRepository.read(connection, center: centerID, token: token, logger: logger)
             if found?.touch == true {

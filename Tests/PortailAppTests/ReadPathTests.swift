@@ -128,6 +128,13 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
                                              json: #"{"quotient": 450, "valid_from": "2020-01-01"}"#)
             #expect(recorded.status == .ok || recorded.status == .created, "\(recorded.json)")
             #expect(try await grid() == "400")
+            // A center whose grid reads the quotient too keeps its pages in one transaction each (a transaction
+            // for each read would cost more round trips).
+            for path in ["/petit/", "/petit/compte", "/petit/reservations/nouvelle?enfant=\(child)&periode=vacances"] {
+                let before = Database.opened.load(ordering: .relaxed)
+                #expect(try await parent.get(path).status == .ok)
+                #expect(Database.opened.load(ordering: .relaxed) - before == 1, "\(path)")
+            }
         }
     }
 

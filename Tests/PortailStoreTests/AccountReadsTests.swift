@@ -99,7 +99,13 @@ import Testing
             }
             #expect(held?.isEmpty == false)
             let outside = try await database.withoutTransaction(id) { c in
-                let read = try await reads(c)
+                // Seven times on one connection: PostgreSQL's generic plan (from the sixth) sets its center first too.
+                var read = try await reads(c)
+                for _ in 1...6 {
+                    let again = try await reads(c)
+                    #expect(again == read)
+                    read = again
+                }
                 // The center lasted for each statement alone: a statement of its own that does not set it sees nothing.
                 let seen = try await c.first("SELECT count(*)::int FROM reservations", (Int.self), logger: logger)
                 let setting = try await c.first("SELECT coalesce(current_setting('portail.center_id', true), '')", (String.self), logger: logger)
@@ -107,12 +113,18 @@ import Testing
                 return read
             }
             #expect(outside == inside)
-            // In a transaction of another center: nothing read, that center kept.
+            // In a transaction of another center: nothing read (Mon compte and Mes factures say so, the grid finds
+            // no period), that center kept.
             try await database.withCenter(id + 1) { c in
-                let account = try await ReservationQueries.account(c, center: id, family: family.0, offset: 0, limit: 10, logger: logger)
+                await #expect(throws: CenterStatement.NotSet.self) {
+                    _ = try await ReservationQueries.account(c, center: id, family: family.0, offset: 0, limit: 10, logger: logger)
+                }
+                await #expect(throws: CenterStatement.NotSet.self) {
+                    _ = try await LedgerQueries.entriesAndTotals(c, center: id, family: family.0, offset: 0, limit: 10, logger: logger)
+                }
                 let grid = try await BookingRepository.gridReads(c, center: id, periodCode: center.periods[0].code, childID: family.1[0].id,
                                                                  family: family.0, logger: logger)
-                #expect(account.reservations.isEmpty && account.total == 0 && grid == nil)
+                #expect(grid == nil)
                 let setting = try await c.first("SELECT current_setting('portail.center_id')", (String.self), logger: logger)
                 #expect(setting == String(id + 1))
             }

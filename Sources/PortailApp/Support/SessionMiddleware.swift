@@ -26,9 +26,10 @@ struct SessionMiddleware: RouterMiddleware {
         let cookie = request.cookies[cookies.name(SessionCookies.session, context)]?.value
         let token = cookie.flatMap { SecretToken.looksValid($0) ? $0 : nil }
         // A logged-in family's page that reads runs in one transaction, the session's lookup included:
-        // one BEGIN and one COMMIT for the whole page. Forms (POST) keep their own transactions.
+        // one BEGIN and one COMMIT for the whole page; the pages whose read is one statement, without
+        // either (`readsInStatements`). Forms (POST) keep their own transactions.
         if let token, request.method == .get || request.method == .head, !Self.queues(request, center: center.center) {
-            if Self.readsInStatements(request) {
+            if Self.readsInStatements(request, center: center.center) {
                 return try await database.withPageReads(center.id, session: token) { existing in
                     try await serve(request, context: context, token: token, existing: existing, next: next)
                 }
@@ -64,13 +65,19 @@ struct SessionMiddleware: RouterMiddleware {
         func leave() { count.withLock { $0 -= 1 } }
     }
 
-    /// The pages whose reads are, most of the time, one statement that sets its center itself or none
-    /// (`Database.withPageReads`): the home page (none, without priority windows), Mon compte, Mes factures
-    /// and the grid (`CenterStatement`). A read of theirs that is not opens a transaction of its own.
+    /// The pages whose reads are one statement that sets its center itself, or none (`Database.withPageReads`):
+    /// the home page (none), Mon compte, Mes factures and the grid (`CenterStatement`), at a center without
+    /// priority windows, family file to check nor tariff by quotient. Elsewhere those read more (the family's
+    /// standing, its file, its quotient), and one transaction for the page costs fewer round trips than a
+    /// transaction for each of them. A read of theirs that is not such a statement (Mes factures' notice of
+    /// a credit note) opens a transaction of its own.
     static let statementPages: Set<String> = ["/", "/compte", "/factures", "/reservations/nouvelle"]
 
-    static func readsInStatements(_ request: Request) -> Bool {
-        statementPages.contains("/" + request.uri.path.split(separator: "/").joined(separator: "/"))
+    static func readsInStatements(_ request: Request, center: Center) -> Bool {
+        guard !center.hasPriorityWindows, center.familyFile?.asksAnything != true,
+              !center.tariffs.contains(where: { tariff in ([tariff.model] + Array(tariff.categories.values)).contains(where: \.usesQuotient) })
+        else { return false }
+        return statementPages.contains("/" + request.uri.path.split(separator: "/").joined(separator: "/"))
     }
 
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a

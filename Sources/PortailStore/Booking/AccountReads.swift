@@ -27,6 +27,8 @@ extension ReservationQueries {
         let rows = try await c.rows(Account(bindings: try .of(center, family, limit, offset)),
                                     (Int, Int64?, Int?, String?, String?, String?, Date?, String?, String?, String?, Int?, Date?, [Int]?).self,
                                     logger: logger)
+        // The totals' row is always there, but from a statement that set no center (`CenterStatement`).
+        guard rows.contains(where: { $0.0 == 0 }) else { throw CenterStatement.NotSet() }
         for (kind, id, number, name, code, label, at, firstDay, lastDay, state, cents, expires, numbers) in rows {
             switch kind {
             case 0:

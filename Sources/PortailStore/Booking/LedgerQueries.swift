@@ -177,9 +177,11 @@ extension LedgerQueries {
         var entries: [LedgerEntry] = []
         var total = 0
         var totals = LedgerTotals.zero
-        for (id, kind, number, date, amount, settled, label, count, sums) in try await c.rows(
-            EntriesAndTotals(bindings: try .of(center, family, limit, offset)), (Int64?, String, String?, Date?, Int?, Int?, String?, Int?, [Int]?).self,
-            logger: logger) {
+        let rows = try await c.rows(EntriesAndTotals(bindings: try .of(center, family, limit, offset)),
+                                    (Int64?, String, String?, Date?, Int?, Int?, String?, Int?, [Int]?).self, logger: logger)
+        // The totals' row is always there, but from a statement that set no center (`CenterStatement`).
+        guard rows.contains(where: { $0.1 == "totals" }) else { throw CenterStatement.NotSet() }
+        for (id, kind, number, date, amount, settled, label, count, sums) in rows {
             guard let id, let number, let date, let amount, let settled, let label else {
                 total = count ?? 0
                 totals = LedgerTotals(columns: sums ?? [])

@@ -105,9 +105,13 @@ extension PostgresBindings {
 /// `$1` is the center, as in every page's statement) only after setting `$1` as the transaction's center:
 /// `sql` is a lateral subquery of the row that sets it (`OFFSET 0` keeps PostgreSQL from merging it into the
 /// outer query), so none of its scans, and none of row-level security's checks in them, runs before that row
-/// exists. Inside a transaction already set to another center, it sets nothing and reads nothing: it never
-/// moves a transaction to another center.
+/// exists. Outside a transaction, the center lasts for the statement alone. Inside one already set to another
+/// center, it sets nothing and reads nothing (its readers throw `NotSet`): it never moves a transaction to
+/// another center. Inside one set to no center (none of the pages'), it would set it for the rest of it.
 enum CenterStatement {
+    /// A center statement read nothing: it ran in a transaction of another center.
+    struct NotSet: Error {}
+
     static func wrap(_ sql: String) -> String {
         """
         SELECT q.* FROM (SELECT CASE WHEN coalesce(current_setting('portail.center_id', true), '') IN ('', $1::text)

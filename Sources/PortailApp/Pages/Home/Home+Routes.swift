@@ -12,7 +12,7 @@ extension PortailRoutes {
             // A logged-in family reads its own opening of each period (its priority window's, if any).
             var standing = PriorityStanding.none
             if let family = context.session?.familyID, record.center.hasPriorityWindows {
-                standing = try await database.withCenter(record.id) { c in
+                standing = try await database.withCenterReading(record.id) { c in
                     try await PriorityQueries.standing(c, center: record.center, centerID: record.id, family: family, logger: context.logger)
                 }
             }
