@@ -84,9 +84,15 @@ public enum SessionRepository {
                               familyName: row.6, familyCategory: row.7), row.3)
     }
 
-    /// Moves the session's idle clock to now, in a transaction of its center.
+    /// Moves the session's idle clock to now, in a transaction of its center. The pages of one session that
+    /// find its clock due at the same moment (a parent's tabs) do not queue on its row: the first moves it,
+    /// the others skip the row it has locked.
     public static func touch(_ c: PostgresConnection, center: Int64, token: String, logger: Logger) async throws {
-        try await c.run("UPDATE sessions SET last_seen_at = now() WHERE center_id = \(center) AND id_hash = \(SecretToken.hash(token))", logger: logger)
+        try await c.run("""
+            UPDATE sessions SET last_seen_at = now()
+            WHERE (center_id, id_hash) IN (SELECT center_id, id_hash FROM sessions WHERE center_id = \(center) AND id_hash = \(SecretToken.hash(token))
+                                           FOR UPDATE SKIP LOCKED)
+            """, logger: logger)
     }
 
     /// Every page reads its session: prepared once per connection. A person who no longer belongs to the
