@@ -45,6 +45,11 @@ extension Center {
     /// Whether some period opens earlier for some families (else no family's standing matters).
     public var hasPriorityWindows: Bool { periods.contains { !$0.priorityWindows.isEmpty } }
 
+    /// Whether some tariff prices some families by their quotient familial (its grid then reads it).
+    public var pricesByQuotient: Bool {
+        tariffs.contains { $0.model.usesQuotient || $0.categories.values.contains(where: \.usesQuotient) }
+    }
+
     /// The period whose families have the `previous_period` priority for `period`: the one it names,
     /// else the latest period of its age group that ended before it starts.
     public func previousPeriod(of period: Period) -> Period? {

@@ -21,7 +21,7 @@ struct LedgerCommand: AsyncParsableCommand {
         func run() async throws {
             let drift = try await Runtime.withDatabase { database in
                 let records = try await CenterRepository.loadAll(database)
-                let only = try center.map { code in try LedgerCommand.center(code, in: records) }
+                let only = try center.map { code in try Runtime.center(code, in: records).id }
                 let codes = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.center.code) })
                 return try await LedgerDrift.rows(database, center: only).map { (codes[$0.centerID] ?? "center \($0.centerID)", $0) }
             }
@@ -56,7 +56,7 @@ struct LedgerCommand: AsyncParsableCommand {
             // Each family's outcome is printed as it is done: an error later does not hide what was written.
             let rebuilt = try await Runtime.withDatabase { database in
                 let records = try await CenterRepository.loadAll(database)
-                let only = try center.map { code in try LedgerCommand.center(code, in: records) }
+                let only = try center.map { code in try Runtime.center(code, in: records).id }
                 let codes = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.center.code) })
                 var families: [(Int64, Int64)] = []
                 if let only, let family {
@@ -78,10 +78,5 @@ struct LedgerCommand: AsyncParsableCommand {
             }
             if rebuilt == 0 { print("Nothing to write again: every kept amount agrees with the documents.") }
         }
-    }
-
-    static func center(_ code: String, in records: [CenterRecord]) throws -> Int64 {
-        guard let record = records.first(where: { $0.center.code == code }) else { throw ValidationError("no center \"\(code)\" in the database") }
-        return record.id
     }
 }

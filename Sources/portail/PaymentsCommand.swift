@@ -32,9 +32,7 @@ struct PaymentsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let changes = try await Runtime.withDatabase { database in
-                guard let record = try await CenterRepository.loadAll(database).first(where: { $0.center.code == center }) else {
-                    throw ValidationError("no center \"\(center)\" in the database")
-                }
+                let record = try Runtime.center(center, in: try await CenterRepository.loadAll(database))
                 let first = LocalDate(iso: since)!.instant(at: LocalTime(hour: 0, minute: 0)!, in: record.center.zone)
                 let reconciliation = PaymentReconciliation(database: database, paymentProvider: Runtime.paymentProvider(demo: false, logger: database.logger), logger: database.logger)
                 do {

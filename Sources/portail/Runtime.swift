@@ -92,6 +92,12 @@ enum Runtime {
 
     static var dataDirectory: String { environment["PORTAIL_DATA_DIR"] ?? ".portail" }
 
+    /// The center of `code` among the database's centers, for a command's `--center`.
+    static func center(_ code: String, in records: [CenterRecord]) throws -> CenterRecord {
+        guard let record = records.first(where: { $0.center.code == code }) else { throw ValidationError("no center \"\(code)\" in the database") }
+        return record
+    }
+
     /// A one-shot command's database (DATABASE_URL, or the embedded cluster of `dataDirectory`, stopped
     /// after if this command started it), migrated, its pools running around `body`.
     static func withDatabase<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {

@@ -76,10 +76,13 @@ struct SessionMiddleware: RouterMiddleware {
     static let statementPages: Set<String> = ["/", "/factures", "/reservations/nouvelle"]
 
     static func readsInStatements(_ request: Request, center: Center) -> Bool {
-        guard !center.hasPriorityWindows, center.familyFile?.asksAnything != true,
-              !center.tariffs.contains(where: { tariff in ([tariff.model] + Array(tariff.categories.values)).contains(where: \.usesQuotient) })
-        else { return false }
-        return statementPages.contains("/" + request.uri.path.split(separator: "/").joined(separator: "/"))
+        guard !center.hasPriorityWindows, center.familyFile?.asksAnything != true, !center.pricesByQuotient else { return false }
+        return statementPages.contains(routerPath(request))
+    }
+
+    /// The request's path as the router reads it (empty segments dropped).
+    static func routerPath(_ request: Request) -> String {
+        "/" + request.uri.path.split(separator: "/").joined(separator: "/")
     }
 
     /// Whether the page may give a place in a waiting room's line now (its center has a room and a
@@ -90,8 +93,7 @@ struct SessionMiddleware: RouterMiddleware {
     /// family's place without ever giving one (the line's counter is never locked inside a page's transaction).
     static func queues(_ request: Request, center: Center) -> Bool {
         guard center.waitingRoom != nil else { return false }
-        let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")  // as the router reads it
-        guard path == "/reservations/nouvelle" else { return false }
+        guard routerPath(request) == "/reservations/nouvelle" else { return false }
         let now = Date()
         return center.periods.contains { center.waitingRoomStands(for: $0, at: now) }
     }
