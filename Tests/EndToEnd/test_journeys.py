@@ -454,6 +454,11 @@ def test_the_grid_ticks_a_whole_week_and_keeps_the_total_in_view(browser, server
     ticked = page.locator("table.grid input[type=checkbox][value$=':journee']:checked:not([disabled])").count()
     assert ticked >= 1
     expect(page.locator("#grille-total")).to_contain_text(f"{ticked} jour" + ("s cochés" if ticked > 1 else " coché"))
+    # The estimate adds up the price on the Journée column's head, once a ticked box.
+    cents = int(page.locator("table.grid thead th", has_text="Journée").get_attribute("data-prix"))
+    assert cents > 0
+    estimate = f"{ticked * cents // 100},{ticked * cents % 100:02d}\u00a0€"
+    expect(page.locator("#grille-total")).to_contain_text(f"environ {estimate}")
     assert no_sideways_scroll(page)
     j.step("grille-semaine")
     page.get_by_role("button", name=re.compile("Cocher toute la période")).click()

@@ -5,10 +5,12 @@ import Testing
 @testable import PortailApp
 @testable import PortailStore
 
-/// The price in cents of a journée on `day` (ISO) in the vacances grid of `child`, as the parent's page shows it.
+/// The price in cents of a journée in the vacances grid of `child`, as the parent's page shows it on its column's
+/// head; nil if the grid offers no journée on `day` (ISO).
 private func journeePrice(_ parent: Browser, child: Substring, on day: String) async throws -> String? {
     let body = try await parent.get("/petit/reservations/nouvelle?enfant=\(child)&periode=vacances").body
-    return body.matches(of: /value="([0-9-]+):journee" data-prix="(\d+)"/).first { $0.1 == day }.map { String($0.2) }
+    guard body.contains("name=\"jour\" value=\"\(day):journee\"") else { return nil }
+    return body.firstMatch(of: /<th scope="col" data-prix="(\d+)">Journée<br>/).map { String($0.1) }
 }
 
 /// Pages read; they do not write (issue 12): a cart whose hold ran out reads as expired and its places

@@ -58,6 +58,13 @@ document.addEventListener("DOMContentLoaded", function () {
   var total = document.getElementById("grille-total");
   if (!total) { return; }
   var boxes = Array.prototype.slice.call(document.querySelectorAll("table.grid input[type=checkbox][name=jour]"));
+  // A unit's price on its column's head, a week's first day on each of its rows.
+  var heads = document.querySelectorAll("table.grid thead th");
+  function price(box) {
+    var head = heads[box.closest("td").cellIndex];
+    return parseInt((head && head.getAttribute("data-prix")) || "0", 10);
+  }
+  function weekOf(box) { return box.closest("tr").getAttribute("data-semaine"); }
   function euros(cents) {
     return (cents / 100).toFixed(2).replace(".", ",").replace(/\B(?=(\d{3})+(?!\d))/g, "\u00a0") + "\u00a0€";
   }
@@ -67,7 +74,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (box.checked && !box.disabled) {
         count += 1;
         days[box.value.split(":")[0]] = true;
-        cents += parseInt(box.getAttribute("data-prix") || "0", 10);
+        cents += price(box);
       }
     });
     var dayCount = Object.keys(days).length;
@@ -97,7 +104,7 @@ document.addEventListener("DOMContentLoaded", function () {
   // "toute la semaine" at the first row of each week.
   var seen = {};
   firsts.forEach(function (box) {
-    var week = box.getAttribute("data-semaine");
+    var week = weekOf(box);
     if (seen[week]) { return; }
     seen[week] = true;
     var button = document.createElement("button");
@@ -108,7 +115,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var header = box.closest("tr").querySelector("th");
     button.setAttribute("aria-label", "Cocher toute la semaine du " + (header ? header.textContent.trim() : week));
     button.addEventListener("click", function () {
-      tick(firsts.filter(function (other) { return other.getAttribute("data-semaine") === week; }));
+      tick(firsts.filter(function (other) { return weekOf(other) === week; }));
     });
     var cell = document.createElement("div");
     cell.appendChild(button);

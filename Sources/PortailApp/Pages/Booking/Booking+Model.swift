@@ -48,6 +48,8 @@ struct GridModel: TemplateModel {
     struct Column: Encodable {
         let label: String
         let price: String
+        /// The price in cents, for the page's running total (`data-prix` on the column's head).
+        let cents: Int
     }
     let page: PageChrome
     let childID: Int64
@@ -79,10 +81,9 @@ struct GridModel: TemplateModel {
         deadline = period.deadline.previousWeekday.map { "Réservation possible jusqu'au \($0.rawValue) précédent à \(period.deadline.at.french), pour chaque jour." }
             ?? "Réservation possible jusqu'à \(period.deadline.french) avant chaque jour."
         let units = period.units.compactMap { center.unit($0) }
-        columns = units.map { Column(label: $0.label, price: prices[$0.code]?.description ?? "") }
+        columns = units.map { Column(label: $0.label, price: prices[$0.code]?.description ?? "", cents: prices[$0.code]?.cents ?? 0) }
         firstUnit = units.first?.label.lowercased() ?? ""
-        rowsHTML = Self.rows(center: center, period: period, units: units, reads: reads, prices: prices, selected: selected, now: now,
-                             base: page.base)
+        rowsHTML = Self.rows(center: center, period: period, units: units, reads: reads, selected: selected, now: now, base: page.base)
         self.error = error
         self.notice = notice
         if let tariff = center.tariff(period.tariff), case .siblings = tariff.model {
@@ -94,23 +95,24 @@ struct GridModel: TemplateModel {
     /// One row a day, one cell a unit: a box to tick with its state ("disponible", "complet" with the
     /// waiting list's button, "déjà réservé" …). Written as bytes: the page's fixed parts as static strings,
     /// each unit's and each day's words escaped once (a String grown by interpolations, then variadic
-    /// arrays of strings, took a sixth of the page's time).
+    /// arrays of strings, took a sixth of the page's time). Each cell is its label with the box inside (no
+    /// `id` to name); what every cell of a row or a column shares is said once: the week's first day on the
+    /// row (`data-semaine`), the unit's price on its column's head (`data-prix`, the model's `columns`).
     static func rows(center: Center, period: Period, units: [BookingUnit], reads: BookingRepository.GridReads,
-                     prices: [String: Money], selected: Set<String>, now: Date, base: String) -> Markup {
+                     selected: Set<String>, now: Date, base: String) -> Markup {
         let waitAction = Array((HTML.escape(base) + "/reservations/liste-attente").utf8)
         // Each unit's code and label escaped for the HTML (the model's `columns` are the table's heads).
-        let escaped = units.map {
-            (code: Array(HTML.escape($0.code).utf8), label: Array(HTML.escape($0.label).utf8), price: Array(String(prices[$0.code]?.cents ?? 0).utf8))
-        }
+        let escaped = units.map { (code: Array(HTML.escape($0.code).utf8), label: Array(HTML.escape($0.label).utf8)) }
         let days = period.openDays
-        var page = PageBytes(capacity: days.count * (80 + units.count * 420))
+        var page = PageBytes(capacity: days.count * (100 + units.count * 200))
         for day in days {
             let isoText = day.iso
-            let iso = Array(isoText.utf8), long = Array(HTML.escape(day.french).utf8), week = Array(day.adding(days: -day.weekday.index).iso.utf8)
+            let iso = Array(isoText.utf8), long = Array(HTML.escape(day.french).utf8)
             let bookable = period.isBookable(day, at: now, in: center.zone)
             let heldUnits = reads.held[day] ?? []
             let remaining = reads.availability[day]?.remaining ?? [:], waiting = reads.waiting[day] ?? [:]
-            page.put("<tr>\n  <th scope=\"row\"><abbr title=\""); page.put(long); page.put("\">")
+            page.put("<tr data-semaine=\""); page.put(Array(day.adding(days: -day.weekday.index).iso.utf8))
+            page.put("\">\n<th scope=\"row\"><abbr title=\""); page.put(long); page.put("\">")
             page.put(escaping: French.shortDay(day))
             page.put("</abbr></th>\n")
             for (unit, column) in zip(units, escaped) {
@@ -125,13 +127,11 @@ struct GridModel: TemplateModel {
                 if case .held = state { ticked = true } else {
                     ticked = state.canTick && !selected.isEmpty && selected.contains(isoText + ":" + unit.code)
                 }
-                page.put("<td class=\"cell "); page.put(state.style); page.put("\">\n")
-                page.put("  <input type=\"checkbox\" id=\"c-"); page.put(iso); page.put("-"); page.put(column.code); page.put("\" name=\"jour\" value=\""); page.put(iso)
-                page.put(":"); page.put(column.code); page.put("\" data-prix=\""); page.put(column.price); page.put("\" data-semaine=\""); page.put(week); page.put("\"")
+                page.put("<td class=\"cell "); page.put(state.style); page.put("\"><label><input type=\"checkbox\" name=\"jour\" value=\"")
+                page.put(iso); page.put(":"); page.put(column.code); page.put("\"")
                 if !state.canTick { page.put(" disabled") }
-                page.put(ticked ? " checked>\n" : ">\n")
-                page.put("  <label for=\"c-"); page.put(iso); page.put("-"); page.put(column.code); page.put("\"><span class=\"visually-hidden\">"); page.put(long); page.put(" ")
-                page.put(column.label); page.put(" : </span>")
+                page.put(ticked ? " checked> <span class=\"visually-hidden\">" : "> <span class=\"visually-hidden\">")
+                page.put(long); page.put(" "); page.put(column.label); page.put(" : </span>")
                 switch state {
                 case .held: page.put("déjà réservé")
                 case .locked: page.put("délai dépassé")
@@ -140,11 +140,11 @@ struct GridModel: TemplateModel {
                 case .last: page.put("dernières places ("); page.put(Array(String(left).utf8)); page.put(")")
                 case .free: page.put("disponible")
                 }
-                page.put("</label>\n")
+                page.put("</label>")
                 if case .full = state {
-                    page.put("  <button type=\"submit\" class=\"wait\" formaction=\""); page.put(waitAction); page.put("\" name=\"attente\" value=\""); page.put(iso)
+                    page.put("<button type=\"submit\" class=\"wait\" formaction=\""); page.put(waitAction); page.put("\" name=\"attente\" value=\""); page.put(iso)
                     page.put(":"); page.put(column.code); page.put("\" aria-label=\"Liste d'attente du "); page.put(long); page.put(", "); page.put(column.label)
-                    page.put("\">liste d'attente</button>\n")
+                    page.put("\">liste d'attente</button>")
                 }
                 page.put("</td>\n")
             }
