@@ -17,7 +17,7 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
 /// as free until the maintenance job or the next booking writes it so.
 @Suite struct ReadPathTests {
     /// A logged-in family's page costs one transaction, its session's lookup included, whatever it shows; the
-    /// home page, Mes factures and the grid none: their session's lookup and their one read are each
+    /// home page, Mon compte, Mes factures and the grid none: their session's lookup and their one read are each
     /// a statement of its own (`Database.withPageReads`).
     @Test func aPageIsAtMostOneTransaction() async throws {
         try await withPortal { client, fixture in
@@ -30,13 +30,13 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
                 let before = Database.opened.load(ordering: .relaxed)
                 let page = try await parent.get(path)
                 #expect(page.status == .ok, "\(path)")
-                #expect(Database.opened.load(ordering: .relaxed) - before == (["/petit/panier", "/petit/compte"].contains(path) ? 1 : 0), "\(path)")
+                #expect(Database.opened.load(ordering: .relaxed) - before == (path == "/petit/panier" ? 1 : 0), "\(path)")
             }
         }
     }
 
     /// A session's idle clock moves at a page at most once a minute, whether the page reads in statements of
-    /// its own (Mes factures) or in one transaction (the cart); a session idle past the timeout is gone.
+    /// its own (Mon compte) or in one transaction (the cart); a session idle past the timeout is gone.
     @Test func theIdleClockMovesOnceAMinuteAtEitherKindOfPage() async throws {
         try await withPortal { client, fixture in
             let parent = Browser(client)
@@ -52,7 +52,7 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
                     try await c.run("UPDATE sessions SET last_seen_at = now() - make_interval(secs => \(seconds))", logger: logger)
                 }
             }
-            for path in ["/petit/factures", "/petit/panier"] {
+            for path in ["/petit/compte", "/petit/panier"] {
                 try await setIdle(30)
                 #expect(try await parent.get(path).status == .ok)
                 #expect(try await idleSeconds() >= 30, "\(path): moved within the minute")
@@ -132,7 +132,7 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
             #expect(try await grid() == "400")
             // A center whose grid reads the quotient too keeps its pages in one transaction each (a transaction
             // for each read would cost more round trips).
-            for path in ["/petit/", "/petit/factures", "/petit/reservations/nouvelle?enfant=\(child)&periode=vacances"] {
+            for path in ["/petit/", "/petit/compte", "/petit/reservations/nouvelle?enfant=\(child)&periode=vacances"] {
                 let before = Database.opened.load(ordering: .relaxed)
                 #expect(try await parent.get(path).status == .ok)
                 #expect(Database.opened.load(ordering: .relaxed) - before == 1, "\(path)")

@@ -66,14 +66,12 @@ struct SessionMiddleware: RouterMiddleware {
     }
 
     /// The pages whose reads are one statement that sets its center itself, or none (`Database.withPageReads`):
-    /// the home page (none), Mes factures and the grid (`CenterStatement`), at a center without
+    /// the home page (none), Mon compte, Mes factures and the grid (`CenterStatement`), at a center without
     /// priority windows, family file to check nor tariff by quotient. Elsewhere those read more (the family's
     /// standing, its file, its quotient), and one transaction for the page costs fewer round trips than a
     /// transaction for each of them. A read of theirs that is not such a statement (Mes factures' notice of
-    /// a credit note) opens a transaction of its own. Mon compte stays in one transaction: measured both ways,
-    /// its one statement (the heaviest of the pages) served no more pages a second on its own, and its p99 was
-    /// longer (docs/benchmarks.md).
-    static let statementPages: Set<String> = ["/", "/factures", "/reservations/nouvelle"]
+    /// a credit note) opens a transaction of its own.
+    static let statementPages: Set<String> = ["/", "/compte", "/factures", "/reservations/nouvelle"]
 
     static func readsInStatements(_ request: Request, center: Center) -> Bool {
         guard !center.hasPriorityWindows, center.familyFile?.asksAnything != true, !center.pricesByQuotient else { return false }

@@ -27,6 +27,8 @@ extension ReservationQueries {
         let rows = try await c.rows(Account(bindings: try .of(center, family, limit, offset)),
                                     (Int, Int64?, Int?, String?, String?, String?, Date?, String?, String?, String?, Int?, Date?, [Int]?).self,
                                     logger: logger)
+        // The totals' row is always there, but from a statement that set no center (`CenterStatement`).
+        guard rows.contains(where: { $0.0 == 0 }) else { throw CenterStatement.NotSet() }
         for (kind, id, number, name, code, label, at, firstDay, lastDay, state, cents, expires, numbers) in rows {
             switch kind {
             case 0:
@@ -60,7 +62,8 @@ extension ReservationQueries {
     ///   the period's code, the unit (in the label's column), when it was made, its day, its state, the child's id
     ///   (in the cents' column), the offer's deadline and, as an array, its rank.
     struct Account: PreparedQuery {
-        static let sql = """
+        static let sql = CenterStatement.wrap(parts)
+        static let parts = """
             SELECT 0, NULL::bigint, (SELECT count(*) FROM reservations WHERE center_id = $1 AND family_id = $2)::int,
                    NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::timestamptz,
                    \(LedgerQueries.totalsArray)

@@ -12,8 +12,9 @@ extension PortailRoutes {
             let pageSize = 10
             let requested = try InputLimits.page(request.uri.queryParameters["page"])
             let logger = context.logger
-            // One statement: the page of reservations, the cart, the waiting lines and the totals.
-            let (list, pageNumber) = try await database.withCenter(record.id) { c in
+            // One statement, which sets its center itself: the page of reservations, the cart, the waiting
+            // lines and the totals, in one round trip.
+            let (list, pageNumber) = try await database.withoutTransaction(record.id) { c in
                 try await InputLimits.page(requested, size: pageSize) { offset in
                     let reads = try await ReservationQueries.account(c, center: record.id, family: family, offset: offset, limit: pageSize, logger: logger)
                     return (rows: reads, total: reads.total)
