@@ -19,6 +19,19 @@ extension Period {
     public func isBookable(_ day: LocalDate, at now: Date, in zone: TimeZone) -> Bool {
         now <= deadline.deadline(for: day, in: zone)
     }
+
+    /// Of `days`, in calendar order, the index of the first that can still be booked at `now` (`days.count`:
+    /// none). A later day's deadline never falls earlier (`DeadlineRule.deadlineDay` steps back from the day
+    /// itself), so every day after it can be booked too: a grid works out a few deadlines, not one a day
+    /// (each a calendar reckoning in the center's zone).
+    public func firstBookable(of days: [LocalDate], at now: Date, in zone: TimeZone) -> Int {
+        var low = 0, high = days.count
+        while low < high {
+            let middle = (low + high) / 2
+            if isBookable(days[middle], at: now, in: zone) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
 }
 
 /// What decides when a period opens for one family: its address, the staff's mark, and the periods

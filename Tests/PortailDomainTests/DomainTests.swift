@@ -94,6 +94,44 @@ import Testing
         #expect(rule.french == "le jeudi précédent à 12h00")
     }
 
+    /// A later day's deadline never falls earlier, whatever the rule, across the changes of hour, the weekends
+    /// and the holidays; so the first bookable day of a grid, found by halves, is the one a day-by-day reading finds.
+    @Test func aLaterDayNeverHasAnEarlierDeadline() {
+        let noon = LocalTime(hour: 12, minute: 0)!
+        let rules = [
+            DeadlineRule.dayBeforeNoon,
+            DeadlineRule(daysBefore: 0, at: LocalTime(hour: 2, minute: 30)!, skipWeekends: false, skipPublicHolidays: false),
+            DeadlineRule(daysBefore: 2, at: noon, skipWeekends: true, skipPublicHolidays: true),
+            DeadlineRule(daysBefore: 5, at: LocalTime(hour: 18, minute: 0)!, skipWeekends: true, skipPublicHolidays: false),
+            DeadlineRule(daysBefore: 3, at: noon, skipWeekends: false, skipPublicHolidays: true),
+            DeadlineRule(daysBefore: 0, at: noon, skipWeekends: false, skipPublicHolidays: false, previousWeekday: .jeudi),
+            DeadlineRule(daysBefore: 0, at: LocalTime(hour: 23, minute: 59)!, skipWeekends: false, skipPublicHolidays: false, previousWeekday: .lundi),
+        ]
+        let paris = TimeZone(identifier: "Europe/Paris")!
+        let start = LocalDate(iso: "2026-01-01")!
+        let days = (0..<730).map { start.adding(days: $0) }
+        for rule in rules {
+            let deadlines = days.map { rule.deadline(for: $0, in: paris) }
+            #expect(zip(deadlines, deadlines.dropFirst()).allSatisfy { $0 <= $1 }, "\(rule)")
+            let period = Period(code: "p", label: "P", ageGroup: "g", startsOn: days[0], endsOn: days[days.count - 1], weekdays: Weekday.allCases,
+                                closedDays: [], units: ["journee"], places: ["journee": 10], tariff: "t", bookingOpensAt: nil, bookingClosesAt: nil,
+                                deadline: rule)
+            // Before every deadline, at each one exactly, a second after it and after the last.
+            let instants = [deadlines[0].addingTimeInterval(-1)] + stride(from: 0, to: deadlines.count, by: 37).flatMap { [deadlines[$0], deadlines[$0].addingTimeInterval(1)] }
+                + [deadlines[deadlines.count - 1].addingTimeInterval(1)]
+            for now in instants {
+                let byDay = days.firstIndex { period.isBookable($0, at: now, in: paris) } ?? days.count
+                #expect(period.firstBookable(of: days, at: now, in: paris) == byDay, "\(rule) \(now)")
+            }
+        }
+        // The ends: every day bookable, none.
+        let period = Period(code: "p", label: "P", ageGroup: "g", startsOn: days[0], endsOn: days[9], weekdays: Weekday.allCases, closedDays: [],
+                            units: ["journee"], places: ["journee": 10], tariff: "t", bookingOpensAt: nil, bookingClosesAt: nil, deadline: .dayBeforeNoon)
+        #expect(period.firstBookable(of: Array(days[0..<10]), at: Date(timeIntervalSince1970: 0), in: paris) == 0)
+        #expect(period.firstBookable(of: Array(days[0..<10]), at: Date(timeIntervalSince1970: 4_000_000_000), in: paris) == 10)
+        #expect(period.firstBookable(of: [], at: Date(), in: paris) == 0)
+    }
+
     @Test func openDaysOfAPeriod() {
         let period = Period(
             code: "p", label: "P", ageGroup: "g", startsOn: LocalDate(iso: "2026-12-21")!, endsOn: LocalDate(iso: "2027-01-01")!,

@@ -102,13 +102,14 @@ struct GridModel: TemplateModel {
                      selected: Set<String>, now: Date, base: String) -> Markup {
         let waitAction = Array((HTML.escape(base) + "/reservations/liste-attente").utf8)
         // Each unit's code and label escaped for the HTML (the model's `columns` are the table's heads).
-        let escaped = units.map { (code: Array(HTML.escape($0.code).utf8), label: Array(HTML.escape($0.label).utf8)) }
+        let escaped = units.map { (code: Array(HTML.escape($0.code).utf8), label: Array(HTML.escape($0.label).utf8), capacity: $0.capacityUnits) }
         let days = period.openDays
+        let firstBookable = period.firstBookable(of: days, at: now, in: center.zone)
         var page = PageBytes(capacity: days.count * (100 + units.count * 200))
-        for day in days {
+        for (index, day) in days.enumerated() {
             let isoText = day.iso
             let iso = Array(isoText.utf8), long = Array(HTML.escape(day.french).utf8)
-            let bookable = period.isBookable(day, at: now, in: center.zone)
+            let bookable = index >= firstBookable
             let heldUnits = reads.held[day] ?? []
             let remaining = reads.availability[day]?.remaining ?? [:], waiting = reads.waiting[day] ?? [:]
             page.put("<tr data-semaine=\""); page.put(Array(day.adding(days: -day.weekday.index).iso.utf8))
@@ -117,11 +118,11 @@ struct GridModel: TemplateModel {
             page.put("</abbr></th>\n")
             for (unit, column) in zip(units, escaped) {
                 var left = Int.max
-                for capacity in unit.capacityUnits { left = min(left, remaining[capacity] ?? 0) }
+                for capacity in column.capacity { left = min(left, remaining[capacity] ?? 0) }
                 if left == Int.max { left = 0 }
-                let state: CellState = !heldUnits.isDisjoint(with: unit.capacityUnits) ? .held
+                let state: CellState = !heldUnits.isEmpty && !heldUnits.isDisjoint(with: column.capacity) ? .held
                     : !bookable ? .locked
-                    : waiting[unit.code].map(CellState.waiting) ?? (left <= 0 ? .full : left <= 5 ? .last : .free)
+                    : (waiting.isEmpty ? nil : waiting[unit.code]).map(CellState.waiting) ?? (left <= 0 ? .full : left <= 5 ? .last : .free)
                 // Whether the box comes back ticked (the grid shown again after a refusal): the choice as the form posts it.
                 let ticked: Bool
                 if case .held = state { ticked = true } else {
