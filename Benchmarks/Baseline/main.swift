@@ -6,7 +6,7 @@ import PostgresNIO
 // The ceiling the parent pages are measured against (docs/benchmarks.md): Hummingbird and PostgresNIO
 // doing three indexed selects of a family's data per request and nothing else, on the same database.
 // Usage (scripts/bench-pages starts it): BASELINE_SOCKET=/path/.s.PGSQL.5432 BASELINE_PORT=8090 \
-//   BASELINE_CENTER=1 BASELINE_FAMILY=1 portail-baseline
+//   BASELINE_CENTER=1 BASELINE_FAMILY=1 BASELINE_POOL=6 portail-baseline
 
 let environment = ProcessInfo.processInfo.environment
 let socket = environment["BASELINE_SOCKET"] ?? ".portail/run/.s.PGSQL.5432"
@@ -16,8 +16,10 @@ let family = Int64(environment["BASELINE_FAMILY"] ?? "") ?? 1
 var logger = Logger(label: "baseline")
 logger.logLevel = .warning
 
-let client = PostgresClient(configuration: .init(unixSocketPath: socket, username: "postgres", password: nil, database: "portail"),
-                            backgroundLogger: logger)
+// The same pool as the portal it is compared with (BASELINE_POOL; PostgresNIO's default, 20, without it).
+var configuration = PostgresClient.Configuration(unixSocketPath: socket, username: "postgres", password: nil, database: "portail")
+if let pool = Int(environment["BASELINE_POOL"] ?? ""), pool > 0 { configuration.options.maximumConnections = pool }
+let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
 let router = Router()
 router.get("/") { _, _ -> String in
     var names = 0, reservations = 0, invoices = 0

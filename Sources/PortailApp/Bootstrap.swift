@@ -8,7 +8,8 @@ import PortailStore
 /// center files, and build the directory of served centers.
 public enum Bootstrap {
     /// The database from DATABASE_URL / DATABASE_OWNER_URL, or else an embedded cluster in `dataDirectory`.
-    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 20), PORTAIL_DB_LOCK_TIMEOUT
+    /// PORTAIL_DB_POOL sets the request pool's size per instance (default 20; with the embedded cluster,
+    /// three per core of this machine: `DatabaseSettings.localAppPoolSize`), PORTAIL_DB_LOCK_TIMEOUT
     /// how many seconds a request waits for a row lock before it is answered "try again" (default 10).
     public static func database(
         environment: [String: String], dataDirectory: String, logger: Logger
@@ -40,7 +41,8 @@ public enum Bootstrap {
         let embedded = EmbeddedPostgres(directory: dataDirectory, logger: logger)
         try embedded.start()
         var settings = embedded.settings()
-        settings.appPoolSize = pool ?? settings.appPoolSize
+        // The cluster shares this machine's cores with the server: a pool sized to them.
+        settings.appPoolSize = pool ?? DatabaseSettings.localAppPoolSize()
         settings.lockTimeoutMilliseconds = lockTimeout ?? settings.lockTimeoutMilliseconds
         return (settings, embedded)
     }

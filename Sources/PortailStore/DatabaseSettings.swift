@@ -10,10 +10,18 @@ public struct DatabaseSettings: Sendable {
     public var description: String
     /// Connections per instance: serving, and migrations and imports.
     public var appPoolSize = DatabaseSettings.defaultAppPoolSize
-    /// About ten per core of a small database server: far past that, PostgreSQL's backends take turns on
-    /// the cores instead of working (docs/benchmarks.md: with 150 connections on 2 cores, 4,475 parents of
-    /// the opening-day rush got an error; with 12 to 40, none).
+    /// For a database elsewhere (`DATABASE_URL`): about three per core of a server of 6 to 8 cores. Far past
+    /// what its cores serve, PostgreSQL's backends take turns on them instead of working (docs/benchmarks.md:
+    /// with 150 connections on 2 cores, 4,475 parents of the opening-day rush got an error; with 12 to 40, none).
     public static let defaultAppPoolSize = 20
+    /// The pool for a cluster on this machine (the embedded one): three connections per core, at least 4.
+    /// PostgreSQL's backends then share the cores with the server itself, and each connection beyond that
+    /// only adds a backend waiting for a core: on 2 cores, at 16 parents at once, a pool of 6 served Mon
+    /// compte, Mes factures and the grid with a p99 of 10 to 15 ms against 16 to 177 ms with 20, and as many
+    /// pages a second or more (docs/benchmarks.md, "The pool's size for the pages").
+    public static func localAppPoolSize(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int {
+        max(4, 3 * cores)
+    }
     public var ownerPoolSize = 4
     /// How long a request's statement waits for a row lock, and runs at most, in milliseconds: past
     /// either, PostgreSQL rolls the transaction back and the request is answered 503 "try again".
