@@ -108,11 +108,12 @@ func withPortal(
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
     opensAt: String? = nil, petitExtra: String = "", clock: @escaping @Sendable () -> Date = { Date() },
     paymentRules: [PaymentTypeRule] = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }],
-    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(), lockTimeoutMilliseconds: Int? = nil,
+    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(), lockTimeoutMilliseconds: Int? = nil, poolSize: Int? = nil,
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
 ) async throws {
     var settings = try await TestCluster.shared.freshDatabase()
     settings.lockTimeoutMilliseconds = lockTimeoutMilliseconds ?? settings.lockTimeoutMilliseconds
+    settings.appPoolSize = poolSize ?? settings.appPoolSize
     let logger = TestCluster.logger
     let folder = NSTemporaryDirectory() + "centers-\(UUID().uuidString)"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

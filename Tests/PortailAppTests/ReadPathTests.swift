@@ -35,6 +35,24 @@ private func journeePrice(_ parent: Browser, child: Substring, on day: String) a
         }
     }
 
+    /// A family's request never holds two connections of the request pool at once: with a pool of one, logging
+    /// in, booking and every page still answer (a request that asked for a second connection while holding the
+    /// first would wait for itself; the embedded cluster's pool is small: `DatabaseSettings.localAppPoolSize`).
+    @Test(.timeLimit(.minutes(1))) func aFamilysRequestsNeedOneConnectionOfThePool() async throws {
+        try await withPortal(poolSize: 1) { client, fixture in
+            let parent = Browser(client)
+            _ = try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password)
+            try await bookDays(parent, fixture: fixture, [0, 1])
+            let wizard = try await parent.get("/petit/reservations/nouvelle")
+            let child = try #require(wizard.body.firstMatch(of: /name="enfant" value="(\d+)"/)?.1)
+            for path in ["/petit/", "/petit/compte", "/petit/factures", "/petit/panier", "/petit/reservations/nouvelle?enfant=\(child)&periode=vacances",
+                         "/petit/compte?page=99", "/petit/dossier"] {
+                #expect(try await parent.get(path).status == .ok, "\(path)")
+            }
+            #expect(try await parent.get("/petit/compte").text.contains("en attente de paiement"))
+        }
+    }
+
     /// A session's idle clock moves at a page at most once a minute, whether the page reads in statements of
     /// its own (Mon compte) or in one transaction (the cart); a session idle past the timeout is gone.
     @Test func theIdleClockMovesOnceAMinuteAtEitherKindOfPage() async throws {
