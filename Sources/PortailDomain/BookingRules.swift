@@ -58,6 +58,10 @@ extension Center {
     /// Whether some period opens earlier for some families (else no family's standing matters).
     public var hasPriorityWindows: Bool { periods.contains { !$0.priorityWindows.isEmpty } }
 
+    /// Whether booking first reads the family's standing or its file: priority windows, or a family file that
+    /// asks something. Without either, a grid's one statement is all the booking wizard reads.
+    public var checksFamiliesBeforeBooking: Bool { hasPriorityWindows || familyFile?.asksAnything == true }
+
     /// Whether some tariff prices some families by their quotient familial (its grid then reads it).
     public var pricesByQuotient: Bool {
         tariffs.contains { $0.model.usesQuotient || $0.categories.values.contains(where: \.usesQuotient) }

@@ -74,7 +74,7 @@ struct SessionMiddleware: RouterMiddleware {
     static let statementPages: Set<String> = ["/", "/compte", "/factures", "/reservations/nouvelle"]
 
     static func readsInStatements(_ request: Request, center: Center) -> Bool {
-        guard !center.hasPriorityWindows, center.familyFile?.asksAnything != true, !center.pricesByQuotient else { return false }
+        guard !center.checksFamiliesBeforeBooking, !center.pricesByQuotient else { return false }
         return statementPages.contains(routerPath(request))
     }
 

@@ -62,8 +62,7 @@ extension ReservationQueries {
     ///   the period's code, the unit (in the label's column), when it was made, its day, its state, the child's id
     ///   (in the cents' column), the offer's deadline and, as an array, its rank.
     struct Account: PreparedQuery {
-        static let sql = CenterStatement.wrap(parts)
-        static let parts = """
+        static let sql = CenterStatement.wrap("""
             SELECT 0, NULL::bigint, (SELECT count(*) FROM reservations WHERE center_id = $1 AND family_id = $2)::int,
                    NULL::text, NULL::text, NULL::text, NULL::timestamptz, NULL::text, NULL::text, NULL::text, NULL::bigint, NULL::timestamptz,
                    \(LedgerQueries.totalsArray)
@@ -80,7 +79,7 @@ extension ReservationQueries {
             JOIN children ch ON ch.center_id = w.center_id AND ch.id = w.child_id
             LEFT JOIN reservations r ON r.center_id = w.center_id AND r.id = w.reservation_id
             WHERE w.center_id = $1 AND w.family_id = $2 AND w.state IN ('waiting', 'offered')
-            """
+            """)
         let bindings: PostgresBindings
     }
 }

@@ -201,14 +201,13 @@ extension LedgerQueries {
     /// number of entries, and the totals as an array: invoiced, invoices, due, unsettled, paid, payments, allocated),
     /// then the page's entries as `entriesSQL` reads them. Mes factures reads it at every visit: prepared once per connection.
     struct EntriesAndTotals: PreparedQuery {
-        static let sql = CenterStatement.wrap(parts)
-        static let parts = """
+        static let sql = CenterStatement.wrap("""
             SELECT NULL::bigint, 'totals'::text, NULL::text, NULL::timestamptz, NULL::bigint, NULL::bigint, NULL::text, (\(entryCountSQL)),
                    \(totalsArray)
             FROM (\(totalsSQL(center: "$1", family: "$2"))) t
             UNION ALL
             SELECT e.*, NULL::int, NULL::bigint[] FROM (\(entriesSQL)) e
-            """
+            """)
         let bindings: PostgresBindings
     }
 

@@ -23,23 +23,19 @@ extension PortailRoutes {
                 return period.isOpenForBooking(at: now, in: center.zone, opensAt: nil) && (openings.isEmpty || openings.contains { $0 <= now })
                     && !center.waitingRoomStands(for: period, at: now)
             } == true
-            // Where the center has neither priority windows nor a family file to check, the grid's statement is
-            // all the page reads: it sets its center itself, one round trip outside any transaction.
-            let aloneReads: BookingRepository.GridReads? = ahead && !center.hasPriorityWindows && center.familyFile?.asksAnything != true
-                ? try await database.withoutTransaction(record.id) { c in
-                    try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
-                                                          placesLeft: database.placesLeft, logger: logger)
-                }
-                : nil
+            func readGrid(_ c: PostgresConnection) async throws -> BookingRepository.GridReads? {
+                try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
+                                                      placesLeft: database.placesLeft, logger: logger)
+            }
+            // Where the center checks neither the family's standing nor its file, the grid's statement is all
+            // the page reads: it sets its center itself, one round trip outside any transaction.
+            let aloneReads = ahead && !center.checksFamiliesBeforeBooking ? try await database.withoutTransaction(record.id) { try await readGrid($0) } : nil
             let children: [ChildRecord], standing: PriorityStanding, gaps: [FamilyFileGap], aheadReads: BookingRepository.GridReads?
             if let aloneReads {
                 (children, standing, gaps, aheadReads) = (aloneReads.children, .none, [], aloneReads)
             } else {
                 (children, standing, gaps, aheadReads) = try await database.withCenterReading(record.id) { c in
-                    let aheadReads = ahead
-                        ? try await BookingRepository.gridReads(c, center: record.id, periodCode: askedPeriod!.code, childID: askedChild!, family: family,
-                                                                placesLeft: database.placesLeft, logger: logger)
-                        : nil
+                    let aheadReads = ahead ? try await readGrid(c) : nil
                     let children = if let aheadReads { aheadReads.children }
                                    else { try await AccountRepository.children(c, center: record.id, family: family, logger: logger) }
                     return (children,
