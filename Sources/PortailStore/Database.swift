@@ -17,6 +17,8 @@ public final class Database: Sendable {
     /// The places left of the periods, as the families' grids show them (`PlacesLeftCache`): every
     /// transaction of a center that is neither a page's nor read-only (`withCenterReading`) marks the center changed.
     public let placesLeft = PlacesLeftCache()
+    /// The CSV exports streaming now, each holding a connection of the pool (`ExportGate`).
+    public let exports: ExportGate
 
     public init(settings: DatabaseSettings, logger: Logger) {
         var appConfiguration = settings.app
@@ -39,6 +41,7 @@ public final class Database: Sendable {
         self.owner = PostgresClient(configuration: ownerConfiguration, backgroundLogger: logger)
         self.settings = settings
         self.logger = logger
+        self.exports = ExportGate(poolSize: settings.appPoolSize)
     }
 
     /// Publishes the pool sizes; called once the metrics system is set up.

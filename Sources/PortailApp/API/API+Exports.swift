@@ -22,10 +22,15 @@ extension PortailRoutes {
     /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB). It reads
     /// the replica when there is one (a month's or the balances' export tolerates a few seconds of lag), or the
     /// primary (`onReplica: false`: a day's register and attendance, which a booking just made must be on).
+    /// At most a few exports stream at once (`ExportGate`): past that, `ExportsBusy` (503, try again shortly).
     func csvStream(filename: String, center: Int64, header: [String], onReplica: Bool = true,
-                   rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) -> Response {
+                   rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) throws -> Response {
         let database = database
+        guard let slot = database.exports.enter(center: center) else {
+            throw ExportsBusy(centerBusy: database.exports.count(center: center) >= database.exports.perCenterLimit)
+        }
         return Response(status: .ok, headers: Self.csvHeaders(filename), body: ResponseBody { writer in
+            defer { slot.leave() }
             var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
             try await database.withReplica(center, onReplica: onReplica) { c in
                 // A large center's month takes longer than a page's 15 s to read and send. No JIT: the
@@ -46,14 +51,22 @@ extension PortailRoutes {
         })
     }
 
+    /// An export refused because others are streaming (`ExportGate`): 503, with a French page on the back
+    /// office and a problem on the API (ErrorMiddleware).
+    struct ExportsBusy: Error {
+        /// The center's own export is the one running (else the instance's limit is reached).
+        let centerBusy: Bool
+        static let retryAfterSeconds = 15
+    }
+
     static func euros(_ money: Money) -> String { money.decimalString.replacingOccurrences(of: ".", with: ",") }
 
     // The rows of each export, shared by the admin API and the back office.
 
     /// The day's attendance (the API's), streamed.
-    func attendanceExport(_ record: CenterRecord, day: LocalDate) -> Response {
+    func attendanceExport(_ record: CenterRecord, day: LocalDate) throws -> Response {
         let (center, logger, date) = (record.id, database.logger, day.french)
-        return csvStream(filename: "presences-\(record.center.code)-\(day.iso).csv", center: center,
+        return try csvStream(filename: "presences-\(record.center.code)-\(day.iso).csv", center: center,
                          header: ["Jour", "Réservation", "Enfant", "Famille", "Unités", "État"], onReplica: false) { c, emit in
             try await ReservationQueries.attendance(c, center: center, day: day, logger: logger) {
                 try await emit([date, String(format: "%05d", $0.reservation), $0.child, $0.family, $0.units.joined(separator: " + "),
@@ -67,9 +80,9 @@ extension PortailRoutes {
 
     /// The month's accounts of a center (invoices, credit notes, refunds, payments), streamed, its days in the
     /// center's time zone. The rows come in date order: the day's French date is written once a day, not once a row.
-    func ledgerExport(_ record: CenterRecord, year: Int, month: Int, filename: String) -> Response {
+    func ledgerExport(_ record: CenterRecord, year: Int, month: Int, filename: String) throws -> Response {
         let (center, zone, logger) = (record.id, record.center.zone, database.logger)
-        return csvStream(filename: filename, center: center, header: Self.ledgerHeader) { c, emit in
+        return try csvStream(filename: filename, center: center, header: Self.ledgerHeader) { c, emit in
             var day: (date: LocalDate, text: String)?
             try await LedgerQueries.month(c, center: center, year: year, month: month, zone: zone, logger: logger) { entry in
                 if day?.date != entry.day { day = (entry.day, entry.day.french) }
@@ -79,9 +92,9 @@ extension PortailRoutes {
     }
 
     /// Every family's balance at a center, streamed.
-    func balancesExport(_ record: CenterRecord) -> Response {
+    func balancesExport(_ record: CenterRecord) throws -> Response {
         let (center, logger) = (record.id, database.logger)
-        return csvStream(filename: "soldes-\(record.center.code).csv", center: center,
+        return try csvStream(filename: "soldes-\(record.center.code).csv", center: center,
                          header: ["Famille", "E-mail", "Facturé", "Payé", "Restant dû", "Avoir disponible"]) { c, emit in
             try await LedgerQueries.balances(c, center: center, logger: logger) {
                 try await emit([$0.family, $0.email, Self.euros($0.totals.invoiced), Self.euros($0.totals.paid), Self.euros($0.totals.due),
@@ -97,7 +110,7 @@ extension PortailRoutes {
                 guard let day = request.uri.queryParameters["day"].flatMap({ LocalDate(iso: String($0)) }) else {
                     throw APIProblem(status: .unprocessableContent, title: "Missing day", detail: "Give the day as ?day=YYYY-MM-DD.")
                 }
-                return attendanceExport(record, day: day)
+                return try attendanceExport(record, day: day)
             }
         }
 
@@ -109,14 +122,14 @@ extension PortailRoutes {
                 guard parts.count == 2, (2000...2100).contains(parts[0]), (1...12).contains(parts[1]) else {
                     throw APIProblem(status: .unprocessableContent, title: "Missing month", detail: "Give the month as ?month=YYYY-MM.")
                 }
-                return ledgerExport(record, year: parts[0], month: parts[1], filename: "factures-paiements-\(record.center.code)-\(text).csv")
+                return try ledgerExport(record, year: parts[0], month: parts[1], filename: "factures-paiements-\(record.center.code)-\(text).csv")
             }
         }
 
         router.get("/api/centers/:code/exports/balances.csv") { request, context in
             try await API.handle(request, database) { staff in
                 let (record, _) = try await accessibleCenter(context, staff)
-                return balancesExport(record)
+                return try balancesExport(record)
             }
         }
     }

@@ -145,13 +145,13 @@ extension PortailRoutes {
             guard text.count == 7, parts.count == 2, (2000...2100).contains(parts[0]), (1...12).contains(parts[1]) else {
                 return adminProblem("Mois inconnu", "Choisissez le mois dans la page des exports.", status: .badRequest)
             }
-            return ledgerExport(record, year: parts[0], month: parts[1],
+            return try ledgerExport(record, year: parts[0], month: parts[1],
                                 filename: "factures-paiements-\(record.center.code)-\(parts[0])-\(Digits.pad(parts[1], 2)).csv")
         })
 
         router.get("/admin/centres/:code/exports/soldes.csv", use: admin { admin, context, _ in
             let (_, record, _) = try await staffCenter(admin, context: context)
-            return balancesExport(record)
+            return try balancesExport(record)
         })
     }
 

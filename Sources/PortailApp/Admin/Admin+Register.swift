@@ -46,7 +46,7 @@ extension PortailRoutes {
                 if csv {
                     // Streamed as the lines come: a day of a large center is tens of thousands of children.
                     let (date, logger) = (day.french, context.logger)
-                    return csvStream(filename: "registre-\(center.code)-\(day.iso).csv", center: record.id,
+                    return try csvStream(filename: "registre-\(center.code)-\(day.iso).csv", center: record.id,
                                      header: ["Jour", "Enfant", "Âge", "Groupe d'âge", "Unités", "Famille", "Téléphone", "État"],
                                      onReplica: false) { c, emit in
                         try await CenterDashboard.register(c, center: record.id, day: day, logger: logger) { line in

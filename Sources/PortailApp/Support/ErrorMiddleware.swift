@@ -37,6 +37,19 @@ struct ErrorMiddleware: RouterMiddleware {
             // Spread over a few seconds, so that the families turned away together do not come back together.
             response.headers[.retryAfter] = String(Int.random(in: 3...8))
             return response
+        } catch let busy as PortailRoutes.ExportsBusy {
+            Counter(label: "portail_exports_refused_total").increment()
+            var response = api
+                ? APIProblem(status: .serviceUnavailable, title: "Exports busy",
+                             detail: busy.centerBusy ? "Another export of this center is streaming; one runs at a time per center. Try again after the Retry-After delay."
+                                 : "This instance is streaming as many exports as it allows at once. Try again after the Retry-After delay.").response
+                : Pages.problem(title: "Export déjà en cours",
+                                message: busy.centerBusy
+                                    ? "Un autre fichier de cet accueil est en cours de téléchargement (un seul à la fois par accueil). Réessayez dans quelques secondes."
+                                    : "Plusieurs fichiers sont en cours de téléchargement sur le portail. Réessayez dans quelques secondes.",
+                                base: "", status: .serviceUnavailable)
+            response.headers[.retryAfter] = String(PortailRoutes.ExportsBusy.retryAfterSeconds)
+            return response
         } catch let error as any HTTPResponseError {
             return api ? APIProblem.forStatus(error.status).response : Self.page(for: error.status, base: context.basePath)
         } catch {

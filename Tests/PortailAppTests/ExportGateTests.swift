@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import Testing
+@testable import PortailApp
+@testable import PortailStore
+
+/// The CSV exports hold a connection of the pool while they stream: a few at once at most, one per center,
+/// so that downloads can never take the connections the parents' pages need (issue 12).
+@Suite struct ExportGateTests {
+    let office = BackOfficeSignInTests()
+
+    @Test func theGateCountsEachExportOnceAndPerCenter() {
+        let gate = ExportGate(poolSize: 6)
+        #expect(gate.instanceLimit == 2)
+        #expect(ExportGate(poolSize: 20).instanceLimit == 6 && ExportGate(poolSize: 1).instanceLimit == 1)
+        let first = gate.enter(center: 1)
+        #expect(first != nil)
+        #expect(gate.enter(center: 1) == nil, "one export at a time per center")
+        var second = gate.enter(center: 2)
+        #expect(second != nil && gate.count() == 2)
+        #expect(gate.enter(center: 3) == nil, "the instance's limit")
+        first?.leave()
+        first?.leave()
+        #expect(gate.count() == 1 && gate.count(center: 1) == 0, "left once, however many calls")
+        // A slot dropped without leaving (an answer never sent) gives its place back.
+        second = nil
+        #expect(gate.count() == 0)
+        #expect(gate.enter(center: 3) != nil)
+        _ = second
+    }
+
+    @Test func anExportPastTheLimitIsRefusedAtOnceAndTheNextOneStreams() async throws {
+        // A pool of 3: one export at a time on this instance.
+        try await withPortal(payment: "", provider: { _ in nil }, poolSize: 3) { client, fixture in
+            let exports = fixture.database.exports
+            #expect(exports.instanceLimit == 1)
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
+            let browser = try await office.signedInManager(client, fixture)
+
+            // Petit's export is streaming (a slow download holds its slot).
+            var streaming = exports.enter(center: fixture.petit.id)
+            #expect(streaming != nil)
+            let page = try await browser.get("/admin/centres/petit/exports/soldes.csv")
+            #expect(page.status == .serviceUnavailable && page.headers[.retryAfter] == "15")
+            #expect(page.text.contains("Export déjà en cours") && page.text.contains("un seul à la fois par accueil"), "\(page.text)")
+            let register = try await browser.get("/admin/centres/petit/registre.csv")
+            #expect(register.status == .serviceUnavailable)
+            let api = try await client.execute(uri: "/api/centers/petit/exports/balances.csv", method: .get, headers: auth)
+            #expect(api.status == .serviceUnavailable && api.headers[.contentType] == "application/problem+json")
+            #expect(String(buffer: api.body).contains("Another export of this center"))
+            // Another center's export waits for the instance's place, with its own words.
+            let other = try await client.execute(uri: "/api/centers/autre/exports/balances.csv", method: .get, headers: auth)
+            #expect(other.status == .serviceUnavailable && String(buffer: other.body).contains("as many exports as it allows"))
+            #expect(exports.count() == 1, "refused exports take no place")
+
+            // The download ends: the next export streams, and gives its place back once sent.
+            streaming?.leave()
+            streaming = nil
+            let csv = try await browser.get("/admin/centres/petit/exports/soldes.csv")
+            #expect(csv.status == .ok && csv.body.contains("parent@example.org"))
+            let accounts = try await client.execute(uri: "/api/centers/autre/exports/balances.csv", method: .get, headers: auth)
+            #expect(accounts.status == .ok && String(buffer: accounts.body).contains("voisin@example.org"))
+            for _ in 0..<100 where exports.count() > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(exports.count() == 0)
+            // Parents' pages never pass the gate: they are served while an export holds it.
+            let held = exports.enter(center: fixture.petit.id)
+            let parent = Browser(client)
+            #expect(try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
+            #expect(try await parent.get("/petit/compte").status == .ok)
+            withExtendedLifetime(held) {}
+        }
+    }
+}
