@@ -25,9 +25,12 @@ public final class Database: Sendable {
         appConfiguration.options.maximumConnections = settings.appPoolSize
         // A request never holds the database for long: one slow statement, lock or forgotten transaction
         // of one center cannot stall the others (the owner's migrations and imports are not bounded).
+        // No JIT: it compiles a statement PostgreSQL estimates costly (a large center's register of a busy
+        // day, an export) for 0.3 to 0.6 s before the first row, and the portal's statements, index lookups
+        // over at most a center's day or month, never win that back (docs/operations.md).
         appConfiguration.options.additionalStartupParameters = [
             ("statement_timeout", "\(settings.statementTimeoutMilliseconds)ms"), ("lock_timeout", "\(settings.lockTimeoutMilliseconds)ms"),
-            ("idle_in_transaction_session_timeout", "60s"),
+            ("idle_in_transaction_session_timeout", "60s"), ("jit", "off"),
         ]
         var ownerConfiguration = settings.owner
         ownerConfiguration.options.maximumConnections = settings.ownerPoolSize

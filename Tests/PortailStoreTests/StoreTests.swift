@@ -128,6 +128,20 @@ func withImportedDatabase(_ body: @Sendable (Database, [CenterRecord]) async thr
         }
     }
 
+    /// A request's connection is bounded in time and never JIT-compiles (docs/operations.md); the owner's,
+    /// which migrates and imports, keeps PostgreSQL's defaults.
+    @Test func theServingConnectionsCarryTheirTimeoutsAndNoJIT() async throws {
+        var settings = try await TestCluster.shared.freshDatabase()
+        settings.lockTimeoutMilliseconds = 2_500
+        try await Database(settings: settings, logger: TestCluster.logger).run { database in
+            let sql: PostgresQuery = "SELECT current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('jit')"
+            let serving = try #require(try await database.app.withConnection { c in try await c.first(sql, (String, String, String, String).self, logger: database.logger) })
+            #expect(serving.0 == "15s" && serving.1 == "2500ms" && serving.2 == "1min" && serving.3 == "off", "\(serving)")
+            let owner = try #require(try await database.owner.withConnection { c in try await c.first(sql, (String, String, String, String).self, logger: database.logger) })
+            #expect(owner.0 == "0" && owner.1 == "0")
+        }
+    }
+
     @Test func theApplicationRoleCannotRewriteTheLedgerNorTheDirectory() async throws {
         try await withImportedDatabase { database, records in
             let opio = try #require(records.first { $0.center.code == "opio" })

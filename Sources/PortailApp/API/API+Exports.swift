@@ -33,11 +33,8 @@ extension PortailRoutes {
             defer { slot.leave() }
             var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
             try await database.withReplica(center, onReplica: onReplica) { c in
-                // A large center's month takes longer than a page's 15 s to read and send. No JIT: the
-                // balances' estimate (a family at a time over 100,000 families) had PostgreSQL compile the
-                // query for half a second before its first row, for no gain on index lookups.
-                _ = try await c.query("SELECT set_config('statement_timeout', '300s', true), set_config('jit', 'off', true)",
-                                      logger: database.logger).collect()
+                // A large center's month takes longer than a page's 15 s to read and send.
+                _ = try await c.query("SELECT set_config('statement_timeout', '300s', true)", logger: database.logger).collect()
                 try await rows(c) { row in
                     buffer.writeString(Self.csvLine(row))
                     if buffer.readableBytes >= 1 << 16 {
