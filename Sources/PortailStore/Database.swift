@@ -19,6 +19,8 @@ public final class Database: Sendable {
     public let placesLeft = PlacesLeftCache()
     /// The CSV exports streaming now, each holding a connection of the pool (`ExportGate`).
     public let exports: ExportGate
+    /// /healthz's connection, beside the request pool (`DatabaseProbe`).
+    let probe: DatabaseProbe
 
     public init(settings: DatabaseSettings, logger: Logger) {
         var appConfiguration = settings.app
@@ -42,6 +44,7 @@ public final class Database: Sendable {
             return PostgresClient(configuration: replicaConfiguration, backgroundLogger: logger)
         }
         self.owner = PostgresClient(configuration: ownerConfiguration, backgroundLogger: logger)
+        self.probe = DatabaseProbe(configuration: appConfiguration, logger: logger)
         self.settings = settings
         self.logger = logger
         self.exports = ExportGate(poolSize: settings.appPoolSize)
@@ -58,13 +61,15 @@ public final class Database: Sendable {
     private static let transactionTimer = Timer(label: "portail_db_transaction_duration")
 
     /// The pools as services, for an application's service group.
-    public var services: [any Service] { [app, owner] + (replica.map { [$0] } ?? []) }
+    public var services: [any Service] { pools }
+
+    private var pools: [PostgresClient] { [app, owner, probe.client] + (replica.map { [$0] } ?? []) }
 
     /// Runs the pools around `body`, for commands that are not a long-running server. `body` starts once
     /// each pool's task has begun its `run()`: a connection asked for before would be served all the same,
     /// but PostgresNIO warns of it.
     public func run<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
-        let pools = [app, owner] + (replica.map { [$0] } ?? [])
+        let pools = pools
         let (started, starting) = AsyncStream<Void>.makeStream()
         return try await withThrowingTaskGroup(of: T?.self) { group in
             for pool in pools {
@@ -429,14 +434,9 @@ public final class Database: Sendable {
         let bindings: PostgresBindings
     }
 
-    /// Whether the database answers, for /healthz.
+    /// Whether the database answers, for /healthz: on a connection of its own, at most once a second,
+    /// within 2 s (`DatabaseProbe`).
     public func ping() async -> Bool {
-        do {
-            let rows = try await app.query("SELECT 1")
-            for try await _ in rows {}
-            return true
-        } catch {
-            return false
-        }
+        await probe.answer()
     }
 }

@@ -22,7 +22,8 @@ extension PortailRoutes {
     /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB). It reads
     /// the replica when there is one (a month's or the balances' export tolerates a few seconds of lag), or the
     /// primary (`onReplica: false`: a day's register and attendance, which a booking just made must be on).
-    /// At most a few exports stream at once (`ExportGate`): past that, `ExportsBusy` (503, try again shortly).
+    /// At most a few exports stream at once (`ExportGate`): past that, `ExportsBusy` (429 for the center's
+    /// one export, 503 for the instance's limit; try again shortly).
     func csvStream(filename: String, center: Int64, header: [String], onReplica: Bool = true,
                    rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) throws -> Response {
         let database = database
@@ -43,12 +44,15 @@ extension PortailRoutes {
                     }
                 }
             }
+            // The connection is back in the pool: the place goes before the last bytes, so a client that has
+            // the whole file can start the next export at once.
+            slot.leave()
             try await writer.write(buffer)
             try await writer.finish(nil)
         })
     }
 
-    /// An export refused because others are streaming (`ExportGate`): 503, with a French page on the back
+    /// An export refused because others are streaming (`ExportGate`): 429 or 503, with a French page on the back
     /// office and a problem on the API (ErrorMiddleware).
     struct ExportsBusy: Error {
         /// The center's own export is the one running (else the instance's limit is reached).

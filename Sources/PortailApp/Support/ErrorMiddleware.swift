@@ -38,16 +38,19 @@ struct ErrorMiddleware: RouterMiddleware {
             response.headers[.retryAfter] = String(Int.random(in: 3...8))
             return response
         } catch let busy as PortailRoutes.ExportsBusy {
+            // The center's own export running is its staff asking too much at once (429); the instance's
+            // exports all taken is the server's limit (503). Either way, try again shortly.
             Counter(label: "portail_exports_refused_total").increment()
+            let status: HTTPResponse.Status = busy.centerBusy ? .tooManyRequests : .serviceUnavailable
             var response = api
-                ? APIProblem(status: .serviceUnavailable, title: "Exports busy",
+                ? APIProblem(status: status, title: "Exports busy",
                              detail: busy.centerBusy ? "Another export of this center is streaming; one runs at a time per center. Try again after the Retry-After delay."
                                  : "This instance is streaming as many exports as it allows at once. Try again after the Retry-After delay.").response
                 : Pages.problem(title: "Export déjà en cours",
                                 message: busy.centerBusy
                                     ? "Un autre fichier de cet accueil est en cours de téléchargement (un seul à la fois par accueil). Réessayez dans quelques secondes."
                                     : "Plusieurs fichiers sont en cours de téléchargement sur le portail. Réessayez dans quelques secondes.",
-                                base: "", status: .serviceUnavailable)
+                                base: "", status: status)
             response.headers[.retryAfter] = String(PortailRoutes.ExportsBusy.retryAfterSeconds)
             return response
         } catch let error as any HTTPResponseError {
