@@ -17,8 +17,11 @@ public final class Database: Sendable {
     /// The places left of the periods, as the families' grids show them (`PlacesLeftCache`): every
     /// transaction of a center that is neither a page's nor read-only (`withCenterReading`) marks the center changed.
     public let placesLeft = PlacesLeftCache()
-    /// The CSV exports streaming now, each holding a connection of the pool (`ExportGate`).
-    public let exports: ExportGate
+    /// The CSV exports streaming now, by center. Each holds a connection of the pool for as long as its file
+    /// takes to read and send (a large center's month, or a slow reader on a phone): an instance streams at
+    /// most a third of its pool at once, and a center one at a time, so that exports started together never
+    /// take the connections every center's parents need.
+    public let exports: ConcurrencyGate<Int64>
     /// /healthz's connection, beside the request pool (`DatabaseProbe`).
     let probe: DatabaseProbe
 
@@ -47,8 +50,11 @@ public final class Database: Sendable {
         self.probe = DatabaseProbe(configuration: appConfiguration, logger: logger)
         self.settings = settings
         self.logger = logger
-        self.exports = ExportGate(poolSize: settings.appPoolSize)
+        self.exports = ConcurrencyGate(limit: Self.exportLimit(poolSize: settings.appPoolSize))
     }
+
+    /// Exports streaming at once on an instance: a third of its pool, at least one.
+    static func exportLimit(poolSize: Int) -> Int { max(1, poolSize / 3) }
 
     /// Publishes the pool sizes; called once the metrics system is set up.
     public func reportPoolSizes() {

@@ -90,6 +90,20 @@ extension Browser {
             let text = try await parent.upload("/petit/dossier/documents", [("type", "vaccinations"), ("enfant", String(childID))],
                                                file: ("fichier", "carnet.txt", Array("bonjour".utf8)))
             #expect(text.status == .unprocessableContent && text.text.contains("ni un PDF"))
+            // While the family's upload arrives, its second one waits its turn (429); while the instance reads
+            // as many as it allows, anyone's does (503); nothing is read either way.
+            let family = try await count(fixture, "SELECT id::int FROM families WHERE email = 'parent@example.org' AND center_id = \(fixture.petit.id)")
+            var arriving: ConcurrencyGate<String>.Slot? = try SessionMiddleware.uploads.enter("\(fixture.petit.id):\(family)").get()
+            let second = try await parent.upload("/petit/dossier/documents", [("type", "vaccinations"), ("enfant", String(childID))],
+                                                 file: ("fichier", "carnet.pdf", Self.pdf))
+            #expect(second.status == .tooManyRequests && second.text.contains("Envoi déjà en cours"))
+            arriving = nil
+            let others = try (1...SessionMiddleware.uploads.limit).map { try SessionMiddleware.uploads.enter("\(fixture.autre.id):\(-$0)").get() }
+            let crowded = try await parent.upload("/petit/dossier/documents", [("type", "vaccinations"), ("enfant", String(childID))],
+                                                  file: ("fichier", "carnet.pdf", Self.pdf))
+            #expect(crowded.status == .serviceUnavailable && crowded.text.contains("Beaucoup de documents arrivent"))
+            others.forEach { $0.leave() }
+            #expect(arriving == nil && SessionMiddleware.uploads.count() == 0)
             let stored = try await parent.upload("/petit/dossier/documents", [("type", "vaccinations"), ("enfant", String(childID))],
                                                  file: ("fichier", "C:\\Mes documents\\carnet \"JULES\".pdf", Self.pdf))
             #expect(stored.status == .seeOther)

@@ -22,14 +22,12 @@ extension PortailRoutes {
     /// leave at once and memory stays flat, whatever the size (a month of a large center is 50 MB). It reads
     /// the replica when there is one (a month's or the balances' export tolerates a few seconds of lag), or the
     /// primary (`onReplica: false`: a day's register and attendance, which a booking just made must be on).
-    /// At most a few exports stream at once (`ExportGate`): past that, `ExportsBusy` (429 for the center's
+    /// At most a few exports stream at once (`Database.exports`): past that, `ExportsBusy` (429 for the center's
     /// one export, 503 for the instance's limit; try again shortly).
     func csvStream(filename: String, center: Int64, header: [String], onReplica: Bool = true,
                    rows: @escaping @Sendable (PostgresConnection, _ emit: ([String]) async throws -> Void) async throws -> Void) throws -> Response {
         let database = database
-        guard let slot = database.exports.enter(center: center) else {
-            throw ExportsBusy(centerBusy: database.exports.count(center: center) >= database.exports.perCenterLimit)
-        }
+        let slot = try database.exports.enter(center).mapError { ExportsBusy(centerBusy: $0 == .keyBusy) }.get()
         return Response(status: .ok, headers: Self.csvHeaders(filename), body: ResponseBody { writer in
             defer { slot.leave() }
             var buffer = ByteBuffer(string: "\u{FEFF}" + Self.csvLine(header))
@@ -52,7 +50,7 @@ extension PortailRoutes {
         })
     }
 
-    /// An export refused because others are streaming (`ExportGate`): 429 or 503, with a French page on the back
+    /// An export refused because others are streaming (`Database.exports`): 429 or 503, with a French page on the back
     /// office and a problem on the API (ErrorMiddleware).
     struct ExportsBusy: Error {
         /// The center's own export is the one running (else the instance's limit is reached).

@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import Synchronization
 import PaymentKit
 import PortailDomain
 import PortailStore
@@ -44,26 +43,9 @@ struct SessionMiddleware: RouterMiddleware {
 
     /// The forms that send a file (multipart/form-data); every other form is URL-encoded.
     static let uploadPaths: Set<String> = ["/dossier/documents"]
-    /// Uploads read at once by this instance (each holds up to 8 MB, a few times over while parsed).
-    static let uploads = Gate(limit: 4)
-
-    /// Families (by center) whose upload is being read.
-    static let uploadingFamilies = Busy()
-
-    final class Busy: Sendable {
-        private let keys = Mutex(Set<String>())
-        func enter(_ center: Int64, _ family: Int64) -> Bool { keys.withLock { $0.insert("\(center):\(family)").inserted } }
-        func leave(_ center: Int64, _ family: Int64) { _ = keys.withLock { $0.remove("\(center):\(family)") } }
-    }
-
-    /// A counter of work in progress with a ceiling: `enter` fails when the ceiling is reached.
-    final class Gate: Sendable {
-        private let count = Mutex(0)
-        let limit: Int
-        init(limit: Int) { self.limit = limit }
-        func enter() -> Bool { count.withLock { if $0 >= limit { return false }; $0 += 1; return true } }
-        func leave() { count.withLock { $0 -= 1 } }
-    }
+    /// Uploads read at once by this instance (each holds up to 8 MB, a few times over while parsed), one at a
+    /// time per family ("center:family").
+    static let uploads = ConcurrencyGate<String>(limit: 4)
 
     /// The pages whose reads are one statement that sets its center itself, or none (`Database.withPageReads`):
     /// the home page (none), Mon compte, Mes factures and the grid (`CenterStatement`), at a center without
@@ -124,18 +106,19 @@ struct SessionMiddleware: RouterMiddleware {
                 // never makes the server hold megabytes, nor a crowd of uploads its memory.
                 guard let family = existing?.familyID else { return Pages.redirect(context.basePath + "/?connexion=requise") }
                 // One upload at a time per family: one account cannot hold every slot of the instance.
-                guard Self.uploadingFamilies.enter(center.id, family) else {
+                let slot: ConcurrencyGate<String>.Slot
+                switch Self.uploads.enter("\(center.id):\(family)") {
+                case .success(let place): slot = place
+                case .failure(.keyBusy):
                     return Pages.problem(title: "Envoi déjà en cours",
                                          message: "Un document de votre famille est en train d'arriver. Attendez la fin de cet envoi, puis recommencez.",
                                          base: context.basePath, status: .tooManyRequests)
-                }
-                defer { Self.uploadingFamilies.leave(center.id, family) }
-                guard Self.uploads.enter() else {
+                case .failure(.full):
                     return Pages.problem(title: "Envoi impossible pour l'instant",
                                          message: "Beaucoup de documents arrivent en même temps. Réessayez dans une minute.",
                                          base: context.basePath, status: .serviceUnavailable)
                 }
-                defer { Self.uploads.leave() }
+                defer { slot.leave() }
                 let body = try await request.collectBody(upTo: InputLimits.uploadBody)
                 let parts = boundary.flatMap { MultipartForm.parse(Array(body.readableBytesView), boundary: $0) }
                 fields = parts.flatMap { parts in

@@ -8,41 +8,20 @@ import Testing
 
 /// The CSV exports hold a connection of the pool while they stream: a few at once at most, one per center,
 /// so that downloads can never take the connections the parents' pages need (issue 12).
-@Suite struct ExportGateTests {
+@Suite struct ExportsAtOnceTests {
     let office = BackOfficeSignInTests()
-
-    @Test func theGateCountsEachExportOnceAndPerCenter() {
-        let gate = ExportGate(poolSize: 6)
-        #expect(gate.instanceLimit == 2)
-        #expect(ExportGate(poolSize: 20).instanceLimit == 6 && ExportGate(poolSize: 1).instanceLimit == 1)
-        let first = gate.enter(center: 1)
-        #expect(first != nil)
-        #expect(gate.enter(center: 1) == nil, "one export at a time per center")
-        var second = gate.enter(center: 2)
-        #expect(second != nil && gate.count() == 2)
-        #expect(gate.enter(center: 3) == nil, "the instance's limit")
-        first?.leave()
-        first?.leave()
-        #expect(gate.count() == 1 && gate.count(center: 1) == 0, "left once, however many calls")
-        // A slot dropped without leaving (an answer never sent) gives its place back.
-        second = nil
-        #expect(gate.count() == 0)
-        #expect(gate.enter(center: 3) != nil)
-        _ = second
-    }
 
     @Test func anExportPastTheLimitIsRefusedAtOnceAndTheNextOneStreams() async throws {
         // A pool of 3: one export at a time on this instance.
         try await withPortal(payment: "", provider: { _ in nil }, poolSize: 3) { client, fixture in
             let exports = fixture.database.exports
-            #expect(exports.instanceLimit == 1)
+            #expect(exports.limit == 1)
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
             let auth: HTTPFields = [.authorization: "Bearer \(admin)"]
             let browser = try await office.signedInManager(client, fixture)
 
             // Petit's export is streaming (a slow download holds its slot).
-            var streaming = exports.enter(center: fixture.petit.id)
-            #expect(streaming != nil)
+            var streaming: ConcurrencyGate<Int64>.Slot? = try exports.enter(fixture.petit.id).get()
             let page = try await browser.get("/admin/centres/petit/exports/soldes.csv")
             #expect(page.status == .tooManyRequests && page.headers[.retryAfter] == "15")
             #expect(page.text.contains("Export déjà en cours") && page.text.contains("un seul à la fois par accueil"), "\(page.text)")
@@ -69,7 +48,7 @@ import Testing
                 #expect(try await client.execute(uri: "/api/centers/petit/exports/balances.csv", method: .get, headers: auth).status == .ok)
             }
             // Parents' pages never pass the gate: they are served while an export holds it.
-            let held = exports.enter(center: fixture.petit.id)
+            let held = try exports.enter(fixture.petit.id).get()
             let parent = Browser(client)
             #expect(try await parent.login("/petit", email: "parent@example.org", password: PortalFixture.password).status == .seeOther)
             #expect(try await parent.get("/petit/compte").status == .ok)
