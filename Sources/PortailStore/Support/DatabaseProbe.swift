@@ -6,8 +6,8 @@ import Synchronization
 /// connection of its own (a pool of one, as the serving role): a load balancer's check must not wait for
 /// the request pool on an opening day, or it would take every instance out of service just when they are
 /// busiest. It asks at most once a second whatever the number of checks (the public /healthz can be asked
-/// 10,000 times a minute by anyone: they share one `SELECT 1`), and answers "down" after 2 s without
-/// an answer.
+/// 10,000 times a minute by anyone: they share one `SELECT 1`), and says "down" when no answer came
+/// within 2 s. While a question goes unanswered past that, checks answer "down" at once: nothing piles up.
 public final class DatabaseProbe: Sendable {
     let client: PostgresClient
     let freshFor: Duration
@@ -15,9 +15,19 @@ public final class DatabaseProbe: Sendable {
 
     private struct State {
         var last: (up: Bool, at: ContinuousClock.Instant)?
-        var running: Task<Bool, Never>?
+        /// When the question in flight was asked (nil: none).
+        var askedAt: ContinuousClock.Instant?
+        /// The checks waiting for its answer, at most `patience`.
+        var waiting: [CheckedContinuation<Bool, Never>] = []
         /// How many times the database was asked.
         var sent = 0
+
+        /// Records the answer and hands it to the waiting checks.
+        mutating func settle(_ up: Bool) {
+            last = (up, .now)
+            for check in waiting { check.resume(returning: up) }
+            waiting = []
+        }
     }
     private let state = Mutex(State())
 
@@ -35,47 +45,56 @@ public final class DatabaseProbe: Sendable {
 
     /// Asks the database, or repeats the answer of the last second; false when it does not answer in time.
     func answer() async -> Bool {
-        let now = ContinuousClock.now
-        let (known, probe) = state.withLock { state -> (Bool?, Task<Bool, Never>?) in
-            if let last = state.last, now - last.at < freshFor { return (last.up, nil) }
-            if let running = state.running { return (nil, running) }
-            state.sent += 1
-            let running = Task { [client] in
-                let up: Bool
-                do {
-                    for try await _ in try await client.query("SELECT 1") {}
-                    up = true
-                } catch {
-                    up = false
+        await withCheckedContinuation { (check: CheckedContinuation<Bool, Never>) in
+            let now = ContinuousClock.now
+            let ask = state.withLock { state -> Bool in
+                if let last = state.last, now - last.at < freshFor {
+                    check.resume(returning: last.up)
+                    return false
                 }
-                self.state.withLock { state in
-                    state.last = (up, ContinuousClock.now)
-                    state.running = nil
+                if let askedAt = state.askedAt {
+                    // Unanswered for longer than the patience: down, without waiting again.
+                    if now - askedAt >= patience {
+                        check.resume(returning: false)
+                    } else {
+                        state.waiting.append(check)
+                    }
+                    return false
                 }
-                return up
+                state.askedAt = now
+                state.sent += 1
+                state.waiting.append(check)
+                return true
             }
-            state.running = running
-            return (nil, running)
+            if ask { start(askedAt: now) }
         }
-        if let known { return known }
-        return await Self.first(of: probe!, within: patience)
     }
 
-    /// The task's answer, or false if it has none within `patience` (the task goes on and records its answer).
-    private static func first(of probe: Task<Bool, Never>, within patience: Duration) async -> Bool {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let once = Mutex<CheckedContinuation<Bool, Never>?>(continuation)
-            let finish: @Sendable (Bool) -> Void = { up in
-                once.withLock { pending in
-                    pending?.resume(returning: up)
-                    pending = nil
-                }
+    /// One question and its timer: the first to end answers the waiting checks.
+    private func start(askedAt: ContinuousClock.Instant) {
+        let question = Task {
+            let up: Bool
+            do {
+                for try await _ in try await client.query("SELECT 1") {}
+                up = true
+            } catch {
+                up = false
             }
-            Task { finish(await probe.value) }
-            Task {
-                try? await Task.sleep(for: patience)
-                finish(false)
+            state.withLock { state in
+                state.askedAt = nil
+                state.settle(up)
             }
+        }
+        Task {
+            try? await Task.sleep(for: patience)
+            let late = state.withLock { state -> Bool in
+                // This question still unanswered: down for the waiting checks; it is given up (a connection
+                // that never came is no longer waited for), and the next check after `freshFor` asks again.
+                guard state.askedAt == askedAt else { return false }
+                state.settle(false)
+                return true
+            }
+            if late { question.cancel() }
         }
     }
 }
