@@ -13,7 +13,7 @@ public final class ConcurrencyGate<Key: Hashable & Sendable>: Sendable {
     }
 
     public let limit: Int
-    private let running = Mutex<[Key: Int]>([:])
+    private let running = Mutex<Set<Key>>([])
 
     public init(limit: Int) {
         self.limit = max(1, limit)
@@ -23,9 +23,9 @@ public final class ConcurrencyGate<Key: Hashable & Sendable>: Sendable {
     /// (an answer never sent).
     public func enter(_ key: Key) -> Result<Slot, Refusal> {
         let refusal = running.withLock { running -> Refusal? in
-            if running[key] != nil { return .keyBusy }
+            if running.contains(key) { return .keyBusy }
             if running.count >= limit { return .full }
-            running[key] = 1
+            running.insert(key)
             return nil
         }
         return refusal.map { .failure($0) } ?? .success(Slot(gate: self, key: key))
@@ -33,11 +33,11 @@ public final class ConcurrencyGate<Key: Hashable & Sendable>: Sendable {
 
     /// Work running now: in all, or for `key`.
     public func count(_ key: Key? = nil) -> Int {
-        running.withLock { running in key.map { running[$0, default: 0] } ?? running.count }
+        running.withLock { running in key.map { running.contains($0) ? 1 : 0 } ?? running.count }
     }
 
     fileprivate func leave(_ key: Key) {
-        _ = running.withLock { $0.removeValue(forKey: key) }
+        _ = running.withLock { $0.remove(key) }
     }
 
     /// One piece of work's place: left once, by `leave()` or at the latest when the slot goes away.
