@@ -21,6 +21,9 @@ public enum PortailApplication {
         public var trustedProxies: TrustedProxies = .none
         /// The waiting room's clock (tests move it to let a line advance).
         public var clock: @Sendable () -> Date = { Date() }
+        /// A connection on which nothing is read and no write completes for this long is closed
+        /// (`StalledConnections`): a stalled download gives its export's connection of the pool back.
+        public var stalledAfter: Duration = .seconds(60)
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false,
@@ -88,6 +91,7 @@ public enum PortailApplication {
         } ?? []
         return Application(
             responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: StalledConnections.handlers(after: .init(configuration.stalledAfter)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             services: database.services + services + admin,
             onServerRunning: { channel in

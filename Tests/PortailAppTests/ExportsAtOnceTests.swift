@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
@@ -49,4 +50,76 @@ import Testing
             }
         }
     }
+
+    /// A download whose reader stops reading (a phone gone off the network) holds its export's place and its
+    /// connection of the pool only until nothing has moved on the connection for `stalledAfter`: then the
+    /// server closes it, the export's transaction ends, and the next export streams.
+    @Test(.timeLimit(.minutes(1))) func aDownloadWhoseReaderStopsGivesItsPlaceBack() async throws {
+        try await withPortal(payment: "", provider: { _ in nil }, poolSize: 3, stalledAfter: .seconds(1)) { client, fixture in
+            // About 7 MB of balances: more than the kernel buffers between the server and the stalled reader (up to 4 MB).
+            try await fixture.execute("""
+                INSERT INTO families (center_id, email, name)
+                SELECT \(fixture.petit.id), 'famille' || g || '@example.org', 'FAMILLE ' || g FROM generate_series(1, 100000) g
+                """)
+            let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
+            let port = try #require(client.port)
+            let exports = fixture.database.exports
+            let reader = try StalledReader(port: port, request: "GET /api/centers/petit/exports/balances.csv HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                           + "Authorization: Bearer \(admin)\r\n\r\n")
+            defer { reader.close() }
+            var seen = false
+            for _ in 0..<100 where exports.count() == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            seen = exports.count() == 1
+            #expect(seen, "the export started")
+            // Nothing read for a second: closed, and the place is back.
+            for _ in 0..<500 where exports.count() > 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(exports.count() == 0, "the stalled download still holds its export's place")
+            let received = reader.drain()
+            // Cut short: the chunked answer never got its last, empty chunk.
+            #expect(received.count > 0 && !received.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8)), "\(received.count) bytes, sent whole: no stall happened")
+            // The next export streams whole.
+            let next = try await RawHTTP.send(port: port, RawHTTP.request("GET", Array("/api/centers/petit/exports/balances.csv".utf8),
+                                                                          headers: [("Authorization", "Bearer \(admin)")]))
+            #expect(next.status == 200 && next.body.contains("FAMILLE 99999"))
+        }
+    }
+}
+
+/// A client that sends its request and never reads: its receive buffer is made small so that the server's
+/// writes stop after a few kilobytes.
+final class StalledReader: @unchecked Sendable {
+    let descriptor: Int32
+
+    init(port: Int, request: String) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+        var size: Int32 = 4096
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        let bytes = Array(request.utf8)
+        guard send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EIO) }
+    }
+
+    /// Everything the server had sent, read until it closed (or 2 s of silence).
+    func drain() -> [UInt8] {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var all: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = recv(descriptor, &chunk, chunk.count, 0)
+            if count <= 0 { break }
+            all += chunk[0..<count]
+        }
+        return all
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
 }
