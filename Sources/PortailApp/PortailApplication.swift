@@ -24,6 +24,10 @@ public enum PortailApplication {
         /// A connection on which nothing is read and no write completes for this long is closed
         /// (`StalledConnections`): a stalled download gives its export's connection of the pool back.
         public var stalledAfter: Duration = .seconds(60)
+        /// A connection that sends no part of a request (its head whole, or a piece of its body) for this
+        /// long while no answer is on its way is closed: a request head trickled a byte at a time, or an
+        /// idle keep-alive connection, holds a socket that long at most (Hummingbird's idle timeout).
+        public var idleAfter: Duration = .seconds(30)
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, developmentPages: Bool = false,
@@ -91,7 +95,8 @@ public enum PortailApplication {
         } ?? []
         return Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: StalledConnections.handlers(after: .init(configuration.stalledAfter)))),
+            server: .http1(configuration: .init(additionalChannelHandlers: StalledConnections.handlers(after: .init(configuration.stalledAfter)),
+                                                idleTimeout: .init(configuration.idleAfter))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             services: database.services + services + admin,
             onServerRunning: { channel in

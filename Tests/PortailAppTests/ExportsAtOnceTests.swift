@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Hummingbird
 import HummingbirdTesting
 import HTTPTypes
@@ -64,8 +63,10 @@ import Testing
             let admin = try await staffToken(fixture, email: "admin@federation.example.org", federationAdmin: true)
             let port = try #require(client.port)
             let exports = fixture.database.exports
-            let reader = try StalledReader(port: port, request: "GET /api/centers/petit/exports/balances.csv HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                           + "Authorization: Bearer \(admin)\r\n\r\n")
+            // A client that sends its request and never reads: its receive buffer is small, so that the
+            // server's writes stop once the kernel's buffers are full.
+            let reader = try RawSocket(port: port, receiveBuffer: 4096)
+            reader.send("GET /api/centers/petit/exports/balances.csv HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(admin)\r\n\r\n")
             defer { reader.close() }
             var seen = false
             for _ in 0..<100 where exports.count() == 0 { try await Task.sleep(for: .milliseconds(10)) }
@@ -83,43 +84,4 @@ import Testing
             #expect(next.status == 200 && next.body.contains("FAMILLE 99999"))
         }
     }
-}
-
-/// A client that sends its request and never reads: its receive buffer is made small so that the server's
-/// writes stop after a few kilobytes.
-final class StalledReader: @unchecked Sendable {
-    let descriptor: Int32
-
-    init(port: Int, request: String) throws {
-        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
-        var size: Int32 = 4096
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-        let bytes = Array(request.utf8)
-        guard send(descriptor, bytes, bytes.count, 0) == bytes.count else { throw POSIXError(.EIO) }
-    }
-
-    /// Everything the server had sent, read until it closed (or 2 s of silence).
-    func drain() -> [UInt8] {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var all: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = recv(descriptor, &chunk, chunk.count, 0)
-            if count <= 0 { break }
-            all += chunk[0..<count]
-        }
-        return all
-    }
-
-    func close() { _ = Glibc.close(descriptor) }
 }

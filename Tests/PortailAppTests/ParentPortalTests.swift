@@ -108,7 +108,7 @@ func withPortal(
     provider: @escaping @Sendable (Center) -> (any PaymentProvider)? = systemPayProviders,
     opensAt: String? = nil, petitExtra: String = "", clock: @escaping @Sendable () -> Date = { Date() },
     paymentRules: [PaymentTypeRule] = [PaymentTypeRule(type: "systempay") { _, _ in [] }, PaymentTypeRule(type: "simulator") { _, _ in [] }],
-    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(), lockTimeoutMilliseconds: Int? = nil, poolSize: Int? = nil, stalledAfter: Duration? = nil,
+    paymentHTTP: any ProviderHTTPClient = LiveProviderHTTPClient(), lockTimeoutMilliseconds: Int? = nil, poolSize: Int? = nil, stalledAfter: Duration? = nil, idleAfter: Duration? = nil,
     _ body: @Sendable (any TestClientProtocol, PortalFixture) async throws -> Void
 ) async throws {
     var settings = try await TestCluster.shared.freshDatabase()
@@ -147,6 +147,7 @@ func withPortal(
     configuration.trustedProxies = try TrustedProxies(parsing: "127.0.0.1, ::1")
     configuration.clock = clock
     if let stalledAfter { configuration.stalledAfter = stalledAfter }
+    if let idleAfter { configuration.idleAfter = idleAfter }
     let app = try await PortailApplication.build(
         configuration: configuration,
         database: serving, directory: CenterDirectory(snapshot), paymentProvider: provider, paymentRules: paymentRules,
