@@ -66,15 +66,11 @@ import Testing
             // A client that sends its request and never reads: its receive buffer is small, so that the
             // server's writes stop once the kernel's buffers are full.
             let reader = try RawSocket(port: port, receiveBuffer: 4096)
-            reader.send("GET /api/centers/petit/exports/balances.csv HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(admin)\r\n\r\n")
             defer { reader.close() }
-            var seen = false
-            for _ in 0..<100 where exports.count() == 0 { try await Task.sleep(for: .milliseconds(10)) }
-            seen = exports.count() == 1
-            #expect(seen, "the export started")
+            #expect(reader.send("GET /api/centers/petit/exports/balances.csv HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(admin)\r\n\r\n"))
+            #expect(try await eventually { exports.count() == 1 }, "the export started")
             // Nothing read for a second: closed, and the place is back.
-            for _ in 0..<500 where exports.count() > 0 { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(exports.count() == 0, "the stalled download still holds its export's place")
+            #expect(try await eventually { exports.count() == 0 }, "the stalled download still holds its export's place")
             let received = reader.drain()
             // Cut short: the chunked answer never got its last, empty chunk.
             #expect(received.count > 0 && !received.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8)), "\(received.count) bytes, sent whole: no stall happened")
